@@ -1,0 +1,108 @@
+"""Harmonised tables on disk: one Parquet file per table, typed from schema/.
+
+Writes go to a temporary file renamed into place, so a reader never sees half
+a table and a crash never leaves a truncated one behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.harmonise.schema import field_types, table_frame
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "year": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a table, from its Table Schema."""
+    return pa.schema(
+        [
+            pa.field(name, _ARROW_TYPES.get(kind, pa.string()))
+            for name, kind in field_types(table).items()
+        ]
+    )
+
+
+def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
+    """Write one table as Parquet, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    typed = table_frame(table, frame)
+    arrow = pa.Table.from_pandas(typed, schema=arrow_schema(table), preserve_index=False)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        pq.write_table(arrow, temporary, compression="zstd")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[str, Path]:
+    """Every table as ``directory/<table>.parquet``."""
+    return {
+        table: write_table(table, frame, directory / f"{table}.parquet")
+        for table, frame in tables.items()
+    }
+
+
+def read_table(table: str, path: Path) -> pd.DataFrame:
+    """A table written by :func:`write_table`, with the schema's pandas dtypes."""
+    frame = pq.read_table(path).to_pandas(types_mapper=None)
+    return table_frame(table, frame)
+
+
+def read_tables(directory: Path, tables: list[str] | tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    return {
+        table: read_table(table, directory / f"{table}.parquet")
+        if (directory / f"{table}.parquet").exists()
+        else table_frame(table, [])
+        for table in tables
+    }
+
+
+def reference_dir(data_dir: Path) -> Path:
+    """Reference data the run used (exchange rates, codelists)."""
+    return data_dir / "reference"
+
+
+def dataset_dir(data_dir: Path, key: str) -> Path:
+    """The tables harmonised from one IATI dataset (its Dagster partition)."""
+    return data_dir / "iati" / "datasets" / key
+
+
+def tables_dir(data_dir: Path) -> Path:
+    """The combined harmonised tables."""
+    return data_dir / "tables"
+
+
+def markdown_table(frame: pd.DataFrame, rows: int = 5) -> str:
+    """The first rows of a frame as a Markdown table (for Dagster metadata previews)."""
+    shown = frame.head(rows)
+
+    def cell(value: object) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return ""
+        text = str(value).replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    header = "| " + " | ".join(str(c) for c in shown.columns) + " |"
+    rule = "|" + "---|" * len(shown.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,176 @@
+"""Configuration: config/compact.yaml (or CDCOMPACT_CONFIG) read into typed settings.
+
+Paths are resolved against the project root, never the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = "config/compact.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or says something impossible."""
+
+
+def project_root() -> Path:
+    """The checkout holding config/, schema/ and demo/ (CDCOMPACT_HOME overrides)."""
+    env = os.environ.get("CDCOMPACT_HOME")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class IatiSource:
+    """One configured IATI source adapter (``kind`` says which)."""
+
+    name: str
+    kind: str
+    paths: tuple[Path, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CdRules:
+    """Capacity-development classification rules (config ``cd_classification``)."""
+
+    technical_cooperation_aid_types: frozenset[str]
+    ftc_flag: bool
+    cd_sectors: frozenset[str]
+    keywords: dict[str, tuple[str, ...]]
+    modalities: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline reads from configuration."""
+
+    config_file: Path
+    root: Path
+    compact_name: str
+    countries: tuple[str, ...]
+    data_dir: Path
+    schedule_cron: str
+    schedule_timezone: str
+    iati_sources: tuple[IatiSource, ...]
+    preferred_languages: tuple[str, ...]
+    codelists_dir: Path | None
+    exchange_rate_files: tuple[Path, ...]
+    rate_fallback_months: int
+    cd_rules: CdRules
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.root / "schema"
+
+
+def _resolve(root: Path, value: str | os.PathLike[str]) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: section '{name}' must be a mapping")
+    return value
+
+
+def _phrases(value: Any, where: str, path: Path) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        raise ConfigError(f"{path}: {where} must map a name to a list of phrases")
+    return {str(k): tuple(str(p) for p in v) for k, v in value.items()}
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the configuration; ``config_file`` beats CDCOMPACT_CONFIG beats the default.
+
+    A file other than the default is layered over the default section by
+    section, so config/live.yaml only says what differs.
+    """
+    root = project_root()
+    default_path = root / DEFAULT_CONFIG
+    chosen = config_file or os.environ.get("CDCOMPACT_CONFIG")
+    path = _resolve(root, chosen) if chosen else default_path
+    data = _read_yaml(default_path) if default_path.exists() else {}
+    if path != default_path:
+        data.update(_read_yaml(path))
+    elif not default_path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+
+    compact = _section(data, "compact", path)
+    storage = _section(data, "storage", path)
+    schedule = _section(data, "schedule", path)
+    iati = _section(data, "iati", path)
+    reference = _section(data, "reference", path)
+    rules = _section(data, "cd_classification", path)
+
+    data_dir_value = os.environ.get("CDCOMPACT_DATA_DIR") or storage.get("data_dir", "var/data")
+
+    sources: list[IatiSource] = []
+    for position, raw in enumerate(iati.get("sources") or [], start=1):
+        if not isinstance(raw, dict) or "kind" not in raw:
+            raise ConfigError(f"{path}: iati.sources item {position} needs a 'kind'")
+        options = {k: v for k, v in raw.items() if k not in {"name", "kind", "paths"}}
+        sources.append(
+            IatiSource(
+                name=str(raw.get("name") or f"source-{position}"),
+                kind=str(raw["kind"]),
+                paths=tuple(_resolve(root, p) for p in raw.get("paths") or []),
+                options=options,
+            )
+        )
+
+    codelists = reference.get("codelists")
+    fallback = reference.get("rate_fallback_months", 12)
+    if not isinstance(fallback, int) or fallback < 0:
+        raise ConfigError(f"{path}: reference.rate_fallback_months must be a whole number >= 0")
+
+    return Settings(
+        config_file=path,
+        root=root,
+        compact_name=str(compact.get("name", "Capacity Development Compact")),
+        countries=tuple(str(c).upper() for c in compact.get("countries") or []),
+        data_dir=_resolve(root, data_dir_value),
+        schedule_cron=str(schedule.get("cron", "0 2 * * *")),
+        schedule_timezone=str(schedule.get("timezone", "UTC")),
+        iati_sources=tuple(sources),
+        preferred_languages=tuple(str(x) for x in iati.get("preferred_languages") or ["en"]),
+        codelists_dir=_resolve(root, codelists) if codelists else None,
+        exchange_rate_files=tuple(_resolve(root, p) for p in reference.get("exchange_rates") or []),
+        rate_fallback_months=fallback,
+        cd_rules=CdRules(
+            technical_cooperation_aid_types=frozenset(
+                str(x) for x in rules.get("technical_cooperation_aid_types") or []
+            ),
+            ftc_flag=bool(rules.get("ftc_flag", True)),
+            cd_sectors=frozenset(str(x) for x in rules.get("cd_sectors") or []),
+            keywords=_phrases(rules.get("keywords"), "cd_classification.keywords", path),
+            modalities=_phrases(rules.get("modalities"), "cd_classification.modalities", path),
+        ),
+    )

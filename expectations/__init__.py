@@ -1,0 +1,1 @@
+"""Data-quality checks of the harmonised tables against schema/ and domain rules."""

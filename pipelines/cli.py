@@ -1,0 +1,218 @@
+"""The ``cdcompact`` command line.
+
+``cdcompact iati harmonise PATH... --out DIR`` harmonises IATI files without
+Dagster; ``cdcompact run`` runs the nightly job once on the Dagster instance
+in $DAGSTER_HOME; ``cdcompact schema dictionary`` regenerates the data
+dictionary from schema/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+#: Exit codes of ``cdcompact iati harmonise``.
+EXIT_OK, EXIT_NOTHING_HARMONISED, EXIT_BAD_ARGUMENTS = 0, 1, 2
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent when output is not one."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+
+    def __call__(self, index: int, total: int, path: Path) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        done = int(width * (index - 1) / max(total, 1))
+        name = path.name if len(path.name) <= 40 else path.name[:37] + "..."
+        self.stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {index}/{total} {name:<40}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 90 + "\r")
+            self.stream.flush()
+
+
+def _harmonise(args: argparse.Namespace) -> int:
+    from assets.harmonise.store import write_tables
+    from assets.iati.codelists import CodelistError, load_codelists
+    from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
+    from assets.iati.rates import RatesError, load_exchange_rates
+    from assets.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"cdcompact: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    if args.out.exists() and not args.out.is_dir():
+        print(f"cdcompact: --out {args.out} exists and is not a folder", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"cdcompact: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    if not discover_files(args.paths):
+        print("cdcompact: no .xml files in the given folders", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    rate_files = list(args.rates or settings.exchange_rate_files)
+    try:
+        rates = load_exchange_rates(rate_files) if rate_files else None
+    except RatesError as exc:
+        print(f"cdcompact: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    codelists_dir = args.codelists or settings.codelists_dir
+    try:
+        codelists = load_codelists(codelists_dir) if codelists_dir else None
+    except CodelistError as exc:
+        print(f"cdcompact: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    options = HarmoniseOptions(
+        rules=settings.cd_rules,
+        rates=rates,
+        codelists=codelists,
+        preferred_languages=settings.preferred_languages,
+        rate_fallback_months=settings.rate_fallback_months,
+    )
+    progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
+    try:
+        _, tables = harmonise_paths(args.paths, options, progress)
+    finally:
+        progress.close()
+    write_tables(tables, args.out)
+    print(summary(tables, args.out))
+    harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
+    return EXIT_OK if harmonised else EXIT_NOTHING_HARMONISED
+
+
+def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
+    """The one-screen summary of a harmonisation run."""
+    sources = tables["sources"]
+    quarantine = tables["quarantine"]
+    status = sources["status"].value_counts()
+    errors = int((quarantine["severity"] == "error").sum())
+    warnings = int((quarantine["severity"] == "warning").sum())
+    cd = int(tables["activities"]["is_cd"].fillna(False).sum())
+    lines = [
+        f"files        {len(sources):>8,}   ok {int(status.get('ok', 0)):,} · "
+        f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}",
+        f"activities   {len(tables['activities']):>8,}   capacity development: {cd:,}",
+        f"transactions {len(tables['transactions']):>8,}",
+        f"budgets      {len(tables['budgets']):>8,}",
+        f"results      {len(tables['results']):>8,}",
+        f"quarantined  {errors:>8,}   records not accepted (+ {warnings:,} warnings)",
+    ]
+    problems = sources[sources["status"].isin(["rejected", "partial"])]
+    for row in problems.itertuples(index=False):
+        lines.append(f"  {row.status:<8} {row.source_file}: {row.reason}")
+    if out is not None:
+        lines.append(f"tables written to {out}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.nightly import run_nightly
+
+    return run_nightly(config_file=args.config)
+
+
+def _dictionary(args: argparse.Namespace) -> int:
+    from assets.settings import project_root
+    from publish.dictionary import check_data_dictionary, write_data_dictionary
+
+    root = project_root()
+    out = root / "docs" / "data-dictionary.md"
+    if args.check:
+        if check_data_dictionary(root / "schema", out):
+            print(f"{out} is up to date")
+            return 0
+        print(f"{out} is stale: run `make dictionary`", file=sys.stderr)
+        return 1
+    changed = write_data_dictionary(root / "schema", out)
+    print(f"{out} {'written' if changed else 'already up to date'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdcompact",
+        description="Open data pipeline of a Capacity Development Compact.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration file (default: config/compact.yaml or $CDCOMPACT_CONFIG)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    iati = commands.add_parser("iati", help="IATI activity files")
+    iati_commands = iati.add_subparsers(dest="iati_command", required=True)
+    harmonise = iati_commands.add_parser(
+        "harmonise",
+        help="harmonise IATI files into Parquet tables",
+        description="Harmonise IATI activity files (1.0x-2.03) into the CD results tables: "
+        "one Parquet file per table in --out. Exit 0 when at least one file was harmonised, "
+        "1 when none was, 2 on bad arguments.",
+    )
+    harmonise.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="IATI activity files, or folders of *.xml files",
+    )
+    harmonise.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder for <table>.parquet"
+    )
+    harmonise.add_argument(
+        "--rates",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="exchange rates (IMF CSV or SDR-per-unit JSON); repeat for "
+        "several, earlier ones win; default from config",
+    )
+    harmonise.add_argument(
+        "--codelists",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="IATI codelists folder; default from config",
+    )
+    harmonise.add_argument("--quiet", action="store_true", help="no progress bar")
+    harmonise.set_defaults(handler=_harmonise)
+
+    run = commands.add_parser("run", help="run the nightly job once now (Dagster, $DAGSTER_HOME)")
+    run.set_defaults(handler=_run)
+
+    schema = commands.add_parser("schema", help="the CD results schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    dictionary = schema_commands.add_parser(
+        "dictionary", help="regenerate docs/data-dictionary.md from schema/"
+    )
+    dictionary.add_argument(
+        "--check", action="store_true", help="only check that it is up to date (exit 1 if stale)"
+    )
+    dictionary.set_defaults(handler=_dictionary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

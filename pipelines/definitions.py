@@ -1,0 +1,33 @@
+"""The code location: the one place that assembles cdcompact's Dagster Definitions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.iati.assets import (
+    CompactConfig,
+    iati_codelists,
+    iati_dataset,
+    iati_exchange_rates,
+    iati_harmonised,
+)
+from assets.settings import Settings, load_settings
+from pipelines.jobs import iati_dataset_job, iati_reference_job, iati_tables_job
+from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Definitions for one configuration (tests pass their own)."""
+    return dg.Definitions(
+        assets=[iati_exchange_rates, iati_codelists, iati_dataset, iati_harmonised],
+        jobs=[iati_reference_job, iati_dataset_job, iati_tables_job],
+        schedules=[nightly_schedule(settings)],
+        sensors=[iati_datasets_sensor, iati_tables_sensor],
+        resources={"compact": CompactConfig(config_file=str(settings.config_file))},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev -m pipelines.definitions` and `cdcompact run`."""
+    return build_definitions(load_settings())

@@ -1,0 +1,30 @@
+"""The jobs of the nightly chain: reference data, one run per dataset, then the tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.iati.assets import (
+    iati_codelists,
+    iati_dataset,
+    iati_exchange_rates,
+    iati_harmonised,
+)
+
+iati_reference_job = dg.define_asset_job(
+    "iati_reference_job",
+    selection=dg.AssetSelection.assets(iati_exchange_rates, iati_codelists),
+    description="Load the reference data (exchange rates, codelists): the nightly chain's start.",
+)
+
+iati_dataset_job = dg.define_asset_job(
+    "iati_dataset_job",
+    selection=dg.AssetSelection.assets(iati_dataset),
+    description="Harmonise one IATI dataset file (run once per dynamic partition).",
+)
+
+iati_tables_job = dg.define_asset_job(
+    "iati_tables_job",
+    selection=dg.AssetSelection.assets(iati_harmonised),
+    description="Combine every dataset partition into the harmonised tables.",
+)

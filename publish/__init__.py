@@ -1,0 +1,1 @@
+"""Publishing: documentation generated from schema/, data packages and their targets."""

@@ -1,0 +1,204 @@
+"""The Dagster code location on real files: materialize, the nightly chain, the schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from assets.harmonise.store import dataset_dir, tables_dir
+from assets.iati.assets import (
+    CompactConfig,
+    iati_codelists,
+    iati_dataset,
+    iati_exchange_rates,
+    iati_harmonised,
+)
+from assets.iati.sources import discover_datasets
+from assets.settings import load_settings
+from pipelines.definitions import build_definitions, defs
+from pipelines.nightly import run_nightly
+from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
+
+
+def write_config(tmp_path: Path, paths: list[Path], cron: str = "0 2 * * *") -> Path:
+    config = {
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "schedule": {"cron": cron, "timezone": "UTC"},
+        "iati": {
+            "sources": [{"name": "fixtures", "kind": "local", "paths": [str(p) for p in paths]}]
+        },
+        "reference": {
+            "codelists": str(CODELISTS),
+            "exchange_rates": [
+                str(RATES / "imf-monthly-subset.csv"),
+                str(RATES / "monthly-average-sdr-per-unit.json"),
+            ],
+        },
+    }
+    path = tmp_path / "compact.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
+    definitions = defs()  # what `dagster dev -m pipelines.definitions` loads
+    assert isinstance(definitions, dg.Definitions)
+    repository = definitions.get_repository_def()
+    assert {j.name for j in repository.get_all_jobs()} >= {
+        "iati_reference_job",
+        "iati_dataset_job",
+        "iati_tables_job",
+    }
+    schedule = repository.get_schedule_def("nightly")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert {s.name for s in repository.sensor_defs} == {
+        "iati_datasets_sensor",
+        "iati_tables_sensor",
+    }
+    keys = {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
+    assert keys >= {
+        "iati_exchange_rates",
+        "iati_codelists",
+        "iati_dataset",
+        "activities",
+        "transactions",
+        "sources",
+        "quarantine",
+    }
+
+
+def test_schedule_cron_comes_from_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [IATI_FIXTURES / "valid" / "who-arg.xml"], cron="30 3 * * 1")
+    definitions = build_definitions(load_settings(config))
+    schedule = definitions.get_repository_def().get_schedule_def("nightly")
+    assert schedule.cron_schedule == "30 3 * * 1"
+
+
+def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
+    files = [
+        IATI_FIXTURES / "valid" / "who-arg.xml",
+        IATI_FIXTURES / "legacy" / "dfid-AF-1.01.xml",
+        IATI_FIXTURES / "invalid" / "organisation-file-not-activities.xml",
+    ]
+    config = write_config(tmp_path, files)
+    settings = load_settings(config)
+    resources = {"compact": CompactConfig(config_file=str(config))}
+    instance = dg.DagsterInstance.ephemeral()
+    keys = [d.key for d in discover_datasets(settings)]
+    instance.add_dynamic_partitions("iati_datasets", keys)
+
+    reference = dg.materialize(
+        [iati_exchange_rates, iati_codelists], resources=resources, instance=instance
+    )
+    assert reference.success
+    rates_meta = reference.asset_materializations_for_node("iati_exchange_rates")[0].metadata
+    currencies = rates_meta["currencies"].value
+    assert isinstance(currencies, int)
+    assert currencies > 60
+
+    statuses = {}
+    for key in keys:
+        result = dg.materialize(
+            [iati_dataset], partition_key=key, resources=resources, instance=instance
+        )
+        assert result.success
+        metadata = result.asset_materializations_for_node("iati_dataset")[0].metadata
+        statuses[key] = metadata["status"].value
+        assert (dataset_dir(settings.data_dir, key) / "activities.parquet").exists()
+    assert statuses == {
+        "who-arg.xml": "ok",
+        "dfid-AF-1.01.xml": "ok",
+        "organisation-file-not-activities.xml": "rejected",
+    }
+
+    combined = dg.materialize([iati_harmonised], resources=resources, instance=instance)
+    assert combined.success
+    counts = {
+        m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value
+        for m in combined.asset_materializations_for_node("iati_harmonised")
+    }
+    assert counts["activities"] == 157 + 247
+    assert counts["transactions"] == 871 + 396
+    assert counts["sources"] == 3
+    out = tables_dir(settings.data_dir)
+    sources = pd.read_parquet(out / "sources.parquet")
+    rejected = sources[sources["status"] == "rejected"]
+    assert rejected["source_file"].tolist() == ["organisation-file-not-activities.xml"]
+    assert "organisation file" in rejected["reason"].iloc[0]
+    activities = pd.read_parquet(out / "activities.parquet")
+    assert activities["activity_id"].is_unique
+    assert set(activities["source_file"]) == {"who-arg.xml", "dfid-AF-1.01.xml"}
+
+
+def test_nightly_run_on_the_default_demo_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run`'s command on a fresh SQLite instance, with the offline demo set."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
+    assert run_nightly() == 0
+    output = capsys.readouterr().out
+    assert "4 IATI datasets" in output
+    assert "activities         16   capacity development: 12" in output
+    assert "transactions       59" in output
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 + 4 + 1
+        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
+            "fr-demo-3003.xml",
+            "gb-demo-2002.xml",
+            "se-demo-4004.xml",
+            "xm-demo-1001.xml",
+        ]
+    assert (home / "history" / "runs.db").exists()  # SQLite storage under DAGSTER_HOME
+    transactions = pd.read_parquet(tmp_path / "data" / "tables" / "transactions.parquet")
+    gbp = transactions[transactions["currency"] == "GBP"].iloc[0]
+    assert gbp["usd_rate_period"] == "2024-02"  # the demo rates skip GBP 2024-03
+    assert round(gbp["value_usd"], 2) == 149625.94
+
+
+def test_nightly_sensor_requests_a_run_per_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.schedules import iati_datasets_sensor
+
+    config = write_config(tmp_path, [IATI_FIXTURES / "valid"])
+    monkeypatch.setenv("CDCOMPACT_CONFIG", str(config))
+    instance = dg.DagsterInstance.ephemeral()
+    definitions = build_definitions(load_settings(config))
+    reference = definitions.resolve_job_def("iati_reference_job").execute_in_process(
+        instance=instance
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="iati_datasets_sensor",
+        dagster_instance=instance,
+        dagster_run=reference.dagster_run,
+        dagster_event=reference.get_run_success_event(),
+        repository_def=definitions.get_repository_def(),
+    )
+    result = iati_datasets_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    expected = sorted(p.name for p in (IATI_FIXTURES / "valid").glob("*.xml"))
+    assert sorted(str(r.partition_key) for r in result.run_requests or []) == expected
+    requests = result.dynamic_partitions_requests or []
+    assert isinstance(requests[0], dg.AddDynamicPartitionsRequest)
+    assert sorted(requests[0].partition_keys) == expected
+
+
+def test_config_naming_a_network_source_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_nightly(PROJECT_ROOT / "config" / "live.yaml", instance=instance) == 2
+    error = capsys.readouterr().err
+    assert "registry (kind registry)" in error
+    assert "datastore (kind datastore)" in error

@@ -1,0 +1,242 @@
+"""``cdcompact iati harmonise``: exit codes, the summary and the Parquet tables it writes.
+
+Most cases call ``pipelines.cli.main`` in-process; one runs the installed
+``cdcompact`` script as a subprocess, from another working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from assets.iati.harmonise import ALL_TABLES
+from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main
+from tests.conftest import CODELISTS, IATI_FIXTURES, RATES
+
+WHO_ARG = IATI_FIXTURES / "valid" / "who-arg.xml"
+XDR_FILE = IATI_FIXTURES / "valid" / "multiple_locales_descriptions.xml"
+SMALL_FILE = IATI_FIXTURES / "valid" / "default_currency.xml"
+INVALID = IATI_FIXTURES / "invalid"
+NOT_XML = INVALID / "not-xml.xml"
+MONTHLY_CSV = RATES / "imf-monthly-subset.csv"
+SDR_JSON = RATES / "monthly-average-sdr-per-unit.json"
+CDCOMPACT = Path(sys.executable).parent / "cdcompact"
+
+#: Rows written for who-arg.xml plus one rejected file.
+WHO_ARG_ROWS = {
+    "activities": 157,
+    "activity_countries": 157,
+    "activity_sectors": 341,
+    "participating_orgs": 549,
+    "transactions": 871,
+    "budgets": 1256,
+    "results": 0,
+    "sources": 2,
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+    tables: Path
+
+
+def harmonise(out: Path, *args: str | Path) -> Run:
+    """``cdcompact iati harmonise ARGS --out OUT --quiet`` in-process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = ["iati", "harmonise", *map(str, args), "--out", str(out), "--quiet"]
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(argv)
+    return Run(code, stdout.getvalue(), stderr.getvalue(), out)
+
+
+def read(run: Run, table: str) -> pd.DataFrame:
+    return pd.read_parquet(run.tables / f"{table}.parquet")
+
+
+def parquet_names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.fixture(scope="module")
+def who_arg_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("who-arg") / "tables"
+    return harmonise(
+        out, WHO_ARG, NOT_XML, "--rates", MONTHLY_CSV, "--codelists", CODELISTS / "non-embedded"
+    )
+
+
+# -- a good file and a bad one --------------------------------------------------------
+def test_one_good_file_is_enough_for_exit_0(who_arg_run: Run) -> None:
+    assert who_arg_run.code == EXIT_OK
+    assert who_arg_run.err == ""
+
+
+def test_summary_lists_files_counts_and_the_rejected_reason(who_arg_run: Run) -> None:
+    lines = who_arg_run.out.splitlines()
+    assert lines[0].split() == ["files", "2", "ok", "1", "·", "partial", "0", "·", "rejected", "1"]
+    assert lines[1].split()[:2] == ["activities", "157"]
+    assert lines[2].split() == ["transactions", "871"]
+    assert lines[3].split() == ["budgets", "1,256"]
+    rejected = [line.strip() for line in lines if line.strip().startswith("rejected")]
+    assert rejected == [
+        "rejected not-xml.xml: the file is not XML: it starts with 'This is not XML'"
+    ]
+    assert lines[-1] == f"tables written to {who_arg_run.tables}"
+
+
+def test_every_table_is_written_and_readable(who_arg_run: Run) -> None:
+    assert parquet_names(who_arg_run.tables) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    for table, rows in WHO_ARG_ROWS.items():
+        assert len(read(who_arg_run, table)) == rows, table
+    quarantine = read(who_arg_run, "quarantine")
+    errors = quarantine[quarantine["severity"] == "error"]
+    assert list(errors["rule"]) == ["not_xml"]
+    assert list(errors["source_file"]) == ["not-xml.xml"]
+    warnings = int((quarantine["severity"] == "warning").sum())
+    assert f"records not accepted (+ {warnings:,} warnings)" in who_arg_run.out
+
+
+def test_sources_table_accounts_for_every_record(who_arg_run: Run) -> None:
+    sources = read(who_arg_run, "sources").set_index("source_file")
+    assert sources.loc["who-arg.xml", "status"] == "ok"
+    assert sources.loc["who-arg.xml", "n_accepted"] == 157
+    assert sources.loc["not-xml.xml", "status"] == "rejected"
+    assert sources.loc["not-xml.xml", "reason"].startswith("the file is not XML")
+    assert (sources["n_records"] == sources["n_accepted"] + sources["n_quarantined"]).all()
+    activities = read(who_arg_run, "activities")
+    assert set(activities["source_file"]) == {"who-arg.xml"}
+    assert activities["activity_id"].is_unique
+
+
+# -- nothing harmonised --------------------------------------------------------------
+def test_only_invalid_files_exit_1(tmp_path: Path) -> None:
+    run = harmonise(tmp_path / "out", INVALID)
+    assert run.code == EXIT_NOTHING_HARMONISED
+    assert run.out.splitlines()[0].split()[-1] == "5"  # rejected 5
+    sources = read(run, "sources")
+    assert len(sources) == 5
+    assert set(sources["status"]) == {"rejected"}
+    assert sources["reason"].notna().all()
+    for name in sorted(p.name for p in INVALID.glob("*.xml")):
+        assert f"rejected {name}: " in run.out
+    assert parquet_names(run.tables) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+
+
+# -- bad arguments ----------------------------------------------------------------------
+def test_missing_path_exits_2_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.xml"
+    run = harmonise(tmp_path / "out", SMALL_FILE, missing)
+    assert run.code == EXIT_BAD_ARGUMENTS
+    assert str(missing) in run.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["iati"], ["iati", "harmonise"], ["iati", "harmonise", str(SMALL_FILE)]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == EXIT_BAD_ARGUMENTS, argv
+        assert "usage: cdcompact" in capsys.readouterr().err
+
+
+def test_folder_without_xml_files_exits_2(tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an activity file\n", encoding="utf-8")
+    (folder / "nested").mkdir()
+    (folder / "nested" / "a.xml").write_text("<iati-activities/>", encoding="utf-8")
+    run = harmonise(tmp_path / "out", folder)
+    assert run.code == EXIT_BAD_ARGUMENTS
+    assert "no .xml files" in run.err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("rates.csv", "Date,Rate\n2020-01-31,1.0\n", "missing columns"),
+        ("rates.json", "[{", "not valid JSON"),
+        ("missing.csv", None, "not found"),
+    ],
+)
+def test_broken_rates_file_exits_2_naming_it(
+    name: str, content: str | None, problem: str, tmp_path: Path
+) -> None:
+    rates = tmp_path / name
+    if content is not None:
+        rates.write_text(content, encoding="utf-8")
+    run = harmonise(tmp_path / "out", SMALL_FILE, "--rates", MONTHLY_CSV, "--rates", rates)
+    assert run.code == EXIT_BAD_ARGUMENTS
+    assert run.err.startswith("cdcompact: ")
+    assert name in run.err
+    assert problem in run.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file, not a folder\n", encoding="utf-8")
+    run = harmonise(out, SMALL_FILE)
+    assert run.code == EXIT_BAD_ARGUMENTS
+    assert str(out) in run.err
+
+
+# -- exchange rates ---------------------------------------------------------------------
+def test_two_rates_files_convert_xdr_to_usd(tmp_path: Path) -> None:
+    run = harmonise(tmp_path / "out", XDR_FILE, "--rates", MONTHLY_CSV, "--rates", SDR_JSON)
+    assert run.code == EXIT_OK
+    transactions = read(run, "transactions")
+    assert list(transactions["currency"]) == ["XDR", "XDR"]
+    assert transactions["value_usd"].notna().all()
+    assert list(transactions["usd_rate_period"]) == ["2002-05", "2002-12"]
+    assert set(transactions["usd_rate_source"]) == {
+        "IMF SDR rates (monthly-average-sdr-per-unit.json)"
+    }
+    # monthly-average-sdr-per-unit.json: 2002-05 USD 0.7830189565 SDR per dollar
+    assert transactions["value_usd"].iloc[0] == pytest.approx(325928.24 / 0.7830189565)
+    budgets = read(run, "budgets")
+    assert budgets["value_usd"].notna().all()
+    assert list(budgets["usd_rate_period"]) == ["2002-05", "2002-08"]
+    quarantine = read(run, "quarantine")
+    assert not quarantine["rule"].isin(["no_exchange_rate", "no_exchange_rates"]).any()
+
+
+def test_without_the_sdr_file_xdr_values_stay_unconverted(tmp_path: Path) -> None:
+    run = harmonise(tmp_path / "out", XDR_FILE, "--rates", MONTHLY_CSV)
+    assert run.code == EXIT_OK
+    transactions = read(run, "transactions")
+    assert transactions["value_usd"].isna().all()
+    quarantine = read(run, "quarantine")
+    missing = quarantine[quarantine["rule"] == "no_exchange_rate"]
+    assert len(missing) == 4  # 2 transactions + 2 budgets
+    assert set(missing["severity"]) == {"warning"}
+
+
+# -- the installed script ---------------------------------------------------------------
+def test_installed_script_runs_from_anywhere(tmp_path: Path) -> None:
+    assert CDCOMPACT.exists(), f"{CDCOMPACT} is not installed (pip install -e .)"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(CDCOMPACT), "iati", "harmonise", str(SMALL_FILE), str(NOT_XML), "--out", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "rejected not-xml.xml: the file is not XML" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert parquet_names(out) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    sources = pd.read_parquet(out / "sources.parquet")
+    assert sorted(sources["status"]) == ["ok", "rejected"]

@@ -1,0 +1,88 @@
+"""config/compact.yaml and config/live.yaml as the pipeline reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assets.harmonise.schema import table_schema
+from assets.iati.codelists import load_codelists
+from assets.settings import ConfigError, load_settings
+from tests.conftest import CODELISTS, PROJECT_ROOT
+
+MODALITIES = set(
+    next(f for f in table_schema("activities")["fields"] if f["name"] == "modality")["constraints"][
+        "enum"
+    ]
+)
+
+
+def test_default_config_is_the_offline_demo() -> None:
+    settings = load_settings()
+    assert settings.config_file == PROJECT_ROOT / "config" / "compact.yaml"
+    assert settings.data_dir == PROJECT_ROOT / "var" / "data"
+    assert [(s.name, s.kind) for s in settings.iati_sources] == [("demo", "local")]
+    assert settings.iati_sources[0].paths == (PROJECT_ROOT / "demo" / "iati",)
+    assert settings.exchange_rate_files == (PROJECT_ROOT / "demo" / "exchange-rates.csv",)
+    assert settings.codelists_dir == PROJECT_ROOT / "demo" / "codelists"
+    assert settings.schedule_cron == "0 2 * * *"
+    assert settings.preferred_languages[0] == "en"
+    assert len(settings.countries) >= 3
+
+
+def test_live_config_layers_over_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDCOMPACT_CONFIG", "config/live.yaml")
+    settings = load_settings()
+    assert settings.config_file == PROJECT_ROOT / "config" / "live.yaml"
+    assert [s.kind for s in settings.iati_sources] == ["registry", "datastore"]
+    assert settings.iati_sources[1].options == {"api_key_env": "IATI_API_KEY"}
+    # sections live.yaml does not set come from compact.yaml
+    assert settings.cd_rules == load_settings(PROJECT_ROOT / "config" / "compact.yaml").cd_rules
+    assert settings.schedule_cron == "0 2 * * *"
+
+
+def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert load_settings().data_dir == tmp_path / "elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("iati: [unclosed", "not valid YAML"),
+        ("- a list\n- not sections\n", "top level must be a mapping"),
+        ("iati:\n  sources:\n    - name: x\n", "iati.sources item 1 needs a 'kind'"),
+        ("reference:\n  rate_fallback_months: -1\n", "rate_fallback_months"),
+        ("cd_classification:\n  keywords: [a, b]\n", "cd_classification.keywords"),
+    ],
+)
+def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_cd_sectors_are_active_official_dac_codes() -> None:
+    rules = load_settings().cd_rules
+    codelists = load_codelists(CODELISTS)
+    sectors = codelists.codes("Sector")
+    assert rules.cd_sectors <= sectors
+    for code in rules.cd_sectors:
+        assert codelists.status("Sector", code) == "active", code
+    assert rules.technical_cooperation_aid_types <= codelists.codes("AidType")
+
+
+def test_keywords_in_four_languages_and_known_modalities() -> None:
+    rules = load_settings().cd_rules
+    assert set(rules.keywords) == {"en", "fr", "es", "pt"}
+    assert all(len(phrases) >= 5 for phrases in rules.keywords.values())
+    assert set(rules.modalities) <= MODALITIES
