@@ -175,10 +175,12 @@ def _check_root(element: etree._Element, header: FileHeader) -> None:
             element.sourceline,
         )
     if name not in {"iati-activities", _ACTIVITY_TAG} or namespace is not None:
-        shown = f"{element.prefix}:{name}" if element.prefix else element.tag
+        shown = f"<{element.prefix}:{name}>" if element.prefix else f"<{name}>"
+        if namespace:
+            shown += f" (namespace {namespace})"
         raise NotIatiActivities(
             "not_iati_activities",
-            f"XML, but not IATI activities: the root element is <{shown}>, "
+            f"XML, but not IATI activities: the root element is {shown}, "
             "expected <iati-activities> or <iati-activity>",
             element.sourceline,
         )
