@@ -19,6 +19,9 @@ from assets.iati.sources import SourceError, discover_datasets
 from assets.settings import ConfigError, load_settings
 from pipelines.definitions import build_definitions
 
+#: Console log level of the runs (Dagster's default, DEBUG, prints every event).
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def run_nightly(
     config_file: str | os.PathLike[str] | None = None,
@@ -51,7 +54,7 @@ def run_nightly(
 
     failed: list[str] = []
     reference = defs.resolve_job_def("iati_reference_job").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
     if not reference.success:
         print("cdcompact: reference data failed; see the run in Dagster", file=sys.stderr)
@@ -59,7 +62,10 @@ def run_nightly(
     dataset_job = defs.resolve_job_def("iati_dataset_job")
     for index, dataset in enumerate(datasets, start=1):
         result = dataset_job.execute_in_process(
-            instance=instance, partition_key=dataset.key, raise_on_error=False
+            instance=instance,
+            partition_key=dataset.key,
+            raise_on_error=False,
+            run_config=RUN_CONFIG,
         )
         mark = "run FAILED"
         if result.success:
@@ -73,7 +79,7 @@ def run_nightly(
         print(f"cdcompact: {len(failed)} dataset runs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     tables = defs.resolve_job_def("iati_tables_job").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
     if not tables.success:
         print("cdcompact: combining the tables failed; see the run in Dagster", file=sys.stderr)

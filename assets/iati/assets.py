@@ -34,6 +34,7 @@ from assets.iati.harmonise import (
 from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.sources import discover_datasets
 from assets.settings import Settings, load_settings
+from expectations.asset_checks import schema_check_results, schema_check_specs
 
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name="iati_datasets")
 REFERENCE_GROUP = "reference"
@@ -188,7 +189,9 @@ HARMONISED_SPECS = [
 ]
 
 
-@dg.multi_asset(specs=HARMONISED_SPECS, can_subset=False)
+@dg.multi_asset(
+    specs=HARMONISED_SPECS, check_specs=schema_check_specs(ALL_TABLES), can_subset=False
+)
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
     """Combine every configured dataset's partition into the harmonised tables."""
     settings = compact.settings()
@@ -232,3 +235,4 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
             metadata["cd_activities"] = int(frame["is_cd"].fillna(False).sum())
         context.log.info(f"{table}: {len(frame)} rows")
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    yield from schema_check_results(tables)

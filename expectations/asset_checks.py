@@ -1,0 +1,64 @@
+"""Dagster asset checks over the schema conformance of harmonised tables.
+
+Declared on the assets that produce the tables (``check_specs``) and blocking:
+a table that breaks schema/ fails its check, and nothing downstream of it runs.
+"""
+
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+import pandas as pd
+
+from expectations.schema_checks import check_foreign_keys, check_table
+
+CHECK_NAME = "schema_conformance"
+
+
+def schema_check_specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset=table,
+            blocking=True,
+            description=f"{table} follows schema/{table}.json: required fields, codes, "
+            "patterns, ranges, unique primary key and foreign keys.",
+        )
+        for table in tables
+    ]
+
+
+def schema_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
+    """One result per table, with counts per rule and the first failing rows."""
+    foreign = check_foreign_keys(tables)
+    results = []
+    for table, frame in tables.items():
+        report = check_table(table, frame)
+        references = foreign[table]
+        counts = report.counts + references.counts
+        examples = (report.examples + references.examples)[:20]
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=table,
+                check_name=CHECK_NAME,
+                passed=not counts,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "rows": len(frame),
+                    "violations": sum(counts.values()),
+                    "by_rule": dg.MetadataValue.json(dict(sorted(counts.items()))),
+                    "examples": dg.MetadataValue.json(
+                        [
+                            {
+                                "rule": v.rule,
+                                "field": v.field,
+                                "row": v.row,
+                                "value": v.value,
+                                "message": v.message,
+                            }
+                            for v in examples
+                        ]
+                    ),
+                },
+            )
+        )
+    return results
