@@ -72,7 +72,7 @@ def transaction_type(code: str | None) -> str | None:
     return TRANSACTION_TYPE_1X.get(code.upper(), code) if code else None
 
 
-def sector_vocabulary(code: str | None, version_1x: bool) -> str:
+def sector_vocabulary(code: str | None) -> str:
     """A 2.0x sector vocabulary; absent means DAC 5-digit (1 in 2.0x, DAC in 1.0x)."""
     if code is None or not code.strip():
         return "1"

@@ -148,10 +148,6 @@ class _FileHarmoniser:
             }
         )
 
-    @property
-    def is_1x(self) -> bool:
-        return bool(self.header.version and self.header.version.startswith("1."))
-
     def texts(self, element: etree._Element | None) -> list[tuple[str | None, str]]:
         """(language, text) of every narrative; 1.0x plain text counts as one."""
         if element is None:
@@ -321,16 +317,17 @@ class _FileHarmoniser:
         self.seen_ids[identifier] = ref
         builder = _ActivityBuilder(self, item, identifier)
         builder.build()
-        if builder.rejected:
-            self.n_quarantined += 1
-            return
         self.n_accepted += 1
         for table, rows in builder.rows.items():
             self.rows[table].extend(rows)
 
 
 class _ActivityBuilder:
-    """Rows of every table for one activity; any error-level problem rejects the whole."""
+    """Rows of every table for one activity.
+
+    A transaction or budget that cannot be read is quarantined on its own; the
+    activity and its other rows still go through.
+    """
 
     def __init__(self, file: _FileHarmoniser, item: ActivityElement, activity_id: str) -> None:
         self.file = file
@@ -339,7 +336,6 @@ class _ActivityBuilder:
         self.activity_id = activity_id
         self.ref = item.pointer
         self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in IATI_TABLES}
-        self.rejected = False
         self.language = item.element.get(XML_LANG) or file.header.default_language
 
     def build(self) -> None:
@@ -385,8 +381,6 @@ class _ActivityBuilder:
         transaction_aid_types, transaction_sectors = self.transactions()
         self.budgets()
         self.results()
-        if self.rejected:
-            return
 
         texts = tuple(
             text for node in [_child(el, "title"), *descriptions] for _, text in f.texts(node)
@@ -401,7 +395,19 @@ class _ActivityBuilder:
                 texts=texts,
             )
         )
-        last_updated = _datetime(el.get("last-updated-datetime"))
+        raw_updated = el.get("last-updated-datetime")
+        last_updated = _datetime(raw_updated)
+        if raw_updated and raw_updated.strip() and last_updated is None:
+            f.problem(
+                self.ref,
+                "activities",
+                "invalid_date",
+                f"last-updated-datetime {raw_updated!r} is not a date-time; left empty",
+                field="last_updated",
+                value=raw_updated,
+                line=self.item.line,
+                severity="warning",
+            )
         self.rows["activities"].append(
             {
                 "activity_id": self.activity_id,
@@ -592,7 +598,7 @@ class _ActivityBuilder:
         codelists = self.file.options.codelists
         for position, node in enumerate(_children(self.element, "sector"), start=1):
             ref = f"{self.ref}/sector[{position}]"
-            vocabulary = codes.sector_vocabulary(node.get("vocabulary"), self.file.is_1x)
+            vocabulary = codes.sector_vocabulary(node.get("vocabulary"))
             code = _attr(node, "code")
             if not code:
                 self.file.problem(
@@ -791,7 +797,7 @@ class _ActivityBuilder:
         """The code of a child element, skipping non-DAC vocabularies for aid types and sectors."""
         for child in _children(node, name):
             vocabulary = (child.get("vocabulary") or "").strip()
-            if name == "sector" and codes.sector_vocabulary(vocabulary, self.file.is_1x) != "1":
+            if name == "sector" and codes.sector_vocabulary(vocabulary) != "1":
                 continue
             if name == "aid-type" and vocabulary not in {"", "1"}:
                 continue
@@ -1042,12 +1048,13 @@ def harmonise_file(
 ) -> HarmonisedFile:
     """Harmonise one IATI activity file; never raises for what is inside the file."""
     name = source_file or path.name
+    uri = uri or path.resolve().as_uri()
     try:
         sha256, size = sha256_file(path)
     except OSError as exc:
         return _rejected(
             name,
-            uri or str(path),
+            uri,
             None,
             None,
             "unreadable",
@@ -1061,18 +1068,19 @@ def harmonise_file(
             state.activity(item)
     except NotIatiActivities as exc:
         return _rejected(
-            name, uri or path.as_uri(), sha256, size, exc.rule, str(exc), exc.line, state.n_records
+            name, uri, sha256, size, exc.rule, str(exc), exc.line, state.n_records, path
         )
     if state.n_records == 0:
         return _rejected(
             name,
-            uri or path.as_uri(),
+            uri,
             sha256,
             size,
             "no_activities",
             "the file contains no iati-activity elements",
             None,
             0,
+            path,
         )
     errors = state.n_quarantined + state.rejected_parts
     if state.n_accepted == 0:
@@ -1094,7 +1102,7 @@ def harmonise_file(
         [
             _source_row(
                 name,
-                uri or path.as_uri(),
+                uri,
                 sha256,
                 size,
                 status,
@@ -1153,11 +1161,12 @@ def _rejected(
     message: str,
     line: int | None,
     n_records: int,
+    path: Path | None = None,
 ) -> HarmonisedFile:
     tables = {t: table_frame(t, []) for t in IATI_TABLES}
     tables["sources"] = table_frame(
         "sources",
-        [_source_row(name, uri, sha256, size, "rejected", message, n_records, 0, n_records, None)],
+        [_source_row(name, uri, sha256, size, "rejected", message, n_records, 0, n_records, path)],
     )
     tables["quarantine"] = table_frame(
         "quarantine",

@@ -587,3 +587,20 @@ def test_a_broken_file_does_not_stop_a_good_one(tmp_path: Path, options: Harmoni
     bad = quarantine[quarantine["severity"] == "error"]
     assert list(bad["source_file"]) == ["broken.xml"]
     assert list(bad["rule"]) == ["not_well_formed"]
+
+
+def test_unreadable_last_updated_is_a_warning_not_a_silent_gap(
+    tmp_path: Path, options: HarmoniseOptions
+) -> None:
+    text = document(activity("XM-TEST-1")).replace(
+        '<iati-activity default-currency="USD">',
+        '<iati-activity default-currency="USD" last-updated-datetime="yesterday">',
+    )
+    result = harmonise_file(write(tmp_path, "updated.xml", text), options)
+    assert result.status == "ok"
+    assert result.tables["activities"]["last_updated"].isna().all()
+    quarantine = result.tables["quarantine"]
+    warning = quarantine[quarantine["field"] == "last_updated"]
+    assert warning["rule"].tolist() == ["invalid_date"]
+    assert warning["severity"].tolist() == ["warning"]
+    assert warning["value"].tolist() == ["yesterday"]
