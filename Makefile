@@ -7,7 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test lint typecheck pytest bench dictionary venv clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint typecheck pytest bench dictionary venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -32,7 +34,20 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+# The browser test needs Debian's Chromium; as root (CI) it is installed when missing.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null); \
+	  else \
+	    echo "no $(CHROMIUM) and not root: the browser test will be skipped"; \
+	  fi; \
+	fi
+
+pytest: venv browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

@@ -49,6 +49,23 @@ class CdRules:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """Where and how releases are published (config ``publish``)."""
+
+    target: str  # local | s3
+    local_dir: Path
+    s3_bucket: str | None
+    s3_prefix: str
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    title: str
+    description: str
+    license_name: str
+    license_url: str
+    base_url: str | None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
 
@@ -63,8 +80,10 @@ class Settings:
     preferred_languages: tuple[str, ...]
     codelists_dir: Path | None
     exchange_rate_files: tuple[Path, ...]
+    exchange_rates_credit: str | None
     rate_fallback_months: int
     cd_rules: CdRules
+    publish: PublishSettings
 
     @property
     def schema_dir(self) -> Path:
@@ -129,6 +148,11 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     iati = _section(data, "iati", path)
     reference = _section(data, "reference", path)
     rules = _section(data, "cd_classification", path)
+    publish = _section(data, "publish", path)
+    s3 = publish.get("s3") or {}
+    if not isinstance(s3, dict):
+        raise ConfigError(f"{path}: publish.s3 must be a mapping")
+    publish_dir = os.environ.get("CDCOMPACT_PUBLISH_DIR") or publish.get("local_dir", "var/publish")
 
     data_dir_value = os.environ.get("CDCOMPACT_DATA_DIR") or storage.get("data_dir", "var/data")
 
@@ -163,6 +187,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         preferred_languages=tuple(str(x) for x in iati.get("preferred_languages") or ["en"]),
         codelists_dir=_resolve(root, codelists) if codelists else None,
         exchange_rate_files=tuple(_resolve(root, p) for p in reference.get("exchange_rates") or []),
+        exchange_rates_credit=str(reference["exchange_rates_credit"])
+        if reference.get("exchange_rates_credit")
+        else None,
         rate_fallback_months=fallback,
         cd_rules=CdRules(
             technical_cooperation_aid_types=frozenset(
@@ -172,5 +199,23 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             cd_sectors=frozenset(str(x) for x in rules.get("cd_sectors") or []),
             keywords=_phrases(rules.get("keywords"), "cd_classification.keywords", path),
             modalities=_phrases(rules.get("modalities"), "cd_classification.modalities", path),
+        ),
+        publish=PublishSettings(
+            target=str(
+                os.environ.get("CDCOMPACT_PUBLISH_TARGET") or publish.get("target", "local")
+            ),
+            local_dir=_resolve(root, publish_dir),
+            s3_bucket=str(s3["bucket"]) if s3.get("bucket") else None,
+            s3_prefix=str(s3.get("prefix") or ""),
+            s3_endpoint_url=os.environ.get("CDCOMPACT_S3_ENDPOINT_URL")
+            or (str(s3["endpoint_url"]) if s3.get("endpoint_url") else None),
+            s3_region=str(s3["region"]) if s3.get("region") else None,
+            title=str(publish.get("title") or compact.get("name") or "cdcompact"),
+            description=str(publish.get("description") or ""),
+            license_name=str(publish.get("license", "CC-BY-4.0")),
+            license_url=str(
+                publish.get("license_url", "https://creativecommons.org/licenses/by/4.0/")
+            ),
+            base_url=str(publish["base_url"]) if publish.get("base_url") else None,
         ),
     )

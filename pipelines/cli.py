@@ -16,6 +16,9 @@ from typing import TextIO
 
 import pandas as pd
 
+from assets.settings import ConfigError, Settings, load_settings
+from publish.download import add_download_arguments
+
 #: Exit codes of ``cdcompact iati harmonise``.
 EXIT_OK, EXIT_NOTHING_HARMONISED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 
@@ -42,17 +45,23 @@ class _Progress:
             self.stream.flush()
 
 
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """The configuration, or None after printing why it cannot be read."""
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        print(f"cdcompact: {exc}", file=sys.stderr)
+        return None
+
+
 def _harmonise(args: argparse.Namespace) -> int:
     from assets.harmonise.store import write_tables
     from assets.iati.codelists import CodelistError, load_codelists
     from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
     from assets.iati.rates import RatesError, load_exchange_rates
-    from assets.settings import ConfigError, load_settings
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"cdcompact: {exc}", file=sys.stderr)
+    settings = _settings(args)
+    if settings is None:
         return EXIT_BAD_ARGUMENTS
     if args.out.exists() and not args.out.is_dir():
         print(f"cdcompact: --out {args.out} exists and is not a folder", file=sys.stderr)
@@ -125,6 +134,41 @@ def _run(args: argparse.Namespace) -> int:
     return run_nightly(config_file=args.config)
 
 
+def _download(args: argparse.Namespace) -> int:
+    from publish.download import download_main
+
+    settings = _settings(args)
+    if settings is None:
+        return EXIT_BAD_ARGUMENTS
+    publish = settings.publish
+    default = (
+        f"s3://{publish.s3_bucket}/{publish.s3_prefix}"
+        if publish.target == "s3" and publish.s3_bucket
+        else str(publish.local_dir)
+    )
+    return download_main(args, default_source=default, endpoint_url=publish.s3_endpoint_url)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from assets.release.assets import publish_tables
+    from publish.release import ReleaseError
+    from publish.targets import TargetError
+
+    settings = _settings(args)
+    if settings is None:
+        return EXIT_BAD_ARGUMENTS
+    try:
+        outcome = publish_tables(settings, run_id=None)
+    except (ReleaseError, TargetError, FileNotFoundError) as exc:
+        print(f"cdcompact: {exc}", file=sys.stderr)
+        return 1
+    if outcome.status == "published":
+        print(f"published release {outcome.version}: {outcome.location}")
+    else:
+        print(f"no change since release {outcome.version}: nothing published")
+    return 0
+
+
 def _dictionary(args: argparse.Namespace) -> int:
     from assets.settings import project_root
     from publish.dictionary import check_data_dictionary, write_data_dictionary
@@ -192,6 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     harmonise.add_argument("--quiet", action="store_true", help="no progress bar")
     harmonise.set_defaults(handler=_harmonise)
+
+    download = commands.add_parser(
+        "download",
+        help="fetch a published release and verify every checksum",
+        description="Fetch a release (default: the latest) from a folder, an http(s):// URL "
+        "or s3://bucket/prefix and verify the sha256 of every file. Exit 0 when verified, "
+        "1 when a download or checksum failed, 2 on bad arguments.",
+    )
+    add_download_arguments(download)
+    download.set_defaults(handler=_download)
+
+    publish = commands.add_parser(
+        "publish", help="publish the current harmonised tables as a release (if changed)"
+    )
+    publish.set_defaults(handler=_publish)
 
     run = commands.add_parser("run", help="run the nightly job once now (Dagster, $DAGSTER_HOME)")
     run.set_defaults(handler=_run)

@@ -10,6 +10,7 @@ from assets.iati.assets import (
     iati_exchange_rates,
     iati_harmonised,
 )
+from assets.release.assets import data_release
 
 iati_reference_job = dg.define_asset_job(
     "iati_reference_job",
@@ -25,6 +26,7 @@ iati_dataset_job = dg.define_asset_job(
 
 iati_tables_job = dg.define_asset_job(
     "iati_tables_job",
-    selection=dg.AssetSelection.assets(iati_harmonised),
-    description="Combine every dataset partition into the harmonised tables.",
+    selection=dg.AssetSelection.assets(iati_harmonised, data_release),
+    description="Combine every dataset partition into the harmonised tables, check them "
+    "(blocking) and publish a release when they changed.",
 )

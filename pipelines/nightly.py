@@ -86,5 +86,12 @@ def run_nightly(
         return 1
     out = tables_dir(settings.data_dir)
     print(summary(read_tables(out, ALL_TABLES), out))
+    releases = tables.asset_materializations_for_node("data_release")
+    if releases:
+        release = {k: getattr(v, "value", v) for k, v in releases[0].metadata.items()}
+        if release["status"] == "published":
+            print(f"published release {release['version']}: {release['location']}")
+        else:
+            print(f"no change since release {release['version']}: nothing published")
     print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
     return 0

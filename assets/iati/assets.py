@@ -6,7 +6,6 @@
   from every dataset partition the configuration names.
 """
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.sources import discover_datasets
 from assets.settings import Settings, load_settings
 from expectations.asset_checks import schema_check_results, schema_check_specs
+from publish.provenance import file_sha256
 
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name="iati_datasets")
 REFERENCE_GROUP = "reference"
@@ -50,14 +50,6 @@ class CompactConfig(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         return load_settings(self.config_file or None)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.MetadataValue:
@@ -85,7 +77,7 @@ def iati_exchange_rates(
             "dagster/row_count": len(frame),
             "currencies": len(coverage),
             "files": dg.MetadataValue.json(
-                {str(p): _sha256(p) for p in settings.exchange_rate_files}
+                {str(p): file_sha256(p) for p in settings.exchange_rate_files}
             ),
             "coverage": dg.MetadataValue.json({c: list(v) for c, v in sorted(coverage.items())}),
             "warnings": len(rates.warnings),
@@ -154,7 +146,9 @@ def iati_dataset(context: AssetExecutionContext, compact: CompactConfig) -> dg.M
         preferred_languages=settings.preferred_languages,
         rate_fallback_months=settings.rate_fallback_months,
     )
-    harmonised = harmonise_file(dataset.path, options, source_file=dataset.source_file)
+    harmonised = harmonise_file(
+        dataset.path, options, source_file=dataset.source_file, uri=dataset.uri
+    )
     write_tables(harmonised.tables, dataset_dir(settings.data_dir, key))
     source = harmonised.source
     if source["status"] == "rejected":

@@ -1067,9 +1067,7 @@ def harmonise_file(
         for item in iter_activities(path, state.header):
             state.activity(item)
     except NotIatiActivities as exc:
-        return _rejected(
-            name, uri, sha256, size, exc.rule, str(exc), exc.line, state.n_records, path
-        )
+        return _rejected(name, uri, sha256, size, exc.rule, str(exc), exc.line, state.n_records)
     if state.n_records == 0:
         return _rejected(
             name,
@@ -1080,7 +1078,6 @@ def harmonise_file(
             "the file contains no iati-activity elements",
             None,
             0,
-            path,
         )
     errors = state.n_quarantined + state.rejected_parts
     if state.n_accepted == 0:
@@ -1110,7 +1107,6 @@ def harmonise_file(
                 state.n_records,
                 state.n_accepted,
                 state.n_quarantined,
-                path,
             )
         ],
     )
@@ -1128,19 +1124,14 @@ def _source_row(
     n_records: int,
     n_accepted: int,
     n_quarantined: int,
-    path: Path | None,
 ) -> dict[str, Any]:
-    fetched = None
-    if path is not None:
-        try:
-            fetched = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
-        except OSError:
-            fetched = None
+    # Local files are read, not fetched: fetched_at stays empty (the fetchers
+    # record the download time), so the same files give the same table.
     return {
         "source_file": name,
         "source": "iati",
         "uri": uri,
-        "fetched_at": fetched,
+        "fetched_at": None,
         "http_etag": None,
         "sha256": sha256,
         "bytes": size,
@@ -1161,12 +1152,11 @@ def _rejected(
     message: str,
     line: int | None,
     n_records: int,
-    path: Path | None = None,
 ) -> HarmonisedFile:
     tables = {t: table_frame(t, []) for t in IATI_TABLES}
     tables["sources"] = table_frame(
         "sources",
-        [_source_row(name, uri, sha256, size, "rejected", message, n_records, 0, n_records, path)],
+        [_source_row(name, uri, sha256, size, "rejected", message, n_records, 0, n_records)],
     )
     tables["quarantine"] = table_frame(
         "quarantine",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assets.iati.harmonise import discover_files, unique_source_names
-from assets.settings import Settings
+from assets.settings import Settings, project_root
 
 #: Source kinds this build can read; the network adapters arrive with the fetchers.
 SUPPORTED_KINDS = frozenset({"local"})
@@ -28,7 +28,12 @@ class Dataset:
 
     @property
     def uri(self) -> str:
-        return self.path.as_uri()
+        """The file relative to the project root when inside it (no machine paths
+        in published data), else its file:// URI."""
+        try:
+            return self.path.relative_to(project_root()).as_posix()
+        except ValueError:
+            return self.path.as_uri()
 
 
 def partition_key(source_file: str) -> str:

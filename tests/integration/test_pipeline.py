@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +29,7 @@ from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
 def write_config(tmp_path: Path, paths: list[Path], cron: str = "0 2 * * *") -> Path:
     config = {
         "storage": {"data_dir": str(tmp_path / "data")},
+        "publish": {"local_dir": str(tmp_path / "publish")},
         "schedule": {"cron": cron, "timezone": "UTC"},
         "iati": {
             "sources": [{"name": "fixtures", "kind": "local", "paths": [str(p) for p in paths]}]
@@ -147,14 +150,24 @@ def test_nightly_run_on_the_default_demo_config(
     (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / "publish"))
     assert run_nightly() == 0
     output = capsys.readouterr().out
     assert "4 IATI datasets" in output
     assert "activities         16   capacity development: 12" in output
     assert "transactions       59" in output
+    today = dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
+    assert f"published release {today}" in output
+    catalog = json.loads((tmp_path / "publish" / "catalog.json").read_text())
+    assert catalog["latest"] == today
+    assert (tmp_path / "publish" / "releases" / today / "datapackage.json").is_file()
+
+    assert run_nightly() == 0  # nothing changed: nothing published
+    assert f"no change since release {today}: nothing published" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "publish" / "catalog.json").read_text())["releases"]) == 1
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert len(runs) == 1 + 4 + 1
+        assert len(runs) == 2 * (1 + 4 + 1)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
             "fr-demo-3003.xml",

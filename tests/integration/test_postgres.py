@@ -71,6 +71,7 @@ def test_nightly_run_on_postgres_storage(
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / "publish"))
 
     assert run_nightly() == 0
 

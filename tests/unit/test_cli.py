@@ -240,3 +240,13 @@ def test_installed_script_runs_from_anywhere(tmp_path: Path) -> None:
     assert parquet_names(out) == sorted(f"{t}.parquet" for t in ALL_TABLES)
     sources = pd.read_parquet(out / "sources.parquet")
     assert sorted(sources["status"]) == ["ok", "rejected"]
+
+
+def test_publish_without_harmonised_tables_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / "publish"))
+    assert main(["publish"]) == 1
+    assert "no harmonised tables in" in capsys.readouterr().err
+    assert not (tmp_path / "publish").exists()

@@ -20,6 +20,14 @@ PURE_MODULES = [
     "assets.iati.sources",
     "expectations.schema_checks",
     "publish.dictionary",
+    "publish.files",
+    "publish.headline",
+    "publish.changelog",
+    "publish.quality",
+    "publish.site",
+    "publish.release",
+    "publish.targets",
+    "publish.download",
 ]
 
 

@@ -1,0 +1,85 @@
+"""Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets.harmonise.schema import schema_version
+from assets.harmonise.store import read_tables, tables_dir
+from assets.iati.assets import CompactConfig
+from assets.iati.harmonise import ALL_TABLES
+from assets.settings import Settings
+from publish.provenance import code_version, reference_inputs
+from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
+from publish.targets import Target
+from publish.targets_config import make_target
+
+PUBLISH_GROUP = "publish"
+
+
+def release_target(settings: Settings) -> Target:
+    publish = settings.publish
+    return make_target(
+        publish.target,
+        publish.local_dir,
+        publish.s3_bucket,
+        publish.s3_prefix,
+        publish.s3_endpoint_url,
+        publish.s3_region,
+    )
+
+
+def release_options(settings: Settings, run_id: str | None) -> ReleaseOptions:
+    publish = settings.publish
+    return ReleaseOptions(
+        title=publish.title,
+        description=publish.description,
+        schema_version=schema_version(settings.schema_dir),
+        license_name=publish.license_name,
+        license_url=publish.license_url,
+        base_url=publish.base_url,
+        run_id=run_id,
+        code_version=code_version(settings.root),
+        inputs=tuple(reference_inputs(settings)),
+        credits=(settings.exchange_rates_credit,) if settings.exchange_rates_credit else (),
+        dictionary=settings.root / "docs" / "data-dictionary.md",
+    )
+
+
+def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
+    """Publish what the harmonised tables hold now (the CLI and the asset share this)."""
+    folder = tables_dir(settings.data_dir)
+    if not (folder / "sources.parquet").exists():
+        raise ReleaseError(f"no harmonised tables in {folder}: run `cdcompact run` first")
+    tables = read_tables(folder, ALL_TABLES)
+    return publish_release(tables, release_target(settings), release_options(settings, run_id))
+
+
+@dg.asset(
+    group_name=PUBLISH_GROUP,
+    kinds={"csv", "parquet", "json"},
+    deps=[dg.AssetKey(table) for table in ALL_TABLES],
+    description="A versioned, immutable open data release of the harmonised tables "
+    "(releases/<version>/ with datapackage.json, CSV, Parquet, README, CHANGELOG, "
+    "quality report), published only when the data changed; catalog.json, latest.json, "
+    "dcat.jsonld and index.html point to it.",
+)
+def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+    settings = compact.settings()
+    outcome = publish_tables(settings, context.run.run_id)
+    if outcome.status == "no_change":
+        context.log.info(f"no change: the data equals release {outcome.version}")
+    else:
+        context.log.info(f"published release {outcome.version} at {outcome.location}")
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "status": outcome.status,
+        "version": outcome.version,
+        "location": outcome.location,
+        "content_hash": outcome.content_hash,
+        "files": outcome.files,
+        "row_counts": dg.MetadataValue.json(outcome.row_counts),
+    }
+    if outcome.changelog:
+        metadata["changelog"] = dg.MetadataValue.md(outcome.changelog)
+    if outcome.cleared_leftovers:
+        metadata["cleared_leftovers"] = outcome.cleared_leftovers
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,468 @@
+"""Versioned, immutable releases: build, verify, publish, then point the catalogue at them.
+
+A release is published only when the data changed (content hash over the
+tables' CSV bytes). Everything goes under ``releases/<version>/`` first and is
+verified (Frictionless validation, every checksum, read back from the target);
+only then are ``catalog.json`` and ``latest.json`` updated, so a reader never
+sees half a release. A run that failed half-way left only an unlisted
+``releases/<version>/`` folder behind, which the next run clears and redoes.
+Published versions are never modified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frictionless
+import pandas as pd
+
+from assets.harmonise.schema import table_schema
+from publish.changelog import compare_table, render_changelog
+from publish.files import csv_bytes, parquet_bytes, read_parquet_bytes, sha256_hex
+from publish.headline import country_figures, headline_figures
+from publish.quality import quality_report, render_quality_markdown
+from publish.site import render_dcat, render_index_html
+from publish.targets import Target
+
+CATALOG = "catalog.json"
+LATEST = "latest.json"
+RELEASES = "releases"
+_VERSION = re.compile(r"^\d{4}\.\d{2}\.\d{2}(\.\d+)?$")
+
+CONTENT_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".jsonld": "application/ld+json",
+    ".md": "text/markdown; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    "": "text/plain; charset=utf-8",
+}
+
+
+class ReleaseError(RuntimeError):
+    """A release failed verification or could not be published; nothing was made visible."""
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """What a release says about itself besides the data."""
+
+    title: str
+    description: str
+    schema_version: str
+    license_name: str = "CC-BY-4.0"
+    license_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    base_url: str | None = None
+    run_id: str | None = None
+    code_version: str = "unknown"
+    #: Reference inputs besides the IATI files: {"name", "path", "sha256"} each.
+    inputs: tuple[Mapping[str, Any], ...] = ()
+    #: Credits besides IATI publishers, e.g. "Source: International Monetary Fund".
+    credits: tuple[str, ...] = ()
+    dictionary: Path | None = None
+
+
+@dataclass
+class PublishOutcome:
+    status: str  # "published" or "no_change"
+    version: str
+    content_hash: str
+    location: str
+    files: int = 0
+    row_counts: dict[str, int] = field(default_factory=dict)
+    changelog: str | None = None
+    #: Objects of an unfinished earlier attempt at this version that were cleared first.
+    cleared_leftovers: int = 0
+
+
+def content_hash(csvs: Mapping[str, bytes]) -> str:
+    """One sha256 over every table's CSV bytes (sorted by table name)."""
+    lines = [f"{table} {sha256_hex(data)}" for table, data in sorted(csvs.items())]
+    return sha256_hex("\n".join(lines).encode("utf-8"))
+
+
+def next_version(catalog: Mapping[str, Any], today: dt.date) -> str:
+    """``YYYY.MM.DD``, or ``YYYY.MM.DD.N`` for the N-th release of the same day."""
+    base = today.strftime("%Y.%m.%d")
+    same_day = [r["version"] for r in catalog.get("releases", []) if r["date"] == today.isoformat()]
+    return base if not same_day else f"{base}.{len(same_day) + 1}"
+
+
+def read_json(target: Target, key: str) -> dict[str, Any] | None:
+    data = target.read_bytes(key)
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ReleaseError(f"{target.location}/{key} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ReleaseError(f"{target.location}/{key} is not a JSON object")
+    return value
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
+
+
+def _content_type(key: str) -> str:
+    return CONTENT_TYPES.get(Path(key).suffix, CONTENT_TYPES[""])
+
+
+def _credits(tables: Mapping[str, pd.DataFrame], options: ReleaseOptions) -> list[dict[str, str]]:
+    sources = []
+    activities = tables.get("activities")
+    if activities is not None and len(activities):
+        publishers = (
+            activities[["reporting_org_ref", "reporting_org_name"]]
+            .drop_duplicates("reporting_org_ref")
+            .dropna(subset=["reporting_org_ref"])
+            .sort_values("reporting_org_ref")
+        )
+        for ref, name in publishers.itertuples(index=False):
+            label = f"{name} ({ref})" if isinstance(name, str) else str(ref)
+            sources.append({"title": f"IATI activity data published by {label}"})
+    sources += [{"title": credit} for credit in options.credits]
+    return sources
+
+
+def _readme(
+    version: str,
+    options: ReleaseOptions,
+    counts: Mapping[str, int],
+    credits: Sequence[Mapping[str, str]],
+    published: str,
+) -> str:
+    rows = "\n".join(
+        f"| `{t}` | {counts[t]:,} | {table_schema(t).get('description', '')} |" for t in counts
+    )
+    first = next(iter(counts), "activities")
+    credit_lines = "\n".join(f"- {c['title']}" for c in credits) or "- (none)"
+    return f"""# {options.title} — release {version}
+
+{options.description}
+
+Published {published}; CD results schema version {options.schema_version}.
+Licence: {options.license_name} ({options.license_url}); each IATI publisher's
+own licence applies to its data.
+
+## What is inside
+
+| table | rows | what |
+|---|---:|---|
+{rows}
+
+Every table is here twice: `data/<table>.csv` (UTF-8, RFC 4180, an empty cell
+is a missing value) and `data/<table>.parquet` (typed). `datapackage.json`
+describes every field (Frictionless Data Package; the data dictionary explains
+them for people), with the sha256 hash, size and row count of each file.
+`SHA256SUMS` lists the checksum of every file (`sha256sum -c SHA256SUMS`).
+`CHANGELOG.md` says what changed since the previous release and
+`quality/report.md` how good the data is, contributor by contributor.
+
+In the CSV files, a text cell that starts with `=`, `+`, `-`, `@`, a tab or a
+carriage return is written with a leading apostrophe (`'`) so spreadsheets do
+not run it as a formula; the Parquet files hold the values exactly as published.
+
+## Load it
+
+Python:
+
+```python
+import pandas as pd
+from frictionless import Package
+
+package = Package("datapackage.json")          # validates against the schema
+{first} = package.get_resource("{first}").to_pandas()
+{first} = pd.read_parquet("data/{first}.parquet")   # or, typed, with pyarrow
+```
+
+R:
+
+```r
+library(frictionless)                           # install.packages("frictionless")
+package <- read_package("datapackage.json")
+{first} <- read_resource(package, "{first}")
+{first} <- arrow::read_parquet("data/{first}.parquet")
+```
+
+## Cite
+
+{options.title}, release {version} (CD results schema {options.schema_version}).
+{options.base_url or ""}{"" if not options.base_url else "/"}{RELEASES}/{version}/ . Content hash
+in `catalog.json`; the same version always has the same bytes.
+
+## Sources and credits
+
+{credit_lines}
+"""
+
+
+def build_release(
+    tables: Mapping[str, pd.DataFrame],
+    version: str,
+    options: ReleaseOptions,
+    published: str,
+    previous: tuple[Mapping[str, Any], Mapping[str, pd.DataFrame]] | None = None,
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Every file of the release (relative path -> bytes) and its catalogue entry."""
+    names = sorted(tables)
+    csvs = {t: csv_bytes(t, tables[t]) for t in names}
+    parquets = {t: parquet_bytes(t, tables[t]) for t in names}
+    counts = {t: len(tables[t]) for t in names}
+    credits = _credits(tables, options)
+    headline = headline_figures(tables)
+    quality = quality_report(tables) if {"sources", "quarantine"} <= set(tables) else None
+
+    files: dict[str, bytes] = {}
+    resources = []
+    for table in names:
+        schema = dict(table_schema(table))
+        resources.append(
+            {
+                "name": table,
+                "title": schema.pop("title", table),
+                "description": schema.pop("description", ""),
+                "path": f"data/{table}.csv",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "dialect": {"csv": {"delimiter": ",", "lineTerminator": "\r\n"}},
+                "hash": f"sha256:{sha256_hex(csvs[table])}",
+                "bytes": len(csvs[table]),
+                "rows": counts[table],
+                "schema": {k: v for k, v in schema.items() if k != "name"},
+                "parquet": {
+                    "path": f"data/{table}.parquet",
+                    "mediatype": "application/vnd.apache.parquet",
+                    "hash": f"sha256:{sha256_hex(parquets[table])}",
+                    "bytes": len(parquets[table]),
+                },
+            }
+        )
+        files[f"data/{table}.csv"] = csvs[table]
+        files[f"data/{table}.parquet"] = parquets[table]
+    sources_table = tables.get("sources")
+    input_files = (
+        [
+            {"name": r.source_file, "uri": r.uri, "sha256": r.sha256, "status": r.status}
+            for r in sources_table.sort_values("source_file").itertuples(index=False)
+        ]
+        if sources_table is not None
+        else []
+    )
+    package = {
+        "name": "cdcompact",
+        "title": options.title,
+        "description": options.description,
+        "version": version,
+        "created": published,
+        "schema_version": options.schema_version,
+        "licenses": [{"name": options.license_name, "path": options.license_url}],
+        "sources": credits,
+        "provenance": {
+            "run_id": options.run_id,
+            "code_version": options.code_version,
+            "inputs": input_files,
+            "reference_inputs": [dict(i) for i in options.inputs],
+        },
+        "resources": resources,
+    }
+    files["datapackage.json"] = _json_bytes(package)
+    files["README.md"] = _readme(version, options, counts, credits, published).encode()
+    previous_entry, previous_tables = previous if previous else (None, {})
+    changes = [compare_table(t, previous_tables.get(t), tables[t]) for t in names]
+    files["CHANGELOG.md"] = render_changelog(
+        version,
+        previous_entry["version"] if previous_entry else None,
+        changes,
+        previous_entry.get("headline") if previous_entry else None,
+        headline,
+        previous_entry.get("schema_version") if previous_entry else None,
+        options.schema_version,
+    ).encode()
+    if quality is not None:
+        files["quality/report.json"] = _json_bytes(quality)
+        files["quality/report.md"] = render_quality_markdown(quality, version).encode()
+    files["SHA256SUMS"] = "".join(
+        f"{sha256_hex(data)}  {path}\n" for path, data in sorted(files.items())
+    ).encode()
+    entry = {
+        "version": version,
+        "published": published,
+        "date": published[:10],
+        "schema_version": options.schema_version,
+        "content_hash": content_hash(csvs),
+        "path": f"{RELEASES}/{version}/",
+        "row_counts": counts,
+        "files": {p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in sorted(files.items())},
+        "headline": headline,
+        "credits": credits,
+        "countries": country_figures(tables),
+        "quality": quality["summary"] if quality else {},
+        "alignment": _records(tables.get("alignment_metrics")),
+        "duplication": _records(tables.get("duplication_metrics")),
+        "changes": {
+            c.table: {
+                "added": c.added,
+                "removed": c.removed,
+                "changed": c.changed,
+                "resourced": c.resourced,
+            }
+            for c in changes
+        },
+    }
+    return files, entry
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if frame is None or frame.empty:
+        return []
+    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return records
+
+
+def verify_release_folder(folder: Path, entry: Mapping[str, Any]) -> None:
+    """Frictionless validation of the package and every file's checksum; raises ReleaseError."""
+    for path, expected in entry["files"].items():
+        data = (folder / path).read_bytes()
+        if sha256_hex(data) != expected["sha256"] or len(data) != expected["bytes"]:
+            raise ReleaseError(f"{path}: checksum does not match what was written")
+    report = frictionless.validate(str(folder / "datapackage.json"))
+    if not report.valid:
+        problems = report.flatten(["taskName", "rowNumber", "fieldName", "type", "note"])[:10]
+        raise ReleaseError(f"frictionless validation failed: {problems}")
+
+
+def _previous(
+    target: Target, catalog: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], dict[str, pd.DataFrame]] | None:
+    releases = catalog.get("releases") or []
+    if not releases:
+        return None
+    entry = releases[0]
+    tables = {}
+    for table in entry.get("row_counts", {}):
+        data = target.read_bytes(f"{entry['path']}data/{table}.parquet")
+        if data is not None:
+            tables[table] = read_parquet_bytes(table, data)
+    return entry, tables
+
+
+def empty_catalog(options: ReleaseOptions) -> dict[str, Any]:
+    return {
+        "name": "cdcompact",
+        "title": options.title,
+        "description": options.description,
+        "license": {"name": options.license_name, "path": options.license_url},
+        "latest": None,
+        "releases": [],
+    }
+
+
+def write_catalogue_files(
+    target: Target, catalog: Mapping[str, Any], options: ReleaseOptions
+) -> None:
+    """latest.json, dcat.jsonld, index.html and the data dictionary, as the catalogue says.
+
+    Rewritten only where they differ, so a run that stopped after updating
+    catalog.json is completed by the next one.
+    """
+    releases = catalog.get("releases") or []
+    wanted: dict[str, bytes] = {}
+    if releases:
+        latest = releases[0]
+        wanted[LATEST] = _json_bytes(
+            {
+                "version": latest["version"],
+                "published": latest["published"],
+                "schema_version": latest["schema_version"],
+                "path": latest["path"],
+                "datapackage": f"{latest['path']}datapackage.json",
+                "content_hash": latest["content_hash"],
+            }
+        )
+    wanted["dcat.jsonld"] = _json_bytes(render_dcat(dict(catalog), options.base_url))
+    wanted["index.html"] = render_index_html(dict(catalog)).encode("utf-8")
+    if options.dictionary is not None and options.dictionary.exists():
+        wanted["data-dictionary.md"] = options.dictionary.read_bytes()
+    for key, data in wanted.items():
+        if target.read_bytes(key) != data:
+            target.write_bytes(key, data, _content_type(key))
+
+
+def publish_release(
+    tables: Mapping[str, pd.DataFrame],
+    target: Target,
+    options: ReleaseOptions,
+    *,
+    now: dt.datetime | None = None,
+) -> PublishOutcome:
+    """Publish the tables as a new release when they changed; else record "no change"."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    catalog = read_json(target, CATALOG) or empty_catalog(options)
+    names = sorted(tables)
+    digest = content_hash({t: csv_bytes(t, tables[t]) for t in names})
+    releases = catalog.get("releases") or []
+    if releases and releases[0]["content_hash"] == digest:
+        write_catalogue_files(target, catalog, options)
+        latest = releases[0]
+        return PublishOutcome(
+            "no_change",
+            latest["version"],
+            digest,
+            target.url(f"{latest['path']}datapackage.json"),
+            row_counts=dict(latest["row_counts"]),
+        )
+
+    version = next_version(catalog, now.date())
+    if version in {r["version"] for r in releases} or not _VERSION.match(version):
+        raise ReleaseError(f"version {version} is already published")
+    prefix = f"{RELEASES}/{version}/"
+    leftovers = target.delete_prefix(prefix)  # an unlisted, unfinished earlier attempt
+    published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    files, entry = build_release(tables, version, options, published, _previous(target, catalog))
+
+    with tempfile.TemporaryDirectory(prefix="cdcompact-release-") as staging:
+        folder = Path(staging)
+        for path, data in files.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(data)
+        verify_release_folder(folder, entry)
+
+    for path, data in sorted(files.items()):
+        target.write_bytes(prefix + path, data, _content_type(path))
+    for path, expected in entry["files"].items():
+        stored = target.read_bytes(prefix + path)
+        if stored is None or sha256_hex(stored) != expected["sha256"]:
+            raise ReleaseError(f"{target.location}/{prefix}{path}: not stored intact")
+
+    catalog = dict(catalog)
+    catalog.update(
+        credits=[c["title"] for c in entry["credits"]],
+        title=options.title,
+        description=options.description,
+        license={"name": options.license_name, "path": options.license_url},
+        latest=version,
+        releases=[entry, *releases],
+    )
+    target.write_bytes(CATALOG, _json_bytes(catalog), _content_type(CATALOG))
+    write_catalogue_files(target, catalog, options)
+    return PublishOutcome(
+        "published",
+        version,
+        digest,
+        target.url(f"{prefix}datapackage.json"),
+        len(files),
+        dict(entry["row_counts"]),
+        files["CHANGELOG.md"].decode(),
+        cleared_leftovers=leftovers,
+    )

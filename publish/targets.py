@@ -1,0 +1,111 @@
+"""Where releases are published: a local folder (default) or S3 (boto3).
+
+A target stores bytes under ``/``-separated keys relative to its root
+(``catalog.json``, ``releases/2026.11.28/data/activities.csv``). Each single
+write is atomic: a reader sees the old object or the new one, never half of
+it. Release-level atomicity (nothing visible until the catalogue points to
+it) is built on top of this by :mod:`publish.release`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class TargetError(RuntimeError):
+    """A publishing target cannot be read or written; the message names it and the key."""
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the target's root (``..``, absolute, backslashes)."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or any(p in {"", ".", ".."} for p in parts):
+        raise TargetError(f"refusing unsafe key {key!r}")
+    return key
+
+
+class Target(ABC):
+    """A place to publish to: keys are relative, ``/``-separated paths."""
+
+    #: Shown in messages and metadata: the folder or ``s3://bucket/prefix``.
+    location: str
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Store the object (atomically replacing any previous one)."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key under ``prefix``, in no particular order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing object is not an error."""
+
+    def url(self, key: str) -> str:
+        """Where a reader finds the object (used in the catalogue and DCAT)."""
+        return f"{self.location.rstrip('/')}/{key}"
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list_keys(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+
+class LocalTarget(Target):
+    """A folder on disk; writes go to a temporary file renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.location = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TargetError(f"{self.location}: cannot read {key}: {exc.strerror}") from exc
+
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise TargetError(f"{self.location}: cannot write {key}: {exc.strerror}") from exc
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists():
+            return
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return (self.root / key).as_uri()
