@@ -83,9 +83,28 @@ class PublishOutcome:
     cleared_leftovers: int = 0
 
 
-def content_hash(csvs: Mapping[str, bytes]) -> str:
-    """One sha256 over every table's CSV bytes (sorted by table name)."""
-    lines = [f"{table} {sha256_hex(data)}" for table, data in sorted(csvs.items())]
+#: Fields of ``sources`` that describe a run rather than the data: a night whose
+#: files were merely re-checked (``unchanged``), or whose fetch failed while the
+#: last good copy was kept, has the same data and publishes nothing new.
+RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
+
+
+def content_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables as far as the content hash is concerned (run fields of sources blanked)."""
+    content = dict(tables)
+    if "sources" in content:
+        sources = content["sources"].copy()
+        for name in RUN_FIELDS:
+            if name in sources.columns:
+                sources[name] = None
+        content["sources"] = sources
+    return content
+
+
+def content_hash(tables: Mapping[str, pd.DataFrame]) -> str:
+    """One sha256 over every table's CSV bytes (sorted by table name), run fields aside."""
+    content = content_tables(tables)
+    lines = [f"{t} {sha256_hex(csv_bytes(t, content[t]))}" for t in sorted(content)]
     return sha256_hex("\n".join(lines).encode("utf-8"))
 
 
@@ -300,7 +319,7 @@ def build_release(
         "published": published,
         "date": published[:10],
         "schema_version": options.schema_version,
-        "content_hash": content_hash(csvs),
+        "content_hash": content_hash(tables),
         "path": f"{RELEASES}/{version}/",
         "row_counts": counts,
         "files": {p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in sorted(files.items())},
@@ -409,8 +428,7 @@ def publish_release(
     """Publish the tables as a new release when they changed; else record "no change"."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
-    names = sorted(tables)
-    digest = content_hash({t: csv_bytes(t, tables[t]) for t in names})
+    digest = content_hash(tables)
     releases = catalog.get("releases") or []
     if releases and releases[0]["content_hash"] == digest:
         write_catalogue_files(target, catalog, options)

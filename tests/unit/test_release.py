@@ -294,3 +294,17 @@ def test_download_from_the_local_folder_verifies_every_file(tmp_path: Path) -> N
     assert files_under(tmp_path / "out" / "2026.11.28") == files_under(
         tmp_path / "publish" / "releases" / "2026.11.28"
     )
+
+
+def test_a_night_that_only_rechecked_its_files_publishes_nothing(tmp_path: Path) -> None:
+    target = LocalTarget(tmp_path)
+    publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    tables = demo_tables()
+    sources = tables["sources"]
+    sources["status"] = "unchanged"
+    sources["reason"] = "fetch failed: HTTP 503; last good copy used"
+    sources["http_etag"] = '"abc"'
+    again = publish_release(tables, target, OPTIONS, now=NOW)
+    assert again.status == "no_change"
+    tables["sources"].loc[0, "sha256"] = "f" * 64  # a file whose bytes changed is news
+    assert publish_release(tables, target, OPTIONS, now=NOW).status == "published"
