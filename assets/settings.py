@@ -66,6 +66,21 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """How downloads behave (config ``fetch``) and where raw files are kept (``storage.raw``)."""
+
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    max_bytes: int
+    raw_target: str  # local | s3
+    raw_s3_bucket: str | None
+    raw_s3_prefix: str
+    raw_s3_endpoint_url: str | None
+    raw_s3_region: str | None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
 
@@ -79,11 +94,14 @@ class Settings:
     iati_sources: tuple[IatiSource, ...]
     preferred_languages: tuple[str, ...]
     codelists_dir: Path | None
+    codelists_url: str | None
     exchange_rate_files: tuple[Path, ...]
+    exchange_rate_urls: tuple[str, ...]
     exchange_rates_credit: str | None
     rate_fallback_months: int
     cd_rules: CdRules
     publish: PublishSettings
+    fetch: FetchSettings
 
     @property
     def schema_dir(self) -> Path:
@@ -93,6 +111,10 @@ class Settings:
 def _resolve(root: Path, value: str | os.PathLike[str]) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (root / path).resolve()
+
+
+def _is_url(value: object) -> bool:
+    return str(value).startswith(("http://", "https://"))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -149,6 +171,25 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     reference = _section(data, "reference", path)
     rules = _section(data, "cd_classification", path)
     publish = _section(data, "publish", path)
+    fetch = _section(data, "fetch", path)
+    raw = storage.get("raw") or {}
+    raw_s3 = raw.get("s3") or {} if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict) or not isinstance(raw_s3, dict):
+        raise ConfigError(f"{path}: storage.raw and storage.raw.s3 must be mappings")
+    try:
+        fetch_settings = FetchSettings(
+            connect_timeout=float(fetch.get("connect_timeout", 10)),
+            read_timeout=float(fetch.get("read_timeout", 60)),
+            retries=int(fetch.get("retries", 4)),
+            max_bytes=int(float(fetch.get("max_file_mb", 100)) * 1024 * 1024),
+            raw_target=str(raw.get("target", "local")),
+            raw_s3_bucket=str(raw_s3["bucket"]) if raw_s3.get("bucket") else None,
+            raw_s3_prefix=str(raw_s3.get("prefix") or ""),
+            raw_s3_endpoint_url=str(raw_s3["endpoint_url"]) if raw_s3.get("endpoint_url") else None,
+            raw_s3_region=str(raw_s3["region"]) if raw_s3.get("region") else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: fetch settings must be numbers: {exc}") from exc
     s3 = publish.get("s3") or {}
     if not isinstance(s3, dict):
         raise ConfigError(f"{path}: publish.s3 must be a mapping")
@@ -171,6 +212,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         )
 
     codelists = reference.get("codelists")
+    rates = reference.get("exchange_rates") or []
     fallback = reference.get("rate_fallback_months", 12)
     if not isinstance(fallback, int) or fallback < 0:
         raise ConfigError(f"{path}: reference.rate_fallback_months must be a whole number >= 0")
@@ -185,8 +227,10 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         schedule_timezone=str(schedule.get("timezone", "UTC")),
         iati_sources=tuple(sources),
         preferred_languages=tuple(str(x) for x in iati.get("preferred_languages") or ["en"]),
-        codelists_dir=_resolve(root, codelists) if codelists else None,
-        exchange_rate_files=tuple(_resolve(root, p) for p in reference.get("exchange_rates") or []),
+        codelists_dir=_resolve(root, codelists) if codelists and not _is_url(codelists) else None,
+        codelists_url=str(codelists) if codelists and _is_url(codelists) else None,
+        exchange_rate_files=tuple(_resolve(root, p) for p in rates if not _is_url(p)),
+        exchange_rate_urls=tuple(str(p) for p in rates if _is_url(p)),
         exchange_rates_credit=str(reference["exchange_rates_credit"])
         if reference.get("exchange_rates_credit")
         else None,
@@ -218,4 +262,5 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             ),
             base_url=str(publish["base_url"]) if publish.get("base_url") else None,
         ),
+        fetch=fetch_settings,
     )

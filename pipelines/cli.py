@@ -113,7 +113,8 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
     cd = int(tables["activities"]["is_cd"].fillna(False).sum())
     lines = [
         f"files        {len(sources):>8,}   ok {int(status.get('ok', 0)):,} · "
-        f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}",
+        f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}"
+        + (f" · unchanged {int(status['unchanged']):,}" if status.get("unchanged") else ""),
         f"activities   {len(tables['activities']):>8,}   capacity development: {cd:,}",
         f"transactions {len(tables['transactions']):>8,}",
         f"budgets      {len(tables['budgets']):>8,}",

@@ -9,19 +9,27 @@ from assets.iati.assets import (
     iati_codelists,
     iati_dataset,
     iati_exchange_rates,
+    iati_fetch,
     iati_harmonised,
 )
 from assets.release.assets import data_release
 from assets.settings import Settings, load_settings
-from pipelines.jobs import iati_dataset_job, iati_reference_job, iati_tables_job
+from pipelines.jobs import iati_dataset_job, iati_fetch_job, iati_tables_job
 from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions for one configuration (tests pass their own)."""
     return dg.Definitions(
-        assets=[iati_exchange_rates, iati_codelists, iati_dataset, iati_harmonised, data_release],
-        jobs=[iati_reference_job, iati_dataset_job, iati_tables_job],
+        assets=[
+            iati_exchange_rates,
+            iati_codelists,
+            iati_fetch,
+            iati_dataset,
+            iati_harmonised,
+            data_release,
+        ],
+        jobs=[iati_fetch_job, iati_dataset_job, iati_tables_job],
         schedules=[nightly_schedule(settings)],
         sensors=[iati_datasets_sensor, iati_tables_sensor],
         resources={"compact": CompactConfig(config_file=str(settings.config_file))},

@@ -1,4 +1,5 @@
-"""The jobs of the nightly chain: reference data, one run per dataset, then the tables."""
+"""The jobs of the nightly chain: fetch (with reference data), one run per changed dataset,
+then the tables and the release."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ from assets.iati.assets import (
     iati_codelists,
     iati_dataset,
     iati_exchange_rates,
+    iati_fetch,
     iati_harmonised,
 )
 from assets.release.assets import data_release
 
-iati_reference_job = dg.define_asset_job(
-    "iati_reference_job",
-    selection=dg.AssetSelection.assets(iati_exchange_rates, iati_codelists),
-    description="Load the reference data (exchange rates, codelists): the nightly chain's start.",
+iati_fetch_job = dg.define_asset_job(
+    "iati_fetch_job",
+    selection=dg.AssetSelection.assets(iati_exchange_rates, iati_codelists, iati_fetch),
+    description="Load the reference data and fetch every IATI dataset: the nightly chain's start.",
 )
 
 iati_dataset_job = dg.define_asset_job(
     "iati_dataset_job",
     selection=dg.AssetSelection.assets(iati_dataset),
-    description="Harmonise one IATI dataset file (run once per dynamic partition).",
+    description="Harmonise one IATI dataset (run once per changed dynamic partition).",
 )
 
 iati_tables_job = dg.define_asset_job(

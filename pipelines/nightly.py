@@ -1,7 +1,9 @@
 """``cdcompact run``: the nightly chain once, now, on the instance in $DAGSTER_HOME.
 
 The same jobs the schedule and sensors launch, executed one after the other in
-this process and recorded in the instance's run storage.
+this process and recorded in the instance's run storage: fetch (with the
+reference data), one run per dataset whose copy or reference data changed,
+then the tables, their checks and the release.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import read_tables, tables_dir
+from assets.iati.fetching import last_run, plan
 from assets.iati.harmonise import ALL_TABLES
-from assets.iati.sources import SourceError, discover_datasets
 from assets.settings import ConfigError, load_settings
 from pipelines.definitions import build_definitions
 
@@ -23,18 +27,25 @@ from pipelines.definitions import build_definitions
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
+def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
+    events = result.asset_materializations_for_node(node)
+    if not events:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
+
+
 def run_nightly(
     config_file: str | os.PathLike[str] | None = None,
     instance: dg.DagsterInstance | None = None,
 ) -> int:
-    """Run reference data, every dataset partition and the tables; 0 when all succeeded."""
+    """Fetch, harmonise what changed, combine, check and publish; 0 when all succeeded."""
     from pipelines.cli import summary
 
     started = time.monotonic()
     try:
         settings = load_settings(config_file)
-        datasets = discover_datasets(settings)
-    except (ConfigError, SourceError) as exc:
+        defs = build_definitions(settings)
+    except ConfigError as exc:
         print(f"cdcompact: {exc}", file=sys.stderr)
         return 2
     if instance is None:
@@ -43,38 +54,47 @@ def run_nightly(
             return 2
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         instance = dg.DagsterInstance.get()
-    defs = build_definitions(settings)
-    print(f"cdcompact: {len(datasets)} IATI datasets from {settings.config_file}")
+    print(f"cdcompact: configuration {settings.config_file}")
     print(f"cdcompact: Dagster instance {instance.root_directory or '(in memory)'}")
 
-    known = set(instance.get_dynamic_partitions("iati_datasets"))
-    new = [d.key for d in datasets if d.key not in known]
-    if new:
-        instance.add_dynamic_partitions("iati_datasets", new)
-
-    failed: list[str] = []
-    reference = defs.resolve_job_def("iati_reference_job").execute_in_process(
+    fetch = defs.resolve_job_def("iati_fetch_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
-    if not reference.success:
-        print("cdcompact: reference data failed; see the run in Dagster", file=sys.stderr)
-        return 1
+    if not fetch.success:
+        failure = next(
+            (e.message for e in fetch.all_events if e.is_failure and e.message), "see the run"
+        )
+        print(f"cdcompact: fetching failed: {failure}", file=sys.stderr)
+        return 2 if _config_failure(fetch) else 1
+    results = last_run(settings.data_dir)
+    counts = {
+        s: sum(1 for r in results if r["status"] == s) for s in ("updated", "unchanged", "failed")
+    }
+    print(
+        f"cdcompact: {len(results)} IATI datasets: {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {counts['failed']} failed"
+    )
+    for record in results:
+        if record["status"] == "failed":
+            kept = "last good copy kept" if record["sha256"] else "no earlier copy"
+            print(f"  failed  {record['key']}: {record['error']} ({kept})")
+    todo = plan(settings, results)
+    if not todo:
+        print("cdcompact: nothing changed: no dataset is harmonised again")
+
+    failed: list[str] = []
     dataset_job = defs.resolve_job_def("iati_dataset_job")
-    for index, dataset in enumerate(datasets, start=1):
-        result = dataset_job.execute_in_process(
+    for index, key in enumerate(todo, start=1):
+        run = dataset_job.execute_in_process(
             instance=instance,
-            partition_key=dataset.key,
+            partition_key=key,
             raise_on_error=False,
             run_config=RUN_CONFIG,
         )
-        mark = "run FAILED"
-        if result.success:
-            events = result.asset_materializations_for_node("iati_dataset")
-            status = events[0].metadata.get("status") if events else None
-            mark = str(getattr(status, "value", status) or "done")
-        print(f"  [{index}/{len(datasets)}] {dataset.key}: {mark}")
-        if not result.success:
-            failed.append(dataset.key)
+        mark = str(_metadata(run, "iati_dataset").get("status", "done"))
+        print(f"  [{index}/{len(todo)}] {key}: {mark if run.success else 'run FAILED'}")
+        if not run.success:
+            failed.append(key)
     if failed:
         print(f"cdcompact: {len(failed)} dataset runs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -82,16 +102,23 @@ def run_nightly(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
     if not tables.success:
-        print("cdcompact: combining the tables failed; see the run in Dagster", file=sys.stderr)
+        print(
+            "cdcompact: combining, checking or publishing failed; see the run in Dagster",
+            file=sys.stderr,
+        )
         return 1
     out = tables_dir(settings.data_dir)
     print(summary(read_tables(out, ALL_TABLES), out))
-    releases = tables.asset_materializations_for_node("data_release")
-    if releases:
-        release = {k: getattr(v, "value", v) for k, v in releases[0].metadata.items()}
-        if release["status"] == "published":
-            print(f"published release {release['version']}: {release['location']}")
-        else:
-            print(f"no change since release {release['version']}: nothing published")
+    release = _metadata(tables, "data_release")
+    if release.get("status") == "published":
+        print(f"published release {release['version']}: {release['location']}")
+    elif release:
+        print(f"no change since release {release['version']}: nothing published")
     print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _config_failure(result: dg.ExecuteInProcessResult) -> bool:
+    return any(
+        SourceConfigError.__name__ in (e.message or "") for e in result.all_events if e.is_failure
+    )

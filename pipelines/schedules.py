@@ -1,10 +1,12 @@
 """The nightly schedule and the sensors that carry the chain on.
 
-``nightly`` (cron from config) loads the reference data; when that run
-succeeds, ``iati_datasets_sensor`` registers a dynamic partition per
-configured dataset file and requests one run per partition; when no dataset
-run is left queued or running, ``iati_tables_sensor`` requests the combine
-run. ``cdcompact run`` drives the same chain synchronously.
+``nightly`` (cron from config) loads the reference data and fetches every
+dataset (registering a dynamic partition per dataset); when that run
+succeeds, ``iati_datasets_sensor`` requests one run per dataset whose copy or
+reference data changed — or, when nothing changed, the tables run directly;
+when no dataset run is left queued or running, ``iati_tables_sensor``
+requests the combine-and-publish run. ``cdcompact run`` drives the same chain
+synchronously.
 """
 
 from collections.abc import Iterator
@@ -12,9 +14,9 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster import RunStatusSensorContext
 
-from assets.iati.sources import SourceError, discover_datasets
+from assets.iati.fetching import last_run, plan
 from assets.settings import Settings, load_settings
-from pipelines.jobs import iati_dataset_job, iati_reference_job, iati_tables_job
+from pipelines.jobs import iati_dataset_job, iati_fetch_job, iati_tables_job
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -27,36 +29,40 @@ IN_FLIGHT = [
 def nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="nightly",
-        job=iati_reference_job,
+        job=iati_fetch_job,
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.schedule_timezone,
-        description="The nightly job: reference data, then every IATI dataset, then the tables.",
+        description="The nightly job: reference data and fetch, the changed datasets, the "
+        "tables and the release.",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
 
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[iati_reference_job],
-    request_job=iati_dataset_job,
+    monitored_jobs=[iati_fetch_job],
+    request_jobs=[iati_dataset_job, iati_tables_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After the reference data: one partition and one run per IATI dataset file.",
+    description="After the fetch: one run per dataset to harmonise again, or the tables "
+    "run at once when nothing changed.",
 )
-def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult | dg.SkipReason:
-    try:
-        datasets = discover_datasets(load_settings())
-    except SourceError as exc:
-        return dg.SkipReason(str(exc))
-    known = set(context.instance.get_dynamic_partitions("iati_datasets"))
-    new = [d.key for d in datasets if d.key not in known]
+def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult:
+    settings = load_settings()
+    todo = plan(settings, last_run(settings.data_dir))
     run_id = context.dagster_run.run_id
+    if not todo:
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=f"tables-after-{run_id}", job_name=iati_tables_job.name)
+            ]
+        )
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(partition_key=d.key, run_key=f"{run_id}:{d.key}") for d in datasets
-        ],
-        dynamic_partitions_requests=[dg.AddDynamicPartitionsRequest("iati_datasets", new)]
-        if new
-        else [],
+            dg.RunRequest(
+                partition_key=key, run_key=f"{run_id}:{key}", job_name=iati_dataset_job.name
+            )
+            for key in todo
+        ]
     )
 
 

@@ -24,7 +24,7 @@ def folder_sha256(folder: Path) -> str:
     lines = [
         f"{path.relative_to(folder).as_posix()} {file_sha256(path)}"
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.name.startswith(".")
     ]
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
@@ -49,18 +49,21 @@ def code_version(root: Path) -> str:
 
 
 def reference_inputs(settings: Settings) -> list[dict[str, Any]]:
-    """The reference data a run read, each with a sha256 of its bytes."""
+    """The reference data a run read, each with a sha256 of its bytes (fetched copies too)."""
+    cache = settings.data_dir / "reference" / "cache"
+    rate_files = [*settings.exchange_rate_files, *sorted(cache.glob("exchange-rates-*.csv"))]
     inputs: list[dict[str, Any]] = [
         {"name": "exchange rates", "path": _shown(settings, path), "sha256": file_sha256(path)}
-        for path in settings.exchange_rate_files
+        for path in rate_files
         if path.is_file()
     ]
-    if settings.codelists_dir and settings.codelists_dir.is_dir():
+    codelists = settings.codelists_dir if settings.codelists_url is None else cache / "codelists"
+    if codelists and codelists.is_dir():
         inputs.append(
             {
                 "name": "IATI codelists",
-                "path": _shown(settings, settings.codelists_dir),
-                "sha256": folder_sha256(settings.codelists_dir),
+                "path": settings.codelists_url or _shown(settings, codelists),
+                "sha256": folder_sha256(codelists),
             }
         )
     return inputs

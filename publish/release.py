@@ -272,7 +272,12 @@ def build_release(
     sources_table = tables.get("sources")
     input_files = (
         [
-            {"name": r.source_file, "uri": r.uri, "sha256": r.sha256, "status": r.status}
+            {
+                "name": r.source_file,
+                "uri": _plain(r.uri),
+                "sha256": _plain(r.sha256),
+                "status": r.status,
+            }
             for r in sources_table.sort_values("source_file").itertuples(index=False)
         ]
         if sources_table is not None
@@ -340,6 +345,15 @@ def build_release(
         },
     }
     return files, entry
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready cell: pandas' missing values become None."""
+    return (
+        None
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value)
+        else value
+    )
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:

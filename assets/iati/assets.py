@@ -14,29 +14,32 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from assets.harmonise.store import (
-    dataset_dir,
     markdown_table,
-    read_tables,
     reference_dir,
     tables_dir,
     write_table,
-    write_tables,
 )
 from assets.iati.codelists import Codelists, load_codelists
+from assets.iati.fetching import (
+    codelists_folder,
+    combine_datasets,
+    fetch_datasets,
+    harmonise_dataset,
+    plan,
+    rate_files,
+)
 from assets.iati.harmonise import (
     ALL_TABLES,
-    HarmonisedFile,
     HarmoniseOptions,
-    combine,
-    harmonise_file,
 )
 from assets.iati.rates import ExchangeRates, load_exchange_rates
-from assets.iati.sources import discover_datasets
 from assets.settings import Settings, load_settings
 from expectations.asset_checks import schema_check_results, schema_check_specs
 from publish.provenance import file_sha256
 
-IATI_DATASETS = dg.DynamicPartitionsDefinition(name="iati_datasets")
+IATI_DATASETS_NAME = "iati_datasets"
+IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
+FETCH_STATUSES = ("updated", "unchanged", "failed")
 REFERENCE_GROUP = "reference"
 IATI_GROUP = "iati"
 HARMONISED_GROUP = "harmonised"
@@ -66,7 +69,8 @@ def iati_exchange_rates(
     context: AssetExecutionContext, compact: CompactConfig
 ) -> dg.MaterializeResult:
     settings = compact.settings()
-    rates = load_exchange_rates(list(settings.exchange_rate_files))
+    files, fetched = rate_files(settings)
+    rates = load_exchange_rates(files)
     frame = rates.to_frame()
     write_table_plain(frame, reference_dir(settings.data_dir) / "exchange_rates.parquet")
     for warning in rates.warnings[:20]:
@@ -76,9 +80,8 @@ def iati_exchange_rates(
         metadata={
             "dagster/row_count": len(frame),
             "currencies": len(coverage),
-            "files": dg.MetadataValue.json(
-                {str(p): file_sha256(p) for p in settings.exchange_rate_files}
-            ),
+            "files": dg.MetadataValue.json({str(p): file_sha256(p) for p in files}),
+            "fetched": dg.MetadataValue.json(fetched),
             "coverage": dg.MetadataValue.json({c: list(v) for c, v in sorted(coverage.items())}),
             "warnings": len(rates.warnings),
         },
@@ -92,7 +95,8 @@ def iati_exchange_rates(
 )
 def iati_codelists(compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
-    codelists = load_codelists(settings.codelists_dir) if settings.codelists_dir else Codelists()
+    folder, fetched = codelists_folder(settings)
+    codelists = load_codelists(folder) if folder else Codelists()
     frame = codelists.to_frame()
     write_table_plain(frame, reference_dir(settings.data_dir) / "codelists.parquet")
     per_list = frame.groupby("codelist").size().to_dict() if len(frame) else {}
@@ -100,7 +104,8 @@ def iati_codelists(compact: CompactConfig) -> dg.MaterializeResult:
         metadata={
             "dagster/row_count": len(frame),
             "codelists": dg.MetadataValue.json({k: int(v) for k, v in per_list.items()}),
-            "folder": str(settings.codelists_dir) if settings.codelists_dir else "none",
+            "folder": str(folder) if folder else "none",
+            "fetched": dg.MetadataValue.json(fetched),
         },
     )
 
@@ -123,36 +128,70 @@ def load_reference(settings: Settings) -> tuple[ExchangeRates, Codelists]:
 
 @dg.asset(
     group_name=IATI_GROUP,
-    kinds={"pandas", "parquet"},
-    partitions_def=IATI_DATASETS,
-    deps=[iati_exchange_rates, iati_codelists],
-    description="One IATI dataset file harmonised on its own (a partition per file).",
+    kinds={"python"},
+    description="Fetch every configured IATI dataset into the raw store (conditional "
+    "requests, sha256, last good copy kept on failure) and register a partition for each.",
 )
-def iati_dataset(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
-    key = context.partition_key
-    datasets = {d.key: d for d in discover_datasets(settings)}
-    if key not in datasets:
-        raise dg.Failure(
-            description=f"dataset {key!r} is no longer named by the configured IATI sources "
-            f"({settings.config_file})"
-        )
-    dataset = datasets[key]
+    results = fetch_datasets(settings)
+    keys = [r["key"] for r in results if r["sha256"]]
+    known = set(context.instance.get_dynamic_partitions(IATI_DATASETS_NAME))
+    new = [k for k in keys if k not in known]
+    if new:
+        context.instance.add_dynamic_partitions(IATI_DATASETS_NAME, new)
+    todo = plan(settings, results)
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in FETCH_STATUSES}
+    for result in results:
+        if result["status"] == "failed":
+            kept = "the last good copy is kept" if result["sha256"] else "no earlier copy"
+            context.log.warning(f"{result['key']}: {result['error']} ({kept})")
+    if not todo:
+        context.log.info(f"nothing changed: {len(results)} datasets, none to harmonise again")
+    failures = [
+        {"key": r["key"], "error": r["error"], "last_good_kept": bool(r["sha256"])}
+        for r in results
+        if r["status"] == "failed"
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "datasets": len(results),
+            **{f"fetch/{status}": count for status, count in counts.items()},
+            "to_harmonise": dg.MetadataValue.json(todo),
+            "failures": dg.MetadataValue.json(failures),
+        }
+    )
+
+
+def harmonise_options(settings: Settings) -> HarmoniseOptions:
     rates, codelists = load_reference(settings)
-    options = HarmoniseOptions(
+    return HarmoniseOptions(
         rules=settings.cd_rules,
         rates=rates,
         codelists=codelists,
         preferred_languages=settings.preferred_languages,
         rate_fallback_months=settings.rate_fallback_months,
     )
-    harmonised = harmonise_file(
-        dataset.path, options, source_file=dataset.source_file, uri=dataset.uri
-    )
-    write_tables(harmonised.tables, dataset_dir(settings.data_dir, key))
+
+
+@dg.asset(
+    group_name=IATI_GROUP,
+    kinds={"pandas", "parquet"},
+    partitions_def=IATI_DATASETS,
+    deps=[iati_exchange_rates, iati_codelists, iati_fetch],
+    description="One IATI dataset's last good copy harmonised on its own (a partition per "
+    "dataset; only datasets whose copy or reference data changed are run again).",
+)
+def iati_dataset(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+    settings = compact.settings()
+    key = context.partition_key
+    try:
+        harmonised = harmonise_dataset(settings, key, harmonise_options(settings))
+    except LookupError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     source = harmonised.source
     if source["status"] == "rejected":
-        context.log.warning(f"{dataset.source_file} rejected: {source['reason']}")
+        context.log.warning(f"{key} rejected: {source['reason']}")
     return dg.MaterializeResult(
         metadata={
             "status": str(source["status"]),
@@ -187,26 +226,12 @@ HARMONISED_SPECS = [
     specs=HARMONISED_SPECS, check_specs=schema_check_specs(ALL_TABLES), can_subset=False
 )
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
-    """Combine every configured dataset's partition into the harmonised tables."""
+    """Combine every fetched dataset's partition into the harmonised tables."""
     settings = compact.settings()
-    datasets = discover_datasets(settings)
-    missing = [
-        d.key
-        for d in datasets
-        if not (dataset_dir(settings.data_dir, d.key) / "sources.parquet").exists()
-    ]
-    if missing:
-        raise dg.Failure(
-            description="these dataset partitions have not been harmonised yet: "
-            + ", ".join(missing)
-        )
-    files = [
-        HarmonisedFile(
-            d.source_file, read_tables(dataset_dir(settings.data_dir, d.key), ALL_TABLES)
-        )
-        for d in datasets
-    ]
-    tables = combine(files)
+    try:
+        tables = combine_datasets(settings)
+    except LookupError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     out = tables_dir(settings.data_dir)
     sources = tables["sources"]
     rejected = sources.loc[sources["status"] == "rejected", ["source_file", "reason"]]

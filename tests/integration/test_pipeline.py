@@ -17,9 +17,10 @@ from assets.iati.assets import (
     iati_codelists,
     iati_dataset,
     iati_exchange_rates,
+    iati_fetch,
     iati_harmonised,
 )
-from assets.iati.sources import discover_datasets
+from assets.iati.fetching import last_run
 from assets.settings import load_settings
 from pipelines.definitions import build_definitions, defs
 from pipelines.nightly import run_nightly
@@ -52,7 +53,7 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
     assert isinstance(definitions, dg.Definitions)
     repository = definitions.get_repository_def()
     assert {j.name for j in repository.get_all_jobs()} >= {
-        "iati_reference_job",
+        "iati_fetch_job",
         "iati_dataset_job",
         "iati_tables_job",
     }
@@ -92,13 +93,14 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     settings = load_settings(config)
     resources = {"compact": CompactConfig(config_file=str(config))}
     instance = dg.DagsterInstance.ephemeral()
-    keys = [d.key for d in discover_datasets(settings)]
-    instance.add_dynamic_partitions("iati_datasets", keys)
-
     reference = dg.materialize(
-        [iati_exchange_rates, iati_codelists], resources=resources, instance=instance
+        [iati_exchange_rates, iati_codelists, iati_fetch], resources=resources, instance=instance
     )
     assert reference.success
+    keys = [r["key"] for r in last_run(settings.data_dir)]
+    assert sorted(instance.get_dynamic_partitions("iati_datasets")) == sorted(keys)
+    fetch_meta = reference.asset_materializations_for_node("iati_fetch")[0].metadata
+    assert fetch_meta["fetch/updated"].value == 3
     rates_meta = reference.asset_materializations_for_node("iati_exchange_rates")[0].metadata
     currencies = rates_meta["currencies"].value
     assert isinstance(currencies, int)
@@ -114,9 +116,9 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
         statuses[key] = metadata["status"].value
         assert (dataset_dir(settings.data_dir, key) / "activities.parquet").exists()
     assert statuses == {
-        "who-arg.xml": "ok",
-        "dfid-AF-1.01.xml": "ok",
-        "organisation-file-not-activities.xml": "rejected",
+        "who-arg": "ok",
+        "dfid-AF-1.01": "ok",
+        "organisation-file-not-activities": "rejected",
     }
 
     combined = dg.materialize([iati_harmonised], resources=resources, instance=instance)
@@ -134,11 +136,11 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     out = tables_dir(settings.data_dir)
     sources = pd.read_parquet(out / "sources.parquet")
     rejected = sources[sources["status"] == "rejected"]
-    assert rejected["source_file"].tolist() == ["organisation-file-not-activities.xml"]
+    assert rejected["source_file"].tolist() == ["organisation-file-not-activities"]
     assert "organisation file" in rejected["reason"].iloc[0]
     activities = pd.read_parquet(out / "activities.parquet")
     assert activities["activity_id"].is_unique
-    assert set(activities["source_file"]) == {"who-arg.xml", "dfid-AF-1.01.xml"}
+    assert set(activities["source_file"]) == {"who-arg", "dfid-AF-1.01"}
 
 
 def test_nightly_run_on_the_default_demo_config(
@@ -167,13 +169,14 @@ def test_nightly_run_on_the_default_demo_config(
     assert len(json.loads((tmp_path / "publish" / "catalog.json").read_text())["releases"]) == 1
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert len(runs) == 2 * (1 + 4 + 1)
+        # first night: fetch, 4 datasets, tables; second night: fetch and tables only
+        assert len(runs) == (1 + 4 + 1) + (1 + 1)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
-            "fr-demo-3003.xml",
-            "gb-demo-2002.xml",
-            "se-demo-4004.xml",
-            "xm-demo-1001.xml",
+            "fr-demo-3003",
+            "gb-demo-2002",
+            "se-demo-4004",
+            "xm-demo-1001",
         ]
     assert (home / "history" / "runs.db").exists()  # SQLite storage under DAGSTER_HOME
     transactions = pd.read_parquet(tmp_path / "data" / "tables" / "transactions.parquet")
@@ -182,7 +185,7 @@ def test_nightly_run_on_the_default_demo_config(
     assert round(gbp["value_usd"], 2) == 149625.94
 
 
-def test_nightly_sensor_requests_a_run_per_dataset(
+def test_sensor_requests_runs_for_changed_datasets_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.schedules import iati_datasets_sensor
@@ -191,30 +194,58 @@ def test_nightly_sensor_requests_a_run_per_dataset(
     monkeypatch.setenv("CDCOMPACT_CONFIG", str(config))
     instance = dg.DagsterInstance.ephemeral()
     definitions = build_definitions(load_settings(config))
-    reference = definitions.resolve_job_def("iati_reference_job").execute_in_process(
-        instance=instance
-    )
-    context = dg.build_run_status_sensor_context(
-        sensor_name="iati_datasets_sensor",
-        dagster_instance=instance,
-        dagster_run=reference.dagster_run,
-        dagster_event=reference.get_run_success_event(),
-        repository_def=definitions.get_repository_def(),
-    )
-    result = iati_datasets_sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    expected = sorted(p.name for p in (IATI_FIXTURES / "valid").glob("*.xml"))
-    assert sorted(str(r.partition_key) for r in result.run_requests or []) == expected
-    requests = result.dynamic_partitions_requests or []
-    assert isinstance(requests[0], dg.AddDynamicPartitionsRequest)
-    assert sorted(requests[0].partition_keys) == expected
+    repository = definitions.get_repository_def()
+
+    def sensor_after_fetch() -> dg.SensorResult:
+        fetch = definitions.resolve_job_def("iati_fetch_job").execute_in_process(instance=instance)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="iati_datasets_sensor",
+            dagster_instance=instance,
+            dagster_run=fetch.dagster_run,
+            dagster_event=fetch.get_run_success_event(),
+            repository_def=repository,
+        )
+        result = iati_datasets_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    first = sensor_after_fetch()
+    expected = sorted(p.name.removesuffix(".xml") for p in (IATI_FIXTURES / "valid").glob("*.xml"))
+    assert sorted(str(r.partition_key) for r in first.run_requests or []) == expected
+    assert {r.job_name for r in first.run_requests or []} == {"iati_dataset_job"}
+    assert sorted(instance.get_dynamic_partitions("iati_datasets")) == expected
+    for key in expected:
+        definitions.resolve_job_def("iati_dataset_job").execute_in_process(
+            instance=instance, partition_key=key
+        )
+
+    second = sensor_after_fetch()  # nothing changed: straight to the tables
+    assert [r.job_name for r in second.run_requests or []] == ["iati_tables_job"]
 
 
-def test_config_naming_a_network_source_fails_clearly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_datastore_source_without_a_key_fails_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    assert run_nightly(PROJECT_ROOT / "config" / "live.yaml", instance=instance) == 2
-    error = capsys.readouterr().err
-    assert "registry (kind registry)" in error
-    assert "datastore (kind datastore)" in error
+    monkeypatch.delenv("IATI_API_KEY", raising=False)
+    config = {
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "publish": {"local_dir": str(tmp_path / "publish")},
+        "iati": {
+            "sources": [
+                {"name": "demo", "kind": "local", "paths": [str(PROJECT_ROOT / "demo" / "iati")]},
+                {"name": "datastore", "kind": "datastore", "api_key_env": "IATI_API_KEY"},
+            ]
+        },
+    }
+    path = tmp_path / "compact.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert run_nightly(path, instance=dg.DagsterInstance.ephemeral()) == 0
+    output = capsys.readouterr().out
+    assert "5 IATI datasets: 4 updated, 0 unchanged, 1 failed" in output
+    assert "failed  datastore-listing:" in output
+    assert "IATI_API_KEY" in output
+    sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
+    listing = sources[sources["source_file"] == "datastore-listing"].iloc[0]
+    assert listing["status"] == "rejected"
+    assert "IATI_API_KEY" in listing["reason"]
+    assert (sources["status"] == "ok").sum() == 4

@@ -86,15 +86,15 @@ def test_nightly_run_on_postgres_storage(
             "WHERE partitions_def_name = 'iati_datasets' ORDER BY partition"
         )
         partitions = [row[0] for row in cursor.fetchall()]
-    assert [r[0] for r in runs] == ["iati_reference_job"] + ["iati_dataset_job"] * 4 + [
+    assert [r[0] for r in runs] == ["iati_fetch_job"] + ["iati_dataset_job"] * 4 + [
         "iati_tables_job"
     ]
     assert {r[1] for r in runs} == {"SUCCESS"}
     assert partitions == [
-        "fr-demo-3003.xml",
-        "gb-demo-2002.xml",
-        "se-demo-4004.xml",
-        "xm-demo-1001.xml",
+        "fr-demo-3003",
+        "gb-demo-2002",
+        "se-demo-4004",
+        "xm-demo-1001",
     ]
     assert not (home / "history").exists()  # nothing went to SQLite
     activities = pd.read_parquet(tmp_path / "data" / "tables" / "activities.parquet")

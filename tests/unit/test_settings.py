@@ -36,7 +36,15 @@ def test_live_config_layers_over_the_default(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
     assert settings.config_file == PROJECT_ROOT / "config" / "live.yaml"
     assert [s.kind for s in settings.iati_sources] == ["registry", "datastore"]
-    assert settings.iati_sources[1].options == {"api_key_env": "IATI_API_KEY"}
+    assert settings.iati_sources[1].options == {
+        "api_key_env": "IATI_API_KEY",
+        "base_url": "https://api.iatistandard.org/datastore",
+    }
+    assert settings.exchange_rate_urls == (
+        "https://codeforiati.org/imf-exchangerates/imf_exchangerates.csv",
+    )
+    assert settings.codelists_url == "https://codelists.codeforiati.org/api/json/en/"
+    assert settings.publish.target == "s3"
     # sections live.yaml does not set come from compact.yaml
     assert settings.cd_rules == load_settings(PROJECT_ROOT / "config" / "compact.yaml").cd_rules
     assert settings.schedule_cron == "0 2 * * *"

@@ -1,0 +1,879 @@
+"""IATI dataset sources: one interface, one small adapter per kind, chosen in configuration.
+
+Every adapter lists its datasets as :class:`DatasetRef` (a unique, safe key per dataset)
+and fetches one into the :class:`~assets.fetch.rawstore.RawStore`, recording the attempt.
+A fetch never raises for a dataset-level problem: it returns a :class:`FetchResult` with
+status ``failed``, the reason, and the last good copy (when there is one) still in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from lxml import etree
+
+from assets.fetch.http import FetchError, HttpClient, looks_like_iati_xml, strip_secrets
+from assets.fetch.rawstore import RawStore, RawStoreError
+from assets.settings import IatiSource, Settings, project_root
+from publish.targets import TargetError
+
+logger = logging.getLogger(__name__)
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+REGISTRY_URL = "https://iatiregistry.org"
+DATASTORE_URL = "https://api.iatistandard.org/datastore"
+DATASTORE_KEY_HEADER = "Ocp-Apim-Subscription-Key"
+DEFAULT_API_KEY_ENV = "IATI_API_KEY"
+#: The most rows CKAN and the Datastore's Solr return per page.
+MAX_PAGE_SIZE = 1000
+_HEAD_BYTES = 4096
+
+
+class SourceConfigError(ValueError):
+    """A configured source cannot be used; the message names the source and what to fix."""
+
+
+class MissingSecretError(SourceConfigError):
+    """A source needs a secret (an API key) that the environment does not hold."""
+
+
+class SourceListingError(RuntimeError):
+    """The list of a source's datasets cannot be had (the API failed or answered nonsense)."""
+
+
+def safe_key(text: str) -> str:
+    """A dataset key made of letters, digits and ``._-`` only."""
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return key or "dataset"
+
+
+def _unique(keys: Sequence[str]) -> list[str]:
+    """``keys`` with repeats made unique by ``-2``, ``-3``... in order."""
+    taken: set[str] = set()
+    result: list[str] = []
+    for key in keys:
+        candidate, number = key, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{key}-{number}"
+        taken.add(candidate)
+        result.append(candidate)
+    return result
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """One dataset of one source: what to fetch, under which key."""
+
+    key: str  # unique, safe: [A-Za-z0-9._-] only
+    source_name: str
+    kind: str  # registry | datastore | url | local
+    uri: str  # what a reader may see (no secrets)
+    publisher: str | None = None
+
+    def __post_init__(self) -> None:
+        if not KEY_PATTERN.match(self.key):
+            raise ValueError(f"unsafe dataset key {self.key!r}: use letters, digits and ._- only")
+
+
+@dataclass
+class FetchResult:
+    """The outcome of one attempt at one dataset, and the copy to use from now on."""
+
+    ref: DatasetRef
+    status: str  # "updated" | "unchanged" | "failed"
+    sha256: str | None  # the last good copy (new or kept); None when there has never been one
+    path: Path | None  # local path of that copy
+    error: str | None
+    fetched_at: str | None  # last successful attempt (ISO UTC)
+    etag: str | None
+    http_status: int | None
+    last_modified: str | None = None
+    bytes: int | None = None
+    warnings: list[str] = field(default_factory=list)  # problems that did not stop the fetch
+
+
+@dataclass
+class _Outcome:
+    """What an adapter found before it is recorded in the store."""
+
+    status: str
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    bytes: int | None = None
+    http_status: int | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _complete(store: RawStore, ref: DatasetRef, outcome: _Outcome) -> FetchResult:
+    """Record the attempt and point the result at the copy to use."""
+    result = FetchResult(
+        ref=ref,
+        status=outcome.status,
+        sha256=outcome.sha256,
+        path=None,
+        error=outcome.error,
+        fetched_at=None,
+        etag=outcome.etag,
+        http_status=outcome.http_status,
+        last_modified=outcome.last_modified,
+        bytes=outcome.bytes,
+        warnings=list(outcome.warnings),
+    )
+    record = store.record(result)
+    result.sha256, result.fetched_at, result.bytes = record.sha256, record.fetched_at, record.bytes
+    if record.sha256:
+        try:
+            result.path = store.local_path(record.sha256)
+        except (RawStoreError, TargetError, OSError) as exc:
+            result.warnings.append(f"the last good copy cannot be read: {exc}")
+    return result
+
+
+def _status_against(store: RawStore, key: str, sha256: str) -> str:
+    previous = store.last_good(key)
+    return "unchanged" if previous is not None and previous.sha256 == sha256 else "updated"
+
+
+class SourceAdapter(ABC):
+    """One configured source of IATI datasets."""
+
+    kind: str
+    #: Configuration keys the adapter accepts besides name, kind and paths.
+    option_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def uri(self) -> str:
+        """Where the source is, for messages about the source as a whole (no secrets)."""
+        return self.name
+
+    @classmethod
+    @abstractmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> SourceAdapter:
+        """The adapter for one ``iati.sources`` entry; SourceConfigError when unusable."""
+
+    @abstractmethod
+    def list_datasets(self) -> list[DatasetRef]:
+        """Every dataset of the source, in a stable order."""
+
+    @abstractmethod
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        """Fetch one dataset into the store (may raise; :meth:`fetch` turns it into data)."""
+
+    def fetch(self, ref: DatasetRef, store: RawStore) -> FetchResult:
+        """Fetch one dataset, record the attempt; failures come back as data, not raised."""
+        try:
+            outcome = self._obtain(ref, store)
+        except FetchError as exc:
+            outcome = _Outcome("failed", error=str(exc), http_status=exc.status)
+        except Exception as exc:  # any dataset-level problem is reported, never raised
+            outcome = _Outcome("failed", error=f"{ref.uri}: {type(exc).__name__}: {exc}")
+        return _complete(store, ref, outcome)
+
+    def kept(self, ref: DatasetRef, store: RawStore, reason: str) -> FetchResult:
+        """Record that ``ref`` could not be refreshed, keeping its last good copy."""
+        return _complete(store, ref, _Outcome("failed", error=reason))
+
+
+# -- option parsing ---------------------------------------------------------------------
+
+
+def _options(source: IatiSource, allowed: frozenset[str]) -> dict[str, Any]:
+    unknown = sorted(set(source.options) - allowed)
+    if unknown:
+        accepted = ", ".join(sorted(allowed | {"name", "kind", "paths"}))
+        raise SourceConfigError(
+            f"source {source.name!r} (kind {source.kind}): unknown option(s) "
+            f"{', '.join(unknown)}; accepted: {accepted}"
+        )
+    return dict(source.options)
+
+
+def _string_list(source: IatiSource, options: dict[str, Any], name: str) -> list[str] | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise SourceConfigError(f"source {source.name!r}: {name} must be a list of strings")
+    return [v.strip() for v in value]
+
+
+def _page_size(source: IatiSource, options: dict[str, Any]) -> int:
+    value = options.get("page_size", MAX_PAGE_SIZE)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise SourceConfigError(
+            f"source {source.name!r}: page_size must be a whole number from 1 to {MAX_PAGE_SIZE}"
+        )
+    return value
+
+
+def _http_url(source: IatiSource, value: Any, what: str) -> str:
+    text = str(value).strip() if value is not None else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SourceConfigError(f"source {source.name!r}: {what} must be an http(s) URL: {text!r}")
+    return text
+
+
+# -- adapters ---------------------------------------------------------------------------
+
+
+def _file_uri(path: Path) -> str:
+    try:
+        return path.relative_to(project_root()).as_posix()
+    except ValueError:
+        return path.as_uri()
+
+
+class LocalSource(SourceAdapter):
+    """IATI files on disk.
+
+    Domain: files or folders named in ``paths`` (folders are read for ``*.xml``, not
+    recursively).
+    Caveats: a file is ``unchanged`` when its sha256 equals the last good copy's; a file
+    that is missing or not IATI XML fails and its last good copy stays in use; a folder
+    that is missing fails the listing.
+    Arguments: ``paths`` (list of files or folders, relative to the project root).
+    Keys: the file name without ``.xml``, made unique with ``-2``... in path order.
+    """
+
+    kind = "local"
+
+    def __init__(self, name: str, paths: Sequence[Path]) -> None:
+        super().__init__(name)
+        self.paths = [Path(p) for p in paths]
+        self._files: dict[str, Path] = {}
+
+    @property
+    def uri(self) -> str:
+        return ", ".join(_file_uri(p) for p in self.paths)
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> LocalSource:
+        _options(source, cls.option_names)
+        if not source.paths:
+            raise SourceConfigError(f"source {source.name!r} (kind local) needs paths")
+        return cls(source.name, source.paths)
+
+    def list_datasets(self) -> list[DatasetRef]:
+        files: list[Path] = []
+        for path in self.paths:
+            if path.is_dir():
+                files.extend(sorted(p for p in path.glob("*.xml") if p.is_file()))
+            elif path.suffix.lower() == ".xml" or path.is_file():
+                files.append(path)  # a missing file fails at fetch, keeping its last good copy
+            else:
+                raise SourceListingError(f"no such file or folder: {path}")
+        keys = _unique([safe_key(re.sub(r"\.xml$", "", p.name, flags=re.I)) for p in files])
+        self._files = dict(zip(keys, files, strict=True))
+        return [DatasetRef(k, self.name, self.kind, _file_uri(p)) for k, p in self._files.items()]
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        if not self._files:
+            self.list_datasets()
+        path = self._files.get(ref.key)
+        if path is None:
+            return _Outcome("failed", error=f"source {self.name!r} has no dataset {ref.key!r}")
+        if not path.is_file():
+            return _Outcome("failed", error=f"{ref.uri}: no such file")
+        with path.open("rb") as stream:
+            head = stream.read(_HEAD_BYTES)
+        try:
+            looks_like_iati_xml(head)
+        except ValueError as exc:
+            reason = (
+                str(exc)
+                .replace("the server returned", "the file is")
+                .replace("the response", "the file")
+            )
+            return _Outcome("failed", error=f"{ref.uri}: {reason}")
+        sha256 = store.put_file(path)
+        return _Outcome(
+            _status_against(store, ref.key, sha256), sha256=sha256, bytes=path.stat().st_size
+        )
+
+
+def _download_xml(
+    client: HttpClient,
+    store: RawStore,
+    ref: DatasetRef,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+) -> _Outcome:
+    """Conditional download of an IATI XML file into the store."""
+    previous = store.last_good(ref.key)
+    # Validators are only worth sending when the copy they describe is still stored.
+    if previous is not None and previous.sha256 and not store.has(previous.sha256):
+        previous = None
+    staging = store.staging_path(ref.key)
+    try:
+        download = client.download(
+            url,
+            staging,
+            etag=previous.etag if previous else None,
+            last_modified=previous.last_modified if previous else None,
+            headers=headers,
+            expect=looks_like_iati_xml,
+        )
+        if download.status == "not_modified":
+            if previous is None:
+                return _Outcome(
+                    "failed",
+                    error=f"{ref.uri}: the server answered 304 Not Modified to a request "
+                    "without validators",
+                    http_status=304,
+                )
+            return _Outcome(
+                "unchanged",
+                sha256=previous.sha256,
+                etag=download.etag,
+                last_modified=download.last_modified,
+                http_status=download.http_status,
+            )
+        sha256 = store.put_file(staging, expected_sha256=download.sha256)
+    finally:
+        staging.unlink(missing_ok=True)
+    return _Outcome(
+        _status_against(store, ref.key, sha256),
+        sha256=sha256,
+        etag=download.etag,
+        last_modified=download.last_modified,
+        bytes=download.bytes,
+        http_status=download.http_status,
+    )
+
+
+class UrlSource(SourceAdapter):
+    """IATI files at explicit URLs.
+
+    Domain: each URL in ``urls`` is one dataset.
+    Caveats: conditional requests (ETag / Last-Modified) and the sha256 decide
+    ``unchanged``; a page that is not IATI XML (an HTML error page served with 200) fails.
+    Query parameters named like secrets (key, token, signature) are used to download but
+    never shown or stored.
+    Arguments: ``urls`` (list of http(s) URLs); ``names`` (optional list of keys, one per URL).
+    Keys: ``names`` when given, else the URL's last path segment without ``.xml``.
+    """
+
+    kind = "url"
+    option_names = frozenset({"urls", "names"})
+
+    def __init__(
+        self, name: str, client: HttpClient, urls: Sequence[str], names: Sequence[str] | None = None
+    ) -> None:
+        super().__init__(name)
+        self.client = client
+        if names is not None:
+            keys = [safe_key(n) for n in names]
+            if len(set(keys)) != len(keys):
+                raise SourceConfigError(f"source {name!r}: names must be unique")
+        else:
+            keys = _unique([self._key_of(u) for u in urls])
+        self._urls = dict(zip(keys, urls, strict=True))
+
+    @staticmethod
+    def _key_of(url: str) -> str:
+        parts = urlsplit(url)
+        segment = PurePosixPath(unquote(parts.path)).name
+        segment = re.sub(r"\.xml$", "", segment, flags=re.I)
+        return safe_key(segment or parts.hostname or "dataset")
+
+    @property
+    def uri(self) -> str:
+        return ", ".join(strip_secrets(u) for u in self._urls.values())
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> UrlSource:
+        options = _options(source, cls.option_names)
+        urls = _string_list(source, options, "urls")
+        if not urls:
+            raise SourceConfigError(f"source {source.name!r} (kind url) needs urls")
+        urls = [_http_url(source, u, "each of urls") for u in urls]
+        names = _string_list(source, options, "names")
+        if names is not None and len(names) != len(urls):
+            raise SourceConfigError(
+                f"source {source.name!r}: names must give one name per URL "
+                f"({len(names)} names for {len(urls)} URLs)"
+            )
+        return cls(source.name, client, urls, names)
+
+    def list_datasets(self) -> list[DatasetRef]:
+        return [
+            DatasetRef(key, self.name, self.kind, strip_secrets(url))
+            for key, url in self._urls.items()
+        ]
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        url = self._urls.get(ref.key)
+        if url is None:
+            return _Outcome("failed", error=f"source {self.name!r} has no dataset {ref.key!r}")
+        return _download_xml(self.client, store, ref, url)
+
+
+def _extra(package: Mapping[str, Any], name: str) -> str | None:
+    value = package.get(name)
+    if value is None:
+        for extra in package.get("extras") or []:
+            if isinstance(extra, dict) and extra.get("key") == name:
+                value = extra.get("value")
+                break
+    return str(value).strip().lower() if value is not None else None
+
+
+class RegistrySource(SourceAdapter):
+    """Activity files listed on the IATI Registry (CKAN API, no key).
+
+    Domain: the activity datasets of the named publishers (Registry organisations), or of
+    every publisher when none are named.
+    Caveats: organisation files (``filetype`` ``organisation``) are skipped; each dataset is
+    downloaded from its publisher's server (the first resource URL), so availability and
+    validators vary by publisher; a publisher name with no datasets is only logged.
+    Arguments: ``base_url`` (default https://iatiregistry.org), ``publishers`` (list of
+    organisation names), ``page_size`` (rows per API page, at most 1000).
+    Keys: the Registry dataset name (``publisher-suffix``).
+    """
+
+    kind = "registry"
+    option_names = frozenset({"base_url", "publishers", "page_size"})
+
+    def __init__(
+        self,
+        name: str,
+        client: HttpClient,
+        base_url: str = REGISTRY_URL,
+        publishers: Sequence[str] = (),
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> None:
+        super().__init__(name)
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.publishers = list(publishers)
+        self.page_size = page_size
+        self._urls: dict[str, str] = {}
+
+    @property
+    def uri(self) -> str:
+        return f"{self.base_url}/api/3/action/package_search"
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> RegistrySource:
+        options = _options(source, cls.option_names)
+        base_url = _http_url(source, options.get("base_url", REGISTRY_URL), "base_url")
+        publishers = _string_list(source, options, "publishers") or []
+        return cls(source.name, client, base_url, publishers, _page_size(source, options))
+
+    def _packages(self, publisher: str | None) -> Iterator[Mapping[str, Any]]:
+        start, pages = 0, 0
+        while True:
+            params: dict[str, Any] = {"rows": self.page_size, "start": start, "sort": "name asc"}
+            if publisher:
+                params["fq"] = f"organization:{publisher}"
+            document = self.client.get_json(self.uri, params=params)
+            result = document.get("result") if isinstance(document, dict) else None
+            count = result.get("count") if isinstance(result, dict) else None
+            packages = result.get("results") if isinstance(result, dict) else None
+            if not isinstance(count, int) or not isinstance(packages, list):
+                raise SourceListingError(
+                    f"{self.uri}: the Registry's answer has no result.count and result.results"
+                )
+            yield from (p for p in packages if isinstance(p, dict))
+            start += len(packages)
+            pages += 1
+            if not packages or start >= count or pages > count // self.page_size + 2:
+                return
+
+    def list_datasets(self) -> list[DatasetRef]:
+        refs: dict[str, DatasetRef] = {}
+        urls: dict[str, str] = {}
+        everyone: list[str | None] = [None]
+        for publisher in self.publishers or everyone:
+            found = 0
+            for package in self._packages(publisher):
+                if _extra(package, "filetype") not in (None, "", "activity"):
+                    continue
+                dataset_name = str(package.get("name") or "").strip()
+                if not dataset_name:
+                    continue
+                found += 1
+                key = safe_key(dataset_name)
+                resources = package.get("resources") or []
+                url = ""
+                if resources and isinstance(resources[0], dict):
+                    url = str(resources[0].get("url") or "").strip()
+                organisation = package.get("organization")
+                owner = organisation.get("name") if isinstance(organisation, dict) else None
+                shown = strip_secrets(url) if url else f"{self.base_url}/dataset/{dataset_name}"
+                refs[key] = DatasetRef(key, self.name, self.kind, shown, owner or publisher)
+                urls[key] = url
+            if publisher and not found:
+                logger.warning(
+                    "source %r: publisher %r has no activity datasets", self.name, publisher
+                )
+        self._urls = urls
+        return [refs[k] for k in sorted(refs)]
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        url = self._urls.get(ref.key, ref.uri)
+        if not url:
+            return _Outcome("failed", error=f"the Registry lists no download URL for {ref.key}")
+        return _download_xml(self.client, store, ref, url)
+
+
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+_SNIPPET_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+class DatastoreSource(SourceAdapter):
+    """Activities by recipient country from the IATI Datastore API (subscription key).
+
+    Domain: for each country, every activity whose recipient-country is that country,
+    assembled into one file ``datastore-<CC>.xml``.
+    Caveats: the key comes from an environment variable and is sent as the
+    ``Ocp-Apim-Subscription-Key`` header only (never in URLs, messages or state); all
+    pages are read each time (the API has no validators), and the sha256 of the assembled
+    file (no generated-datetime, activities in id order) decides ``unchanged``; the file's
+    root says version 2.03 whatever versions the activities were published in; activities
+    that are not well-formed XML are left out with a warning.
+    Arguments: ``base_url`` (default https://api.iatistandard.org/datastore),
+    ``api_key_env`` (default IATI_API_KEY), ``countries`` (default: compact.countries),
+    ``page_size`` (rows per page, at most 1000).
+    Keys: ``datastore-<CC>``.
+    """
+
+    kind = "datastore"
+    option_names = frozenset({"base_url", "api_key_env", "countries", "page_size"})
+
+    def __init__(
+        self,
+        name: str,
+        client: HttpClient,
+        api_key: str,
+        countries: Sequence[str],
+        base_url: str = DATASTORE_URL,
+        page_size: int = MAX_PAGE_SIZE,
+        api_key_env: str = DEFAULT_API_KEY_ENV,
+    ) -> None:
+        super().__init__(name)
+        self.client = client
+        self._api_key = api_key
+        self.countries = [c.upper() for c in countries]
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.api_key_env = api_key_env
+
+    def __repr__(self) -> str:  # never show the key
+        return f"DatastoreSource(name={self.name!r}, countries={self.countries!r})"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.base_url}/activity/select"
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> DatastoreSource:
+        options = _options(source, cls.option_names)
+        api_key_env = str(options.get("api_key_env") or DEFAULT_API_KEY_ENV)
+        api_key = (environ.get(api_key_env) or "").strip()
+        if not api_key:
+            raise MissingSecretError(
+                f"source {source.name!r} (kind datastore) needs an IATI Datastore API "
+                f"subscription key: set the environment variable {api_key_env} "
+                "(keys from https://developer.iatistandard.org)"
+            )
+        countries = _string_list(source, options, "countries")
+        countries = [
+            c.upper() for c in (countries if countries is not None else settings.countries)
+        ]
+        bad = [c for c in countries if not re.fullmatch(r"[A-Z]{2}", c)]
+        if bad or not countries:
+            raise SourceConfigError(
+                f"source {source.name!r}: countries must be ISO 3166-1 alpha-2 codes "
+                f"(from the source or compact.countries); got {bad or 'none'}"
+            )
+        base_url = _http_url(source, options.get("base_url", DATASTORE_URL), "base_url")
+        page_size = _page_size(source, options)
+        return cls(source.name, client, api_key, countries, base_url, page_size, api_key_env)
+
+    def list_datasets(self) -> list[DatasetRef]:
+        return [
+            DatasetRef(
+                f"datastore-{country}",
+                self.name,
+                self.kind,
+                f"{self.uri}?q=recipient_country_code:{country}",
+            )
+            for country in self.countries
+        ]
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        country = ref.key.removeprefix("datastore-")
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            return _Outcome("failed", error=f"not a datastore dataset key: {ref.key!r}")
+        staging = store.staging_path(ref.key)
+        warnings: list[str] = []
+        try:
+            try:
+                self._assemble(country, staging, warnings)
+            except FetchError as exc:
+                if exc.status in (401, 403):
+                    raise FetchError(
+                        exc.url,
+                        exc.status,
+                        f"{exc.message} (check the subscription key in {self.api_key_env})",
+                        exc.attempts,
+                    ) from None
+                raise
+            size = staging.stat().st_size
+            sha256 = store.put_file(staging)
+        finally:
+            staging.unlink(missing_ok=True)
+        return _Outcome(
+            _status_against(store, ref.key, sha256),
+            sha256=sha256,
+            bytes=size,
+            http_status=200,
+            warnings=warnings,
+        )
+
+    def _pages(self, country: str) -> Iterator[list[Any]]:
+        start, pages = 0, 0
+        while True:
+            params = {
+                "q": f"recipient_country_code:{country}",
+                "fl": "iati_identifier,iati_xml",
+                "rows": self.page_size,
+                "start": start,
+                "wt": "json",
+                "sort": "id asc",
+            }
+            document = self.client.get_json(
+                self.uri, params=params, headers={DATASTORE_KEY_HEADER: self._api_key}
+            )
+            response = document.get("response") if isinstance(document, dict) else None
+            found = response.get("numFound") if isinstance(response, dict) else None
+            docs = response.get("docs") if isinstance(response, dict) else None
+            if not isinstance(found, int) or not isinstance(docs, list):
+                raise FetchError(
+                    self.uri, 200, "the answer has no response.numFound and response.docs"
+                )
+            yield docs
+            start += len(docs)
+            pages += 1
+            if not docs or start >= found or pages > found // self.page_size + 2:
+                return
+
+    def _assemble(self, country: str, destination: Path, warnings: list[str]) -> None:
+        seen: set[str] = set()
+        skipped = 0
+        with destination.open("w", encoding="utf-8", newline="\n") as out:
+            out.write('<?xml version="1.0" encoding="UTF-8"?>\n<iati-activities version="2.03">\n')
+            for docs in self._pages(country):
+                for doc in docs:
+                    identifier = (
+                        str(doc.get("iati_identifier") or "") if isinstance(doc, dict) else ""
+                    )
+                    snippet = doc.get("iati_xml") if isinstance(doc, dict) else None
+                    if identifier and identifier in seen:
+                        continue
+                    if isinstance(snippet, list):  # Solr may return stored fields as lists
+                        snippet = snippet[0] if snippet else None
+                    if not isinstance(snippet, str) or not self._is_activity(snippet):
+                        skipped += 1
+                        continue
+                    seen.add(identifier)
+                    out.write(_XML_DECLARATION.sub("", snippet).strip())
+                    out.write("\n")
+            out.write("</iati-activities>\n")
+        if skipped:
+            warnings.append(
+                f"{skipped} activit{'y' if skipped == 1 else 'ies'} for {country} left out: "
+                "no iati_xml, or not a well-formed <iati-activity>"
+            )
+
+    @staticmethod
+    def _is_activity(snippet: str) -> bool:
+        try:
+            element = etree.fromstring(
+                _XML_DECLARATION.sub("", snippet).encode("utf-8"), _SNIPPET_PARSER
+            )
+        except etree.XMLSyntaxError:
+            return False
+        return isinstance(element.tag, str) and element.tag == "iati-activity"
+
+
+class UnavailableSource(SourceAdapter):
+    """A configured source that cannot run because a secret is missing.
+
+    Domain: none; it stands in for the source so a run can go on without it.
+    Caveats: its listing fails with the reason (which environment variable to set), so
+    :func:`fetch_all` reports ``<source>-listing`` as failed and keeps the last good
+    copies of the datasets it fetched before; it never makes a request.
+    Arguments: none (built by :func:`adapters_from_settings`).
+    """
+
+    def __init__(self, name: str, kind: str, reason: SourceConfigError) -> None:
+        super().__init__(name)
+        self.kind = kind
+        self.reason = reason
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> UnavailableSource:
+        raise SourceConfigError(f"source {source.name!r}: kind {source.kind!r} is not configurable")
+
+    def list_datasets(self) -> list[DatasetRef]:
+        raise self.reason
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        return _Outcome("failed", error=str(self.reason))
+
+
+#: The adapter for each ``kind`` of ``iati.sources`` entry.
+ADAPTERS: dict[str, type[SourceAdapter]] = {
+    cls.kind: cls for cls in (LocalSource, UrlSource, RegistrySource, DatastoreSource)
+}
+
+
+def adapters_from_settings(
+    settings: Settings,
+    client: HttpClient,
+    *,
+    environ: Mapping[str, str] | None = None,
+    strict: bool = False,
+) -> list[SourceAdapter]:
+    """One adapter per configured IATI source (secrets read from ``environ``, default
+    ``os.environ``); SourceConfigError naming the source when one is configured wrongly.
+
+    A source whose secret is missing from the environment becomes an
+    :class:`UnavailableSource` (its listing fails with the variable to set, the other
+    sources run), or raises :class:`MissingSecretError` when ``strict``.
+    """
+    environ = os.environ if environ is None else environ
+    adapters: list[SourceAdapter] = []
+    names: set[str] = set()
+    for source in settings.iati_sources:
+        if source.name in names:
+            raise SourceConfigError(f"two IATI sources are named {source.name!r}")
+        names.add(source.name)
+        adapter_class = ADAPTERS.get(source.kind)
+        if adapter_class is None:
+            raise SourceConfigError(
+                f"source {source.name!r}: unknown kind {source.kind!r}; "
+                f"expected one of {', '.join(sorted(ADAPTERS))}"
+            )
+        try:
+            adapters.append(adapter_class.from_source(source, settings, client, environ))
+        except MissingSecretError as exc:
+            if strict:
+                raise
+            logger.warning("%s", exc)
+            adapters.append(UnavailableSource(source.name, source.kind, exc))
+    return adapters
+
+
+def listing_key(source_name: str) -> str:
+    """The key of the result reporting that a source's listing failed."""
+    return f"{safe_key(source_name)}-listing"
+
+
+def fetch_all(
+    adapters: Sequence[SourceAdapter],
+    store: RawStore,
+    *,
+    progress: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Fetch every dataset of every source; nothing one source or dataset does stops the rest.
+
+    When a source cannot list its datasets, the result list has a failed result keyed
+    ``<source>-listing`` (not recorded in the state), and each dataset the state knows for
+    that source is recorded as failed with its last good copy kept (and returned), so a
+    run can go on with yesterday's files. A key listed by two sources is fetched for the
+    first only; the second gets a failed result.
+    """
+    results: list[FetchResult] = []
+
+    def report(result: FetchResult) -> None:
+        results.append(result)
+        if progress is not None:
+            progress(result)
+
+    owners: dict[str, str] = {}
+    with store.batch():
+        for adapter in adapters:
+            try:
+                refs = adapter.list_datasets()
+            except Exception as exc:  # any listing failure is reported as data
+                reason = (
+                    str(exc)
+                    if isinstance(exc, FetchError | SourceListingError | SourceConfigError)
+                    else (f"{type(exc).__name__}: {exc}")
+                )
+                error = f"listing the datasets of source {adapter.name!r} failed: {reason}"
+                logger.warning("%s", error)
+                listing = DatasetRef(
+                    listing_key(adapter.name), adapter.name, adapter.kind, adapter.uri
+                )
+                report(
+                    FetchResult(
+                        listing,
+                        "failed",
+                        None,
+                        None,
+                        error,
+                        None,
+                        None,
+                        getattr(exc, "status", None),
+                    )
+                )
+                for record in sorted(store.records().values(), key=lambda r: r.key):
+                    if record.source == adapter.name and record.key not in owners:
+                        owners[record.key] = adapter.name
+                        ref = DatasetRef(record.key, record.source, record.kind, record.uri)
+                        report(adapter.kept(ref, store, f"not refreshed: {error}"))
+                continue
+            for ref in refs:
+                owner = owners.setdefault(ref.key, adapter.name)
+                if owner != adapter.name:
+                    error = (
+                        f"dataset key {ref.key!r} is listed by sources {owner!r} and "
+                        f"{adapter.name!r}; only the first is fetched"
+                    )
+                    report(FetchResult(ref, "failed", None, None, error, None, None, None))
+                    continue
+                report(adapter.fetch(ref, store))
+    return results
+
+
+def summary(results: Sequence[FetchResult]) -> dict[str, int]:
+    """How many results have each status (for logs and metadata)."""
+    counts = {"updated": 0, "unchanged": 0, "failed": 0}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts

@@ -1,0 +1,107 @@
+"""The nightly job against a registry served over real HTTP: what a user sees night by night."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.nightly import run_nightly
+from tests.conftest import IATI_FIXTURES, RATES
+from tests.http_fixture_server import (
+    FixtureServer,
+    Reply,
+    http_server_fixture,  # noqa: F401
+    registry_package,
+    registry_search,
+)
+
+WHO = IATI_FIXTURES / "valid" / "who-arg.xml"
+WRI = IATI_FIXTURES / "valid" / "wri-521257057-strategic-plan-2023-2027.xml"
+
+
+def _config(tmp_path: Path, server: FixtureServer) -> Path:
+    config = {
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "fetch": {"connect_timeout": 2, "read_timeout": 2, "retries": 1},
+        "publish": {"local_dir": str(tmp_path / "publish")},
+        "iati": {
+            "sources": [
+                {
+                    "name": "registry",
+                    "kind": "registry",
+                    "base_url": server.url(""),
+                    "publishers": ["who", "wri"],
+                }
+            ]
+        },
+        "reference": {"exchange_rates": [str(RATES / "imf-monthly-subset.csv")]},
+    }
+    path = tmp_path / "compact.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
+    tmp_path: Path, http_server: FixtureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    who_url = http_server.file("/files/who-arg.xml", WHO.read_bytes())
+    wri_url = http_server.file("/files/wri.xml", WRI.read_bytes())
+    http_server.route(
+        "/api/3/action/package_search",
+        registry_search(
+            [
+                registry_package("who-arg", who_url, "who"),
+                registry_package("wri-plan", wri_url, "wri"),
+            ]
+        ),
+    )
+    config = _config(tmp_path, http_server)
+    instance = dg.DagsterInstance.ephemeral()
+
+    assert run_nightly(config, instance=instance) == 0
+    first = capsys.readouterr().out
+    assert "2 IATI datasets: 2 updated, 0 unchanged, 0 failed" in first
+    assert "published release" in first
+    sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
+    assert sorted(sources["source_file"]) == ["who-arg", "wri-plan"]
+    assert set(sources["status"]) == {"ok"}
+    assert sources["uri"].tolist() == sorted([who_url, wri_url], key=lambda u: "wri" in u)
+
+    # Night two: the server answers 304 Not Modified; nothing is parsed again.
+    assert run_nightly(config, instance=instance) == 0
+    second = capsys.readouterr().out
+    assert "2 IATI datasets: 0 updated, 2 unchanged, 0 failed" in second
+    assert "nothing changed: no dataset is harmonised again" in second
+    assert "no change since release" in second
+    conditional = http_server.requests("/files/who-arg.xml")[-1]
+    assert conditional.headers.get("if-none-match")
+    sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
+    assert set(sources["status"]) == {"unchanged"}
+
+    # Night three: WHO's file is broken on the server (HTML error page, then a 500).
+    http_server.route("/files/who-arg.xml", Reply(200, b"<html><body>Maintenance</body></html>"))
+    assert run_nightly(config, instance=instance) == 0
+    third = capsys.readouterr().out
+    assert "2 IATI datasets: 0 updated, 1 unchanged, 1 failed" in third
+    assert "failed  who-arg:" in third
+    assert "last good copy kept" in third
+    sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet").set_index(
+        "source_file"
+    )
+    assert sources.loc["who-arg", "status"] == "ok"  # yesterday's copy, harmonised as before
+    assert "fetch failed" in sources.loc["who-arg", "reason"]
+    assert "HTML" in sources.loc["who-arg", "reason"]
+    assert "last good copy" in sources.loc["who-arg", "reason"]
+    activities = pd.read_parquet(tmp_path / "data" / "tables" / "activities.parquet")
+    assert (activities["source_file"] == "who-arg").sum() == 157
+    assert "no change since release" in third  # same data: nothing new published
+    state = json.loads((tmp_path / "data" / "raw" / "state.json").read_text())
+    who = state["datasets"]["who-arg"]
+    assert who["status"] == "failed"
+    assert who["sha256"] == sources.loc["who-arg", "sha256"]  # the last good copy is kept
+    assert "HTML" in who["error"]
