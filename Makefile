@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench dictionary venv browser clean
+.PHONY: run test lint typecheck pytest bench dictionary templates venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -54,6 +54,9 @@ test: lint typecheck pytest
 
 dictionary: venv
 	$(BIN)/cdcompact schema dictionary
+
+templates: venv
+	$(BIN)/cdcompact templates --out templates
 
 bench: venv
 	$(BIN)/python -m tests.bench

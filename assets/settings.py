@@ -81,6 +81,18 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class SubmissionSettings:
+    """Where country reports and partner submissions arrive (config ``submissions``)."""
+
+    inbox_target: str  # local | s3
+    inbox_dir: Path
+    s3_bucket: str | None
+    s3_prefix: str
+    s3_endpoint_url: str | None
+    s3_region: str | None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
 
@@ -102,6 +114,7 @@ class Settings:
     cd_rules: CdRules
     publish: PublishSettings
     fetch: FetchSettings
+    submissions: SubmissionSettings
 
     @property
     def schema_dir(self) -> Path:
@@ -172,6 +185,10 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     rules = _section(data, "cd_classification", path)
     publish = _section(data, "publish", path)
     fetch = _section(data, "fetch", path)
+    submissions = _section(data, "submissions", path)
+    inbox_s3 = submissions.get("s3") or {}
+    if not isinstance(inbox_s3, dict):
+        raise ConfigError(f"{path}: submissions.s3 must be a mapping")
     raw = storage.get("raw") or {}
     raw_s3 = raw.get("s3") or {} if isinstance(raw, dict) else {}
     if not isinstance(raw, dict) or not isinstance(raw_s3, dict):
@@ -263,4 +280,14 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             base_url=str(publish["base_url"]) if publish.get("base_url") else None,
         ),
         fetch=fetch_settings,
+        submissions=SubmissionSettings(
+            inbox_target=str(submissions.get("target", "local")),
+            inbox_dir=_resolve(
+                root, os.environ.get("CDCOMPACT_INBOX_DIR") or submissions.get("inbox", "var/inbox")
+            ),
+            s3_bucket=str(inbox_s3["bucket"]) if inbox_s3.get("bucket") else None,
+            s3_prefix=str(inbox_s3.get("prefix") or ""),
+            s3_endpoint_url=str(inbox_s3["endpoint_url"]) if inbox_s3.get("endpoint_url") else None,
+            s3_region=str(inbox_s3["region"]) if inbox_s3.get("region") else None,
+        ),
     )

@@ -17,6 +17,8 @@ from typing import TextIO
 import pandas as pd
 
 from assets.settings import ConfigError, Settings, load_settings
+from assets.submissions.check import add_check_arguments
+from assets.submissions.templates import add_templates_arguments
 from publish.download import add_download_arguments
 
 #: Exit codes of ``cdcompact iati harmonise``.
@@ -150,6 +152,18 @@ def _download(args: argparse.Namespace) -> int:
     return download_main(args, default_source=default, endpoint_url=publish.s3_endpoint_url)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from assets.submissions.check import check_main
+
+    return check_main(args)
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from assets.submissions.templates import templates_main
+
+    return templates_main(args)
+
+
 def _publish(args: argparse.Namespace) -> int:
     from assets.release.assets import publish_tables
     from publish.release import ReleaseError
@@ -247,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_download_arguments(download)
     download.set_defaults(handler=_download)
+
+    check = commands.add_parser(
+        "check",
+        help="check a country report or partner submission before sending it",
+        description="Check a submission file (XLSX, a folder or ZIP of CSV files, JSON) "
+        "the way the pipeline will: every problem in plain language with sheet, row, column "
+        "and the fix. Exit 0 when there are no errors, 1 when there are, 2 when the file "
+        "cannot be read as a submission.",
+    )
+    add_check_arguments(check)
+    check.set_defaults(handler=_check)
+
+    templates = commands.add_parser(
+        "templates", help="write the blank submission templates (XLSX and CSV)"
+    )
+    add_templates_arguments(templates)
+    templates.set_defaults(handler=_templates)
 
     publish = commands.add_parser(
         "publish", help="publish the current harmonised tables as a release (if changed)"

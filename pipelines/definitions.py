@@ -14,6 +14,7 @@ from assets.iati.assets import (
 )
 from assets.release.assets import data_release
 from assets.settings import Settings, load_settings
+from assets.submissions.assets import submission, submission_job, submissions_sensor
 from pipelines.jobs import iati_dataset_job, iati_fetch_job, iati_tables_job
 from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
 
@@ -28,10 +29,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             iati_dataset,
             iati_harmonised,
             data_release,
+            submission,
         ],
-        jobs=[iati_fetch_job, iati_dataset_job, iati_tables_job],
+        jobs=[iati_fetch_job, iati_dataset_job, iati_tables_job, submission_job],
         schedules=[nightly_schedule(settings)],
-        sensors=[iati_datasets_sensor, iati_tables_sensor],
+        sensors=[iati_datasets_sensor, iati_tables_sensor, submissions_sensor],
         resources={"compact": CompactConfig(config_file=str(settings.config_file))},
     )
 

@@ -21,6 +21,7 @@ from assets.harmonise.store import read_tables, tables_dir
 from assets.iati.fetching import last_run, plan
 from assets.iati.harmonise import ALL_TABLES
 from assets.settings import ConfigError, load_settings
+from assets.submissions.intake import pending, receive
 from pipelines.definitions import build_definitions
 
 #: Console log level of the runs (Dagster's default, DEBUG, prints every event).
@@ -97,6 +98,27 @@ def run_nightly(
             failed.append(key)
     if failed:
         print(f"cdcompact: {len(failed)} dataset runs failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    new = receive(settings)
+    waiting = pending(settings)
+    known = set(instance.get_dynamic_partitions("submissions"))
+    missing = [k for k in waiting if k not in known]
+    if missing:
+        instance.add_dynamic_partitions("submissions", missing)
+    if new or waiting:
+        print(f"cdcompact: submissions: {len(new)} new in the inbox, {len(waiting)} to check")
+    submission_job = defs.resolve_job_def("submission_job")
+    for key in waiting:
+        run = submission_job.execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False, run_config=RUN_CONFIG
+        )
+        meta = _metadata(run, "submission")
+        shown = f"{meta.get('status')}: {meta.get('n_accepted')} of {meta.get('n_records')} rows"
+        print(f"  {meta.get('source_file', key)}: {shown if run.success else 'run FAILED'}")
+        if not run.success:
+            failed.append(key)
+    if failed:
+        print(f"cdcompact: {len(failed)} submission runs failed", file=sys.stderr)
         return 1
     tables = defs.resolve_job_def("iati_tables_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG

@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from assets.harmonise.combined import harmonised_tables
 from assets.harmonise.store import (
     markdown_table,
     reference_dir,
@@ -22,7 +23,6 @@ from assets.harmonise.store import (
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.fetching import (
     codelists_folder,
-    combine_datasets,
     fetch_datasets,
     harmonise_dataset,
     plan,
@@ -215,7 +215,7 @@ HARMONISED_SPECS = [
         table,
         group_name=HARMONISED_GROUP,
         kinds={"pandas", "parquet"},
-        deps=[iati_dataset],
+        deps=[iati_dataset, dg.AssetKey("submission")],
         description=f"Harmonised `{table}` table (schema/{table}.json), from every IATI dataset.",
     )
     for table in ALL_TABLES
@@ -226,10 +226,10 @@ HARMONISED_SPECS = [
     specs=HARMONISED_SPECS, check_specs=schema_check_specs(ALL_TABLES), can_subset=False
 )
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
-    """Combine every fetched dataset's partition into the harmonised tables."""
+    """Combine every fetched dataset and processed submission into the harmonised tables."""
     settings = compact.settings()
     try:
-        tables = combine_datasets(settings)
+        tables = harmonised_tables(settings)
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
     out = tables_dir(settings.data_dir)

@@ -5,8 +5,8 @@
 - :func:`plan` names the datasets whose last good copy (or the reference data
   and rules) changed since they were harmonised; only those are parsed again.
 - :func:`harmonise_dataset` harmonises one dataset's last good copy.
-- :func:`combine_datasets` puts every listed dataset's tables together and
-  writes what the fetch said into ``sources``: ``unchanged`` datasets, failed
+- :func:`dataset_files` gives every listed dataset's tables, with what the
+  fetch said written into ``sources``: ``unchanged`` datasets, failed
   downloads that kept their last good copy, and failures with no copy at all.
 """
 
@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import RawStore, StateRecord
 from assets.fetch.reference import fetch_codelists, fetch_exchange_rates
@@ -30,7 +28,6 @@ from assets.iati.harmonise import (
     ALL_TABLES,
     HarmonisedFile,
     HarmoniseOptions,
-    combine,
     harmonise_file,
 )
 from assets.settings import Settings, project_root
@@ -236,8 +233,8 @@ def _with_fetch_state(
     return HarmonisedFile(harmonised.source_file, tables)
 
 
-def combine_datasets(settings: Settings) -> dict[str, pd.DataFrame]:
-    """Every dataset of the last fetch, combined, with the fetch outcome in ``sources``."""
+def dataset_files(settings: Settings) -> list[HarmonisedFile]:
+    """Every dataset of the last fetch, with the fetch outcome in its ``sources`` row."""
     results = last_run(settings.data_dir)
     records = raw_store(settings).records()
     files = []
@@ -251,7 +248,7 @@ def combine_datasets(settings: Settings) -> dict[str, pd.DataFrame]:
             raise LookupError(f"dataset {key!r} has not been harmonised yet")
         harmonised = HarmonisedFile(key, read_tables(folder, ALL_TABLES))
         files.append(_with_fetch_state(harmonised, result, records.get(key)))
-    return combine(files)
+    return files
 
 
 def reference_cache(data_dir: Path) -> Path:

@@ -39,7 +39,8 @@ IATI_TABLES = (
     "budgets",
     "results",
 )
-ALL_TABLES = (*IATI_TABLES, "sources", "quarantine")
+#: Every harmonised table (country reports and partner submissions add the two CD ones).
+ALL_TABLES = (*IATI_TABLES, "cd_priorities", "partner_declarations", "sources", "quarantine")
 
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -1188,7 +1189,7 @@ def combine(files: Iterable[HarmonisedFile]) -> dict[str, pd.DataFrame]:
     files = sorted(files, key=lambda h: h.source_file)
     tables: dict[str, pd.DataFrame] = {}
     for table in ALL_TABLES:
-        frames = [h.tables[table] for h in files if len(h.tables[table])]
+        frames = [h.tables[table] for h in files if table in h.tables and len(h.tables[table])]
         tables[table] = pd.concat(frames, ignore_index=True) if frames else table_frame(table, [])
     tables = _drop_cross_file_duplicates(tables)
     return {t: _sorted(t, frame) for t, frame in tables.items()}
@@ -1202,6 +1203,8 @@ _SORT_KEYS: dict[str, Sequence[str]] = {
     "transactions": ("activity_id", "source_ref", "transaction_id"),
     "budgets": ("activity_id", "source_ref", "budget_id"),
     "results": ("activity_id", "source_ref", "result_id"),
+    "cd_priorities": ("country_code", "priority_id"),
+    "partner_declarations": ("activity_id", "partner_org_ref", "period"),
     "sources": ("source_file",),
     "quarantine": ("source_file", "source_ref", "table", "rule", "field", "message"),
 }

@@ -56,6 +56,7 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
         "iati_fetch_job",
         "iati_dataset_job",
         "iati_tables_job",
+        "submission_job",
     }
     schedule = repository.get_schedule_def("nightly")
     assert schedule.cron_schedule == "0 2 * * *"
@@ -63,9 +64,13 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
     assert {s.name for s in repository.sensor_defs} == {
         "iati_datasets_sensor",
         "iati_tables_sensor",
+        "submissions_sensor",
     }
     keys = {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
     assert keys >= {
+        "submission",
+        "cd_priorities",
+        "partner_declarations",
         "iati_exchange_rates",
         "iati_codelists",
         "iati_dataset",

@@ -56,7 +56,7 @@ def _nightly_three_times(tmp_path: Path, config: Path, target: Target) -> None:
         catalog = json.loads(target.read_bytes("catalog.json") or b"{}")
         assert [r["version"] for r in catalog["releases"]] == [today]
         first_keys = set(target.list_keys(f"releases/{today}/"))
-        assert len(first_keys) == 24
+        assert len(first_keys) == 28
 
         assert run_nightly(config, instance=instance) == 0
         catalog = json.loads(target.read_bytes("catalog.json") or b"{}")
@@ -85,7 +85,7 @@ def test_nightly_publishes_to_the_local_folder(tmp_path: Path) -> None:
     config = _config(tmp_path, {"target": "local", "local_dir": str(publish_dir)})
     _nightly_three_times(tmp_path, config, LocalTarget(publish_dir))
     got = download_release(str(publish_dir), tmp_path / "downloaded")
-    assert got.files == 24
+    assert got.files == 28
 
 
 def test_nightly_publishes_to_s3(

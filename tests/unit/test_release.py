@@ -150,7 +150,7 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path: Path) -> None:
     assert other.version == "2028.01.02"
     a = files_under(tmp_path / "a" / "releases" / "2026.11.28" / "data")
     b = files_under(tmp_path / "b" / "releases" / "2028.01.02" / "data")
-    assert len(a) == 18
+    assert len(a) == 22  # 11 tables, CSV and Parquet
     assert a == b
 
 
@@ -244,10 +244,10 @@ def test_a_failure_half_way_leaves_no_visible_release_and_the_next_run_redoes_it
 
 def test_a_run_that_stopped_after_the_catalogue_is_completed_next_time(tmp_path: Path) -> None:
     root = tmp_path / "publish"
-    # writes: 18 data files + 6 others = 24 release files, catalog.json is the 25th,
-    # latest.json the 26th
+    # writes: 22 data files + 6 others = 28 release files, catalog.json is the 29th,
+    # latest.json the 30th
     with pytest.raises(TargetError):
-        publish_release(demo_tables(), FailingTarget(root, fail_at=26), OPTIONS, now=NOW)
+        publish_release(demo_tables(), FailingTarget(root, fail_at=30), OPTIONS, now=NOW)
     assert json.loads((root / "catalog.json").read_text())["latest"] == "2026.11.28"
     assert not (root / "latest.json").exists()
     outcome = publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
@@ -290,7 +290,7 @@ def test_download_from_the_local_folder_verifies_every_file(tmp_path: Path) -> N
     publish_release(demo_tables(), LocalTarget(tmp_path / "publish"), OPTIONS, now=NOW)
     got = download_release(str(tmp_path / "publish"), tmp_path / "out")
     assert got.version == "2026.11.28"
-    assert got.files == 24
+    assert got.files == 28
     assert files_under(tmp_path / "out" / "2026.11.28") == files_under(
         tmp_path / "publish" / "releases" / "2026.11.28"
     )

@@ -1,0 +1,1 @@
+"""Country results reports and partner submissions: templates, intake, checks, harmonisation."""

@@ -1,0 +1,233 @@
+"""The submissions inbox: receive files, check and harmonise each, let newer ones replace older.
+
+Files dropped into the inbox (a folder, or an S3 prefix) are stored by sha256 in
+the raw store and get a key ``sub-<sha256 prefix>``: the submitter's file name is
+kept only as a label, never used as a path. The same bytes sent twice are the
+same submission (idempotent). A newer submission for the same country or
+partner and period replaces the older one, and the replacement is recorded in
+``sources`` and ``quarantine``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from assets.harmonise.schema import table_frame
+from assets.harmonise.store import read_tables, write_tables
+from assets.iati.codelists import Codelists
+from assets.iati.fetching import raw_store
+from assets.iati.harmonise import ALL_TABLES, IATI_TABLES, HarmonisedFile
+from assets.iati.rates import ExchangeRates
+from assets.settings import Settings
+from assets.submissions.check import check_submission
+from assets.submissions.harmonise import harmonise_submission, rejected_submission
+from assets.submissions.read import SubmissionRejected, read_submission
+from publish.targets import LocalTarget, Target
+from publish.targets_config import make_target
+
+#: Inbox files larger than this are refused before they are read.
+MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
+INDEX = "index.json"
+MARKER = "submission.json"
+
+
+def submissions_dir(data_dir: Path) -> Path:
+    return data_dir / "submissions"
+
+
+def inbox(settings: Settings) -> Target:
+    sub = settings.submissions
+    if sub.inbox_target == "local":
+        return LocalTarget(sub.inbox_dir)
+    return make_target(
+        sub.inbox_target,
+        sub.inbox_dir,
+        sub.s3_bucket,
+        sub.s3_prefix,
+        sub.s3_endpoint_url,
+        sub.s3_region,
+    )
+
+
+def load_index(data_dir: Path) -> dict[str, dict[str, Any]]:
+    path = submissions_dir(data_dir) / INDEX
+    if not path.exists():
+        return {}
+    value: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return value
+
+
+def _save_index(data_dir: Path, index: dict[str, dict[str, Any]]) -> None:
+    folder = submissions_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{INDEX}.tmp"
+    temporary.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(folder / INDEX)
+
+
+def label(name: str) -> str:
+    """A submitter's file name as a harmless label (never a path)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._ -]+", "_", base).strip(" .") or "submission"
+
+
+def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
+    """Store every new file of the inbox; the keys of the new submissions."""
+    now = now or dt.datetime.now(dt.UTC)
+    index = load_index(settings.data_dir)
+    known = {entry["sha256"] for entry in index.values()}
+    store = raw_store(settings)
+    box = inbox(settings)
+    new: list[str] = []
+    for name in sorted(box.list_keys()):
+        data = box.read_bytes(name)
+        if data is None or len(data) > MAX_SUBMISSION_BYTES:
+            continue
+        sha256 = hashlib.sha256(data).hexdigest()
+        if sha256 in known:
+            continue  # the same bytes again: the same submission
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "submission"
+            path.write_bytes(data)
+            store.put_file(path, expected_sha256=sha256)
+        key = f"sub-{sha256[:16]}"
+        index[key] = {
+            "key": key,
+            "sha256": sha256,
+            "name": label(name),
+            "bytes": len(data),
+            "received_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        known.add(sha256)
+        new.append(key)
+    if new:
+        _save_index(settings.data_dir, index)
+    return new
+
+
+def process(
+    settings: Settings,
+    key: str,
+    rates: ExchangeRates | None,
+    codelists: Codelists | None,
+    iati_activity_ids: set[str] | None,
+) -> HarmonisedFile:
+    """Read, check and harmonise one received submission; its tables are stored."""
+    entry = load_index(settings.data_dir)[key]
+    source_file = f"{key}-{entry['name']}"
+    uri = f"inbox:{entry['name']}"
+    path = raw_store(settings).local_path(entry["sha256"])
+    identity: dict[str, Any] = {"type": None, "who": None, "period": None}
+    try:
+        raw = read_submission(path, display_name=entry["name"])
+    except SubmissionRejected as exc:
+        harmonised = rejected_submission(
+            source="partner_submission",
+            source_file=source_file,
+            sha256=entry["sha256"],
+            size=entry["bytes"],
+            uri=uri,
+            rule=exc.rule,
+            message=str(exc),
+        )
+    else:
+        checked = check_submission(raw, settings, codelists, iati_activity_ids)
+        harmonised = harmonise_submission(
+            checked,
+            source_file=source_file,
+            sha256=entry["sha256"],
+            size=entry["bytes"],
+            uri=uri,
+            rates=rates,
+        )
+        meta = checked.metadata
+        identity = {
+            "type": checked.type_name,
+            "who": meta.get("country_code") or meta.get("partner_org_ref"),
+            "period": meta.get("reporting_period"),
+        }
+    folder = submissions_dir(settings.data_dir) / key
+    write_tables(harmonised.tables, folder)
+    marker = {**entry, **identity, "source_file": source_file}
+    (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    return harmonised
+
+
+def pending(settings: Settings) -> list[str]:
+    """Received submissions not processed yet."""
+    folder = submissions_dir(settings.data_dir)
+    return [k for k in load_index(settings.data_dir) if not (folder / k / MARKER).exists()]
+
+
+def processed_submissions(settings: Settings) -> list[HarmonisedFile]:
+    """Every processed submission, the replaced ones emptied with the replacement recorded."""
+    folder = submissions_dir(settings.data_dir)
+    markers = []
+    for key in sorted(load_index(settings.data_dir)):
+        path = folder / key / MARKER
+        if path.exists():
+            markers.append(json.loads(path.read_text(encoding="utf-8")))
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for marker in markers:
+        if marker["type"] is None:
+            continue
+        identity = (marker["type"], marker["who"], marker["period"])
+        if identity not in newest or marker["received_at"] > newest[identity]["received_at"]:
+            newest[identity] = marker
+    files = []
+    for marker in markers:
+        tables = read_tables(folder / marker["key"], ALL_TABLES)
+        identity = (marker["type"], marker["who"], marker["period"])
+        winner = newest.get(identity)
+        if winner is not None and winner["key"] != marker["key"]:
+            tables = _replaced(tables, marker, winner)
+        files.append(HarmonisedFile(marker["source_file"], tables))
+    return files
+
+
+def _replaced(
+    tables: dict[str, pd.DataFrame], old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    note = (
+        f"replaced by the newer submission {new['source_file']} (received {new['received_at']}) "
+        f"for {old['who']} and period {old['period']}"
+    )
+    emptied = {
+        t: table_frame(t, []) if t in (*IATI_TABLES, "cd_priorities", "partner_declarations") else f
+        for t, f in tables.items()
+    }
+    sources = tables["sources"].copy()
+    sources["n_quarantined"] = sources["n_records"]
+    sources["n_accepted"] = 0
+    sources["status"] = "rejected"
+    sources["reason"] = note
+    emptied["sources"] = table_frame("sources", sources)
+    emptied["quarantine"] = pd.concat(
+        [
+            tables["quarantine"],
+            table_frame(
+                "quarantine",
+                [
+                    {
+                        "source_file": old["source_file"],
+                        "source_ref": "/",
+                        "table": "sources",
+                        "rule": "replaced_by_newer_submission",
+                        "value": new["source_file"],
+                        "message": note,
+                        "severity": "warning",
+                    }
+                ],
+            ),
+        ],
+        ignore_index=True,
+    )
+    return emptied

@@ -1,0 +1,109 @@
+"""Submissions through the nightly job: inbox, checks, harmonised tables, replacement."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipelines.nightly import run_nightly
+from tests.submission_samples import (
+    clean_country_report_ghana,
+    clean_partner_submission,
+    messy_country_report_kenya,
+    zip_bomb,
+    zip_traversal,
+)
+
+TABLES = Path("data") / "tables"
+
+
+@pytest.fixture
+def inbox_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / "publish"))
+    monkeypatch.setenv("CDCOMPACT_INBOX_DIR", str(tmp_path / "inbox"))
+    (tmp_path / "inbox").mkdir()
+    return tmp_path / "inbox"
+
+
+def test_submissions_are_checked_harmonised_and_published(
+    tmp_path: Path, inbox_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ghana = clean_country_report_ghana(inbox_env)
+    clean_partner_submission(inbox_env)
+    messy_country_report_kenya(inbox_env)
+    zip_bomb(inbox_env)
+    traversal = zip_traversal(inbox_env)
+    instance = dg.DagsterInstance.ephemeral()
+
+    assert run_nightly(instance=instance) == 0
+    output = capsys.readouterr().out
+    assert "submissions: 5 new in the inbox, 5 to check" in output
+    tables = tmp_path / TABLES
+    sources = pd.read_parquet(tables / "sources.parquet")
+    submissions = sources[sources["source"] != "iati"].set_index("uri")
+    assert len(submissions) == 5
+    assert submissions.loc[f"inbox:{ghana.name}", "status"] == "ok"
+    assert submissions.loc[f"inbox:{ghana.name}", "n_accepted"] == 9  # 3 priorities, 6 results
+    kenya = submissions[submissions["reason"].fillna("").str.contains("country or partner")]
+    assert len(kenya) == 1  # 'Keyna': no row can be attributed
+    assert kenya["status"].iloc[0] == "rejected"
+    rejected = submissions[submissions["reason"].fillna("").str.contains("zip", case=False)]
+    assert len(rejected) >= 1
+    for row in sources.itertuples():
+        assert row.n_records == row.n_accepted + row.n_quarantined
+    assert not any(".." in str(p) for p in (tmp_path / "data").rglob("*"))
+    assert not (tmp_path / "etc").exists()
+    assert traversal.name in submissions.index.str.removeprefix("inbox:").tolist()
+
+    priorities = pd.read_parquet(tables / "cd_priorities.parquet")
+    assert set(priorities["country_code"]) == {"GH"}
+    assert len(priorities) == 3
+    assert set(priorities["source"]) == {"country_report"}
+    assert priorities["source_ref"].str.startswith("sheet cd_priorities, row ").all()
+    declarations = pd.read_parquet(tables / "partner_declarations.parquet")
+    assert len(declarations) == 4
+    assert set(declarations["partner_org_ref"]) == {"XM-DEMO-9001"}
+    activities = pd.read_parquet(tables / "activities.parquet")
+    partner = activities[activities["source"] == "partner_submission"]
+    assert len(partner) >= 3
+    assert (partner["cd_basis"] == "partner_declared").all()
+    assert partner["activity_id"].str.startswith("XM-DEMO-9001:").all()
+    quarantine = pd.read_parquet(tables / "quarantine.parquet")
+    messages = " ".join(quarantine["message"].fillna(""))
+    assert "did you mean KE (Kenya)?" in messages
+    assert "published release" in output
+    published = sorted((tmp_path / "publish" / "releases").iterdir())[-1]
+    assert (published / "data" / "cd_priorities.csv").read_text().count("\n") == 4
+
+    # The same files again: nothing new, nothing published.
+    assert run_nightly(instance=instance) == 0
+    output = capsys.readouterr().out
+    assert "submissions:" not in output
+    assert "no change since release" in output
+
+    # Ghana sends a corrected report for the same period: it replaces the first.
+    time.sleep(1.1)  # a later receipt time
+    workbook = openpyxl.load_workbook(ghana)
+    workbook["cd_priorities"]["B2"] = "Public financial management (revised)"
+    corrected = inbox_env / "ghana-corrected.xlsx"
+    workbook.save(corrected)
+    assert run_nightly(instance=instance) == 0
+    output = capsys.readouterr().out
+    assert "submissions: 1 new in the inbox, 1 to check" in output
+    sources = pd.read_parquet(tables / "sources.parquet").set_index("uri")
+    assert sources.loc[f"inbox:{ghana.name}", "status"] == "rejected"
+    assert "replaced by the newer submission" in sources.loc[f"inbox:{ghana.name}", "reason"]
+    assert sources.loc["inbox:ghana-corrected.xlsx", "status"] == "ok"
+    priorities = pd.read_parquet(tables / "cd_priorities.parquet")
+    assert len(priorities) == 3
+    assert "Public financial management (revised)" in set(priorities["title"])
+    quarantine = pd.read_parquet(tables / "quarantine.parquet")
+    assert "replaced_by_newer_submission" in set(quarantine["rule"])
+    shutil.rmtree(inbox_env)
