@@ -1121,8 +1121,38 @@ def check_submission(
     codelists: Codelists | None,
     iati_activity_ids: set[str] | None = None,
 ) -> CheckedSubmission:
-    """Check a read submission against the model; every problem is in ``problems``."""
-    return _Checker(raw, settings, codelists, iati_activity_ids).check()
+    """Check a read submission against the model, then its structure with Frictionless;
+    every problem is in ``problems``."""
+    checked = _Checker(raw, settings, codelists, iati_activity_ids).check()
+    if checked.type_name is None:
+        return checked
+    from assets.submissions.model import submission_type
+    from assets.submissions.structure import structure_problems
+
+    reported = {(p.sheet, p.row, p.column) for p in checked.problems if p.severity == "error"}
+    for sheet, row, column, rule, note in structure_problems(
+        submission_type(checked.type_name), checked.frames
+    ):
+        if (sheet, row, column) in reported or any(
+            (sheet, row, None) == (p.sheet, p.row, None) and p.severity == "error"
+            for p in checked.problems
+        ):
+            continue
+        checked.problems.append(
+            Problem(
+                sheet,
+                row,
+                column,
+                rule,
+                "error",
+                None,
+                f"the row does not fit the template's structure: {note}",
+            )
+        )
+        frame = checked.frames.get(sheet)
+        if frame is not None and row is not None and "_row" in frame.columns:
+            frame.loc[frame["_row"] == row, "_valid"] = False
+    return checked
 
 
 # --- command line ---------------------------------------------------------------------

@@ -10,8 +10,10 @@ import dagster as dg
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
 
 from pipelines.nightly import run_nightly
+from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401
 from tests.submission_samples import (
     clean_country_report_ghana,
     clean_partner_submission,
@@ -107,3 +109,58 @@ def test_submissions_are_checked_harmonised_and_published(
     quarantine = pd.read_parquet(tables / "quarantine.parquet")
     assert "replaced_by_newer_submission" in set(quarantine["rule"])
     shutil.rmtree(inbox_env)
+
+
+def test_the_inbox_sensor_adds_a_partition_per_new_file(tmp_path: Path, inbox_env: Path) -> None:
+    from assets.submissions.assets import submissions_sensor
+
+    clean_country_report_ghana(inbox_env)
+    instance = dg.DagsterInstance.ephemeral()
+    first = submissions_sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(first, dg.SensorResult)
+    assert len(first.run_requests or []) == 1
+    key = (first.run_requests or [])[0].partition_key
+    assert str(key).startswith("sub-")
+    requests = first.dynamic_partitions_requests or []
+    assert isinstance(requests[0], dg.AddDynamicPartitionsRequest)
+    assert list(requests[0].partition_keys) == [key]
+    assert first.cursor == "1"
+    again = submissions_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
+    assert isinstance(again, dg.SensorResult)
+    assert not again.run_requests  # the same file: nothing new
+
+
+def test_an_s3_inbox(tmp_path: Path, s3_bucket: S3Bucket) -> None:
+    from assets.settings import load_settings
+    from assets.submissions.intake import process, receive
+    from publish.s3 import S3Target
+
+    config = tmp_path / "compact.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"data_dir": str(tmp_path / "data")},
+                "submissions": {
+                    "target": "s3",
+                    "s3": {
+                        "bucket": s3_bucket.name,
+                        "prefix": "inbox/",
+                        "endpoint_url": s3_bucket.endpoint_url,
+                    },
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    sample = clean_partner_submission(tmp_path)
+    S3Target(s3_bucket.name, "inbox/", endpoint_url=s3_bucket.endpoint_url).write_bytes(
+        "partners/../../evil name.xlsx".replace("../", ""), sample.read_bytes()
+    )
+    settings = load_settings(config)
+    keys = receive(settings)
+    assert len(keys) == 1
+    harmonised = process(settings, keys[0], None, None, None)
+    assert harmonised.status == "ok"
+    assert harmonised.source["uri"] == "inbox:evil name.xlsx"
+    assert len(harmonised.tables["partner_declarations"]) == 4
+    assert receive(settings) == []
