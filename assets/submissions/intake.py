@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,32 @@ def label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._ -]+", "_", base).strip(" .") or "submission"
 
 
+def _folder_as_zip(files: dict[str, bytes]) -> bytes:
+    """The CSV files of an inbox folder as one ZIP, byte-identical for the same files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name.rsplit("/", 1)[-1], date_time=(2000, 1, 1, 0, 0, 0))
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
+
+
+def _inbox_items(box: Target) -> list[tuple[str, bytes]]:
+    """(label, bytes) of each submission in the inbox: a file, or a folder of CSV files."""
+    folders: dict[str, dict[str, bytes]] = {}
+    items: list[tuple[str, bytes]] = []
+    for name in sorted(box.list_keys()):
+        data = box.read_bytes(name)
+        if data is None:
+            continue
+        if "/" in name and name.lower().endswith(".csv"):
+            folders.setdefault(name.split("/", 1)[0], {})[name] = data
+        else:
+            items.append((name, data))
+    items += [(f"{folder}.zip", _folder_as_zip(files)) for folder, files in folders.items()]
+    return items
+
+
 def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
     """Store every new file of the inbox; the keys of the new submissions."""
     now = now or dt.datetime.now(dt.UTC)
@@ -87,9 +115,8 @@ def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
     store = raw_store(settings)
     box = inbox(settings)
     new: list[str] = []
-    for name in sorted(box.list_keys()):
-        data = box.read_bytes(name)
-        if data is None or len(data) > MAX_SUBMISSION_BYTES:
+    for name, data in _inbox_items(box):
+        if len(data) > MAX_SUBMISSION_BYTES:
             continue
         sha256 = hashlib.sha256(data).hexdigest()
         if sha256 in known:

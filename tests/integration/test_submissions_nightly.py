@@ -164,3 +164,28 @@ def test_an_s3_inbox(tmp_path: Path, s3_bucket: S3Bucket) -> None:
     assert harmonised.source["uri"] == "inbox:evil name.xlsx"
     assert len(harmonised.tables["partner_declarations"]) == 4
     assert receive(settings) == []
+
+
+def test_a_folder_of_csv_files_in_the_inbox_is_one_submission(
+    tmp_path: Path, inbox_env: Path
+) -> None:
+    import zipfile
+
+    from assets.settings import load_settings
+    from assets.submissions.intake import process, receive
+    from tests.submission_samples import partner_csv_zip
+
+    archive = partner_csv_zip(tmp_path)
+    folder = inbox_env / "partner csv"
+    with zipfile.ZipFile(archive) as zipped:
+        for member in zipped.namelist():
+            (folder / member).parent.mkdir(parents=True, exist_ok=True)
+            (folder / member).write_bytes(zipped.read(member))
+    settings = load_settings()
+    keys = receive(settings)
+    assert len(keys) == 1
+    harmonised = process(settings, keys[0], None, None, None)
+    assert harmonised.source["uri"] == "inbox:partner csv.zip"
+    assert harmonised.status in {"ok", "partial"}
+    assert len(harmonised.tables["activities"]) > 0
+    assert receive(settings) == []  # the same folder again is the same submission
