@@ -23,6 +23,8 @@ PURE_MODULES = [
     "assets.fetch.sources",
     "assets.fetch.reference",
     "expectations.schema_checks",
+    "expectations.suites",
+    "expectations.runner",
     "publish.dictionary",
     "publish.files",
     "publish.headline",
