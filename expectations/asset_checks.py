@@ -62,3 +62,52 @@ def schema_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetChe
             )
         )
     return results
+
+
+GX_CHECK_NAME = "expectations"
+
+
+def expectation_check_specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            GX_CHECK_NAME,
+            asset=table,
+            blocking=True,
+            description=f"Great Expectations suite for {table} (expectations/suites.py): "
+            "error-level expectations block publishing, warning-level ones are reported.",
+        )
+        for table in tables
+    ]
+
+
+def expectation_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
+    """One result per table: failed error expectations fail it (ERROR, blocking); failed
+    warning expectations fail it as WARN, which does not block."""
+    from expectations.runner import validate_table
+
+    results = []
+    for table, frame in tables.items():
+        validation = validate_table(table, frame)
+        errors = validation.failed("error")
+        warnings = validation.failed("warning")
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=table,
+                check_name=GX_CHECK_NAME,
+                passed=not errors and not warnings,
+                severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "summary": dg.MetadataValue.json(validation.summary()),
+                    "failed": dg.MetadataValue.json(
+                        {o.rule: o.unexpected_count for o in errors + warnings}
+                    ),
+                    "examples": dg.MetadataValue.json(
+                        [
+                            {"rule": e.rule, "severity": e.severity, "row": e.row, "value": e.value}
+                            for e in validation.examples()[:20]
+                        ]
+                    ),
+                },
+            )
+        )
+    return results

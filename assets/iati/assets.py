@@ -34,7 +34,12 @@ from assets.iati.harmonise import (
 )
 from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.settings import Settings, load_settings
-from expectations.asset_checks import schema_check_results, schema_check_specs
+from expectations.asset_checks import (
+    expectation_check_results,
+    expectation_check_specs,
+    schema_check_results,
+    schema_check_specs,
+)
 from publish.provenance import file_sha256
 
 IATI_DATASETS_NAME = "iati_datasets"
@@ -223,7 +228,9 @@ HARMONISED_SPECS = [
 
 
 @dg.multi_asset(
-    specs=HARMONISED_SPECS, check_specs=schema_check_specs(ALL_TABLES), can_subset=False
+    specs=HARMONISED_SPECS,
+    check_specs=[*schema_check_specs(ALL_TABLES), *expectation_check_specs(ALL_TABLES)],
+    can_subset=False,
 )
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
     """Combine every fetched dataset and processed submission into the harmonised tables."""
@@ -255,3 +262,4 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
         context.log.info(f"{table}: {len(frame)} rows")
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
     yield from schema_check_results(tables)
+    yield from expectation_check_results(tables)

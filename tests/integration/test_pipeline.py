@@ -136,7 +136,8 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     assert counts["transactions"] == 871 + 396
     assert counts["sources"] == 3
     checks = combined.get_asset_check_evaluations()
-    assert sorted(c.asset_key.to_user_string() for c in checks) == sorted(counts)
+    assert sorted(c.asset_key.to_user_string() for c in checks) == sorted(2 * list(counts))
+    assert {c.check_name for c in checks} == {"schema_conformance", "expectations"}
     assert all(c.passed for c in checks), [c.metadata for c in checks if not c.passed]
     out = tables_dir(settings.data_dir)
     sources = pd.read_parquet(out / "sources.parquet")

@@ -105,3 +105,47 @@ def test_nightly_publishes_to_s3(
     target = S3Target(s3_bucket.name, "compact/", endpoint_url=s3_bucket.endpoint_url)
     _nightly_three_times(tmp_path, config, target)
     assert not (tmp_path / "publish").exists()
+
+
+def test_a_broken_table_stops_publishing_through_a_blocking_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assets.iati.assets as iati_assets
+
+    publish_dir = tmp_path / "publish"
+    config = _config(tmp_path, {"target": "local", "local_dir": str(publish_dir)})
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_nightly(config, instance=instance) == 0
+    catalog_before = (publish_dir / "catalog.json").read_bytes()
+
+    real = iati_assets.harmonised_tables
+
+    def broken(settings: Any) -> Any:
+        tables = real(settings)
+        activities = tables["activities"]
+        tables["activities"] = activities.iloc[[0, *range(len(activities))]].reset_index(
+            drop=True
+        )  # the first activity twice: a duplicate primary key
+        return tables
+
+    monkeypatch.setattr(iati_assets, "harmonised_tables", broken)
+    _change_a_title(tmp_path)  # new data, so a release would otherwise be published
+    assert run_nightly(config, instance=instance) == 1
+    assert (publish_dir / "catalog.json").read_bytes() == catalog_before
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="iati_tables_job"), limit=1)
+    assert runs[0].status == dg.DagsterRunStatus.FAILURE
+    release = instance.get_latest_materialization_event(dg.AssetKey("data_release"))
+    assert release is not None
+    assert release.run_id != runs[0].run_id  # the first night's release only
+    messages = " ".join(
+        f"{e.dagster_event.message} {e.dagster_event.event_specific_data!r}"
+        for e in instance.all_logs(runs[0].run_id)
+        if e.dagster_event is not None
+    )
+    assert "blocking asset checks failed with ERROR severity" in messages
+    release_steps = [
+        e.dagster_event_type.value
+        for e in instance.all_logs(runs[0].run_id)
+        if e.dagster_event_type is not None and e.step_key == "data_release"
+    ]
+    assert "STEP_SUCCESS" not in release_steps
