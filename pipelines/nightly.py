@@ -79,13 +79,13 @@ def run_nightly(
         if record["status"] == "failed":
             kept = "last good copy kept" if record["sha256"] else "no earlier copy"
             print(f"  failed  {record['key']}: {record['error']} ({kept})")
-    todo = plan(settings, results)
-    if not todo:
+    to_harmonise = plan(settings, results)
+    if not to_harmonise:
         print("cdcompact: nothing changed: no dataset is harmonised again")
 
     failed: list[str] = []
     dataset_job = defs.resolve_job_def("iati_dataset_job")
-    for index, key in enumerate(todo, start=1):
+    for index, key in enumerate(to_harmonise, start=1):
         run = dataset_job.execute_in_process(
             instance=instance,
             partition_key=key,
@@ -93,7 +93,7 @@ def run_nightly(
             run_config=RUN_CONFIG,
         )
         mark = str(_metadata(run, "iati_dataset").get("status", "done"))
-        print(f"  [{index}/{len(todo)}] {key}: {mark if run.success else 'run FAILED'}")
+        print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if run.success else 'run FAILED'}")
         if not run.success:
             failed.append(key)
     if failed:

@@ -48,9 +48,9 @@ def nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
 )
 def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult:
     settings = load_settings()
-    todo = plan(settings, last_run(settings.data_dir))
+    to_harmonise = plan(settings, last_run(settings.data_dir))
     run_id = context.dagster_run.run_id
-    if not todo:
+    if not to_harmonise:
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(run_key=f"tables-after-{run_id}", job_name=iati_tables_job.name)
@@ -61,7 +61,7 @@ def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult:
             dg.RunRequest(
                 partition_key=key, run_key=f"{run_id}:{key}", job_name=iati_dataset_job.name
             )
-            for key in todo
+            for key in to_harmonise
         ]
     )
 

@@ -145,13 +145,13 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
     new = [k for k in keys if k not in known]
     if new:
         context.instance.add_dynamic_partitions(IATI_DATASETS_NAME, new)
-    todo = plan(settings, results)
+    to_harmonise = plan(settings, results)
     counts = {s: sum(1 for r in results if r["status"] == s) for s in FETCH_STATUSES}
     for result in results:
         if result["status"] == "failed":
             kept = "the last good copy is kept" if result["sha256"] else "no earlier copy"
             context.log.warning(f"{result['key']}: {result['error']} ({kept})")
-    if not todo:
+    if not to_harmonise:
         context.log.info(f"nothing changed: {len(results)} datasets, none to harmonise again")
     failures = [
         {"key": r["key"], "error": r["error"], "last_good_kept": bool(r["sha256"])}
@@ -162,7 +162,7 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
         metadata={
             "datasets": len(results),
             **{f"fetch/{status}": count for status, count in counts.items()},
-            "to_harmonise": dg.MetadataValue.json(todo),
+            "to_harmonise": dg.MetadataValue.json(to_harmonise),
             "failures": dg.MetadataValue.json(failures),
         }
     )

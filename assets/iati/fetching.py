@@ -143,14 +143,14 @@ def _marker(data_dir: Path, key: str) -> dict[str, Any]:
 def plan(settings: Settings, results: list[dict[str, Any]]) -> list[str]:
     """Datasets to harmonise: a good copy that differs from what was last harmonised."""
     fingerprint = reference_fingerprint(settings)
-    todo = []
+    to_harmonise = []
     for result in results:
         if not result["sha256"]:
             continue
         marker = _marker(settings.data_dir, result["key"])
         if marker.get("sha256") != result["sha256"] or marker.get("reference") != fingerprint:
-            todo.append(result["key"])
-    return todo
+            to_harmonise.append(result["key"])
+    return to_harmonise
 
 
 def shown_uri(uri: str) -> str:
