@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
+from assets.hashing import file_digest as _digest_file
 from publish.targets import TargetError, check_key
 
 #: Exit codes of ``cdcompact download``.
@@ -315,16 +316,6 @@ def _mismatch(name: str, expected: _ExpectedFile, sha256: str, size: int) -> str
         f"{name} does not match the catalogue: expected sha256 {expected.sha256} "
         f"({expected.size} bytes), got sha256 {sha256} ({size} bytes)"
     )
-
-
-def _digest_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _check_existing(folder: Path, files: list[_ExpectedFile]) -> None:

@@ -8,15 +8,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from assets.hashing import file_sha256
 from assets.settings import Settings
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_sha256(folder: Path) -> str:

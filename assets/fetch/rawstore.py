@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assets.fetch.http import strip_secrets
+from assets.hashing import file_sha256
 from publish.s3 import S3Target
 from publish.targets import LocalTarget, Target, check_key
 
@@ -93,15 +94,6 @@ def _check_suffix(suffix: str) -> str:
     if not _SUFFIX.match(suffix):
         raise RawStoreError(f"unusable file suffix {suffix!r}")
     return suffix
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_hashing(source: Path, destination: Path) -> str:

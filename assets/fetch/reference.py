@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from assets.fetch.http import FetchError, HttpClient, strip_secrets
-from assets.fetch.rawstore import file_sha256, utc_now
+from assets.fetch.rawstore import utc_now
+from assets.hashing import file_sha256
 
 CODELISTS_URL = "https://codelists.codeforiati.org/api/json/en/"
 EXCHANGE_RATES_URL = "https://codeforiati.org/imf-exchangerates/imf_exchangerates.csv"

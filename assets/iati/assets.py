@@ -20,6 +20,7 @@ from assets.harmonise.store import (
     tables_dir,
     write_table,
 )
+from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.fetching import (
     codelists_folder,
@@ -40,7 +41,6 @@ from expectations.asset_checks import (
     schema_check_results,
     schema_check_specs,
 )
-from publish.provenance import file_sha256
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)

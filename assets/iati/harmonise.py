@@ -20,6 +20,7 @@ import pandas as pd
 from lxml import etree
 
 from assets.harmonise.schema import table_frame
+from assets.hashing import file_digest as sha256_file
 from assets.iati import codes
 from assets.iati.classify import ActivityEvidence, CdClassifier
 from assets.iati.codelists import Codelists
@@ -71,16 +72,6 @@ class HarmonisedFile:
     @property
     def status(self) -> str:
         return str(self.tables["sources"]["status"].iloc[0])
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def stable_id(*parts: object) -> str:
