@@ -92,6 +92,26 @@ class SubmissionSettings:
     s3_region: str | None
 
 
+#: Update frequencies the freshness states know (HDX's list).
+FREQUENCIES = ("daily", "weekly", "fortnightly", "monthly", "quarterly", "semiannually", "annually")
+#: Kinds of contributor the quality report judges.
+CONTRIBUTOR_KINDS = ("publisher", "country", "partner")
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """How the data-quality report judges contributors (config ``quality``)."""
+
+    #: Expected update frequency per kind of contributor (HDX freshness states).
+    freshness: dict[str, str]
+    #: Years of forward-looking budgets judged (the report's year and the next ones).
+    forward_years: int
+    #: Runs kept in the trend (quality/history.json).
+    history_runs: int
+    #: Conformance findings kept per file and check (xsd, codelist); the rest are counted.
+    max_findings: int
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
@@ -107,6 +127,11 @@ class Settings:
     preferred_languages: tuple[str, ...]
     codelists_dir: Path | None
     codelists_url: str | None
+    #: Official IATI activity XML Schemas: a folder with <version>/iati-activities-schema.xsd,
+    #: or a URL template with {version}; None = files are not checked against the schema.
+    iati_schemas_dir: Path | None
+    iati_schemas_url: str | None
+    iati_schema_versions: tuple[str, ...]
     exchange_rate_files: tuple[Path, ...]
     exchange_rate_urls: tuple[str, ...]
     exchange_rates_credit: str | None
@@ -115,6 +140,7 @@ class Settings:
     publish: PublishSettings
     fetch: FetchSettings
     submissions: SubmissionSettings
+    quality: QualitySettings
 
     @property
     def schema_dir(self) -> Path:
@@ -186,6 +212,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     publish = _section(data, "publish", path)
     fetch = _section(data, "fetch", path)
     submissions = _section(data, "submissions", path)
+    quality = _quality(_section(data, "quality", path), path)
     inbox_s3 = submissions.get("s3") or {}
     if not isinstance(inbox_s3, dict):
         raise ConfigError(f"{path}: submissions.s3 must be a mapping")
@@ -229,6 +256,10 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         )
 
     codelists = reference.get("codelists")
+    schemas = os.environ.get("CDCOMPACT_IATI_SCHEMAS") or reference.get("iati_schemas")
+    if schemas and _is_url(schemas) and "{version}" not in str(schemas):
+        raise ConfigError(f"{path}: reference.iati_schemas must contain {{version}} when a URL")
+    schema_versions = reference.get("iati_schema_versions") or list(IATI_VERSIONS)
     rates = reference.get("exchange_rates") or []
     fallback = reference.get("rate_fallback_months", 12)
     if not isinstance(fallback, int) or fallback < 0:
@@ -246,6 +277,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         preferred_languages=tuple(str(x) for x in iati.get("preferred_languages") or ["en"]),
         codelists_dir=_resolve(root, codelists) if codelists and not _is_url(codelists) else None,
         codelists_url=str(codelists) if codelists and _is_url(codelists) else None,
+        iati_schemas_dir=_resolve(root, schemas) if schemas and not _is_url(schemas) else None,
+        iati_schemas_url=str(schemas) if schemas and _is_url(schemas) else None,
+        iati_schema_versions=tuple(str(v) for v in schema_versions),
         exchange_rate_files=tuple(_resolve(root, p) for p in rates if not _is_url(p)),
         exchange_rate_urls=tuple(str(p) for p in rates if _is_url(p)),
         exchange_rates_credit=str(reference["exchange_rates_credit"])
@@ -290,4 +324,39 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             s3_endpoint_url=str(inbox_s3["endpoint_url"]) if inbox_s3.get("endpoint_url") else None,
             s3_region=str(inbox_s3["region"]) if inbox_s3.get("region") else None,
         ),
+        quality=quality,
     )
+
+
+#: IATI activity standard versions that have an official XML Schema.
+IATI_VERSIONS = ("1.01", "1.03", "1.04", "1.05", "2.01", "2.02", "2.03")
+
+
+def _quality(section: dict[str, Any], path: Path) -> QualitySettings:
+    freshness_value = section.get("freshness") or {}
+    if not isinstance(freshness_value, dict):
+        raise ConfigError(f"{path}: quality.freshness must map contributor kinds to frequencies")
+    freshness = {"publisher": "quarterly", "country": "annually", "partner": "semiannually"}
+    for kind, frequency in freshness_value.items():
+        if kind not in CONTRIBUTOR_KINDS:
+            raise ConfigError(
+                f"{path}: quality.freshness: unknown contributor kind {kind!r} "
+                f"(one of {', '.join(CONTRIBUTOR_KINDS)})"
+            )
+        if frequency not in FREQUENCIES:
+            raise ConfigError(
+                f"{path}: quality.freshness.{kind}: unknown frequency {frequency!r} "
+                f"(one of {', '.join(FREQUENCIES)})"
+            )
+        freshness[kind] = str(frequency)
+    numbers = {}
+    for name, default, low in (
+        ("forward_years", 3, 1),
+        ("history_runs", 400, 1),
+        ("max_findings", 1000, 1),
+    ):
+        value = section.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{path}: quality.{name} must be a whole number >= {low}")
+        numbers[name] = value
+    return QualitySettings(freshness=freshness, **numbers)

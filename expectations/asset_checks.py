@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 import dagster as dg
 import pandas as pd
 
+from expectations.runner import TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table
 
 CHECK_NAME = "schema_conformance"
@@ -80,14 +81,13 @@ def expectation_check_specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def expectation_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
+def expectation_check_results(
+    validations: Mapping[str, TableValidation],
+) -> list[dg.AssetCheckResult]:
     """One result per table: failed error expectations fail it (ERROR, blocking); failed
     warning expectations fail it as WARN, which does not block."""
-    from expectations.runner import validate_table
-
     results = []
-    for table, frame in tables.items():
-        validation = validate_table(table, frame)
+    for table, validation in validations.items():
         errors = validation.failed("error")
         warnings = validation.failed("warning")
         results.append(

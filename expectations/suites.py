@@ -4,34 +4,103 @@ Every constraint a Table Schema states (columns, required, enum, pattern,
 minimum/maximum, primary key) becomes one expectation of severity "error";
 domain rules that one GX expectation can express are added per table. Each
 expectation carries ``meta={"rule": ..., "severity": ...}`` so results can be
-reported in our own vocabulary (rule names match :mod:`expectations.schema_checks`).
+reported in our own vocabulary (rule names match :mod:`expectations.schema_checks`);
+warning rules also carry GX's own ``severity`` (shown in Data Docs).
+
+Rules that look beyond one row of one table are evaluated on **derived columns**
+that :func:`derive` computes and the runner appends to the table's frame, index
+for index, before validating it (they start with ``_``; :func:`derived_rules`
+lists them per table):
+
+- ``sector_shares_sum_to_1`` (error, ``activity_sectors``): ``_share_sum``, the sum
+  of ``share`` over the row's activity and vocabulary, must be 1 ± SHARE_TOLERANCE.
+  The harmoniser rebases the percentages of every vocabulary to shares summing to 1.
+- ``country_shares_at_most_1`` (error, ``activity_countries``): ``_share_sum``, the
+  sum over the row's activity, must be at most 1 + SHARE_TOLERANCE. In IATI countries
+  and regions together make 100%, so countries alone may sum to less than 1.
+- ``transaction_type_for_version`` (warning, ``transactions``): the pair
+  (``transaction_type``, ``_iati_version``) must be in TRANSACTION_TYPES_BY_VERSION,
+  ``_iati_version`` being the version class of the row's activity (``activities.iati_version``:
+  1.0x, 2.01, 2.02, 2.03). Types outside the codelist (``transaction_type_code``'s
+  business) and activities of an unknown or later version are not judged.
+- ``value_outlier_for_currency`` (warning, ``transactions`` and ``budgets``):
+  ``_value_outlier_score``, how far ``log10(|value|)`` lies above the median of its
+  currency in robust standard deviations (1.4826 × MAD, at least OUTLIER_MIN_SCALE
+  orders of magnitude), must be at most OUTLIER_LIMIT. Zero or missing values and
+  currencies with fewer than OUTLIER_MIN_GROUP non-zero values are not judged.
+  Only values too large are flagged: they distort totals (unit errors, extra
+  zeros), while tiny values are ordinary corrections in real data (-1 GBP, 9 GBP,
+  0.01 USD in the fixtures) that cannot.
+- ``<target>_exists`` (error, every foreign key of schema/<table>.json, e.g.
+  ``activity_exists``): ``_<rule>`` is true when the row's key is found in the
+  referenced table. Rows with an empty key are not judged.
+
+A derived value is empty (not judged, so the expectation passes on it) where the
+table it needs was not given: validating ``transactions`` alone judges neither
+``transaction_type_for_version`` nor ``activity_exists``. A failing group rule
+(the shares) fails on every row of the failing activity, so the failing rows map
+back to the table's own rows. The column-set expectation expects the schema's
+fields plus the derived columns; since the runner always adds the latter, it
+reports exactly what is missing from or extra in the table itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.row_conditions import Column
 
-from assets.harmonise.schema import table_schema
+from assets.harmonise.schema import table_schema, table_schemas
 
 Severity = Literal["error", "warning"]
+#: Computes a derived column: (the table's frame, every table given) -> a Series like the frame.
+Compute = Callable[[pd.DataFrame, Mapping[str, pd.DataFrame]], pd.Series]
 
 #: IATI 2.0x TransactionType codes (1 incoming funds ... 13 incoming pledge).
 TRANSACTION_TYPE_CODES: tuple[str, ...] = tuple(str(code) for code in range(1, 14))
 #: Disbursement and expenditure: actual flows, which cannot lie in the future.
 ACTUAL_DISBURSEMENT_TYPES: tuple[str, ...] = ("3", "4")
 
+#: TransactionType codes valid in each IATI version (class): 1.0x letter codes are
+#: translated to 1-10 by the harmoniser; 2.02 added 11 (incoming commitment), 2.03
+#: added 12 (outgoing pledge) and 13 (incoming pledge) (IATI 2.02 / 2.03 changelogs).
+TRANSACTION_TYPES_BY_VERSION: dict[str, tuple[str, ...]] = {
+    "1.0x": TRANSACTION_TYPE_CODES[:10],
+    "2.01": TRANSACTION_TYPE_CODES[:10],
+    "2.02": TRANSACTION_TYPE_CODES[:11],
+    "2.03": TRANSACTION_TYPE_CODES,
+}
 
-def _meta(rule: str, severity: Severity) -> dict[str, Any]:
-    return {"rule": rule, "severity": severity}
+#: Shares of one activity may miss their sum by this much (float rounding).
+SHARE_TOLERANCE = 0.001
+#: Robust z-score (in log10 space) above which a value is implausibly large for its currency.
+OUTLIER_LIMIT = 5.0
+#: Non-zero values a currency needs before its values are judged.
+OUTLIER_MIN_GROUP = 20
+#: Smallest scale (orders of magnitude): values up to 10**(LIMIT*MIN_SCALE) = 100,000x
+#: the median are never outliers, even where the values are alike (small or zero MAD).
+OUTLIER_MIN_SCALE = 1.0
+#: 1.4826 × MAD estimates the standard deviation of a normal distribution.
+_MAD_TO_SD = 1.4826
+
+
+def _meta(rule: str, severity: Severity, **extra: Any) -> dict[str, Any]:
+    """``extra``: e.g. ``example_columns``, the table's own columns whose values the
+    runner reports for a failing row instead of the derived value GX saw."""
+    return {"rule": rule, "severity": severity, **extra}
 
 
 def date_columns(table: str) -> list[str]:
@@ -39,13 +108,16 @@ def date_columns(table: str) -> list[str]:
     return [f["name"] for f in table_schema(table)["fields"] if f["type"] == "date"]
 
 
-def schema_expectations(table: str) -> list[gxe.Expectation]:
-    """One error-severity expectation per constraint stated in schema/<table>.json."""
+def schema_expectations(table: str, derived: tuple[str, ...] = ()) -> list[gxe.Expectation]:
+    """One error-severity expectation per constraint stated in schema/<table>.json.
+
+    ``derived``: columns the runner appends (expected besides the schema's fields).
+    """
     schema = table_schema(table)
     fields = schema["fields"]
     expectations: list[gxe.Expectation] = [
         gxe.ExpectTableColumnsToMatchSet(
-            column_set=[f["name"] for f in fields],
+            column_set=[f["name"] for f in fields] + list(derived),
             exact_match=True,
             meta=_meta("columns", "error"),
         )
@@ -162,13 +234,292 @@ DOMAIN_RULES: dict[str, Callable[[dt.date], list[gxe.Expectation]]] = {
 }
 
 
+# -- rules on derived columns ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedRule:
+    """A rule evaluated on a derived ``column`` that ``compute(frame, tables)`` returns
+    (indexed like ``frame``; empty where not judged)."""
+
+    rule: str
+    column: str
+    compute: Compute
+    expectation: Callable[[], gxe.Expectation]
+
+
+def _empty(frame: pd.DataFrame, dtype: str) -> pd.Series:
+    return pd.Series(pd.NA, index=frame.index, dtype=dtype)
+
+
+def share_sums(keys: tuple[str, ...]) -> Compute:
+    """Per row: the sum of ``share`` over the rows with the same ``keys``."""
+
+    def compute(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+        if "share" not in frame.columns or any(k not in frame.columns for k in keys):
+            return _empty(frame, "Float64")
+        share = pd.to_numeric(frame["share"], errors="coerce").astype("Float64")
+        groups = share.groupby([frame[k] for k in keys], dropna=True)
+        sums = groups.transform("sum").astype("Float64")
+        counted = groups.transform("count")
+        return sums.where(counted > 0)
+
+    return compute
+
+
+def version_class(version: Any) -> str | None:
+    """An ``iati_version`` as a key of TRANSACTION_TYPES_BY_VERSION (None: unknown)."""
+    if version is None or version is pd.NA or (isinstance(version, float) and version != version):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(version))
+    if not match:
+        return None
+    major, minor = int(match.group(1)), int(match.group(2))
+    key = "1.0x" if major == 1 else f"{major}.{minor:02d}"
+    return key if key in TRANSACTION_TYPES_BY_VERSION else None
+
+
+def activity_versions(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Per transaction with a TransactionType code: its activity's IATI version class."""
+    activities = tables.get("activities")
+    needed = {"activity_id", "transaction_type"}
+    if (
+        activities is None
+        or not needed <= set(frame.columns)
+        or not {"activity_id", "iati_version"} <= set(activities.columns)
+    ):
+        return _empty(frame, "string")
+    classes = (
+        activities.drop_duplicates("activity_id")
+        .set_index("activity_id")["iati_version"]
+        .map(version_class, na_action="ignore")
+    )
+    classes = classes[classes.notna()]
+    found = frame["activity_id"].map(classes)
+    # Codes outside the codelist are the concern of transaction_type_code, not this rule.
+    known = frame["transaction_type"].isin(TRANSACTION_TYPE_CODES).fillna(False).astype(bool)
+    return found.where(known).astype("string")
+
+
+def outlier_scores(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Per row: log10|value| - the median of its currency, in robust standard deviations
+    (negative: below the median)."""
+    if not {"value", "currency"} <= set(frame.columns):
+        return _empty(frame, "Float64")
+    values = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
+    currency = frame["currency"].astype("string")
+    judged = values.notna() & np.isfinite(values) & (values != 0) & currency.notna()
+    if not judged.any():
+        return _empty(frame, "Float64")
+    logs = np.log10(values[judged].abs())
+    groups = logs.groupby(currency[judged])
+    median = groups.transform("median")
+    deviation = logs - median
+    mad = deviation.abs().groupby(currency[judged]).transform("median")
+    scale = np.maximum(_MAD_TO_SD * mad, OUTLIER_MIN_SCALE)
+    score = (deviation / scale).where(groups.transform("size") >= OUTLIER_MIN_GROUP)
+    return score.reindex(frame.index).astype("Float64")
+
+
+def key_exists(fields: tuple[str, ...], target: str, target_fields: tuple[str, ...]) -> Compute:
+    """Per row: whether ``fields`` are found as ``target_fields`` in table ``target``."""
+
+    def compute(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+        referenced = tables.get(target)
+        if (
+            referenced is None
+            or any(f not in frame.columns for f in fields)
+            or any(f not in referenced.columns for f in target_fields)
+        ):
+            return _empty(frame, "boolean")
+        if len(fields) == 1:
+            known = set(referenced[target_fields[0]].dropna())
+            found = frame[fields[0]].isin(known).to_numpy(dtype=bool, na_value=False)
+        else:
+            index = pd.MultiIndex.from_frame(referenced[list(target_fields)].astype("object"))
+            found = pd.MultiIndex.from_frame(frame[list(fields)].astype("object")).isin(index)
+        present = frame[list(fields)].notna().all(axis=1)
+        return pd.Series(found, index=frame.index, dtype="boolean").where(present)
+
+    return compute
+
+
+def _singular(table: str) -> str:
+    if table.endswith("ies"):
+        return table[:-3] + "y"
+    return table[:-1] if table.endswith("s") else table
+
+
+def _foreign_key_rules(table: str) -> list[DerivedRule]:
+    rules = []
+    for foreign in table_schema(table).get("foreignKeys", []):
+        fields = foreign["fields"]
+        fields = (fields,) if isinstance(fields, str) else tuple(fields)
+        target = foreign["reference"]["resource"]
+        target_fields = foreign["reference"]["fields"]
+        target_fields = (target_fields,) if isinstance(target_fields, str) else tuple(target_fields)
+        rule = f"{_singular(target)}_exists"
+        if fields != target_fields:
+            rule = f"{rule}:{','.join(fields)}"
+        column = "_" + re.sub(r"\W", "_", rule)
+        rules.append(
+            DerivedRule(
+                rule,
+                column,
+                key_exists(fields, target, target_fields),
+                _in_true(column, rule, fields, target, target_fields),
+            )
+        )
+    return rules
+
+
+def _in_true(
+    column: str,
+    rule: str,
+    fields: tuple[str, ...],
+    target: str,
+    target_fields: tuple[str, ...],
+) -> Callable[[], gxe.Expectation]:
+    def expectation() -> gxe.Expectation:
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=column,
+            value_set=[True],
+            meta=_meta(rule, "error", example_columns=list(fields)),
+            notes=f"`{column}`: whether ({', '.join(fields)}) is found as "
+            f"({', '.join(target_fields)}) in `{target}`; empty (not judged) where the key "
+            f"is empty or `{target}` was not validated with this table.",
+        )
+
+    return expectation
+
+
+def _sector_shares() -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column="_share_sum",
+        min_value=1 - SHARE_TOLERANCE,
+        max_value=1 + SHARE_TOLERANCE,
+        meta=_meta("sector_shares_sum_to_1", "error"),
+        notes="`_share_sum`: the sum of `share` over the row's activity and vocabulary; "
+        "every row of a failing activity and vocabulary fails.",
+    )
+
+
+def _country_shares() -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column="_share_sum",
+        max_value=1 + SHARE_TOLERANCE,
+        meta=_meta("country_shares_at_most_1", "error"),
+        notes="`_share_sum`: the sum of `share` over the row's activity (countries and "
+        "regions together make 100%, so countries alone may make less); every row of a "
+        "failing activity fails.",
+    )
+
+
+def _type_for_version() -> gxe.Expectation:
+    return gxe.ExpectColumnPairValuesToBeInSet(
+        column_A="transaction_type",
+        column_B="_iati_version",
+        value_pairs_set=[
+            (code, version)
+            for version, codes in TRANSACTION_TYPES_BY_VERSION.items()
+            for code in codes
+        ],
+        ignore_row_if="either_value_is_missing",
+        meta=_meta("transaction_type_for_version", "warning"),
+        notes="`_iati_version`: the IATI version (class) of the transaction's activity; "
+        "11 exists from 2.02, 12 and 13 from 2.03. Not judged without `activities`.",
+    )
+
+
+def _value_outlier() -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column="_value_outlier_score",
+        max_value=OUTLIER_LIMIT,
+        meta=_meta("value_outlier_for_currency", "warning", example_columns=["currency", "value"]),
+        notes="`_value_outlier_score`: (log10(|value|) - median for the currency) / "
+        f"max(1.4826 MAD, {OUTLIER_MIN_SCALE}); only values too large fail. Zero values and "
+        f"currencies with fewer than {OUTLIER_MIN_GROUP} non-zero values are not judged.",
+    )
+
+
+_RULES: dict[str, list[DerivedRule]] = {
+    "activity_sectors": [
+        DerivedRule(
+            "sector_shares_sum_to_1",
+            "_share_sum",
+            share_sums(("activity_id", "vocabulary")),
+            _sector_shares,
+        )
+    ],
+    "activity_countries": [
+        DerivedRule(
+            "country_shares_at_most_1", "_share_sum", share_sums(("activity_id",)), _country_shares
+        )
+    ],
+    "transactions": [
+        DerivedRule(
+            "transaction_type_for_version", "_iati_version", activity_versions, _type_for_version
+        ),
+        DerivedRule(
+            "value_outlier_for_currency", "_value_outlier_score", outlier_scores, _value_outlier
+        ),
+    ],
+    "budgets": [
+        DerivedRule(
+            "value_outlier_for_currency", "_value_outlier_score", outlier_scores, _value_outlier
+        )
+    ],
+}
+
+
+@cache
+def derived_rules(table: str) -> tuple[DerivedRule, ...]:
+    """The rules of ``table`` on derived columns: domain rules, then foreign keys."""
+    return tuple(_RULES.get(table, [])) + tuple(_foreign_key_rules(table))
+
+
+def derived_columns(table: str) -> tuple[str, ...]:
+    """The columns :func:`derive` adds to a frame of ``table``, in order."""
+    return tuple(dict.fromkeys(rule.column for rule in derived_rules(table)))
+
+
+def derive(
+    table: str, frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """The derived columns of ``table`` for ``frame`` (same index), computed from the
+    frame and the other ``tables`` it needs (absent: that column is empty)."""
+    # Computed by position (labels may repeat in a caller's frame), labelled back after.
+    plain = frame.reset_index(drop=True)
+    others = {**(tables or {}), table: plain}
+    columns: dict[str, pd.Series] = {}
+    for rule in derived_rules(table):
+        if rule.column not in columns:
+            columns[rule.column] = rule.compute(plain, others)
+    derived = pd.DataFrame(columns, index=plain.index)
+    derived.index = frame.index
+    return derived
+
+
+def has_suite(table: str) -> bool:
+    """Whether there is a suite for ``table`` (a schema/<table>.json)."""
+    return table in table_schemas()
+
+
 def build_suite(table: str, today: dt.date | None = None) -> gx.ExpectationSuite:
     """The suite for one harmonised table: schema constraints plus domain rules.
 
-    ``today`` bounds date rules that depend on the calendar (default: today).
+    ``today`` bounds date rules that depend on the calendar (default: today). The
+    suite expects the derived columns of :func:`derive` besides the schema's fields.
     """
     day = today or dt.date.today()
     domain_rules = DOMAIN_RULES.get(table)
-    expectations = schema_expectations(table) + (domain_rules(day) if domain_rules else [])
+    expectations = (
+        schema_expectations(table, derived_columns(table))
+        + (domain_rules(day) if domain_rules else [])
+        + [rule.expectation() for rule in derived_rules(table)]
+    )
+    for expectation in expectations:
+        if (expectation.meta or {}).get("severity") == "warning":
+            expectation.severity = FailureSeverity.WARNING
     # Passed to the constructor: add_expectation() needs a data context, this does not.
     return gx.ExpectationSuite(name=f"cdcompact.{table}", expectations=expectations)

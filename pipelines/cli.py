@@ -59,6 +59,7 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 def _harmonise(args: argparse.Namespace) -> int:
     from assets.harmonise.store import write_tables
     from assets.iati.codelists import CodelistError, load_codelists
+    from assets.iati.conformance import IatiSchemas
     from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
     from assets.iati.rates import RatesError, load_exchange_rates
 
@@ -87,12 +88,18 @@ def _harmonise(args: argparse.Namespace) -> int:
     except CodelistError as exc:
         print(f"cdcompact: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
+    schemas_dir = args.schemas or settings.iati_schemas_dir
+    if schemas_dir is not None and not schemas_dir.is_dir():
+        print(f"cdcompact: IATI schemas folder {schemas_dir} does not exist", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
     options = HarmoniseOptions(
         rules=settings.cd_rules,
         rates=rates,
         codelists=codelists,
         preferred_languages=settings.preferred_languages,
         rate_fallback_months=settings.rate_fallback_months,
+        schemas=IatiSchemas.from_dir(schemas_dir) if schemas_dir else None,
+        max_findings=settings.quality.max_findings,
     )
     progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
     try:
@@ -123,6 +130,24 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
         f"results      {len(tables['results']):>8,}",
         f"quarantined  {errors:>8,}   records not accepted (+ {warnings:,} warnings)",
     ]
+    conformance = tables.get("conformance")
+    if conformance is not None and len(conformance):
+        checked = conformance[conformance["rule"] != "xsd:not_checked"]
+        xsd = checked[(checked["check"] == "xsd") & (checked["severity"] == "error")]
+        codes = checked[(checked["check"] == "codelist") & (checked["severity"] == "error")]
+        lines.append(
+            f"conformance  {len(xsd):>8,}   IATI schema errors in "
+            f"{xsd['source_file'].nunique():,} files · {len(codes):,} codelist errors"
+            + (
+                f" · {unchecked:,} files not checked against the IATI schema"
+                if (
+                    unchecked := conformance.loc[
+                        conformance["rule"] == "xsd:not_checked", "source_file"
+                    ].nunique()
+                )
+                else ""
+            )
+        )
     problems = sources[sources["status"].isin(["rejected", "partial"])]
     for row in problems.itertuples(index=False):
         lines.append(f"  {row.status:<8} {row.source_file}: {row.reason}")
@@ -248,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="IATI codelists folder; default from config",
+    )
+    harmonise.add_argument(
+        "--schemas",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="official IATI schemas folder (<version>/iati-activities-schema.xsd) to check "
+        "every file against; default from config (reference.iati_schemas, when a folder)",
     )
     harmonise.add_argument("--quiet", action="store_true", help="no progress bar")
     harmonise.set_defaults(handler=_harmonise)

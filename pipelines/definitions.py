@@ -11,6 +11,7 @@ from assets.iati.assets import (
     iati_exchange_rates,
     iati_fetch,
     iati_harmonised,
+    iati_schemas,
 )
 from assets.release.assets import data_release
 from assets.settings import Settings, load_settings
@@ -25,6 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[
             iati_exchange_rates,
             iati_codelists,
+            iati_schemas,
             iati_fetch,
             iati_dataset,
             iati_harmonised,

@@ -11,12 +11,15 @@ from assets.iati.assets import (
     iati_exchange_rates,
     iati_fetch,
     iati_harmonised,
+    iati_schemas,
 )
 from assets.release.assets import data_release
 
 iati_fetch_job = dg.define_asset_job(
     "iati_fetch_job",
-    selection=dg.AssetSelection.assets(iati_exchange_rates, iati_codelists, iati_fetch),
+    selection=dg.AssetSelection.assets(
+        iati_exchange_rates, iati_codelists, iati_schemas, iati_fetch
+    ),
     description="Load the reference data and fetch every IATI dataset: the nightly chain's start.",
 )
 

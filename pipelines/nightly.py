@@ -136,6 +136,8 @@ def run_nightly(
         print(f"published release {release['version']}: {release['location']}")
     elif release:
         print(f"no change since release {release['version']}: nothing published")
+    if release.get("quality_report"):
+        print(f"data-quality report: {release['quality_report']}")
     print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -27,24 +27,20 @@ from assets.harmonise.schema import table_schema
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, parquet_bytes, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
-from publish.quality import quality_report, render_quality_markdown
+from publish.quality import (
+    QualityBundle,
+    QualityInputs,
+    quality_bundle,
+    read_history,
+    write_latest_quality,
+)
 from publish.site import render_dcat, render_index_html
-from publish.targets import Target
+from publish.targets import Target, content_type
 
 CATALOG = "catalog.json"
 LATEST = "latest.json"
 RELEASES = "releases"
 _VERSION = re.compile(r"^\d{4}\.\d{2}\.\d{2}(\.\d+)?$")
-
-CONTENT_TYPES = {
-    ".csv": "text/csv; charset=utf-8",
-    ".parquet": "application/vnd.apache.parquet",
-    ".json": "application/json",
-    ".jsonld": "application/ld+json",
-    ".md": "text/markdown; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    "": "text/plain; charset=utf-8",
-}
 
 
 class ReleaseError(RuntimeError):
@@ -68,6 +64,8 @@ class ReleaseOptions:
     #: Credits besides IATI publishers, e.g. "Source: International Monetary Fund".
     credits: tuple[str, ...] = ()
     dictionary: Path | None = None
+    #: What the data-quality report needs besides the tables (GX results, settings).
+    quality: QualityInputs | None = None
 
 
 @dataclass
@@ -81,6 +79,8 @@ class PublishOutcome:
     changelog: str | None = None
     #: Objects of an unfinished earlier attempt at this version that were cleared first.
     cleared_leftovers: int = 0
+    #: The data-quality report of this run (also written to quality/ of the target).
+    quality: QualityBundle | None = None
 
 
 #: Fields of ``sources`` that describe a run rather than the data: a night whose
@@ -132,10 +132,6 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
 
 
-def _content_type(key: str) -> str:
-    return CONTENT_TYPES.get(Path(key).suffix, CONTENT_TYPES[""])
-
-
 def _credits(tables: Mapping[str, pd.DataFrame], options: ReleaseOptions) -> list[dict[str, str]]:
     sources = []
     activities = tables.get("activities")
@@ -185,7 +181,10 @@ describes every field (Frictionless Data Package; the data dictionary explains
 them for people), with the sha256 hash, size and row count of each file.
 `SHA256SUMS` lists the checksum of every file (`sha256sum -c SHA256SUMS`).
 `CHANGELOG.md` says what changed since the previous release and
-`quality/report.md` how good the data is, contributor by contributor.
+`quality/index.html` how good the data is, contributor by contributor (one page
+per contributor under `quality/contributors/`, the figures in
+`quality/report.json`, a text digest in `quality/report.md`, and the Great
+Expectations Data Docs under `quality/data-docs/` when the run built them).
 
 In the CSV files, a text cell that starts with `=`, `+`, `-`, `@`, a tab or a
 carriage return is written with a leading apostrophe (`'`) so spreadsheets do
@@ -231,6 +230,7 @@ def build_release(
     options: ReleaseOptions,
     published: str,
     previous: tuple[Mapping[str, Any], Mapping[str, pd.DataFrame]] | None = None,
+    quality: QualityBundle | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Every file of the release (relative path -> bytes) and its catalogue entry."""
     names = sorted(tables)
@@ -239,7 +239,6 @@ def build_release(
     counts = {t: len(tables[t]) for t in names}
     credits = _credits(tables, options)
     headline = headline_figures(tables)
-    quality = quality_report(tables) if {"sources", "quarantine"} <= set(tables) else None
 
     files: dict[str, bytes] = {}
     resources = []
@@ -314,8 +313,7 @@ def build_release(
         options.schema_version,
     ).encode()
     if quality is not None:
-        files["quality/report.json"] = _json_bytes(quality)
-        files["quality/report.md"] = render_quality_markdown(quality, version).encode()
+        files.update({f"quality/{path}": data for path, data in quality.files.items()})
     files["SHA256SUMS"] = "".join(
         f"{sha256_hex(data)}  {path}\n" for path, data in sorted(files.items())
     ).encode()
@@ -331,7 +329,7 @@ def build_release(
         "headline": headline,
         "credits": credits,
         "countries": country_figures(tables),
-        "quality": quality["summary"] if quality else {},
+        "quality": quality.summary if quality else {},
         "alignment": _records(tables.get("alignment_metrics")),
         "duplication": _records(tables.get("duplication_metrics")),
         "changes": {
@@ -429,7 +427,7 @@ def write_catalogue_files(
         wanted["data-dictionary.md"] = options.dictionary.read_bytes()
     for key, data in wanted.items():
         if target.read_bytes(key) != data:
-            target.write_bytes(key, data, _content_type(key))
+            target.write_bytes(key, data, content_type(key))
 
 
 def publish_release(
@@ -444,15 +442,27 @@ def publish_release(
     catalog = read_json(target, CATALOG) or empty_catalog(options)
     digest = content_hash(tables)
     releases = catalog.get("releases") or []
+    reported = {"sources", "quarantine"} <= set(tables)
+    history = read_history(target) if reported else []
     if releases and releases[0]["content_hash"] == digest:
         write_catalogue_files(target, catalog, options)
         latest = releases[0]
+        bundle = (
+            quality_bundle(
+                tables, release=latest["version"], history=history, inputs=options.quality, now=now
+            )
+            if reported
+            else None
+        )
+        if bundle is not None:
+            write_latest_quality(target, bundle)
         return PublishOutcome(
             "no_change",
             latest["version"],
             digest,
             target.url(f"{latest['path']}datapackage.json"),
             row_counts=dict(latest["row_counts"]),
+            quality=bundle,
         )
 
     version = next_version(catalog, now.date())
@@ -461,7 +471,14 @@ def publish_release(
     prefix = f"{RELEASES}/{version}/"
     leftovers = target.delete_prefix(prefix)  # an unlisted, unfinished earlier attempt
     published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    files, entry = build_release(tables, version, options, published, _previous(target, catalog))
+    bundle = (
+        quality_bundle(tables, release=version, history=history, inputs=options.quality, now=now)
+        if reported
+        else None
+    )
+    files, entry = build_release(
+        tables, version, options, published, _previous(target, catalog), bundle
+    )
 
     with tempfile.TemporaryDirectory(prefix="cdcompact-release-") as staging:
         folder = Path(staging)
@@ -471,7 +488,7 @@ def publish_release(
         verify_release_folder(folder, entry)
 
     for path, data in sorted(files.items()):
-        target.write_bytes(prefix + path, data, _content_type(path))
+        target.write_bytes(prefix + path, data, content_type(path))
     for path, expected in entry["files"].items():
         stored = target.read_bytes(prefix + path)
         if stored is None or sha256_hex(stored) != expected["sha256"]:
@@ -486,8 +503,10 @@ def publish_release(
         latest=version,
         releases=[entry, *releases],
     )
-    target.write_bytes(CATALOG, _json_bytes(catalog), _content_type(CATALOG))
+    target.write_bytes(CATALOG, _json_bytes(catalog), content_type(CATALOG))
     write_catalogue_files(target, catalog, options)
+    if bundle is not None:
+        write_latest_quality(target, bundle)
     return PublishOutcome(
         "published",
         version,
@@ -497,4 +516,5 @@ def publish_release(
         dict(entry["row_counts"]),
         files["CHANGELOG.md"].decode(),
         cleared_leftovers=leftovers,
+        quality=bundle,
     )

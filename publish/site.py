@@ -30,8 +30,9 @@ RELEASE_DOCUMENTS = (
     ("datapackage.json", "Data package descriptor (datapackage.json)"),
     ("README.md", "README"),
     ("CHANGELOG.md", "Changes since the previous release"),
-    ("quality/report.md", "Data-quality report"),
+    ("quality/index.html", "Data-quality report"),
     ("quality/report.json", "Data-quality report (JSON)"),
+    ("quality/report.md", "Data-quality report (text digest)"),
     ("SHA256SUMS", "Checksums (SHA256SUMS)"),
 )
 ROOT_FILES = ("catalog.json", "latest.json", "dcat.jsonld")
@@ -53,9 +54,18 @@ QUALITY = (
     ("files_rejected", "Files rejected"),
     ("records_quarantined", "Records quarantined"),
     ("warnings", "Warnings"),
+    ("schema_errors", "IATI schema errors"),
+    ("codelist_errors", "Codelist errors"),
     ("checks_failed", "Checks failed"),
 )
-QUALITY_PROBLEMS = ("files_partial", "files_rejected", "records_quarantined", "checks_failed")
+QUALITY_PROBLEMS = (
+    "files_partial",
+    "files_rejected",
+    "records_quarantined",
+    "schema_errors",
+    "codelist_errors",
+    "checks_failed",
+)
 
 # Alignment metrics (metrics.md): label and the framework the metric comes from.
 ALIGNMENT_METRICS = {
@@ -869,16 +879,20 @@ def _quality(latest: Mapping[str, Any]) -> str:
         )
     files = _files(latest)
     path = release_path(latest)
+    main = next((p for p in ("quality/index.html", "quality/report.md") if p in files), None)
     report = (
         f"<p>Every rejected file and quarantined record is listed with its reason in the "
-        f"{_link(href(path, 'quality/report.md'), 'data-quality report')}"
+        f"{_link(href(path, main), 'data-quality report')}"
         + (
             f" ({_link(href(path, 'quality/report.json'), 'JSON')})"
             if "quality/report.json" in files
             else ""
         )
+        + ", with a page for every contributor. "
+        + "The latest run's report, with freshness judged on its day: "
+        + _link("quality/index.html", "quality/")
         + ".</p>"
-        if "quality/report.md" in files
+        if main
         else ""
     )
     return _section("quality", "Data quality", f'<dl class="quality">{"".join(items)}</dl>{report}')

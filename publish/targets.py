@@ -15,6 +15,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
+#: Content types of published files, by suffix ("" = anything else).
+CONTENT_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".jsonld": "application/ld+json",
+    ".md": "text/markdown; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    "": "text/plain; charset=utf-8",
+}
+
+
+def content_type(key: str) -> str:
+    """The content type a published object gets, from its key's suffix."""
+    return CONTENT_TYPES.get(Path(key).suffix, CONTENT_TYPES[""])
+
 
 class TargetError(RuntimeError):
     """A publishing target cannot be read or written; the message names it and the key."""

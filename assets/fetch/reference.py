@@ -1,10 +1,12 @@
-"""Reference data from the web: IATI codelists (JSON) and IMF monthly exchange rates (CSV).
+"""Reference data from the web: IATI codelists (JSON), IMF monthly exchange rates (CSV) and
+the IATI activity schemas (XSD).
 
 Each file is fetched with a conditional request, checked (a codelist has ``data`` items
-with codes; the rates CSV has ``Date,Rate,Currency`` columns) and only then put in place,
-so a failed or damaged download leaves the last good file in use. A hidden sidecar next
-to each file (``.<name>.fetch.json``) keeps its validators and when it was fetched; the
-:class:`ReferenceVersion` returned is what a run records as the version it used.
+with codes; the rates CSV has ``Date,Rate,Currency`` columns; a schema is XML whose root is
+``xs:schema``) and only then put in place, so a failed or damaged download leaves the last
+good file in use. A hidden sidecar next to each file (``.<name>.fetch.json``) keeps its
+validators and when it was fetched; the :class:`ReferenceVersion` returned is what a run
+records as the version it used.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 from assets.fetch.http import FetchError, HttpClient, strip_secrets
 from assets.fetch.rawstore import utc_now
@@ -42,6 +47,20 @@ NEEDED_CODELISTS = (
     "OrganisationType",
     "ResultType",
     "IndicatorVocabulary",
+    # checked by the conformance pass (assets/iati/conformance.py)
+    "ActivityScope",
+    "AidTypeVocabulary",
+    "CollaborationType",
+    "DocumentCategory",
+    "Language",
+    "PolicyMarker",
+    "PolicySignificance",
+    "Region",
+    "RegionVocabulary",
+    "RelatedActivityType",
+    "SectorVocabulary",
+    "TiedStatus",
+    "Version",
 )
 #: Columns the exchange-rate CSV must have.
 RATE_COLUMNS = ("Date", "Rate", "Currency")
@@ -261,3 +280,71 @@ def fetch_exchange_rates(
         expect=_expect_rates_csv,
         check=check_rates_csv,
     )
+
+
+# -- IATI schemas ---------------------------------------------------------------------------
+
+#: The official activity schemas, one branch per version; ``{version}`` is e.g. ``2.03``.
+IATI_SCHEMAS_URL = "https://raw.githubusercontent.com/IATI/IATI-Schemas/version-{version}/"
+#: The files of one version's activity schema: it includes iati-common.xsd, which imports
+#: xml.xsd, all from the same folder.
+IATI_SCHEMA_FILES = ("iati-activities-schema.xsd", "iati-common.xsd", "xml.xsd")
+_XSD_ROOT = "{http://www.w3.org/2001/XMLSchema}schema"
+_IATI_VERSION = re.compile(r"^\d\.\d\d$")
+
+
+def _expect_xml(head: bytes) -> None:
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise ValueError("the response is empty")
+    if text[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise ValueError("the server returned an HTML page, not an XML Schema")
+    if not text.startswith(b"<"):
+        preview = text[:40].decode("utf-8", errors="replace")
+        raise ValueError(f"the response is not XML: it starts with {preview!r}")
+
+
+def check_xml_schema(path: Path) -> None:
+    """ValueError unless the file is well-formed XML whose root is ``xs:schema``; read
+    without resolving entities, loading DTDs or touching the network."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
+    )
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"not an XML Schema: the XML is not well-formed ({exc})") from None
+    if root.tag != _XSD_ROOT:
+        shown = root.tag if isinstance(root.tag, str) else "?"
+        raise ValueError(f"not an XML Schema: the root element is <{shown}>, not <xs:schema>")
+
+
+def fetch_iati_schemas(
+    client: HttpClient, url_template: str, versions: Iterable[str], destination: Path
+) -> list[ReferenceVersion]:
+    """Refresh ``destination/<version>/`` with the activity schema files of each version
+    (:data:`IATI_SCHEMA_FILES`) from ``url_template`` with ``{version}`` filled in, a folder
+    URL such as :data:`IATI_SCHEMAS_URL`. Each file is fetched and checked on its own, like
+    the codelists: a failure is reported in its ``ReferenceVersion`` and leaves the last
+    good copy in place. The folder then reads with
+    :meth:`assets.iati.conformance.IatiSchemas.from_dir`."""
+    if "{version}" not in url_template:
+        raise ValueError(f"the IATI schema URL {url_template!r} has no {{version}} in it")
+    found: list[ReferenceVersion] = []
+    for version in versions:
+        if not _IATI_VERSION.match(version):
+            raise ValueError(f"{version!r} is not an IATI version such as 2.03")
+        base = url_template.replace("{version}", version)
+        base = base if base.endswith("/") else base + "/"
+        for name in IATI_SCHEMA_FILES:
+            found.append(
+                fetch_reference(
+                    client,
+                    f"iati-schemas/{version}/{name}",
+                    f"{base}{name}",
+                    destination / version / name,
+                    expect=_expect_xml,
+                    check=check_xml_schema,
+                )
+            )
+    return found

@@ -22,12 +22,16 @@ from assets.harmonise.store import (
 )
 from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
+from assets.iati.conformance import IatiSchemas
 from assets.iati.fetching import (
     codelists_folder,
     fetch_datasets,
     harmonise_dataset,
+    load_schemas,
     plan,
     rate_files,
+    record_schemas,
+    schemas_folder,
 )
 from assets.iati.harmonise import (
     ALL_TABLES,
@@ -41,6 +45,8 @@ from expectations.asset_checks import (
     schema_check_results,
     schema_check_specs,
 )
+from expectations.runner import validate_tables
+from expectations.store import DATA_DOCS, quality_work_dir, save_validations
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
@@ -115,6 +121,36 @@ def iati_codelists(compact: CompactConfig) -> dg.MaterializeResult:
     )
 
 
+@dg.asset(
+    group_name=REFERENCE_GROUP,
+    kinds={"xml"},
+    description="The official IATI activity XML Schemas (one per version) every IATI file "
+    "is checked against; fetched and cached like the codelists when configured as a URL.",
+)
+def iati_schemas(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+    settings = compact.settings()
+    folder, fetched = schemas_folder(settings)
+    schemas = IatiSchemas.from_dir(folder) if folder else None
+    fingerprint = schemas.fingerprint() if schemas else None
+    record_schemas(settings, folder, fingerprint)
+    for version in fetched:
+        if version.get("error"):
+            context.log.warning(f"IATI schema {version.get('name')}: {version['error']}")
+    if schemas is None:
+        context.log.warning(
+            "no IATI schemas configured (reference.iati_schemas): files are not checked "
+            "against the IATI XML Schema"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "folder": str(folder) if folder else "none",
+            "versions": dg.MetadataValue.json(list(schemas.versions) if schemas else []),
+            "fingerprint": fingerprint or "none",
+            "fetched": dg.MetadataValue.json(fetched),
+        }
+    )
+
+
 def write_table_plain(frame: pd.DataFrame, path: Path) -> None:
     """Reference data is not a schema table: write it as it is, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +212,8 @@ def harmonise_options(settings: Settings) -> HarmoniseOptions:
         codelists=codelists,
         preferred_languages=settings.preferred_languages,
         rate_fallback_months=settings.rate_fallback_months,
+        schemas=load_schemas(settings),
+        max_findings=settings.quality.max_findings,
     )
 
 
@@ -183,7 +221,7 @@ def harmonise_options(settings: Settings) -> HarmoniseOptions:
     group_name=IATI_GROUP,
     kinds={"pandas", "parquet"},
     partitions_def=IATI_DATASETS,
-    deps=[iati_exchange_rates, iati_codelists, iati_fetch],
+    deps=[iati_exchange_rates, iati_codelists, iati_schemas, iati_fetch],
     description="One IATI dataset's last good copy harmonised on its own (a partition per "
     "dataset; only datasets whose copy or reference data changed are run again).",
 )
@@ -262,4 +300,7 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
         context.log.info(f"{table}: {len(frame)} rows")
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
     yield from schema_check_results(tables)
-    yield from expectation_check_results(tables)
+    work = quality_work_dir(settings.data_dir)
+    validations = validate_tables(tables, data_docs_dir=work / DATA_DOCS)
+    save_validations(work, validations)
+    yield from expectation_check_results(validations)

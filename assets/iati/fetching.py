@@ -20,10 +20,11 @@ from typing import Any
 
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import RawStore, StateRecord
-from assets.fetch.reference import fetch_codelists, fetch_exchange_rates
+from assets.fetch.reference import fetch_codelists, fetch_exchange_rates, fetch_iati_schemas
 from assets.fetch.sources import FetchResult, adapters_from_settings, fetch_all
 from assets.harmonise.schema import table_frame
 from assets.harmonise.store import dataset_dir, read_tables, reference_dir, write_tables
+from assets.iati.conformance import IatiSchemas
 from assets.iati.harmonise import (
     ALL_TABLES,
     HarmonisedFile,
@@ -35,6 +36,8 @@ from publish.targets_config import make_target
 
 LAST_RUN = "last_run.json"
 MARKER = "harmonised.json"
+#: Which IATI schema folder this run checks files against, and its fingerprint.
+SCHEMAS_MARKER = "iati_schemas.json"
 
 
 def fetch_dir(data_dir: Path) -> Path:
@@ -111,7 +114,7 @@ def reference_fingerprint(settings: Settings) -> str:
     """What harmonisation depends on besides the file: reference data and rules."""
     digest = hashlib.sha256()
     folder = reference_dir(settings.data_dir)
-    for name in ("exchange_rates.parquet", "codelists.parquet"):
+    for name in ("exchange_rates.parquet", "codelists.parquet", SCHEMAS_MARKER):
         path = folder / name
         digest.update(path.read_bytes() if path.exists() else b"-")
     rules = settings.cd_rules
@@ -125,6 +128,7 @@ def reference_fingerprint(settings: Settings) -> str:
                 "modalities": rules.modalities,
                 "languages": settings.preferred_languages,
                 "fallback": settings.rate_fallback_months,
+                "max_findings": settings.quality.max_findings,
             },
             sort_keys=True,
         ).encode()
@@ -292,3 +296,36 @@ def codelists_folder(settings: Settings) -> tuple[Path | None, list[dict[str, An
             "and there is no earlier copy"
         )
     return folder, versions
+
+
+def schemas_folder(settings: Settings) -> tuple[Path | None, list[dict[str, Any]]]:
+    """The IATI schema folder to check files against: configured, or fetched from the
+    configured URL template (a version that cannot be fetched keeps its last good copy;
+    one never fetched is missing, and files of that version say which schema they got)."""
+    if settings.iati_schemas_url is None:
+        return settings.iati_schemas_dir, []
+    folder = reference_cache(settings.data_dir) / "iati-schemas"
+    with http_client(settings) as client:
+        versions = fetch_iati_schemas(
+            client, settings.iati_schemas_url, settings.iati_schema_versions, folder
+        )
+    return folder, [v.to_dict() for v in versions]
+
+
+def record_schemas(settings: Settings, folder: Path | None, fingerprint: str | None) -> None:
+    """Remember the schema folder of this run (read by :func:`load_schemas`)."""
+    path = reference_dir(settings.data_dir) / SCHEMAS_MARKER
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marker = {"folder": str(folder) if folder else None, "fingerprint": fingerprint}
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def load_schemas(settings: Settings) -> IatiSchemas | None:
+    """The IATI schemas the reference step recorded; None when none are configured."""
+    path = reference_dir(settings.data_dir) / SCHEMAS_MARKER
+    if not path.exists():
+        return None
+    folder = json.loads(path.read_text(encoding="utf-8")).get("folder")
+    return IatiSchemas.from_dir(Path(folder)) if folder else None

@@ -24,6 +24,7 @@ from assets.hashing import file_digest as sha256_file
 from assets.iati import codes
 from assets.iati.classify import ActivityEvidence, CdClassifier
 from assets.iati.codelists import Codelists
+from assets.iati.conformance import IatiSchemas, check_conformance, findings_frame
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 from assets.settings import CdRules
@@ -40,8 +41,16 @@ IATI_TABLES = (
     "budgets",
     "results",
 )
-#: Every harmonised table (country reports and partner submissions add the two CD ones).
-ALL_TABLES = (*IATI_TABLES, "cd_priorities", "partner_declarations", "sources", "quarantine")
+#: Every harmonised table (country reports and partner submissions add the two CD ones;
+#: ``conformance`` holds what the IATI schema and codelists say about each IATI file).
+ALL_TABLES = (
+    *IATI_TABLES,
+    "cd_priorities",
+    "partner_declarations",
+    "sources",
+    "quarantine",
+    "conformance",
+)
 
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -56,6 +65,10 @@ class HarmoniseOptions:
     codelists: Codelists | None = None
     preferred_languages: tuple[str, ...] = ("en", "fr", "es", "pt")
     rate_fallback_months: int = 12
+    #: The official IATI XML Schemas files are checked against (None: not checked).
+    schemas: IatiSchemas | None = None
+    #: Conformance findings kept per file and check; the rest are counted in one row.
+    max_findings: int = 1000
 
 
 @dataclass
@@ -1103,6 +1116,15 @@ def harmonise_file(
         ],
     )
     tables["quarantine"] = table_frame("quarantine", state.quarantine)
+    tables["conformance"] = findings_frame(
+        check_conformance(
+            path,
+            name,
+            schemas=options.schemas,
+            codelists=options.codelists,
+            max_findings=options.max_findings,
+        )
+    )
     return HarmonisedFile(name, tables)
 
 
@@ -1198,6 +1220,7 @@ _SORT_KEYS: dict[str, Sequence[str]] = {
     "partner_declarations": ("activity_id", "partner_org_ref", "period"),
     "sources": ("source_file",),
     "quarantine": ("source_file", "source_ref", "table", "rule", "field", "message"),
+    "conformance": ("source_file", "check", "line", "rule", "message"),
 }
 
 

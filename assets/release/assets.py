@@ -1,5 +1,7 @@
 """Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -8,7 +10,10 @@ from assets.harmonise.store import read_tables, tables_dir
 from assets.iati.assets import CompactConfig
 from assets.iati.harmonise import ALL_TABLES
 from assets.settings import Settings
+from expectations.runner import validate_tables
+from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
 from publish.provenance import code_version, reference_inputs
+from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
 from publish.targets import Target
 from publish.targets_config import make_target
@@ -28,7 +33,9 @@ def release_target(settings: Settings) -> Target:
     )
 
 
-def release_options(settings: Settings, run_id: str | None) -> ReleaseOptions:
+def release_options(
+    settings: Settings, run_id: str | None, quality: QualityInputs | None = None
+) -> ReleaseOptions:
     publish = settings.publish
     return ReleaseOptions(
         title=publish.title,
@@ -42,6 +49,7 @@ def release_options(settings: Settings, run_id: str | None) -> ReleaseOptions:
         inputs=tuple(reference_inputs(settings)),
         credits=(settings.exchange_rates_credit,) if settings.exchange_rates_credit else (),
         dictionary=settings.root / "docs" / "data-dictionary.md",
+        quality=quality,
     )
 
 
@@ -51,7 +59,18 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     if not (folder / "sources.parquet").exists():
         raise ReleaseError(f"no harmonised tables in {folder}: run `cdcompact run` first")
     tables = read_tables(folder, ALL_TABLES)
-    return publish_release(tables, release_target(settings), release_options(settings, run_id))
+    work = quality_work_dir(settings.data_dir)
+    validations = load_validations(work, tables)
+    docs: Path | None = work / DATA_DOCS
+    if validations is None:  # tables of an earlier run, or checked by other code: check now
+        validations = validate_tables(tables, data_docs_dir=docs)
+        save_validations(work, validations)
+    quality = QualityInputs(
+        validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs
+    )
+    return publish_release(
+        tables, release_target(settings), release_options(settings, run_id, quality)
+    )
 
 
 @dg.asset(
@@ -82,4 +101,7 @@ def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.M
         metadata["changelog"] = dg.MetadataValue.md(outcome.changelog)
     if outcome.cleared_leftovers:
         metadata["cleared_leftovers"] = outcome.cleared_leftovers
+    if outcome.quality is not None:
+        metadata["quality"] = dg.MetadataValue.json(outcome.quality.summary)
+        metadata["quality_report"] = release_target(settings).url("quality/index.html")
     return dg.MaterializeResult(metadata=metadata)

@@ -212,6 +212,10 @@ def processed_submissions(settings: Settings) -> list[HarmonisedFile]:
     files = []
     for marker in markers:
         tables = read_tables(folder / marker["key"], ALL_TABLES)
+        # When it arrived: the submission date the quality report judges freshness by.
+        tables["sources"] = table_frame(
+            "sources", tables["sources"].assign(fetched_at=marker["received_at"])
+        )
         identity = (marker["type"], marker["who"], marker["period"])
         winner = newest.get(identity)
         if winner is not None and winner["key"] != marker["key"]:

@@ -59,6 +59,8 @@ def publish_folder(root: Path, catalog: dict[str, Any]) -> Path:
     latest = {"version": catalog["latest"], "path": catalog["releases"][0]["path"]}
     (root / "latest.json").write_text(json.dumps(latest), encoding="utf-8")
     (root / "data-dictionary.md").write_text("# Data dictionary\n", encoding="utf-8")
+    (root / "quality").mkdir(exist_ok=True)
+    (root / "quality" / "index.html").write_text("<!DOCTYPE html><p>report</p>\n")
     dcat = render_dcat(catalog, None)
     (root / "dcat.jsonld").write_text(json.dumps(dcat, indent=2), encoding="utf-8")
     index = root / "index.html"
@@ -132,7 +134,8 @@ def test_every_relative_link_resolves_to_a_published_file(
         checked.append(target)
     assert "data-dictionary.md" in checked
     assert f"releases/{LATEST}/data/activities.parquet" in checked
-    assert f"releases/{LATEST}/quality/report.md" in checked
+    assert f"releases/{LATEST}/quality/index.html" in checked
+    assert "quality/index.html" in checked
     assert "dcat.jsonld" in checked
 
 

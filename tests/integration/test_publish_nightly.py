@@ -56,7 +56,16 @@ def _nightly_three_times(tmp_path: Path, config: Path, target: Target) -> None:
         catalog = json.loads(target.read_bytes("catalog.json") or b"{}")
         assert [r["version"] for r in catalog["releases"]] == [today]
         first_keys = set(target.list_keys(f"releases/{today}/"))
-        assert len(first_keys) == 28
+        prefix = f"releases/{today}/"
+        assert len([k for k in first_keys if k.startswith(prefix + "data/")]) == 24
+        listed = (target.read_bytes(prefix + "SHA256SUMS") or b"").decode().splitlines()
+        assert len(first_keys) == len(listed) + 1
+        for name in ("quality/index.html", "quality/report.json", "quality/data-docs/index.html"):
+            assert prefix + name in first_keys, name
+        # the latest run's report, at the root, with the GX Data Docs beside it
+        assert {"quality/index.html", "quality/data-docs/index.html"} <= set(
+            target.list_keys("quality/")
+        )
 
         assert run_nightly(config, instance=instance) == 0
         catalog = json.loads(target.read_bytes("catalog.json") or b"{}")
@@ -85,7 +94,8 @@ def test_nightly_publishes_to_the_local_folder(tmp_path: Path) -> None:
     config = _config(tmp_path, {"target": "local", "local_dir": str(publish_dir)})
     _nightly_three_times(tmp_path, config, LocalTarget(publish_dir))
     got = download_release(str(publish_dir), tmp_path / "downloaded")
-    assert got.files == 28
+    listed = (got.folder / "SHA256SUMS").read_text().splitlines()
+    assert got.files == len(listed) + 1
 
 
 def test_nightly_publishes_to_s3(

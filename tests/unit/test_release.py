@@ -69,6 +69,8 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path) -> None:
         "SHA256SUMS",
         "quality/report.md",
         "quality/report.json",
+        "quality/index.html",
+        "quality/history.json",
         "data/activities.csv",
         "data/activities.parquet",
         "data/quarantine.csv",
@@ -79,7 +81,7 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path) -> None:
 
     package = json.loads((release / "datapackage.json").read_text())
     assert package["version"] == "2026.11.28"
-    assert package["schema_version"] == "1.0.0"
+    assert package["schema_version"] == "1.1.0"
     resources = {r["name"]: r for r in package["resources"]}
     assert resources["activities"]["rows"] == 16
     assert resources["transactions"]["rows"] == 59
@@ -135,7 +137,23 @@ def test_unchanged_data_publishes_nothing(tmp_path: Path) -> None:
     again = publish_release(demo_tables(), target, OPTIONS, now=NOW + dt.timedelta(hours=1))
     assert again.status == "no_change"
     assert again.version == first.version
-    assert files_under(tmp_path) == before
+    after = files_under(tmp_path)
+
+    def published(files: dict[str, bytes]) -> dict[str, bytes]:
+        return {k: v for k, v in files.items() if not k.startswith("quality/")}
+
+    # Nothing published changes; only the latest run's quality report moves on.
+    assert published(after) == published(before)
+    trend = json.loads(after["quality/history.json"])
+    assert [entry["generated_at"] for entry in trend] == [
+        "2026-11-28T02:00:00+00:00",
+        "2026-11-28T03:00:00+00:00",
+    ]
+    assert {entry["release"] for entry in trend} == {first.version}
+    report = json.loads(after["quality/report.json"])
+    assert report["release"] == first.version
+    frozen = json.loads(after[f"releases/{first.version}/quality/report.json"])
+    assert frozen["generated_at"] == "2026-11-28T02:00:00+00:00"
 
 
 def test_same_inputs_give_byte_identical_data_files(tmp_path: Path) -> None:
@@ -150,7 +168,7 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path: Path) -> None:
     assert other.version == "2028.01.02"
     a = files_under(tmp_path / "a" / "releases" / "2026.11.28" / "data")
     b = files_under(tmp_path / "b" / "releases" / "2028.01.02" / "data")
-    assert len(a) == 22  # 11 tables, CSV and Parquet
+    assert len(a) == 24  # 12 tables, CSV and Parquet
     assert a == b
 
 
@@ -244,10 +262,12 @@ def test_a_failure_half_way_leaves_no_visible_release_and_the_next_run_redoes_it
 
 def test_a_run_that_stopped_after_the_catalogue_is_completed_next_time(tmp_path: Path) -> None:
     root = tmp_path / "publish"
-    # writes: 22 data files + 6 others = 28 release files, catalog.json is the 29th,
-    # latest.json the 30th
+    scratch = tmp_path / "scratch"
+    publish_release(demo_tables(), LocalTarget(scratch), OPTIONS, now=NOW)
+    n_files = sum(1 for p in (scratch / "releases").rglob("*") if p.is_file())
+    # writes: the release's files, then catalog.json, then latest.json (which fails)
     with pytest.raises(TargetError):
-        publish_release(demo_tables(), FailingTarget(root, fail_at=30), OPTIONS, now=NOW)
+        publish_release(demo_tables(), FailingTarget(root, fail_at=n_files + 2), OPTIONS, now=NOW)
     assert json.loads((root / "catalog.json").read_text())["latest"] == "2026.11.28"
     assert not (root / "latest.json").exists()
     outcome = publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
@@ -290,7 +310,8 @@ def test_download_from_the_local_folder_verifies_every_file(tmp_path: Path) -> N
     publish_release(demo_tables(), LocalTarget(tmp_path / "publish"), OPTIONS, now=NOW)
     got = download_release(str(tmp_path / "publish"), tmp_path / "out")
     assert got.version == "2026.11.28"
-    assert got.files == 28
+    listed = (tmp_path / "publish" / "releases" / "2026.11.28" / "SHA256SUMS").read_text()
+    assert got.files == len(listed.splitlines()) + 1  # every file it lists, and itself
     assert files_under(tmp_path / "out" / "2026.11.28") == files_under(
         tmp_path / "publish" / "releases" / "2026.11.28"
     )

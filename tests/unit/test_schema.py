@@ -142,8 +142,16 @@ def test_the_specification_parses_into_tables() -> None:
     assert spec_provenance()["source"] == ["iati", "country_report", "partner_submission"]
 
 
+#: Tables the project adds to the specification, and why.
+PROJECT_TABLES = {
+    # IATI XML Schema and codelist findings per file, with line numbers (issue 6):
+    # about files as published, not records, so neither quarantine nor sources.
+    "conformance",
+}
+
+
 def test_every_specified_table_has_a_schema_file_and_no_other() -> None:
-    assert sorted(schemas()) == sorted(spec_tables())
+    assert sorted(schemas()) == sorted([*spec_tables(), *PROJECT_TABLES])
 
 
 @pytest.mark.parametrize("table", sorted(spec_tables()))
@@ -287,11 +295,12 @@ def test_tables_without_primary_key_explain_why() -> None:
     keyless = sorted(t for t, d in schemas().items() if not d.get("primaryKey"))
     assert keyless == [
         "alignment_metrics",
+        "conformance",
         "duplication_metrics",
         "participating_orgs",
         "quarantine",
     ]
-    for table in ["alignment_metrics", "duplication_metrics"]:
+    for table in ["alignment_metrics", "conformance", "duplication_metrics"]:
         assert "primary key" in schemas()[table]["description"], table
 
 
@@ -342,13 +351,14 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_1_0_0_semver() -> None:
+def test_the_schema_version_is_1_1_0_semver() -> None:
+    """1.1.0: the conformance table was added (MINOR)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "1.0.0"
+    assert data["schema_version"] == "1.1.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "1.0.0"
+    assert schema_version(SCHEMA_DIR) == "1.1.0"
 
 
 # ----------------------------------------------------------- typed frames

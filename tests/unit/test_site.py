@@ -40,6 +40,7 @@ RELEASE_DOCUMENTS = (
     "README.md",
     "CHANGELOG.md",
     "SHA256SUMS",
+    "quality/index.html",
     "quality/report.md",
     "quality/report.json",
 )
@@ -202,6 +203,8 @@ def make_catalog(*, title: str = "Capacity Development Compact open data") -> di
         "files_rejected": 0,
         "records_quarantined": 37,
         "warnings": 1,
+        "schema_errors": 5,
+        "codelist_errors": 0,
         "checks_failed": 0,
     }
     latest: dict[str, Any] = {
@@ -392,11 +395,18 @@ def test_quality_summary() -> None:
         "files_rejected": "0",
         "records_quarantined": "37",
         "warnings": "1",
+        "schema_errors": "5",
+        "codelist_errors": "0",
         "checks_failed": "0",
     }
-    (quarantined,) = tree.xpath('//*[@data-quality="records_quarantined"]/..')
-    assert "problem" in quarantined.get("class")
-    assert f"releases/{LATEST}/quality/report.md" in tree.xpath('//*[@id="quality"]//a/@href')
+    for key, problem in (("records_quarantined", True), ("schema_errors", True)):
+        (tile,) = tree.xpath(f'//*[@data-quality="{key}"]/..')
+        assert ("problem" in tile.get("class")) is problem
+    (codelists,) = tree.xpath('//*[@data-quality="codelist_errors"]/..')
+    assert "problem" not in codelists.get("class")
+    links = tree.xpath('//*[@id="quality"]//a/@href')
+    assert f"releases/{LATEST}/quality/index.html" in links
+    assert "quality/index.html" in links  # tonight's report, at the root
 
 
 def test_country_bars_are_proportional_and_labelled() -> None:

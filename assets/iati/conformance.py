@@ -1,0 +1,1236 @@
+"""IATI schema (XSD) and codelist conformance of one activity file, finding by finding.
+
+What the official IATI activity XML Schema of the file's version and the IATI codelists of
+that version say about a file as published, with the line each problem is on. The file is
+read the way :mod:`assets.iati.xml` reads it (streaming, entities never resolved, nothing
+fetched, DTDs refused) and checked one ``<iati-activity>`` at a time, so memory stays flat
+however large the file is:
+
+* XSD: each activity is moved, when it has been read, into a small wrapper document
+  ``<iati-activities ...>`` carrying the root's own attributes, and the wrapper is validated.
+  A moved element keeps its line, so libxml2's errors point into the original file. The
+  root (its attributes, and elements of other namespaces beside the activities) is checked
+  along with the activities, and each root error is reported once. libxml2 keeps line
+  numbers in 16 bits and only estimates lines past 65,534; findings there get their exact
+  line from a second, lightweight pass over the file (:func:`_exact_lines`).
+* Codelists: coded attributes are checked, in the same pass, against the codelist of the
+  file's version (1.0x files against the newest 1.0x codelists loaded). A code that is not
+  in an embedded codelist (:data:`EMBEDDED_CODELISTS`) is an error; not in a non-embedded
+  one, or withdrawn, a warning.
+
+:func:`check_conformance` never raises: a file that cannot be checked gets a finding
+saying why (``xsd:not_checked``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import threading
+import xml.parsers.expat
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+from lxml import etree
+
+from assets.harmonise.schema import table_frame
+from assets.iati.codelists import VERSIONLESS, Codelists
+from assets.iati.xml import NotIatiActivities, local_name, sniff
+
+#: The activity schema of each version folder; it includes/imports its siblings.
+SCHEMA_FILE = "iati-activities-schema.xsd"
+XSD_NAMESPACE = "http://www.w3.org/2001/XMLSchema"
+#: Version a file that states none is checked as (the first IATI version).
+DEFAULT_VERSION = "1.01"
+#: IATI's embedded codelists: changing them changes the standard, so a code outside one is
+#: an error. :class:`~assets.iati.codelists.Codelists` does not record embedded-ness; this
+#: is the set of lists with ``embedded="1"`` in the official codelists (the fixtures'
+#: ``embedded/2.03`` and ``embedded/1.05`` folders). All others are non-embedded.
+EMBEDDED_CODELISTS = frozenset(
+    {
+        "ActivityDateType",
+        "ActivityStatus",
+        "AidTypeFlag",
+        "BudgetStatus",
+        "BudgetType",
+        "DocumentCategory",
+        "GazetteerAgency",
+        "OrganisationRole",
+        "RelatedActivityType",
+        "TransactionType",
+        "Vocabulary",
+    }
+)
+SEVERITIES = ("warning", "error")
+
+_XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
+_XML_LANG = f"{{{_XML_NAMESPACE}}}lang"
+_ACTIVITY = "iati-activity"
+_ROOT = "iati-activities"
+#: Early publishers wrote "1.0" (or "1") for the first version, 1.01.
+_VERSION_ALIASES = {"1": "1.01", "1.0": "1.01", "1.00": "1.01"}
+_VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
+#: libxml2 keeps line numbers in 16 bits: from this line on, lxml's are estimates.
+_BIG_LINE = 65535
+_PARSE_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the ``conformance`` table (schema/conformance.json)."""
+
+    source_file: str
+    check: str  # "xsd" | "codelist"
+    schema_version: str | None
+    line: int | None
+    path: str | None  # /iati-activities/iati-activity[3]/transaction[2]/transaction-type/@code
+    activity_id: str | None
+    rule: str  # "xsd:SCHEMAV_ELEMENT_CONTENT" | "codelist:Sector" | "xsd:not_checked" ...
+    value: str | None
+    message: str
+    severity: str  # "error" | "warning"
+
+
+def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
+    """The ``conformance`` table: exactly the fields of schema/conformance.json, in order."""
+    return table_frame("conformance", [asdict(finding) for finding in findings])
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+def _version_key(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of "2.03"; None for anything that is not a version number."""
+    match = _VERSION.match(version or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _sort_key(version: str) -> tuple[int, int]:
+    return _version_key(version) or (-1, -1)
+
+
+# -- schemas ------------------------------------------------------------------------------
+
+
+class SchemaError(Exception):
+    """An IATI schema folder whose schema cannot be read or compiled."""
+
+
+class _FolderResolver(etree.Resolver):
+    """Lets libxml2 read only files directly inside one folder (no network, no elsewhere)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder.resolve()
+        self.refused: list[str] = []
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
+        target = _local_file(system_url or "")
+        if target is not None:
+            try:
+                real = target.resolve(strict=True)
+            except (OSError, RuntimeError):
+                real = None
+            if real is not None and real.parent == self.folder and real.is_file():
+                return self.resolve_filename(str(real), context)
+        self.refused.append(system_url or "")
+        # Raising (not returning None, which would let libxml2 load it) refuses the file.
+        raise SchemaError(f"refused to read {system_url!r}: only files in {self.folder} are read")
+
+
+def _local_file(url: str) -> Path | None:
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(unquote(parts.path))
+    if parts.scheme == "" and url:
+        return Path(url)
+    return None  # http:, ftp:, ... are never read
+
+
+def _schema_files(folder: Path) -> list[Path]:
+    """The visible ``*.xsd`` files of one version folder (fetch sidecars are hidden)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.suffix == ".xsd" and not path.name.startswith(".") and path.is_file()
+    )
+
+
+def _folder_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in _schema_files(folder):
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _compile(folder: Path) -> Any:
+    resolver = _FolderResolver(folder)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
+    )
+    parser.resolvers.add(resolver)
+    try:
+        document = etree.parse(str(folder / SCHEMA_FILE), parser)
+        root = document.getroot()
+        if root.tag != f"{{{XSD_NAMESPACE}}}schema":
+            raise SchemaError(f"{folder / SCHEMA_FILE} is not an XML Schema")
+        return etree.XMLSchema(document)
+    except (etree.LxmlError, OSError, SchemaError) as exc:
+        refused = (
+            f" (refused to read {', '.join(resolver.refused)}: only files in {folder} are read)"
+            if resolver.refused
+            else ""
+        )
+        raise SchemaError(f"the IATI schema in {folder} cannot be used: {exc}{refused}") from None
+
+
+#: Compiled schemas by (folder, version, digest), per thread: an lxml validator keeps its
+#: error log on itself, so it is not shared between threads.
+_COMPILED = threading.local()
+
+
+class IatiSchemas:
+    """The official IATI activity schemas, one folder per version
+    (``<folder>/<version>/iati-activities-schema.xsd`` with ``iati-common.xsd`` and
+    ``xml.xsd`` beside it)."""
+
+    def __init__(self, folder: Path, versions: Iterable[str]) -> None:
+        self.folder = Path(folder)
+        self.versions: tuple[str, ...] = tuple(
+            sorted((v for v in versions if _version_key(v)), key=_sort_key)
+        )
+        self._digests: dict[str, str] = {}
+
+    @classmethod
+    def from_dir(cls, folder: Path) -> IatiSchemas:
+        """Every ``<folder>/<version>/`` holding the activity schema; a missing folder has
+        no versions (every file is then reported as not checked)."""
+        folder = Path(folder)
+        versions = (
+            [
+                child.name
+                for child in folder.iterdir()
+                if _version_key(child.name) and (child / SCHEMA_FILE).is_file()
+            ]
+            if folder.is_dir()
+            else []
+        )
+        return cls(folder, versions)
+
+    def resolve(self, version: str | None) -> str | None:
+        """The available version for a file of ``version``: the same, else the nearest
+        earlier one of the same major version ("1.02" -> "1.01", "2.04" -> "2.03"); None
+        when there is none (a 1.0x schema never checks a 2.0x file, nor the reverse)."""
+        key = _version_key(version)
+        if key is None:
+            return None
+        earlier = [
+            v for v in self.versions if (k := _version_key(v)) and k[0] == key[0] and k <= key
+        ]
+        return earlier[-1] if earlier else None
+
+    def schema(self, version: str) -> Any:
+        """The compiled ``etree.XMLSchema`` of an available version, compiled once per
+        process (and thread); SchemaError when it cannot be read, KeyError when the version
+        is not available."""
+        if version not in self.versions:
+            raise KeyError(f"no IATI schema for version {version} in {self.folder}")
+        folder = self.folder / version
+        digest = self._digests.get(version)
+        if digest is None:
+            digest = self._digests[version] = _folder_digest(folder)
+        cache: dict[tuple[str, str, str], Any] | None = getattr(_COMPILED, "schemas", None)
+        if cache is None:
+            cache = _COMPILED.schemas = {}
+        key = (str(folder.resolve()), version, digest)
+        if key not in cache:
+            try:
+                cache[key] = _compile(folder)
+            except SchemaError as exc:
+                cache[key] = str(exc)  # a broken schema is not compiled again for every file
+        found = cache[key]
+        if isinstance(found, str):
+            raise SchemaError(found)
+        return found
+
+    def fingerprint(self) -> str:
+        """sha256 over every schema file of every version (names and bytes): it changes
+        whenever a schema does, for invalidating cached conformance results."""
+        digest = hashlib.sha256()
+        for version in self.versions:
+            for path in _schema_files(self.folder / version):
+                data = path.read_bytes()
+                digest.update(f"{version}/{path.name}\0{len(data)}\0".encode())
+                digest.update(data)
+        return digest.hexdigest()
+
+
+# -- codelist rules -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """``attribute`` of an element holds a code of ``codelist``; with ``vocabularies``, only
+    when the element's ``@vocabulary`` is one of them (or absent, if ``default``)."""
+
+    attribute: str
+    codelist: str
+    label: str
+    vocabularies: frozenset[str] | None = None
+    default: bool = False
+
+    def applies(self, element: Any) -> bool:
+        if self.vocabularies is None:
+            return True
+        vocabulary = element.get("vocabulary")
+        if vocabulary is None:
+            return self.default
+        return vocabulary.strip() in self.vocabularies
+
+
+def _rules(*rules: tuple[str, _Rule]) -> dict[str, tuple[_Rule, ...]]:
+    table: dict[str, list[_Rule]] = {}
+    for tag, rule in rules:
+        table.setdefault(tag, []).append(rule)
+    return {tag: tuple(found) for tag, found in table.items()}
+
+
+def _org_type(tag: str) -> tuple[str, _Rule]:
+    return tag, _Rule("type", "OrganisationType", f"{tag} type")
+
+
+#: The same in every version (the codes differ by version: the codelist's version decides).
+_COMMON_RULES: tuple[tuple[str, _Rule], ...] = (
+    ("activity-status", _Rule("code", "ActivityStatus", "activity status")),
+    ("activity-date", _Rule("type", "ActivityDateType", "activity date type")),
+    ("activity-scope", _Rule("code", "ActivityScope", "activity scope")),
+    ("budget", _Rule("type", "BudgetType", "budget type")),
+    ("budget", _Rule("status", "BudgetStatus", "budget status")),
+    ("collaboration-type", _Rule("code", "CollaborationType", "collaboration type")),
+    ("recipient-country", _Rule("code", "Country", "recipient country code")),
+    ("default-finance-type", _Rule("code", "FinanceType", "default finance type")),
+    ("finance-type", _Rule("code", "FinanceType", "finance type")),
+    ("default-flow-type", _Rule("code", "FlowType", "default flow type")),
+    ("flow-type", _Rule("code", "FlowType", "flow type")),
+    ("default-tied-status", _Rule("code", "TiedStatus", "default tied status")),
+    ("tied-status", _Rule("code", "TiedStatus", "tied status")),
+    ("transaction-type", _Rule("code", "TransactionType", "transaction type")),
+    ("participating-org", _Rule("role", "OrganisationRole", "participating-org role")),
+    _org_type("participating-org"),
+    _org_type("reporting-org"),
+    _org_type("provider-org"),
+    _org_type("receiver-org"),
+    ("category", _Rule("code", "DocumentCategory", "document category")),
+    ("language", _Rule("code", "Language", "document language")),
+    ("related-activity", _Rule("type", "RelatedActivityType", "related activity type")),
+    ("result", _Rule("type", "ResultType", "result type")),
+    ("indicator", _Rule("measure", "IndicatorMeasure", "indicator measure")),
+    ("policy-marker", _Rule("significance", "PolicySignificance", "policy significance")),
+)
+_ONE = frozenset({"1"})
+#: IATI 2.0x (mapping.xml of the 2.03 codelists).
+RULES_2 = _rules(
+    *_COMMON_RULES,
+    ("planned-disbursement", _Rule("type", "BudgetType", "planned disbursement type")),
+    ("sector", _Rule("code", "Sector", "sector code", _ONE, default=True)),
+    ("sector", _Rule("code", "SectorCategory", "sector category code", frozenset({"2"}))),
+    ("sector", _Rule("vocabulary", "SectorVocabulary", "sector vocabulary")),
+    ("recipient-region", _Rule("code", "Region", "recipient region code", _ONE, default=True)),
+    ("recipient-region", _Rule("vocabulary", "RegionVocabulary", "region vocabulary")),
+    ("default-aid-type", _Rule("code", "AidType", "default aid type", _ONE, default=True)),
+    ("default-aid-type", _Rule("vocabulary", "AidTypeVocabulary", "aid type vocabulary")),
+    ("aid-type", _Rule("code", "AidType", "aid type", _ONE, default=True)),
+    ("aid-type", _Rule("vocabulary", "AidTypeVocabulary", "aid type vocabulary")),
+    ("policy-marker", _Rule("code", "PolicyMarker", "policy marker", _ONE, default=True)),
+    ("humanitarian-scope", _Rule("type", "HumanitarianScopeType", "humanitarian scope type")),
+)
+#: IATI 1.0x: sector and policy-marker vocabularies are "DAC" / "DAC-3" from the embedded
+#: Vocabulary codelist; aid types have no vocabulary.
+RULES_1 = _rules(
+    *_COMMON_RULES,
+    ("sector", _Rule("code", "Sector", "sector code", frozenset({"DAC"}), default=True)),
+    ("sector", _Rule("code", "SectorCategory", "sector category code", frozenset({"DAC-3"}))),
+    ("sector", _Rule("vocabulary", "Vocabulary", "sector vocabulary")),
+    ("recipient-region", _Rule("code", "Region", "recipient region code", _ONE, default=True)),
+    ("recipient-region", _Rule("vocabulary", "RegionVocabulary", "region vocabulary")),
+    ("default-aid-type", _Rule("code", "AidType", "default aid type")),
+    ("aid-type", _Rule("code", "AidType", "aid type")),
+    (
+        "policy-marker",
+        _Rule("code", "PolicyMarker", "policy marker", frozenset({"DAC", "1"}), default=True),
+    ),
+    ("policy-marker", _Rule("vocabulary", "Vocabulary", "policy marker vocabulary")),
+)
+#: Attributes coded wherever they are.
+_ANY_ELEMENT_RULES = (
+    _Rule("currency", "Currency", "currency"),
+    _Rule("default-currency", "Currency", "default currency"),
+    _Rule(_XML_LANG, "Language", "language (xml:lang)"),
+)
+
+
+#: Elements with attributes, in document order (cheaper in libxml2 than naming the tags).
+_WITH_ATTRIBUTES = etree.XPath("descendant-or-self::*[@*]")
+_BY_TAG = {
+    series: {tag: _ANY_ELEMENT_RULES + rules for tag, rules in table.items()}
+    for series, table in ((1, RULES_1), (2, RULES_2))
+}
+
+
+# -- collecting findings --------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    """A finding before its line is final (lines past 65,534 are made exact at the end)."""
+
+    check: str
+    schema_version: str | None
+    line: int | None
+    path: str | None
+    activity_id: str | None
+    rule: str
+    value: str | None
+    text: str  # the message without its "line N: " prefix
+    severity: str
+    key: tuple[tuple[str, int], ...] | None = None  # element address for _exact_lines
+
+
+class _Collector:
+    """The findings of one check, at most ``limit``; the rest are counted."""
+
+    def __init__(self, check: str, limit: int) -> None:
+        self.check = check
+        self.limit = limit
+        self.drafts: list[_Draft] = []
+        self.suppressed = 0
+        self.worst_suppressed = "warning"
+        self.version: str | None = None
+
+    def full(self) -> bool:
+        return len(self.drafts) >= self.limit
+
+    def count(self, severity: str) -> None:
+        """One more finding that is not listed."""
+        self.suppressed += 1
+        if severity == "error":
+            self.worst_suppressed = "error"
+
+    def add(self, draft: _Draft) -> None:
+        if self.full():
+            self.count(draft.severity)
+        else:
+            self.drafts.append(draft)
+
+    def more(self) -> _Draft | None:
+        if not self.suppressed:
+            return None
+        return _Draft(
+            self.check,
+            self.version,
+            None,
+            None,
+            None,
+            f"{self.check}:more",
+            str(self.suppressed),
+            f"{self.suppressed} more {self.check} findings not listed "
+            f"(at most {self.limit} are listed per check and file)",
+            self.worst_suppressed,
+        )
+
+
+class _NotChecked(Exception):
+    """The file cannot be checked at all; the message says why."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+# -- the check ------------------------------------------------------------------------------
+
+
+def check_conformance(
+    path: Path,
+    source_file: str,
+    *,
+    schemas: IatiSchemas | None,
+    codelists: Codelists | None,
+    max_findings: int = 1000,
+) -> list[Finding]:
+    """The XSD and codelist findings of one IATI activity file (empty: it conforms).
+
+    At most ``max_findings`` findings per check; more end with one ``xsd:more`` /
+    ``codelist:more`` finding counting them. Never raises: a file that cannot be checked
+    gets an ``xsd:not_checked`` warning saying why, a file that stops being well-formed a
+    finding at the place it breaks (after the findings before it).
+    """
+    check = _FileCheck(Path(path), source_file, schemas, codelists, max(0, max_findings))
+    try:
+        check.run()
+    except Exception as exc:  # any input, however broken, gets findings instead of an error
+        check.not_checked(f"the check stopped with an internal error ({exc!r})")
+    return check.result()
+
+
+class _FileCheck:
+    def __init__(
+        self,
+        path: Path,
+        source_file: str,
+        schemas: IatiSchemas | None,
+        codelists: Codelists | None,
+        limit: int,
+    ) -> None:
+        self.path = path
+        self.source_file = source_file
+        self.schemas = schemas
+        self.codelists = codelists
+        self.xsd = _Collector("xsd", limit)
+        self.codes = _Collector("codelist", limit)
+        # the root
+        self.root: Any = None
+        self.root_path = f"/{_ROOT}"
+        self.bare = False  # the root is a lone <iati-activity>
+        self.version: str | None = None
+        # XSD
+        self.schema: Any = None
+        self.wrapper: Any = None
+        self.placeholder: Any = None  # stands for the activities already validated
+        self.pending: list[tuple[Any, str, tuple[str, int]]] = []  # other root children
+        self.root_errors: set[tuple[str, str]] = set()
+        self.position = 0
+        self.other_counts: dict[str, int] = {}
+        # codelists
+        self.series = 2
+        self.codelist_version: str | None = None
+        self.lists: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
+        self.unchecked: set[str] = set()
+
+    # -- results ----------------------------------------------------------------------
+
+    def result(self) -> list[Finding]:
+        drafts = self.xsd.drafts + self.codes.drafts
+        big = {d.key for d in drafts if d.key is not None and (d.line or 0) >= _BIG_LINE}
+        if big:
+            exact = _exact_lines(self.path, big)
+            for draft in drafts:
+                if draft.key in exact:
+                    draft.line = exact[draft.key]
+        out = []
+        for collector in (self.xsd, self.codes):
+            more = collector.more()
+            for draft in collector.drafts + ([more] if more else []):
+                message = f"line {draft.line}: {draft.text}" if draft.line else draft.text
+                out.append(
+                    Finding(
+                        self.source_file,
+                        draft.check,
+                        draft.schema_version,
+                        draft.line,
+                        draft.path,
+                        draft.activity_id,
+                        draft.rule,
+                        draft.value,
+                        message,
+                        draft.severity,
+                    )
+                )
+        return out
+
+    def not_checked(self, why: str, line: int | None = None) -> None:
+        self.xsd.add(_Draft("xsd", None, line, None, None, "xsd:not_checked", None, why, "warning"))
+
+    def _xsd_note(self, text: str, value: str | None, path: str | None = None) -> None:
+        line = self.root.sourceline if self.root is not None else None
+        self.xsd.add(
+            _Draft("xsd", self.xsd.version, line, path, None, "xsd:version", value, text, "warning")
+        )
+
+    # -- the pass ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            sniff(self.path)
+        except NotIatiActivities as exc:
+            self.not_checked(f"the file was not checked: {exc}", exc.line)
+            return
+        except OSError as exc:
+            self.not_checked(f"the file could not be read: {exc.strerror or exc}")
+            return
+        with self.path.open("rb") as handle:
+            context = etree.iterparse(handle, events=("start", "end"), **_PARSE_OPTIONS)
+            depth = 0
+            try:
+                for event, element in context:
+                    if event == "start":
+                        depth += 1
+                        if depth == 1:
+                            self._start(element)
+                        continue
+                    depth -= 1
+                    if depth == 1 and not self.bare:
+                        self._root_child(element)
+                    elif depth == 0:
+                        if self.bare:
+                            self._activity(element, "/" + _ACTIVITY, ((_ACTIVITY, 1),))
+                        self._finish()
+            except _NotChecked as exc:
+                self.not_checked(str(exc), exc.line)
+            except etree.XMLSyntaxError as exc:
+                self._not_well_formed(exc, context)
+        self._report_unchecked()
+
+    def _start(self, root: Any) -> None:
+        """The root: refuse what is not an activity file, find the version, set up."""
+        if root.getroottree().docinfo.doctype:
+            raise _NotChecked(
+                "the file was not checked: it declares a DTD (<!DOCTYPE ...>); IATI files "
+                "have none and DTDs can hide entity-expansion attacks, so it is refused",
+                1,
+            )
+        name = local_name(root.tag)
+        namespace = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else None
+        if name == "iati-organisations" and namespace is None:
+            raise _NotChecked(
+                "the file was not checked: it is an IATI organisation file "
+                "(<iati-organisations>), not an activity file",
+                root.sourceline,
+            )
+        if name not in (_ROOT, _ACTIVITY) or namespace is not None:
+            shown = f"<{root.prefix}:{name}>" if root.prefix else f"<{name}>"
+            raise _NotChecked(
+                f"the file was not checked: it is XML, but not IATI activities (the root "
+                f"element is {shown}, expected <iati-activities>)",
+                root.sourceline,
+            )
+        self.root = root
+        self.bare = name == _ACTIVITY
+        stated = None if self.bare else (root.get("version") or "").strip() or None
+        self.version = _VERSION_ALIASES.get(stated or "", stated) or DEFAULT_VERSION
+        self._set_up_schema(stated)
+        self._set_up_codelists()
+        if self.bare:
+            self.root_path = ""
+            self.xsd.add(
+                _Draft(
+                    "xsd",
+                    self.xsd.version,
+                    root.sourceline,
+                    f"/{_ACTIVITY}",
+                    None,
+                    "xsd:root_element",
+                    _ACTIVITY,
+                    "the root element is <iati-activity>: an IATI activity file must wrap its "
+                    'activities in <iati-activities version="...">; the activity was '
+                    "checked as if it were",
+                    "error",
+                )
+            )
+        else:
+            self._check_root_codes(root)
+
+    def _set_up_schema(self, stated: str | None) -> None:
+        version = self.version or DEFAULT_VERSION
+        if self.schemas is None:
+            self.not_checked("not checked against the IATI XML Schema: no schemas are configured")
+            return
+        resolved = self.schemas.resolve(version)
+        if resolved is None:
+            why = (
+                f"version {version!r} is not an IATI version number"
+                if _version_key(version) is None
+                else f"no IATI schema for version {version} or earlier is configured"
+            )
+            self.not_checked(f"not checked against the IATI XML Schema: {why}")
+            return
+        try:
+            self.schema = self.schemas.schema(resolved)
+        except (SchemaError, KeyError) as exc:
+            self.not_checked(f"not checked against the IATI XML Schema: {exc}")
+            return
+        self.xsd.version = resolved
+        where = f"{self.root_path}/@version" if not self.bare else None
+        if self.bare:
+            self._xsd_note(
+                f"the file states no IATI version (it has no <iati-activities> root); it was "
+                f"checked as {version}, the first IATI version",
+                None,
+            )
+        elif stated is None:
+            self._xsd_note(
+                f'the file states no IATI version (<iati-activities version="...">); it was '
+                f"checked as {version}, the first IATI version",
+                None,
+                where,
+            )
+        elif stated != version:
+            self._xsd_note(
+                f'version "{stated}" is not an IATI version; it was checked as {version}',
+                stated,
+                where,
+            )
+        if _version_key(resolved) != _version_key(version):
+            self._xsd_note(
+                f"no IATI schema for version {version} is configured; the file was checked "
+                f"against the schema of {resolved}, the nearest earlier version",
+                stated,
+                where,
+            )
+        if self.bare:
+            self.wrapper = etree.Element(_ROOT, version=resolved)
+        else:
+            self.wrapper = etree.Element(
+                self.root.tag, attrib=dict(self.root.attrib), nsmap=self.root.nsmap
+            )
+
+    def _set_up_codelists(self) -> None:
+        key = _version_key(self.version)
+        if self.codelists is None:
+            self._codes_not_checked("no codelists are configured")
+            return
+        if key is None:
+            self._codes_not_checked(f"version {self.version!r} is not an IATI version number")
+            return
+        self.series = 1 if key[0] == 1 else 2
+        loaded = {
+            version: _version_key(version)
+            for by_version in self.codelists.lists.values()
+            for version in by_version
+            if version != VERSIONLESS
+        }
+        same = [v for v, k in loaded.items() if k == key]
+        series = sorted((v for v, k in loaded.items() if k and k[0] == key[0]), key=_sort_key)
+        if same:
+            self.codelist_version = same[0]
+        elif series:
+            self.codelist_version = series[-1]
+        elif self.series == 2 and any(
+            VERSIONLESS in by_version for by_version in self.codelists.lists.values()
+        ):
+            self.codelist_version = self.version  # the version-less (current) codelists
+        else:
+            self._codes_not_checked(
+                f"no codelists of IATI version {key[0]}.0x are loaded for this {self.version} file"
+            )
+            return
+        self.codes.version = self.codelist_version
+
+    def _codes_not_checked(self, why: str) -> None:
+        self.codes.add(
+            _Draft(
+                "codelist",
+                None,
+                None,
+                None,
+                None,
+                "codelist:not_checked",
+                None,
+                f"codes were not checked against the IATI codelists: {why}",
+                "warning",
+            )
+        )
+
+    def _root_child(self, element: Any) -> None:
+        """An element directly under <iati-activities> has been read."""
+        tag = element.tag
+        if isinstance(tag, str) and tag == _ACTIVITY:
+            self.position += 1
+            self._activity(
+                element,
+                f"{self.root_path}/{_ACTIVITY}[{self.position}]",
+                ((_ROOT, 1), (_ACTIVITY, self.position)),
+            )
+            return
+        number = self.other_counts[tag] = self.other_counts.get(tag, 0) + 1
+        if self.schema is None:
+            self.root.remove(element)
+        else:  # checked, in its place, with the next activity (or at the end)
+            pointer = f"{self.root_path}/{_step_name(element)}[{number}]"
+            self.pending.append((element, pointer, (tag, number)))
+
+    def _activity(self, activity: Any, pointer: str, key: tuple[tuple[str, int], ...]) -> None:
+        identifier = (activity.findtext("iati-identifier") or "").strip() or None
+        if self.codelist_version is not None:
+            self._check_codes(activity, pointer, key, identifier)
+        if self.schema is None:
+            if not self.bare:
+                self.root.remove(activity)
+            return
+        if self.bare:  # a document's root does not move; a lone activity is small
+            activity = copy.deepcopy(activity)
+        others = self.pending
+        self.pending = []
+        for element, _, _ in others:
+            self.wrapper.append(element)
+        self.wrapper.append(activity)
+        context = _Context(activity, pointer, key, identifier, others)
+        if not others:
+            for located in self._errors(context):
+                self._xsd_error(located, context)
+        else:
+            # libxml2 skips what follows an unexpected element, so the activity is checked
+            # again on its own; from the first pass come the errors about the root-level
+            # elements and about the activity's place among them.
+            seen = set()
+            for located in self._errors(context):
+                if located.top is not activity or located.element is activity:
+                    seen.add(located.signature())
+                    self._xsd_error(located, context)
+            for element, _, _ in others:
+                self.wrapper.remove(element)
+            context.others = []
+            for located in self._errors(context):
+                if located.top is activity and located.signature() not in seen:
+                    self._xsd_error(located, context)
+            others = []
+        for element, _, _ in others:
+            self.wrapper.remove(element)
+        self.wrapper.remove(activity)
+        if self.placeholder is None:
+            self.placeholder = etree.SubElement(self.wrapper, _ACTIVITY)
+
+    def _finish(self) -> None:
+        """The root has ended: check what is left (root-level elements after the last
+        activity, or a file without activities)."""
+        if self.schema is None or self.bare:
+            return
+        if self.position and not self.pending:
+            return
+        others = self.pending
+        self.pending = []
+        for element, _, _ in others:
+            self.wrapper.append(element)
+        context = _Context(None, "", (), None, others)
+        for located in self._errors(context):
+            self._xsd_error(located, context)
+        for element, _, _ in others:
+            self.wrapper.remove(element)
+
+    # -- XSD --------------------------------------------------------------------------
+
+    def _errors(self, context: _Context) -> list[_Located]:
+        """Validate the wrapper: its errors, placed in the file (dropping those about what
+        is ours: the wrapper of a lone activity, the placeholder, repeated root errors)."""
+        self.schema.validate(self.wrapper)
+        located = []
+        for error in self.schema.error_log:
+            where = self._locate(error, context)
+            if where is not None:
+                located.append(where)
+        return located
+
+    def _locate(self, error: Any, context: _Context) -> _Located | None:
+        steps = [s for s in (error.path or "").split("/") if s]
+        if len(steps) <= 1:  # the wrapper's root stands for the file's root
+            if self.bare:
+                return None
+            signature = (error.type_name, error.message)
+            if signature in self.root_errors:
+                return None
+            self.root_errors.add(signature)
+            return _Located(error, self.root, None, self.root_path, None)
+        element = _walk(self.wrapper, steps[1:])
+        if element is None:
+            return None if not error.line else _Located(error, None, None, error.path, None)
+        top = element
+        while top.getparent() is not None and top.getparent() is not self.wrapper:
+            top = top.getparent()
+        if top is self.placeholder:
+            return None
+        if top is context.activity:
+            return _Located(error, element, top, context.pointer, context.key)
+        for other, pointer, key in context.others:
+            if top is other:
+                return _Located(error, element, top, pointer, ((_ROOT, 1), key))
+        return None
+
+    def _xsd_error(self, located: _Located, context: _Context) -> None:
+        error, element, top = located.error, located.element, located.top
+        severity = "warning" if error.level_name == "WARNING" else "error"
+        if self.xsd.full():
+            self.xsd.count(severity)
+            return
+        attribute = _attribute_of(error.message)
+        path, key = located.pointer, None
+        if element is None:
+            line = error.line or None
+        elif top is None:  # the root
+            line = element.sourceline
+        else:
+            line = element.sourceline or error.line or None
+            path += _inner_path(element, top)
+            key = (*located.key, *_inner_key(element, top)) if located.key else None
+        if attribute:
+            path = f"{path}/@{attribute}"
+        self.xsd.add(
+            _Draft(
+                "xsd",
+                self.xsd.version,
+                line,
+                path,
+                context.identifier if top is not None and top is context.activity else None,
+                f"xsd:{error.type_name}",
+                _xsd_value(error.message, element, attribute),
+                _clean_message(error.message),
+                severity,
+                key,
+            )
+        )
+
+    def _not_well_formed(self, exc: etree.XMLSyntaxError, context: Any) -> None:
+        line, message = exc.lineno, str(exc.msg or exc)
+        logged = [e for e in context.error_log if e.line > 0]
+        entry = next((e for e in logged if e.line == line), logged[0] if logged else None)
+        if entry is not None and (not line or message == "no element found"):
+            line, message = entry.line, entry.message
+        rule = f"xsd:{entry.type_name}" if entry is not None else "xsd:not_well_formed"
+        done = self.position + (1 if self.bare else 0)
+        if done == 1:
+            after = "; the activity before it was checked, nothing after it"
+        elif done:
+            after = f"; the {done} activities before it were checked, nothing after it"
+        else:
+            after = "; nothing after it was checked"
+        text = re.sub(r",?\s*line \d+, column \d+\s*(\(.*\))?$", "", message).strip()
+        self.xsd.add(
+            _Draft(
+                "xsd",
+                self.xsd.version,
+                line or None,
+                None,
+                None,
+                rule,
+                None,
+                f"the file is not well-formed XML here: {text}{after}",
+                "error",
+            )
+        )
+
+    # -- codelists --------------------------------------------------------------------
+
+    def _codes_of(self, name: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(all codes, active codes) of a codelist for the file's version, or None."""
+        if name in self.lists:
+            return self.lists[name]
+        found = None
+        assert self.codelists is not None
+        assert self.codelist_version is not None
+        by_version = self.codelists.lists.get(name) or {}
+        usable = self.codelist_version in by_version or (
+            VERSIONLESS in by_version and (self.series == 2 or name not in EMBEDDED_CODELISTS)
+        )
+        if usable:
+            every = self.codelists.codes(name, self.codelist_version)
+            active = self.codelists.codes(name, self.codelist_version, include_withdrawn=False)
+            found = (every, active)
+        self.lists[name] = found
+        return found
+
+    def _check_root_codes(self, root: Any) -> None:
+        if self.codelist_version is None:
+            return
+        version = root.get("version")
+        if version is not None:
+            self._code(root, "version", "Version", "version", version, self.root_path, None, None)
+        language = root.get(_XML_LANG)
+        if language is not None:
+            self._code(
+                root,
+                _XML_LANG,
+                "Language",
+                "language (xml:lang)",
+                language,
+                self.root_path,
+                None,
+                None,
+            )
+
+    def _check_codes(
+        self, activity: Any, pointer: str, key: tuple[tuple[str, int], ...], identifier: str | None
+    ) -> None:
+        rules = _BY_TAG[self.series]
+        for element in _WITH_ATTRIBUTES(activity):
+            for rule in rules.get(element.tag, _ANY_ELEMENT_RULES):
+                value = element.get(rule.attribute)
+                if value is None or not rule.applies(element):
+                    continue
+                self._code(
+                    element,
+                    rule.attribute,
+                    rule.codelist,
+                    rule.label,
+                    value,
+                    pointer,
+                    identifier,
+                    (activity, key),
+                )
+
+    def _code(
+        self,
+        element: Any,
+        attribute: str,
+        codelist: str,
+        label: str,
+        value: str,
+        pointer: str,
+        identifier: str | None,
+        within: tuple[Any, tuple[tuple[str, int], ...]] | None,
+    ) -> None:
+        codes = self._codes_of(codelist)
+        if codes is None:
+            self.unchecked.add(codelist)
+            return
+        every, active = codes
+        code = value.strip()
+        if code in active:
+            return
+        withdrawn = code in every
+        severity = "error" if codelist in EMBEDDED_CODELISTS and not withdrawn else "warning"
+        if self.codes.full():
+            self.codes.count(severity)
+            return
+        version = self.codelist_version
+        if withdrawn:
+            text = (
+                f'{label} "{code}" is withdrawn from the IATI {codelist} codelist ({version}); '
+                "use a current code"
+            )
+        else:
+            text = f'{label} "{code}" is not in the IATI {codelist} codelist ({version})'
+        shown = "xml:lang" if attribute == _XML_LANG else attribute
+        key = None
+        if within is not None:
+            activity, activity_key = within
+            path = pointer + _inner_path(element, activity)
+            key = activity_key + _inner_key(element, activity)
+        else:
+            path = pointer
+        self.codes.add(
+            _Draft(
+                "codelist",
+                version,
+                element.sourceline,
+                f"{path}/@{shown}",
+                identifier,
+                f"codelist:{codelist}",
+                value,
+                text,
+                severity,
+                key,
+            )
+        )
+
+    def _report_unchecked(self) -> None:
+        """One warning naming the codelists the file needed that are not loaded."""
+        if not self.unchecked:
+            return
+        names = ", ".join(sorted(self.unchecked))
+        self.codes.add(
+            _Draft(
+                "codelist",
+                self.codelist_version,
+                None,
+                None,
+                None,
+                "codelist:not_checked",
+                names,
+                "codes of these codelists were not checked, as the codelists are not loaded "
+                f"for version {self.codelist_version}: {names}",
+                "warning",
+            )
+        )
+
+
+@dataclass
+class _Context:
+    """What one validation of the wrapper holds besides the placeholder."""
+
+    activity: Any  # None when only root-level elements are checked
+    pointer: str
+    key: tuple[tuple[str, int], ...]
+    identifier: str | None
+    others: list[tuple[Any, str, tuple[str, int]]]
+
+
+@dataclass
+class _Located:
+    """One libxml2 error and where it is: ``element`` under ``top`` (the wrapper's child
+    it is in; None for the root) whose pointer and key are given."""
+
+    error: Any
+    element: Any
+    top: Any
+    pointer: str
+    key: tuple[tuple[str, int], ...] | None
+
+    def signature(self) -> tuple[str, str, int]:
+        return (self.error.type_name, self.error.message, self.error.line)
+
+
+# -- paths, keys and messages ---------------------------------------------------------------
+
+
+def _step_name(element: Any) -> str:
+    name = local_name(element.tag)
+    return f"{element.prefix}:{name}" if element.prefix else name
+
+
+def _inner_path(element: Any, top: Any) -> str:
+    """XPath-like steps from ``top`` (exclusive) down to ``element``, with positions where
+    an element has siblings of the same name: /transaction[2]/value."""
+    steps: list[str] = []
+    while element is not None and element is not top:
+        parent = element.getparent()
+        name = _step_name(element)
+        if parent is not None:
+            before = sum(1 for _ in element.itersiblings(element.tag, preceding=True))
+            after = next(element.itersiblings(element.tag), None) is not None
+            if before or after:
+                name = f"{name}[{before + 1}]"
+        steps.append(name)
+        element = parent
+    return "".join(f"/{step}" for step in reversed(steps))
+
+
+def _inner_key(element: Any, top: Any) -> tuple[tuple[str, int], ...]:
+    """(tag, position among same-tag siblings) from ``top`` (exclusive) to ``element``."""
+    steps: list[tuple[str, int]] = []
+    while element is not None and element is not top:
+        before = sum(1 for _ in element.itersiblings(element.tag, preceding=True))
+        steps.append((element.tag, before + 1))
+        element = element.getparent()
+    return tuple(reversed(steps))
+
+
+_STEP = re.compile(r"^(?P<name>[^\[]+)(?:\[(?P<index>\d+)\])?$")
+
+
+def _walk(root: Any, steps: list[str]) -> Any:
+    """The element at libxml2's node path (``a/b[2]/p:c/*[3]``) under ``root``; None."""
+    element = root
+    for step in steps:
+        match = _STEP.match(step)
+        if match is None:
+            return None
+        name, index = match.group("name"), int(match.group("index") or 1)
+        if name == "*":
+            matching = [c for c in element if isinstance(c.tag, str)]
+        elif ":" in name:
+            prefix, local = name.split(":", 1)
+            matching = [
+                c
+                for c in element
+                if isinstance(c.tag, str) and c.prefix == prefix and local_name(c.tag) == local
+            ]
+        else:
+            matching = [c for c in element if c.tag == name]
+        if len(matching) < index:
+            return None
+        element = matching[index - 1]
+    return element
+
+
+_NAMESPACE_NOISE = re.compile(r"\{([^}]*)\}")
+_ATTRIBUTE = re.compile(r"^Element '[^']*', attribute '([^']+)'|The attribute '([^']+)' is")
+_VALUE = re.compile(r": '(.*)' is not (?:a valid value|facet-valid|accepted|an element)", re.S)
+
+
+def _clean_name(name: str) -> str:
+    return _NAMESPACE_NOISE.sub(lambda m: "xml:" if m.group(1) == _XML_NAMESPACE else "", name)
+
+
+def _clean_message(message: str) -> str:
+    """libxml2's message without namespace URIs in braces (xml: kept as a prefix)."""
+    return _clean_name(message.strip())
+
+
+def _attribute_of(message: str) -> str | None:
+    match = _ATTRIBUTE.search(message)
+    if match is None:
+        return None
+    return _clean_name(match.group(1) or match.group(2))
+
+
+def _xsd_value(message: str, element: Any, attribute: str | None) -> str | None:
+    if element is not None and attribute:
+        found = element.get(
+            attribute.replace("xml:", f"{{{_XML_NAMESPACE}}}") if "xml:" in attribute else attribute
+        )
+        if found is not None:
+            return str(found)
+    match = _VALUE.search(message)
+    return match.group(1) if match else None
+
+
+# -- exact lines past 65,534 ----------------------------------------------------------------
+
+
+class _Found(Exception):
+    pass
+
+
+def _exact_lines(path: Path, keys: set[tuple[tuple[str, int], ...]]) -> dict[Any, int]:
+    """The line of each element addressed by ``keys`` ((tag, position among same-tag
+    siblings) from the root), read with expat, which counts lines without libxml2's 16-bit
+    limit. Like libxml2, an element's line is where its start tag ends. Only files that the
+    main pass accepted get here (no DTD); a file expat cannot read keeps the estimates."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    wanted = set(keys)
+    found: dict[Any, int] = {}
+    counts: list[dict[str, int]] = [{}]
+    addresses: list[tuple[tuple[str, int], ...]] = [()]
+    waiting: list[tuple[tuple[str, int], ...]] = []
+
+    def settle(*_: object) -> None:
+        if waiting:
+            found[waiting.pop()] = parser.CurrentLineNumber
+            parser.CharacterDataHandler = None
+            if len(found) == len(wanted):
+                raise _Found
+
+    def start(name: str, _attributes: object) -> None:
+        settle()
+        tag = "{" + name if "}" in name else name
+        siblings = counts[-1]
+        number = siblings[tag] = siblings.get(tag, 0) + 1
+        address = (*addresses[-1], (tag, number))
+        counts.append({})
+        addresses.append(address)
+        if address in wanted:
+            waiting.append(address)
+            parser.CharacterDataHandler = settle
+
+    def end(_name: str) -> None:
+        settle()
+        counts.pop()
+        addresses.pop()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except (_Found, xml.parsers.expat.ExpatError, OSError, ValueError):
+        pass
+    return found

@@ -1,0 +1,54 @@
+"""Where a run keeps its Great Expectations results between steps.
+
+The asset checks validate the harmonised tables once (and build the Data Docs);
+the release step reads the same results for the quality report instead of
+validating again. Results are kept with the row count of every table they were
+computed on, so results of other tables are never taken for these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from expectations.runner import TableValidation
+
+VALIDATIONS = "validations.json"
+DATA_DOCS = "data-docs"
+
+
+def quality_work_dir(data_dir: Path) -> Path:
+    """The run's quality working folder: GX results and Data Docs."""
+    return data_dir / "quality"
+
+
+def save_validations(folder: Path, validations: Mapping[str, TableValidation]) -> Path:
+    path = folder / VALIDATIONS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {table: validation.to_dict() for table, validation in sorted(validations.items())}
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def load_validations(
+    folder: Path, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, TableValidation] | None:
+    """The saved results when they were computed on tables of these sizes; else None."""
+    path = folder / VALIDATIONS
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        validations = {table: TableValidation.from_dict(data) for table, data in payload.items()}
+    except (ValueError, KeyError, TypeError):
+        return None
+    for table, validation in validations.items():
+        frame = tables.get(table)
+        if frame is None or len(frame) != validation.n_rows:
+            return None
+    return validations
