@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipelines.nightly import run_nightly
-from tests.conftest import IATI_FIXTURES, RATES
+from tests.conftest import IATI_FIXTURES, IATI_SCHEMAS, RATES
 from tests.http_fixture_server import (
     FixtureServer,
     Reply,
@@ -22,6 +22,7 @@ from tests.http_fixture_server import (
 
 WHO = IATI_FIXTURES / "valid" / "who-arg.xml"
 WRI = IATI_FIXTURES / "valid" / "wri-521257057-strategic-plan-2023-2027.xml"
+SCHEMA_VERSIONS = ("2.01", "2.02", "2.03")
 
 
 def _config(tmp_path: Path, server: FixtureServer) -> Path:
@@ -39,8 +40,15 @@ def _config(tmp_path: Path, server: FixtureServer) -> Path:
                 }
             ]
         },
-        "reference": {"exchange_rates": [str(RATES / "imf-monthly-subset.csv")]},
+        "reference": {
+            "exchange_rates": [str(RATES / "imf-monthly-subset.csv")],
+            "iati_schemas": server.url("/schemas/version-{version}/"),
+            "iati_schema_versions": list(SCHEMA_VERSIONS),
+        },
     }
+    for version in SCHEMA_VERSIONS:
+        for schema in sorted((IATI_SCHEMAS / version).glob("*.xsd")):
+            server.file(f"/schemas/version-{version}/{schema.name}", schema.read_bytes())
     path = tmp_path / "compact.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -71,6 +79,17 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     assert sorted(sources["source_file"]) == ["who-arg", "wri-plan"]
     assert set(sources["status"]) == {"ok"}
     assert sources["uri"].tolist() == sorted([who_url, wri_url], key=lambda u: "wri" in u)
+    # both files checked against the IATI schema fetched over HTTP: no schema error
+    conformance = pd.read_parquet(tmp_path / "data" / "tables" / "conformance.parquet")
+    xsd = conformance[conformance["check"] == "xsd"]
+    assert not xsd["rule"].eq("xsd:not_checked").any()
+    assert not (xsd["severity"] == "error").any()
+    report = json.loads((tmp_path / "publish" / "quality" / "report.json").read_text())
+    validity = report["overall"]["validity"]
+    assert validity["schema_checked_files"] == validity["schema_valid_files"] == 2
+    assert "data-quality report: " in first
+    cached = tmp_path / "data" / "reference" / "cache" / "iati-schemas"
+    assert (cached / "2.03" / "iati-activities-schema.xsd").is_file()
 
     # Night two: the server answers 304 Not Modified; nothing is parsed again.
     assert run_nightly(config, instance=instance) == 0
@@ -80,6 +99,8 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     assert "no change since release" in second
     conditional = http_server.requests("/files/who-arg.xml")[-1]
     assert conditional.headers.get("if-none-match")
+    schema_request = http_server.requests("/schemas/version-2.03/iati-activities-schema.xsd")[-1]
+    assert schema_request.headers.get("if-none-match")  # the cached schema is revalidated
     sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
     assert set(sources["status"]) == {"unchanged"}
 
@@ -105,3 +126,7 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     assert who["status"] == "failed"
     assert who["sha256"] == sources.loc["who-arg", "sha256"]  # the last good copy is kept
     assert "HTML" in who["error"]
+    # the quality report was rewritten every night, and its trend has all three
+    trend = json.loads((tmp_path / "publish" / "quality" / "history.json").read_text())
+    assert len(trend) == 3
+    assert len({entry["generated_at"] for entry in trend}) == 3
