@@ -58,8 +58,10 @@ dictionary: venv
 templates: venv
 	$(BIN)/cdcompact templates --out templates
 
+# Benchmarks print figures (never run by the test suite): the duplication pair
+# search at 10k, 100k and 1M synthetic activities.
 bench: venv
-	$(BIN)/python -m tests.bench
+	$(BIN)/python benchmarks/duplication.py --sizes 10000 100000 1000000
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) var

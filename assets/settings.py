@@ -113,6 +113,19 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Alignment and duplication metrics (config ``metrics``)."""
+
+    #: Minimum score (sector overlap x date overlap x text similarity) of an
+    #: ``overlapping_effort`` pair.
+    overlap_threshold: float
+    #: Multiply the score by the similarity of titles and descriptions.
+    overlap_use_text: bool
+    #: Published in every metrics row: bump it when a definition changes.
+    method_version: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
 
@@ -141,6 +154,7 @@ class Settings:
     fetch: FetchSettings
     submissions: SubmissionSettings
     quality: QualitySettings
+    metrics: MetricsSettings
 
     @property
     def schema_dir(self) -> Path:
@@ -213,6 +227,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     fetch = _section(data, "fetch", path)
     submissions = _section(data, "submissions", path)
     quality = _quality(_section(data, "quality", path), path)
+    metrics = _metrics(_section(data, "metrics", path), path)
     inbox_s3 = submissions.get("s3") or {}
     if not isinstance(inbox_s3, dict):
         raise ConfigError(f"{path}: submissions.s3 must be a mapping")
@@ -325,6 +340,23 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             s3_region=str(inbox_s3["region"]) if inbox_s3.get("region") else None,
         ),
         quality=quality,
+        metrics=metrics,
+    )
+
+
+def _metrics(section: dict[str, Any], path: Path) -> MetricsSettings:
+    threshold = section.get("overlap_threshold", 0.3)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ConfigError(f"{path}: metrics.overlap_threshold must be a number between 0 and 1")
+    if not 0 <= threshold <= 1:
+        raise ConfigError(f"{path}: metrics.overlap_threshold must be between 0 and 1")
+    use_text = section.get("overlap_use_text", True)
+    if not isinstance(use_text, bool):
+        raise ConfigError(f"{path}: metrics.overlap_use_text must be true or false")
+    return MetricsSettings(
+        overlap_threshold=float(threshold),
+        overlap_use_text=use_text,
+        method_version=str(section.get("method_version", "1")),
     )
 
 

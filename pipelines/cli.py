@@ -62,6 +62,7 @@ def _harmonise(args: argparse.Namespace) -> int:
     from assets.iati.conformance import IatiSchemas
     from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
     from assets.iati.rates import RatesError, load_exchange_rates
+    from assets.metrics.stage import add_metrics
 
     settings = _settings(args)
     if settings is None:
@@ -106,6 +107,7 @@ def _harmonise(args: argparse.Namespace) -> int:
         _, tables = harmonise_paths(args.paths, options, progress)
     finally:
         progress.close()
+    tables = add_metrics(tables, settings.metrics)
     write_tables(tables, args.out)
     print(summary(tables, args.out))
     harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
@@ -147,6 +149,18 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
                 )
                 else ""
             )
+        )
+    pairs = tables.get("duplication_pairs")
+    metrics = tables.get("alignment_metrics")
+    if pairs is not None and metrics is not None:
+        kinds = pairs["kind"].value_counts()
+        excluded = int((~tables["transactions"]["counts_toward_totals"].fillna(True)).sum())
+        lines.append(
+            f"metrics      {len(metrics):>8,}   alignment rows · "
+            f"{int(kinds.get('overlapping_effort', 0)):,} overlapping pairs · "
+            f"{int(kinds.get('funding_chain', 0)):,} funding chains · "
+            f"{int(kinds.get('same_activity_reported_twice', 0)):,} reported twice · "
+            f"{excluded:,} transactions not counted toward totals"
         )
     problems = sources[sources["status"].isin(["rejected", "partial"])]
     for row in problems.itertuples(index=False):

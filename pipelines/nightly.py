@@ -19,7 +19,7 @@ import dagster as dg
 from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import read_tables, tables_dir
 from assets.iati.fetching import last_run, plan
-from assets.iati.harmonise import ALL_TABLES
+from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import ConfigError, load_settings
 from assets.submissions.intake import pending, receive
 from pipelines.definitions import build_definitions
@@ -130,7 +130,7 @@ def run_nightly(
         )
         return 1
     out = tables_dir(settings.data_dir)
-    print(summary(read_tables(out, ALL_TABLES), out))
+    print(summary(read_tables(out, PUBLISHED_TABLES), out))
     release = _metadata(tables, "data_release")
     if release.get("status") == "published":
         print(f"published release {release['version']}: {release['location']}")

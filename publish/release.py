@@ -330,8 +330,8 @@ def build_release(
         "credits": credits,
         "countries": country_figures(tables),
         "quality": quality.summary if quality else {},
-        "alignment": _records(tables.get("alignment_metrics")),
-        "duplication": _records(tables.get("duplication_metrics")),
+        "alignment": _records(_latest_years(_all_partners(tables.get("alignment_metrics")))),
+        "duplication": _records(_latest_years(tables.get("duplication_metrics"))),
         "changes": {
             c.table: {
                 "added": c.added,
@@ -352,6 +352,22 @@ def _plain(value: Any) -> Any:
         if value is None or value is pd.NA or (isinstance(value, float) and value != value)
         else value
     )
+
+
+def _all_partners(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Alignment rows of all partners together (``partner_org_ref`` empty)."""
+    if frame is None or frame.empty:
+        return frame
+    return frame[frame["partner_org_ref"].fillna("").eq("")]
+
+
+def _latest_years(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Each country's latest year only: what the catalogue page shows. The release's
+    data files hold every year and partner; the catalogue stays small however many."""
+    if frame is None or frame.empty:
+        return frame
+    latest = frame.groupby("country_code", dropna=False)["year"].transform("max")
+    return frame[frame["year"] == latest]
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ from assets.iati.harmonise import (
     HarmoniseOptions,
 )
 from assets.iati.rates import ExchangeRates, load_exchange_rates
+from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
 from assets.settings import Settings, load_settings
 from expectations.asset_checks import (
     expectation_check_results,
@@ -54,6 +55,7 @@ FETCH_STATUSES = ("updated", "unchanged", "failed")
 REFERENCE_GROUP = "reference"
 IATI_GROUP = "iati"
 HARMONISED_GROUP = "harmonised"
+METRICS_GROUP = "metrics"
 PREVIEW_ROWS = 5
 
 
@@ -262,25 +264,39 @@ HARMONISED_SPECS = [
         description=f"Harmonised `{table}` table (schema/{table}.json), from every IATI dataset.",
     )
     for table in ALL_TABLES
+] + [
+    dg.AssetSpec(
+        table,
+        group_name=METRICS_GROUP,
+        kinds={"pandas", "parquet"},
+        deps=[iati_dataset, dg.AssetKey("submission")],
+        description=f"`{table}` (schema/{table}.json): alignment and duplication metrics "
+        "computed from the harmonised tables (../shared/docs/metrics.md).",
+    )
+    for table in METRIC_TABLES
 ]
 
 
 @dg.multi_asset(
     specs=HARMONISED_SPECS,
-    check_specs=[*schema_check_specs(ALL_TABLES), *expectation_check_specs(ALL_TABLES)],
+    check_specs=[
+        *schema_check_specs(PUBLISHED_TABLES),
+        *expectation_check_specs(PUBLISHED_TABLES),
+    ],
     can_subset=False,
 )
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
-    """Combine every fetched dataset and processed submission into the harmonised tables."""
+    """Combine every fetched dataset and processed submission into the harmonised tables,
+    flag double counting and compute the alignment and duplication metrics."""
     settings = compact.settings()
     try:
-        tables = harmonised_tables(settings)
+        tables = add_metrics(harmonised_tables(settings), settings.metrics)
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
     out = tables_dir(settings.data_dir)
     sources = tables["sources"]
     rejected = sources.loc[sources["status"] == "rejected", ["source_file", "reason"]]
-    for table in ALL_TABLES:
+    for table in PUBLISHED_TABLES:
         frame = tables[table]
         write_table(table, frame, out / f"{table}.parquet")
         metadata: dict[str, Any] = {

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import read_tables, tables_dir
 from assets.iati.assets import CompactConfig
-from assets.iati.harmonise import ALL_TABLES
+from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
 from expectations.runner import validate_tables
 from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
@@ -58,7 +58,7 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     folder = tables_dir(settings.data_dir)
     if not (folder / "sources.parquet").exists():
         raise ReleaseError(f"no harmonised tables in {folder}: run `cdcompact run` first")
-    tables = read_tables(folder, ALL_TABLES)
+    tables = read_tables(folder, PUBLISHED_TABLES)
     work = quality_work_dir(settings.data_dir)
     validations = load_validations(work, tables)
     docs: Path | None = work / DATA_DOCS
@@ -76,7 +76,7 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
 @dg.asset(
     group_name=PUBLISH_GROUP,
     kinds={"csv", "parquet", "json"},
-    deps=[dg.AssetKey(table) for table in ALL_TABLES],
+    deps=[dg.AssetKey(table) for table in PUBLISHED_TABLES],
     description="A versioned, immutable open data release of the harmonised tables "
     "(releases/<version>/ with datapackage.json, CSV, Parquet, README, CHANGELOG, "
     "quality report), published only when the data changed; catalog.json, latest.json, "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assets.iati.harmonise import ALL_TABLES
+from assets.metrics.stage import PUBLISHED_TABLES
 from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main
 from tests.conftest import CODELISTS, IATI_FIXTURES, RATES
 
@@ -95,7 +95,7 @@ def test_summary_lists_files_counts_and_the_rejected_reason(who_arg_run: Run) ->
 
 
 def test_every_table_is_written_and_readable(who_arg_run: Run) -> None:
-    assert parquet_names(who_arg_run.tables) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    assert parquet_names(who_arg_run.tables) == sorted(f"{t}.parquet" for t in PUBLISHED_TABLES)
     for table, rows in WHO_ARG_ROWS.items():
         assert len(read(who_arg_run, table)) == rows, table
     quarantine = read(who_arg_run, "quarantine")
@@ -129,7 +129,7 @@ def test_only_invalid_files_exit_1(tmp_path: Path) -> None:
     assert sources["reason"].notna().all()
     for name in sorted(p.name for p in INVALID.glob("*.xml")):
         assert f"rejected {name}: " in run.out
-    assert parquet_names(run.tables) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    assert parquet_names(run.tables) == sorted(f"{t}.parquet" for t in PUBLISHED_TABLES)
 
 
 # -- bad arguments ----------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_installed_script_runs_from_anywhere(tmp_path: Path) -> None:
     assert done.returncode == EXIT_OK, done.stderr
     assert "rejected not-xml.xml: the file is not XML" in done.stdout
     assert "Traceback" not in done.stderr
-    assert parquet_names(out) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    assert parquet_names(out) == sorted(f"{t}.parquet" for t in PUBLISHED_TABLES)
     sources = pd.read_parquet(out / "sources.parquet")
     assert sorted(sources["status"]) == ["ok", "rejected"]
 

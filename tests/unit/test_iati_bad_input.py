@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 
 from assets.iati.harmonise import (
-    ALL_TABLES,
     IATI_TABLES,
     HarmonisedFile,
     HarmoniseOptions,
     harmonise_file,
     harmonise_paths,
 )
+from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import load_settings
 from pipelines.cli import main
 
@@ -541,13 +541,14 @@ def test_hostile_file_names_never_write_outside_out(tmp_path: Path) -> None:
 
     assert main(["iati", "harmonise", str(evil), str(folder), "--out", str(out), "--quiet"]) == 0
 
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.parquet" for t in ALL_TABLES)
+    written = sorted(f"{t}.parquet" for t in PUBLISHED_TABLES)
+    assert sorted(p.name for p in out.iterdir()) == written
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     created = sorted(set(after) - set(before))
     assert created == [
         Path("work"),
         Path("work/out"),
-        *sorted(Path("work/out") / f"{t}.parquet" for t in ALL_TABLES),
+        *sorted(Path("work/out") / f"{t}.parquet" for t in PUBLISHED_TABLES),
     ]
     sources = pd.read_parquet(out / "sources.parquet")
     assert sorted(sources["source_file"]) == sorted(

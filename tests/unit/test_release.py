@@ -329,3 +329,35 @@ def test_a_night_that_only_rechecked_its_files_publishes_nothing(tmp_path: Path)
     assert again.status == "no_change"
     tables["sources"].loc[0, "sha256"] = "f" * 64  # a file whose bytes changed is news
     assert publish_release(tables, target, OPTIONS, now=NOW).status == "published"
+
+
+def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(tmp_path: Path) -> None:
+    """The release has every row; catalog.json (and index.html) only what the page shows."""
+    from assets.harmonise.schema import table_frame
+
+    rows = [
+        {
+            "country_code": country,
+            "partner_org_ref": partner,
+            "year": year,
+            "metric": "cd_share",
+            "numerator": 1.0,
+            "denominator": 2.0,
+            "value": 0.5,
+            "n_activities": 1,
+            "method_version": "1",
+        }
+        for country in ("KE", "GH")
+        for partner in (None, "GB-1")
+        for year in (2023, 2024)
+    ]
+    tables = {**demo_tables(), "alignment_metrics": table_frame("alignment_metrics", rows)}
+    publish_release(tables, LocalTarget(tmp_path), OPTIONS, now=NOW)
+    catalog = json.loads((tmp_path / "catalog.json").read_text())
+    shown = catalog["releases"][0]["alignment"]
+    assert sorted((r["country_code"], r["year"], r["partner_org_ref"]) for r in shown) == [
+        ("GH", 2024, None),
+        ("KE", 2024, None),
+    ]
+    published = pd.read_csv(tmp_path / "releases" / "2026.11.28" / "data" / "alignment_metrics.csv")
+    assert len(published) == 8
