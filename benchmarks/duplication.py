@@ -2,11 +2,17 @@
 
     .venv/bin/python benchmarks/duplication.py --sizes 10000 100000 1000000
 
-Each size runs in its own process (so peak memory is per size): the synthetic
-activities have 150 recipient countries and 300 partners with Zipf-like skew,
-60% CD, one to three DAC 5-digit sectors (12 CD sectors, skewed, plus
-non-CD ones), start dates 2010-2025 and durations of 6 months to 5 years,
-titles and short descriptions drawn from a vocabulary. Not a test.
+Each size runs in its own process (so peak memory is per size). The synthetic
+activities are drawn from the real distributions of the harmonised fixtures
+(``/work/shared/fixtures/iati/valid``, harmonised once per process with
+``harmonise_paths``): each synthetic activity copies a random real activity's
+profile (CD flag, number of recipient countries, vocabulary-1 sector codes and
+shares, duration in days, missing dates, number of title and description
+words), gets a start date drawn from the real start dates (± one year), title
+and description words drawn from the real word frequencies, one of 150
+recipient countries and 300 partners with Zipf-like skew, and a unique
+identifier. Without the fixtures, the older purely synthetic generator is used
+(and the header says so). Not a test.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +33,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assets.metrics.duplication import OverlapSettings, overlapping_pairs  # noqa: E402
+from assets.metrics.duplication import (  # noqa: E402
+    OverlapSettings,
+    PairSearchStats,
+    overlapping_pairs,
+)
+
+FIXTURES = Path("/work/shared/fixtures/iati/valid")
+N_COUNTRIES, N_PARTNERS = 150, 300
+MAX_DESCRIPTION_WORDS = 200  # descriptions are cut at 1000 characters anyway
 
 CD_SECTORS = [
     "15110", "15111", "15112", "15113", "15114", "15117",
@@ -170,18 +185,167 @@ def synthetic(n: int, seed: int = 7) -> dict[str, pd.DataFrame]:
     }
 
 
-def run_one(n: int, huge_block: int, window: int) -> dict[str, float]:
-    tables = synthetic(n)
+def fixture_tables() -> dict[str, pd.DataFrame] | None:
+    """The harmonised fixtures, or None when they are missing."""
+    if not FIXTURES.is_dir() or not any(FIXTURES.glob("*.xml")):
+        return None
+    from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
+    from assets.settings import load_settings
+
+    _, tables = harmonise_paths([FIXTURES], HarmoniseOptions(rules=load_settings().cd_rules))
+    return tables
+
+
+def _words(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(words per text, vocabulary, word probabilities) of a text column."""
+    split = texts.astype("string").fillna("").str.lower().str.split()
+    counts = split.str.len().fillna(0).astype("int64").to_numpy()
+    freq = pd.Series([w for ws in split for w in ws], dtype=object).value_counts()
+    if freq.empty:
+        freq = pd.Series({"project": 1})
+    return counts, freq.index.to_numpy(dtype=object), (freq / freq.sum()).to_numpy()
+
+
+def _texts(
+    rng: np.random.Generator, n_words: np.ndarray, vocab: np.ndarray, p: np.ndarray
+) -> list[str]:
+    drawn = vocab[rng.choice(len(vocab), size=int(n_words.sum()), p=p)]
+    cuts = np.cumsum(n_words)[:-1]
+    return [" ".join(ws) for ws in np.split(drawn, cuts)]
+
+
+def from_fixtures(
+    real: dict[str, pd.DataFrame], n: int, cd_share: float | None = 0.6, seed: int = 7
+) -> dict[str, pd.DataFrame]:
+    """n synthetic activities, each a copy of a random real activity's profile.
+
+    ``cd_share``: share of CD activities (None: the fixtures' own share, about 23%;
+    the default 0.6 stresses the pair search, which only looks at CD activities).
+    """
+    rng = np.random.default_rng(seed)
+    acts = real["activities"]
+    real_ids = acts["activity_id"].astype(str).to_numpy()
+    real_cd = acts["is_cd"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if cd_share is None or real_cd.all() or not real_cd.any():
+        template = rng.integers(0, len(real_ids), n)
+    else:  # CD activities copy real CD ones, the others real non-CD ones
+        cd_rows, other_rows = np.flatnonzero(real_cd), np.flatnonzero(~real_cd)
+        is_cd = rng.random(n) < cd_share
+        template = np.where(
+            is_cd,
+            cd_rows[rng.integers(0, len(cd_rows), n)],
+            other_rows[rng.integers(0, len(other_rows), n)],
+        )
+    ids = np.char.add("BENCH-", np.arange(n).astype(str))
+
+    start = pd.to_datetime(acts["start_date"], errors="coerce")
+    end = pd.to_datetime(acts["end_date"], errors="coerce")
+    duration = np.array((end - start).dt.days.to_numpy(dtype="float64", na_value=np.nan))
+    duration[duration < 0] = np.nan
+    real_starts = start.dropna().to_numpy(dtype="datetime64[D]")
+    starts = real_starts[rng.integers(0, len(real_starts), n)] + rng.integers(-365, 366, n).astype(
+        "timedelta64[D]"
+    )
+    dur = duration[template]
+    has_start = ~start.isna().to_numpy()[template]
+    start_dates = pd.Series(pd.to_datetime(starts)).dt.date.astype(object)
+    end_dates = pd.Series(
+        pd.to_datetime(starts + np.nan_to_num(dur).astype("int64").astype("timedelta64[D]"))
+    ).dt.date.astype(object)
+    start_dates[~has_start] = None
+    end_dates[np.isnan(dur) | ~has_start] = None
+
+    title_n, title_vocab, title_p = _words(acts["title"])
+    desc_n, desc_vocab, desc_p = _words(acts["description"])
+    titles = _texts(rng, np.maximum(title_n[template], 1), title_vocab, title_p)
+    descriptions = _texts(
+        rng, np.minimum(desc_n[template], MAX_DESCRIPTION_WORDS), desc_vocab, desc_p
+    )
+    activities = pd.DataFrame(
+        {
+            "activity_id": ids,
+            "title": titles,
+            "description": descriptions,
+            "reporting_org_ref": np.char.add("P-", zipf_choice(rng, N_PARTNERS, n).astype(str)),
+            "is_cd": real_cd[template],
+            "start_date": start_dates,
+            "end_date": end_dates,
+        }
+    )
+    del titles, descriptions
+
+    # countries: the template's number of countries, drawn with skew, equal shares
+    per_act = real["activity_countries"].groupby("activity_id").size()
+    n_countries = per_act.reindex(real_ids, fill_value=0).to_numpy()[template]
+    country_act = np.repeat(np.arange(n), n_countries)
+    codes = np.array([f"{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(N_COUNTRIES)])
+    countries = pd.DataFrame(
+        {
+            "activity_id": ids[country_act],
+            "country_code": codes[zipf_choice(rng, N_COUNTRIES, len(country_act), 0.8)],
+        }
+    ).drop_duplicates()
+    countries["share"] = 1.0 / countries.groupby("activity_id")["country_code"].transform("size")
+
+    # sectors: the template's vocabulary-1 sector codes and shares
+    s = real["activity_sectors"]
+    s = s.loc[s["vocabulary"].astype("string") == "1"]
+    s = pd.DataFrame(
+        {
+            "template": pd.Index(real_ids).get_indexer(s["activity_id"].astype(str)),
+            "code": s["code"].astype(str).to_numpy(),
+            "share": pd.to_numeric(s["share"], errors="coerce").to_numpy(dtype="float64"),
+            "is_cd_sector": s["is_cd_sector"].astype("boolean").fillna(False).to_numpy(bool),
+        }
+    ).sort_values("template")
+    first = np.searchsorted(s["template"].to_numpy(), np.arange(len(real_ids)))
+    n_sec = np.diff(np.append(first, len(s)))
+    k = n_sec[template]
+    sector_act = np.repeat(np.arange(n), k)
+    offset = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+    rows = np.repeat(first[template], k) + offset
+    sectors = pd.DataFrame(
+        {
+            "activity_id": ids[sector_act],
+            "vocabulary": "1",
+            "code": s["code"].to_numpy()[rows],
+            "share": s["share"].to_numpy()[rows],
+            "is_cd_sector": s["is_cd_sector"].to_numpy()[rows],
+        }
+    )
+    return {
+        "activities": activities,
+        "activity_sectors": sectors,
+        "activity_countries": countries,
+    }
+
+
+def run_one(n: int, huge_block: int, window: int, cd_share: float | None) -> dict[str, Any]:
+    real = fixture_tables()
+    source = (
+        f"fixtures {FIXTURES} (CD share {cd_share if cd_share is not None else 'as in fixtures'})"
+        if real is not None
+        else "synthetic generator (fixtures missing)"
+    )
+    tables = from_fixtures(real, n, cd_share) if real is not None else synthetic(n)
+    del real
+    acts = tables["activities"]
+    n_cd = int(acts["is_cd"].sum())
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stats = PairSearchStats()
     began = time.perf_counter()
-    pairs = overlapping_pairs(tables, OverlapSettings(huge_block=huge_block, window=window))
+    pairs = overlapping_pairs(tables, OverlapSettings(huge_block=huge_block, window=window), stats)
     seconds = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "n": n,
+        "source": source,
+        "cd": n_cd,
         "seconds": seconds,
         "peak_rss_mb": peak / 1024,
         "peak_increase_mb": (peak - base) / 1024,
+        "candidates": stats.candidates,
+        "window_hits": stats.window_hits,
         "pairs": len(pairs),
     }
 
@@ -191,17 +355,27 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--huge-block", type=int, default=OverlapSettings().huge_block)
     parser.add_argument("--window", type=int, default=OverlapSettings().window)
+    parser.add_argument(
+        "--cd-share",
+        type=float,
+        default=0.6,
+        help="share of CD activities (negative: the fixtures' own share)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.huge_block, args.window)))
+        share = args.cd_share if args.cd_share >= 0 else None
+        print(json.dumps(run_one(args.one, args.huge_block, args.window, share)))
         return
     print(
         f"{dt.datetime.now():%Y-%m-%d %H:%M} overlapping_pairs benchmark "
         f"(huge_block={args.huge_block}, window={args.window})"
     )
-    print(f"{'activities':>11} {'seconds':>9} {'peak MB':>9} {'+MB':>8} {'pairs':>9} {'x time':>7}")
-    previous: dict[str, float] | None = None
+    print(
+        f"{'activities':>11} {'CD':>9} {'seconds':>9} {'peak MB':>9} {'+MB':>8} "
+        f"{'candidates':>12} {'pairs':>9} {'win hits':>9} {'x time':>7}"
+    )
+    previous: dict[str, Any] | None = None
     for n in args.sizes:
         out = subprocess.run(
             [
@@ -213,6 +387,8 @@ def main() -> None:
                 str(args.huge_block),
                 "--window",
                 str(args.window),
+                "--cd-share",
+                str(args.cd_share),
             ],
             capture_output=True,
             text=True,
@@ -220,9 +396,13 @@ def main() -> None:
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         ratio = f"{result['seconds'] / previous['seconds']:.1f}" if previous else "-"
+        if previous is None:
+            print(f"data: {result['source']}")
         print(
-            f"{n:>11,} {result['seconds']:>9.2f} {result['peak_rss_mb']:>9.0f} "
-            f"{result['peak_increase_mb']:>8.0f} {result['pairs']:>9,} {ratio:>7}",
+            f"{n:>11,} {result['cd']:>9,} {result['seconds']:>9.2f} "
+            f"{result['peak_rss_mb']:>9.0f} {result['peak_increase_mb']:>8.0f} "
+            f"{result['candidates']:>12,} {result['pairs']:>9,} "
+            f"{result['window_hits']:>9,} {ratio:>7}",
             flush=True,
         )
         previous = result

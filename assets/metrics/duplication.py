@@ -12,15 +12,26 @@ Overlapping effort (:func:`overlapping_pairs`)
     compared only when they share a country and a CD sector (vocabulary 1).
     Within a block the activities are sorted by start date and swept: an
     activity is compared with the following ones whose start is not after its
-    end (pairs with disjoint dates have date overlap 0 and cannot score).
-    Blocks with more than :data:`HUGE_BLOCK` activities are additionally
-    limited to the :data:`HUGE_BLOCK_WINDOW` nearest following activities by
-    start date (sorted neighbourhood), so the work stays linear in the number
-    of activities even in a dense block; in such blocks a pair further apart
-    in the start-date order can be missed. Both limits are settings
-    (``huge_block``, ``window``). Pairs whose date overlap is below the
-    threshold are dropped during the sweep (score ≤ date overlap). Pairs found
-    in several blocks are kept once.
+    end (pairs with disjoint dates have date overlap 0 and cannot score), and
+    at most with its ``window`` (:data:`HUGE_BLOCK_WINDOW`) nearest followers
+    by start date (sorted neighbourhood) in blocks of more than ``huge_block``
+    (:data:`HUGE_BLOCK`) activities. With the defaults every block is windowed
+    (a block of at most ``window`` activities is never cut), so the number of
+    comparisons per activity is bounded and the search is linear in the number
+    of activities. This is a documented approximation: in an extremely dense
+    block (more than ``window`` activities starting between an activity's
+    start and end) a pair further apart in the start-date order is not found;
+    ``PairSearchStats.window_hits`` counts the activities concerned.
+
+    Memory is bounded: candidates are generated in batches of about
+    ``chunk_pairs`` pairs; each batch is scored (different partners, date
+    overlap, sector overlap, then title similarity for the pairs still above
+    the threshold, TF-IDF rows being built only for those pairs' activities)
+    and only the pairs with score ≥ ``threshold`` are kept. Pairs whose date
+    overlap is below the threshold are already dropped during the sweep
+    (score ≤ date overlap). Pairs found in several blocks are kept once (with
+    the alphabetically first country). The result does not depend on
+    ``chunk_pairs``.
 
     score = sector_overlap × date_overlap (× title_similarity when
     ``use_text``), where
@@ -42,7 +53,7 @@ Overlapping effort (:func:`overlapping_pairs`)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,12 +64,15 @@ from scipy.sparse.csgraph import connected_components
 from assets.harmonise.schema import table_frame
 
 KIND = "overlapping_effort"
-HUGE_BLOCK = 2000
-HUGE_BLOCK_WINDOW = 200
+HUGE_BLOCK_WINDOW = 100
+#: Blocks larger than this are windowed; equal to the window, so every block is
+#: effectively windowed (a block of at most ``window`` rows is never cut).
+HUGE_BLOCK = HUGE_BLOCK_WINDOW
+CHUNK_PAIRS = 2_000_000
 HASH_BITS = 20
 TEXT_MAX_CHARS = 1000
 NGRAM_SIZES = (3, 4, 5)
-_TEXT_CHUNK = 20_000
+_TEXT_CHUNK = 5_000
 _PAIR_CHUNK = 50_000
 
 
@@ -69,6 +83,18 @@ class OverlapSettings:
     method_version: str = "1"
     huge_block: int = HUGE_BLOCK  # blocks larger than this are windowed
     window: int = HUGE_BLOCK_WINDOW  # followers by start date compared in a huge block
+    chunk_pairs: int = CHUNK_PAIRS  # candidate pairs scored at a time (bounds memory)
+
+
+@dataclass
+class PairSearchStats:
+    """Counters of one :func:`overlapping_pairs` run (filled when passed in)."""
+
+    candidates: int = 0  # pairs compared (same block, dates touching, within the window)
+    scored: int = 0  # candidates of different partners whose score was computed
+    window_hits: int = 0  # activities with a follower left out by the window
+    batches: int = 0  # candidate batches processed
+    pairs: int = 0  # pairs returned
 
 
 # --------------------------------------------------------------------------- inputs
@@ -121,47 +147,72 @@ def _countries(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- candidates
 
 
-def _sweep_block_pairs(
+def _sweep_batches(
     block: np.ndarray,
     start: np.ndarray,
     end: np.ndarray,
     min_date_overlap: float = 0.0,
     huge_block: int = HUGE_BLOCK,
     window: int = HUGE_BLOCK_WINDOW,
-) -> np.ndarray:
-    """Row pairs (i, j), i < j, in the same block with start[j] <= end[i].
+    chunk_pairs: int = CHUNK_PAIRS,
+    hit: np.ndarray | None = None,
+    stats: PairSearchStats | None = None,
+) -> Iterator[np.ndarray]:
+    """Batches of row pairs (i, j), i < j, in the same block with start[j] <= end[i].
 
     Pairs whose date overlap (intersection ÷ union, inclusive days) is below
     ``min_date_overlap`` are dropped on the fly (the score cannot exceed the
     date overlap).
 
-    Rows must be sorted by (block, start). Pairs are generated by offsets k = 1,
-    2, ...; a row leaves the active set as soon as its k-th follower is in
-    another block or starts after its end (all later followers then do too),
-    so the cost is O(rows + pairs). Rows in blocks larger than ``huge_block``
-    stop after ``window`` followers.
+    Rows must be sorted by (block, start). The rows are taken as anchors
+    ``chunk_pairs // window`` at a time; for each group pairs are generated by
+    offsets k = 1, 2, ...; a row leaves the active set as soon as its k-th
+    follower is in another block or starts after its end (all later followers
+    then do too), so the cost is O(rows + pairs). Rows in blocks larger than
+    ``huge_block`` stop after ``window`` followers; those that still had a
+    candidate follower are flagged in ``hit`` (by row). A batch is yielded as
+    soon as it holds ``chunk_pairs`` pairs, so a batch holds fewer than
+    2 × ``chunk_pairs`` pairs.
     """
     n = len(block)
     if n < 2:
-        return np.empty((0, 2), dtype=np.int64)
+        return
+    chunk_pairs = max(1, chunk_pairs)
     _, inverse, counts = np.unique(block, return_inverse=True, return_counts=True)
     limit = np.where(counts[inverse] > huge_block, window, n)
-    active = np.arange(n, dtype=np.int64)
-    found: list[np.ndarray] = []
-    k = 1
-    while active.size:
-        active = active[(active + k < n) & (k <= limit[active])]
-        if not active.size:
-            break
-        follower = active + k
-        ok = (block[follower] == block[active]) & (start[follower] <= end[active])
-        active, follower = active[ok], follower[ok]
-        inter = np.minimum(end[active], end[follower]) - start[follower] + 1
-        union = np.maximum(end[active], end[follower]) - start[active] + 1
-        good = inter >= min_date_overlap * union
-        found.append(np.column_stack([active[good], follower[good]]))
-        k += 1
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+    del inverse
+    anchors_per_group = max(1, chunk_pairs // max(1, min(window, n)))
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    for lo in range(0, n, anchors_per_group):
+        active = np.arange(lo, min(lo + anchors_per_group, n), dtype=np.int64)
+        k = 1
+        while active.size:
+            active = active[active + k < n]
+            follower = active + k
+            ok = (block[follower] == block[active]) & (start[follower] <= end[active])
+            active, follower = active[ok], follower[ok]
+            over = k > limit[active]
+            if over.any():
+                if hit is not None:
+                    hit[active[over]] = True
+                active, follower = active[~over], follower[~over]
+            if not active.size:
+                break
+            if stats is not None:
+                stats.candidates += int(active.size)
+            inter = np.minimum(end[active], end[follower]) - start[follower] + 1
+            union = np.maximum(end[active], end[follower]) - start[active] + 1
+            good = inter >= min_date_overlap * union
+            if good.any():
+                pending.append(np.column_stack([active[good], follower[good]]))
+                n_pending += int(good.sum())
+            if n_pending >= chunk_pairs:
+                yield np.concatenate(pending)
+                pending, n_pending = [], 0
+            k += 1
+    if pending:
+        yield np.concatenate(pending)
 
 
 # --------------------------------------------------------------------------- text
@@ -214,6 +265,37 @@ def _count_matrix(texts: list[str]) -> sp.csr_matrix:
     return matrix
 
 
+def _idf(texts: list[str]) -> np.ndarray:
+    """ln((1 + N) / (1 + df)) + 1 per hashed bucket, df counted in chunks (bounded memory)."""
+    df = np.zeros(1 << HASH_BITS, dtype=np.float64)
+    for begin in range(0, len(texts), _TEXT_CHUNK):
+        counts = _count_matrix(texts[begin : begin + _TEXT_CHUNK])
+        df += np.bincount(counts.indices, minlength=1 << HASH_BITS)
+    return np.asarray(np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0)
+
+
+def _weighted(matrix: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Counts -> sublinear tf × idf, L2-normalised rows, in place (no copy of the matrix)."""
+    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
+    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=matrix.data**2, minlength=matrix.shape[0]))
+    norms[norms == 0] = 1.0
+    matrix.data /= norms[row_of].astype(np.float32)
+    return matrix
+
+
+def _tfidf_rows(texts: list[str], docs: np.ndarray, idf: np.ndarray) -> sp.csr_matrix:
+    """L2-normalised TF-IDF rows of ``texts[docs]`` (row i = ``texts[docs[i]]``)."""
+    kept = [
+        _count_matrix([texts[i] for i in docs[begin : begin + _TEXT_CHUNK]])
+        for begin in range(0, len(docs), _TEXT_CHUNK)
+    ]
+    if not kept:
+        return sp.csr_matrix((0, 1 << HASH_BITS), dtype=np.float32)
+    matrix = sp.vstack(kept, format="csr") if len(kept) > 1 else kept[0]
+    return _weighted(matrix, idf)
+
+
 def tfidf_matrix(
     texts: list[str], needed: np.ndarray | None = None
 ) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -225,25 +307,7 @@ def tfidf_matrix(
     """
     n = len(texts)
     needed = np.arange(n) if needed is None else np.asarray(needed, dtype=np.int64)
-    df = np.zeros(1 << HASH_BITS, dtype=np.float64)
-    kept: list[sp.csr_matrix] = []
-    for begin in range(0, n, _TEXT_CHUNK):
-        counts = _count_matrix(texts[begin : begin + _TEXT_CHUNK])
-        df += np.bincount(counts.indices, minlength=1 << HASH_BITS)
-        lo, hi = np.searchsorted(needed, [begin, begin + _TEXT_CHUNK])
-        kept.append(sp.csr_matrix(counts[needed[lo:hi] - begin]))
-    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    if not kept:
-        return sp.csr_matrix((0, 1 << HASH_BITS)), needed
-    matrix = sp.vstack(kept, format="csr")
-    del kept
-    # weight and L2-normalise in place (no copy of the matrix)
-    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
-    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    norms = np.sqrt(np.bincount(row_of, weights=matrix.data**2, minlength=matrix.shape[0]))
-    norms[norms == 0] = 1.0
-    matrix.data /= norms[row_of].astype(np.float32)
-    return matrix, needed
+    return _tfidf_rows(texts, needed, _idf(texts)), needed
 
 
 def rowwise_cosine(matrix: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -269,38 +333,56 @@ def text_similarity(text_a: str, text_b: str, corpus: list[str] | None = None) -
 _PAD_SECTORS = 8
 
 
-def _pair_sum_min(shares: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _pad_shares(shares: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, values, wide): each row's (code, share) list padded to a small dense width.
+
+    Rows with more than :data:`_PAD_SECTORS` codes are flagged ``wide`` (their
+    padded lists are left empty).
+    """
+    counts = np.diff(shares.indptr)
+    n = shares.shape[0]
+    width = max(min(int(counts.max()) if len(counts) else 0, _PAD_SECTORS), 1)
+    wide = counts > _PAD_SECTORS
+    codes = np.full((n, width), -1, dtype=np.int32)
+    values = np.zeros((n, width), dtype=np.float64)
+    narrow = np.repeat(~wide, counts)
+    rows = np.repeat(np.arange(n), counts)[narrow]
+    cols = (np.arange(len(shares.indices)) - np.repeat(shares.indptr[:-1], counts))[narrow]
+    codes[rows, cols] = shares.indices[narrow]
+    values[rows, cols] = shares.data[narrow]
+    return codes, values, wide
+
+
+def _pair_sum_min(
+    shares: sp.csr_matrix,
+    a: np.ndarray,
+    b: np.ndarray,
+    padded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Σ_code min(share_a, share_b) for each pair (rows a[i], b[i] of ``shares``).
 
     Activities rarely have more than a few sectors: their (code, share) lists
-    are padded to a small dense width and compared pairwise, which is much
-    faster than sparse row indexing; wider rows fall back to sparse minimum.
+    are padded to a small dense width (:func:`_pad_shares`, computed once and
+    passed as ``padded`` when called repeatedly) and compared pairwise, which
+    is much faster than sparse row indexing; pairs with a wider row fall back
+    to sparse minimum.
     """
-    counts = np.diff(shares.indptr)
-    width = int(counts.max()) if len(counts) else 0
+    codes, values, wide = _pad_shares(shares) if padded is None else padded
     out = np.zeros(len(a), dtype=np.float64)
-    if width <= _PAD_SECTORS:
-        n = shares.shape[0]
-        codes = np.full((n, max(width, 1)), -1, dtype=np.int64)
-        values = np.zeros((n, max(width, 1)), dtype=np.float64)
-        rows = np.repeat(np.arange(n), counts)
-        cols = np.arange(len(shares.indices)) - np.repeat(shares.indptr[:-1], counts)
-        codes[rows, cols] = shares.indices
-        values[rows, cols] = shares.data
-        for begin in range(0, len(a), _PAIR_CHUNK * 20):
-            sl = slice(begin, begin + _PAIR_CHUNK * 20)
-            ca, cb = codes[a[sl]], codes[b[sl]]
-            va, vb = values[a[sl]], values[b[sl]]
-            acc = np.zeros(len(ca), dtype=np.float64)
-            for i in range(ca.shape[1]):
-                for j in range(cb.shape[1]):
-                    match = (ca[:, i] == cb[:, j]) & (ca[:, i] >= 0)
-                    acc += np.where(match, np.minimum(va[:, i], vb[:, j]), 0.0)
-            out[sl] = acc
-        return out
-    for begin in range(0, len(a), _PAIR_CHUNK):
-        sl = slice(begin, begin + _PAIR_CHUNK)
-        out[sl] = np.asarray(shares[a[sl]].minimum(shares[b[sl]]).sum(axis=1)).ravel()
+    for begin in range(0, len(a), _PAIR_CHUNK * 20):
+        sl = slice(begin, begin + _PAIR_CHUNK * 20)
+        ca, cb = codes[a[sl]], codes[b[sl]]
+        va, vb = values[a[sl]], values[b[sl]]
+        acc = np.zeros(len(ca), dtype=np.float64)
+        for i in range(ca.shape[1]):
+            for j in range(cb.shape[1]):
+                match = (ca[:, i] == cb[:, j]) & (ca[:, i] >= 0)
+                acc += np.where(match, np.minimum(va[:, i], vb[:, j]), 0.0)
+        out[sl] = acc
+    sparse = np.flatnonzero(wide[a] | wide[b])
+    for begin in range(0, len(sparse), _PAIR_CHUNK):
+        sel = sparse[begin : begin + _PAIR_CHUNK]
+        out[sel] = np.asarray(shares[a[sel]].minimum(shares[b[sel]]).sum(axis=1)).ravel()
     return out
 
 
@@ -318,9 +400,14 @@ def _month(days: np.ndarray) -> np.ndarray:
 
 
 def overlapping_pairs(
-    tables: Mapping[str, pd.DataFrame], settings: OverlapSettings = OverlapSettings()
+    tables: Mapping[str, pd.DataFrame],
+    settings: OverlapSettings = OverlapSettings(),
+    stats: PairSearchStats | None = None,
 ) -> pd.DataFrame:
-    """``duplication_pairs`` rows of kind ``overlapping_effort`` (see the module docstring)."""
+    """``duplication_pairs`` rows of kind ``overlapping_effort`` (see the module docstring).
+
+    ``stats``, when given, is filled with the counters of the search.
+    """
     acts = tables["activities"]
     acts = acts.loc[_truthy(acts["is_cd"])]
     start = _days(acts["start_date"])
@@ -355,37 +442,11 @@ def overlapping_pairs(
     blk = blocks["block"].to_numpy(dtype=np.int64)
     order = np.lexsort((start[act_b], blk))
     act_b, blk = act_b[order], blk[order]
-    country_b = blocks["country_code"].to_numpy()[order]
-    rows = _sweep_block_pairs(
-        blk,
-        start[act_b],
-        end[act_b],
-        settings.threshold,
-        settings.huge_block,
-        settings.window,
+    # country of each block row as its rank in alphabetical order
+    country_codes, country_b = np.unique(
+        blocks["country_code"].to_numpy()[order], return_inverse=True
     )
-    a, b = act_b[rows[:, 0]], act_b[rows[:, 1]]
-    different = partner[a] != partner[b]
-    country_codes, country_b = np.unique(country_b, return_inverse=True)
-    a, b, pair_country = a[different], b[different], country_b[rows[different, 0]]
-    del rows
-    # dedupe across blocks (a pair sharing several sectors, or several countries:
-    # the first country in alphabetical order is kept)
-    key = np.minimum(a, b) * np.int64(n_acts) + np.maximum(a, b)
-    order = np.lexsort((pair_country, key))
-    key, pair_country = key[order], pair_country[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, pair_country = key[first], pair_country[first]
-    a, b = key // n_acts, key % n_acts
-    del key, order, first
-    if not len(a):
-        return empty
-
-    # date overlap (inclusive days)
-    inter = np.minimum(end[a], end[b]) - np.maximum(start[a], start[b]) + 1
-    union = (end[a] - start[a] + 1) + (end[b] - start[b] + 1) - inter
-    date_overlap = inter / union
+    del blocks, order
 
     # sector overlap: weighted Jaccard over vocabulary-1 shares
     codes = pd.factorize(sectors["code"])[0]
@@ -395,32 +456,84 @@ def overlapping_pairs(
     )
     shares.sum_duplicates()
     totals = np.asarray(shares.sum(axis=1)).ravel()
-    sum_min = _pair_sum_min(shares, a, b)
-    denom = totals[a] + totals[b] - sum_min
-    sector_overlap = np.divide(sum_min, denom, out=np.zeros_like(sum_min), where=denom > 0)
+    padded = _pad_shares(shares)
 
-    score = sector_overlap * date_overlap
-    keep = score >= settings.threshold  # title similarity <= 1 can only lower it
-    a, b = a[keep], b[keep]
-    pair_country = pair_country[keep]
-    sector_overlap, date_overlap, score = sector_overlap[keep], date_overlap[keep], score[keep]
-    title_sim = np.full(len(a), np.nan)
-    if settings.use_text and len(a):
+    texts: list[str] = []
+    idf: np.ndarray | None = None
+    if settings.use_text:
         texts = _clean_texts(
             acts["title"] if "title" in acts else pd.Series([""] * n_acts),
             acts["description"] if "description" in acts else pd.Series([""] * n_acts),
         )
-        needed = np.unique(np.concatenate([a, b]))
-        matrix, _ = tfidf_matrix(texts, needed)
-        pos = pd.Index(needed)
-        title_sim = rowwise_cosine(matrix, pos.get_indexer(a), pos.get_indexer(b))
-        score = score * title_sim
-        keep = score >= settings.threshold
+
+    hit = np.zeros(len(act_b), dtype=bool)
+    stats = stats if stats is not None else PairSearchStats()
+    kept: list[tuple[np.ndarray, ...]] = []
+    for rows in _sweep_batches(
+        blk,
+        start[act_b],
+        end[act_b],
+        settings.threshold,
+        settings.huge_block,
+        settings.window,
+        settings.chunk_pairs,
+        hit,
+        stats,
+    ):
+        stats.batches += 1
+        a, b = act_b[rows[:, 0]], act_b[rows[:, 1]]
+        pair_country = country_b[rows[:, 0]]
+        del rows
+        different = partner[a] != partner[b]
+        a, b, pair_country = a[different], b[different], pair_country[different]
+        stats.scored += len(a)
+        # date overlap (inclusive days)
+        inter = np.minimum(end[a], end[b]) - np.maximum(start[a], start[b]) + 1
+        union = (end[a] - start[a] + 1) + (end[b] - start[b] + 1) - inter
+        date_overlap = inter / union
+        sum_min = _pair_sum_min(shares, a, b, padded)
+        denom = totals[a] + totals[b] - sum_min
+        sector_overlap = np.divide(sum_min, denom, out=np.zeros_like(sum_min), where=denom > 0)
+        score = sector_overlap * date_overlap
+        keep = score >= settings.threshold  # title similarity <= 1 can only lower it
         a, b, pair_country = a[keep], b[keep], pair_country[keep]
-        sector_overlap, date_overlap = sector_overlap[keep], date_overlap[keep]
-        score, title_sim = score[keep], title_sim[keep]
-    if not len(a):
+        sector_overlap, date_overlap, score = sector_overlap[keep], date_overlap[keep], score[keep]
+        title_sim = np.full(len(a), np.nan)
+        if settings.use_text and len(a):
+            if idf is None:
+                idf = _idf(texts)
+            docs = np.unique(np.concatenate([a, b]))
+            matrix = _tfidf_rows(texts, docs, idf)
+            title_sim = rowwise_cosine(matrix, np.searchsorted(docs, a), np.searchsorted(docs, b))
+            del matrix
+            score = score * title_sim
+            keep = score >= settings.threshold
+            a, b, pair_country = a[keep], b[keep], pair_country[keep]
+            sector_overlap, date_overlap = sector_overlap[keep], date_overlap[keep]
+            score, title_sim = score[keep], title_sim[keep]
+        if len(a):
+            kept.append((a, b, pair_country, sector_overlap, date_overlap, score, title_sim))
+    stats.window_hits = int(np.unique(act_b[hit]).size)
+    if not kept:
         return empty
+    a, b, pair_country, sector_overlap, date_overlap, score, title_sim = (
+        np.concatenate(parts) for parts in zip(*kept, strict=True)
+    )
+    del kept
+    # dedupe across blocks (a pair sharing several sectors, or several countries:
+    # the first country in alphabetical order is kept); the scores do not depend on
+    # the block
+    key = np.minimum(a, b) * np.int64(n_acts) + np.maximum(a, b)
+    order = np.lexsort((pair_country, key))
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    pick = order[first]
+    a, b = key[first] // n_acts, key[first] % n_acts
+    pair_country, sector_overlap = pair_country[pick], sector_overlap[pick]
+    date_overlap, score, title_sim = date_overlap[pick], score[pick], title_sim[pick]
+    del key, order, first, pick
+    stats.pairs = len(a)
 
     # evidence: shared sector codes, common date range, title similarity
     shared = sp.csr_matrix(shares[a].minimum(shares[b]))

@@ -470,3 +470,76 @@ def test_huge_block_is_windowed_by_start_date() -> None:
     assert set(zip(windowed["activity_id_a"], windowed["activity_id_b"], strict=True)) <= set(
         zip(full["activity_id_a"], full["activity_id_b"], strict=True)
     )
+
+
+def _dense_block_tables(n: int = 40) -> dict[str, pd.DataFrame]:
+    # one (KE, 15111) block of n activities from three partners, overlapping dates
+    # of varied lengths and a few shared title words, plus a second sector for some
+    rows: list[Row] = [
+        (
+            f"D{i:02d}",
+            [P1, P2, P3][i % 3],
+            True,
+            "KE",
+            {"15111": 1.0} if i % 4 else {"15111": 0.5, "15110": 0.5},
+            f"2020-{i % 12 + 1:02d}-01",
+            f"{2021 + i % 3}-{(i * 5) % 12 + 1:02d}-15",
+            "Public financial management reform" + (" support" if i % 2 else " programme"),
+        )
+        for i in range(n)
+    ]
+    return build_tables(rows, [])
+
+
+def _pair_set(pairs: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(pairs["activity_id_a"], pairs["activity_id_b"], strict=True))
+
+
+def test_chunked_path_gives_the_same_pairs_as_the_unchunked_one() -> None:
+    from assets.metrics.duplication import PairSearchStats
+
+    tables = _dense_block_tables()
+    settings = OverlapSettings(threshold=0.1, use_text=False)
+    whole_stats, chunk_stats = PairSearchStats(), PairSearchStats()
+    whole = overlapping_pairs(tables, settings, whole_stats)
+    chunked = overlapping_pairs(
+        tables, OverlapSettings(threshold=0.1, use_text=False, chunk_pairs=7), chunk_stats
+    )
+    # the block (40 activities) is bigger than one chunk: several batches were scored
+    assert whole_stats.batches == 1
+    assert chunk_stats.batches > 5
+    assert whole_stats.candidates == chunk_stats.candidates > 7
+    assert len(whole) > 20
+    assert _pair_set(chunked) == _pair_set(whole)
+    pd.testing.assert_frame_equal(chunked.reset_index(drop=True), whole.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("chunk_pairs", [1, 2, 5, 13, 64, 1000, 2_000_000])
+def test_memory_bounded_result_does_not_depend_on_the_chunk_size(chunk_pairs: int) -> None:
+    tables = _dense_block_tables(30)
+    reference = overlapping_pairs(tables, OverlapSettings(threshold=0.2))
+    got = overlapping_pairs(tables, OverlapSettings(threshold=0.2, chunk_pairs=chunk_pairs))
+    assert len(reference) > 0
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), reference.reset_index(drop=True))
+    # and with windowing on: the same pairs for any chunk size too
+    windowed = OverlapSettings(threshold=0.2, huge_block=5, window=3)
+    small = OverlapSettings(threshold=0.2, huge_block=5, window=3, chunk_pairs=chunk_pairs)
+    pd.testing.assert_frame_equal(
+        overlapping_pairs(tables, small).reset_index(drop=True),
+        overlapping_pairs(tables, windowed).reset_index(drop=True),
+    )
+
+
+def test_window_hits_are_counted() -> None:
+    from assets.metrics.duplication import PairSearchStats
+
+    stats = PairSearchStats()
+    overlapping_pairs(
+        _dense_block_tables(),
+        OverlapSettings(threshold=0.0, use_text=False, huge_block=5, window=2),
+        stats,
+    )
+    assert stats.window_hits > 0
+    none = PairSearchStats()
+    overlapping_pairs(_dense_block_tables(), OverlapSettings(threshold=0.0), none)
+    assert none.window_hits == 0
