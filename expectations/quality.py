@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from assets.harmonise.schema import table_frame, table_schemas
+from assets.iati.harmonise import IATI_TABLES
 from expectations.runner import ExpectationOutcome, TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table
 
@@ -64,14 +65,7 @@ OVERALL = ""
 _WHO = "_who"
 _ROW = "_row"
 #: Tables whose rows belong to an activity (attributed through ``activity_id``).
-_ACTIVITY_TABLES = (
-    "activity_countries",
-    "activity_sectors",
-    "participating_orgs",
-    "transactions",
-    "budgets",
-    "results",
-)
+_ACTIVITY_TABLES = tuple(table for table in IATI_TABLES if table != "activities")
 _SLUG_MAX = 60
 _HASH_LEN = 10
 

@@ -25,13 +25,20 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from expectations.quality import FREQUENCIES
 from publish.site import STYLE as SITE_STYLE
-from publish.site import _esc, _number, format_count, format_share, format_usd, href
+from publish.site import (
+    _esc,
+    _format_timestamp,
+    _number,
+    format_count,
+    format_share,
+    format_usd,
+    href,
+)
 
 INDEX = "index.html"
 CONTRIBUTORS_DIR = "contributors"
@@ -328,18 +335,6 @@ def _sort_value(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _format_timestamp(value: object) -> str:
-    """``2026-11-28T06:40:00+00:00`` → ``2026-11-28 06:40 UTC`` (the raw text when unparseable)."""
-    text = _text(value)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.utcoffset() == timedelta(0):
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
-    return moment.isoformat(sep=" ", timespec="minutes")
-
-
 def _time(value: object) -> str:
     if value is None or _text(value) == "":
         return '<span class="na">–</span>'
@@ -409,6 +404,17 @@ def _num_cell(value: object, *, key: str | None = None, problem: bool = False) -
         attributes += f' data-col="{_esc(key)}"'
     cls = "num problem-cell" if problem and number else "num"
     return f'<td class="{cls}"{attributes}>{_esc(format_count(number))}</td>'
+
+
+def _ratio(block: Mapping[str, Any], numerator: str, denominator: str) -> dict[str, Any]:
+    """A share item ({share, numerator, denominator}) from a block with other key names."""
+    if not block:
+        return {}
+    return {
+        "share": block.get("share"),
+        "numerator": block.get(numerator),
+        "denominator": block.get(denominator),
+    }
 
 
 def _share_cell(item: object, key: str | None = None) -> str:
@@ -1234,26 +1240,12 @@ def _contributors_table(report: Mapping[str, Any], pages: Mapping[str, str]) -> 
         ]
         cells.append(
             _share_cell(
-                {
-                    "share": forward.get("share"),
-                    "numerator": forward.get("activities_with_budget"),
-                    "denominator": forward.get("current_activities"),
-                }
-                if forward
-                else {},
-                "forward-budgets",
+                _ratio(forward, "activities_with_budget", "current_activities"), "forward-budgets"
             )
         )
         cells.append(
             _share_cell(
-                {
-                    "share": trace.get("share"),
-                    "numerator": trace.get("traced_transactions"),
-                    "denominator": trace.get("incoming_transactions"),
-                }
-                if trace
-                else {},
-                "traceability",
+                _ratio(trace, "traced_transactions", "incoming_transactions"), "traceability"
             )
         )
         rows.append(

@@ -513,7 +513,7 @@ class _FileCheck:
         # XSD
         self.schema: Any = None
         self.wrapper: Any = None
-        self.placeholder: Any = None  # stands for the activities already validated
+        self.stand_in: Any = None  # an empty activity standing for those already validated
         self.pending: list[tuple[Any, str, tuple[str, int]]] = []  # other root children
         self.root_errors: set[tuple[str, str]] = set()
         self.position = 0
@@ -804,8 +804,8 @@ class _FileCheck:
         for element, _, _ in others:
             self.wrapper.remove(element)
         self.wrapper.remove(activity)
-        if self.placeholder is None:
-            self.placeholder = etree.SubElement(self.wrapper, _ACTIVITY)
+        if self.stand_in is None:
+            self.stand_in = etree.SubElement(self.wrapper, _ACTIVITY)
 
     def _finish(self) -> None:
         """The root has ended: check what is left (root-level elements after the last
@@ -828,7 +828,7 @@ class _FileCheck:
 
     def _errors(self, context: _Context) -> list[_Located]:
         """Validate the wrapper: its errors, placed in the file (dropping those about what
-        is ours: the wrapper of a lone activity, the placeholder, repeated root errors)."""
+        is ours: the wrapper of a lone activity, the stand-in activity, repeated root errors)."""
         self.schema.validate(self.wrapper)
         located = []
         for error in self.schema.error_log:
@@ -853,7 +853,7 @@ class _FileCheck:
         top = element
         while top.getparent() is not None and top.getparent() is not self.wrapper:
             top = top.getparent()
-        if top is self.placeholder:
+        if top is self.stand_in:
             return None
         if top is context.activity:
             return _Located(error, element, top, context.pointer, context.key)
@@ -1061,7 +1061,7 @@ class _FileCheck:
 
 @dataclass
 class _Context:
-    """What one validation of the wrapper holds besides the placeholder."""
+    """What one validation of the wrapper holds besides the stand-in activity."""
 
     activity: Any  # None when only root-level elements are checked
     pointer: str
