@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -361,6 +363,9 @@ def main() -> None:
         default=0.6,
         help="share of CD activities (negative: the fixtures' own share)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per size; the median time is printed"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -369,43 +374,56 @@ def main() -> None:
         return
     print(
         f"{dt.datetime.now():%Y-%m-%d %H:%M} overlapping_pairs benchmark "
-        f"(huge_block={args.huge_block}, window={args.window})"
+        f"(huge_block={args.huge_block}, window={args.window}, median of {args.repeat} runs)"
     )
     print(
-        f"{'activities':>11} {'CD':>9} {'seconds':>9} {'peak MB':>9} {'+MB':>8} "
-        f"{'candidates':>12} {'pairs':>9} {'win hits':>9} {'x time':>7}"
+        f"{'activities':>11} {'CD':>9} {'median s':>9} {'min s':>8} {'max s':>8} "
+        f"{'peak MB':>9} {'candidates':>12} {'pairs':>9} {'x/doubling':>10}"
     )
     previous: dict[str, Any] | None = None
     for n in args.sizes:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--one",
-                str(n),
-                "--huge-block",
-                str(args.huge_block),
-                "--window",
-                str(args.window),
-                "--cd-share",
-                str(args.cd_share),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        ratio = f"{result['seconds'] / previous['seconds']:.1f}" if previous else "-"
+        runs = [_run_child(n, args) for _ in range(max(1, args.repeat))]
+        result = dict(runs[0])
+        times = [r["seconds"] for r in runs]
+        result["seconds"] = statistics.median(times)
+        result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
         if previous is None:
             print(f"data: {result['source']}")
+            growth = "-"
+        else:
+            # time factor per doubling of the input: 2.0 = linear, 4.0 = quadratic
+            doublings = math.log2(n / previous["n"])
+            growth = f"{(result['seconds'] / previous['seconds']) ** (1 / doublings):.2f}"
         print(
-            f"{n:>11,} {result['cd']:>9,} {result['seconds']:>9.2f} "
-            f"{result['peak_rss_mb']:>9.0f} {result['peak_increase_mb']:>8.0f} "
-            f"{result['candidates']:>12,} {result['pairs']:>9,} "
-            f"{result['window_hits']:>9,} {ratio:>7}",
+            f"{n:>11,} {result['cd']:>9,} {result['seconds']:>9.2f} {min(times):>8.2f} "
+            f"{max(times):>8.2f} {result['peak_rss_mb']:>9.0f} "
+            f"{result['candidates']:>12,} {result['pairs']:>9,} {growth:>10}",
             flush=True,
         )
         previous = result
+
+
+def _run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One size in a fresh process, so that peak memory is that size's own."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            str(n),
+            "--huge-block",
+            str(args.huge_block),
+            "--window",
+            str(args.window),
+            "--cd-share",
+            str(args.cd_share),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 if __name__ == "__main__":

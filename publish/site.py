@@ -716,6 +716,15 @@ def _alignment(rows: Sequence[Mapping[str, Any]]) -> str:
                 f"{_format_plain(cell.get('numerator'))} ÷ {_format_plain(cell.get('denominator'))}"
                 f" · {format_count(cell.get('n_activities'))} activities"
             )
+            eligible, coverage = (
+                _number(cell.get("n_activities_eligible")),
+                _number(cell.get("coverage")),
+            )
+            if eligible and coverage is not None and coverage < 1:
+                detail += (
+                    f" of {format_count(eligible)} ({format_share(coverage)} known;"
+                    " the unknowns are left out)"
+                )
             if value is None:
                 shown, meter = "n/a", ""
             elif metric in COUNT_METRICS:

@@ -1193,11 +1193,17 @@ def _rejected(
 def combine(files: Iterable[HarmonisedFile]) -> dict[str, pd.DataFrame]:
     """All files' tables as one set, in a stable order.
 
-    The same activity identifier in two files keeps the reporting
-    organisation's own publication (identifier starts with its ref), else the
-    most recently updated, else the first file by name; the other copy's rows
-    go to quarantine as ``duplicate_activity_across_files`` and its source's
-    counts say so.
+    The same activity identifier in two files keeps an IATI publication over a
+    submission, then the reporting organisation's own publication (identifier
+    starts with its ref), else the most recently updated, else the first file
+    by name; the other copy's rows go to quarantine as
+    ``duplicate_activity_across_files`` and its source's counts say so.
+
+    A partner submission's copy of an activity that IATI publishes is merged
+    instead (see :func:`_merge_submission_into_iati`): IATI's description
+    stands, the submission's figures stay for the double-counting stage to
+    weigh, and a warning ``activity_also_in_iati`` says what was taken from
+    where.
     """
     files = sorted(files, key=lambda h: h.source_file)
     tables: dict[str, pd.DataFrame] = {}
@@ -1243,11 +1249,18 @@ def _sorted(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True)
 
 
+#: Tables that describe an activity: when a partner submission reports an
+#: activity IATI publishes, these come from IATI alone.
+_DESCRIPTIVE_TABLES = ("activities", "activity_countries", "activity_sectors", "participating_orgs")
+ALSO_IN_IATI_RULE = "activity_also_in_iati"
+
+
 def _drop_cross_file_duplicates(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     activities = tables["activities"]
     if activities.empty or not activities["activity_id"].duplicated().any():
         return tables
     ranked = activities.assign(
+        _not_iati=(activities["source"].astype("string") != "iati").fillna(True),
         _own=[
             not (isinstance(ref, str) and isinstance(aid, str) and aid.startswith(ref))
             for ref, aid in zip(
@@ -1256,13 +1269,22 @@ def _drop_cross_file_duplicates(tables: dict[str, pd.DataFrame]) -> dict[str, pd
         ],
         _updated=activities["last_updated"].fillna(pd.Timestamp(0, tz="UTC")),
     ).sort_values(
-        ["activity_id", "_own", "_updated", "source_file"],
-        ascending=[True, True, False, True],
+        ["activity_id", "_not_iati", "_own", "_updated", "source_file"],
+        ascending=[True, True, True, False, True],
         kind="stable",
     )
     duplicate = ranked["activity_id"].duplicated(keep="first")
-    kept = ranked.loc[~duplicate].set_index("activity_id")["source_file"]
-    dropped = ranked.loc[duplicate, ["activity_id", "source_file", "source_ref"]]
+    kept_rows = ranked.loc[~duplicate].set_index("activity_id")
+    kept = kept_rows["source_file"]
+    extra = ranked.loc[duplicate, ["activity_id", "source_file", "source_ref", "source"]]
+    merges = (
+        (extra["source"].astype("string") == "partner_submission").fillna(False)
+        & (extra["activity_id"].map(kept_rows["source"]).astype("string") == "iati").fillna(False)
+    ).to_numpy()
+    tables = _merge_submission_into_iati(tables, extra.loc[merges], kept)
+    dropped = extra.loc[~merges]
+    if dropped.empty:
+        return tables
     drop_keys = set(zip(dropped["activity_id"], dropped["source_file"], strict=True))
     for table in IATI_TABLES:
         frame = tables[table]
@@ -1282,8 +1304,9 @@ def _drop_cross_file_duplicates(tables: dict[str, pd.DataFrame]) -> dict[str, pd
             "rule": "duplicate_activity_across_files",
             "value": row.activity_id,
             "message": f"activity {row.activity_id!r} is also published in "
-            f"{kept[row.activity_id]}, which is kept (the reporting organisation's own "
-            "publication, else the most recently updated); this copy is not accepted",
+            f"{kept[row.activity_id]}, which is kept (an IATI publication over a "
+            "submission, then the reporting organisation's own publication, else the "
+            "most recently updated); this copy is not accepted",
             "severity": "error",
         }
         for row in dropped.itertuples(index=False)
@@ -1298,16 +1321,92 @@ def _drop_cross_file_duplicates(tables: dict[str, pd.DataFrame]) -> dict[str, pd
         sources.loc[index, "n_accepted"] -= n
         sources.loc[index, "n_quarantined"] += n
         for i in index:
-            note = f"{n} activities also published in another file (see quarantine)"
-            sources.loc[i, "reason"] = (
-                f"{sources.loc[i, 'reason']}; {note}"
-                if pd.notna(sources.loc[i, "reason"])
-                else note
+            _add_reason(
+                sources, i, f"{n} activities also published in another file (see quarantine)"
             )
             if sources.loc[i, "status"] == "ok":
                 sources.loc[i, "status"] = "partial"
             if sources.loc[i, "n_accepted"] == 0:
                 sources.loc[i, "status"] = "rejected"
+    tables["sources"] = sources
+    return tables
+
+
+def _add_reason(sources: pd.DataFrame, index: Any, note: str) -> None:
+    reason = sources.loc[index, "reason"]
+    sources.loc[index, "reason"] = f"{reason}; {note}" if pd.notna(reason) else note
+
+
+def _merge_submission_into_iati(
+    tables: dict[str, pd.DataFrame], copies: pd.DataFrame, kept: pd.Series
+) -> dict[str, pd.DataFrame]:
+    """A partner submission's activities that IATI also publishes (``in_iati``).
+
+    The record is accepted, not quarantined: IATI's activity row, countries,
+    sectors and participating organisations stand and the submission's are set
+    aside; the submission's budgets are set aside where IATI publishes budgets
+    for the activity (one source per figure); its transactions, results and
+    declarations stay, and the double-counting stage excludes each transaction
+    whose type IATI also reports ("also reported in IATI"). A warning
+    ``activity_also_in_iati`` per copy says so; ``duplication_pairs`` publishes
+    the pair.
+    """
+    if copies.empty:
+        return tables
+    keys = set(zip(copies["activity_id"], copies["source_file"], strict=True))
+    iati_budgets = set(
+        tables["budgets"]
+        .loc[(tables["budgets"]["source"].astype("string") == "iati").fillna(False).to_numpy()]
+        .loc[:, "activity_id"]
+    )
+    budgets_set_aside: set[tuple[str, str]] = set()
+    for table in (*_DESCRIPTIVE_TABLES, "budgets"):
+        frame = tables[table]
+        if frame.empty:
+            continue
+        mask = [
+            (a, s) in keys and (table != "budgets" or a in iati_budgets)
+            for a, s in zip(frame["activity_id"], frame["source_file"], strict=True)
+        ]
+        if table == "budgets":
+            budgets_set_aside = {
+                (a, s)
+                for a, s, m in zip(frame["activity_id"], frame["source_file"], mask, strict=True)
+                if m
+            }
+        tables[table] = frame.loc[[not m for m in mask]].reset_index(drop=True)
+    rows = []
+    for row in copies.itertuples(index=False):
+        budget_note = (
+            "its budget is set aside because IATI publishes budgets for it"
+            if (row.activity_id, row.source_file) in budgets_set_aside
+            else "its budget is kept (IATI publishes none)"
+        )
+        rows.append(
+            {
+                "source_file": row.source_file,
+                "source_ref": row.source_ref,
+                "table": "activities",
+                "field": "activity_id",
+                "rule": ALSO_IN_IATI_RULE,
+                "value": row.activity_id,
+                "message": f"activity {row.activity_id!r} is also published in IATI "
+                f"({kept[row.activity_id]}): its title, dates, countries and sectors are "
+                f"taken from IATI; {budget_note}; its disbursements count only where "
+                "IATI reports no transaction of the same type (see "
+                "transactions.exclusion_reason); its declarations and results are kept",
+                "severity": "warning",
+            }
+        )
+    tables["quarantine"] = pd.concat(
+        [tables["quarantine"], table_frame("quarantine", rows)], ignore_index=True
+    )
+    sources = tables["sources"].copy()
+    for source_file, n in copies["source_file"].value_counts().items():
+        for i in sources.index[sources["source_file"] == source_file]:
+            _add_reason(
+                sources, i, f"{n} activities also published in IATI, merged (see quarantine)"
+            )
     tables["sources"] = sources
     return tables
 

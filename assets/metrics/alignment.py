@@ -29,12 +29,10 @@ Rules (the method of ``method_version`` "1"):
   else ``result_id``) whatever the number of reporting periods; a result with
   a ``country_code`` counts for that country only, else for every country of
   its activity. Counts are not split by country share.
-* Coverage: ``schema/alignment_metrics.json`` has no coverage column and its
-  ``metric`` field is a closed enum, so coverage cannot be published as extra
-  ``<metric>_coverage`` rows. ``n_activities`` counts the activities with a
-  known value; :func:`alignment_metrics_with_coverage` adds
-  ``n_activities_eligible`` and ``coverage`` (= n_activities ÷ eligible) for
-  reports and the quality page.
+* Coverage: ``n_activities`` counts the activities with a known value,
+  ``n_activities_eligible`` every activity the metric's definition covers
+  (known or not), and ``coverage`` = n_activities ÷ n_activities_eligible
+  (empty when none is eligible), so the unknowns left out are always shown.
 """
 
 from __future__ import annotations
@@ -390,22 +388,19 @@ def _aggregate(units: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
     units["den"] = units["weight"].where(units["known"], 0.0)
     all_partners = units.assign(partner_org_ref="")
     both = pd.concat([units, all_partners], ignore_index=True)
-    out = []
-    for key, part in both.groupby(_KEY, sort=False):
-        known = part[part["known"]]
-        out.append(
-            {
-                **dict(zip(_KEY, key, strict=True)),
-                "numerator": float(known["num"].sum()),
-                "denominator": float(known["den"].sum()),
-                "n_activities": int(known["activity_id"].nunique()),
-                "n_activities_eligible": int(part["activity_id"].nunique()),
-            }
-        )
+    grouped = both.groupby(_KEY, sort=False)
     found = pd.DataFrame(
-        out,
-        columns=[*_KEY, "numerator", "denominator", "n_activities", "n_activities_eligible"],
+        {
+            "numerator": grouped["num"].sum().astype(float),
+            "denominator": grouped["den"].sum().astype(float),
+            "n_activities": both.loc[both["known"].astype(bool)]
+            .groupby(_KEY, sort=False)["activity_id"]
+            .nunique(),
+            "n_activities_eligible": grouped["activity_id"].nunique(),
+        }
     )
+    found["n_activities"] = found["n_activities"].fillna(0).astype(int)
+    found = found.reset_index()
     merged = groups.merge(found, on=_KEY, how="left")
     return merged.fillna(
         {"numerator": 0.0, "denominator": 0.0, "n_activities": 0, "n_activities_eligible": 0}
@@ -420,10 +415,12 @@ def _ratio(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def alignment_metrics_with_coverage(
+def alignment_metrics(
     tables: Mapping[str, pd.DataFrame], links: pd.DataFrame, method_version: str = METHOD_VERSION
 ) -> pd.DataFrame:
-    """:func:`alignment_metrics` plus ``n_activities_eligible`` and ``coverage``."""
+    """``alignment_metrics`` rows: every Alignment metric per country, partner and
+    year, and for all partners together (``partner_org_ref`` empty), each with
+    its numerator, denominator, activities and coverage."""
     ctx = _Context(tables, links)
     money, cd = ctx.money, ctx.money.loc[ctx.money["is_cd"].astype(bool)]
     groups = pd.concat(
@@ -506,10 +503,9 @@ def alignment_metrics_with_coverage(
     out = out.assign(_m=out["metric"].map(order)).sort_values(
         ["country_code", "year", "partner_org_ref", "_m"], kind="stable"
     )
-    metrics = table_frame("alignment_metrics", out[field_names("alignment_metrics")])
-    metrics["n_activities_eligible"] = out["n_activities_eligible"].astype("Int64").to_numpy()
-    metrics["coverage"] = pd.array(out["coverage"].tolist(), dtype="Float64")
-    return metrics
+    return table_frame(
+        "alignment_metrics", out[field_names("alignment_metrics")].reset_index(drop=True)
+    )
 
 
 def _country_systems(ctx: _Context, cd: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
@@ -539,15 +535,6 @@ def _country_systems(ctx: _Context, cd: pd.DataFrame, groups: pd.DataFrame) -> p
     frame["n_activities"] = counts["n_activities"]
     frame["n_activities_eligible"] = counts["n_activities_eligible"]
     return _ratio(frame.reset_index())
-
-
-def alignment_metrics(
-    tables: Mapping[str, pd.DataFrame], links: pd.DataFrame, method_version: str = METHOD_VERSION
-) -> pd.DataFrame:
-    """``alignment_metrics`` rows: every Alignment metric per country, partner and
-    year, and for all partners together (``partner_org_ref`` empty)."""
-    frame = alignment_metrics_with_coverage(tables, links, method_version)
-    return frame[field_names("alignment_metrics")].reset_index(drop=True)
 
 
 def _result_countries(

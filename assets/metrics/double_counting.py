@@ -22,10 +22,13 @@ is kept:
    same type, date, value and currency; ``<C>`` is the smallest such child.
 3. ``also reported in IATI (file <F>)``: a partner submission's transaction for
    an activity whose IATI publication has transactions of the same type (IATI
-   wins; ``<F>`` is the first IATI file by name). The cross-file case (the same
-   identifier in two files) is resolved by ``combine``, which keeps one copy and
-   quarantines the other as ``duplicate_activity_across_files``; each such
-   quarantine row is published as a pair here (``activity_id_a`` =
+   wins; ``<F>`` is the first IATI file by name). ``combine`` has already
+   merged such a submission's copy into the IATI activity (IATI's description,
+   the submission's transactions) and left a warning ``activity_also_in_iati``;
+   each becomes a pair, whether or not the types overlap. The cross-file case
+   between two IATI files (or two submissions) is resolved by ``combine``, which
+   keeps one copy and quarantines the other as ``duplicate_activity_across_files``;
+   each such quarantine row is published as a pair here (``activity_id_a`` =
    ``activity_id_b`` = the identifier; the schema allows it).
 4. Funding chain: a disbursement or outgoing commitment (type 3 or 2) of
    activity A with ``receiver_activity_id`` = B, or incoming funds (type 1 or 11)
@@ -44,7 +47,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from assets.harmonise.schema import field_names, table_frame
-from assets.iati.harmonise import stable_id
+from assets.iati.harmonise import ALSO_IN_IATI_RULE, stable_id
 
 INCOMING_TYPES = ("1", "11", "13")
 CHAIN_INCOMING_TYPES = ("1", "11")
@@ -361,21 +364,39 @@ def flag_double_counting(
         + " (set aside, see quarantine)",
     )
 
-    # pairs: the same activity in IATI and in a partner submission
-    sub_id = both_sources["activity"].reset_index(drop=True)
+    # pairs: the same activity in IATI and in a partner submission (merged by
+    # combine, which leaves a warning; or found here through the transactions)
+    merged = quarantine.loc[
+        (_str(quarantine["rule"]) == ALSO_IN_IATI_RULE).fillna(False).to_numpy()
+    ]
+    merged_id = _str(merged["value"]).reset_index(drop=True)
+    both = pd.concat(
+        [
+            both_sources[["activity", "submission_file", "iati_file"]],
+            pd.DataFrame(
+                {
+                    "activity": merged_id,
+                    "submission_file": _str(merged["source_file"]).reset_index(drop=True),
+                    "iati_file": merged_id.map(kept_file).astype("string").fillna("another file"),
+                }
+            ),
+        ],
+        ignore_index=True,
+    ).drop_duplicates(["activity", "submission_file"])
+    sub_id = both["activity"].reset_index(drop=True)
     in_iati = _pair_frame(
         SAME_ACTIVITY,
         sub_id,
         sub_id,
-        "submission:" + both_sources["submission_file"].reset_index(drop=True),
+        "submission:" + both["submission_file"].reset_index(drop=True),
         sub_id.map(country_of),
         "identifier "
         + sub_id
         + " reported in IATI file "
-        + both_sources["iati_file"].reset_index(drop=True)
+        + both["iati_file"].reset_index(drop=True)
         + " and in partner submission "
-        + both_sources["submission_file"].reset_index(drop=True)
-        + "; figures are taken from IATI",
+        + both["submission_file"].reset_index(drop=True)
+        + "; the description and every transaction type IATI reports are taken from IATI",
     )
 
     # pairs: funding chains; the country where they meet (B's, shared with A if possible)

@@ -64,7 +64,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     options = ReleaseOptions(
         title="acceptance",
         description="issue 6",
-        schema_version="1.1.0",
+        schema_version="1.2.0",
         quality=QualityInputs(validations=validations, data_docs_dir=docs, as_of=NOW.date()),
     )
     outcome = publish_release(tables(), LocalTarget(root), options, now=NOW)

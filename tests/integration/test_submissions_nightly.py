@@ -15,6 +15,7 @@ import yaml
 from pipelines.nightly import run_nightly
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401
 from tests.submission_samples import (
+    DEMO_IATI_ID,
     clean_country_report_ghana,
     clean_partner_submission,
     messy_country_report_kenya,
@@ -80,6 +81,23 @@ def test_submissions_are_checked_harmonised_and_published(
     quarantine = pd.read_parquet(tables / "quarantine.parquet")
     messages = " ".join(quarantine["message"].fillna(""))
     assert "did you mean KE (Kenya)?" in messages
+    # The partner's activity that IATI also publishes: IATI describes it, and the
+    # partner's disbursement is kept but not counted (IATI reports disbursements).
+    assert activities.loc[activities["activity_id"] == DEMO_IATI_ID, "source"].tolist() == ["iati"]
+    merged = quarantine[quarantine["rule"] == "activity_also_in_iati"]
+    assert merged["value"].tolist() == [DEMO_IATI_ID]
+    assert (merged["severity"] == "warning").all()
+    transactions = pd.read_parquet(tables / "transactions.parquet")
+    partner_tx = transactions[
+        (transactions["activity_id"] == DEMO_IATI_ID)
+        & (transactions["source"] == "partner_submission")
+    ]
+    assert partner_tx["value"].tolist() == [600000.0]
+    assert not partner_tx["counts_toward_totals"].any()
+    assert partner_tx["exclusion_reason"].tolist() == ["also reported in IATI (file xm-demo-1001)"]
+    pairs = pd.read_parquet(tables / "duplication_pairs.parquet")
+    twice = pairs[(pairs["kind"] == "same_activity_reported_twice")]
+    assert DEMO_IATI_ID in set(twice["activity_id_a"])
     assert "published release" in output
     published = sorted((tmp_path / "publish" / "releases").iterdir())[-1]
     assert (published / "data" / "cd_priorities.csv").read_text().count("\n") == 4

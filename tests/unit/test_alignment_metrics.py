@@ -40,7 +40,6 @@ from assets.metrics.alignment import (
     METRICS,
     alignment_links,
     alignment_metrics,
-    alignment_metrics_with_coverage,
 )
 
 PROV = {
@@ -326,7 +325,7 @@ def metrics(tables: dict[str, pd.DataFrame], links: pd.DataFrame) -> pd.DataFram
 
 @pytest.fixture(scope="module")
 def covered(tables: dict[str, pd.DataFrame], links: pd.DataFrame) -> pd.DataFrame:
-    return alignment_metrics_with_coverage(tables, links)
+    return alignment_metrics(tables, links)
 
 
 def test_links_have_basis_and_confidence(links: pd.DataFrame) -> None:

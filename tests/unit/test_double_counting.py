@@ -170,7 +170,8 @@ def test_pairs(tables: dict[str, pd.DataFrame]) -> None:
     both = rows[("same_activity_reported_twice", "SE-1-S", "SE-1-S")]
     assert both.evidence == (
         "identifier SE-1-S reported in IATI file se-1.xml and in partner submission "
-        "se-1-2025.xlsx; figures are taken from IATI"
+        "se-1-2025.xlsx; the description and every transaction type IATI reports are "
+        "taken from IATI"
     )
     assert both.country_code == "RW"
     assert pairs[["sector_overlap", "date_overlap", "title_similarity"]].isna().all().all()

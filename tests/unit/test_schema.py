@@ -39,7 +39,12 @@ HARMONISED_TABLES = {
     "partner_declarations",
 }
 #: Fields the schema has beyond the specification's lists (each explained in its description).
-ADDITIONS = {"budgets": ["budget_id", "usd_rate_period"]}
+#: Fields the project adds to a specified table (each a MINOR schema change):
+#: alignment_metrics shows the coverage the issue and metrics.md ask for.
+ADDITIONS = {
+    "budgets": ["budget_id", "usd_rate_period"],
+    "alignment_metrics": ["n_activities_eligible", "coverage"],
+}
 FRICTIONLESS_TYPES = {"string", "integer", "number", "boolean", "date", "datetime", "year"}
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
@@ -351,14 +356,19 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_1_1_0_semver() -> None:
-    """1.1.0: the conformance table was added (MINOR)."""
+def test_the_schema_version_is_1_2_0_semver() -> None:
+    """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
+    n_activities_eligible and coverage (MINOR: fields added, none renamed)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "1.1.0"
+    assert data["schema_version"] == "1.2.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "1.1.0"
+    assert schema_version(SCHEMA_DIR) == "1.2.0"
+    fields = [
+        f["name"] for f in json.loads((SCHEMA_DIR / "alignment_metrics.json").read_text())["fields"]
+    ]
+    assert fields[-4:] == ["n_activities", "n_activities_eligible", "coverage", "method_version"]
 
 
 # ----------------------------------------------------------- typed frames

@@ -119,6 +119,8 @@ def alignment_rows() -> list[dict[str, Any]]:
             "denominator": 1982577.14,
             "value": 0.5,
             "n_activities": 4,
+            "n_activities_eligible": 5,
+            "coverage": 0.8,
             "method_version": "1.0",
         },
         {
@@ -458,6 +460,11 @@ def test_alignment_shows_all_partners_latest_year_only() -> None:
     ]
     (detail,) = table.xpath('.//td[@data-country="KE"][@data-metric="cd_share"]/@title')
     assert detail == "1,982,577.14 ÷ 4,922,577.14 · 5 activities"
+    # one activity's declaration is unknown: the reader sees it was left out
+    (detail,) = table.xpath('.//td[@data-country="KE"][@data-metric="priority_alignment"]/@title')
+    assert detail == (
+        "991,288.57 ÷ 1,982,577.14 · 4 activities of 5 (80.0% known; the unknowns are left out)"
+    )
 
 
 def test_duplication_shows_effective_partners_latest_year() -> None:
