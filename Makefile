@@ -58,9 +58,12 @@ dictionary: venv
 templates: venv
 	$(BIN)/cdcompact templates --out templates
 
-# Benchmarks print figures (never run by the test suite): the duplication pair
-# search at 10k, 100k and 1M synthetic activities.
+# Benchmarks print figures (never run by the test suite): harmonising against
+# bare lxml iterparse on 100 MB and 1 GB corpora built from the fixtures (under
+# var/bench/, reused), then the duplication pair search at 10k, 100k and 1M
+# synthetic activities. Medians of 3 runs.
 bench: venv
+	$(BIN)/python benchmarks/harmonise.py --sizes 100 1000
 	$(BIN)/python benchmarks/duplication.py --sizes 10000 100000 1000000
 
 clean:

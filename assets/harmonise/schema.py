@@ -11,10 +11,13 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from functools import cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.settings import project_root
 
@@ -29,6 +32,17 @@ PANDAS_DTYPES: dict[str, str] = {
     "date": "object",
     "datetime": "datetime64[us, UTC]",
     "year": "Int64",
+}
+
+
+#: The exact extension dtypes (``"string"`` alone would also match pandas' NaN-based
+#: ``str`` dtype, whose missing values compare differently).
+_EXACT_DTYPES: dict[str, Any] = {
+    "string": pd.StringDtype(na_value=pd.NA),
+    "integer": pd.Int64Dtype(),
+    "year": pd.Int64Dtype(),
+    "number": pd.Float64Dtype(),
+    "boolean": pd.BooleanDtype(),
 }
 
 
@@ -95,11 +109,17 @@ def table_frame(table: str, records: Iterable[Mapping[str, Any]] | pd.DataFrame)
     so a typo in a harmoniser fails loudly instead of vanishing.
     """
     types = field_types(table)
-    frame = (
-        records.copy()
-        if isinstance(records, pd.DataFrame)
-        else pd.DataFrame.from_records(list(records))
-    )
+    if isinstance(records, pd.DataFrame):
+        frame = records
+    else:
+        rows = records if isinstance(records, list) else list(records)
+        unknown = sorted(set(chain.from_iterable(rows)) - set(types))
+        if unknown:
+            raise ValueError(f"{table}: fields not in schema/{table}.json: {', '.join(unknown)}")
+        fast = _from_records(table, rows)
+        if fast is not None:
+            return fast
+        frame = pd.DataFrame.from_records(rows)
     unknown = sorted(set(frame.columns) - set(types))
     if unknown:
         raise ValueError(f"{table}: fields not in schema/{table}.json: {', '.join(unknown)}")
@@ -108,18 +128,71 @@ def table_frame(table: str, records: Iterable[Mapping[str, Any]] | pd.DataFrame)
     for name, kind in types.items():
         raw = frame[name] if name in frame.columns else pd.Series([None] * length, dtype="object")
         raw = raw.reset_index(drop=True)
-        if kind == "date":
+        target = PANDAS_DTYPES.get(kind, "string")
+        exact = _EXACT_DTYPES.get(kind)
+        if exact is not None and raw.dtype == exact:
+            columns[name] = raw  # already typed (a frame read back or built here)
+        elif kind == "date":
             columns[name] = pd.Series([_to_date(v) for v in raw], dtype="object")
         elif kind == "datetime":
             columns[name] = pd.to_datetime(raw, utc=True, format="ISO8601").astype(
                 PANDAS_DTYPES[kind]
             )
         else:
-            dtype = PANDAS_DTYPES.get(kind, "string")
-            if kind == "string":
-                raw = raw.map(lambda v: None if _is_missing(v) else str(v))
-            columns[name] = raw.astype(dtype)
+            # astype("string") turns every value into str() and None / NaN / NA into NA
+            columns[name] = raw.astype(target)
     return pd.DataFrame(columns, index=pd.RangeIndex(length))
+
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "year": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+}
+_PANDAS_OF_ARROW: dict[pa.DataType, Any] = {
+    pa.string(): pd.StringDtype(na_value=pd.NA),
+    pa.int64(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def pandas_type_of_arrow(arrow_type: pa.DataType) -> Any:
+    """The pandas extension dtype the schema uses for an Arrow type (None: Arrow's default)."""
+    return _PANDAS_OF_ARROW.get(arrow_type)
+
+
+@cache
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a table, from its Table Schema."""
+    return pa.schema(
+        [
+            pa.field(name, _ARROW_TYPES.get(kind, pa.string()))
+            for name, kind in field_types(table).items()
+        ]
+    )
+
+
+def _from_records(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame | None:
+    """Records whose values already have the schema's types, converted in C by Arrow;
+    None when a value needs the slower, lenient conversion (a number as text, ...)."""
+    if not rows:
+        return None
+    try:
+        arrow = pa.Table.from_pylist(rows, schema=arrow_schema(table))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    for index, column in enumerate(arrow.columns):
+        # a float NaN is a missing value here, as in the lenient path
+        if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
+            arrow = arrow.set_column(
+                index, arrow.field(index), pc.if_else(pc.is_nan(column), None, column)
+            )
+    return arrow.to_pandas(types_mapper=_PANDAS_OF_ARROW.get)
 
 
 def empty_frame(table: str) -> pd.DataFrame:

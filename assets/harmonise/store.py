@@ -15,34 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.harmonise.schema import field_types, table_frame
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "year": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-}
-
-
-def arrow_schema(table: str) -> pa.Schema:
-    """The Arrow schema of a table, from its Table Schema."""
-    return pa.schema(
-        [
-            pa.field(name, _ARROW_TYPES.get(kind, pa.string()))
-            for name, kind in field_types(table).items()
-        ]
-    )
+from assets.harmonise.schema import arrow_schema, pandas_type_of_arrow, table_frame
 
 
 def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
     """Write one table as Parquet, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    typed = table_frame(table, frame)
-    arrow = pa.Table.from_pandas(typed, schema=arrow_schema(table), preserve_index=False)
+    arrow = to_arrow(table, frame)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
@@ -52,6 +31,19 @@ def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
+    """A table's frame as Arrow with the schema's types; a frame that already has
+    exactly the schema's columns converts directly, any other goes through
+    :func:`table_frame` first (which types it, or fails on a field not in the schema)."""
+    schema = arrow_schema(table)
+    if list(frame.columns) == schema.names:
+        try:
+            return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+    return pa.Table.from_pandas(table_frame(table, frame), schema=schema, preserve_index=False)
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[str, Path]:
@@ -64,7 +56,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[st
 
 def read_table(table: str, path: Path) -> pd.DataFrame:
     """A table written by :func:`write_table`, with the schema's pandas dtypes."""
-    frame = pq.read_table(path).to_pandas(types_mapper=None)
+    frame = pq.read_table(path).to_pandas(types_mapper=pandas_type_of_arrow)
     return table_frame(table, frame)
 
 

@@ -18,11 +18,26 @@ from assets.settings import CdRules
 RULE_ORDER = ("aid_type_technical_cooperation", "ftc_flag", "cd_sector", "cd_keyword")
 
 
+class _CombiningMarks(dict[int, int | None]):
+    """``str.translate`` table that drops combining marks: each code point is
+    looked up in the Unicode database once, then translate runs in C."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_STRIP_COMBINING = _CombiningMarks()
+_SEPARATORS = re.compile(r"[\s\-‐‑–—_/]+")
+
+
 def normalise_text(text: str) -> str:
     """Casefolded, accents removed, hyphens and runs of white space as one space."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"[\s\-‐‑–—_/]+", " ", stripped).strip()
+    folded = text.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded).translate(_STRIP_COMBINING)
+    return _SEPARATORS.sub(" ", folded).strip()
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:

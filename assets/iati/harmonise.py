@@ -986,18 +986,17 @@ def _name(node: etree._Element) -> str:
 
 
 def _children(node: etree._Element | None, name: str) -> list[etree._Element]:
+    """Child elements named ``name`` (no namespace), in document order."""
     if node is None:
         return []
-    return [c for c in node if isinstance(c.tag, str) and c.tag == name]
+    return list(node.iterchildren(name))
 
 
 def _child(node: etree._Element | None, name: str) -> etree._Element | None:
+    """The first child element named ``name`` (no namespace), or None."""
     if node is None:
         return None
-    for c in node:
-        if isinstance(c.tag, str) and c.tag == name:
-            return c
-    return None
+    return next(node.iterchildren(name), None)
 
 
 def _text(node: etree._Element | None) -> str | None:

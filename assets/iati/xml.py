@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -85,71 +86,86 @@ def sniff(path: Path) -> None:
 _ACTIVITY_TAG = "iati-activity"
 
 
+def _parser_options() -> dict[str, object]:
+    return {
+        "resolve_entities": False,
+        "no_network": True,
+        "load_dtd": False,
+        "dtd_validation": False,
+        "huge_tree": False,
+        "remove_comments": True,
+        "remove_pis": True,
+    }
+
+
 def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]:
     """Yield each ``<iati-activity>`` of the file, filling ``header`` from the root.
 
     Raises :class:`NotIatiActivities` for a file that is not well-formed, has a
     DTD, or whose root is not ``<iati-activities>`` / ``<iati-activity>``.
+
+    The root is read first on its own (the parser stops after its start tag);
+    the file is then parsed with libxml2 reporting only ``iati-activity``
+    elements, so no Python code runs for the elements inside an activity until
+    the harmoniser reads them.
     """
     sniff(path)
+    _read_root(path, header)
+    root_is_activity = header.root_tag == _ACTIVITY_TAG
     context = etree.iterparse(
-        str(path),
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        str(path), events=("end",), tag="{*}" + _ACTIVITY_TAG, **_parser_options()
     )
-    depth = 0
     position = 0
-    root_is_activity = False
     try:
-        for event, element in context:
-            if event == "start":
-                depth += 1
-                if depth == 1:
-                    _check_root(element, header)
-                    root_is_activity = header.root_tag == _ACTIVITY_TAG
-                    if root_is_activity:
-                        position = 1
+        for _, element in context:
+            parent = element.getparent()
+            if root_is_activity:
+                if parent is None:
+                    yield ActivityElement(element, 1, element.sourceline, f"/{_ACTIVITY_TAG}")
                 continue
-            depth -= 1
-            name = local_name(element.tag)
-            if root_is_activity and depth == 0:
-                yield ActivityElement(element, 1, element.sourceline, f"/{_ACTIVITY_TAG}")
-            elif not root_is_activity and depth == 1 and name == _ACTIVITY_TAG:
-                position += 1
-                yield ActivityElement(
-                    element,
-                    position,
-                    element.sourceline,
-                    f"/iati-activities/iati-activity[{position}]",
-                )
-                # Free what has been read: the element and every earlier sibling.
-                element.clear(keep_tail=False)
-                parent = element.getparent()
-                if parent is not None:
-                    while element.getprevious() is not None:
-                        del parent[0]
+            if parent is None or parent.getparent() is not None:
+                continue  # an iati-activity nested deeper than the root's children
+            position += 1
+            yield ActivityElement(
+                element,
+                position,
+                element.sourceline,
+                f"/iati-activities/iati-activity[{position}]",
+            )
+            # Free what has been read: the element and every earlier sibling.
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del parent[0]
     except etree.XMLSyntaxError as exc:
-        line, column, message = exc.lineno, exc.offset, str(exc.msg or exc)
-        # libxml2 sometimes raises a generic error ("no element found", line 0)
-        # after logging the real one; the parser's error log has the real place.
-        logged = [e for e in context.error_log if e.line > 0]
-        if logged and (not line or message == "no element found"):
-            line, column, message = logged[0].line, logged[0].column, logged[0].message
-        where = f"line {line}, column {column}" if line else "the file"
-        message = _clean_libxml_message(message)
-        line = line or None
-        raise NotIatiActivities(
-            "not_well_formed",
-            f"not well-formed XML at {where}: {message}"
-            + (f" ({position} complete activities before it were not used)" if position else ""),
-            line,
-        ) from exc
+        raise _not_well_formed(exc, context, position) from exc
+
+
+def _read_root(path: Path, header: FileHeader) -> None:
+    """Check the root element (and the DTD) from its start tag alone."""
+    context = etree.iterparse(str(path), events=("start",), **_parser_options())
+    try:
+        for _, element in context:
+            _check_root(element, header)
+            return
+    except etree.XMLSyntaxError as exc:
+        raise _not_well_formed(exc, context, 0) from exc
+
+
+def _not_well_formed(exc: etree.XMLSyntaxError, context: Any, position: int) -> NotIatiActivities:
+    line, column, message = exc.lineno, exc.offset, str(exc.msg or exc)
+    # libxml2 sometimes raises a generic error ("no element found", line 0)
+    # after logging the real one; the parser's error log has the real place.
+    logged = [e for e in context.error_log if e.line > 0]
+    if logged and (not line or message == "no element found"):
+        line, column, message = logged[0].line, logged[0].column, logged[0].message
+    where = f"line {line}, column {column}" if line else "the file"
+    message = _clean_libxml_message(message)
+    return NotIatiActivities(
+        "not_well_formed",
+        f"not well-formed XML at {where}: {message}"
+        + (f" ({position} complete activities before it were not used)" if position else ""),
+        line or None,
+    )
 
 
 def _clean_libxml_message(message: str) -> str:

@@ -1,0 +1,196 @@
+"""Harmonising throughput and memory against bare lxml iterparse, on a corpus of real files.
+
+    .venv/bin/python benchmarks/harmonise.py --sizes 100 1000 --repeat 3
+
+For each corpus size (MB, built by ``benchmarks/corpus.py`` under
+``var/bench/`` from the shared fixtures and reused when it exists) it measures,
+each in a fresh process so that peak RSS is that mode's own:
+
+* ``iterparse``: bare ``lxml.etree.iterparse`` over every file, clearing each
+  element after its end event and dropping read siblings (the parser's own
+  limit; one process);
+* ``harmonise``: what the pipeline's ``iati_dataset`` asset does per dataset
+  (``harmonise_file``: every IATI table, currency conversion, CD
+  classification; then one Parquet file per table), one process, no XML
+  Schema pass;
+* ``harmonise x2``: the same with 2 worker processes (the CLI's and the
+  nightly job's process pool);
+* ``+ conformance``: one process with the IATI XML Schema and codelist pass
+  the pipeline also runs (``--conformance``).
+
+Printed per mode: median seconds of ``--repeat`` runs, MB/s, activities/s,
+transactions/s, peak RSS (the largest process), and the ratios the targets
+of the performance issue name (harmonise ÷ iterparse; 2 processes ÷ 1).
+Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.corpus import FIXTURES, build_corpus, corpus_files  # noqa: E402
+
+WORK = ROOT / "var" / "bench"
+MODES = ("iterparse", "harmonise", "harmonise x2", "+ conformance")
+
+_OPTIONS: Any = None
+
+
+def _options(conformance: bool) -> Any:
+    from assets.iati.codelists import load_codelists
+    from assets.iati.conformance import IatiSchemas
+    from assets.iati.harmonise import HarmoniseOptions
+    from assets.iati.rates import load_exchange_rates
+    from assets.settings import load_settings
+
+    rates = FIXTURES.parent / "exchange-rates"
+    return HarmoniseOptions(
+        rules=load_settings().cd_rules,
+        rates=load_exchange_rates(
+            [rates / "imf-monthly-subset.csv", rates / "monthly-average-sdr-per-unit.json"]
+        ),
+        codelists=load_codelists(FIXTURES.parent / "codelists"),
+        schemas=IatiSchemas.from_dir(FIXTURES.parent / "iati-schemas") if conformance else None,
+    )
+
+
+def _init_worker(conformance: bool) -> None:
+    global _OPTIONS
+    _OPTIONS = _options(conformance)
+
+
+def _harmonise_one(job: tuple[str, str]) -> tuple[int, int]:
+    from assets.harmonise.store import write_tables
+    from assets.iati.harmonise import harmonise_file
+
+    path, out = Path(job[0]), Path(job[1])
+    harmonised = harmonise_file(path, _OPTIONS)
+    write_tables(harmonised.tables, out / path.stem)
+    return len(harmonised.tables["activities"]), len(harmonised.tables["transactions"])
+
+
+def _iterparse(files: list[Path]) -> tuple[int, int]:
+    from lxml import etree
+
+    activities = transactions = 0
+    for path in files:
+        for _, element in etree.iterparse(str(path), events=("end",)):
+            tag = element.tag
+            if tag == "iati-activity":
+                activities += 1
+            elif tag == "transaction":
+                transactions += 1
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            if parent is not None:
+                while element.getprevious() is not None:
+                    del parent[0]
+    return activities, transactions
+
+
+def run_mode(mode: str, files: list[Path]) -> dict[str, Any]:
+    """One mode over the corpus, in this process (and its workers)."""
+    out = Path(tempfile.mkdtemp(prefix="cdcompact-bench-", dir=WORK))
+    try:
+        jobs = [(str(p), str(out)) for p in files]
+        if mode == "iterparse":
+            began = time.perf_counter()
+            activities, transactions = _iterparse(files)
+        elif mode == "harmonise x2":
+            began = time.perf_counter()
+            with ProcessPoolExecutor(2, initializer=_init_worker, initargs=(False,)) as pool:
+                counts = list(pool.map(_harmonise_one, jobs, chunksize=1))
+            activities, transactions = map(sum, zip(*counts, strict=True))
+        else:
+            _init_worker(mode == "+ conformance")
+            began = time.perf_counter()
+            counts = [_harmonise_one(job) for job in jobs]
+            activities, transactions = map(sum, zip(*counts, strict=True))
+        seconds = time.perf_counter() - began
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "mode": mode,
+        "seconds": seconds,
+        "activities": activities,
+        "transactions": transactions,
+        "peak_rss_mb": max(own, children) / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[100.0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        files = corpus_files(args.corpus) if args.corpus else []
+        print(json.dumps(run_mode(args.one, files)))
+        return
+    print(
+        f"{dt.datetime.now():%Y-%m-%d %H:%M} harmonise benchmark, {os.cpu_count()} CPUs, "
+        f"median of {args.repeat} runs"
+    )
+    for size in args.sizes:
+        corpus = WORK / f"corpus-{size:g}"
+        files = build_corpus(size, corpus)
+        megabytes = sum(p.stat().st_size for p in files) / 1e6
+        print(f"\ncorpus: {len(files)} files, {megabytes:.1f} MB ({corpus})")
+        print(
+            f"{'mode':<14} {'median s':>9} {'MB/s':>7} {'act/s':>8} {'tx/s':>9} "
+            f"{'peak MB':>8} {'ratio':>22}"
+        )
+        medians: dict[str, float] = {}
+        for mode in args.modes:
+            runs = [_child(mode, corpus) for _ in range(max(1, args.repeat))]
+            seconds = statistics.median(r["seconds"] for r in runs)
+            medians[mode] = seconds
+            r = runs[0]
+            ratio = ""
+            if mode != "iterparse" and "iterparse" in medians:
+                ratio = f"{medians['iterparse'] / seconds:.0%} of iterparse"
+            if mode == "harmonise x2" and "harmonise" in medians:
+                ratio = f"{medians['harmonise'] / seconds:.2f}x one process"
+            print(
+                f"{mode:<14} {seconds:>9.2f} {megabytes / seconds:>7.1f} "
+                f"{r['activities'] / seconds:>8,.0f} {r['transactions'] / seconds:>9,.0f} "
+                f"{max(x['peak_rss_mb'] for x in runs):>8.0f} {ratio:>22}",
+                flush=True,
+            )
+
+
+def _child(mode: str, corpus: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", mode, "--corpus", str(corpus)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+if __name__ == "__main__":
+    main()
