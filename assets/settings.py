@@ -155,6 +155,9 @@ class Settings:
     submissions: SubmissionSettings
     quality: QualitySettings
     metrics: MetricsSettings
+    #: Processes that harmonise IATI datasets side by side (config ``run.workers``,
+    #: env CDCOMPACT_WORKERS; 0 = one per CPU).
+    workers: int = 1
 
     @property
     def schema_dir(self) -> Path:
@@ -184,6 +187,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     return data
+
+
+def _workers(run: dict[str, Any], path: Path) -> int:
+    raw = os.environ.get("CDCOMPACT_WORKERS") or run.get("workers", 0)
+    try:
+        workers = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: run.workers must be a whole number, not {raw!r}") from None
+    if workers < 0:
+        raise ConfigError(f"{path}: run.workers must be 0 (one per CPU) or more, not {workers}")
+    return workers or max(1, os.cpu_count() or 1)
 
 
 def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
@@ -228,6 +242,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     submissions = _section(data, "submissions", path)
     quality = _quality(_section(data, "quality", path), path)
     metrics = _metrics(_section(data, "metrics", path), path)
+    workers = _workers(_section(data, "run", path), path)
     inbox_s3 = submissions.get("s3") or {}
     if not isinstance(inbox_s3, dict):
         raise ConfigError(f"{path}: submissions.s3 must be a mapping")
@@ -341,6 +356,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         ),
         quality=quality,
         metrics=metrics,
+        workers=workers,
     )
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -114,7 +115,10 @@ def run_mode(mode: str, files: list[Path]) -> dict[str, Any]:
             activities, transactions = _iterparse(files)
         elif mode == "harmonise x2":
             began = time.perf_counter()
-            with ProcessPoolExecutor(2, initializer=_init_worker, initargs=(False,)) as pool:
+            spawn = multiprocessing.get_context("spawn")  # as harmonise_many and the nightly pool
+            with ProcessPoolExecutor(
+                2, mp_context=spawn, initializer=_init_worker, initargs=(False,)
+            ) as pool:
                 counts = list(pool.map(_harmonise_one, jobs, chunksize=1))
             activities, transactions = map(sum, zip(*counts, strict=True))
         else:

@@ -77,6 +77,10 @@ def _harmonise(args: argparse.Namespace) -> int:
     if not discover_files(args.paths):
         print("cdcompact: no .xml files in the given folders", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
+    if args.workers is not None and args.workers < 1:
+        print(f"cdcompact: --workers must be 1 or more, not {args.workers}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    workers = args.workers or settings.workers
     rate_files = list(args.rates or settings.exchange_rate_files)
     try:
         rates = load_exchange_rates(rate_files) if rate_files else None
@@ -93,18 +97,11 @@ def _harmonise(args: argparse.Namespace) -> int:
     if schemas_dir is not None and not schemas_dir.is_dir():
         print(f"cdcompact: IATI schemas folder {schemas_dir} does not exist", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
-    options = HarmoniseOptions(
-        rules=settings.cd_rules,
-        rates=rates,
-        codelists=codelists,
-        preferred_languages=settings.preferred_languages,
-        rate_fallback_months=settings.rate_fallback_months,
-        schemas=IatiSchemas.from_dir(schemas_dir) if schemas_dir else None,
-        max_findings=settings.quality.max_findings,
-    )
+    schemas = IatiSchemas.from_dir(schemas_dir) if schemas_dir else None
+    options = HarmoniseOptions.from_settings(settings, rates, codelists, schemas)
     progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
     try:
-        _, tables = harmonise_paths(args.paths, options, progress)
+        _, tables = harmonise_paths(args.paths, options, progress, workers=workers)
     finally:
         progress.close()
     tables = add_metrics(tables, settings.metrics)
@@ -295,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="official IATI schemas folder (<version>/iati-activities-schema.xsd) to check "
         "every file against; default from config (reference.iati_schemas, when a folder)",
+    )
+    harmonise.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that harmonise files side by side; default from config "
+        "(run.workers: 0 = one per CPU)",
     )
     harmonise.add_argument("--quiet", action="store_true", help="no progress bar")
     harmonise.set_defaults(handler=_harmonise)

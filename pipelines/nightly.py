@@ -8,9 +8,11 @@ then the tables, their checks and the release.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,8 @@ def run_nightly(
     print(f"cdcompact: configuration {settings.config_file}")
     print(f"cdcompact: Dagster instance {instance.root_directory or '(in memory)'}")
 
+    stages: dict[str, float] = {}
+    clock = time.monotonic()
     fetch = defs.resolve_job_def("iati_fetch_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
@@ -80,22 +84,34 @@ def run_nightly(
             kept = "last good copy kept" if record["sha256"] else "no earlier copy"
             print(f"  failed  {record['key']}: {record['error']} ({kept})")
     to_harmonise = plan(settings, results)
+    stages["fetch"], clock = time.monotonic() - clock, time.monotonic()
     if not to_harmonise:
         print("cdcompact: nothing changed: no dataset is harmonised again")
 
     failed: list[str] = []
-    dataset_job = defs.resolve_job_def("iati_dataset_job")
-    for index, key in enumerate(to_harmonise, start=1):
-        run = dataset_job.execute_in_process(
-            instance=instance,
-            partition_key=key,
-            raise_on_error=False,
-            run_config=RUN_CONFIG,
-        )
-        mark = str(_metadata(run, "iati_dataset").get("status", "done"))
-        print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if run.success else 'run FAILED'}")
-        if not run.success:
-            failed.append(key)
+    workers = min(settings.workers, len(to_harmonise))
+    if workers > 1 and not instance.is_ephemeral:
+        print(f"cdcompact: harmonising {len(to_harmonise)} datasets in {workers} processes")
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_dataset_worker,
+            initargs=(None if config_file is None else str(config_file),),
+        ) as pool:
+            outcomes = pool.map(_dataset_run, to_harmonise, chunksize=1)
+            for index, (key, success, mark) in enumerate(outcomes, start=1):
+                print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
+                if not success:
+                    failed.append(key)
+    else:
+        _DATASET_WORKER.update(defs=defs, instance=instance)
+        for index, key in enumerate(to_harmonise, start=1):
+            key, success, mark = _dataset_run(key)
+            print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
+            if not success:
+                failed.append(key)
+    stages["datasets"], clock = time.monotonic() - clock, time.monotonic()
     if failed:
         print(f"cdcompact: {len(failed)} dataset runs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -120,6 +136,7 @@ def run_nightly(
     if failed:
         print(f"cdcompact: {len(failed)} submission runs failed", file=sys.stderr)
         return 1
+    stages["submissions"], clock = time.monotonic() - clock, time.monotonic()
     tables = defs.resolve_job_def("iati_tables_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
@@ -129,6 +146,7 @@ def run_nightly(
             file=sys.stderr,
         )
         return 1
+    stages["tables, checks and release"] = time.monotonic() - clock
     out = tables_dir(settings.data_dir)
     print(summary(read_tables(out, PUBLISHED_TABLES), out))
     release = _metadata(tables, "data_release")
@@ -138,8 +156,35 @@ def run_nightly(
         print(f"no change since release {release['version']}: nothing published")
     if release.get("quality_report"):
         print(f"data-quality report: {release['quality_report']}")
+    shown = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in stages.items())
+    print(f"cdcompact: stages: {shown}")
     print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
     return 0
+
+
+_DATASET_WORKER: dict[str, Any] = {}
+
+
+def _start_dataset_worker(config_file: str | None) -> None:
+    """Once per worker process: the definitions and the instance in $DAGSTER_HOME."""
+    _DATASET_WORKER["defs"] = build_definitions(load_settings(config_file))
+    _DATASET_WORKER["instance"] = dg.DagsterInstance.get()
+
+
+def _dataset_run(key: str) -> tuple[str, bool, str]:
+    """One dataset partition's run (``iati_dataset_job``), recorded in the instance; the
+    same code whether it runs here or in a worker process."""
+    run = (
+        _DATASET_WORKER["defs"]
+        .resolve_job_def("iati_dataset_job")
+        .execute_in_process(
+            instance=_DATASET_WORKER["instance"],
+            partition_key=key,
+            raise_on_error=False,
+            run_config=RUN_CONFIG,
+        )
+    )
+    return key, run.success, str(_metadata(run, "iati_dataset").get("status", "done"))
 
 
 def _config_failure(result: dg.ExecuteInProcessResult) -> bool:

@@ -79,6 +79,12 @@ def dataset_dir(data_dir: Path, key: str) -> Path:
     return data_dir / "iati" / "datasets" / key
 
 
+def timings_path(data_dir: Path) -> Path:
+    """Seconds per stage of the last combining step (combine, metrics, write, checks),
+    for ``benchmarks/pipeline.py``."""
+    return data_dir / "timings.json"
+
+
 def tables_dir(data_dir: Path) -> Path:
     """The combined harmonised tables."""
     return data_dir / "tables"

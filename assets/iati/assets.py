@@ -6,6 +6,8 @@
   from every dataset partition the configuration names.
 """
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from assets.harmonise.store import (
     markdown_table,
     reference_dir,
     tables_dir,
+    timings_path,
     write_table,
 )
 from assets.hashing import file_sha256
@@ -31,6 +34,7 @@ from assets.iati.fetching import (
     plan,
     rate_files,
     record_schemas,
+    reference_fingerprint,
     schemas_folder,
 )
 from assets.iati.harmonise import (
@@ -206,17 +210,21 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
     )
 
 
+_OPTIONS: dict[tuple[str, str], HarmoniseOptions] = {}
+
+
 def harmonise_options(settings: Settings) -> HarmoniseOptions:
-    rates, codelists = load_reference(settings)
-    return HarmoniseOptions(
-        rules=settings.cd_rules,
-        rates=rates,
-        codelists=codelists,
-        preferred_languages=settings.preferred_languages,
-        rate_fallback_months=settings.rate_fallback_months,
-        schemas=load_schemas(settings),
-        max_findings=settings.quality.max_findings,
-    )
+    """The options of this run's reference data, loaded once per process: a worker
+    that runs many dataset partitions reads the rates and codelists again only when
+    the reference fingerprint (their bytes, the schemas, the rules) changes."""
+    key = (str(settings.data_dir), reference_fingerprint(settings))
+    options = _OPTIONS.get(key)
+    if options is None:
+        rates, codelists = load_reference(settings)
+        options = HarmoniseOptions.from_settings(settings, rates, codelists, load_schemas(settings))
+        _OPTIONS.clear()
+        _OPTIONS[key] = options
+    return options
 
 
 @dg.asset(
@@ -289,8 +297,13 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
     """Combine every fetched dataset and processed submission into the harmonised tables,
     flag double counting and compute the alignment and duplication metrics."""
     settings = compact.settings()
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
     try:
-        tables = add_metrics(harmonised_tables(settings), settings.metrics)
+        combined = harmonised_tables(settings)
+        seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
+        tables = add_metrics(combined, settings.metrics)
+        seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
     out = tables_dir(settings.data_dir)
@@ -315,8 +328,14 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
             metadata["cd_activities"] = int(frame["is_cd"].fillna(False).sum())
         context.log.info(f"{table}: {len(frame)} rows")
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
     yield from schema_check_results(tables)
+    seconds["schema checks"], clock = time.perf_counter() - clock, time.perf_counter()
     work = quality_work_dir(settings.data_dir)
     validations = validate_tables(tables, data_docs_dir=work / DATA_DOCS)
     save_validations(work, validations)
+    seconds["great expectations"] = time.perf_counter() - clock
     yield from expectation_check_results(validations)
+    timings = " · ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+    context.log.info(f"iati_harmonised stages: {timings}")
+    timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n", encoding="utf-8")

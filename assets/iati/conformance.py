@@ -40,7 +40,7 @@ from lxml import etree
 
 from assets.harmonise.schema import table_frame
 from assets.iati.codelists import VERSIONLESS, Codelists
-from assets.iati.xml import NotIatiActivities, local_name, sniff
+from assets.iati.xml import SAFE_PARSE_OPTIONS, NotIatiActivities, local_name, sniff
 
 #: The activity schema of each version folder; it includes/imports its siblings.
 SCHEMA_FILE = "iati-activities-schema.xsd"
@@ -77,15 +77,7 @@ _VERSION_ALIASES = {"1": "1.01", "1.0": "1.01", "1.00": "1.01"}
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
 #: libxml2 keeps line numbers in 16 bits: from this line on, lxml's are estimates.
 _BIG_LINE = 65535
-_PARSE_OPTIONS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
+_PARSE_OPTIONS = SAFE_PARSE_OPTIONS
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,7 +29,7 @@ from assets.iati.codelists import Codelists
 from assets.iati.conformance import IatiSchemas, check_conformance, findings_frame
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
-from assets.settings import CdRules
+from assets.settings import CdRules, Settings
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -69,6 +71,25 @@ class HarmoniseOptions:
     schemas: IatiSchemas | None = None
     #: Conformance findings kept per file and check; the rest are counted in one row.
     max_findings: int = 1000
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        rates: ExchangeRates | None,
+        codelists: Codelists | None,
+        schemas: IatiSchemas | None,
+    ) -> HarmoniseOptions:
+        """The configuration's rules and preferences with this reference data."""
+        return cls(
+            rules=settings.cd_rules,
+            rates=rates,
+            codelists=codelists,
+            preferred_languages=settings.preferred_languages,
+            rate_fallback_months=settings.rate_fallback_months,
+            schemas=schemas,
+            max_findings=settings.quality.max_findings,
+        )
 
 
 @dataclass
@@ -1414,19 +1435,64 @@ def harmonise_paths(
     paths: Sequence[Path],
     options: HarmoniseOptions,
     progress: Callable[[int, int, Path], None] | None = None,
+    workers: int = 1,
 ) -> tuple[list[HarmonisedFile], dict[str, pd.DataFrame]]:
-    """Harmonise files (folders are read for ``*.xml``) and combine them."""
+    """Harmonise files (folders are read for ``*.xml``) and combine them; with
+    ``workers`` > 1 the files are shared out over that many processes."""
     files = discover_files(paths)
-    classifier = CdClassifier(options.rules)
-    results = []
     names = unique_source_names(files)
-    for index, path in enumerate(files, start=1):
-        if progress is not None:
-            progress(index, len(files), path)
-        results.append(
-            harmonise_file(path, options, source_file=names[path], classifier=classifier)
-        )
+    results = harmonise_many([(path, names[path]) for path in files], options, workers, progress)
     return results, combine(results)
+
+
+# -- many files, in parallel -------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(options: HarmoniseOptions) -> None:
+    """Once per worker process: the options (reference data) and a compiled classifier."""
+    _WORKER["options"] = options
+    _WORKER["classifier"] = CdClassifier(options.rules)
+
+
+def _harmonise_job(job: tuple[Path, str]) -> HarmonisedFile:
+    path, name = job
+    return harmonise_file(
+        path, _WORKER["options"], source_file=name, classifier=_WORKER["classifier"]
+    )
+
+
+def harmonise_many(
+    jobs: Sequence[tuple[Path, str]],
+    options: HarmoniseOptions,
+    workers: int = 1,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> list[HarmonisedFile]:
+    """``harmonise_file`` for each (path, source_file name), in order.
+
+    With ``workers`` > 1 and more than one file, a pool of that many processes
+    does the work (started with ``spawn``, safe beside threads such as
+    Dagster's); each worker receives the options once. Files are handed out one
+    at a time, so a large file does not hold back the others.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        _start_worker(options)
+        results = []
+        for index, job in enumerate(jobs, start=1):
+            if progress is not None:
+                progress(index, len(jobs), job[0])
+            results.append(_harmonise_job(job))
+        return results
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)), mp_context=context, initializer=_start_worker, initargs=(options,)
+    ) as pool:
+        results = []
+        for index, result in enumerate(pool.map(_harmonise_job, jobs, chunksize=1), start=1):
+            if progress is not None:
+                progress(index, len(jobs), jobs[index - 1][0])
+            results.append(result)
+        return results
 
 
 def discover_files(paths: Sequence[Path]) -> list[Path]:

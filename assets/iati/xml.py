@@ -86,16 +86,17 @@ def sniff(path: Path) -> None:
 _ACTIVITY_TAG = "iati-activity"
 
 
-def _parser_options() -> dict[str, object]:
-    return {
-        "resolve_entities": False,
-        "no_network": True,
-        "load_dtd": False,
-        "dtd_validation": False,
-        "huge_tree": False,
-        "remove_comments": True,
-        "remove_pis": True,
-    }
+#: How every IATI file is parsed: no entity is resolved, nothing is fetched, no
+#: DTD is loaded, no huge-tree lifting of libxml2's limits.
+SAFE_PARSE_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 
 
 def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]:
@@ -113,7 +114,7 @@ def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]
     _read_root(path, header)
     root_is_activity = header.root_tag == _ACTIVITY_TAG
     context = etree.iterparse(
-        str(path), events=("end",), tag="{*}" + _ACTIVITY_TAG, **_parser_options()
+        str(path), events=("end",), tag="{*}" + _ACTIVITY_TAG, **SAFE_PARSE_OPTIONS
     )
     position = 0
     try:
@@ -142,7 +143,7 @@ def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]
 
 def _read_root(path: Path, header: FileHeader) -> None:
     """Check the root element (and the DTD) from its start tag alone."""
-    context = etree.iterparse(str(path), events=("start",), **_parser_options())
+    context = etree.iterparse(str(path), events=("start",), **SAFE_PARSE_OPTIONS)
     try:
         for _, element in context:
             _check_root(element, header)

@@ -63,6 +63,8 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("iati:\n  sources:\n    - name: x\n", "iati.sources item 1 needs a 'kind'"),
         ("reference:\n  rate_fallback_months: -1\n", "rate_fallback_months"),
         ("cd_classification:\n  keywords: [a, b]\n", "cd_classification.keywords"),
+        ("run:\n  workers: many\n", "run.workers must be a whole number, not 'many'"),
+        ("run:\n  workers: -2\n", "run.workers must be 0 (one per CPU) or more, not -2"),
     ],
 )
 def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -72,6 +74,16 @@ def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, me
         load_settings(path)
     assert str(path) in str(error.value)
     assert message in str(error.value)
+
+
+def test_workers_default_to_one_per_cpu_and_follow_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CDCOMPACT_WORKERS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert load_settings().workers == 6  # compact.yaml: run.workers 0
+    monkeypatch.setenv("CDCOMPACT_WORKERS", "3")
+    assert load_settings().workers == 3
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

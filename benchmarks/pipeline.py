@@ -1,0 +1,139 @@
+"""The whole nightly job on corpora of two sizes: the time of each stage, and a run with no change.
+
+    .venv/bin/python benchmarks/pipeline.py --sizes 100 1000
+
+For each size (MB) it builds the corpus (``benchmarks/corpus.py``, reused),
+writes a configuration that reads it as a local IATI source with the shared
+fixtures' codelists, exchange rates and IATI schemas, and runs ``cdcompact
+run`` twice in a fresh process on a fresh SQLite instance: a full run, then a
+run where no source changed. It prints the seconds of each stage (fetch,
+dataset runs, submissions, then inside the combining step: combine, metrics,
+write, schema checks, Great Expectations, and the release step), the peak RSS,
+and the ratio between the two sizes per stage (2 sizes ten times apart: a
+linear stage shows about 10). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.corpus import FIXTURES, build_corpus  # noqa: E402
+
+WORK = ROOT / "var" / "bench"
+_STAGES = re.compile(r"^cdcompact: stages: (.*)$", re.MULTILINE)
+
+
+def write_config(corpus: Path, folder: Path) -> Path:
+    config = yaml.safe_load((ROOT / "config" / "compact.yaml").read_text())
+    config["iati"]["sources"] = [{"name": "bench", "kind": "local", "paths": [str(corpus)]}]
+    shared = FIXTURES.parent
+    config["reference"]["codelists"] = str(shared / "codelists")
+    config["reference"]["exchange_rates"] = [
+        str(shared / "exchange-rates" / "imf-monthly-subset.csv"),
+        str(shared / "exchange-rates" / "monthly-average-sdr-per-unit.json"),
+    ]
+    config["reference"]["iati_schemas"] = str(shared / "iati-schemas")
+    path = folder / "compact.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_once(folder: Path, config: Path) -> dict[str, Any]:
+    """``cdcompact run`` in a child process; its stage times and peak RSS."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "CDCOMPACT_CONFIG": str(config),
+        "CDCOMPACT_DATA_DIR": str(folder / "data"),
+        "CDCOMPACT_PUBLISH_DIR": str(folder / "publish"),
+        "CDCOMPACT_INBOX_DIR": str(folder / "inbox"),
+    }
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"cdcompact run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    stages: dict[str, float] = {}
+    found = _STAGES.search(done.stdout)
+    if found:
+        for part in found.group(1).split(" · "):
+            name, value, _ = part.rsplit(" ", 2)
+            stages[name] = float(value)
+    timings = folder / "data" / "timings.json"
+    inner = json.loads(timings.read_text()) if timings.exists() else {}
+    return {
+        "seconds": seconds,
+        "stages": stages,
+        "combining": inner,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[100.0, 1000.0])
+    parser.add_argument("--workers", type=int, default=0, help="run.workers (0 = one per CPU)")
+    args = parser.parse_args()
+    os.environ["CDCOMPACT_WORKERS"] = str(args.workers)
+    print(f"{dt.datetime.now():%Y-%m-%d %H:%M} whole-pipeline benchmark, {os.cpu_count()} CPUs")
+    results: dict[float, dict[str, Any]] = {}
+    for size in args.sizes:
+        corpus = build_corpus(size, WORK / f"corpus-{size:g}")
+        megabytes = sum(p.stat().st_size for p in corpus) / 1e6
+        folder = WORK / f"pipeline-{size:g}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / "dagster_home").mkdir()
+        shutil.copy(ROOT / "dagster.yaml", folder / "dagster_home" / "dagster.yaml")
+        config = write_config(WORK / f"corpus-{size:g}", folder)
+        full = run_once(folder, config)
+        again = run_once(folder, config)
+        results[size] = full
+        print(f"\ncorpus: {len(corpus)} files, {megabytes:.1f} MB")
+        rows = [(name, value) for name, value in full["stages"].items()]
+        rows += [(f"  {name}", value) for name, value in full["combining"].items()]
+        for name, value in rows:
+            print(f"  {name:<32} {value:>9.1f} s")
+        print(f"  {'whole run (process)':<32} {full['seconds']:>9.1f} s")
+        print(f"  {'peak RSS (largest process)':<32} {full['peak_rss_mb']:>9.0f} MB")
+        share = again["seconds"] / full["seconds"]
+        print(
+            f"  {'run with no change':<32} {again['seconds']:>9.1f} s ({share:.0%} of the full run)"
+        )
+    if len(results) >= 2:
+        small, large = sorted(results)[0], sorted(results)[-1]
+        print(f"\ngrowth from {small:g} MB to {large:g} MB (input x{large / small:g}):")
+        a, b = results[small], results[large]
+        names = [*a["stages"], *a["combining"]]
+        for name in names:
+            x = a["stages"].get(name, a["combining"].get(name))
+            y = b["stages"].get(name, b["combining"].get(name))
+            if x and y:
+                print(f"  {name:<32} x{y / x:>6.1f}")
+        print(f"  {'whole run':<32} x{b['seconds'] / a['seconds']:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()
