@@ -5,6 +5,7 @@ a table that breaks schema/ fails its check, and nothing downstream of it runs.
 """
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -28,41 +29,57 @@ def schema_check_specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def schema_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
-    """One result per table, with counts per rule and the first failing rows."""
+def schema_check_summaries(tables: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
+    """Per table: rows, violations by rule and the first failing rows (JSON-able, so a
+    night with no change can report them again without checking again)."""
     foreign = check_foreign_keys(tables)
-    results = []
+    summaries = {}
     for table, frame in tables.items():
         report = check_table(table, frame)
         references = foreign[table]
         counts = report.counts + references.counts
         examples = (report.examples + references.examples)[:20]
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=table,
-                check_name=CHECK_NAME,
-                passed=not counts,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "rows": len(frame),
-                    "violations": sum(counts.values()),
-                    "by_rule": dg.MetadataValue.json(dict(sorted(counts.items()))),
-                    "examples": dg.MetadataValue.json(
-                        [
-                            {
-                                "rule": v.rule,
-                                "field": v.field,
-                                "row": v.row,
-                                "value": v.value,
-                                "message": v.message,
-                            }
-                            for v in examples
-                        ]
-                    ),
-                },
-            )
+        summaries[table] = {
+            "rows": len(frame),
+            "by_rule": dict(sorted(counts.items())),
+            "examples": [
+                {
+                    "rule": v.rule,
+                    "field": v.field,
+                    "row": v.row,
+                    "value": v.value,
+                    "message": v.message,
+                }
+                for v in examples
+            ],
+        }
+    return summaries
+
+
+def schema_check_results_from(
+    summaries: Mapping[str, Mapping[str, Any]],
+) -> list[dg.AssetCheckResult]:
+    """One blocking result per table from :func:`schema_check_summaries`."""
+    return [
+        dg.AssetCheckResult(
+            asset_key=table,
+            check_name=CHECK_NAME,
+            passed=not summary["by_rule"],
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": summary["rows"],
+                "violations": sum(summary["by_rule"].values()),
+                "by_rule": dg.MetadataValue.json(summary["by_rule"]),
+                "examples": dg.MetadataValue.json(summary["examples"]),
+            },
         )
-    return results
+        for table, summary in summaries.items()
+    ]
+
+
+def schema_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
+    """One result per table, with counts per rule and the first failing rows."""
+    return schema_check_results_from(schema_check_summaries(tables))
 
 
 GX_CHECK_NAME = "expectations"

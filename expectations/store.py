@@ -9,10 +9,8 @@ computed on, so results of other tables are never taken for these.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from pathlib import Path
-
-import pandas as pd
 
 from expectations.runner import TableValidation
 
@@ -36,9 +34,10 @@ def save_validations(folder: Path, validations: Mapping[str, TableValidation]) -
 
 
 def load_validations(
-    folder: Path, tables: Mapping[str, pd.DataFrame]
+    folder: Path, tables: Mapping[str, Sized]
 ) -> dict[str, TableValidation] | None:
-    """The saved results when they were computed on tables of these sizes; else None."""
+    """The saved results when they were computed on tables of these sizes (frames, or
+    anything with the tables' lengths); else None."""
     path = folder / VALIDATIONS
     if not path.exists():
         return None

@@ -6,6 +6,7 @@
   from every dataset partition the configuration names.
 """
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -13,11 +14,19 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
-from assets.harmonise.combined import harmonised_tables
+from assets.harmonise.combined import combined_fingerprint, harmonised_tables
+from assets.harmonise.reuse import (
+    first_future_disbursement,
+    forget_state,
+    reusable_state,
+    save_state,
+)
 from assets.harmonise.store import (
     markdown_table,
+    read_table,
     reference_dir,
     tables_dir,
     timings_path,
@@ -35,6 +44,7 @@ from assets.iati.fetching import (
     rate_files,
     record_schemas,
     reference_fingerprint,
+    refresh_fetch_state,
     schemas_folder,
 )
 from assets.iati.harmonise import (
@@ -47,11 +57,12 @@ from assets.settings import Settings, load_settings
 from expectations.asset_checks import (
     expectation_check_results,
     expectation_check_specs,
-    schema_check_results,
+    schema_check_results_from,
     schema_check_specs,
+    schema_check_summaries,
 )
-from expectations.runner import validate_tables
-from expectations.store import DATA_DOCS, quality_work_dir, save_validations
+from expectations.runner import TableValidation, validate_tables
+from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
@@ -285,6 +296,68 @@ HARMONISED_SPECS = [
 ]
 
 
+def _table_metadata(out: Path, table: str, frame: pd.DataFrame) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "dagster/row_count": len(frame),
+        "path": str(out / f"{table}.parquet"),
+        "preview": _preview(frame),
+    }
+    if table == "sources":
+        rejected = frame.loc[frame["status"] == "rejected", ["source_file", "reason"]]
+        metadata["rejected_files"] = dg.MetadataValue.md(
+            markdown_table(rejected, len(rejected)) if len(rejected) else "none"
+        )
+        metadata["status_counts"] = dg.MetadataValue.json(
+            {str(k): int(v) for k, v in frame["status"].value_counts().items()}
+        )
+    if table == "activities":
+        metadata["cd_activities"] = int(frame["is_cd"].fillna(False).sum())
+    return metadata
+
+
+def _reusable(
+    settings: Settings, state: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, TableValidation]] | None:
+    """Row counts and saved validations of the tables on disk, when every table and
+    every result is there; else None (the tables are combined again)."""
+    out = tables_dir(settings.data_dir)
+    paths = {table: out / f"{table}.parquet" for table in PUBLISHED_TABLES}
+    if not all(path.exists() for path in paths.values()):
+        return None
+    if set(state.get("schema_checks") or {}) != set(PUBLISHED_TABLES):
+        return None
+    rows = {table: pq.read_metadata(path).num_rows for table, path in paths.items()}
+    validations = load_validations(
+        quality_work_dir(settings.data_dir), {t: range(n) for t, n in rows.items()}
+    )
+    return None if validations is None else (rows, validations)
+
+
+def _reused_results(
+    context: AssetExecutionContext,
+    settings: Settings,
+    state: dict[str, Any],
+    rows: dict[str, int],
+    validations: dict[str, TableValidation],
+) -> Any:
+    out = tables_dir(settings.data_dir)
+    sources = refresh_fetch_state(settings, read_table("sources", out / "sources.parquet"))
+    write_table("sources", sources, out / "sources.parquet")
+    context.log.info(
+        f"no input changed since the tables were combined on {state['validated_on']}: "
+        "the tables and their check results are reused; sources has tonight's fetch outcome"
+    )
+    for table in PUBLISHED_TABLES:
+        if table == "sources":
+            metadata = _table_metadata(out, table, sources)
+        else:
+            metadata = {"dagster/row_count": rows[table], "path": str(out / f"{table}.parquet")}
+        metadata["reused"] = True
+        yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    yield from schema_check_results_from(state["schema_checks"])
+    yield from expectation_check_results(validations)
+
+
 @dg.multi_asset(
     specs=HARMONISED_SPECS,
     check_specs=[
@@ -295,47 +368,45 @@ HARMONISED_SPECS = [
 )
 def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
     """Combine every fetched dataset and processed submission into the harmonised tables,
-    flag double counting and compute the alignment and duplication metrics."""
+    flag double counting and compute the alignment and duplication metrics; on a night
+    when no input changed, reuse the tables and check results of the last combine."""
     settings = compact.settings()
+    out = tables_dir(settings.data_dir)
+    work = quality_work_dir(settings.data_dir)
+    today = dt.date.today()
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     try:
+        fingerprint = combined_fingerprint(settings)
+        state = reusable_state(out, fingerprint, today)
+        reuse = _reusable(settings, state) if state is not None else None
+        if state is not None and reuse is not None:
+            seconds["reuse"] = time.perf_counter() - clock
+            yield from _reused_results(context, settings, state, *reuse)
+            timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
+            return
+        forget_state(out)
         combined = harmonised_tables(settings)
         seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
         tables = add_metrics(combined, settings.metrics)
         seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    out = tables_dir(settings.data_dir)
-    sources = tables["sources"]
-    rejected = sources.loc[sources["status"] == "rejected", ["source_file", "reason"]]
     for table in PUBLISHED_TABLES:
         frame = tables[table]
         write_table(table, frame, out / f"{table}.parquet")
-        metadata: dict[str, Any] = {
-            "dagster/row_count": len(frame),
-            "path": str(out / f"{table}.parquet"),
-            "preview": _preview(frame),
-        }
-        if table == "sources":
-            metadata["rejected_files"] = dg.MetadataValue.md(
-                markdown_table(rejected, len(rejected)) if len(rejected) else "none"
-            )
-            metadata["status_counts"] = dg.MetadataValue.json(
-                {str(k): int(v) for k, v in sources["status"].value_counts().items()}
-            )
-        if table == "activities":
-            metadata["cd_activities"] = int(frame["is_cd"].fillna(False).sum())
         context.log.info(f"{table}: {len(frame)} rows")
-        yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=table, metadata=_table_metadata(out, table, frame))
     seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
-    yield from schema_check_results(tables)
+    summaries = schema_check_summaries(tables)
+    yield from schema_check_results_from(summaries)
     seconds["schema checks"], clock = time.perf_counter() - clock, time.perf_counter()
-    work = quality_work_dir(settings.data_dir)
-    validations = validate_tables(tables, data_docs_dir=work / DATA_DOCS)
+    validations = validate_tables(tables, today=today, data_docs_dir=work / DATA_DOCS)
     save_validations(work, validations)
     seconds["great expectations"] = time.perf_counter() - clock
     yield from expectation_check_results(validations)
+    valid_until = first_future_disbursement(tables["transactions"], today)
+    save_state(out, fingerprint, today, valid_until, summaries)
     timings = " · ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
     context.log.info(f"iati_harmonised stages: {timings}")
     timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n", encoding="utf-8")

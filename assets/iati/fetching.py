@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import RawStore, StateRecord
 from assets.fetch.reference import fetch_codelists, fetch_exchange_rates, fetch_iati_schemas
@@ -216,25 +218,70 @@ def _failed_without_copy(result: Mapping[str, Any]) -> HarmonisedFile:
 def _with_fetch_state(
     harmonised: HarmonisedFile, result: Mapping[str, Any], record: StateRecord | None
 ) -> HarmonisedFile:
-    sources = harmonised.tables["sources"].copy()
-    if record is not None:
-        sources["fetched_at"] = record.fetched_at
-        sources["http_etag"] = record.etag
-        sources["uri"] = shown_uri(record.uri)
-    if result["status"] == "unchanged":
-        sources["status"] = "unchanged"
-    elif result["status"] == "failed":
-        note = (
-            f"fetch failed ({result['error']}); the last good copy, fetched "
-            f"{record.fetched_at if record else 'earlier'}, was used"
-        )
-        sources["reason"] = [
-            f"{reason}; {note}" if isinstance(reason, str) and reason else note
-            for reason in sources["reason"]
-        ]
     tables = dict(harmonised.tables)
-    tables["sources"] = table_frame("sources", sources)
+    key = harmonised.source_file
+    tables["sources"] = apply_fetch_state(
+        harmonised.tables["sources"], {key: result}, {key: record} if record else {}
+    )
     return HarmonisedFile(harmonised.source_file, tables)
+
+
+def apply_fetch_state(
+    sources: pd.DataFrame,
+    results: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, StateRecord],
+) -> pd.DataFrame:
+    """Datasets' ``sources`` rows (``source_file`` = dataset key) with tonight's fetch
+    outcome: when and where from the copy was fetched, ``unchanged`` when it was
+    fetched again without change, and a note when the fetch failed and the last good
+    copy stands in. Rows of other keys are left as they are."""
+    sources = sources.copy()
+    keys = sources["source_file"].astype("string")
+    with_record = keys.isin(list(records)).fillna(False).to_numpy()
+    if with_record.any():
+        picked = keys[with_record]
+        sources.loc[with_record, "fetched_at"] = [records[k].fetched_at for k in picked]
+        sources.loc[with_record, "http_etag"] = [records[k].etag for k in picked]
+        sources.loc[with_record, "uri"] = [shown_uri(records[k].uri) for k in picked]
+    status = keys.map(lambda k: results[k]["status"] if k in results else None)
+    sources.loc[(status == "unchanged").fillna(False).to_numpy(), "status"] = "unchanged"
+    failed = (status == "failed").fillna(False).to_numpy()
+    if failed.any():
+        reasons = []
+        for key, reason in zip(keys[failed], sources.loc[failed, "reason"], strict=True):
+            record = records.get(key)
+            note = (
+                f"fetch failed ({results[key]['error']}); the last good copy, fetched "
+                f"{record.fetched_at if record else 'earlier'}, was used"
+            )
+            reasons.append(f"{reason}; {note}" if isinstance(reason, str) and reason else note)
+        sources.loc[failed, "reason"] = reasons
+    return table_frame("sources", sources)
+
+
+def refresh_fetch_state(settings: Settings, sources: pd.DataFrame) -> pd.DataFrame:
+    """The combined ``sources`` table of an earlier night with tonight's fetch outcome
+    (used when the inputs did not change, so nothing else in the tables can have).
+
+    The combining step marks a file ``rejected`` when every activity of it was also
+    published in another file; that mark stands, as it does after a full combine."""
+    results = {r["key"]: r for r in last_run(settings.data_dir) if r["sha256"]}
+    iati = (sources["source"].astype("string") == "iati").fillna(False).to_numpy()
+    rejected_as_copy = (
+        (
+            (sources["status"].astype("string") == "rejected")
+            & (sources["n_accepted"] == 0)
+            & sources["reason"].astype("string").str.contains("also published in another file")
+        )
+        .fillna(False)
+        .to_numpy()
+    )
+    refreshed = apply_fetch_state(sources.loc[iati], results, raw_store(settings).records())
+    out = sources.copy()
+    for column in ("fetched_at", "http_etag", "uri", "status", "reason"):
+        out.loc[iati, column] = refreshed[column].to_numpy()
+    out.loc[rejected_as_copy, "status"] = "rejected"
+    return table_frame("sources", out)
 
 
 def dataset_files(settings: Settings) -> list[HarmonisedFile]:

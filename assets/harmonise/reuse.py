@@ -1,0 +1,148 @@
+"""Nights when nothing changed: the combined tables and their check results are reused.
+
+Combining every dataset, computing the metrics and validating the tables cost
+the same whether or not an input changed. :func:`inputs_fingerprint` digests
+everything the combined tables depend on:
+
+- every fetched dataset: its key, the sha256 of its good copy, its
+  harmonisation marker (copy and reference fingerprint), and the error of a
+  failed fetch;
+- every processed submission's marker and the submissions index;
+- the reference data and the rules (the reference fingerprint), the metric
+  settings;
+- the code and the schema that compute them (every ``*.py`` of ``assets/`` and
+  ``expectations/``, every ``schema/*.json``).
+
+When the fingerprint equals the one saved after the last complete combining
+step, and the only calendar-dependent expectation (no disbursement dated in
+the future) cannot have changed its outcome since (no disbursement is dated
+between the day of that validation and today), the tables on disk are the
+tables a full recomputation would give. Only the ``sources`` table is
+refreshed: a dataset fetched again without change is ``unchanged``
+(:func:`assets.iati.fetching.apply_fetch_state`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from assets.settings import Settings, project_root
+
+STATE = "combined-state.json"
+
+
+@cache
+def code_digest() -> str:
+    """sha256 over the code and schema that build the combined tables."""
+    root = project_root()
+    digest = hashlib.sha256()
+    files = [
+        *sorted((root / "assets").rglob("*.py")),
+        *sorted((root / "expectations").rglob("*.py")),
+        *sorted((root / "schema").glob("*.json")),
+    ]
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(
+    settings: Settings,
+    results: list[dict[str, Any]],
+    reference: str,
+    dataset_marker: Any,
+    submission_markers: list[str],
+) -> str:
+    """A digest of everything the combined tables depend on (see the module docstring)."""
+    datasets = [
+        [
+            result["key"],
+            result["sha256"],
+            result["error"] if result["status"] == "failed" else None,
+            dataset_marker(result["key"]),
+        ]
+        for result in sorted(results, key=lambda r: str(r["key"]))
+    ]
+    payload = {
+        "code": code_digest(),
+        "reference": reference,
+        "metrics": {
+            "overlap_threshold": settings.metrics.overlap_threshold,
+            "overlap_use_text": settings.metrics.overlap_use_text,
+            "method_version": settings.metrics.method_version,
+        },
+        "datasets": datasets,
+        "submissions": submission_markers,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def first_future_disbursement(transactions: pd.DataFrame, day: dt.date) -> str | None:
+    """The earliest actual-disbursement date after ``day`` (ISO), or None: until then the
+    ``no_future_disbursement`` expectation gives the same outcome every day."""
+    from expectations.suites import ACTUAL_DISBURSEMENT_TYPES
+
+    if transactions.empty:
+        return None
+    dates = pd.to_datetime(transactions["transaction_date"], errors="coerce")
+    actual = transactions["transaction_type"].astype("string").isin(ACTUAL_DISBURSEMENT_TYPES)
+    later = dates[actual.fillna(False).to_numpy() & (dates > pd.Timestamp(day)).to_numpy()]
+    return None if later.empty else later.min().date().isoformat()
+
+
+def save_state(
+    folder: Path,
+    fingerprint: str,
+    day: dt.date,
+    valid_until: str | None,
+    schema_checks: Mapping[str, Any],
+) -> None:
+    path = folder / STATE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(
+        json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "validated_on": day.isoformat(),
+                "valid_until": valid_until,
+                "schema_checks": schema_checks,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    temporary.replace(path)
+
+
+def reusable_state(folder: Path, fingerprint: str, today: dt.date) -> dict[str, Any] | None:
+    """The saved state when the tables in ``folder`` can stand for tonight's; else None."""
+    path = folder / STATE
+    if not path.exists():
+        return None
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if state.get("fingerprint") != fingerprint:
+        return None
+    until = state.get("valid_until")
+    if until is not None and today >= dt.date.fromisoformat(until):
+        return None
+    return state
+
+
+def forget_state(folder: Path) -> None:
+    """Before the tables are rewritten: a crash half-way must not leave a state that
+    vouches for tables it did not see."""
+    (folder / STATE).unlink(missing_ok=True)
