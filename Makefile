@@ -60,10 +60,12 @@ templates: venv
 
 # Benchmarks print figures (never run by the test suite): harmonising against
 # bare lxml iterparse on 100 MB and 1 GB corpora built from the fixtures (under
-# var/bench/, reused), then the duplication pair search at 10k, 100k and 1M
-# synthetic activities. Medians of 3 runs.
+# var/bench/, reused; medians of 3 runs), the whole nightly job on both corpora
+# stage by stage plus a night with no change, then the duplication pair search
+# at 10k, 100k and 1M synthetic activities (medians of 3 runs). About 1.5 hours.
 bench: venv
 	$(BIN)/python benchmarks/harmonise.py --sizes 100 1000
+	$(BIN)/python benchmarks/pipeline.py --sizes 100 1000
 	$(BIN)/python benchmarks/duplication.py --sizes 10000 100000 1000000
 
 clean:

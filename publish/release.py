@@ -17,6 +17,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import frictionless
 import pandas as pd
 
 from assets.harmonise.schema import table_schema
+from assets.hashing import file_sha256
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, parquet_bytes, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
@@ -87,6 +89,8 @@ class PublishOutcome:
 #: files were merely re-checked (``unchanged``), or whose fetch failed while the
 #: last good copy was kept, has the same data and publishes nothing new.
 RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
+#: Beside the harmonised tables: each table's Parquet sha256 and CSV digest.
+CONTENT_DIGESTS = "content-digests.json"
 
 
 def content_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -101,10 +105,50 @@ def content_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     return content
 
 
-def content_hash(tables: Mapping[str, pd.DataFrame]) -> str:
-    """One sha256 over every table's CSV bytes (sorted by table name), run fields aside."""
+@cache
+def _csv_code() -> str:
+    """The code that writes the CSV files: a digest recorded for a table stands only
+    while it is the same."""
+    import publish.files
+
+    return sha256_hex(Path(publish.files.__file__).read_bytes())[:16]
+
+
+def content_hash(tables: Mapping[str, pd.DataFrame], stored: Path | None = None) -> str:
+    """One sha256 over every table's CSV bytes (sorted by table name), run fields aside.
+
+    ``stored``: the folder the tables were read from (``<table>.parquet``). A
+    table whose Parquet file has the same bytes as when its CSV digest was last
+    computed (``content-digests.json`` there) has the same CSV: the digest is
+    taken from the record instead of writing the CSV again. ``sources`` is always
+    digested (its run fields change every night and it is small).
+    """
     content = content_tables(tables)
-    lines = [f"{t} {sha256_hex(csv_bytes(t, content[t]))}" for t in sorted(content)]
+    record_path = stored / CONTENT_DIGESTS if stored is not None else None
+    record: dict[str, dict[str, str]] = {}
+    if record_path is not None and record_path.exists():
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except ValueError:
+            record = {}
+    lines = []
+    for table in sorted(content):
+        parquet = stored / f"{table}.parquet" if stored is not None else None
+        key = None
+        if parquet is not None and table != "sources" and parquet.exists():
+            key = f"{file_sha256(parquet)}:{_csv_code()}"
+            known = record.get(table)
+            if known is not None and known.get("parquet_sha256") == key:
+                lines.append(f"{table} {known['csv_sha256']}")
+                continue
+        digest = sha256_hex(csv_bytes(table, content[table]))
+        if key is not None:
+            record[table] = {"parquet_sha256": key, "csv_sha256": digest}
+        lines.append(f"{table} {digest}")
+    if record_path is not None:
+        temporary = record_path.with_name(f".{record_path.name}.tmp")
+        temporary.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(record_path)
     return sha256_hex("\n".join(lines).encode("utf-8"))
 
 
@@ -452,11 +496,14 @@ def publish_release(
     options: ReleaseOptions,
     *,
     now: dt.datetime | None = None,
+    stored: Path | None = None,
 ) -> PublishOutcome:
-    """Publish the tables as a new release when they changed; else record "no change"."""
+    """Publish the tables as a new release when they changed; else record "no change".
+
+    ``stored``: the folder the tables were read from, for :func:`content_hash`."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
-    digest = content_hash(tables)
+    digest = content_hash(tables, stored)
     releases = catalog.get("releases") or []
     reported = {"sources", "quarantine"} <= set(tables)
     history = read_history(target) if reported else []
@@ -506,8 +553,8 @@ def publish_release(
     for path, data in sorted(files.items()):
         target.write_bytes(prefix + path, data, content_type(path))
     for path, expected in entry["files"].items():
-        stored = target.read_bytes(prefix + path)
-        if stored is None or sha256_hex(stored) != expected["sha256"]:
+        written = target.read_bytes(prefix + path)
+        if written is None or sha256_hex(written) != expected["sha256"]:
             raise ReleaseError(f"{target.location}/{prefix}{path}: not stored intact")
 
     catalog = dict(catalog)

@@ -69,7 +69,10 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
         validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs
     )
     return publish_release(
-        tables, release_target(settings), release_options(settings, run_id, quality)
+        tables,
+        release_target(settings),
+        release_options(settings, run_id, quality),
+        stored=folder,
     )
 
 

@@ -361,3 +361,37 @@ def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(tmp_path: Path
     ]
     published = pd.read_csv(tmp_path / "releases" / "2026.11.28" / "data" / "alignment_metrics.csv")
     assert len(published) == 8
+
+
+def test_content_hash_reuses_recorded_digests_of_unchanged_parquet_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import publish.release as release
+    from assets.harmonise.store import read_tables, write_tables
+
+    tables = demo_tables()
+    write_tables(tables, tmp_path)
+    stored = read_tables(tmp_path, tuple(tables))
+    plain = release.content_hash(stored)
+    assert release.content_hash(stored, tmp_path) == plain  # computes and records
+    assert (tmp_path / release.CONTENT_DIGESTS).exists()
+
+    written: list[str] = []
+    real_csv = release.csv_bytes
+
+    def counting(table: str, frame: pd.DataFrame) -> bytes:
+        written.append(table)
+        return real_csv(table, frame)
+
+    monkeypatch.setattr(release, "csv_bytes", counting)
+    assert release.content_hash(stored, tmp_path) == plain
+    assert written == ["sources"]  # every other table's digest came from the record
+
+    # a table whose Parquet file changed is digested again, and the hash moves
+    changed = dict(stored)
+    changed["activities"] = stored["activities"].iloc[1:].reset_index(drop=True)
+    write_tables({"activities": changed["activities"]}, tmp_path)
+    written.clear()
+    assert release.content_hash(changed, tmp_path) == release.content_hash(changed)
+    assert release.content_hash(changed, tmp_path) != plain
+    assert "activities" in written
