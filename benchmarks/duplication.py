@@ -23,7 +23,6 @@ import json
 import math
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from assets.metrics.duplication import (  # noqa: E402
     PairSearchStats,
     overlapping_pairs,
 )
+from benchmarks.child import run_child  # noqa: E402
 
 FIXTURES = Path("/work/shared/fixtures/iati/valid")
 N_COUNTRIES, N_PARTNERS = 150, 300
@@ -404,11 +404,9 @@ def main() -> None:
 
 
 def _run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One size in a fresh process, so that peak memory is that size's own."""
-    out = subprocess.run(
+    return run_child(
+        __file__,
         [
-            sys.executable,
-            __file__,
             "--one",
             str(n),
             "--huge-block",
@@ -418,12 +416,7 @@ def _run_child(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "--cd-share",
             str(args.cd_share),
         ],
-        capture_output=True,
-        text=True,
-        check=True,
     )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
 
 
 if __name__ == "__main__":

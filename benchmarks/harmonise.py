@@ -34,7 +34,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.child import run_child  # noqa: E402
 from benchmarks.corpus import FIXTURES, build_corpus, corpus_files  # noqa: E402
 
 WORK = ROOT / "var" / "bench"
@@ -186,14 +186,7 @@ def main() -> None:
 
 
 def _child(mode: str, corpus: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", mode, "--corpus", str(corpus)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(__file__, ["--one", mode, "--corpus", str(corpus)])
 
 
 if __name__ == "__main__":

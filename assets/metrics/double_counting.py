@@ -122,19 +122,19 @@ def _funding_chains(tx: pd.DataFrame, known: pd.Index) -> tuple[pd.DataFrame, pd
         },
         index=tx.index,
     )
-    out_mask = (
-        ttype.isin(CHAIN_OUTGOING_TYPES).fillna(False)
-        & receiver.notna()
-        & (receiver != activity).fillna(False)
-        & receiver.isin(known)
-    )
+
+    def linked(types: tuple[str, ...], other: pd.Series) -> pd.Series:
+        """Rows of these types naming another activity that is in the tables."""
+        return (
+            ttype.isin(types).fillna(False)
+            & other.notna()
+            & (other != activity).fillna(False)
+            & other.isin(known)
+        )
+
+    out_mask = linked(CHAIN_OUTGOING_TYPES, receiver)
     out = base.loc[out_mask].assign(A=activity[out_mask], B=receiver[out_mask])
-    in_mask = (
-        ttype.isin(CHAIN_INCOMING_TYPES).fillna(False)
-        & provider.notna()
-        & (provider != activity).fillna(False)
-        & provider.isin(known)
-    )
+    in_mask = linked(CHAIN_INCOMING_TYPES, provider)
     inc = base.loc[in_mask].assign(A=provider[in_mask], B=activity[in_mask])
 
     # evidence per (A, B): the funder's side (disbursements, else commitments), the receiver's
