@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from assets.harmonise.schema import field_types, table_schema
-from publish.files import _cell
+from publish.files import column_cells
 
 #: Example keys listed per table and kind of change.
 MAX_KEYS = 10
@@ -35,7 +35,7 @@ class TableChange:
 
 def _rows(table: str, frame: pd.DataFrame) -> list[tuple[str, ...]]:
     types = field_types(table)
-    columns = [[_cell(kind, v) for v in frame[name].tolist()] for name, kind in types.items()]
+    columns = [column_cells(kind, frame[name]) for name, kind in types.items()]
     return list(zip(*columns, strict=True)) if columns and len(frame) else []
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from assets.harmonise.schema import table_schema
 from assets.hashing import file_sha256
 from publish.changelog import compare_table, render_changelog
-from publish.files import csv_bytes, parquet_bytes, read_parquet_bytes, sha256_hex
+from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
 from publish.quality import (
     QualityBundle,
@@ -275,11 +275,15 @@ def build_release(
     published: str,
     previous: tuple[Mapping[str, Any], Mapping[str, pd.DataFrame]] | None = None,
     quality: QualityBundle | None = None,
+    digest: str | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every file of the release (relative path -> bytes) and its catalogue entry."""
+    """Every file of the release (relative path -> bytes) and its catalogue entry.
+
+    ``digest``: the tables' :func:`content_hash` when the caller has it already."""
     names = sorted(tables)
-    csvs = {t: csv_bytes(t, tables[t]) for t in names}
-    parquets = {t: parquet_bytes(t, tables[t]) for t in names}
+    written = {t: data_files(t, tables[t]) for t in names}
+    csvs = {t: written[t][0] for t in names}
+    parquets = {t: written[t][1] for t in names}
     counts = {t: len(tables[t]) for t in names}
     credits = _credits(tables, options)
     headline = headline_figures(tables)
@@ -366,7 +370,7 @@ def build_release(
         "published": published,
         "date": published[:10],
         "schema_version": options.schema_version,
-        "content_hash": content_hash(tables),
+        "content_hash": digest or content_hash(tables),
         "path": f"{RELEASES}/{version}/",
         "row_counts": counts,
         "files": {p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in sorted(files.items())},
@@ -540,7 +544,7 @@ def publish_release(
         else None
     )
     files, entry = build_release(
-        tables, version, options, published, _previous(target, catalog), bundle
+        tables, version, options, published, _previous(target, catalog), bundle, digest
     )
 
     with tempfile.TemporaryDirectory(prefix="cdcompact-release-") as staging:
