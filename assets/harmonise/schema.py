@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from itertools import chain
 from pathlib import Path
@@ -113,16 +113,12 @@ def table_frame(table: str, records: Iterable[Mapping[str, Any]] | pd.DataFrame)
         frame = records
     else:
         rows = records if isinstance(records, list) else list(records)
-        unknown = sorted(set(chain.from_iterable(rows)) - set(types))
-        if unknown:
-            raise ValueError(f"{table}: fields not in schema/{table}.json: {', '.join(unknown)}")
+        _check_fields(table, chain.from_iterable(rows))
         fast = _from_records(table, rows)
         if fast is not None:
             return fast
         frame = pd.DataFrame.from_records(rows)
-    unknown = sorted(set(frame.columns) - set(types))
-    if unknown:
-        raise ValueError(f"{table}: fields not in schema/{table}.json: {', '.join(unknown)}")
+    _check_fields(table, frame.columns)
     columns: dict[str, pd.Series] = {}
     length = len(frame)
     for name, kind in types.items():
@@ -177,11 +173,21 @@ def arrow_schema(table: str) -> pa.Schema:
     )
 
 
+def _check_fields(table: str, names: Iterable[str]) -> None:
+    """A field that is not in the schema is an error (a typo in a harmoniser fails loudly)."""
+    unknown = sorted(set(names) - set(field_types(table)))
+    if unknown:
+        raise ValueError(f"{table}: fields not in schema/{table}.json: {', '.join(unknown)}")
+
+
 def _from_records(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame | None:
     """Records whose values already have the schema's types, converted in C by Arrow;
     None when a value needs the slower, lenient conversion (a number as text, ...)."""
-    if not rows:
-        return None
+    arrow = _arrow_from_records(table, rows) if rows else None
+    return None if arrow is None else frame_of_arrow(arrow)
+
+
+def _arrow_from_records(table: str, rows: list[Mapping[str, Any]]) -> pa.Table | None:
     try:
         arrow = pa.Table.from_pylist(rows, schema=arrow_schema(table))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -192,7 +198,49 @@ def _from_records(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame | N
             arrow = arrow.set_column(
                 index, arrow.field(index), pc.if_else(pc.is_nan(column), None, column)
             )
+    return arrow
+
+
+def table_arrow(table: str, records: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Records (dicts) -> an Arrow table with exactly the schema's columns and types: what
+    :func:`table_frame` gives, without going through pandas when the values are typed."""
+    rows = records if isinstance(records, list) else list(records)
+    if not rows:
+        return arrow_schema(table).empty_table()
+    _check_fields(table, chain.from_iterable(rows))
+    fast = _arrow_from_records(table, rows)
+    if fast is not None:
+        return fast
+    frame = table_frame(table, rows)  # the lenient path (and its errors)
+    return pa.Table.from_pandas(frame, schema=arrow_schema(table), preserve_index=False)
+
+
+def frame_of_arrow(arrow: pa.Table) -> pd.DataFrame:
+    """An Arrow table with a schema's types as a frame with the schema's pandas dtypes."""
     return arrow.to_pandas(types_mapper=_PANDAS_OF_ARROW.get)
+
+
+class ArrowTables(Mapping[str, pd.DataFrame]):
+    """Tables kept as Arrow (as written to Parquet), each turned into a typed frame only
+    when it is first read as one."""
+
+    def __init__(self, arrow: Mapping[str, pa.Table]) -> None:
+        self.arrow = dict(arrow)
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        if table not in self._frames:
+            self._frames[table] = frame_of_arrow(self.arrow[table])
+        return self._frames[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.arrow)
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def rows(self, table: str) -> int:
+        return int(self.arrow[table].num_rows)
 
 
 def empty_frame(table: str) -> pd.DataFrame:

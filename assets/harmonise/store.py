@@ -15,13 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.harmonise.schema import arrow_schema, pandas_type_of_arrow, table_frame
+from assets.harmonise.schema import ArrowTables, arrow_schema, pandas_type_of_arrow, table_frame
 
 
-def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
-    """Write one table as Parquet, atomically."""
+def write_table(table: str, frame: pd.DataFrame | pa.Table, path: Path) -> Path:
+    """Write one table as Parquet, atomically (an Arrow table with the schema's types as is)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrow = to_arrow(table, frame)
+    if isinstance(frame, pa.Table) and frame.schema.equals(arrow_schema(table)):
+        arrow = frame
+    else:
+        arrow = to_arrow(table, frame if isinstance(frame, pd.DataFrame) else frame.to_pandas())
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
@@ -47,7 +50,13 @@ def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[str, Path]:
-    """Every table as ``directory/<table>.parquet``."""
+    """Every table as ``directory/<table>.parquet`` (tables kept as Arrow are written as
+    they are, without a round trip through pandas)."""
+    if isinstance(tables, ArrowTables):
+        return {
+            table: write_table(table, arrow, directory / f"{table}.parquet")
+            for table, arrow in tables.arrow.items()
+        }
     return {
         table: write_table(table, frame, directory / f"{table}.parquet")
         for table, frame in tables.items()

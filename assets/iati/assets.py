@@ -265,8 +265,8 @@ def iati_dataset(context: AssetExecutionContext, compact: CompactConfig) -> dg.M
             "n_accepted": int(source["n_accepted"]),
             "n_quarantined": int(source["n_quarantined"]),
             **{
-                f"rows/{table}": len(frame)
-                for table, frame in harmonised.tables.items()
+                f"rows/{table}": harmonised.rows(table)
+                for table in harmonised.tables
                 if table != "sources"
             },
         },

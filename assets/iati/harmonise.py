@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -21,12 +21,12 @@ from typing import Any
 import pandas as pd
 from lxml import etree
 
-from assets.harmonise.schema import table_frame
+from assets.harmonise.schema import ArrowTables, table_arrow, table_frame
 from assets.hashing import file_digest as sha256_file
 from assets.iati import codes
 from assets.iati.classify import ActivityEvidence, CdClassifier
 from assets.iati.codelists import Codelists
-from assets.iati.conformance import IatiSchemas, check_conformance, findings_frame
+from assets.iati.conformance import IatiSchemas, check_conformance, findings_arrow
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 from assets.settings import CdRules, Settings
@@ -94,10 +94,15 @@ class HarmoniseOptions:
 
 @dataclass
 class HarmonisedFile:
-    """The tables harmonised from one file, as frames that follow schema/."""
+    """The tables harmonised from one file, as frames that follow schema/ (an IATI file's
+    are kept as Arrow until a frame is read: :class:`ArrowTables`)."""
 
     source_file: str
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
+
+    def rows(self, table: str) -> int:
+        tables = self.tables
+        return tables.rows(table) if isinstance(tables, ArrowTables) else len(tables[table])
 
     @property
     def source(self) -> dict[str, Any]:
@@ -706,11 +711,11 @@ class _ActivityBuilder:
         for position, node in enumerate(_children(self.element, "transaction"), start=1):
             ref = f"{self.ref}/transaction[{position}]"
             line = node.sourceline
-            type_node = _child(node, "transaction-type")
-            raw_type = _attr(type_node, "code")
+            kids = _grouped(node)
+            types = kids.get("transaction-type", _NONE)
+            values = kids.get("value", _NONE)
+            raw_type = _attr(types[0], "code") if types else None
             kind = codes.transaction_type(raw_type)
-            values = _children(node, "value")
-            types = _children(node, "transaction-type")
             if len(values) > 1 or len(types) > 1:
                 f.problem(
                     ref,
@@ -725,7 +730,7 @@ class _ActivityBuilder:
                 )
                 self.rejected_transaction()
                 continue
-            value_node = _child(node, "value")
+            value_node = values[0] if values else None
             raw_value = _text(value_node)
             if value_node is None or not raw_value:
                 f.problem(
@@ -753,7 +758,7 @@ class _ActivityBuilder:
                 )
                 self.rejected_transaction()
                 continue
-            date_node = _child(node, "transaction-date")
+            date_node = _first(kids, "transaction-date")
             transaction_date = f.date(
                 _attr(date_node, "iso-date") or _text(date_node),
                 ref,
@@ -766,15 +771,15 @@ class _ActivityBuilder:
                 or transaction_date
             )
             currency = (value_node.get("currency") or "").strip().upper() or self.default_currency
-            provider = _child(node, "provider-org")
-            receiver = _child(node, "receiver-org")
-            aid_type = self.code_in(node, "aid-type") or self.defaults["aid_type"]
+            provider = _first(kids, "provider-org")
+            receiver = _first(kids, "receiver-org")
+            aid_type = self.code_in(kids, "aid-type") or self.defaults["aid_type"]
             if aid_type:
                 aid_types.add(aid_type)
-            sector = self.code_in(node, "sector")
+            sector = self.code_in(kids, "sector")
             if sector:
                 sector_codes.add(sector)
-            country = _child(node, "recipient-country")
+            country = _first(kids, "recipient-country")
             humanitarian = codes.boolean(node.get("humanitarian"))
             converted = f.usd(value, currency, value_date, ref, "transactions", line)
             rate_source = converted.pop("_rate_source", None)
@@ -801,10 +806,10 @@ class _ActivityBuilder:
                     "receiver_org_ref": _attr(receiver, "ref"),
                     "receiver_activity_id": _attr(receiver, "receiver-activity-id"),
                     "aid_type": aid_type,
-                    "finance_type": self.code_in(node, "finance-type")
+                    "finance_type": self.code_in(kids, "finance-type")
                     or self.defaults["finance_type"],
-                    "flow_type": self.code_in(node, "flow-type") or self.defaults["flow_type"],
-                    "disbursement_channel": self.code_in(node, "disbursement-channel"),
+                    "flow_type": self.code_in(kids, "flow-type") or self.defaults["flow_type"],
+                    "disbursement_channel": self.code_in(kids, "disbursement-channel"),
                     "sector_code": sector,
                     "recipient_country": (_attr(country, "code") or "").upper() or None,
                     "humanitarian": humanitarian if humanitarian is not None else self.humanitarian,
@@ -819,9 +824,10 @@ class _ActivityBuilder:
         """A transaction that is not accepted makes the file partial but keeps the activity."""
         self.file.rejected_parts += 1
 
-    def code_in(self, node: etree._Element, name: str) -> str | None:
-        """The code of a child element, skipping non-DAC vocabularies for aid types and sectors."""
-        for child in _children(node, name):
+    def code_in(self, kids: Mapping[str, list[etree._Element]], name: str) -> str | None:
+        """The code of a child element (``kids``: :func:`_grouped`), skipping non-DAC
+        vocabularies for aid types and sectors."""
+        for child in kids.get(name, _NONE):
             vocabulary = (child.get("vocabulary") or "").strip()
             if name == "sector" and codes.sector_vocabulary(vocabulary) != "1":
                 continue
@@ -1006,6 +1012,29 @@ def _name(node: etree._Element) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+#: No elements (the default of a :func:`_grouped` lookup).
+_NONE: list[etree._Element] = []
+
+
+def _grouped(node: etree._Element) -> dict[str, list[etree._Element]]:
+    """The child elements by name, each list in document order (one pass over the children
+    instead of one per name; comments and processing instructions left out)."""
+    kids: dict[str, list[etree._Element]] = {}
+    for child in node:
+        tag = child.tag
+        if isinstance(tag, str):
+            if tag in kids:
+                kids[tag].append(child)
+            else:
+                kids[tag] = [child]
+    return kids
+
+
+def _first(kids: Mapping[str, list[etree._Element]], name: str) -> etree._Element | None:
+    found = kids.get(name)
+    return found[0] if found else None
+
+
 def _children(node: etree._Element | None, name: str) -> list[etree._Element]:
     """Child elements named ``name`` (no namespace), in document order."""
     if node is None:
@@ -1021,11 +1050,11 @@ def _child(node: etree._Element | None, name: str) -> etree._Element | None:
 
 
 def _text(node: etree._Element | None) -> str | None:
+    """The element's own text (before any child), whitespace runs made one space."""
     if node is None:
         return None
-    text = "".join(node.itertext() if len(node) == 0 else [node.text or ""])
-    text = re.sub(r"\s+", " ", text).strip()
-    return text or None
+    text = node.text
+    return " ".join(text.split()) or None if text else None
 
 
 def _attr(node: etree._Element | None, name: str) -> str | None:
@@ -1118,8 +1147,8 @@ def harmonise_file(
         reason = "; ".join(parts) + " (see quarantine)"
     else:
         status, reason = "ok", None
-    tables = {t: table_frame(t, rows) for t, rows in state.rows.items()}
-    tables["sources"] = table_frame(
+    tables = {t: table_arrow(t, rows) for t, rows in state.rows.items()}
+    tables["sources"] = table_arrow(
         "sources",
         [
             _source_row(
@@ -1135,8 +1164,8 @@ def harmonise_file(
             )
         ],
     )
-    tables["quarantine"] = table_frame("quarantine", state.quarantine)
-    tables["conformance"] = findings_frame(
+    tables["quarantine"] = table_arrow("quarantine", state.quarantine)
+    tables["conformance"] = findings_arrow(
         check_conformance(
             path,
             name,
@@ -1145,7 +1174,7 @@ def harmonise_file(
             max_findings=options.max_findings,
         )
     )
-    return HarmonisedFile(name, tables)
+    return HarmonisedFile(name, ArrowTables(tables))
 
 
 def _source_row(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from assets.harmonise.schema import field_names
+from assets.harmonise.schema import arrow_schema, field_names, frame_of_arrow
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.conformance import (
     EMBEDDED_CODELISTS,
@@ -19,7 +19,7 @@ from assets.iati.conformance import (
     IatiSchemas,
     SchemaError,
     check_conformance,
-    findings_frame,
+    findings_arrow,
 )
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS
 from tests.http_fixture_server import FixtureServer, http_server_fixture  # noqa: F401
@@ -843,14 +843,16 @@ def test_schemas_read_nothing_outside_their_version_folder(
 # -- the table ------------------------------------------------------------------------------
 
 
-def test_findings_frame_has_the_published_columns(
+def test_findings_table_has_the_published_columns(
     schemas: IatiSchemas, codelists: Codelists
 ) -> None:
     findings = check(INVALID / "iati-act-schema-errors.xml", schemas, codelists)
-    frame = findings_frame(findings)
+    arrow = findings_arrow(findings)
+    assert arrow.schema == arrow_schema("conformance")
+    frame = frame_of_arrow(arrow)
     assert list(frame.columns) == field_names("conformance")
     assert len(frame) == len(findings)
     assert str(frame["line"].dtype) == "Int64"
     assert frame.loc[0, "rule"] == "xsd:SCHEMAV_CVC_DATATYPE_VALID_1_2_1"
     assert frame.loc[0, "line"] == 18
-    assert list(findings_frame([]).columns) == field_names("conformance")
+    assert findings_arrow([]).schema.names == field_names("conformance")

@@ -12,13 +12,21 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from frictionless import Schema
 
-from assets.harmonise.schema import schema_version, table_frame
+from assets.harmonise.schema import (
+    ArrowTables,
+    arrow_schema,
+    frame_of_arrow,
+    schema_version,
+    table_arrow,
+    table_frame,
+)
 from tests.conftest import PROJECT_ROOT, SHARED
 
 SCHEMA_DIR = PROJECT_ROOT / "schema"
@@ -446,3 +454,55 @@ def test_empty_frame_still_has_typed_columns() -> None:
     assert len(frame) == 0
     assert list(frame.columns) == [f["name"] for f in schemas()["sources"]["fields"]]
     assert frame["n_records"].dtype == pd.Int64Dtype()
+
+
+TYPED_AND_LENIENT = [
+    # typed values: Arrow converts them directly
+    [{"transaction_id": "t1", "activity_id": "A1", "value": 1.5, "humanitarian": None}],
+    # a number as text and a date as text: the lenient path types them
+    [
+        {"transaction_id": "t1", "activity_id": "A1", "value": "1500.5"},
+        {"transaction_id": "t2", "transaction_date": "2024-03-31", "value": float("nan")},
+    ],
+    [],
+]
+
+
+@pytest.mark.parametrize("records", TYPED_AND_LENIENT, ids=["typed", "lenient", "empty"])
+def test_table_arrow_is_table_frame_without_pandas(records: list[dict[str, Any]]) -> None:
+    arrow = table_arrow("transactions", records)
+    assert arrow.schema == arrow_schema("transactions")
+    assert arrow.num_rows == len(records)
+    pd.testing.assert_frame_equal(
+        frame_of_arrow(arrow), table_frame("transactions", records), check_dtype=True
+    )
+    if records:
+        assert arrow.column("value").null_count == (1 if len(records) == 2 else 0)  # NaN: empty
+
+
+def test_table_arrow_rejects_a_field_not_in_the_schema_on_either_path() -> None:
+    with pytest.raises(ValueError, match="titel"):
+        table_arrow("activities", [{"activity_id": "A1", "titel": "typo"}])
+    with pytest.raises(ValueError, match="titel"):
+        table_arrow("activities", [{"activity_id": "A1", "hierarchy": "2", "titel": "typo"}])
+
+
+def test_arrow_tables_become_frames_when_read_and_are_written_as_they_are(
+    tmp_path: Path,
+) -> None:
+    from assets.harmonise.store import read_table, write_tables
+
+    records: list[dict[str, Any]] = [
+        {"activity_id": "A1", "hierarchy": 2, "is_cd": True},
+        {"activity_id": "A2"},
+    ]
+    tables = ArrowTables({"activities": table_arrow("activities", records)})
+    assert tables.rows("activities") == 2
+    assert list(tables) == ["activities"]
+    frame = tables["activities"]
+    assert tables["activities"] is frame  # converted once
+    pd.testing.assert_frame_equal(frame, table_frame("activities", records))
+    written = write_tables(tables, tmp_path / "arrow")["activities"]
+    plain = write_tables({"activities": frame}, tmp_path / "pandas")["activities"]
+    pd.testing.assert_frame_equal(read_table("activities", written), frame)
+    assert read_table("activities", written).equals(read_table("activities", plain))
