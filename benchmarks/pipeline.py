@@ -8,7 +8,8 @@ fixtures' codelists, exchange rates and IATI schemas, and runs ``cdcompact
 run`` twice in a fresh process on a fresh SQLite instance: a full run, then a
 run where no source changed. It prints the seconds of each stage (fetch,
 dataset runs, submissions, then inside the combining step: combine, metrics,
-write, schema checks, Great Expectations, and the release step), the peak RSS,
+write, schema checks, Great Expectations; or reuse on a night with no change;
+then the release), for both runs side by side, the peak RSS,
 and the ratio between the two sizes per stage (2 sizes ten times apart: a
 linear stage shows about 10). Not a test.
 """
@@ -112,16 +113,20 @@ def main() -> None:
         again = run_once(folder, config)
         results[size] = full
         print(f"\ncorpus: {len(corpus)} files, {megabytes:.1f} MB")
-        rows = [(name, value) for name, value in full["stages"].items()]
-        rows += [(f"  {name}", value) for name, value in full["combining"].items()]
-        for name, value in rows:
-            print(f"  {name:<32} {value:>9.1f} s")
-        print(f"  {'whole run (process)':<32} {full['seconds']:>9.1f} s")
-        print(f"  {'peak RSS (largest process)':<32} {full['peak_rss_mb']:>9.0f} MB")
+        print(f"  {'seconds':<32} {'full run':>9} {'no change':>10}")
+        names = [*full["stages"], *(f"  {n}" for n in {**full["combining"], **again["combining"]})]
+        for name in names:
+            cells = [
+                run["stages"].get(name, run["combining"].get(name.strip())) for run in (full, again)
+            ]
+            shown = ["" if c is None else f"{c:.1f}" for c in cells]
+            print(f"  {name:<32} {shown[0]:>9} {shown[1]:>10}")
         share = again["seconds"] / full["seconds"]
         print(
-            f"  {'run with no change':<32} {again['seconds']:>9.1f} s ({share:.0%} of the full run)"
+            f"  {'whole run (process)':<32} {full['seconds']:>9.1f} {again['seconds']:>10.1f}"
+            f"  (no change: {share:.0%} of the full run)"
         )
+        print(f"  {'peak RSS (largest process), MB':<32} {full['peak_rss_mb']:>9.0f}")
     if len(results) >= 2:
         small, large = sorted(results)[0], sorted(results)[-1]
         print(f"\ngrowth from {small:g} MB to {large:g} MB (input x{large / small:g}):")

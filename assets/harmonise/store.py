@@ -6,6 +6,7 @@ a table and a crash never leaves a truncated one behind.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -89,9 +90,19 @@ def dataset_dir(data_dir: Path, key: str) -> Path:
 
 
 def timings_path(data_dir: Path) -> Path:
-    """Seconds per stage of the last combining step (combine, metrics, write, checks),
-    for ``benchmarks/pipeline.py``."""
+    """Seconds per stage of the last combining step (combine, metrics, write, checks,
+    or reuse) and of the release after it, for ``benchmarks/pipeline.py``."""
     return data_dir / "timings.json"
+
+
+def add_timings(data_dir: Path, seconds: Mapping[str, float]) -> None:
+    """Add stages to :func:`timings_path` (the combining step starts it afresh)."""
+    path = timings_path(data_dir)
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    path.write_text(json.dumps({**known, **seconds}) + "\n", encoding="utf-8")
 
 
 def tables_dir(data_dir: Path) -> Path:

@@ -1,12 +1,13 @@
 """Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.harmonise.schema import schema_version
-from assets.harmonise.store import read_tables, tables_dir
+from assets.harmonise.store import add_timings, read_tables, tables_dir
 from assets.iati.assets import CompactConfig
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
@@ -87,7 +88,9 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
 )
 def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
+    began = time.perf_counter()
     outcome = publish_tables(settings, context.run.run_id)
+    add_timings(settings.data_dir, {"release": time.perf_counter() - began})
     if outcome.status == "no_change":
         context.log.info(f"no change: the data equals release {outcome.version}")
     else:

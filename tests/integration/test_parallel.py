@@ -86,7 +86,14 @@ def test_the_nightly_pool_records_each_dataset_run_and_matches_one_process(
     assert "harmonising 4 datasets in 2 processes" in output
     assert re.search(r"stages: fetch [\d.]+ s · datasets [\d.]+ s · submissions", output)
     timings = json.loads((tmp_path / "parallel" / "data" / "timings.json").read_text())
-    assert list(timings) == ["combine", "metrics", "write", "schema checks", "great expectations"]
+    assert list(timings) == [
+        "combine",
+        "metrics",
+        "write",
+        "schema checks",
+        "great expectations",
+        "release",
+    ]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(filters=dg.RunsFilter(job_name="iati_dataset_job"))
         assert sorted(r.tags["dagster/partition"] for r in runs) == [

@@ -8,6 +8,7 @@ instance.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def test_no_change_reuses_and_matches_a_full_combine(
     reused = _tables(tmp_path)
     assert set(reused["sources"]["status"]) == {"unchanged"}
     assert (reused["sources"]["fetched_at"] > first_fetch).all()  # tonight's fetch
+    timings = json.loads((tmp_path / "data" / "timings.json").read_text(encoding="utf-8"))
+    assert list(timings) == ["reuse", "release"]
 
     state.unlink()  # the same night again, combined in full
     third = _night(config, capsys)
