@@ -5,8 +5,9 @@
 For each size (MB) it builds the corpus (``benchmarks/corpus.py``, reused),
 writes a configuration that reads it as a local IATI source with the shared
 fixtures' codelists, exchange rates and IATI schemas, and runs ``cdcompact
-run`` twice in a fresh process on a fresh SQLite instance: a full run, then a
-run where no source changed. It prints the seconds of each stage (fetch,
+run`` twice in a fresh process on a fresh SQLite instance (or, with
+``--postgres``, a fresh PostgreSQL database): a full run, then a run where no
+source changed. It prints the seconds of each stage (fetch,
 dataset runs, submissions, then inside the combining step: combine, metrics,
 write, schema checks, Great Expectations; or reuse on a night with no change;
 then the release), for both runs side by side, the peak RSS,
@@ -55,6 +56,21 @@ def write_config(corpus: Path, folder: Path) -> Path:
     return path
 
 
+def fresh_database(server: str, size: float) -> dict[str, Any]:
+    """An empty PostgreSQL database for one size's Dagster instance (dropped first)."""
+    import psycopg2
+
+    host, port, user = server.split(":")
+    name = f"cdcompact_bench_{size:g}".replace(".", "_")
+    admin = psycopg2.connect(host=host, port=int(port), user=user, dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return {"hostname": host, "port": int(port), "username": user, "password": "", "db_name": name}
+
+
 def run_once(folder: Path, config: Path) -> dict[str, Any]:
     """``cdcompact run`` in a child process; its stage times and peak RSS."""
     env = {
@@ -96,6 +112,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=float, nargs="+", default=[100.0, 1000.0])
     parser.add_argument("--workers", type=int, default=0, help="run.workers (0 = one per CPU)")
+    parser.add_argument(
+        "--postgres",
+        metavar="HOST:PORT:USER",
+        help="Dagster storage on PostgreSQL (a fresh database per size; trust auth) "
+        "instead of SQLite, e.g. 127.0.0.1:5432:postgres",
+    )
     args = parser.parse_args()
     os.environ["CDCOMPACT_WORKERS"] = str(args.workers)
     print(f"{dt.datetime.now():%Y-%m-%d %H:%M} whole-pipeline benchmark, {os.cpu_count()} CPUs")
@@ -107,7 +129,10 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         (folder / "dagster_home").mkdir()
-        shutil.copy(ROOT / "dagster.yaml", folder / "dagster_home" / "dagster.yaml")
+        instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+        if args.postgres:
+            instance["storage"] = {"postgres": {"postgres_db": fresh_database(args.postgres, size)}}
+        (folder / "dagster_home" / "dagster.yaml").write_text(yaml.safe_dump(instance))
         config = write_config(WORK / f"corpus-{size:g}", folder)
         full = run_once(folder, config)
         again = run_once(folder, config)
