@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 from assets.harmonise.schema import field_types, table_frame, table_schema
 from assets.harmonise.store import arrow_schema
 
-#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_START = "^[=+\\-@\t\r]"  # the same characters, as an RE2 class
+#: A text cell starting with one of these makes a spreadsheet run it as a formula (OWASP
+#: CSV injection): =, +, -, @, tab, carriage return (an RE2 pattern).
+FORMULA_START = "^[=+\\-@\t\r]"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -110,7 +110,7 @@ def column_cells(kind: str, series: pd.Series) -> list[str]:
     """Every cell of a typed column as its CSV text (the rules in the module docstring)."""
     if kind == "string":
         text = pc.fill_null(_arrow_text(series), "")
-        formula = pc.match_substring_regex(text, _FORMULA_START)
+        formula = pc.match_substring_regex(text, FORMULA_START)
         return pc.if_else(formula, pc.binary_join_element_wise("'", text, ""), text).to_pylist()
     if kind == "boolean":
         flags = series.astype("boolean")

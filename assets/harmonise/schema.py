@@ -108,7 +108,6 @@ def table_frame(table: str, records: Iterable[Mapping[str, Any]] | pd.DataFrame)
     Missing fields become empty; a field that is not in the schema is an error,
     so a typo in a harmoniser fails loudly instead of vanishing.
     """
-    types = field_types(table)
     if isinstance(records, pd.DataFrame):
         frame = records
     else:
@@ -119,6 +118,12 @@ def table_frame(table: str, records: Iterable[Mapping[str, Any]] | pd.DataFrame)
             return fast
         frame = pd.DataFrame.from_records(rows)
     _check_fields(table, frame.columns)
+    return _typed(table, frame)
+
+
+def _typed(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The lenient conversion: each schema field of ``frame`` to its dtype (missing: empty)."""
+    types = field_types(table)
     columns: dict[str, pd.Series] = {}
     length = len(frame)
     for name, kind in types.items():
@@ -211,7 +216,7 @@ def table_arrow(table: str, records: Iterable[Mapping[str, Any]]) -> pa.Table:
     fast = _arrow_from_records(table, rows)
     if fast is not None:
         return fast
-    frame = table_frame(table, rows)  # the lenient path (and its errors)
+    frame = _typed(table, pd.DataFrame.from_records(rows))  # a value needs the lenient path
     return pa.Table.from_pandas(frame, schema=arrow_schema(table), preserve_index=False)
 
 

@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 from assets.harmonise.schema import ArrowTables, arrow_schema, pandas_type_of_arrow, table_frame
 
 
-def write_table(table: str, frame: pd.DataFrame | pa.Table, path: Path) -> Path:
-    """Write one table as Parquet, atomically (an Arrow table with the schema's types as is)."""
+def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
+    """Write one table as Parquet, atomically."""
+    return _write_arrow(to_arrow(table, frame), path)
+
+
+def _write_arrow(arrow: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(frame, pa.Table) and frame.schema.equals(arrow_schema(table)):
-        arrow = frame
-    else:
-        arrow = to_arrow(table, frame if isinstance(frame, pd.DataFrame) else frame.to_pandas())
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
@@ -55,7 +55,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], directory: Path) -> dict[st
     they are, without a round trip through pandas)."""
     if isinstance(tables, ArrowTables):
         return {
-            table: write_table(table, arrow, directory / f"{table}.parquet")
+            table: _write_arrow(arrow, directory / f"{table}.parquet")
             for table, arrow in tables.arrow.items()
         }
     return {
