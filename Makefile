@@ -1,6 +1,7 @@
 # The two commands a newcomer runs: `make run` and `make test`.
 # Both create the virtual environment from requirements.lock when it is missing
-# or older than the lock file, so a fresh clone needs nothing else.
+# or older than the lock file, so a fresh clone needs nothing else. Every file
+# installed must match a hash of the lock (tools/lock.py writes it).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,14 +10,14 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench dictionary templates venv browser clean
+.PHONY: run test lint typecheck audit pytest bench dictionary templates venv browser clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdcompact needs Python 3.11 or newer (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -50,7 +51,12 @@ browser:
 pytest: venv browser
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# Known vulnerabilities in requirements.lock (pip-audit); says so and passes
+# when the advisory database cannot be reached.
+audit: venv
+	$(BIN)/python tools/audit.py
+
+test: lint typecheck audit pytest
 
 dictionary: venv
 	$(BIN)/cdcompact schema dictionary
