@@ -1133,6 +1133,17 @@ def _freshness_counts(contributors: Sequence[Mapping[str, Any]]) -> dict[str, in
     return counts
 
 
+def _unaccounted(validity: Mapping[str, Any]) -> int | None:
+    """Records read minus accepted minus quarantined: 0 when every record is accounted for."""
+    counts = [
+        _number(validity.get(k)) for k in ("records", "records_accepted", "records_quarantined")
+    ]
+    if any(c is None for c in counts):
+        return None
+    records, accepted, quarantined = (int(c or 0) for c in counts)
+    return records - accepted - quarantined
+
+
 def _tiles(report: Mapping[str, Any]) -> str:
     contributors = _contributors(report)
     validity = _validity(_figures({"figures": report.get("overall")}))
@@ -1148,10 +1159,17 @@ def _tiles(report: Mapping[str, Any]) -> str:
         _tile("files", "Files", validity.get("files"), neutral=True),
         _tile("files_rejected", "Files rejected", validity.get("files_rejected"), bad=True),
         _tile("records", "Records read", validity.get("records"), neutral=True),
+        _tile("records_accepted", "Records accepted", validity.get("records_accepted")),
         _tile(
             "records_quarantined",
             "Records quarantined",
             validity.get("records_quarantined"),
+            bad=True,
+        ),
+        _tile(
+            "records_unaccounted",
+            "Records neither accepted nor quarantined",
+            _unaccounted(validity),
             bad=True,
         ),
         _tile("schema_errors", "Schema errors", validity.get("schema_errors"), bad=True),

@@ -31,6 +31,9 @@ lists them per table):
   Only values too large are flagged: they distort totals (unit errors, extra
   zeros), while tiny values are ordinary corrections in real data (-1 GBP, 9 GBP,
   0.01 USD in the fixtures) that cannot.
+- ``records_accounted_for`` (error, ``sources``): ``_unaccounted``, ``n_records -
+  n_accepted - n_quarantined``, must be 0: every record read from a source is in a
+  harmonised table or in quarantine. Rows with a count missing are not judged.
 - ``<target>_exists`` (error, every foreign key of schema/<table>.json, e.g.
   ``activity_exists``): ``_<rule>`` is true when the row's key is found in the
   referenced table. Rows with an empty key are not judged.
@@ -252,6 +255,17 @@ def _empty(frame: pd.DataFrame, dtype: str) -> pd.Series:
     return pd.Series(pd.NA, index=frame.index, dtype=dtype)
 
 
+def unaccounted(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Per source: records read but neither accepted nor quarantined (negative: too many)."""
+    counts = ("n_records", "n_accepted", "n_quarantined")
+    if any(c not in frame.columns for c in counts):
+        return _empty(frame, "Int64")
+    records, accepted, quarantined = (
+        pd.to_numeric(frame[c], errors="coerce").astype("Int64") for c in counts
+    )
+    return records - accepted - quarantined
+
+
 def share_sums(keys: tuple[str, ...]) -> Compute:
     """Per row: the sum of ``share`` over the rows with the same ``keys``."""
 
@@ -442,7 +456,25 @@ def _value_outlier() -> gxe.Expectation:
     )
 
 
+def _records_accounted() -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column="_unaccounted",
+        min_value=0,
+        max_value=0,
+        meta=_meta(
+            "records_accounted_for",
+            "error",
+            example_columns=["n_records", "n_accepted", "n_quarantined"],
+        ),
+        notes="`_unaccounted`: `n_records - n_accepted - n_quarantined`; every record read "
+        "must be accepted or quarantined, none twice.",
+    )
+
+
 _RULES: dict[str, list[DerivedRule]] = {
+    "sources": [
+        DerivedRule("records_accounted_for", "_unaccounted", unaccounted, _records_accounted)
+    ],
     "activity_sectors": [
         DerivedRule(
             "sector_shares_sum_to_1",

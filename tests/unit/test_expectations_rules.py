@@ -286,6 +286,41 @@ def test_a_transaction_of_an_unknown_activity_fails_activity_exists() -> None:
     ].passed
 
 
+# -- every record accounted for --------------------------------------------------------------
+
+
+def test_a_source_whose_records_do_not_add_up_fails_records_accounted_for() -> None:
+    def source(name: str, counts: tuple[int | None, int | None, int | None]) -> dict[str, Any]:
+        n_records, n_accepted, n_quarantined = counts
+        return {
+            "source_file": name,
+            "source": "iati",
+            "status": "partial",
+            "n_records": n_records,
+            "n_accepted": n_accepted,
+            "n_quarantined": n_quarantined,
+        }
+
+    sources = table_frame(
+        "sources",
+        [
+            source("ok.xml", (10, 8, 2)),
+            source("lost.xml", (10, 7, 2)),  # one record neither accepted nor quarantined
+            source("twice.xml", (3, 3, 1)),  # one record counted twice
+            source("unknown.xml", (None, None, None)),  # not judged
+        ],
+    )
+    sources.index = pd.RangeIndex(40, 44)
+    validation = validate_table("sources", sources, TODAY)
+    outcome = validation.outcome("records_accounted_for")
+    assert outcome.severity == "error"
+    assert outcome.rows == (41, 42)
+    # Shown as the source's own counts (n_records|n_accepted|n_quarantined).
+    assert [e.value for e in outcome.examples] == ["10|7|2", "3|3|1"]
+    assert _only_failures(validation) == ["records_accounted_for"]
+    assert validate_table("sources", sources.drop(index=[41, 42]), TODAY).passed
+
+
 def _rules(table: str) -> dict[str, str]:
     return {e.meta["rule"]: e.meta["severity"] for e in build_suite(table).expectations if e.meta}
 
@@ -517,6 +552,7 @@ def test_real_harmonised_data_passes_every_error_expectation() -> None:
     assert transactions.outcome("transaction_type_for_version").success
     assert validations["activity_sectors"].outcome("sector_shares_sum_to_1").success
     assert validations["activity_countries"].outcome("country_shares_at_most_1").success
+    assert validations["sources"].outcome("records_accounted_for").success
     # Not even a warning: real valid data has plausible magnitudes, types for its version.
     for table, validation in validations.items():
         assert validation.passed, (table, validation.summary(), validation.examples()[:5])

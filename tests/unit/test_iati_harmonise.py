@@ -372,3 +372,53 @@ def test_same_activity_in_two_files_keeps_one_and_quarantines_the_other(tmp_path
     assert sources.loc["zz-republished.xml", "n_quarantined"] == 1
     for row in tables["sources"].itertuples():
         assert row.n_records == row.n_accepted + row.n_quarantined
+
+
+# -- every record accounted for, on every fixture ---------------------------------------------
+
+
+def _activity_elements(path: Path) -> int | None:
+    """``iati-activity`` elements of a well-formed file, counted by lxml; None if not."""
+    try:
+        return sum(
+            1
+            for _ in etree.iterparse(
+                str(path), events=("end",), tag=("iati-activity", "{*}iati-activity"),
+                resolve_entities=False, no_network=True, load_dtd=False,
+            )
+        )  # fmt: skip
+    except etree.XMLSyntaxError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(IATI_FIXTURES.rglob("*.xml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_every_activity_of_every_fixture_is_accepted_or_quarantined(path: Path) -> None:
+    result = harmonised(path)
+    source = result.source
+    n_records, n_accepted, n_quarantined = (
+        int(source[c]) for c in ("n_records", "n_accepted", "n_quarantined")
+    )
+    assert n_records == n_accepted + n_quarantined, source
+    activities = result.tables["activities"]
+    quarantine = result.tables["quarantine"]
+    assert activities["activity_id"].is_unique
+    assert len(activities) == n_accepted
+    whole_activities = quarantine[
+        (quarantine["table"] == "activities") & (quarantine["severity"] == "error")
+    ]
+    counted = _activity_elements(path)
+    if source["status"] == "rejected" and n_accepted == 0 and counted != n_records:
+        # The file itself was refused (not XML, not activities, broken): one reason for
+        # the whole file, and nothing of it in any table.
+        assert (quarantine["table"] == "sources").sum() + len(whole_activities) >= 1
+        assert all(len(result.tables[t]) == 0 for t in ("transactions", "budgets", "results"))
+        return
+    assert counted == n_records, (counted, source)
+    # Each activity not accepted has its own reason, each accepted one its own row.
+    assert whole_activities["source_ref"].nunique() == n_quarantined
+    for table in ("transactions", "budgets", "activity_sectors", "activity_countries"):
+        assert set(result.tables[table]["activity_id"].dropna()) <= set(activities["activity_id"])

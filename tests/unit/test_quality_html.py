@@ -630,7 +630,9 @@ def test_header_and_headline_tiles(index: Any) -> None:
         "files": "4",
         "files_rejected": "1",
         "records": "63",
+        "records_accepted": "61",
         "records_quarantined": "2",
+        "records_unaccounted": "0",
         "schema_errors": "1",
         "codelist_errors": "1",
         "expectation_errors": "3",
@@ -642,6 +644,8 @@ def test_header_and_headline_tiles(index: Any) -> None:
     }
     (rejected,) = index.xpath('//dd[@data-figure="files_rejected"]/..')
     assert "problem" in rejected.get("class")
+    (unaccounted,) = index.xpath('//dd[@data-figure="records_unaccounted"]/..')
+    assert "problem" not in unaccounted.get("class")
 
 
 def test_contributors_table_figures(index: Any) -> None:
@@ -986,3 +990,15 @@ def test_long_trends_fold_their_tables() -> None:
     (table,) = tree.xpath('//table[@data-chart="chart-trend-states"]')
     assert table.getparent().tag == "details"
     assert len(table.xpath("./tbody/tr")) == 40
+
+
+def test_records_neither_accepted_nor_quarantined_are_shown_as_a_problem() -> None:
+    from expectations.quality_html import _tile, _unaccounted
+
+    lost = {"records": 10, "records_accepted": 7, "records_quarantined": 2}
+    assert _unaccounted(lost) == 1
+    assert _unaccounted({**lost, "records_accepted": 8}) == 0
+    assert _unaccounted({"records": 10}) is None
+    html = _tile("records_unaccounted", "Records neither accepted nor quarantined", 1, bad=True)
+    assert 'class="tile problem"' in html
+    assert ">1</dd>" in html
