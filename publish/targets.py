@@ -116,6 +116,17 @@ class LocalTarget(Target):
         except OSError as exc:
             raise TargetError(f"{self.location}: cannot write {key}: {exc.strerror}") from exc
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove the keys under ``prefix`` and any temporary file a killed write left
+        there (hidden, never listed); the count is of keys."""
+        removed = super().delete_prefix(prefix)
+        base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else None
+        if base is not None and base.is_dir():
+            for leftover in base.rglob(".*"):
+                if leftover.is_file():
+                    leftover.unlink(missing_ok=True)
+        return removed
+
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         base = self.root / prefix if prefix else self.root
         if not base.exists():

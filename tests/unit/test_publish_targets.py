@@ -82,6 +82,19 @@ def test_delete_prefix_removes_only_that_release(target: Target) -> None:
     assert list(target.list_keys()) == ["releases/2026.11.27/a.csv"]
 
 
+def test_delete_prefix_also_clears_what_a_killed_write_left_behind(tmp_path: Path) -> None:
+    target = LocalTarget(tmp_path)
+    target.write_bytes("releases/2026.11.28/data/a.csv", b"x")
+    target.write_bytes("releases/2026.11.27/a.csv", b"y")
+    # A write killed between the temporary file and the rename leaves this behind.
+    (tmp_path / "releases/2026.11.28/data/.b.csv.k2j3h4").write_bytes(b"half")
+    (tmp_path / "releases/2026.11.27/.c.csv.x8y9").write_bytes(b"other release")
+    assert target.delete_prefix("releases/2026.11.28/") == 1
+    assert [p.name for p in (tmp_path / "releases/2026.11.28").rglob("*") if p.is_file()] == []
+    assert (tmp_path / "releases/2026.11.27/.c.csv.x8y9").exists()
+    assert list(target.list_keys()) == ["releases/2026.11.27/a.csv"]
+
+
 @pytest.mark.parametrize("key", UNSAFE_KEYS)
 def test_unsafe_keys_are_refused(target: Target, key: str) -> None:
     with pytest.raises(TargetError, match="unsafe key"):
