@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from assets.fetch.http import is_secret_name, strip_secrets
 from assets.hashing import file_sha256
 from assets.settings import Settings
+
+#: Shortest secret value the release guard looks for: shorter ones ("testing") turn up
+#: in any data by chance. Real keys and tokens are 20 characters or more.
+MIN_SECRET_LENGTH = 12
 
 
 def folder_sha256(folder: Path) -> str:
@@ -67,3 +75,42 @@ def _shown(settings: Settings, path: Path) -> str:
         return path.relative_to(settings.root).as_posix()
     except ValueError:
         return path.name
+
+
+def public_uri(uri: str | None, root: Path | None = None) -> str | None:
+    """``uri`` as a release may show it: a local file as its path in the project (or its
+    name alone), a URL without credentials or secret parameters; others as they are."""
+    if not uri:
+        return uri
+    if uri.startswith("file:"):
+        path = Path(unquote(urlsplit(uri).path))
+        if root is not None:
+            try:
+                return path.relative_to(root.resolve()).as_posix()
+            except ValueError:
+                pass
+        return path.name
+    if uri.startswith(("http://", "https://")):
+        return strip_secrets(uri)
+    return uri
+
+
+def private_strings(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """What must never appear in a published file, each with how to name it in an error
+    (never the value itself): this machine's folders and name, and every environment
+    value whose name says it is a secret (``*_KEY``, ``*TOKEN*``, ``*SECRET*``...)."""
+    env = dict(os.environ if environ is None else environ)
+    found: dict[str, str] = {
+        str(settings.root.resolve()): "the project folder's path on this machine",
+        str(settings.data_dir.resolve()): "the data folder's path on this machine",
+    }
+    if env.get("DAGSTER_HOME"):
+        found[str(Path(env["DAGSTER_HOME"]).resolve())] = "the Dagster folder's path (DAGSTER_HOME)"
+    host = socket.gethostname()
+    # Only a name no text would hold by chance ("vm" or "worker" would match any data).
+    if len(host) >= 8 and any(c.isdigit() or c in "-." for c in host):
+        found[host] = "this machine's host name"
+    for name, value in sorted(env.items()):
+        if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH:
+            found[value.strip()] = f"the value of the environment variable {name}"
+    return found

@@ -29,6 +29,7 @@ from assets.hashing import file_sha256
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
+from publish.provenance import public_uri
 from publish.quality import (
     QualityBundle,
     QualityInputs,
@@ -68,6 +69,11 @@ class ReleaseOptions:
     dictionary: Path | None = None
     #: What the data-quality report needs besides the tables (GX results, settings).
     quality: QualityInputs | None = None
+    #: Local files' URIs in ``sources`` are shown relative to this folder (or by name).
+    project_root: Path | None = None
+    #: Strings no published file may hold (paths, host name, secret values), each with
+    #: how an error names it: see :func:`publish.provenance.private_strings`.
+    private: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,6 +97,40 @@ class PublishOutcome:
 RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
 #: Beside the harmonised tables: each table's Parquet sha256 and CSV digest.
 CONTENT_DIGESTS = "content-digests.json"
+
+
+def public_sources(
+    tables: Mapping[str, pd.DataFrame], root: Path | None
+) -> Mapping[str, pd.DataFrame]:
+    """The tables with each source's ``uri`` as a release may show it (no local paths
+    outside the project, no credentials): :func:`publish.provenance.public_uri`."""
+    sources = tables.get("sources")
+    if sources is None or "uri" not in sources.columns:
+        return tables
+    shown = sources["uri"].map(lambda uri: public_uri(uri, root) if isinstance(uri, str) else uri)
+    if shown.equals(sources["uri"]):
+        return tables
+    return {**tables, "sources": sources.assign(uri=shown)}
+
+
+#: Files the private-string check does not read (binary: strings are not plain bytes).
+_BINARY = (".parquet", ".png", ".gif", ".jpg", ".jpeg", ".ico", ".otf", ".ttf", ".woff", ".woff2")
+
+
+def check_private(files: Mapping[str, bytes], private: Mapping[str, str], prefix: str = "") -> None:
+    """Refuse to publish a release whose files hold one of the ``private`` strings.
+
+    The error names the file and what it would have leaked, never the string itself."""
+    needles = [(value.encode("utf-8"), what) for value, what in private.items() if value]
+    for path, data in sorted(files.items()):
+        if path.lower().endswith(_BINARY):
+            continue
+        for needle, what in needles:
+            if needle in data:
+                raise ReleaseError(
+                    f"{prefix}{path} would publish {what}; nothing was published "
+                    "(a field or message carries it: fix that before the next run)"
+                )
 
 
 def content_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -506,6 +546,7 @@ def publish_release(
 
     ``stored``: the folder the tables were read from, for :func:`content_hash`."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    tables = public_sources(tables, options.project_root)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
     digest = content_hash(tables, stored)
     releases = catalog.get("releases") or []
@@ -547,6 +588,7 @@ def publish_release(
         tables, version, options, published, _previous(target, catalog), bundle, digest
     )
 
+    check_private(files, options.private, prefix)
     with tempfile.TemporaryDirectory(prefix="cdcompact-release-") as staging:
         folder = Path(staging)
         for path, data in files.items():

@@ -13,7 +13,7 @@ from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
 from expectations.runner import validate_tables
 from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
-from publish.provenance import code_version, reference_inputs
+from publish.provenance import code_version, private_strings, reference_inputs
 from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
 from publish.targets import Target
@@ -51,6 +51,8 @@ def release_options(
         credits=(settings.exchange_rates_credit,) if settings.exchange_rates_credit else (),
         dictionary=settings.root / "docs" / "data-dictionary.md",
         quality=quality,
+        project_root=settings.root,
+        private=private_strings(settings),
     )
 
 

@@ -1,0 +1,88 @@
+"""What a release may show: no local paths, credentials, host names or secret values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assets.settings import load_settings
+from publish.provenance import private_strings, public_uri
+from publish.release import ReleaseError, check_private, publish_release
+from publish.targets import LocalTarget
+from tests.unit.test_release import NOW, OPTIONS, demo_tables
+
+SECRET = "s3cr3t-value-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("file:///srv/cdcompact/demo/iati/xm-demo-1001.xml", "demo/iati/xm-demo-1001.xml"),
+        ("file:///home/operator/downloads/who%20arg.xml", "who arg.xml"),
+        ("https://user:pw@example.org/a.xml?key=abc&lang=en", "https://example.org/a.xml?lang=en"),
+        ("https://example.org/iati/a.xml", "https://example.org/iati/a.xml"),
+        ("s3://bucket/inbox/partner.xlsx", "s3://bucket/inbox/partner.xlsx"),
+        ("inbox:partner.xlsx", "inbox:partner.xlsx"),
+        (None, None),
+    ],
+)
+def test_public_uri(uri: str | None, shown: str | None) -> None:
+    assert public_uri(uri, Path("/srv/cdcompact")) == shown
+
+
+def test_private_strings_are_paths_long_host_names_and_secret_values(tmp_path: Path) -> None:
+    settings = load_settings()
+    found = private_strings(
+        settings,
+        {
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "IATI_API_KEY": "0123456789abcdef0123",
+            "AWS_ACCESS_KEY_ID": "testing",  # too short to look for: any text may hold it
+            "HOME": "/root",  # not a secret by its name
+            "DAGSTER_HOME": str(tmp_path / "dagster"),
+        },
+    )
+    assert found[SECRET] == "the value of the environment variable AWS_SECRET_ACCESS_KEY"
+    assert found["0123456789abcdef0123"] == "the value of the environment variable IATI_API_KEY"
+    assert "testing" not in found
+    assert "/root" not in found
+    assert found[str(settings.root.resolve())] == "the project folder's path on this machine"
+    assert found[str(tmp_path / "dagster")] == "the Dagster folder's path (DAGSTER_HOME)"
+
+
+def test_a_release_that_would_leak_names_the_file_and_what_but_never_the_value() -> None:
+    files = {"data/a.parquet": SECRET.encode(), "README.md": f"token {SECRET}".encode()}
+    with pytest.raises(ReleaseError) as caught:
+        check_private(files, {SECRET: "the value of AWS_SECRET_ACCESS_KEY"}, "releases/1/")
+    assert str(caught.value).startswith(
+        "releases/1/README.md would publish the value of AWS_SECRET_ACCESS_KEY; nothing was"
+    )
+    assert SECRET not in str(caught.value)
+    check_private({"data/a.parquet": SECRET.encode()}, {SECRET: "x"})  # binary: not read
+
+
+def test_publish_refuses_a_leak_and_publishes_nothing(tmp_path: Path) -> None:
+    tables = demo_tables()
+    tables["activities"].loc[0, "title"] = f"Training ({SECRET})"
+    options = OPTIONS.__class__(**{**OPTIONS.__dict__, "private": {SECRET: "a secret"}})
+    root = tmp_path / "publish"
+    with pytest.raises(ReleaseError, match=r"data/activities.csv would publish a secret"):
+        publish_release(tables, LocalTarget(root), options, now=NOW)
+    assert not (root / "catalog.json").exists()
+    assert not (root / "releases").exists()
+
+
+def test_local_sources_are_published_without_the_machines_folders(tmp_path: Path) -> None:
+    tables = demo_tables()
+    before = set(tables["sources"]["uri"])
+    assert any(uri.startswith("file:///") for uri in before)
+    options = OPTIONS.__class__(**{**OPTIONS.__dict__, "project_root": Path.cwd()})
+    publish_release(tables, LocalTarget(tmp_path / "publish"), options, now=NOW)
+    release = tmp_path / "publish" / "releases" / "2026.11.28"
+    package = json.loads((release / "datapackage.json").read_text())
+    shown = {source["uri"] for source in package["provenance"]["inputs"]}
+    assert shown == {public_uri(uri, Path.cwd()) for uri in before}
+    assert not any("file:" in uri or uri.startswith("/") for uri in shown)
+    assert "file:///" not in (release / "data" / "sources.csv").read_text()
