@@ -136,6 +136,8 @@ def column_cells(kind: str, series: pd.Series) -> list[str]:
             for v in series.tolist()
         ]
     if kind == "datetime":
+        if series.empty:
+            return []  # (``map`` keeps an empty column's integer dtype: no text to add to)
         stamps = pd.to_datetime(series, utc=True)
         text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S")
         micro = stamps.dt.microsecond

@@ -248,17 +248,19 @@ class LocalSource(SourceAdapter):
     Domain: files or folders named in ``paths`` (folders are read for ``*.xml``, not
     recursively).
     Caveats: a file is ``unchanged`` when its sha256 equals the last good copy's; a file
-    that is missing or not IATI XML fails and its last good copy stays in use; a folder
-    that is missing fails the listing.
+    that is missing, not IATI XML or larger than ``fetch.max_file_mb`` fails (checked
+    before it is read) and its last good copy stays in use; a folder that is missing
+    fails the listing.
     Arguments: ``paths`` (list of files or folders, relative to the project root).
     Keys: the file name without ``.xml``, made unique with ``-2``... in path order.
     """
 
     kind = "local"
 
-    def __init__(self, name: str, paths: Sequence[Path]) -> None:
+    def __init__(self, name: str, paths: Sequence[Path], max_bytes: int | None = None) -> None:
         super().__init__(name)
         self.paths = [Path(p) for p in paths]
+        self.max_bytes = max_bytes
         self._files: dict[str, Path] = {}
 
     @property
@@ -272,7 +274,7 @@ class LocalSource(SourceAdapter):
         _options(source, cls.option_names)
         if not source.paths:
             raise SourceConfigError(f"source {source.name!r} (kind local) needs paths")
-        return cls(source.name, source.paths)
+        return cls(source.name, source.paths, settings.fetch.max_bytes)
 
     def list_datasets(self) -> list[DatasetRef]:
         files: list[Path] = []
@@ -295,6 +297,13 @@ class LocalSource(SourceAdapter):
             return _Outcome("failed", error=f"source {self.name!r} has no dataset {ref.key!r}")
         if not path.is_file():
             return _Outcome("failed", error=f"{ref.uri}: no such file")
+        size = path.stat().st_size
+        if self.max_bytes is not None and size > self.max_bytes:
+            return _Outcome(
+                "failed",
+                error=f"{ref.uri}: the file is {size / 2**20:,.1f} MB, over the limit of "
+                f"{self.max_bytes / 2**20:,.0f} MB (fetch.max_file_mb)",
+            )
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
         try:

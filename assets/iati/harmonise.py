@@ -71,6 +71,8 @@ class HarmoniseOptions:
     schemas: IatiSchemas | None = None
     #: Conformance findings kept per file and check; the rest are counted in one row.
     max_findings: int = 1000
+    #: Files larger than this are rejected before any of them is read (None: no limit).
+    max_file_bytes: int | None = None
 
     @classmethod
     def from_settings(
@@ -89,6 +91,7 @@ class HarmoniseOptions:
             rate_fallback_months=settings.rate_fallback_months,
             schemas=schemas,
             max_findings=settings.quality.max_findings,
+            max_file_bytes=settings.fetch.max_bytes,
         )
 
 
@@ -208,7 +211,7 @@ class _FileHarmoniser:
                 if lang and lang.lower().split("-")[0] == preferred:
                     return text, lang
         lang, text = with_language[0]
-        return text, lang
+        return text, lang or None  # xml:lang="" states no language
 
     def date(
         self, raw: str | None, ref: str, table: str, fieldname: str, line: int | None
@@ -537,10 +540,23 @@ class _ActivityBuilder:
             merged[k] = item
         groups: dict[str, list[dict[str, Any]]] = {}
         for item in merged.values():
-            item.pop("_line", None)
+            line = item.pop("_line", None)
+            if item["percentage"] is not None and item["percentage"] < 0:
+                # IATI percentages are 0..100: a negative one would give the others more
+                # than the whole amount, so it counts as 0 (the published value is kept).
+                self.file.problem(
+                    item["source_ref"],
+                    table,
+                    "negative_percentage",
+                    f"percentage {item['percentage']:g} is negative; counted as 0 in the shares",
+                    field="percentage",
+                    value=item["percentage"],
+                    line=line,
+                    severity="warning",
+                )
             groups.setdefault(group(item), []).append(item)
         for members in groups.values():
-            given = [m["percentage"] for m in members if m["percentage"] is not None]
+            given = [max(0.0, m["percentage"]) for m in members if m["percentage"] is not None]
             missing = [m for m in members if m["percentage"] is None]
             if missing and len(members) == 1:
                 # IATI: a single country or sector without a percentage is 100%.
@@ -562,7 +578,8 @@ class _ActivityBuilder:
                     severity="warning",
                 )
             for m in members:
-                m.setdefault("_weight", m["percentage"])
+                if "_weight" not in m:
+                    m["_weight"] = max(0.0, m["percentage"])
             total = sum(m["_weight"] for m in members)
             for m in members:
                 weight = m.pop("_weight")
@@ -1103,6 +1120,23 @@ def harmonise_file(
     """Harmonise one IATI activity file; never raises for what is inside the file."""
     name = source_file or path.name
     uri = uri or path.resolve().as_uri()
+    limit = options.max_file_bytes
+    try:
+        declared = path.stat().st_size
+    except OSError:
+        declared = None  # reported by the read below
+    if limit is not None and declared is not None and declared > limit:
+        return _rejected(
+            name,
+            uri,
+            None,
+            declared,
+            "too_large",
+            f"the file is {declared / 2**20:,.1f} MB, over the limit of {limit / 2**20:,.0f} MB "
+            "(fetch.max_file_mb); it was not read",
+            None,
+            0,
+        )
     try:
         sha256, size = sha256_file(path)
     except OSError as exc:

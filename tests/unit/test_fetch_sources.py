@@ -287,6 +287,27 @@ def test_local_files_are_stored_then_unchanged_and_bad_files_fail(
     assert second["acfspain-ph"].sha256 == sha256_of(VALID / "acfspain-ph.xml")
 
 
+def test_a_local_file_over_the_size_limit_fails_before_it_is_read_keeping_the_last_copy(
+    tmp_path: Path, store: RawStore
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    growing = folder / "growing.xml"
+    growing.write_bytes((VALID / "acfspain-ph.xml").read_bytes())
+    source = LocalSource("files", [folder], max_bytes=1_000_000)
+    assert by_key(fetch_all([source], store))["growing"].status == "updated"
+    with growing.open("r+b") as handle:  # 2 GiB, sparse: nothing is written to disk
+        handle.truncate(2 * 2**30)
+    result = by_key(fetch_all([source], store))["growing"]
+    assert result.status == "failed"
+    assert result.error == (
+        f"{growing.as_uri()}: the file is 2,048.0 MB, over the limit of 1 MB (fetch.max_file_mb)"
+    )
+    kept = store.last_good("growing")
+    assert kept is not None
+    assert kept.sha256 == sha256_of(VALID / "acfspain-ph.xml")
+
+
 def test_a_missing_local_file_fails_but_keeps_its_last_good_copy(
     tmp_path: Path, store: RawStore
 ) -> None:

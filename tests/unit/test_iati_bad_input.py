@@ -605,3 +605,54 @@ def test_unreadable_last_updated_is_a_warning_not_a_silent_gap(
     assert warning["rule"].tolist() == ["invalid_date"]
     assert warning["severity"].tolist() == ["warning"]
     assert warning["value"].tolist() == ["yesterday"]
+
+
+# -- resource limits: depth, huge texts, huge files ------------------------------------------
+def test_deeply_nested_elements_are_rejected_with_the_place_and_the_limit(
+    tmp_path: Path, options: HarmoniseOptions
+) -> None:
+    nested = "<description>" + "<x>" * 5000 + "</x>" * 5000 + "</description>\n"
+    path = write(tmp_path, "deep.xml", document(activity("XM-TEST-1", nested)))
+    source = check_rejected(harmonise_file(path, options), "not_well_formed")
+    assert source["reason"] == (
+        "not well-formed XML at line 6, column 774: elements are nested more than 256 levels "
+        "deep, over the parser's safety limit (IATI activities nest a few levels)"
+    )
+
+
+def test_a_text_of_eleven_million_characters_is_rejected_not_read_into_memory(
+    tmp_path: Path, options: HarmoniseOptions
+) -> None:
+    path = write(tmp_path, "huge.xml", document(activity("XM-TEST-1", title="a" * 11_000_000)))
+    source = check_rejected(harmonise_file(path, options), "not_well_formed")
+    assert str(source["reason"]).startswith("not well-formed XML at line 5, column ")
+    assert str(source["reason"]).endswith(
+        "a text is longer than 10,000,000 characters, over the parser's safety limit"
+    )
+    assert not any("aaaa" in cell for cell in cells(harmonise_file(path, options).tables))
+
+
+def test_quadratic_blowup_entities_are_refused_as_a_dtd(
+    tmp_path: Path, options: HarmoniseOptions
+) -> None:
+    prolog = '<!DOCTYPE iati-activities [<!ENTITY a "' + "x" * 50_000 + '">]>\n'
+    content = document(activity("XM-TEST-1", title="&a;" * 50_000), prolog=prolog)
+    source = check_rejected(harmonise_file(write(tmp_path, "blowup.xml", content), options),
+                            "doctype_not_allowed")  # fmt: skip
+    assert REJECTED_BY_DTD in str(source["reason"])
+
+
+def test_a_two_gigabyte_file_is_rejected_before_any_of_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.xml"
+    with path.open("wb") as handle:  # sparse: 2 GiB long, nothing on disk
+        handle.write(XML_DECLARATION.encode() + ROOT.encode())
+        handle.truncate(2 * 2**30 + 1)
+    options = HarmoniseOptions.from_settings(load_settings(), None, None, None)
+    assert options.max_file_bytes == 100 * 2**20  # config/compact.yaml: fetch.max_file_mb
+    result = harmonise_file(path, options)
+    source = check_rejected(result, "too_large")
+    assert source["reason"] == (
+        "the file is 2,048.0 MB, over the limit of 100 MB (fetch.max_file_mb); it was not read"
+    )
+    assert source["sha256"] is None  # not even hashed
+    assert source["bytes"] == 2 * 2**30 + 1
