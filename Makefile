@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck audit pytest bench dictionary templates venv browser clean
+.PHONY: run test lint typecheck audit pytest fuzz bench dictionary templates venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ audit: venv
 	$(BIN)/python tools/audit.py
 
 test: lint typecheck audit pytest
+
+# Coverage-guided fuzzing (atheris) of the IATI harmoniser and the submission
+# readers, two minutes each; crashes are kept under var/fuzz/.
+fuzz: venv
+	$(BIN)/python fuzz/run.py --seconds 120
 
 dictionary: venv
 	$(BIN)/cdcompact schema dictionary

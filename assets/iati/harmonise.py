@@ -56,6 +56,7 @@ ALL_TABLES = (
 
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_HIERARCHY = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -395,13 +396,15 @@ class _ActivityBuilder:
             "flow_type": self.default_code("default-flow-type"),
         }
         hierarchy_raw = (el.get("hierarchy") or "").strip()
-        hierarchy = int(hierarchy_raw) if hierarchy_raw.isdigit() else None
+        # ASCII digits ("²".isdigit() too), few enough for the table's 64-bit integers
+        hierarchy = int(hierarchy_raw) if _HIERARCHY.fullmatch(hierarchy_raw) else None
         if hierarchy_raw and hierarchy is None:
             f.problem(
                 self.ref,
                 "activities",
                 "not_a_number",
-                f"hierarchy {hierarchy_raw!r} is not a whole number; left empty",
+                f"hierarchy {hierarchy_raw!r} is not a whole number (of at most 18 digits); "
+                "left empty",
                 field="hierarchy",
                 value=hierarchy_raw,
                 line=self.item.line,
@@ -1102,10 +1105,16 @@ def _datetime(raw: str | None) -> dt.datetime | None:
         match = _DATE.match(text)
         if not match:
             return None
-        value = dt.datetime(int(match[1]), int(match[2]), int(match[3]))
+        try:
+            value = dt.datetime(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:  # no such day: 2018-10-90, month 13, year 0
+            return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # the offset takes it before year 1 or after 9999
+        return None
 
 
 # -- files -------------------------------------------------------------------

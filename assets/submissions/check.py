@@ -687,7 +687,11 @@ class _Checker:
             if isinstance(value, float) and not math.isfinite(value):
                 self.add(*where, "type", ERROR, value, f"{value!r} is not a number")
                 return None
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond float's range (JSON numbers have none)
+                self.add(*where, "type", ERROR, value, f"{_show(value)} is too large a number")
+                return None
         if isinstance(value, dt.date | dt.datetime | dt.time):
             self.add(*where, "type", ERROR, value, f"{_show(value)} is a date, not a number")
             return None

@@ -43,7 +43,9 @@ def _value(row: Mapping[str, Any], name: str) -> Any:
 def _period_end(period: str | None) -> dt.date | None:
     """The last day of a reporting period written as ``2025`` or ``2024-2025``."""
     years = re.findall(r"\d{4}", period or "")
-    return dt.date(int(years[-1]), 12, 31) if years else None
+    if not years or int(years[-1]) < dt.MINYEAR:  # "0000" is no year
+        return None
+    return dt.date(int(years[-1]), 12, 31)
 
 
 def _valid_rows(checked: CheckedSubmission, sheet: str) -> list[dict[str, Any]]:

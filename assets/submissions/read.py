@@ -15,8 +15,11 @@ import csv
 import hashlib
 import io
 import json
+import lzma
 import re
+import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +30,18 @@ FORMATS = ("xlsx", "csv_folder", "csv_zip", "json")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ABSOLUTE_NAME = re.compile(r"^(?:[A-Za-z]:|[\\/])")
+#: What reading a damaged or unsupported ZIP raises: the decompressors' own errors
+#: (zlib.error, LZMAError) are not OSErrors; an unknown compression method or ZIP version
+#: is NotImplementedError (a RuntimeError).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+)
 
 
 class SubmissionRejected(Exception):
@@ -201,7 +216,7 @@ def _open_zip(data: bytes, limits: ReadLimits) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except _ZIP_ERRORS as exc:
         raise SubmissionRejected("corrupt", f"a damaged ZIP/XLSX file ({exc})") from exc
     if len(members) > limits.max_members:
         raise SubmissionRejected(
@@ -211,6 +226,12 @@ def _open_zip(data: bytes, limits: ReadLimits) -> zipfile.ZipFile:
     total = 0
     for member in members:
         member_name = member.filename
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise SubmissionRejected(
+                "unsafe_path",
+                f"the archive holds a symbolic link ({member_name!r}); archives must hold "
+                "plain files",
+            )
         parts = PurePosixPath(member_name.replace("\\", "/")).parts
         if _ABSOLUTE_NAME.match(member_name) or ".." in parts:
             raise SubmissionRejected(
@@ -243,7 +264,7 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadL
     try:
         with archive.open(info) as stream:
             data = stream.read(info.file_size + 1)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+    except _ZIP_ERRORS as exc:
         raise SubmissionRejected(
             "corrupt", f"the archive member {info.filename!r} cannot be read ({exc})"
         ) from exc
@@ -329,7 +350,7 @@ def _has_formulas(archive: zipfile.ZipFile) -> bool:
                     if re.search(rb"<(?:\w+:)?f[ >]", tail + chunk):
                         return True
                     tail = chunk[-16:]
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except _ZIP_ERRORS as exc:
             raise SubmissionRejected(
                 "corrupt", f"the workbook part {info.filename!r} cannot be read ({exc})"
             ) from exc
@@ -338,9 +359,12 @@ def _has_formulas(archive: zipfile.ZipFile) -> bool:
 
 def _read_csv_zip(archive: zipfile.ZipFile, raw: RawSubmission, limits: ReadLimits) -> None:
     for info in sorted(archive.infolist(), key=lambda i: i.filename):
-        if info.is_dir():
+        if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir fails on an empty name)
             continue
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if not parts:  # "", "." and the like name no file
+            raw.notes.append(f"{info.filename!r} in the archive is not a file name; skipped")
+            continue
         base = parts[-1]
         if parts[0] == "__MACOSX" or base.startswith((".", "~$")):
             continue
@@ -376,7 +400,15 @@ def _read_folder(path: Path, name: str, limits: ReadLimits) -> RawSubmission:
     return raw
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+_SAVE_AS_UTF8 = "save the file as UTF-8 (CSV UTF-8 in Excel)"
+
+
+def _decode(data: bytes, file_name: str) -> tuple[str, str]:
+    """The text of a CSV file: UTF-8 (with or without BOM), UTF-16 with a BOM, or else
+    Windows-1252, the encoding of Excel's plain "CSV" on Western systems.
+
+    Nothing is replaced or guessed line by line: a file whose lines mix UTF-8 with
+    another encoding, or holding bytes Windows-1252 does not define, is refused."""
     for encoding in ("utf-8-sig", "utf-16"):
         if encoding == "utf-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
             continue
@@ -384,7 +416,30 @@ def _decode(data: bytes) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    return data.decode("cp1252", errors="replace"), "cp1252"
+    utf8_line = bad_line = None
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_line = bad_line or number
+        else:
+            if utf8_line is None and not line.isascii():
+                utf8_line = number
+        if utf8_line and bad_line:
+            raise SubmissionRejected(
+                "mixed_encoding",
+                f"{file_name!r} mixes encodings: line {utf8_line} is UTF-8 but line {bad_line} "
+                f"is not; {_SAVE_AS_UTF8}",
+            )
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        at = data.count(b"\n", 0, exc.start) + 1
+        raise SubmissionRejected(
+            "bad_encoding",
+            f"{file_name!r} line {at} holds bytes that are neither UTF-8 nor Windows-1252 "
+            f"(0x{data[exc.start]:02x}); {_SAVE_AS_UTF8}",
+        ) from exc
 
 
 def _add_csv(raw: RawSubmission, file_name: str, data: bytes, limits: ReadLimits) -> None:
@@ -395,7 +450,7 @@ def _add_csv(raw: RawSubmission, file_name: str, data: bytes, limits: ReadLimits
         raise SubmissionRejected("too_many_sheets", f"more than {limits.max_sheets} CSV files")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SubmissionRejected("unknown_format", f"{file_name!r} is a binary file, not CSV")
-    text, encoding = _decode(data)
+    text, encoding = _decode(data, file_name)
     if encoding == "cp1252":
         raw.notes.append(f"{file_name!r} is not UTF-8; read as Windows-1252 (cp1252)")
     sample = text[:8192]
@@ -427,7 +482,9 @@ def _add_csv(raw: RawSubmission, file_name: str, data: bytes, limits: ReadLimits
 def _read_json(data: bytes, raw: RawSubmission, limits: ReadLimits) -> None:
     try:
         document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    # ValueError: besides JSONDecodeError and UnicodeDecodeError, an integer of more than
+    # sys.get_int_max_str_digits() digits
+    except (ValueError, RecursionError) as exc:
         raise SubmissionRejected("corrupt", f"not valid JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise SubmissionRejected(
