@@ -19,7 +19,7 @@ from lxml import etree
 
 from assets.submissions.read import SubmissionRejected, read_submission_bytes
 from fuzz import iati_harmonise, mutators, seeds, submission_read
-from fuzz.run import executions, python_error
+from fuzz.run import corpus_in_memory, executions, python_error
 
 # -- the harnesses over their seeds ---------------------------------------------------
 
@@ -109,6 +109,8 @@ def test_run_reads_libfuzzer_output() -> None:
     assert executions(log) == 777
     assert executions("#5\tINITED cov: 1\n#9\tNEW cov: 2\n") == 9
     assert python_error(log) == "ValueError: year 0 is out of range"
+    assert corpus_in_memory(log) == 3
+    assert corpus_in_memory("no status yet") is None
 
 
 # -- IATI: a last-updated-datetime that is no day ---------------------------------------
