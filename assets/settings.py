@@ -65,6 +65,14 @@ class PublishSettings:
     base_url: str | None
 
 
+def over_size_limit(size: int, limit: int) -> str:
+    """How a file over ``fetch.max_file_mb`` is described, wherever it is refused."""
+    return (
+        f"the file is {size / 2**20:,.1f} MB, over the limit of {limit / 2**20:,.0f} MB "
+        "(fetch.max_file_mb)"
+    )
+
+
 @dataclass(frozen=True)
 class FetchSettings:
     """How downloads behave (config ``fetch``) and where raw files are kept (``storage.raw``)."""

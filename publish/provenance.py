@@ -71,10 +71,17 @@ def reference_inputs(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _shown(settings: Settings, path: Path) -> str:
-    try:
-        return path.relative_to(settings.root).as_posix()
-    except ValueError:
-        return path.name
+    return _local(path, settings.root)
+
+
+def _local(path: Path, root: Path | None) -> str:
+    """A local file as published: its path within ``root``, or its name alone."""
+    for base in (root, root.resolve()) if root is not None else ():
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.name
 
 
 def public_uri(uri: str | None, root: Path | None = None) -> str | None:
@@ -83,13 +90,7 @@ def public_uri(uri: str | None, root: Path | None = None) -> str | None:
     if not uri:
         return uri
     if uri.startswith("file:"):
-        path = Path(unquote(urlsplit(uri).path))
-        if root is not None:
-            try:
-                return path.relative_to(root.resolve()).as_posix()
-            except ValueError:
-                pass
-        return path.name
+        return _local(Path(unquote(urlsplit(uri).path)), root)
     if uri.startswith(("http://", "https://")):
         return strip_secrets(uri)
     return uri

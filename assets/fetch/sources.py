@@ -22,7 +22,7 @@ from lxml import etree
 
 from assets.fetch.http import FetchError, HttpClient, looks_like_iati_xml, strip_secrets
 from assets.fetch.rawstore import RawStore, RawStoreError
-from assets.settings import IatiSource, Settings, project_root
+from assets.settings import IatiSource, Settings, over_size_limit, project_root
 from publish.targets import TargetError
 
 logger = logging.getLogger(__name__)
@@ -299,11 +299,7 @@ class LocalSource(SourceAdapter):
             return _Outcome("failed", error=f"{ref.uri}: no such file")
         size = path.stat().st_size
         if self.max_bytes is not None and size > self.max_bytes:
-            return _Outcome(
-                "failed",
-                error=f"{ref.uri}: the file is {size / 2**20:,.1f} MB, over the limit of "
-                f"{self.max_bytes / 2**20:,.0f} MB (fetch.max_file_mb)",
-            )
+            return _Outcome("failed", error=f"{ref.uri}: {over_size_limit(size, self.max_bytes)}")
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
         try:

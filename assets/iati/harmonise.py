@@ -29,7 +29,7 @@ from assets.iati.codelists import Codelists
 from assets.iati.conformance import IatiSchemas, check_conformance, findings_arrow
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
-from assets.settings import CdRules, Settings
+from assets.settings import CdRules, Settings, over_size_limit
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -1141,8 +1141,7 @@ def harmonise_file(
             None,
             declared,
             "too_large",
-            f"the file is {declared / 2**20:,.1f} MB, over the limit of {limit / 2**20:,.0f} MB "
-            "(fetch.max_file_mb); it was not read",
+            f"{over_size_limit(declared, limit)}; it was not read",
             None,
             0,
         )
