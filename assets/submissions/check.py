@@ -602,7 +602,11 @@ class _Checker:
     def value(self, sheet: Sheet, row: int, column: Column, value: Any) -> Any:
         """The typed, normalised value of one cell (None when empty or wrong)."""
         where = (sheet.name, row, column.name)
-        if isinstance(value, list) and column.type == "string":
+        if (
+            isinstance(value, list)
+            and column.type == "string"
+            and not any(isinstance(v, dict | list) for v in value)
+        ):
             joined = ";".join(str(v).strip() for v in value if not _blank(v))
             self.normalised(*where, "list", value, f"list {value!r} read as {joined!r}")
             value = joined
