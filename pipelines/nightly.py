@@ -8,11 +8,9 @@ then the tables, their checks and the release.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import read_tables, tables_dir
 from assets.iati.fetching import last_run, plan
 from assets.metrics.stage import PUBLISHED_TABLES
+from assets.pool import WorkerDied, map_in_processes
 from assets.settings import ConfigError, load_settings
 from assets.submissions.intake import pending, receive
 from pipelines.definitions import build_definitions
@@ -92,18 +91,27 @@ def run_nightly(
     workers = min(settings.workers, len(to_harmonise))
     if workers > 1 and not instance.is_ephemeral:
         print(f"cdcompact: harmonising {len(to_harmonise)} datasets in {workers} processes")
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
+        outcomes = map_in_processes(
+            _dataset_run,
+            to_harmonise,
             workers,
-            mp_context=context,
             initializer=_start_dataset_worker,
             initargs=(None if config_file is None else str(config_file),),
-        ) as pool:
-            outcomes = pool.map(_dataset_run, to_harmonise, chunksize=1)
-            for index, (key, success, mark) in enumerate(outcomes, start=1):
-                print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
-                if not success:
-                    failed.append(key)
+            on_restart=lambda n: print(
+                f"cdcompact: a worker process stopped abruptly; {n} unfinished datasets run again",
+                file=sys.stderr,
+            ),
+        )
+        for index, outcome in outcomes:
+            key = to_harmonise[index]
+            if isinstance(outcome, WorkerDied):
+                print(f"  [{index + 1}/{len(to_harmonise)}] {key}: run FAILED ({outcome.message})")
+                failed.append(key)
+                continue
+            _, success, mark = outcome
+            print(f"  [{index + 1}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
+            if not success:
+                failed.append(key)
     else:
         _DATASET_WORKER.update(defs=defs, instance=instance)
         for index, key in enumerate(to_harmonise, start=1):

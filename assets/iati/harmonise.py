@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import multiprocessing
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +27,7 @@ from assets.iati.codelists import Codelists
 from assets.iati.conformance import IatiSchemas, check_conformance, findings_arrow
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
+from assets.pool import WorkerDied, map_in_processes
 from assets.settings import CdRules, Settings, over_size_limit
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -1544,7 +1543,9 @@ def harmonise_many(
     With ``workers`` > 1 and more than one file, a pool of that many processes
     does the work (started with ``spawn``, safe beside threads such as
     Dagster's); each worker receives the options once. Files are handed out one
-    at a time, so a large file does not hold back the others.
+    at a time, so a large file does not hold back the others. A file whose worker
+    process dies, even when run again alone, is rejected as ``worker_died``
+    (:mod:`assets.pool`).
     """
     if workers <= 1 or len(jobs) <= 1:
         _start_worker(options)
@@ -1554,16 +1555,26 @@ def harmonise_many(
                 progress(index, len(jobs), job[0])
             results.append(_harmonise_job(job))
         return results
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        min(workers, len(jobs)), mp_context=context, initializer=_start_worker, initargs=(options,)
-    ) as pool:
-        results = []
-        for index, result in enumerate(pool.map(_harmonise_job, jobs, chunksize=1), start=1):
-            if progress is not None:
-                progress(index, len(jobs), jobs[index - 1][0])
-            results.append(result)
-        return results
+    results = []
+    for index, result in map_in_processes(
+        _harmonise_job, jobs, workers, initializer=_start_worker, initargs=(options,)
+    ):
+        path, name = jobs[index]
+        if progress is not None:
+            progress(index + 1, len(jobs), path)
+        if isinstance(result, WorkerDied):
+            result = _died(path, name, result.message)
+        results.append(result)
+    return results
+
+
+def _died(path: Path, name: str, message: str) -> HarmonisedFile:
+    """The file whose worker process died: rejected, so that the others still count."""
+    try:
+        size: int | None = path.stat().st_size
+    except OSError:
+        size = None
+    return _rejected(name, path.resolve().as_uri(), None, size, "worker_died", message, None, 0)
 
 
 def discover_files(paths: Sequence[Path]) -> list[Path]:

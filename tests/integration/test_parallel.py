@@ -9,7 +9,11 @@ partition run.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -110,5 +114,57 @@ def test_the_nightly_pool_records_each_dataset_run_and_matches_one_process(
     assert "in 2 processes" not in capsys.readouterr().out
     _same(
         _frames(tmp_path / "parallel" / "data" / "tables"),
+        _frames(tmp_path / "sequential" / "data" / "tables"),
+    )
+
+
+def _kill_first_worker(stop: threading.Event, killed: list[int]) -> None:
+    """SIGKILL the first pool worker (a spawned child of this process) that appears."""
+    me = os.getpid()
+    while not stop.is_set() and not killed:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = re.search(r"^PPid:\s+(\d+)", status, re.M)
+            if parent and int(parent.group(1)) == me and b"spawn_main" in cmdline:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+                return
+        time.sleep(0.01)
+
+
+def test_a_killed_worker_does_not_cost_the_night(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stop, killed = threading.Event(), list[int]()
+    watcher = threading.Thread(target=_kill_first_worker, args=(stop, killed), daemon=True)
+    watcher.start()
+    try:
+        home = _nightly(tmp_path, monkeypatch, "killed", 2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(killed) == 1
+    captured = capsys.readouterr()
+    assert re.search(
+        r"a worker process stopped abruptly; [1-4] unfinished datasets run again", captured.err
+    )
+    assert "run FAILED" not in captured.out
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        materialized = instance.get_materialized_partitions(dg.AssetKey("iati_dataset"))
+        assert sorted(materialized) == [
+            "fr-demo-3003",
+            "gb-demo-2002",
+            "se-demo-4004",
+            "xm-demo-1001",
+        ]
+    _nightly(tmp_path, monkeypatch, "sequential", 1)
+    _same(
+        _frames(tmp_path / "killed" / "data" / "tables"),
         _frames(tmp_path / "sequential" / "data" / "tables"),
     )
