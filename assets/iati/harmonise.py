@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -300,17 +301,22 @@ class _FileHarmoniser:
         if raw is None or not raw.strip():
             return True, None
         text = raw.strip()
+        problem = "is not a number"
         if _NUMBER.match(text):
             try:
-                return True, float(Decimal(text))
+                value = float(Decimal(text))
             except InvalidOperation:
                 pass
+            else:
+                if math.isfinite(value):
+                    return True, value
+                problem = "is too large a number to hold"  # past 1.8e308: never infinity
         consequence = "record not accepted" if severity == "error" else "left empty"
         self.problem(
             ref,
             table,
             "not_a_number",
-            f"{fieldname} {text!r} is not a number; {consequence}",
+            f"{fieldname} {text!r} {problem}; {consequence}",
             field=fieldname,
             value=text,
             line=line,

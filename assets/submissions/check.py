@@ -702,7 +702,11 @@ class _Checker:
         text = str(value)
         compact = text.replace(" ", "")
         if _NUMBER.fullmatch(text):
-            return float(text)
+            number = float(text)
+            if math.isfinite(number):
+                return number
+            self.add(*where, "type", ERROR, value, f"{_show(value)} is too large a number")
+            return None
         reading: str | None = None
         if _COMMA_THOUSANDS.fullmatch(text):
             reading = text.replace(",", "")
@@ -714,9 +718,12 @@ class _Checker:
             reading = compact.replace(",", ".")
         elif text.endswith("%") and _NUMBER.fullmatch(text[:-1].strip()):
             reading = text[:-1].strip()
-        if reading is not None:
+        if reading is not None and math.isfinite(float(reading)):
             self.normalised(*where, "number", value, f"{text!r} read as {reading}")
             return float(reading)
+        if reading is not None:
+            self.add(*where, "type", ERROR, value, f"{_show(value)} is too large a number")
+            return None
         self.add(
             *where,
             "type",

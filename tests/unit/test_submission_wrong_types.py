@@ -24,11 +24,14 @@ from assets.submissions.model import Column, submission_type
 from assets.submissions.read import RawSubmission, read_submission
 from tests import submission_samples as samples
 
+HUGE = "1," + ",".join(["000"] * 110)
+
 #: Values of the wrong kind for a column of each type, as any reader can produce them
 #: (XLSX cells give numbers, booleans and datetimes; JSON gives objects and lists).
 WRONG: dict[str, list[Any]] = {
     "integer": ["twelve", True, dt.datetime(2024, 3, 1), {"value": 12}, 12.5, float("nan")],
-    "number": ["n/a", False, dt.date(2024, 3, 1), [1, 2], "12 000 USD"],
+    # Text past float's range (1.8e308) would read as infinity.
+    "number": ["n/a", False, dt.date(2024, 3, 1), [1, 2], "12 000 USD", "1e400", HUGE],
     "boolean": ["maybe", 7, dt.datetime(2024, 3, 1), {"yes": True}, -1.5],
     "date": ["yesterday", True, 3.5, "2024-13-45", {"date": "2024-01-01"}, "31/02/2024"],
     # Coded text: a number, a boolean, a date, an object, an unknown code.
