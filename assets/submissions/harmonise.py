@@ -250,7 +250,16 @@ def harmonise_submission(
         reason = f"no row could be accepted: {len(errors)} errors (see quarantine)"
     elif errors:
         status = "partial"
-        reason = f"{n_records - n_accepted} of {n_records} rows not accepted (see quarantine)"
+        parts = []
+        if n_accepted < n_records:
+            parts.append(f"{n_records - n_accepted} of {n_records} rows not accepted")
+        else:
+            parts.append(f"all {n_records} rows accepted")
+        in_metadata = sum(1 for p in errors if p.sheet == "metadata")
+        if in_metadata:
+            noun = "error" if in_metadata == 1 else "errors"
+            parts.append(f"{in_metadata} {noun} in the metadata")
+        reason = "; ".join(parts) + " (see quarantine)"
     else:
         status, reason = "ok", None
     tables = {t: table_frame(t, r) for t, r in rows.items() if t not in {"sources", "quarantine"}}

@@ -20,6 +20,7 @@ import pytest
 from assets.iati.codelists import Codelists, load_codelists
 from assets.settings import Settings, load_settings
 from assets.submissions.check import CheckedSubmission, check_submission
+from assets.submissions.harmonise import harmonise_submission
 from assets.submissions.model import Column, submission_type
 from assets.submissions.read import RawSubmission, read_submission
 from tests import submission_samples as samples
@@ -131,3 +132,19 @@ def test_every_column_with_wrong_types(
                         other_name,
                     )
     assert tried >= 100, tried
+
+
+def test_an_error_in_the_metadata_alone_says_so(
+    tmp_path: Path, settings: Settings, codelists: Codelists
+) -> None:
+    raw = read_submission(samples.clean_partner_submission(tmp_path))
+    raw.sheets["metadata"].rows[0][2] = {"name": "Jo"}  # submitted_by, from a JSON upload
+    checked = _check(raw, settings, codelists)
+    harmonised = harmonise_submission(
+        checked, source_file="p.xlsx", sha256="0" * 64, size=1, uri="p.xlsx"
+    )
+    source = harmonised.source
+    assert (source["status"], source["n_records"], source["n_quarantined"]) == ("partial", 12, 0)
+    assert source["reason"] == "all 12 rows accepted; 1 error in the metadata (see quarantine)"
+    quarantine = harmonised.tables["quarantine"]
+    assert quarantine["message"].tolist() == ["{'name': 'Jo'} is not a single value"]
