@@ -309,13 +309,17 @@ class HttpClient:
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
         expect: Callable[[bytes], None] | None = None,
+        max_bytes: int | None = None,
     ) -> Download:
         """Save ``url`` at ``destination`` (atomically), unless the server says it has not
         changed since ``etag`` / ``last_modified`` (then ``not_modified``, file untouched).
 
         ``expect`` sees the first 4096 bytes and raises ValueError when they are not what
-        is wanted; the download then stops with a FetchError naming the URL.
+        is wanted; the download then stops with a FetchError naming the URL. ``max_bytes``
+        replaces the client's size limit for this download (a bulk archive is larger than
+        any one file).
         """
+        limit = self.max_bytes if max_bytes is None else max_bytes
         merged = dict(headers or {})
         if etag:
             merged["If-None-Match"] = etag
@@ -332,7 +336,7 @@ class HttpClient:
                     etag=response.headers.get("ETag") or etag,
                     last_modified=response.headers.get("Last-Modified") or last_modified,
                 )
-            sha256, size = self._save(response, shown, destination, expect, redact)
+            sha256, size = self._save(response, shown, destination, expect, redact, limit)
             return Download(
                 status="downloaded",
                 url=final,
@@ -424,21 +428,27 @@ class HttpClient:
 
     # -- bodies -------------------------------------------------------------------------
 
-    def _check_declared_size(self, response: requests.Response, shown: str) -> int | None:
+    def _check_declared_size(
+        self, response: requests.Response, shown: str, limit: int | None = None
+    ) -> int | None:
+        limit = self.max_bytes if limit is None else limit
         declared = _content_length(response)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > limit:
             raise FetchError(
                 shown,
                 response.status_code,
-                f"the response is {declared} bytes, over the limit of {self.max_bytes} bytes",
+                f"the response is {declared} bytes, over the limit of {limit} bytes",
             )
         return declared
 
-    def _too_big(self, response: requests.Response, shown: str) -> FetchError:
+    def _too_big(
+        self, response: requests.Response, shown: str, limit: int | None = None
+    ) -> FetchError:
+        limit = self.max_bytes if limit is None else limit
         return FetchError(
             shown,
             response.status_code,
-            f"the response is over the limit of {self.max_bytes} bytes",
+            f"the response is over the limit of {limit} bytes",
         )
 
     def _read_body(self, response: requests.Response, shown: str) -> bytes:
@@ -461,8 +471,10 @@ class HttpClient:
         destination: Path,
         expect: Callable[[bytes], None] | None,
         redact: _Redactor,
+        limit: int | None = None,
     ) -> tuple[str, int]:
-        declared = self._check_declared_size(response, shown)
+        limit = self.max_bytes if limit is None else limit
+        declared = self._check_declared_size(response, shown, limit)
         destination.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(
             prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
@@ -476,8 +488,8 @@ class HttpClient:
             with os.fdopen(handle, "wb") as stream:
                 for chunk in _chunks(response):
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        raise self._too_big(response, shown)
+                    if size > limit:
+                        raise self._too_big(response, shown, limit)
                     if not checked:
                         head += chunk[: HEAD_BYTES - len(head)]
                         if len(head) >= HEAD_BYTES:

@@ -8,6 +8,8 @@ status ``failed``, the reason, and the last good copy (when there is one) still 
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import logging
 import os
 import re
@@ -16,12 +18,26 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from lxml import etree
 
-from assets.fetch.http import FetchError, HttpClient, looks_like_iati_xml, strip_secrets
-from assets.fetch.rawstore import RawStore, RawStoreError
+from assets.fetch.archive import (
+    NESTED_ARCHIVE_SUFFIXES,
+    ArchiveError,
+    ArchiveLimits,
+    MemberRefused,
+    ZipReader,
+    looks_like_zip,
+)
+from assets.fetch.http import (
+    Download,
+    FetchError,
+    HttpClient,
+    looks_like_iati_xml,
+    strip_secrets,
+)
+from assets.fetch.rawstore import RawStore, RawStoreError, utc_now
 from assets.settings import IatiSource, Settings, over_size_limit, project_root
 from publish.targets import TargetError
 
@@ -75,7 +91,7 @@ class DatasetRef:
 
     key: str  # unique, safe: [A-Za-z0-9._-] only
     source_name: str
-    kind: str  # registry | datastore | url | local
+    kind: str  # registry | datastore | url | local | bulk
     uri: str  # what a reader may see (no secrets)
     publisher: str | None = None
 
@@ -166,6 +182,17 @@ class SourceAdapter(ABC):
         cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
     ) -> SourceAdapter:
         """The adapter for one ``iati.sources`` entry; SourceConfigError when unusable."""
+
+    def prepare(self, store: RawStore) -> None:
+        """Get ready to list and fetch; :func:`fetch_all` calls it before
+        :meth:`list_datasets`, and a failure fails the listing. Only adapters that fetch
+        everything at once (a bulk archive) need it."""
+        return None
+
+    def finish(self, store: RawStore) -> None:
+        """Release what :meth:`prepare` took; :func:`fetch_all` calls it once the source's
+        datasets are fetched, or its listing failed."""
+        return None
 
     @abstractmethod
     def list_datasets(self) -> list[DatasetRef]:
@@ -732,6 +759,383 @@ class DatastoreSource(SourceAdapter):
         return isinstance(element.tag, str) and element.tag == "iati-activity"
 
 
+DEFAULT_BULK_MEMBERS = ("*.xml",)
+DEFAULT_MAX_MEMBERS = 100_000
+DEFAULT_MAX_ARCHIVE_MB = 4096
+#: Without ``max_total_mb``, an archive's members may unpack to this many times its size
+#: (the IATI data dump unpacks to about 20 times its size).
+BULK_TOTAL_RATIO = 50
+_MIB = 1024 * 1024
+_BULK_STATE_FORMAT = 1
+
+
+def _positive_number(
+    source: IatiSource, options: dict[str, Any], name: str, whole: bool = False
+) -> float | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    wrong = isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+    if wrong or (whole and not isinstance(value, int)):
+        kind = "a whole number" if whole else "a number"
+        raise SourceConfigError(f"source {source.name!r}: {name} must be {kind} above 0")
+    return float(value)
+
+
+def _member_key(name: str) -> tuple[str, str | None]:
+    """The dataset key and publisher of an archive member (see :class:`BulkSource`)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts:
+        return "dataset", None
+    stem = re.sub(r"\.xml$", "", parts[-1], flags=re.I)
+    folders = parts[:-1]
+    if len(folders) >= 2 and folders[-2].lower() == "data":  # the dump's data/<publisher>/
+        return safe_key(stem), folders[-1]
+    publisher = folders[-1] if folders and folders[-1].lower() != "data" else None
+    return safe_key("-".join([*folders, stem])), publisher
+
+
+def _member_content_check(head: bytes) -> None:
+    """:func:`looks_like_iati_xml`, worded for an archive member."""
+    try:
+        looks_like_iati_xml(head)
+    except ValueError as exc:
+        reason = str(exc).replace("the server returned", "the member is")
+        raise ValueError(reason.replace("the response", "the member")) from None
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One listed member of a bulk archive."""
+
+    key: str
+    name: str  # as the archive names it: shown, never used as a path
+    publisher: str | None
+    index: int | None  # in ZipReader.members; None when the archive was not read again
+
+
+class BulkSource(SourceAdapter):
+    """IATI files inside one ZIP archive, such as the IATI data dump.
+
+    Domain: each member of the archive at ``url`` whose path matches ``members`` is one
+    dataset (the IATI data dump, https://iati-data-dump.codeforiati.org/download, holds
+    ``data/<publisher>/<dataset>.xml`` for every Registry dataset).
+    Caveats: the archive is downloaded once per run to a staging file no larger than
+    ``max_archive_mb``, conditionally (ETag / Last-Modified of the last archive read in
+    full with the same patterns and limits); on 304 Not Modified (or the same sha256)
+    every dataset is ``unchanged``, or failed for the reason it failed last time, without
+    reading the archive. Members are read one at a time into the raw store, never to a path built
+    from their names, and each goes through the same IATI check as a download; a member
+    is refused (failed, its last good copy kept, the reason naming the archive and the
+    member) when it unpacks to more than ``fetch.max_file_mb`` (counted while reading,
+    whatever its header says), to more than 200 times its compressed size (members over
+    1 MiB), to another size or CRC than its header records, or when the members read so
+    far exceed ``max_total_mb``; encrypted members, symbolic links, absolute or ``..``
+    paths, overlapping members and nested archives are refused unread. Members matching
+    no pattern are skipped (logged). An archive that cannot be downloaded or opened (an
+    HTML page, truncated, over ``max_members`` entries, no matching member) fails the
+    listing: every dataset the source had keeps its last good copy. A dataset gone from
+    the archive is no longer listed, like one gone from the Registry.
+    Arguments: ``url`` (http(s), required); ``members`` (glob patterns on member paths,
+    case-insensitive, ``*`` also matches ``/``; default ``["*.xml"]``); ``max_members``
+    (entries, files and folders, the archive may hold; default 100000); ``max_archive_mb``
+    (MiB downloaded, default 4096); ``max_total_mb`` (MiB unpacked from all members
+    together; default 50 times the archive's size, at least ``fetch.max_file_mb``).
+    Keys: for ``data/<publisher>/<file>.xml`` the file name without ``.xml`` (the
+    Registry dataset name, as the registry source keys it); otherwise the member path
+    without ``.xml``, folders joined by ``-``; repeats made unique with ``-2``... in path
+    order (refused members last). ``uri`` is ``<url>#<member path>``.
+    """
+
+    kind = "bulk"
+    option_names = frozenset({"url", "members", "max_members", "max_archive_mb", "max_total_mb"})
+
+    def __init__(
+        self,
+        name: str,
+        client: HttpClient,
+        url: str,
+        members: Sequence[str] = DEFAULT_BULK_MEMBERS,
+        *,
+        max_member_bytes: int,
+        max_members: int = DEFAULT_MAX_MEMBERS,
+        max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_MB * _MIB,
+        max_total_bytes: int | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.client = client
+        self.url = url
+        self.patterns = [p.lower() for p in members]
+        self.max_member_bytes = max_member_bytes
+        self.max_members = max_members
+        self.max_archive_bytes = max_archive_bytes
+        self.max_total_bytes = max_total_bytes
+        #: (member path, why) of members this run did not list (for logs and tests).
+        self.skipped: list[tuple[str, str]] = []
+        self._members: dict[str, _Member] | None = None
+        self._reader: ZipReader | None = None
+        self._staging: Path | None = None
+        self._download: Download | None = None
+        self._archive: tuple[str | None, int | None] = (None, None)  # sha256, bytes
+        self._outcomes: dict[str, dict[str, Any]] = {}
+
+    @property
+    def uri(self) -> str:
+        return strip_secrets(self.url)
+
+    def member_uri(self, member: str) -> str:
+        """Where a member is, for people: ``<archive url>#<member path>``."""
+        return f"{self.uri}#{quote(member, safe='/')}"
+
+    @classmethod
+    def from_source(
+        cls, source: IatiSource, settings: Settings, client: HttpClient, environ: Mapping[str, str]
+    ) -> BulkSource:
+        options = _options(source, cls.option_names)
+        if options.get("url") is None:
+            raise SourceConfigError(f"source {source.name!r} (kind bulk) needs url")
+        url = _http_url(source, options["url"], "url")
+        members = _string_list(source, options, "members")
+        if members is not None and not members:
+            raise SourceConfigError(f"source {source.name!r}: members must not be empty")
+        max_members = _positive_number(source, options, "max_members", whole=True)
+        archive_mb = _positive_number(source, options, "max_archive_mb")
+        total_mb = _positive_number(source, options, "max_total_mb")
+        return cls(
+            source.name,
+            client,
+            url,
+            members or DEFAULT_BULK_MEMBERS,
+            max_member_bytes=settings.fetch.max_bytes,
+            max_members=int(max_members or DEFAULT_MAX_MEMBERS),
+            max_archive_bytes=int((archive_mb or DEFAULT_MAX_ARCHIVE_MB) * _MIB),
+            max_total_bytes=int(total_mb * _MIB) if total_mb else None,
+        )
+
+    # -- the archive: once per run -----------------------------------------------------
+
+    def _state_key(self, store: RawStore) -> str:
+        return f"{store.prefix}/archives/{safe_key(self.name)}.json"
+
+    def _load_state(self, store: RawStore) -> dict[str, Any] | None:
+        """What the last run that read the archive in full found, when usable."""
+        try:
+            data = store.target.read_bytes(self._state_key(store))
+            state = json.loads(data) if data else None
+        except (ValueError, TargetError, OSError) as exc:
+            logger.warning("source %r: the archive state cannot be read: %s", self.name, exc)
+            return None
+        if not isinstance(state, dict) or state.get("format") != _BULK_STATE_FORMAT:
+            return None
+        members = state.get("members")
+        usable = (
+            state.get("url") == self.uri
+            and state.get("limits") == self._fingerprint()
+            and state.get("complete") is True
+            and isinstance(members, dict)
+            and all(
+                isinstance(m, dict) and isinstance(m.get("member"), str) for m in members.values()
+            )
+        )
+        if not usable or not isinstance(members, dict):
+            return None
+        # Validators are only worth sending when the copies they describe are still stored.
+        for member in members.values():
+            sha256 = member.get("sha256")
+            if sha256 and not store.has(str(sha256)):
+                return None
+        return state
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """What the verdicts on the members depend on besides the archive: with other
+        patterns or limits, the archive is read again even when it has not changed."""
+        return {
+            "members": self.patterns,
+            "max_file_bytes": self.max_member_bytes,
+            "max_total_bytes": self.max_total_bytes,
+            "max_members": self.max_members,
+        }
+
+    def prepare(self, store: RawStore) -> None:
+        self.finish(store)  # a second run of the same adapter starts afresh
+        self.skipped = []
+        previous = self._load_state(store)
+        staging = store.staging_path(f"{safe_key(self.name)}.archive", ".zip")
+        staging.unlink(missing_ok=True)  # left by a run that was killed
+        self._staging = staging
+        download = self.client.download(
+            self.url,
+            staging,
+            etag=previous.get("etag") if previous else None,
+            last_modified=previous.get("last_modified") if previous else None,
+            expect=looks_like_zip,
+            max_bytes=self.max_archive_bytes,
+        )
+        self._download = download
+        if download.status == "not_modified" or (
+            previous is not None and download.sha256 == previous.get("sha256")
+        ):
+            if previous is None:
+                raise SourceListingError(
+                    f"{self.uri}: the server answered 304 Not Modified to a request without "
+                    "validators"
+                )
+            staging.unlink(missing_ok=True)
+            self._reuse(previous)
+            return
+        self._archive = (download.sha256, download.bytes)
+        limits = ArchiveLimits(
+            max_member_bytes=self.max_member_bytes,
+            max_total_bytes=self.max_total_bytes
+            or max(BULK_TOTAL_RATIO * download.bytes, self.max_member_bytes),
+            max_members=self.max_members,
+            total_limit_name="max_total_mb"
+            if self.max_total_bytes
+            else f"{BULK_TOTAL_RATIO} times the archive's size; set max_total_mb",
+        )
+        try:
+            self._reader = ZipReader(staging, limits)
+        except ArchiveError as exc:
+            raise SourceListingError(f"{self.uri}: the archive cannot be read: {exc}") from None
+        self._members = self._list_members(self._reader)
+
+    def _reuse(self, previous: dict[str, Any]) -> None:
+        """The listing and outcomes of the last full read (the archive has not changed)."""
+        members: dict[str, dict[str, Any]] = previous["members"]
+        self._archive = (previous.get("sha256"), previous.get("bytes"))
+        self._outcomes = {key: dict(member) for key, member in members.items()}
+        self._members = {
+            key: _Member(key, str(m["member"]), m.get("publisher"), None)
+            for key, m in members.items()
+        }
+
+    def _list_members(self, reader: ZipReader) -> dict[str, _Member]:
+        chosen: list[tuple[bool, str, int]] = []  # (refused, name, index)
+        for index, info in enumerate(reader.members):
+            name = info.filename
+            if not any(fnmatch.fnmatchcase(name.lower(), p) for p in self.patterns):
+                archive = name.lower().endswith(NESTED_ARCHIVE_SUFFIXES)
+                why = "a nested archive; not opened" if archive else "matches no pattern of members"
+                self.skipped.append((name, why))
+                continue
+            chosen.append((reader.problem(index) is not None, name, index))
+        nested = [name for name, why in self.skipped if why.startswith("a nested")]
+        if self.skipped:
+            logger.info(
+                "source %r: %d member(s) of %s skipped (not matching %s)",
+                self.name,
+                len(self.skipped),
+                self.uri,
+                ", ".join(self.patterns),
+            )
+        if nested:
+            logger.warning(
+                "source %r: nested archive(s) in %s not opened: %s",
+                self.name,
+                self.uri,
+                ", ".join(repr(n) for n in nested[:10]) + (" ..." if len(nested) > 10 else ""),
+            )
+        if not chosen:
+            raise SourceListingError(
+                f"{self.uri}: the archive holds no member matching {', '.join(self.patterns)} "
+                f"({len(reader.members)} files)"
+            )
+        chosen.sort()
+        keys = _unique([_member_key(name)[0] for _, name, _ in chosen])
+        listed: dict[str, _Member] = {}
+        for key, (refused, name, index) in zip(keys, chosen, strict=True):
+            publisher = None if refused else _member_key(name)[1]
+            listed[key] = _Member(key, name, publisher, index)
+        return listed
+
+    def list_datasets(self) -> list[DatasetRef]:
+        if self._members is None:
+            raise SourceListingError(
+                f"{self.uri}: the archive has not been downloaded (fetch_all prepares it)"
+            )
+        return [
+            DatasetRef(m.key, self.name, self.kind, self.member_uri(m.name), m.publisher)
+            for m in sorted(self._members.values(), key=lambda m: m.key)
+        ]
+
+    def finish(self, store: RawStore) -> None:
+        """Close and remove the staging archive; remember what this run found (in
+        ``<raw>/archives/<source>.json``), with the archive's validators only when every
+        listed member was read to a verdict."""
+        if self._reader is not None:
+            self._reader.close()
+        if self._staging is not None:
+            self._staging.unlink(missing_ok=True)
+        members, download = self._members, self._download
+        if members is not None and download is not None:
+            complete = all(key in self._outcomes for key in members)
+            state = {
+                "format": _BULK_STATE_FORMAT,
+                "url": self.uri,
+                "limits": self._fingerprint(),
+                "complete": complete,
+                "etag": download.etag if complete else None,
+                "last_modified": download.last_modified if complete else None,
+                "sha256": self._archive[0],
+                "bytes": self._archive[1],
+                "checked_at": utc_now(),
+                "members": {k: self._outcomes[k] for k in sorted(members) if k in self._outcomes},
+            }
+            text = json.dumps(state, indent=1, ensure_ascii=False) + "\n"
+            store.target.write_bytes(self._state_key(store), text.encode(), "application/json")
+        self._members, self._reader, self._staging, self._download = None, None, None, None
+        self._archive, self._outcomes = (None, None), {}
+
+    # -- one member ---------------------------------------------------------------------
+
+    def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
+        member = (self._members or {}).get(ref.key)
+        download = self._download
+        if member is None or download is None:
+            return _Outcome("failed", error=f"source {self.name!r} has no dataset {ref.key!r}")
+        if member.index is None or self._reader is None:
+            return self._reused(ref, store, download)
+        verdict: dict[str, Any] = {"member": member.name, "publisher": member.publisher}
+        staging = store.staging_path(ref.key)
+        try:
+            try:
+                sha256, size = self._reader.extract(
+                    member.index, staging, expect=_member_content_check
+                )
+            except MemberRefused as exc:
+                error = f"{self.uri}: member {member.name!r}: {exc}"
+                self._outcomes[ref.key] = {**verdict, "sha256": None, "error": error}
+                return _Outcome("failed", error=error)
+            sha256 = store.put_file(staging, expected_sha256=sha256)
+        finally:
+            staging.unlink(missing_ok=True)
+        self._outcomes[ref.key] = {**verdict, "sha256": sha256, "error": None, "bytes": size}
+        return _Outcome(
+            _status_against(store, ref.key, sha256),
+            sha256=sha256,
+            etag=download.etag,
+            last_modified=download.last_modified,
+            bytes=size,
+            http_status=download.http_status,
+        )
+
+    def _reused(self, ref: DatasetRef, store: RawStore, download: Download) -> _Outcome:
+        """The outcome of the last full read, the archive being the same."""
+        verdict = self._outcomes.get(ref.key) or {}
+        sha256 = verdict.get("sha256")
+        if not sha256:
+            error = verdict.get("error") or f"{ref.uri}: not read when the archive last changed"
+            return _Outcome("failed", error=str(error))
+        return _Outcome(
+            _status_against(store, ref.key, str(sha256)),
+            sha256=str(sha256),
+            etag=download.etag,
+            last_modified=download.last_modified,
+            bytes=verdict.get("bytes"),
+            http_status=download.http_status,
+        )
+
+
 class UnavailableSource(SourceAdapter):
     """A configured source that cannot run because a secret is missing.
 
@@ -762,7 +1166,7 @@ class UnavailableSource(SourceAdapter):
 
 #: The adapter for each ``kind`` of ``iati.sources`` entry.
 ADAPTERS: dict[str, type[SourceAdapter]] = {
-    cls.kind: cls for cls in (LocalSource, UrlSource, RegistrySource, DatastoreSource)
+    cls.kind: cls for cls in (LocalSource, UrlSource, RegistrySource, DatastoreSource, BulkSource)
 }
 
 
@@ -820,7 +1224,9 @@ def fetch_all(
     ``<source>-listing`` (not recorded in the state), and each dataset the state knows for
     that source is recorded as failed with its last good copy kept (and returned), so a
     run can go on with yesterday's files. A key listed by two sources is fetched for the
-    first only; the second gets a failed result.
+    first only; the second gets a failed result. Each adapter's :meth:`~SourceAdapter.prepare`
+    runs before its listing (a failure there fails the listing) and its
+    :meth:`~SourceAdapter.finish` after its last dataset, whatever happened.
     """
     results: list[FetchResult] = []
 
@@ -833,47 +1239,62 @@ def fetch_all(
     with store.batch():
         for adapter in adapters:
             try:
-                refs = adapter.list_datasets()
-            except Exception as exc:  # any listing failure is reported as data
-                reason = (
-                    str(exc)
-                    if isinstance(exc, FetchError | SourceListingError | SourceConfigError)
-                    else (f"{type(exc).__name__}: {exc}")
-                )
-                error = f"listing the datasets of source {adapter.name!r} failed: {reason}"
-                logger.warning("%s", error)
-                listing = DatasetRef(
-                    listing_key(adapter.name), adapter.name, adapter.kind, adapter.uri
-                )
-                report(
-                    FetchResult(
-                        listing,
-                        "failed",
-                        None,
-                        None,
-                        error,
-                        None,
-                        None,
-                        getattr(exc, "status", None),
-                    )
-                )
-                for record in sorted(store.records().values(), key=lambda r: r.key):
-                    if record.source == adapter.name and record.key not in owners:
-                        owners[record.key] = adapter.name
-                        ref = DatasetRef(record.key, record.source, record.kind, record.uri)
-                        report(adapter.kept(ref, store, f"not refreshed: {error}"))
-                continue
-            for ref in refs:
-                owner = owners.setdefault(ref.key, adapter.name)
-                if owner != adapter.name:
-                    error = (
-                        f"dataset key {ref.key!r} is listed by sources {owner!r} and "
-                        f"{adapter.name!r}; only the first is fetched"
-                    )
-                    report(FetchResult(ref, "failed", None, None, error, None, None, None))
-                    continue
-                report(adapter.fetch(ref, store))
+                _fetch_source(adapter, store, owners, report)
+            finally:
+                try:
+                    adapter.finish(store)
+                except Exception as exc:  # cleaning up never stops the run
+                    logger.warning("source %r: cleaning up failed: %s", adapter.name, exc)
     return results
+
+
+def _fetch_source(
+    adapter: SourceAdapter,
+    store: RawStore,
+    owners: dict[str, str],
+    report: Callable[[FetchResult], None],
+) -> None:
+    """List and fetch the datasets of one source (see :func:`fetch_all`)."""
+    try:
+        adapter.prepare(store)
+        refs = adapter.list_datasets()
+    except Exception as exc:  # any listing failure is reported as data
+        reason = (
+            str(exc)
+            if isinstance(exc, FetchError | SourceListingError | SourceConfigError)
+            else (f"{type(exc).__name__}: {exc}")
+        )
+        error = f"listing the datasets of source {adapter.name!r} failed: {reason}"
+        logger.warning("%s", error)
+        listing = DatasetRef(listing_key(adapter.name), adapter.name, adapter.kind, adapter.uri)
+        report(
+            FetchResult(
+                listing,
+                "failed",
+                None,
+                None,
+                error,
+                None,
+                None,
+                getattr(exc, "status", None),
+            )
+        )
+        for record in sorted(store.records().values(), key=lambda r: r.key):
+            if record.source == adapter.name and record.key not in owners:
+                owners[record.key] = adapter.name
+                ref = DatasetRef(record.key, record.source, record.kind, record.uri)
+                report(adapter.kept(ref, store, f"not refreshed: {error}"))
+        return
+    for ref in refs:
+        owner = owners.setdefault(ref.key, adapter.name)
+        if owner != adapter.name:
+            error = (
+                f"dataset key {ref.key!r} is listed by sources {owner!r} and "
+                f"{adapter.name!r}; only the first is fetched"
+            )
+            report(FetchResult(ref, "failed", None, None, error, None, None, None))
+            continue
+        report(adapter.fetch(ref, store))
 
 
 def summary(results: Sequence[FetchResult]) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import dagster as dg
@@ -130,3 +132,54 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     trend = json.loads((tmp_path / "publish" / "quality" / "history.json").read_text())
     assert len(trend) == 3
     assert len({entry["generated_at"] for entry in trend}) == 3
+
+
+def test_a_bulk_archive_night_by_night(
+    tmp_path: Path, http_server: FixtureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The IATI data dump's layout in one ZIP: each member harmonised as its own dataset;
+    a ZIP bomb member refused with its reason while the others are published; the next
+    night's 304 harmonises nothing."""
+    bomb = zipfile.ZipInfo("data/evil/evil-bomb.xml")
+    bomb.compress_type = zipfile.ZIP_DEFLATED
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data/who/who-arg.xml", WHO.read_bytes())
+        archive.writestr("data/wri/wri-plan.xml", WRI.read_bytes())
+        archive.writestr(bomb, b"<iati-activities>" + b" " * (120 * 1024 * 1024))
+    url = http_server.file("/dump/download.zip", buffer.getvalue())
+    config_path = _config(tmp_path, http_server)
+    config = yaml.safe_load(config_path.read_text())
+    config["iati"]["sources"] = [{"name": "dump", "kind": "bulk", "url": url}]
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+
+    assert run_nightly(config_path, instance=instance) == 0
+    first = capsys.readouterr().out
+    assert "3 IATI datasets: 2 updated, 0 unchanged, 1 failed" in first
+    assert "failed  evil-bomb: " in first
+    assert "data/evil/evil-bomb.xml" in first
+    assert "(fetch.max_file_mb)" in first
+    assert "published release" in first
+    sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
+    shown = dict(zip(sources["source_file"], sources["uri"], strict=True))
+    assert shown == {
+        "evil-bomb": f"{url}#data/evil/evil-bomb.xml",
+        "who-arg": f"{url}#data/who/who-arg.xml",
+        "wri-plan": f"{url}#data/wri/wri-plan.xml",
+    }
+    status = dict(zip(sources["source_file"], sources["status"], strict=True))
+    reason = dict(zip(sources["source_file"], sources["reason"], strict=True))
+    assert status == {"evil-bomb": "rejected", "who-arg": "ok", "wri-plan": "ok"}
+    assert reason["evil-bomb"] == (
+        f"could not be fetched: {url}: member 'data/evil/evil-bomb.xml': its header declares "
+        "120.0 MB unpacked, over the limit of 100 MB (fetch.max_file_mb); not read"
+    )
+    activities = pd.read_parquet(tmp_path / "data" / "tables" / "activities.parquet")
+    assert (activities["source_file"] == "who-arg").sum() == 157
+
+    assert run_nightly(config_path, instance=instance) == 0
+    second = capsys.readouterr().out
+    assert "3 IATI datasets: 0 updated, 2 unchanged, 1 failed" in second
+    assert "nothing changed: no dataset is harmonised again" in second
+    assert http_server.requests("/dump/download.zip")[-1].headers.get("if-none-match")

@@ -460,7 +460,7 @@ def test_datastore_leaves_out_broken_activities_with_a_warning(
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        (IatiSource("x", "ftp"), "source 'x': unknown kind 'ftp'; expected one of datastore"),
+        (IatiSource("x", "ftp"), "source 'x': unknown kind 'ftp'; expected one of bulk, datastore"),
         (IatiSource("x", "local"), "source 'x' (kind local) needs paths"),
         (IatiSource("x", "url"), "source 'x' (kind url) needs urls"),
         (
