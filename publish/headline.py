@@ -16,20 +16,26 @@ import pandas as pd
 DISBURSEMENT_TYPES = ("3", "4")
 
 
-def _disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """USD disbursements per activity and country: activity_id, country_code, usd, is_cd."""
+def disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """USD disbursements per transaction and country: activity_id, country_code, year
+    (of ``transaction_date``, as the metrics count it; missing when undated), usd, is_cd."""
     transactions = tables.get("transactions")
     activities = tables.get("activities")
-    columns = ["activity_id", "country_code", "usd", "is_cd"]
+    columns = ["activity_id", "country_code", "year", "usd", "is_cd"]
     if transactions is None or activities is None or transactions.empty:
         return pd.DataFrame(columns=columns)
     counted = transactions[
         transactions["transaction_type"].isin(DISBURSEMENT_TYPES)
         & transactions["counts_toward_totals"].fillna(False).astype(bool)
         & transactions["value_usd"].notna()
-    ][["activity_id", "recipient_country", "value_usd"]]
+    ][["activity_id", "recipient_country", "value_usd", "transaction_date"]]
     if counted.empty:
         return pd.DataFrame(columns=columns)
+    counted = counted.assign(
+        year=pd.to_datetime(counted["transaction_date"], errors="coerce", utc=True).dt.year.astype(
+            "Int64"
+        )
+    ).drop(columns="transaction_date")
     own = counted[counted["recipient_country"].notna()].rename(
         columns={"recipient_country": "country_code", "value_usd": "usd"}
     )
@@ -43,7 +49,9 @@ def _disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         split = split.drop(columns=["value_usd", "share"])
     else:
         split = rest.rename(columns={"value_usd": "usd"}).assign(country_code=pd.NA)
-    rows = pd.concat([own[["activity_id", "country_code", "usd"]], split], ignore_index=True)
+    rows = pd.concat(
+        [own[["activity_id", "country_code", "year", "usd"]], split], ignore_index=True
+    )
     flags = activities[["activity_id", "is_cd"]].drop_duplicates("activity_id")
     rows = rows.merge(flags, on="activity_id", how="left")
     rows["is_cd"] = rows["is_cd"].fillna(False).astype(bool)
@@ -56,7 +64,7 @@ def headline_figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
     activities = tables.get("activities", pd.DataFrame())
     sources = tables.get("sources", pd.DataFrame())
     quarantine = tables.get("quarantine", pd.DataFrame())
-    money = _disbursements(tables)
+    money = disbursements(tables)
     total = float(money["usd"].sum()) if len(money) else 0.0
     cd = float(money.loc[money["is_cd"], "usd"].sum()) if len(money) else 0.0
     cd_activities = int(activities["is_cd"].fillna(False).sum()) if len(activities) else 0
@@ -82,7 +90,7 @@ def headline_figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
 
 def country_figures(tables: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
     """Per recipient country: disbursements, CD disbursements, CD share, CD activities."""
-    money = _disbursements(tables)
+    money = disbursements(tables)
     activities = tables.get("activities", pd.DataFrame())
     countries = tables.get("activity_countries", pd.DataFrame())
     cd_ids = (

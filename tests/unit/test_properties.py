@@ -601,7 +601,7 @@ def test_split_amounts_never_exceed_the_original(generated: GeneratedFile, folde
 
     # headline figures: per activity, the country parts of its counted disbursements are
     # no more (in size) than those disbursements
-    money = headline._disbursements(tables)
+    money = headline.disbursements(tables)
     counted = transactions[
         transactions["transaction_type"].isin(headline.DISBURSEMENT_TYPES)
         & transactions["counts_toward_totals"].fillna(False).astype(bool)

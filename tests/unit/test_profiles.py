@@ -1,0 +1,286 @@
+"""Profile figures on the small compact of ``tests/profile_compact.py``, computed by hand.
+
+Every expected number below is worked out in the comment beside it from the hand-written
+tables, not read back from the code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from publish.profiles import ProfileOptions, Profiles, build_profiles, slug
+from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
+
+
+@pytest.fixture(scope="module")
+def profiles() -> Profiles:
+    options = ProfileOptions(
+        country_names=COUNTRY_NAMES,
+        sector_names=SECTOR_NAMES,
+        peer_groups=PEER_GROUPS,
+        countries=("GH", "KE", "NP"),
+    )
+    return build_profiles(golden_tables(), options)
+
+
+def _country(profiles: Profiles, code: str) -> dict[str, Any]:
+    return next(p for p in profiles.countries if p["code"] == code)
+
+
+def _partner(profiles: Profiles, code: str) -> dict[str, Any]:
+    return next(p for p in profiles.partners if p["code"] == code)
+
+
+def _money(rows: list[dict[str, Any]]) -> dict[tuple[str, int], float]:
+    return {(r["key"], r["year"]): r["usd"] for r in rows}
+
+
+def _rows(profiles: Profiles, path: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(profiles.rows[path].decode("utf-8"))))
+
+
+def test_pages_for_every_compact_country_and_every_cd_partner(profiles: Profiles) -> None:
+    assert [p["code"] for p in profiles.countries] == ["GH", "KE", "NP"]
+    # Council C has no capacity-development activity: no partner page.
+    assert [p["code"] for p in profiles.partners] == ["XM-A", "XM-B", "XM-D"]
+    assert [p["name"] for p in profiles.partners] == ["Agency A", "Bank B", "Donor D"]
+
+
+def test_ghana_money(profiles: Profiles) -> None:
+    ghana = _country(profiles, "GH")
+    # All disbursements: 1,000,000 + 500,000 (A1) + 400,000 (B1) + 600,000 (C1, roads).
+    # CD: everything but the roads = 1,900,000; share 1.9 / 2.5 = 0.76.
+    assert ghana["totals"] == {
+        "disbursement_usd": 2_500_000.0,
+        "cd_disbursement_usd": 1_900_000.0,
+        "cd_share": 0.76,
+        "cd_activities": 2,
+        "partners": 2,
+    }
+    assert ghana["years"] == [2023, 2024]
+    assert _money(ghana["money"]["by_partner"]) == {
+        ("XM-A", 2023): 1_000_000.0,
+        ("XM-A", 2024): 500_000.0,
+        ("XM-B", 2023): 400_000.0,
+    }
+    assert ghana["money"]["by_partner"][0]["label"] == "Agency A"
+    assert _money(ghana["money"]["by_modality"]) == {
+        ("training", 2023): 1_000_000.0,
+        ("training", 2024): 500_000.0,
+        ("technical_assistance", 2023): 400_000.0,
+    }
+    # PFM: A1's 1,000,000 + half of B1's 400,000 in 2023; A1's 500,000 in 2024.
+    # Employment: the other half of B1.
+    assert _money(ghana["money"]["by_sector"]) == {
+        ("15111", 2023): 1_200_000.0,
+        ("15111", 2024): 500_000.0,
+        ("16020", 2023): 200_000.0,
+    }
+    assert ghana["money"]["by_sector"][0]["label"] == "Public finance management (PFM)"
+
+
+def test_a_transaction_without_a_country_is_split_by_share(profiles: Profiles) -> None:
+    # A2's 2,000,000 with no recipient country: Kenya 60%, Nepal 40%. Kenya also gets
+    # D1's 300,000; D1's 900,000 of incoming funds is not a disbursement.
+    kenya, nepal = _country(profiles, "KE"), _country(profiles, "NP")
+    assert kenya["totals"]["cd_disbursement_usd"] == 1_500_000.0
+    assert kenya["totals"]["cd_share"] == 1.0
+    assert _money(kenya["money"]["by_partner"]) == {
+        ("XM-A", 2024): 1_200_000.0,
+        ("XM-D", 2024): 300_000.0,
+    }
+    assert nepal["totals"]["cd_disbursement_usd"] == 800_000.0
+
+
+def test_priorities_with_their_money_and_the_one_nobody_funds(profiles: Profiles) -> None:
+    priorities = {p["priority_id"]: p for p in _country(profiles, "GH")["priorities"]}
+    funded, unfunded = priorities["GH-P1"], priorities["GH-P2"]
+    # A1 (1,500,000 in Ghana) and B1 (400,000) are linked to GH-P1.
+    assert (funded["usd"], funded["n_activities"], funded["funded"]) == (1_900_000.0, 2, True)
+    assert [(a["activity_id"], a["partner"], a["basis"]) for a in funded["activities"]] == [
+        ("XM-A-1", "Agency A", "partner_declared"),
+        ("XM-B-1", "Bank B", "sector_match"),
+    ]
+    assert (unfunded["usd"], unfunded["n_activities"], unfunded["funded"]) == (0.0, 0, False)
+    assert unfunded["title"] == "Statistics for planning"
+
+
+def test_results_indicator_progress(profiles: Profiles) -> None:
+    (indicator,) = _country(profiles, "GH")["results"]
+    assert indicator["indicator_title"] == "Statistical capacity score"
+    assert (indicator["baseline_value"], indicator["target_value"]) == (10.0, 50.0)
+    assert indicator["actuals"] == [
+        {"period_end": "2023-12-31", "value": 20.0},
+        {"period_end": "2024-12-31", "value": 30.0},
+    ]
+    # (30 - 10) / (50 - 10) = 0.5
+    assert (indicator["latest_actual"], indicator["progress"]) == (30.0, 0.5)
+
+
+def test_metrics_show_the_latest_year_with_numerator_denominator_and_coverage(
+    profiles: Profiles,
+) -> None:
+    metrics = {m["metric"]: m for m in _country(profiles, "GH")["metrics"]}
+    alignment = metrics["priority_alignment"]
+    # 2024 (400,000 / 500,000), not 2023's 100 / 1,000.
+    assert alignment == {
+        "metric": "priority_alignment",
+        "year": 2024,
+        "numerator": 400_000.0,
+        "denominator": 500_000.0,
+        "value": 0.8,
+        "n_activities": 1,
+        "n_activities_eligible": 1,
+        "coverage": 1.0,
+    }
+
+
+def test_peer_ranks_and_quantiles(profiles: Profiles) -> None:
+    peers = {p["metric"]: p for p in _country(profiles, "GH")["peers"]}
+    everyone, africa = peers["priority_alignment"]["comparisons"]
+    # GH 0.8, KE 0.5, NP 0.2: first of three; quartiles of (0.2, 0.5, 0.8) by linear
+    # interpolation: 0.35 and 0.65.
+    assert (everyone["group_kind"], everyone["n"], everyone["rank"]) == ("all", 3, 1)
+    assert everyone["quantiles"] == {
+        "min": 0.2,
+        "q25": 0.35,
+        "median": 0.5,
+        "q75": 0.65,
+        "max": 0.8,
+    }
+    assert [(m["code"], m["is_self"]) for m in everyone["members"]] == [
+        ("GH", True),
+        ("KE", False),
+        ("NP", False),
+    ]
+    # Africa (GH, KE): first of two; quartiles of (0.5, 0.8): 0.575, 0.65, 0.725.
+    assert (africa["group_kind"], africa["group"], africa["n"], africa["rank"]) == (
+        "region",
+        "Africa",
+        2,
+        1,
+    )
+    assert africa["quantiles"] == {
+        "min": 0.5,
+        "q25": 0.575,
+        "median": 0.65,
+        "q75": 0.725,
+        "max": 0.8,
+    }
+    # Parallel implementation units: fewer is better, so Ghana's 2 is last of three.
+    piu = peers["parallel_piu_count"]
+    assert piu["lower_is_better"] is True
+    assert (piu["comparisons"][0]["rank"], piu["comparisons"][0]["n"]) == (3, 3)
+    assert [m["code"] for m in piu["comparisons"][0]["members"]] == ["KE", "NP", "GH"]
+
+
+def test_a_results_indicator_shared_with_a_peer(profiles: Profiles) -> None:
+    (shared,) = _country(profiles, "GH")["shared_indicators"]
+    # SDG 17.18.1: Kenya (75 - 0) / (100 - 0) = 0.75 ahead of Ghana's 0.5.
+    assert (shared["reference"], shared["n"], shared["rank"]) == ("SDG:17.18.1", 2, 2)
+    assert [(m["code"], m["progress"]) for m in shared["members"]] == [
+        ("KE", 0.75),
+        ("GH", 0.5),
+    ]
+    assert _country(profiles, "NP")["shared_indicators"] == []
+
+
+def test_duplication_hotspots_and_overlapping_pairs(profiles: Profiles) -> None:
+    ghana = _country(profiles, "GH")
+    assert [(h["sector_code"], h["n_partners"]) for h in ghana["hotspots"]] == [
+        ("15111", 2),
+        ("16020", 1),
+    ]
+    assert ghana["hotspots"][0]["sector_name"] == "Public finance management (PFM)"
+    (pair,) = ghana["pairs"]
+    assert (pair["score"], pair["a"]["partner"], pair["b"]["partner"]) == (
+        0.42,
+        "Agency A",
+        "Bank B",
+    )
+
+
+def test_data_quality_of_the_sources_behind_the_page(profiles: Profiles) -> None:
+    ghana = _country(profiles, "GH")
+    # The IATI files of its activities and its own country report.
+    assert [(q["source_file"], q["status"]) for q in ghana["quality"]] == [
+        ("gh-report.xlsx", "ok"),
+        ("xm-a.xml", "ok"),
+        ("xm-b.xml", "partial"),
+        ("xm-c.xml", "ok"),
+    ]
+
+
+def test_partner_profile(profiles: Profiles) -> None:
+    agency = _partner(profiles, "XM-A")
+    # A1 in Ghana (1,500,000) and A2 split 1,200,000 Kenya / 800,000 Nepal.
+    assert agency["totals"] == {
+        "disbursement_usd": 3_500_000.0,
+        "cd_disbursement_usd": 3_500_000.0,
+        "cd_activities": 2,
+        "countries": 3,
+    }
+    assert _money(agency["money"]["by_country"]) == {
+        ("GH", 2023): 1_000_000.0,
+        ("GH", 2024): 500_000.0,
+        ("KE", 2024): 1_200_000.0,
+        ("NP", 2024): 800_000.0,
+    }
+    assert [(a["country_code"], a["metric"], a["value"]) for a in agency["alignment"]] == [
+        ("GH", "priority_alignment", 1.0),
+        ("KE", "priority_alignment", 1.0),
+    ]
+    (overlap,) = agency["overlaps"]
+    assert (overlap["own"]["activity_id"], overlap["other"]["partner"]) == ("XM-A-1", "Bank B")
+    # Both CD activities declared; on_budget known for A1 only, priorities for A1 only.
+    declarations = agency["declarations"]
+    assert (declarations["n_cd_activities"], declarations["n_declared"]) == (2, 2)
+    fields = {f["field"]: (f["known"], f["total"]) for f in declarations["fields"]}
+    assert fields["on_budget"] == (1, 2)
+    assert fields["uses_country_pfm"] == (2, 2)
+    assert fields["coordinated"] == (0, 2)
+    assert [q["source_file"] for q in agency["quality"]] == ["xm-a.xml"]
+    bank = _partner(profiles, "XM-B")
+    assert bank["declarations"]["n_declared"] == 0
+    assert bank["declarations"]["share"] == 0.0
+
+
+def test_every_figure_has_its_rows(profiles: Profiles) -> None:
+    ghana = _country(profiles, "GH")
+    assert set(ghana["rows"]) == {
+        "alignment_links",
+        "alignment_metrics",
+        "cd_priorities",
+        "duplication_metrics",
+        "duplication_pairs",
+        "results",
+        "sources",
+        "transactions",
+    }
+    transactions = _rows(profiles, ghana["rows"]["transactions"])
+    # Every disbursement behind Ghana's totals (the roads too: they are in the CD share).
+    assert sorted(r["transaction_id"] for r in transactions) == ["t1", "t2", "t4", "t5"]
+    metrics = _rows(profiles, ghana["rows"]["alignment_metrics"])
+    assert {r["country_code"] for r in metrics} == {"GH"}
+    assert len(metrics) == 4  # 2023 and 2024 alignment, 2024 PIUs, Agency A's 2024
+    for profile in [*profiles.countries, *profiles.partners]:
+        for path in profile["rows"].values():
+            assert path in profiles.rows
+            folder = "countries" if profile["kind"] == "country" else "partners"
+            assert path.startswith(f"{folder}/{profile['slug']}/rows/")
+
+
+def test_file_names_never_come_from_raw_identifiers() -> None:
+    assert slug("XM-DAC-41114") == "XM-DAC-41114"
+    assert slug("../../etc/passwd") == "etc_passwd"
+    assert slug("GB-COH/123 456") == "GB-COH_123_456"
+    assert slug("..") == "_"
+
+
+def test_no_tables_no_profiles() -> None:
+    empty = build_profiles({})
+    assert (empty.countries, empty.partners, empty.rows) == ([], [], {})
