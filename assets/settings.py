@@ -6,6 +6,8 @@ Paths are resolved against the project root, never the current directory.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,17 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class ProfileSettings:
+    """Country and partner profile pages of every release (config ``profiles``)."""
+
+    #: Languages of the pages (English always, without a suffix; the others get
+    #: .<lang>.html); each needs publish/i18n/<lang>.json.
+    languages: tuple[str, ...] = ("en", "fr")
+    #: Peer groups: kind (region, income...) -> group name -> country codes.
+    peer_groups: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline reads from configuration."""
 
@@ -166,6 +179,7 @@ class Settings:
     #: Processes that harmonise IATI datasets side by side (config ``run.workers``,
     #: env CDCOMPACT_WORKERS; 0 = one per CPU).
     workers: int = 1
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)
 
     @property
     def schema_dir(self) -> Path:
@@ -303,11 +317,12 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     if not isinstance(fallback, int) or fallback < 0:
         raise ConfigError(f"{path}: reference.rate_fallback_months must be a whole number >= 0")
 
+    countries = tuple(str(c).upper() for c in compact.get("countries") or [])
     return Settings(
         config_file=path,
         root=root,
         compact_name=str(compact.get("name", "Capacity Development Compact")),
-        countries=tuple(str(c).upper() for c in compact.get("countries") or []),
+        countries=countries,
         data_dir=_resolve(root, data_dir_value),
         schedule_cron=str(schedule.get("cron", "0 2 * * *")),
         schedule_timezone=str(schedule.get("timezone", "UTC")),
@@ -364,8 +379,61 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         ),
         quality=quality,
         metrics=metrics,
+        profiles=_profiles(_section(data, "profiles", path), path, root, countries),
         workers=workers,
     )
+
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+
+def _profiles(
+    section: dict[str, Any], path: Path, root: Path, countries: tuple[str, ...]
+) -> ProfileSettings:
+    languages = section.get("languages", ["en", "fr"])
+    if not isinstance(languages, list) or not languages:
+        raise ConfigError(f"{path}: profiles.languages must be a list such as [en, fr]")
+    for language in languages:
+        if not isinstance(language, str) or not _LANGUAGE.match(language):
+            raise ConfigError(
+                f"{path}: profiles.languages: {language!r} is not a language code such as fr"
+            )
+        if not (root / "publish" / "i18n" / f"{language}.json").is_file():
+            raise ConfigError(
+                f"{path}: profiles.languages: no labels for {language!r} "
+                f"(add publish/i18n/{language}.json, a copy of en.json translated)"
+            )
+    raw_groups = section.get("peer_groups") or {}
+    if not isinstance(raw_groups, dict):
+        raise ConfigError(f"{path}: profiles.peer_groups must map a kind to its groups")
+    groups: dict[str, dict[str, tuple[str, ...]]] = {}
+    for kind, named in raw_groups.items():
+        if not isinstance(named, dict):
+            raise ConfigError(
+                f"{path}: profiles.peer_groups.{kind} must map a group name to country codes"
+            )
+        seen: dict[str, str] = {}
+        groups[str(kind)] = {}
+        for name, members in named.items():
+            if not isinstance(members, list):
+                raise ConfigError(
+                    f"{path}: profiles.peer_groups.{kind}.{name} must be a list of country codes"
+                )
+            codes = tuple(str(c).upper() for c in members)
+            for code in codes:
+                if countries and code not in countries:
+                    raise ConfigError(
+                        f"{path}: profiles.peer_groups.{kind}.{name}: {code} is not one of "
+                        f"the compact's countries (compact.countries)"
+                    )
+                if code in seen:
+                    raise ConfigError(
+                        f"{path}: profiles.peer_groups.{kind}: {code} is in both "
+                        f"{seen[code]!r} and {name!r}; a country belongs to one group of a kind"
+                    )
+                seen[code] = str(name)
+            groups[str(kind)][str(name)] = codes
+    return ProfileSettings(languages=tuple(languages), peer_groups=groups)
 
 
 def _metrics(section: dict[str, Any], path: Path) -> MetricsSettings:

@@ -49,6 +49,13 @@ def code_version(root: Path) -> str:
     return f"cdcompact {version}" + (f" ({commit})" if commit else "")
 
 
+def codelists_folder(settings: Settings) -> Path | None:
+    """Where the codelists the run read are: the configured folder, or the fetched copy."""
+    if settings.codelists_url is None:
+        return settings.codelists_dir
+    return settings.data_dir / "reference" / "cache" / "codelists"
+
+
 def reference_inputs(settings: Settings) -> list[dict[str, Any]]:
     """The reference data a run read, each with a sha256 of its bytes (fetched copies too)."""
     cache = settings.data_dir / "reference" / "cache"
@@ -58,7 +65,7 @@ def reference_inputs(settings: Settings) -> list[dict[str, Any]]:
         for path in rate_files
         if path.is_file()
     ]
-    codelists = settings.codelists_dir if settings.codelists_url is None else cache / "codelists"
+    codelists = codelists_folder(settings)
     if codelists and codelists.is_dir():
         inputs.append(
             {

@@ -29,6 +29,8 @@ from assets.hashing import file_sha256
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
+from publish.profile_html import PageContext, render_all
+from publish.profiles import ProfileOptions, build_profiles
 from publish.provenance import public_uri
 from publish.quality import (
     QualityBundle,
@@ -74,6 +76,10 @@ class ReleaseOptions:
     #: Strings no published file may hold (paths, host name, secret values), each with
     #: how an error names it: see :func:`publish.provenance.private_strings`.
     private: Mapping[str, str] = field(default_factory=dict)
+    #: Country and partner profile pages (``countries/``, ``partners/``); None = none.
+    profiles: ProfileOptions | None = None
+    #: Languages of the profile pages (English always; see ``render_all``).
+    profile_languages: tuple[str, ...] = ("en",)
 
 
 @dataclass
@@ -402,6 +408,27 @@ def build_release(
     ).encode()
     if quality is not None:
         files.update({f"quality/{path}": data for path, data in quality.files.items()})
+    profiles_entry: dict[str, Any] = {}
+    if options.profiles is not None:
+        built = build_profiles(tables, options.profiles)
+        files.update(built.rows)
+        context = PageContext(
+            version=version,
+            title=options.title,
+            published=published[:10],
+            has_quality=quality is not None,
+        )
+        files.update(
+            render_all(built.countries, built.partners, options.profile_languages, context)
+        )
+        profiles_entry = {
+            "languages": list(options.profile_languages),
+            "countries": [
+                {"code": p["code"], "name": p["name"], "path": f"countries/{p['slug']}.html"}
+                for p in built.countries
+            ],
+            "partners": len(built.partners),
+        }
     files["SHA256SUMS"] = "".join(
         f"{sha256_hex(data)}  {path}\n" for path, data in sorted(files.items())
     ).encode()
@@ -420,6 +447,7 @@ def build_release(
         "quality": quality.summary if quality else {},
         "alignment": _records(_latest_years(_all_partners(tables.get("alignment_metrics")))),
         "duplication": _records(_latest_years(tables.get("duplication_metrics"))),
+        "profiles": profiles_entry,
         "changes": {
             c.table: {
                 "added": c.added,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -640,13 +641,49 @@ def _country_table(countries: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _countries_section(catalog: Mapping[str, Any]) -> str:
-    countries = _countries(catalog)
+def _profile_links(release: Mapping[str, Any]) -> str:
+    """Links to a release's country and partner profile pages (if it has them)."""
+    profiles = _mapping(release.get("profiles"))
+    countries = [c for c in profiles.get("countries") or [] if isinstance(c, Mapping)]
+    if not countries:
+        return ""
+    base = release_path(release)
+    languages = [str(x) for x in profiles.get("languages") or ["en"]]
+    others = languages[1:]
+
+    def page(path: str, language: str | None) -> str:
+        return path if language is None else re.sub(r"\.html$", f".{language}.html", path)
+
+    items = []
+    for country in countries:
+        path = str(country.get("path"))
+        label = _country_label(
+            {"country_code": country.get("code"), "country_name": country.get("name")}
+        )
+        translations = "".join(
+            f" ({_link(href(base, page(path, x)), x.upper(), hreflang=x, lang=x)})" for x in others
+        )
+        items.append(f"<li>{_link(href(base, page(path, None)), label)}{translations}</li>")
+    partners = int(_number(profiles.get("partners")) or 0)
+    return (
+        '<div id="profiles"><h3>Country and partner profiles</h3>'
+        "<p>Each country's page shows its capacity-development money by partner, modality "
+        "and sector, its priorities and who funds them, its results, every alignment metric "
+        "beside its peers, duplication hotspots and the quality of the data behind it. "
+        f"{_link(href(base, 'countries/index.html'), 'All country profiles')} · "
+        f"{_link(href(base, 'partners/index.html'), f'All {partners} partner profiles')}</p>"
+        f'<ul class="profiles">{"".join(items)}</ul></div>'
+    )
+
+
+def _countries_section(release: Mapping[str, Any]) -> str:
+    countries = _countries(release)
     if not countries:
         return _section(
             "countries",
             "By country",
-            '<p class="empty">No disbursements by country in this release.</p>',
+            '<p class="empty">No disbursements by country in this release.</p>'
+            + _profile_links(release),
         )
     body = (
         "<figure><figcaption>CD disbursements and all disbursements per recipient country "
@@ -654,6 +691,7 @@ def _countries_section(catalog: Mapping[str, Any]) -> str:
         f"{chart_disbursements(countries)}</figure>"
         "<figure><figcaption>CD share of each country's disbursements</figcaption>"
         f"{chart_cd_share(countries)}</figure>{_country_table(countries)}"
+        f"{_profile_links(release)}"
     )
     return _section("countries", "By country", body)
 

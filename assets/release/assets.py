@@ -9,11 +9,18 @@ from dagster import AssetExecutionContext
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import add_timings, read_tables, tables_dir
 from assets.iati.assets import CompactConfig
+from assets.iati.codelists import CodelistError, load_codelists
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
 from expectations.runner import validate_tables
 from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
-from publish.provenance import code_version, private_strings, reference_inputs
+from publish.profiles import ProfileOptions
+from publish.provenance import (
+    code_version,
+    codelists_folder,
+    private_strings,
+    reference_inputs,
+)
 from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
 from publish.targets import Target
@@ -53,6 +60,33 @@ def release_options(
         quality=quality,
         project_root=settings.root,
         private=private_strings(settings),
+        profiles=profile_options(settings),
+        profile_languages=settings.profiles.languages,
+    )
+
+
+def profile_options(settings: Settings) -> ProfileOptions:
+    """Names from the codelists the run read, and the peer groups of the configuration."""
+    countries: dict[str, str] = {}
+    sectors: dict[str, str] = {}
+    folder = codelists_folder(settings)
+    if folder is not None and folder.is_dir():
+        try:
+            codelists = load_codelists(folder)
+        except CodelistError:
+            codelists = None  # the quality report says so; pages show codes instead
+        if codelists is not None:
+            for codelist, names in (("Country", countries), ("Sector", sectors)):
+                if codelists.has(codelist):
+                    for code in codelists.codes(codelist):
+                        name = codelists.name(codelist, code)
+                        if name:
+                            names[code] = name
+    return ProfileOptions(
+        country_names=countries,
+        sector_names=sectors,
+        peer_groups=settings.profiles.peer_groups,
+        countries=settings.countries,
     )
 
 

@@ -8,7 +8,6 @@ as an artifact (``var/artifacts/index.png``) for a human to look at.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +21,6 @@ from publish.site import render_dcat, render_index_html
 from tests.conftest import PROJECT_ROOT
 from tests.unit.test_site import COUNTRIES, LATEST, make_catalog
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACT = PROJECT_ROOT / "var" / "artifacts" / "index.png"
 TIMEOUT = 60
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,16 +34,6 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
 )
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        reason = f"Chromium is not installed at {CHROMIUM} (Debian package: chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the browser test")
-        pytest.skip(reason)
-    return CHROMIUM
 
 
 def publish_folder(root: Path, catalog: dict[str, Any]) -> Path:

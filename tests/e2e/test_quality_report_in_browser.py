@@ -20,11 +20,7 @@ import pytest
 
 from expectations.quality_html import CSP, render_quality_site
 from tests.conftest import PROJECT_ROOT
-from tests.e2e.test_index_in_browser import (  # the same browser, flags and skip policy
-    PNG_SIGNATURE,
-    chromium,  # noqa: F401 (a fixture)
-    run_chromium,
-)
+from tests.e2e.test_index_in_browser import PNG_SIGNATURE, run_chromium  # the same flags
 from tests.unit.test_quality_html import ADB, BROKEN, GIZ, KE, sample_report
 
 ARTIFACTS = PROJECT_ROOT / "var" / "artifacts"
@@ -70,7 +66,7 @@ def order(tree: Any) -> list[str]:
 
 
 def test_index_renders_with_its_figures_and_sort_script(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
 ) -> None:
@@ -109,7 +105,7 @@ def test_index_renders_with_its_figures_and_sort_script(
     ],
 )
 def test_sorting_from_a_link(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
     fragment: str,
@@ -124,7 +120,7 @@ def test_sorting_from_a_link(
 
 
 def test_contributor_page_renders(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
 ) -> None:
@@ -137,7 +133,7 @@ def test_contributor_page_renders(
 
 
 def test_every_relative_link_resolves(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
 ) -> None:
@@ -165,7 +161,7 @@ def test_every_relative_link_resolves(
 
 @pytest.mark.parametrize("width", [320, 390])
 def test_a_phone_does_not_scroll_sideways(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
     width: int,
@@ -219,7 +215,7 @@ def test_a_phone_does_not_scroll_sideways(
     ],
 )
 def test_screenshots_are_kept_as_artifacts(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
     page: str,
@@ -243,7 +239,7 @@ def test_screenshots_are_kept_as_artifacts(
 
 
 def test_a_contributor_page_prints(
-    chromium: Path,  # noqa: F811
+    chromium: Path,
     site: Path,
     tmp_path: Path,
 ) -> None:

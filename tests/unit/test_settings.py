@@ -29,6 +29,13 @@ def test_default_config_is_the_offline_demo() -> None:
     assert settings.schedule_cron == "0 2 * * *"
     assert settings.preferred_languages[0] == "en"
     assert len(settings.countries) >= 3
+    # Every compact country is in one region and one income group.
+    assert settings.profiles.languages == ("en", "fr")
+    for kind in ("region", "income"):
+        groups = settings.profiles.peer_groups[kind]
+        assert sorted(c for members in groups.values() for c in members) == sorted(
+            settings.countries
+        )
 
 
 def test_live_config_layers_over_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,6 +72,21 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("cd_classification:\n  keywords: [a, b]\n", "cd_classification.keywords"),
         ("run:\n  workers: many\n", "run.workers must be a whole number, not 'many'"),
         ("run:\n  workers: -2\n", "run.workers must be 0 (one per CPU) or more, not -2"),
+        ("profiles:\n  languages: en\n", "profiles.languages must be a list such as [en, fr]"),
+        (
+            "profiles:\n  languages: [en, de]\n",
+            "profiles.languages: no labels for 'de' (add publish/i18n/de.json",
+        ),
+        ("profiles:\n  languages: [EN]\n", "'EN' is not a language code such as fr"),
+        (
+            "profiles:\n  peer_groups:\n    region:\n      Africa: [GH, ZZ]\n",
+            "profiles.peer_groups.region.Africa: ZZ is not one of the compact's countries",
+        ),
+        (
+            "profiles:\n  peer_groups:\n    income:\n      Low: [GH]\n      High: [gh]\n",
+            "profiles.peer_groups.income: GH is in both 'Low' and 'High'",
+        ),
+        ("profiles:\n  peer_groups: [GH]\n", "profiles.peer_groups must map a kind"),
     ],
 )
 def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -1,0 +1,278 @@
+"""Timing of the country and partner profile pages: 50 countries and 100 partners.
+
+    .venv/bin/python benchmarks/profiles.py [--countries 50] [--partners 100] [--repeat 3]
+
+Builds synthetic release tables of a compact with that many countries and partners
+(each partner active in about a fifth of the countries, 10 activities per partner and
+country on average, 4 disbursements each, priorities, results with actuals, alignment
+metrics for all partners and per partner, duplication metrics and overlapping pairs),
+then times :func:`publish.profiles.build_profiles` (the figures) and
+:func:`publish.profile_html.render_all` (every page in every configured language), and
+prints the medians. The target: under a minute for both together. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assets.harmonise.schema import table_frame  # noqa: E402
+from publish.profile_html import PageContext, render_all  # noqa: E402
+from publish.profiles import ProfileOptions, build_profiles  # noqa: E402
+
+TARGET_SECONDS = 60.0
+SECTORS = ["15110", "15111", "15112", "15113", "15114", "15117", "16062", "11330", "21020"]
+MODALITIES = ["training", "technical_assistance", "twinning", "peer_learning", None]
+METRICS = [
+    "cd_share",
+    "priority_alignment",
+    "results_framework_use",
+    "coordinated_tc",
+    "country_systems_use",
+    "on_budget",
+    "parallel_piu_count",
+]
+YEARS = (2021, 2022, 2023, 2024)
+
+
+def _countries(n: int) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return [a + b for a in letters for b in letters][:n]
+
+
+def synthetic_tables(n_countries: int, n_partners: int, seed: int = 7) -> dict[str, pd.DataFrame]:
+    rng = random.Random(seed)
+    countries = _countries(n_countries)
+    partners = [f"XM-P{i:03d}" for i in range(n_partners)]
+    rows: dict[str, list[dict[str, Any]]] = {
+        name: []
+        for name in (
+            "activities",
+            "activity_countries",
+            "activity_sectors",
+            "transactions",
+            "cd_priorities",
+            "alignment_links",
+            "results",
+            "alignment_metrics",
+            "duplication_metrics",
+            "duplication_pairs",
+            "partner_declarations",
+            "sources",
+        )
+    }
+    by_country: dict[str, list[str]] = {c: [] for c in countries}
+    for partner in partners:
+        rows["sources"].append(
+            {"source_file": f"{partner}.xml", "source": "iati", "status": "ok", "n_records": 1}
+        )
+        for country in rng.sample(countries, max(1, n_countries // 5)):
+            for k in range(rng.randint(5, 15)):
+                activity_id = f"{partner}-{country}-{k}"
+                by_country[country].append(activity_id)
+                rows["activities"].append(
+                    {
+                        "activity_id": activity_id,
+                        "title": f"Capacity development {k} of {partner} in {country}",
+                        "reporting_org_ref": partner,
+                        "reporting_org_name": f"Partner {partner[-3:]}",
+                        "is_cd": rng.random() < 0.7,
+                        "modality": rng.choice(MODALITIES),
+                        "source": "iati",
+                        "source_file": f"{partner}.xml",
+                    }
+                )
+                rows["activity_countries"].append(
+                    {"activity_id": activity_id, "country_code": country, "share": 1.0}
+                )
+                rows["activity_sectors"].append(
+                    {
+                        "activity_id": activity_id,
+                        "vocabulary": "1",
+                        "code": rng.choice(SECTORS),
+                        "share": 1.0,
+                    }
+                )
+                for t in range(4):
+                    usd = float(rng.randint(10_000, 2_000_000))
+                    rows["transactions"].append(
+                        {
+                            "transaction_id": f"{activity_id}-t{t}",
+                            "activity_id": activity_id,
+                            "transaction_type": "3",
+                            "transaction_date": pd.Timestamp(
+                                f"{rng.choice(YEARS)}-{rng.randint(1, 12):02d}-15"
+                            ).date(),
+                            "value": usd,
+                            "currency": "USD",
+                            "value_usd": usd,
+                            "recipient_country": country,
+                            "counts_toward_totals": True,
+                        }
+                    )
+                rows["partner_declarations"].append(
+                    {
+                        "activity_id": activity_id,
+                        "partner_org_ref": partner,
+                        "period": "2024",
+                        "on_budget": rng.random() < 0.5,
+                    }
+                )
+            for metric in METRICS[:3]:
+                rows["alignment_metrics"].append(
+                    {
+                        "country_code": country,
+                        "partner_org_ref": partner,
+                        "year": 2024,
+                        "metric": metric,
+                        "numerator": 1.0,
+                        "denominator": 2.0,
+                        "value": 0.5,
+                        "n_activities": 2,
+                        "n_activities_eligible": 2,
+                        "coverage": 1.0,
+                        "method_version": "1",
+                    }
+                )
+    for country in countries:
+        for p in range(8):
+            priority_id = f"{country}-P{p}"
+            rows["cd_priorities"].append(
+                {
+                    "country_code": country,
+                    "priority_id": priority_id,
+                    "title": f"Priority {p}",
+                    "sector_code": SECTORS[p],
+                    "source": "country_report",
+                    "source_file": f"{country}.xlsx",
+                }
+            )
+            for activity_id in rng.sample(by_country[country], min(6, len(by_country[country]))):
+                rows["alignment_links"].append(
+                    {
+                        "activity_id": activity_id,
+                        "country_code": country,
+                        "priority_id": priority_id,
+                        "basis": "sector_match",
+                        "confidence": 0.5,
+                    }
+                )
+            for year in YEARS:
+                rows["results"].append(
+                    {
+                        "result_id": f"{priority_id}-R-{year}",
+                        "country_code": country,
+                        "priority_id": priority_id,
+                        "indicator_id": f"{priority_id}-I",
+                        "indicator_title": f"Indicator of priority {p}",
+                        "reference_vocabulary": "SDG",
+                        "reference_code": f"17.{p}.1",
+                        "baseline_value": 10.0,
+                        "target_value": 100.0,
+                        "period_end": pd.Timestamp(f"{year}-12-31").date(),
+                        "actual_value": 10.0 + 20 * (year - 2020) * rng.random(),
+                        "source": "country_report",
+                        "source_file": f"{country}.xlsx",
+                    }
+                )
+        for year in YEARS:
+            for metric in METRICS:
+                rows["alignment_metrics"].append(
+                    {
+                        "country_code": country,
+                        "year": year,
+                        "metric": metric,
+                        "numerator": rng.random(),
+                        "denominator": 1.0,
+                        "value": rng.random() if metric != "parallel_piu_count" else 3.0,
+                        "n_activities": 10,
+                        "n_activities_eligible": 12,
+                        "coverage": 10 / 12,
+                        "method_version": "1",
+                    }
+                )
+            for sector in SECTORS:
+                rows["duplication_metrics"].append(
+                    {
+                        "country_code": country,
+                        "sector_code": sector,
+                        "year": year,
+                        "n_partners": rng.randint(1, 12),
+                        "n_activities": rng.randint(1, 40),
+                        "cd_disbursement_usd": float(rng.randint(10_000, 9_000_000)),
+                        "hhi": rng.random(),
+                        "method_version": "1",
+                    }
+                )
+        activities = by_country[country]
+        for i in range(min(40, len(activities) // 2)):
+            a, b = rng.sample(activities, 2)
+            rows["duplication_pairs"].append(
+                {
+                    "pair_id": f"{country}-pair-{i}",
+                    "activity_id_a": a,
+                    "activity_id_b": b,
+                    "country_code": country,
+                    "kind": "overlapping_effort",
+                    "score": rng.random(),
+                }
+            )
+        rows["sources"].append(
+            {"source_file": f"{country}.xlsx", "source": "country_report", "status": "ok"}
+        )
+    return {name: table_frame(name, records) for name, records in rows.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--countries", type=int, default=50)
+    parser.add_argument("--partners", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--languages", nargs="+", default=["en", "fr"])
+    args = parser.parse_args(argv)
+    tables = synthetic_tables(args.countries, args.partners)
+    countries = tuple(_countries(args.countries))
+    half = len(countries) // 2
+    options = ProfileOptions(
+        country_names={c: f"Country {c}" for c in countries},
+        peer_groups={"region": {"North": list(countries[:half]), "South": list(countries[half:])}},
+        countries=countries,
+    )
+    sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in sorted(tables.items()))
+    print(f"profiles: {args.countries} countries, {args.partners} partners; rows: {sizes}")
+    context = PageContext(version="2026-11-28.1", title="benchmark", published="2026-11-28")
+    figures, pages, totals = [], [], []
+    out: dict[str, bytes] = {}
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        built = build_profiles(tables, options)
+        middle = time.perf_counter()
+        out = render_all(built.countries, built.partners, tuple(args.languages), context)
+        ended = time.perf_counter()
+        figures.append(middle - started)
+        pages.append(ended - middle)
+        totals.append(ended - started)
+    n_pages = sum(1 for path in out if path.endswith(".html"))
+    megabytes = sum(len(data) for data in out.values()) / 1e6
+    total = statistics.median(totals)
+    print(
+        f"figures {statistics.median(figures):.2f} s · pages {statistics.median(pages):.2f} s "
+        f"· total {total:.2f} s (median of {args.repeat}); {n_pages} pages, {megabytes:.1f} MB"
+    )
+    verdict = "met" if total < TARGET_SECONDS else "MISSED"
+    print(f"target: under {TARGET_SECONDS:.0f} s for every page: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

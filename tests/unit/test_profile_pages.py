@@ -1,0 +1,216 @@
+"""The profile pages of a real release of the small compact (``tests/profile_compact.py``):
+hand-computed figures on the pages in English and French, and the pages, row extracts,
+catalogue entry and index links that ``publish_release`` writes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from publish.profiles import ProfileOptions
+from publish.release import publish_release
+from publish.targets import LocalTarget
+from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
+from tests.unit.test_release import OPTIONS
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+VERSION = "2026.11.28"
+PROFILES = ProfileOptions(
+    country_names=COUNTRY_NAMES,
+    sector_names=SECTOR_NAMES,
+    peer_groups=PEER_GROUPS,
+    countries=("GH", "KE", "NP"),
+)
+
+
+def publish_golden(root: Path) -> Path:
+    """The small compact published with its profile pages in English and French."""
+    options = replace(OPTIONS, profiles=PROFILES, profile_languages=("en", "fr"))
+    outcome = publish_release(golden_tables(), LocalTarget(root), options, now=NOW)
+    assert outcome.status == "published"
+    return root / "releases" / VERSION
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return publish_golden(tmp_path_factory.mktemp("publish"))
+
+
+def _page(release: Path, path: str) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring((release / path).read_bytes())
+
+
+def _text(node: lxml.html.HtmlElement) -> str:
+    """The text, ASCII blanks folded (the narrow no-break spaces of French numbers kept)."""
+    return re.sub(r"[ \t\r\n]+", " ", node.text_content()).strip()
+
+
+def _table_rows(section: lxml.html.HtmlElement, caption: str) -> list[list[str]]:
+    (table,) = [t for t in section.xpath(".//table") if caption in _text(t.xpath("caption")[0])]
+    return [[_text(c) for c in row.xpath("./th|./td")] for row in table.xpath(".//tr")]
+
+
+def test_every_page_and_extract_is_in_the_release(release: Path) -> None:
+    pages = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.html"))
+    profile_pages = [p for p in pages if not p.startswith("quality/")]
+    assert profile_pages == [
+        "countries/GH.fr.html",
+        "countries/GH.html",
+        "countries/KE.fr.html",
+        "countries/KE.html",
+        "countries/NP.fr.html",
+        "countries/NP.html",
+        "countries/index.fr.html",
+        "countries/index.html",
+        "partners/XM-A.fr.html",
+        "partners/XM-A.html",
+        "partners/XM-B.fr.html",
+        "partners/XM-B.html",
+        "partners/XM-D.fr.html",
+        "partners/XM-D.html",
+        "partners/index.fr.html",
+        "partners/index.html",
+    ]
+    sums: dict[str, str] = {}
+    for line in (release / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        sums[name] = digest
+    for path in [*profile_pages, "countries/GH/rows/transactions.csv"]:
+        assert sums[path] == hashlib.sha256((release / path).read_bytes()).hexdigest(), path
+
+
+def test_ghana_in_english(release: Path) -> None:
+    page = _page(release, "countries/GH.html")
+    assert page.xpath("//html/@lang") == ["en"]
+    money = page.xpath('//section[@id="money"]')[0]
+    # Agency A: 1,000,000 (2023) + 500,000 (2024); Bank B: 400,000 (2023).
+    assert _table_rows(money, "by partner") == [
+        ["Partner", "2023", "2024", "Total"],
+        ["Agency A", "USD 1,000,000", "USD 500,000", "USD 1,500,000"],
+        ["Bank B", "USD 400,000", "–", "USD 400,000"],
+        ["Total", "USD 1,400,000", "USD 500,000", "USD 1,900,000"],
+    ]
+    # PFM: 1,000,000 + half of 400,000 in 2023; employment: the other half.
+    assert _table_rows(money, "by sector")[1:3] == [
+        ["Public finance management (PFM)", "USD 1,200,000", "USD 500,000", "USD 1,700,000"],
+        ["Employment creation", "USD 200,000", "–", "USD 200,000"],
+    ]
+    priorities = page.xpath('//section[@id="priorities"]')[0]
+    assert _table_rows(priorities, "priorities")[1:] == [
+        ["GH-P1", "Public financial management", "USD 1,900,000", "2", "Funded"],
+        ["GH-P2", "Statistics for planning", "USD 0", "0", "No partner funds this priority"],
+    ]
+    results = page.xpath('//section[@id="results"]')[0]
+    # (30 - 10) / (50 - 10)
+    assert _table_rows(results, "Statistical")[1:] == [
+        ["Baseline", "2020", "10"],
+        ["Actual", "31 December 2023", "20"],
+        ["Actual", "31 December 2024", "30"],
+        ["Target", "2025", "50"],
+        ["Progress toward the target", "", "50.0%"],
+    ]
+    peers = page.xpath('//section[@id="peers"]')[0]
+    rank_rows = _table_rows(peers, "Aligned with country CD priorities: rank")
+    assert rank_rows[1] == [
+        "All compact countries", "3", "1st of 3", "20.0%", "35.0%", "50.0%", "65.0%", "80.0%"
+    ]  # fmt: skip
+    assert rank_rows[2] == [
+        "Region: Africa", "2", "1st of 2", "50.0%", "57.5%", "65.0%", "72.5%", "80.0%"
+    ]  # fmt: skip
+    # Fewer parallel implementation units is better: Ghana's 2 is last of three.
+    assert "3rd of 3" in _text(peers)
+    links = page.xpath("//a/@href")
+    assert "../countries/GH/rows/transactions.csv" in links
+    assert "../partners/XM-A.html" in links
+    assert "GH.fr.html" in links
+
+
+def test_ghana_in_french(release: Path) -> None:
+    page = _page(release, "countries/GH.fr.html")
+    assert page.xpath("//html/@lang") == ["fr"]
+    money = page.xpath('//section[@id="money"]')[0]
+    rows = _table_rows(money, "partenaire")
+    nnbsp, nbsp = "\u202f", "\u00a0"  # thousands, and before the currency
+    assert rows[1] == [
+        "Agency A",
+        f"1{nnbsp}000{nnbsp}000{nbsp}USD",
+        f"500{nnbsp}000{nbsp}USD",
+        f"1{nnbsp}500{nnbsp}000{nbsp}USD",
+    ]
+    peers = _text(page.xpath('//section[@id="peers"]')[0])
+    assert "1er sur 3" in peers
+    assert f"57,5{nnbsp}%" in peers or "57,5\u00a0%" in peers
+    assert "../partners/XM-A.fr.html" in page.xpath("//a/@href")
+
+
+def test_agency_a(release: Path) -> None:
+    page = _page(release, "partners/XM-A.html")
+    text = _text(page)
+    # 1,500,000 in Ghana + 1,200,000 in Kenya + 800,000 in Nepal.
+    assert "USD 3.5 million" in text
+    money = page.xpath('//section[@id="money"]')[0]
+    assert _table_rows(money, "by country")[-1] == [
+        "Total",
+        "USD 1,000,000",
+        "USD 2,500,000",
+        "USD 3,500,000",
+    ]
+    declarations = page.xpath('//section[@id="declarations"]')[0]
+    assert ["On the national budget", "1", "2", "50.0%"] in _table_rows(declarations, "")
+
+
+def test_every_link_of_every_page_resolves(release: Path) -> None:
+    root = release.parent.parent
+    checked = 0
+    for page_path in release.rglob("*.html"):
+        if "quality" in page_path.parts:
+            continue
+        for target in _page(release, page_path.relative_to(release).as_posix()).xpath("//a/@href"):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            resolved = (page_path.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(root.resolve()), (page_path, target)
+            assert resolved.exists(), f"{page_path.name}: {target}"
+            checked += 1
+    assert checked > 200
+
+
+def test_row_extracts_hold_exactly_the_rows_behind_the_figures(release: Path) -> None:
+    rows = list(
+        csv.DictReader(
+            io.StringIO((release / "countries/GH/rows/alignment_metrics.csv").read_text())
+        )
+    )
+    assert {(r["year"], r["metric"], r["partner_org_ref"]) for r in rows} == {
+        ("2023", "priority_alignment", ""),
+        ("2024", "priority_alignment", ""),
+        ("2024", "parallel_piu_count", ""),
+        ("2024", "priority_alignment", "XM-A"),
+    }
+    header = (release / "data/alignment_metrics.csv").read_text().splitlines()[0]
+    assert (release / "countries/GH/rows/alignment_metrics.csv").read_text().splitlines()[
+        0
+    ] == header
+
+
+def test_the_catalogue_and_index_link_the_profiles(release: Path) -> None:
+    root = release.parent.parent
+    catalog = json.loads((root / "catalog.json").read_text())
+    profiles = catalog["releases"][0]["profiles"]
+    assert profiles["languages"] == ["en", "fr"]
+    assert [c["code"] for c in profiles["countries"]] == ["GH", "KE", "NP"]
+    assert profiles["partners"] == 3
+    index = lxml.html.fromstring((root / "index.html").read_bytes())
+    links = index.xpath('//*[@id="profiles"]//a/@href')
+    assert f"releases/{VERSION}/countries/GH.html" in links
+    assert f"releases/{VERSION}/countries/GH.fr.html" in links
+    assert f"releases/{VERSION}/partners/index.html" in links
