@@ -25,9 +25,9 @@ Every word a reader sees comes from ``publish/i18n/<lang>.json``: one flat JSON 
 label key -> text, placeholders in braces (``"rank.text": "{ordinal} of {n}"``). Keys are
 grouped by prefix: ``page.``/``nav.``/``link.`` (page frame), ``section.`` (``<h2>``
 titles), ``empty.`` (what an empty section says), ``col.`` (table columns), ``chart.``
-(chart titles and ``<desc>`` summaries), ``metric.<name>.label`` / ``.explain`` (every
-alignment metric; the English labels are those of :data:`publish.site.ALIGNMENT_METRICS`
-and the anchors are always taken from there), ``modality.``, ``status.``, ``source.``,
+(chart titles and ``<desc>`` summaries), ``metric.<name>.label`` / ``.explain`` /
+``.anchor`` (every alignment metric and the framework it comes from; the English labels
+and anchors are those of :data:`publish.site.ALIGNMENT_METRICS`), ``modality.``, ``status.``, ``source.``,
 ``basis.``, ``field.`` and ``group_kind.`` (coded values), and ``format.``/``month.``/
 ``ordinal.`` (how numbers, dates and ranks are written: decimal and thousands separators,
 the percent, US-dollar and date patterns, ordinal suffixes). Ordinals: ``ordinal.first``
@@ -448,7 +448,7 @@ def _metric_value(metric: str, value: object, labels: Labels) -> str:
 
 def _metric_head(metric: str, labels: Labels) -> str:
     """The metric's label, its one-line explanation and the framework it comes from."""
-    anchor = ALIGNMENT_METRICS.get(metric, ("", ""))[1]
+    anchor = labels.get(f"metric.{metric}.anchor", "")
     explain = labels.get(f"metric.{metric}.explain", "")
     return (
         _esc(_metric_label(metric, labels))

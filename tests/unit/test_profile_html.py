@@ -1194,8 +1194,12 @@ def test_translation_files_have_exactly_the_same_keys_and_placeholders() -> None
 def test_french_is_written_in_french() -> None:
     english, french = _texts("en"), _texts("fr")
     same = {k for k in english if english[k] == french[k]}
+    # Framework references (GPEDC 1a.2, Paris 6...) are written alike; the words are not.
+    anchors = {k for k in same if k.endswith(".anchor")}
+    assert all(re.fullmatch(r"(GPEDC|Paris) [\w./, ]+", english[k]) for k in anchors), anchors
+    assert french["metric.coordinated_tc.anchor"] == "Paris 4, cible 50\u00a0%"
     # Only what both languages write alike: patterns, and words French shares with English.
-    assert same == {
+    assert same - anchors == {
         "format.date",
         "format.missing",
         "index.page_title",
@@ -1210,9 +1214,10 @@ def test_french_is_written_in_french() -> None:
 
 def test_every_metric_modality_and_status_has_a_label() -> None:
     english = _texts("en")
-    for metric, (label, _anchor) in ALIGNMENT_METRICS.items():
-        # The English labels are the catalogue page's: one name for one metric.
+    for metric, (label, anchor) in ALIGNMENT_METRICS.items():
+        # The English labels and anchors are the catalogue page's: one name for one metric.
         assert english[f"metric.{metric}.label"] == label
+        assert english[f"metric.{metric}.anchor"] == anchor
         assert english[f"metric.{metric}.explain"]
     schema = json.loads((ROOT / "schema" / "activities.json").read_text(encoding="utf-8"))
     (modality,) = [f for f in schema["fields"] if f["name"] == "modality"]
