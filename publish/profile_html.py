@@ -26,14 +26,14 @@ label key -> text, placeholders in braces (``"rank.text": "{ordinal} of {n}"``).
 grouped by prefix: ``page.``/``nav.``/``link.`` (page frame), ``section.`` (``<h2>``
 titles), ``empty.`` (what an empty section says), ``col.`` (table columns), ``chart.``
 (chart titles and ``<desc>`` summaries), ``metric.<name>.label`` / ``.explain`` /
-``.anchor`` (every alignment metric and the framework it comes from; the English labels
-and anchors are those of :data:`publish.site.ALIGNMENT_METRICS`), ``modality.``, ``status.``, ``source.``,
-``basis.``, ``field.`` and ``group_kind.`` (coded values), and ``format.``/``month.``/
-``ordinal.`` (how numbers, dates and ranks are written: decimal and thousands separators,
-the percent, US-dollar and date patterns, ordinal suffixes). Ordinals: ``ordinal.first``
-for 1, ``ordinal.end1``/``end2``/``end3`` for numbers ending in 1, 2 or 3 (not 11 to
-13), ``ordinal.other`` for the rest; ``format.day_one`` writes the first day of a month
-(``1er`` in French).
+``.anchor`` (every alignment metric and the framework it comes from; the English labels and
+anchors are those of :data:`publish.site.ALIGNMENT_METRICS`), ``modality.``, ``status.``,
+``source.``, ``basis.``, ``field.`` and ``group_kind.`` (coded values), and
+``format.``/``month.``/``ordinal.`` (how numbers, dates and ranks are written: decimal and
+thousands separators, the percent, US-dollar and date patterns, ordinal suffixes). Ordinals:
+``ordinal.first`` for 1, ``ordinal.end1``/``end2``/``end3`` for numbers ending in 1, 2 or 3
+(not 11 to 13), ``ordinal.other`` for the rest; ``format.day_one`` writes the first day of a
+month (``1er`` in French).
 
 Adding a language = adding a file: copy ``en.json`` to ``<code>.json`` (an ISO 639
 code), translate every value keeping the keys and the ``{placeholders}``, and pass the
@@ -1881,7 +1881,8 @@ def render_country_page(
                 ("partners", labels("headline.partners"), labels.count(totals.get("partners"))),
             ]
         )
-        + _note(labels("headline.note", total=labels.usd(totals.get("disbursement_usd")))),
+        + _note(labels("headline.note", total=labels.usd(totals.get("disbursement_usd"))))
+        + _data_links(profile, ("transactions",), labels, context),
     )
     sections = [
         ("headline", labels("nav.headline"), headline),
@@ -1933,7 +1934,8 @@ def render_partner_page(
                 ),
                 ("countries", labels("headline.countries"), labels.count(totals.get("countries"))),
             ]
-        ),
+        )
+        + _data_links(profile, ("transactions",), labels, context),
     )
     sections = [
         ("headline", labels("nav.headline"), headline),

@@ -214,3 +214,12 @@ def test_the_catalogue_and_index_link_the_profiles(release: Path) -> None:
     assert f"releases/{VERSION}/countries/GH.html" in links
     assert f"releases/{VERSION}/countries/GH.fr.html" in links
     assert f"releases/{VERSION}/partners/index.html" in links
+
+
+@pytest.mark.parametrize("page", ["countries/GH.html", "partners/XM-A.fr.html"])
+def test_every_section_with_figures_links_to_its_rows(release: Path, page: str) -> None:
+    dom = _page(release, page)
+    folder = page.split("/")[0]
+    for section in dom.xpath("//section[.//table or .//*[@data-figure]]"):
+        links = section.xpath(".//a[@data-rows or @data-table]/@href")
+        assert any(f"../{folder}/" in h and "/rows/" in h for h in links), section.get("id")
