@@ -1,7 +1,7 @@
 """Country and development-partner profile pages, in every language of ``publish/i18n/``.
 
 The pages render the plain dicts that :mod:`publish.profiles` builds (the data contract
-is ``var/profile-spec.md``: ``CountryProfile`` and ``PartnerProfile``) and nothing else:
+is in that module's docstring: country and partner profiles) and nothing else:
 no table is read here. Missing keys are shown as "–" or as an empty section that says
 so. One key beyond the contract is read when present: a peer entry's ``lower_is_better``
 (rank 1 is then the lowest value, which the page says). :func:`render_all` gives every
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -1312,16 +1311,6 @@ def _peers_section(profile: Mapping[str, Any], labels: Labels, context: PageCont
     return _section("peers", labels("section.peers"), "".join(parts))
 
 
-def _quantiles(values: Sequence[float]) -> dict[str, float]:
-    """Min, quartiles and max, interpolated linearly (as pandas and spreadsheets do)."""
-    ordered = sorted(values)
-    if len(ordered) < 2:
-        only = ordered[0] if ordered else 0.0
-        return dict.fromkeys(("min", "q25", "median", "q75", "max"), only)
-    q25, median, q75 = statistics.quantiles(ordered, n=4, method="inclusive")
-    return {"min": ordered[0], "q25": q25, "median": median, "q75": q75, "max": ordered[-1]}
-
-
 def _shared_indicators(profile: Mapping[str, Any], labels: Labels, context: PageContext) -> str:
     name = _text(profile.get("name")) or _text(profile.get("code"))
     shared = _maps(profile.get("shared_indicators"))
@@ -1333,8 +1322,7 @@ def _shared_indicators(profile: Mapping[str, Any], labels: Labels, context: Page
         members = _maps(indicator.get("members"))
         title = _text(indicator.get("title")) or _text(indicator.get("reference"))
         rank = labels.rank(indicator.get("rank"), indicator.get("n"))
-        values = [v for v in (_number(m.get("progress")) for m in members) if v is not None]
-        quantiles = _quantiles(values) if values else {}
+        quantiles = _map(indicator.get("quantiles"))
         median = quantiles.get("median")
         chart_id = f"chart-shared-{i}"
         chart_title = labels("chart.shared.title", indicator=title)
@@ -1373,7 +1361,7 @@ def _shared_indicators(profile: Mapping[str, Any], labels: Labels, context: Page
                     chart_title,
                     desc,
                     _peer_members(members, "progress", labels.share),
-                    max([*values, 1.0]),
+                    max(_number(quantiles.get("max")) or 0.0, 1.0),
                     median,
                     labels("peers.median", value=labels.share(median)),
                     labels,

@@ -1,10 +1,41 @@
 """Country and development-partner profiles: the figures behind the profile pages.
 
 Pure functions of the release's tables (no Dagster, no files). :func:`build_profiles`
-gives one plain, JSON-ready dict per country and per partner (the contract is in
-``publish/profile_html.py``, which renders them) and the CSV extracts of the rows every
-figure comes from, so that a reader can go from a number on a page to the rows of the
-data package behind it.
+gives one plain, JSON-ready dict per country and per partner (only str, int, float,
+bool, None, list and dict; never NaN), which :mod:`publish.profile_html` renders, and
+the CSV extracts of the rows every figure comes from, so that a reader can go from a
+number on a page to the rows of the data package behind it.
+
+The contract (keys of a country profile; money rows are ``{key, label, year, usd}``):
+
+- ``kind`` ("country"), ``code``, ``name``, ``slug`` (file stem), ``groups`` (peer-group
+  kind -> group), ``years``, ``totals`` (``disbursement_usd``, ``cd_disbursement_usd``,
+  ``cd_share``, ``cd_activities``, ``partners``);
+- ``money``: ``by_partner``, ``by_modality``, ``by_sector`` (CD money per key and year);
+- ``priorities``: ``priority_id``, ``title``, ``sector_code``, ``start_year``,
+  ``end_year``, ``usd``, ``n_activities``, ``funded``, ``activities`` (``activity_id``,
+  ``title``, ``partner``, ``partner_code``, ``basis``);
+- ``results``: per indicator ``baseline_*``, ``target_*``, ``actuals`` (``period_end``,
+  ``value``), ``latest_actual``, ``progress`` ((latest - baseline) / (target -
+  baseline)), ``reference``;
+- ``metrics``: the alignment metrics of all partners together, each country's latest
+  year, with ``numerator``, ``denominator``, ``value``, ``n_activities``,
+  ``n_activities_eligible``, ``coverage``;
+- ``peers``: per metric ``value``, ``lower_is_better`` and ``comparisons`` (per group:
+  ``group_kind``, ``group``, ``n``, ``rank``, ``quantiles`` ``min``/``q25``/``median``/
+  ``q75``/``max``, ``members`` with ``is_self``);
+- ``shared_indicators``: ``reference``, ``title``, ``n``, ``rank``, ``quantiles``,
+  ``members`` (``progress``, ``latest_actual``, ``target_value``, ``is_self``);
+- ``hotspots`` (duplication metrics by sector, latest year), ``pairs`` (overlapping
+  effort: ``score``, ``a`` and ``b`` activities), ``quality`` (the sources behind the
+  page), ``rows`` (table -> release-relative path of its extract).
+
+A partner profile has ``kind`` ("partner"), ``code``, ``name``, ``slug``, ``years``,
+``totals`` (``disbursement_usd``, ``cd_disbursement_usd``, ``cd_activities``,
+``countries``), ``money`` (``by_country``, ``by_sector``, ``by_modality``),
+``alignment`` (its own metrics per country), ``overlaps`` (``own`` and ``other``
+activity of each pair), ``declarations`` (``n_cd_activities``, ``n_declared``,
+``share``, ``fields`` with ``known``/``total``/``share``), ``quality`` and ``rows``.
 
 Money follows metrics.md and the release's headline figures
 (:func:`publish.headline.disbursements`): CD disbursements (transaction types 3 and 4
@@ -573,6 +604,7 @@ def _shared_indicators(
                 "title": countries[code]["indicator_title"],
                 "n": len(countries),
                 "rank": _rank(progress, [i["progress"] for i in countries.values()], False),
+                "quantiles": _quantiles([i["progress"] for i in countries.values()]),
                 "members": [
                     {
                         "code": c,

@@ -1,7 +1,7 @@
 """Country and partner profile pages, rendered from hand-made profile dicts.
 
-The dicts follow the data contract of ``var/profile-spec.md`` exactly (what
-``publish/profiles.py`` gives): a small compact where Ghana gets CD money from two
+The dicts follow the data contract in the docstring of ``publish/profiles.py`` (what
+:func:`publish.profiles.build_profiles` gives): a small compact where Ghana gets CD money from two
 partners (Demo Agency and Nordic Bank), has two CD priorities of which one nobody
 funds, one results indicator with baseline, actuals and target (and one without any
 number), alignment metrics (one resting on a third of the activities), peers among
@@ -287,6 +287,13 @@ def ghana() -> dict[str, Any]:
                 ],
                 "rank": 2,
                 "n": 2,
+                "quantiles": {
+                    "min": 0.5,
+                    "q25": 0.5625,
+                    "median": 0.625,
+                    "q75": 0.6875,
+                    "max": 0.75,
+                },
             }
         ],
         "hotspots": [

@@ -186,6 +186,9 @@ def test_a_results_indicator_shared_with_a_peer(profiles: Profiles) -> None:
         ("KE", 0.75),
         ("GH", 0.5),
     ]
+    assert shared["quantiles"] == {
+        "min": 0.5, "q25": 0.5625, "median": 0.625, "q75": 0.6875, "max": 0.75
+    }  # fmt: skip
     assert _country(profiles, "NP")["shared_indicators"] == []
 
 
