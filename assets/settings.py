@@ -136,6 +136,19 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class WarehouseSettings:
+    """DuckDB, the engine of everything after parsing (config ``warehouse``)."""
+
+    #: DuckDB's own memory (``memory_limit``): past it, joins, sorts and aggregates
+    #: spill to ``temp_directory`` instead of failing.
+    memory_limit: str = "1GB"
+    #: Where DuckDB spills (``temp_directory``); default ``<data_dir>/duckdb-tmp``.
+    temp_directory: Path | None = None
+    #: DuckDB's threads; 0 = one per CPU.
+    threads: int = 0
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """Country and partner profile pages of every release (config ``profiles``)."""
 
@@ -180,10 +193,16 @@ class Settings:
     #: env CDCOMPACT_WORKERS; 0 = one per CPU).
     workers: int = 1
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
 
     @property
     def schema_dir(self) -> Path:
         return self.root / "schema"
+
+    @property
+    def duckdb_temp_directory(self) -> Path:
+        """Where DuckDB spills: ``warehouse.temp_directory``, else ``<data_dir>/duckdb-tmp``."""
+        return self.warehouse.temp_directory or self.data_dir / "duckdb-tmp"
 
 
 def _resolve(root: Path, value: str | os.PathLike[str]) -> Path:
@@ -381,6 +400,29 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         metrics=metrics,
         profiles=_profiles(_section(data, "profiles", path), path, root, countries),
         workers=workers,
+        warehouse=_warehouse(_section(data, "warehouse", path), path, root),
+    )
+
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def _warehouse(section: dict[str, Any], path: Path, root: Path) -> WarehouseSettings:
+    memory = str(
+        os.environ.get("CDCOMPACT_DUCKDB_MEMORY_LIMIT") or section.get("memory_limit") or "1GB"
+    )
+    if not _MEMORY.match(memory):
+        raise ConfigError(
+            f"{path}: warehouse.memory_limit must be an amount such as 1GB or 512MB, not {memory!r}"
+        )
+    threads = section.get("threads", 0)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise ConfigError(f"{path}: warehouse.threads must be 0 (one per CPU) or more")
+    temp = os.environ.get("CDCOMPACT_DUCKDB_TEMP_DIR") or section.get("temp_directory")
+    return WarehouseSettings(
+        memory_limit=memory.replace(" ", ""),
+        temp_directory=_resolve(root, temp) if temp else None,
+        threads=threads,
     )
 
 

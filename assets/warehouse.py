@@ -1,0 +1,136 @@
+"""DuckDB, the embedded engine of everything after parsing (no Dagster import).
+
+Every stage after extraction reads and writes columnar files through DuckDB:
+one connection per step, configured from ``warehouse`` in the configuration
+with a ``memory_limit`` and a ``temp_directory``, so a large night spills to
+disk instead of dying. The Dagster layer hands out the same connections through
+``dagster-duckdb``'s resource (:func:`duckdb_resource`).
+
+The contract between stages is Parquet on disk (``<data_dir>/tables/<table>.parquet``
+and the extracted partitions): :func:`attach_tables` puts a folder's tables in a
+connection as views, typed by ``schema/``, so a missing table is an empty one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from assets.harmonise.schema import arrow_schema
+from assets.settings import Settings
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """DuckDB settings of every connection: memory limit, spill folder and threads."""
+    temp = settings.duckdb_temp_directory
+    temp.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "memory_limit": settings.warehouse.memory_limit,
+        "temp_directory": str(temp),
+        # Rows are ordered explicitly wherever order matters (ORDER BY): without the
+        # promise to keep insertion order, large COPYs and inserts stream in less memory.
+        "preserve_insertion_order": False,
+    }
+    threads = settings.warehouse.threads or os.cpu_count() or 1
+    config["threads"] = threads
+    return config
+
+
+def connect(settings: Settings, database: str | Path = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A new DuckDB connection with the configured limits (in memory unless ``database``)."""
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(database), config=connection_config(settings))
+    set_up(con)
+    return con
+
+
+def set_up(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection shares besides its limits: timestamps with time zone are UTC
+    (as the schema's datetimes; ICU is loaded by then, not yet when connecting)."""
+    con.execute("SET TimeZone = 'UTC'")
+
+
+@contextmanager
+def connection(
+    settings: Settings, database: str | Path = ":memory:"
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`connect` as a context manager that always closes the connection."""
+    con = connect(settings, database)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def quote(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def empty_table_sql(table: str) -> str:
+    """``SELECT`` of no rows with exactly the schema's columns and types."""
+    columns = ", ".join(
+        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+        for field in arrow_schema(table)
+    )
+    return f"SELECT {columns} LIMIT 0"
+
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type of a schema field's Arrow type."""
+    return _DUCKDB_TYPES[arrow_type]
+
+
+def typed_select(table: str, source: str) -> str:
+    """``SELECT`` of ``source`` (a relation) with exactly the schema's columns, cast to the
+    schema's types, in the schema's order."""
+    columns = ", ".join(
+        f"CAST({quote(field.name)} AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+        for field in arrow_schema(table)
+    )
+    return f"SELECT {columns} FROM {source}"
+
+
+def attach_tables(con: duckdb.DuckDBPyConnection, directory: Path, tables: Iterable[str]) -> None:
+    """Each table as a view over ``directory/<table>.parquet`` with the schema's columns
+    and types; a table without a file is an empty view."""
+    for table in tables:
+        path = directory / f"{table}.parquet"
+        body = (
+            typed_select(table, f"read_parquet({literal(str(path))})")
+            if path.exists()
+            else empty_table_sql(table)
+        )
+        con.execute(f"CREATE OR REPLACE VIEW {quote(table)} AS {body}")
+
+
+def duckdb_resource(settings: Settings, database: str | Path = ":memory:") -> Any:
+    """``dagster_duckdb.DuckDBResource`` with the configured limits (the Dagster layer's
+    way to the same connections as :func:`connect`; call :func:`set_up` on each)."""
+    from dagster_duckdb import DuckDBResource
+
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return DuckDBResource(database=str(database), connection_config=connection_config(settings))
