@@ -126,6 +126,16 @@ def attach_tables(con: duckdb.DuckDBPyConnection, directory: Path, tables: Itera
         con.execute(f"CREATE OR REPLACE VIEW {quote(table)} AS {body}")
 
 
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """``rows`` (small: inputs, settings, outcomes) as the temporary table ``name``."""
+    view = f"_{name}_arrow"
+    con.register(view, rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS SELECT * FROM {quote(view)}")
+    finally:
+        con.unregister(view)
+
+
 def duckdb_resource(settings: Settings, database: str | Path = ":memory:") -> Any:
     """``dagster_duckdb.DuckDBResource`` with the configured limits (the Dagster layer's
     way to the same connections as :func:`connect`; call :func:`set_up` on each)."""
