@@ -128,7 +128,7 @@ def write_data_docs(
                     "validation_time": run_id.run_time,
                     "batch_parameters": {"dataframe": "<DATAFRAME>"},
                 },
-                batch_id=batch.id,
+                batch_id=str(batch.id),
             )
             suite_id = ExpectationSuiteIdentifier(name=suite.name)
             result_id = ValidationResultIdentifier(

@@ -71,6 +71,7 @@ import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from duckdb.func import PythonUDFType
 from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.row_conditions import Column
 
@@ -365,20 +366,11 @@ def _log10(values: pa.ChunkedArray) -> pa.Array:
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """The Python functions the derived columns call: :func:`version_class` (on the
     distinct versions only) and numpy's log10."""
-    for name, function, kind in (
-        (VERSION_CLASS, version_class, "native"),
-        (LOG10, _log10, "arrow"),
-    ):
+    for name in (VERSION_CLASS, LOG10):
         with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
             con.remove_function(name)
-        argument = "VARCHAR" if name == VERSION_CLASS else "DOUBLE"
-        con.create_function(
-            name,
-            function,  # type: ignore[arg-type]
-            [argument],  # type: ignore[list-item]
-            "VARCHAR" if name == VERSION_CLASS else "DOUBLE",  # type: ignore[arg-type]
-            type=kind,  # type: ignore[arg-type]
-        )
+    con.create_function(VERSION_CLASS, version_class, ["VARCHAR"], "VARCHAR")
+    con.create_function(LOG10, _log10, ["DOUBLE"], "DOUBLE", type=PythonUDFType.ARROW)
 
 
 def _codes(codes: Iterable[str]) -> str:
