@@ -323,21 +323,30 @@ def _batches_sql(con: duckdb.DuckDBPyConnection, table: str, prepared: str, rows
         groups = (
             f"SELECT source_file, max(CASE WHEN h % {every} = 0 THEN h END) OVER (ORDER BY h, "
             "source_file ROWS UNBOUNDED PRECEDING) AS grp FROM (SELECT DISTINCT source_file, "
-            "md5_number(coalesce(source_file, '')) AS h FROM p)"
+            f"md5_number(coalesce(source_file, '')) AS h FROM {quote(table)})"
         )
-        grouped = f"SELECT p.*, g.grp FROM p LEFT JOIN ({groups}) AS g USING (source_file)"
+        grouped = (
+            f"SELECT t.{ROW}, t.* EXCLUDE ({ROW}), g.grp FROM {quote(table)} AS t "
+            f"LEFT JOIN ({groups}) AS g USING (source_file)"
+        )
     else:
-        grouped = f"SELECT p.*, {ROW} // {rows} AS grp FROM p"
-    marked = f"SELECT *, {duplicated} AS dup FROM ({grouped})"
+        grouped = f"SELECT *, {ROW} // {rows} AS grp FROM {quote(table)}"
+    # The batches are cut on the table's few columns that decide them, then joined to
+    # the prepared rows (windows over every column would sort them all).
+    marked = (
+        f"SELECT {ROW}, grp, {duplicated} AS dup, {duplicate_part} AS dup_part FROM ({grouped})"
+    )
     parts = (
-        f"SELECT * EXCLUDE (grp), CASE WHEN NOT dup THEN grp END AS grp, CASE WHEN dup THEN "
-        f"{duplicate_part} ELSE (row_number() OVER (PARTITION BY dup, grp ORDER BY {ROW}) - 1) "
+        f"SELECT {ROW}, dup, CASE WHEN NOT dup THEN grp END AS grp, CASE WHEN dup THEN "
+        f"dup_part ELSE (row_number() OVER (PARTITION BY dup, grp ORDER BY {ROW}) - 1) "
         f"// {rows} END AS part FROM ({marked})"
     )
+    batches = (
+        f"SELECT {ROW}, dense_rank() OVER (ORDER BY dup, grp, part) - 1 AS {_BATCH} FROM ({parts})"
+    )
     return (
-        f"WITH p AS MATERIALIZED ({prepared}) SELECT * EXCLUDE (grp, part, dup), "
-        f"dense_rank() OVER (ORDER BY dup, grp, part) - 1 AS {_BATCH} "
-        f"FROM ({parts}) ORDER BY {_BATCH}, {ROW}"
+        f"SELECT p.*, b.{_BATCH} FROM ({prepared}) AS p JOIN ({batches}) AS b USING ({ROW}) "
+        f"ORDER BY {_BATCH}, {ROW}"
     )
 
 
