@@ -17,6 +17,7 @@ GX contexts are not thread-safe: every use of GX in this package holds
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import threading
@@ -71,6 +72,13 @@ def docs_context(directory: Path) -> AbstractDataContext:
     return context
 
 
+def _of_batch(configuration: Any, table: str) -> Any:
+    """A result's expectation as GX shows it: with the id of the batch it judged."""
+    configuration = copy.deepcopy(configuration)
+    configuration.kwargs["batch_id"] = f"{_DATASOURCE}-{table}"
+    return configuration
+
+
 def write_data_docs(
     runs: Mapping[str, tuple[gx.ExpectationSuite, Sequence[ExpectationValidationResult]]],
     directory: Path,
@@ -78,7 +86,7 @@ def write_data_docs(
 ) -> None:
     """Write the Data Docs site of ``table: (suite, results)`` into ``directory`` (created
     if needed): the suites, and one validation result per table whose results are the
-    suite's expectations' results on the whole table, in the suite's order.
+    suite's expectations' results on the whole table, in GX's order.
 
     All results share one run id (``run_name``, now), so the site's index groups them.
     """
@@ -91,15 +99,14 @@ def write_data_docs(
         identifiers: list[Any] = []
         for table, (suite, results) in runs.items():
             suite = context.suites.add(suite)
-            configurations = suite.expectation_configurations
             results = [
                 ExpectationValidationResult(
                     success=result.success,
-                    expectation_config=configuration,
+                    expectation_config=_of_batch(result.expectation_config, table),
                     result=result.result,
                     exception_info=result.exception_info,
                 )
-                for result, configuration in zip(results, configurations, strict=True)
+                for result in results
             ]
             batch = LegacyBatchDefinition(
                 datasource_name=_DATASOURCE,
