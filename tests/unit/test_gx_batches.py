@@ -107,9 +107,7 @@ def test_only_the_changed_files_batch_is_validated_again(folder: Path, tmp_path:
     assert _failed_rows(after["transactions"], "transaction_type_code") == [row]
 
 
-def test_a_disbursement_falling_due_validates_its_batch_again(
-    folder: Path, tmp_path: Path
-) -> None:
+def test_a_disbursement_falling_due_validates_its_batch_again(folder: Path, tmp_path: Path) -> None:
     _validate(folder, BatchCache(tmp_path / "batches"))
     tomorrow = BatchCache(tmp_path / "batches")
     _validate(folder, tomorrow, TODAY + dt.timedelta(days=1))
