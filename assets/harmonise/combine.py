@@ -91,15 +91,26 @@ class FetchOutcome:
     note: str | None
 
 
-def order_by(table: str, prefix: str = "") -> str:
-    """The ``ORDER BY`` list of a table's rows (:data:`SORT_KEYS`, then file and place)."""
+def order_by(table: str, prefix: str = "", mixed: str | None = None) -> str:
+    """The ``ORDER BY`` list of a table's rows (:data:`SORT_KEYS`, then file and place).
+
+    With ``mixed`` (a boolean column), the keys after the first are compared only where it
+    is true: an activity's rows that all come from one IATI file are in their place in the
+    file, which is their ``source_ref`` order (the extractor numbers them in document order),
+    so comparing ``source_ref`` as text with numbers is needed only across files."""
     keys = []
-    for key in SORT_KEYS.get(table, ()):
+    for position, key in enumerate(SORT_KEYS.get(table, ())):
         column = f"{prefix}{quote(key)}"
         if key == "source_ref":
             column = f"natural_key({column})"
+        if mixed is not None and position > 0:
+            column = f"CASE WHEN {mixed} THEN {column} END"
         keys.append(f"{column} ASC NULLS FIRST")
     return ", ".join([*keys, f"{prefix}_block", f"{prefix}_fo", f"{prefix}_ord"])
+
+
+#: Tables whose rows are ordered by activity, then ``source_ref`` (see :func:`order_by`).
+_BY_ACTIVITY_AND_PLACE = ("participating_orgs", "transactions", "budgets", "results")
 
 
 def _register_frames(

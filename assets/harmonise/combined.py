@@ -41,6 +41,7 @@ def transform_options(settings: Settings) -> TransformOptions:
         rate_fallback_months=settings.rate_fallback_months,
         rates=pd.read_parquet(rates) if rates.exists() else pd.DataFrame(),
         codelists=pd.read_parquet(codelists) if codelists.exists() else None,
+        max_findings=settings.quality.max_findings,
     )
 
 

@@ -13,13 +13,17 @@ however large the file is:
   along with the activities, and each root error is reported once. libxml2 keeps line
   numbers in 16 bits and only estimates lines past 65,534; findings there get their exact
   line from a second, lightweight pass over the file (:func:`_exact_lines`).
-* Codelists: coded attributes are checked, in the same pass, against the codelist of the
-  file's version (1.0x files against the newest 1.0x codelists loaded). A code that is not
-  in an embedded codelist (:data:`EMBEDDED_CODELISTS`) is an error; not in a non-embedded
-  one, or withdrawn, a warning.
+* Codelists: the extractor reads every coded attribute a rule applies to
+  (:class:`CodeReader`, with its exact line and path) and :func:`codelist_findings`
+  checks them for every file at once, in DuckDB, against the codelist of the file's
+  version (1.0x files against the newest 1.0x codelists loaded), so new codelists never
+  make a file be read again. A code that is not in an embedded codelist
+  (:data:`EMBEDDED_CODELISTS`) is an error; not in a non-embedded one, or withdrawn, a
+  warning.
 
-:func:`check_conformance` never raises: a file that cannot be checked gets a finding
-saying why (``xsd:not_checked``).
+:func:`check_schema` (the XSD findings, kept with a file's extract) and
+:func:`check_conformance` (both, for one file on its own) never raise: a file that cannot
+be checked gets a finding saying why (``xsd:not_checked``).
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import duckdb
 import pyarrow as pa
 from lxml import etree
 
-from assets.harmonise.schema import table_arrow
+from assets.harmonise.schema import arrow_schema, table_arrow
 from assets.iati.codelists import VERSIONLESS, Codelists
 from assets.iati.xml import SAFE_PARSE_OPTIONS, NotIatiActivities, local_name, sniff
+from assets.warehouse import literal, temp_table
 
 #: The activity schema of each version folder; it includes/imports its siblings.
 SCHEMA_FILE = "iati-activities-schema.xsd"
@@ -378,12 +384,412 @@ _ANY_ELEMENT_RULES = (
 )
 
 
-#: Elements with attributes, in document order (cheaper in libxml2 than naming the tags).
-_WITH_ATTRIBUTES = etree.XPath("descendant-or-self::*[@*]")
 _BY_TAG = {
     series: {tag: _ANY_ELEMENT_RULES + rules for tag, rules in table.items()}
     for series, table in ((1, RULES_1), (2, RULES_2))
 }
+
+
+# -- coded values, as the extractor reads them ----------------------------------------------
+
+#: Every coded attribute of a file a codelist rule applies to, in document order: what the
+#: codelist check reads (``value`` as published, ``code`` the same without surrounding
+#: white space; ``line`` exact, also past 65,534).
+CODE_SCHEMA = pa.schema(
+    [
+        ("codelist", pa.string()),
+        ("label", pa.string()),
+        ("attribute", pa.string()),
+        ("value", pa.string()),
+        ("code", pa.string()),
+        ("line", pa.int64()),
+        ("path", pa.string()),
+        ("activity_id", pa.string()),
+    ]
+)
+
+
+def activity_identifier(activity: Any) -> str | None:
+    """The identifier findings name an activity by (its first ``iati-identifier``'s text)."""
+    return (activity.findtext("iati-identifier") or "").strip() or None
+
+
+def code_version(bare: bool, stated: str | None) -> str:
+    """The version a file is checked as: the one it states (1.0 and 1 meaning 1.01), else
+    the first IATI version; a lone ``<iati-activity>`` root states none."""
+    stated = None if bare else stated
+    return _VERSION_ALIASES.get(stated or "", stated) or DEFAULT_VERSION
+
+
+class CodeReader:
+    """Collects the coded attributes of one file (:data:`CODE_SCHEMA`) for the codelist
+    rules of the version the file is checked as; nothing when that is not a version."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        key = _version_key(version)
+        self.rules = None if key is None else _BY_TAG[1 if key[0] == 1 else 2]
+        self.rows: list[tuple[Any, ...]] = []
+        self._big: list[tuple[int, tuple[tuple[str, int], ...]]] = []
+        self.position = 0  # activities read, as the XSD check counts them
+
+    def root(self, version: str | None, language: str | None, line: int | None) -> None:
+        """The coded attributes of an ``<iati-activities>`` root (its version and language,
+        as published)."""
+        if self.rules is None:
+            return
+        for value, codelist, label, shown in (
+            (version, "Version", "version", "version"),
+            (language, "Language", "language (xml:lang)", "xml:lang"),
+        ):
+            if value is not None:
+                self.rows.append(
+                    (codelist, label, shown, value, value.strip(), line, f"/{_ROOT}/@{shown}", None)
+                )
+
+    def activity(self, activity: Any, bare: bool) -> None:
+        """Every coded attribute of one ``<iati-activity>`` (a child of the root, or the root
+        itself), in document order."""
+        if self.rules is None or activity.tag != _ACTIVITY:
+            return  # a namespaced iati-activity is foreign to the codelists
+        key: tuple[tuple[str, int], ...]
+        if bare:
+            pointer, key = f"/{_ACTIVITY}", ((_ACTIVITY, 1),)
+        else:
+            self.position += 1
+            pointer = f"/{_ROOT}/{_ACTIVITY}[{self.position}]"
+            key = ((_ROOT, 1), (_ACTIVITY, self.position))
+        self._visit(activity, pointer, key, activity_identifier(activity), self.rules)
+
+    def _visit(
+        self,
+        element: Any,
+        path: str,
+        key: tuple[tuple[str, int], ...],
+        identifier: str | None,
+        rules: dict[str, tuple[_Rule, ...]],
+    ) -> None:
+        if len(element.attrib):
+            for rule in rules.get(element.tag, _ANY_ELEMENT_RULES):
+                value = element.get(rule.attribute)
+                if value is None or not rule.applies(element):
+                    continue
+                shown = "xml:lang" if rule.attribute == _XML_LANG else rule.attribute
+                line = element.sourceline
+                if line is not None and line >= _BIG_LINE:
+                    self._big.append((len(self.rows), key))
+                self.rows.append(
+                    (
+                        rule.codelist,
+                        rule.label,
+                        shown,
+                        value,
+                        value.strip(),
+                        line,
+                        f"{path}/@{shown}",
+                        identifier,
+                    )
+                )
+        children = [child for child in element if isinstance(child.tag, str)]
+        if not children:
+            return
+        counts: dict[str, int] = {}
+        for child in children:
+            counts[child.tag] = counts.get(child.tag, 0) + 1
+        seen: dict[str, int] = {}
+        for child in children:
+            tag = child.tag
+            number = seen[tag] = seen.get(tag, 0) + 1
+            step = _step_name(child)
+            if counts[tag] > 1:
+                step = f"{step}[{number}]"
+            self._visit(child, f"{path}/{step}", (*key, (tag, number)), identifier, rules)
+
+    def table(self, path: Path) -> pa.Table:
+        """The rows read, with exact lines past 65,534 (read again with expat for those)."""
+        if self._big:
+            exact = _exact_lines(path, {key for _, key in self._big})
+            for index, key in self._big:
+                if key in exact:
+                    self.rows[index] = (*self.rows[index][:5], exact[key], *self.rows[index][6:])
+        if not self.rows:
+            return CODE_SCHEMA.empty_table()
+        columns = list(zip(*self.rows, strict=True))
+        return pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, CODE_SCHEMA, strict=True)],
+            schema=CODE_SCHEMA,
+        )
+
+
+# -- the codelist check, for every file at once ---------------------------------------------
+
+CONFORMANCE_FIELDS = arrow_schema("conformance")
+_NOTE = "codes were not checked against the IATI codelists: "
+
+
+def _resolve_codelists(codelists: Codelists, version: str) -> tuple[str | None, int, str | None]:
+    """(codelist version, series, note): the codelists a file of ``version`` is checked
+    against (the same version, else the newest of its series, else the version-less ones for
+    2.0x), or why it is not checked."""
+    key = _version_key(version)
+    if key is None:
+        return None, 2, f"version {version!r} is not an IATI version number"
+    series = 1 if key[0] == 1 else 2
+    loaded = {
+        found: _version_key(found)
+        for by_version in codelists.lists.values()
+        for found in by_version
+        if found != VERSIONLESS
+    }
+    same = [v for v, k in loaded.items() if k == key]
+    ordered = sorted((v for v, k in loaded.items() if k and k[0] == key[0]), key=_sort_key)
+    if same:
+        return same[0], series, None
+    if ordered:
+        return ordered[-1], series, None
+    if series == 2 and any(VERSIONLESS in by_version for by_version in codelists.lists.values()):
+        return version, series, None  # the version-less (current) codelists
+    return (
+        None,
+        series,
+        f"no codelists of IATI version {key[0]}.0x are loaded for this {version} file",
+    )
+
+
+def codelist_findings(
+    con: duckdb.DuckDBPyConnection,
+    files: pa.Table | str,
+    rows: pa.Table | str,
+    codelists: Codelists | None,
+    max_findings: int,
+) -> pa.Table:
+    """The codelist findings of many files at once: ``files`` (``file_key``, ``code_root``:
+    the root was an IATI activity file's, ``code_version``: :func:`code_version`) and their
+    coded attributes ``rows`` (``file_key``, ``seq`` and :data:`CODE_SCHEMA`), as Arrow
+    tables or names of relations in ``con``. Membership is joined in DuckDB; only the
+    findings are read into Python. Each file's findings come in its order (``_ord``): at
+    most ``max_findings``, then one ``codelist:more`` counting the rest."""
+    for name, given in (("code_files", files), ("code_rows", rows)):
+        if isinstance(given, str):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {given}")
+        else:
+            temp_table(con, name, given)
+    limit = max(0, max_findings)
+    versions = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT code_version FROM code_files WHERE code_root ORDER BY 1"
+        ).fetchall()
+    ]
+    resolved = {
+        v: _resolve_codelists(codelists, v) if codelists is not None else (None, 2, None)
+        for v in versions
+    }
+    lists = [
+        row[0]
+        for row in con.execute("SELECT DISTINCT codelist FROM code_rows ORDER BY 1").fetchall()
+    ]
+    usable: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = []
+    if codelists is not None:
+        for version, series in sorted({(cv, sr) for cv, sr, _ in resolved.values() if cv}):
+            for name in lists:
+                by_version = codelists.lists.get(name) or {}
+                ok = version in by_version or (
+                    VERSIONLESS in by_version and (series == 2 or name not in EMBEDDED_CODELISTS)
+                )
+                usable.append({"cv": version, "series": series, "codelist": name, "ok": ok})
+                if ok:
+                    active = codelists.codes(name, version, include_withdrawn=False)
+                    for code in codelists.codes(name, version):
+                        sets.append(
+                            {
+                                "cv": version,
+                                "series": series,
+                                "codelist": name,
+                                "code": code,
+                                "active": code in active,
+                            }
+                        )
+    temp_table(
+        con,
+        "code_versions",
+        pa.Table.from_pylist(
+            [{"code_version": v, "cv": cv, "series": sr} for v, (cv, sr, _) in resolved.items()],
+            schema=pa.schema(
+                [("code_version", pa.string()), ("cv", pa.string()), ("series", pa.int64())]
+            ),
+        ),
+    )
+    temp_table(
+        con,
+        "code_usable",
+        pa.Table.from_pylist(
+            usable,
+            schema=pa.schema(
+                [
+                    ("cv", pa.string()),
+                    ("series", pa.int64()),
+                    ("codelist", pa.string()),
+                    ("ok", pa.bool_()),
+                ]
+            ),
+        ),
+    )
+    temp_table(
+        con,
+        "code_sets",
+        pa.Table.from_pylist(
+            sets,
+            schema=pa.schema(
+                [
+                    ("cv", pa.string()),
+                    ("series", pa.int64()),
+                    ("codelist", pa.string()),
+                    ("code", pa.string()),
+                    ("active", pa.bool_()),
+                ]
+            ),
+        ),
+    )
+    embedded = ", ".join(literal(name) for name in sorted(EMBEDDED_CODELISTS))
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE code_checked AS
+        SELECT r.file_key, r.seq, r.codelist, r.label, r.value, r.code, r.line, r.path,
+            r.activity_id, v.cv, coalesce(u.ok, false) AS usable, s.code IS NOT NULL AS known,
+            coalesce(s.active, false) AS active
+        FROM code_rows r
+        JOIN code_files f ON f.file_key = r.file_key AND f.code_root
+        JOIN code_versions v ON v.code_version = f.code_version AND v.cv IS NOT NULL
+        LEFT JOIN code_usable u ON u.cv = v.cv AND u.series = v.series AND u.codelist = r.codelist
+        LEFT JOIN code_sets s ON s.cv = v.cv AND s.series = v.series
+            AND s.codelist = r.codelist AND s.code = r.code
+        WHERE NOT coalesce(u.ok, false) OR NOT coalesce(s.active, false)
+        """
+    )
+    failing = con.execute(
+        f"""
+        WITH f AS (
+            SELECT *, row_number() OVER (PARTITION BY file_key ORDER BY seq) AS n,
+                CASE WHEN codelist IN ({embedded or "''"}) AND NOT known THEN 'error'
+                    ELSE 'warning' END AS severity
+            FROM code_checked WHERE usable
+        )
+        SELECT file_key, n, cv, line, path, activity_id, codelist, value, code, label, known,
+            severity, count(*) OVER (PARTITION BY file_key) AS total,
+            bool_or(severity = 'error' AND n > {limit}) OVER (PARTITION BY file_key) AS worse
+        FROM f QUALIFY n <= {limit} OR n = {limit} + 1
+        ORDER BY file_key, n
+        """
+    ).fetchall()
+    unchecked = dict(
+        con.execute(
+            "SELECT file_key, string_agg(DISTINCT codelist, ', ' ORDER BY codelist) "
+            "FROM code_checked WHERE NOT usable GROUP BY file_key"
+        ).fetchall()
+    )
+    by_file: dict[str, list[tuple[Any, ...]]] = {}
+    for row in failing:
+        by_file.setdefault(row[0], []).append(row)
+    out: list[dict[str, Any]] = []
+    for file_key, version in con.execute(
+        "SELECT file_key, code_version FROM code_files WHERE code_root ORDER BY file_key"
+    ).fetchall():
+        cv, _, note = resolved[version]
+        found = by_file.get(file_key, [])
+        drafts: list[tuple[Any, ...]] = []
+        total = 0
+        worse = False
+        if codelists is None or note is not None:
+            why = "no codelists are configured" if codelists is None else note
+            drafts.append(
+                (None, None, None, None, "codelist:not_checked", None, _NOTE + str(why), "warning")
+            )
+            total = 1
+        else:
+            for (
+                _,
+                n,
+                _,
+                line,
+                path,
+                activity,
+                codelist,
+                value,
+                code,
+                label,
+                known,
+                severity,
+                count,
+                worst,
+            ) in found:
+                total, worse = count, worst
+                if n > limit:
+                    continue
+                text = (
+                    f'{label} "{code}" is withdrawn from the IATI {codelist} codelist ({cv}); '
+                    "use a current code"
+                    if known
+                    else f'{label} "{code}" is not in the IATI {codelist} codelist ({cv})'
+                )
+                drafts.append(
+                    (cv, line, path, activity, f"codelist:{codelist}", value, text, severity)
+                )
+            names = unchecked.get(file_key)
+            if names:
+                total += 1
+                drafts.append(
+                    (
+                        cv,
+                        None,
+                        None,
+                        None,
+                        "codelist:not_checked",
+                        names,
+                        "codes of these codelists were not checked, as the codelists are not "
+                        f"loaded for version {cv}: {names}",
+                        "warning",
+                    )
+                )
+        listed = drafts[:limit]
+        suppressed = total - len(listed)
+        rows_out = [*listed]
+        if suppressed > 0:
+            rows_out.append(
+                (
+                    cv if note is None and codelists is not None else None,
+                    None,
+                    None,
+                    None,
+                    "codelist:more",
+                    str(suppressed),
+                    f"{suppressed} more codelist findings not listed (at most {limit} are listed "
+                    "per check and file)",
+                    "error" if worse else "warning",
+                )
+            )
+        for order, (version_used, line, path, activity, rule, value, text, severity) in enumerate(
+            rows_out
+        ):
+            out.append(
+                {
+                    "file_key": file_key,
+                    "_ord": order,
+                    "source_file": None,
+                    "check": "codelist",
+                    "schema_version": version_used,
+                    "line": line,
+                    "path": path,
+                    "activity_id": activity,
+                    "rule": rule,
+                    "value": value,
+                    "message": f"line {line}: {text}" if line else text,
+                    "severity": severity,
+                }
+            )
+    schema = pa.schema([("file_key", pa.string()), ("_ord", pa.int64()), *CONFORMANCE_FIELDS])
+    return pa.Table.from_pylist(out, schema=schema).drop_columns(["source_file"])
 
 
 # -- collecting findings --------------------------------------------------------------------
@@ -459,6 +865,28 @@ class _NotChecked(Exception):
 # -- the check ------------------------------------------------------------------------------
 
 
+def check_schema(
+    path: Path,
+    source_file: str,
+    *,
+    schemas: IatiSchemas | None,
+    max_findings: int = 1000,
+) -> list[Finding]:
+    """The XSD findings of one IATI activity file (empty: it is valid).
+
+    At most ``max_findings`` findings; more end with one ``xsd:more`` finding counting
+    them. Never raises: a file that cannot be checked gets an ``xsd:not_checked`` warning
+    saying why, a file that stops being well-formed a finding at the place it breaks
+    (after the findings before it).
+    """
+    check = _FileCheck(Path(path), source_file, schemas, max(0, max_findings))
+    try:
+        check.run()
+    except Exception as exc:  # any input, however broken, gets findings instead of an error
+        check.not_checked(f"the check stopped with an internal error ({exc!r})")
+    return check.result()
+
+
 def check_conformance(
     path: Path,
     source_file: str,
@@ -467,19 +895,23 @@ def check_conformance(
     codelists: Codelists | None,
     max_findings: int = 1000,
 ) -> list[Finding]:
-    """The XSD and codelist findings of one IATI activity file (empty: it conforms).
+    """The XSD and codelist findings of one IATI activity file (empty: it conforms), as the
+    pipeline makes them for a file on its own: :func:`check_schema`, then the codelist
+    findings of the coded values the extractor reads (:func:`codelist_findings`)."""
+    from assets.iati.extract import read_codes
 
-    At most ``max_findings`` findings per check; more end with one ``xsd:more`` /
-    ``codelist:more`` finding counting them. Never raises: a file that cannot be checked
-    gets an ``xsd:not_checked`` warning saying why, a file that stops being well-formed a
-    finding at the place it breaks (after the findings before it).
-    """
-    check = _FileCheck(Path(path), source_file, schemas, codelists, max(0, max_findings))
+    findings = check_schema(path, source_file, schemas=schemas, max_findings=max_findings)
+    files, rows = read_codes(path)
+    con = duckdb.connect()
     try:
-        check.run()
-    except Exception as exc:  # any input, however broken, gets findings instead of an error
-        check.not_checked(f"the check stopped with an internal error ({exc!r})")
-    return check.result()
+        found = codelist_findings(con, files, rows, codelists, max_findings)
+    finally:
+        con.close()
+    names = [field.name for field in CONFORMANCE_FIELDS]
+    for row in found.drop_columns(["file_key", "_ord"]).to_pylist():
+        row["source_file"] = source_file
+        findings.append(Finding(**{name: row[name] for name in names}))
+    return findings
 
 
 class _FileCheck:
@@ -488,15 +920,12 @@ class _FileCheck:
         path: Path,
         source_file: str,
         schemas: IatiSchemas | None,
-        codelists: Codelists | None,
         limit: int,
     ) -> None:
         self.path = path
         self.source_file = source_file
         self.schemas = schemas
-        self.codelists = codelists
         self.xsd = _Collector("xsd", limit)
-        self.codes = _Collector("codelist", limit)
         # the root
         self.root: Any = None
         self.root_path = f"/{_ROOT}"
@@ -510,16 +939,11 @@ class _FileCheck:
         self.root_errors: set[tuple[str, str]] = set()
         self.position = 0
         self.other_counts: dict[str, int] = {}
-        # codelists
-        self.series = 2
-        self.codelist_version: str | None = None
-        self.lists: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
-        self.unchecked: set[str] = set()
 
     # -- results ----------------------------------------------------------------------
 
     def result(self) -> list[Finding]:
-        drafts = self.xsd.drafts + self.codes.drafts
+        drafts = self.xsd.drafts
         big = {d.key for d in drafts if d.key is not None and (d.line or 0) >= _BIG_LINE}
         if big:
             exact = _exact_lines(self.path, big)
@@ -527,7 +951,7 @@ class _FileCheck:
                 if draft.key in exact:
                     draft.line = exact[draft.key]
         out = []
-        for collector in (self.xsd, self.codes):
+        for collector in (self.xsd,):
             more = collector.more()
             for draft in collector.drafts + ([more] if more else []):
                 message = f"line {draft.line}: {draft.text}" if draft.line else draft.text
@@ -588,7 +1012,6 @@ class _FileCheck:
                 self.not_checked(str(exc), exc.line)
             except etree.XMLSyntaxError as exc:
                 self._not_well_formed(exc, context)
-        self._report_unchecked()
 
     def _start(self, root: Any) -> None:
         """The root: refuse what is not an activity file, find the version, set up."""
@@ -618,7 +1041,6 @@ class _FileCheck:
         stated = None if self.bare else (root.get("version") or "").strip() or None
         self.version = _VERSION_ALIASES.get(stated or "", stated) or DEFAULT_VERSION
         self._set_up_schema(stated)
-        self._set_up_codelists()
         if self.bare:
             self.root_path = ""
             self.xsd.add(
@@ -636,8 +1058,6 @@ class _FileCheck:
                     "error",
                 )
             )
-        else:
-            self._check_root_codes(root)
 
     def _set_up_schema(self, stated: str | None) -> None:
         version = self.version or DEFAULT_VERSION
@@ -693,53 +1113,6 @@ class _FileCheck:
                 self.root.tag, attrib=dict(self.root.attrib), nsmap=self.root.nsmap
             )
 
-    def _set_up_codelists(self) -> None:
-        key = _version_key(self.version)
-        if self.codelists is None:
-            self._codes_not_checked("no codelists are configured")
-            return
-        if key is None:
-            self._codes_not_checked(f"version {self.version!r} is not an IATI version number")
-            return
-        self.series = 1 if key[0] == 1 else 2
-        loaded = {
-            version: _version_key(version)
-            for by_version in self.codelists.lists.values()
-            for version in by_version
-            if version != VERSIONLESS
-        }
-        same = [v for v, k in loaded.items() if k == key]
-        series = sorted((v for v, k in loaded.items() if k and k[0] == key[0]), key=_sort_key)
-        if same:
-            self.codelist_version = same[0]
-        elif series:
-            self.codelist_version = series[-1]
-        elif self.series == 2 and any(
-            VERSIONLESS in by_version for by_version in self.codelists.lists.values()
-        ):
-            self.codelist_version = self.version  # the version-less (current) codelists
-        else:
-            self._codes_not_checked(
-                f"no codelists of IATI version {key[0]}.0x are loaded for this {self.version} file"
-            )
-            return
-        self.codes.version = self.codelist_version
-
-    def _codes_not_checked(self, why: str) -> None:
-        self.codes.add(
-            _Draft(
-                "codelist",
-                None,
-                None,
-                None,
-                None,
-                "codelist:not_checked",
-                None,
-                f"codes were not checked against the IATI codelists: {why}",
-                "warning",
-            )
-        )
-
     def _root_child(self, element: Any) -> None:
         """An element directly under <iati-activities> has been read."""
         tag = element.tag
@@ -759,13 +1132,11 @@ class _FileCheck:
             self.pending.append((element, pointer, (tag, number)))
 
     def _activity(self, activity: Any, pointer: str, key: tuple[tuple[str, int], ...]) -> None:
-        identifier = (activity.findtext("iati-identifier") or "").strip() or None
-        if self.codelist_version is not None:
-            self._check_codes(activity, pointer, key, identifier)
         if self.schema is None:
             if not self.bare:
                 self.root.remove(activity)
             return
+        identifier = activity_identifier(activity)
         if self.bare:  # a document's root does not move; a lone activity is small
             activity = copy.deepcopy(activity)
         others = self.pending
@@ -913,143 +1284,6 @@ class _FileCheck:
                 None,
                 f"the file is not well-formed XML here: {text}{after}",
                 "error",
-            )
-        )
-
-    # -- codelists --------------------------------------------------------------------
-
-    def _codes_of(self, name: str) -> tuple[frozenset[str], frozenset[str]] | None:
-        """(all codes, active codes) of a codelist for the file's version, or None."""
-        if name in self.lists:
-            return self.lists[name]
-        found = None
-        assert self.codelists is not None
-        assert self.codelist_version is not None
-        by_version = self.codelists.lists.get(name) or {}
-        usable = self.codelist_version in by_version or (
-            VERSIONLESS in by_version and (self.series == 2 or name not in EMBEDDED_CODELISTS)
-        )
-        if usable:
-            every = self.codelists.codes(name, self.codelist_version)
-            active = self.codelists.codes(name, self.codelist_version, include_withdrawn=False)
-            found = (every, active)
-        self.lists[name] = found
-        return found
-
-    def _check_root_codes(self, root: Any) -> None:
-        if self.codelist_version is None:
-            return
-        version = root.get("version")
-        if version is not None:
-            self._code(root, "version", "Version", "version", version, self.root_path, None, None)
-        language = root.get(_XML_LANG)
-        if language is not None:
-            self._code(
-                root,
-                _XML_LANG,
-                "Language",
-                "language (xml:lang)",
-                language,
-                self.root_path,
-                None,
-                None,
-            )
-
-    def _check_codes(
-        self, activity: Any, pointer: str, key: tuple[tuple[str, int], ...], identifier: str | None
-    ) -> None:
-        rules = _BY_TAG[self.series]
-        for element in _WITH_ATTRIBUTES(activity):
-            for rule in rules.get(element.tag, _ANY_ELEMENT_RULES):
-                value = element.get(rule.attribute)
-                if value is None or not rule.applies(element):
-                    continue
-                codes = self._codes_of(rule.codelist)
-                if codes is not None and value.strip() in codes[1]:
-                    continue  # an active code: the common case, checked here
-                self._code(
-                    element,
-                    rule.attribute,
-                    rule.codelist,
-                    rule.label,
-                    value,
-                    pointer,
-                    identifier,
-                    (activity, key),
-                )
-
-    def _code(
-        self,
-        element: Any,
-        attribute: str,
-        codelist: str,
-        label: str,
-        value: str,
-        pointer: str,
-        identifier: str | None,
-        within: tuple[Any, tuple[tuple[str, int], ...]] | None,
-    ) -> None:
-        codes = self._codes_of(codelist)
-        if codes is None:
-            self.unchecked.add(codelist)
-            return
-        every, active = codes
-        code = value.strip()
-        if code in active:
-            return
-        withdrawn = code in every
-        severity = "error" if codelist in EMBEDDED_CODELISTS and not withdrawn else "warning"
-        if self.codes.full():
-            self.codes.count(severity)
-            return
-        version = self.codelist_version
-        if withdrawn:
-            text = (
-                f'{label} "{code}" is withdrawn from the IATI {codelist} codelist ({version}); '
-                "use a current code"
-            )
-        else:
-            text = f'{label} "{code}" is not in the IATI {codelist} codelist ({version})'
-        shown = "xml:lang" if attribute == _XML_LANG else attribute
-        key = None
-        if within is not None:
-            activity, activity_key = within
-            path = pointer + _inner_path(element, activity)
-            key = activity_key + _inner_key(element, activity)
-        else:
-            path = pointer
-        self.codes.add(
-            _Draft(
-                "codelist",
-                version,
-                element.sourceline,
-                f"{path}/@{shown}",
-                identifier,
-                f"codelist:{codelist}",
-                value,
-                text,
-                severity,
-                key,
-            )
-        )
-
-    def _report_unchecked(self) -> None:
-        """One warning naming the codelists the file needed that are not loaded."""
-        if not self.unchecked:
-            return
-        names = ", ".join(sorted(self.unchecked))
-        self.codes.add(
-            _Draft(
-                "codelist",
-                self.codelist_version,
-                None,
-                None,
-                None,
-                "codelist:not_checked",
-                names,
-                "codes of these codelists were not checked, as the codelists are not loaded "
-                f"for version {self.codelist_version}: {names}",
-                "warning",
             )
         )
 

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -40,10 +40,11 @@ from lxml import etree
 from assets.hashing import file_digest
 from assets.iati import codes
 from assets.iati.classify import normalise_text
+from assets.iati.conformance import CODE_SCHEMA, CodeReader, code_version
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -77,6 +78,9 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
             ("n_accepted", _INT),
             ("n_quarantined", _INT),
             ("rejected_parts", _INT),
+            # the root was an IATI activity file's, and the version its codes are checked as
+            ("code_root", _BOOL),
+            ("code_version", _STR),
         ]
     ),
     "activities": pa.schema(
@@ -213,6 +217,8 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
             ("severity", _STR),
         ]
     ),
+    # every coded attribute a codelist rule applies to (the transform checks them)
+    "codes": CODE_SCHEMA,
 }
 #: The extracted tables of one file (``file`` is its one-row summary).
 EXTRACT_TABLES = tuple(EXTRACT_SCHEMAS)
@@ -239,22 +245,23 @@ Narratives = list[dict[str, str | None]]
 
 
 class _Columns:
-    """One extracted table being filled: a list per column."""
+    """One extracted table being filled: its rows as tuples, turned into columns once."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
-        self.names = schema.names
-        self.data: list[list[Any]] = [[] for _ in self.names]
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, *values: Any) -> None:
-        for column, value in zip(self.data, values, strict=True):
-            column.append(value)
+        self.rows.append(values)
 
     def table(self) -> pa.Table:
+        if not self.rows:
+            return self.schema.empty_table()
+        columns = list(zip(*self.rows, strict=True))
         return pa.Table.from_arrays(
             [
                 pa.array(column, type=field.type)
-                for column, field in zip(self.data, self.schema, strict=True)
+                for column, field in zip(columns, self.schema, strict=True)
             ],
             schema=self.schema,
         )
@@ -283,6 +290,8 @@ class _FileExtractor:
         self.rejected_parts = 0  # transactions and budgets not accepted
         self.header = FileHeader()
         self.seen_ids: dict[str, str] = {}
+        #: Dates read so far (a file repeats the same few dates many times).
+        self.dates: dict[str, object] = {}
 
     def problem(
         self,
@@ -310,14 +319,13 @@ class _FileExtractor:
     def date(
         self, raw: str | None, ref: str, table: str, fieldname: str, line: int | None
     ) -> dt.date | None:
-        if raw is None or not raw.strip():
+        if raw is None:
             return None
-        match = _DATE.match(raw)
-        if match:
-            try:
-                return dt.date(int(match[1]), int(match[2]), int(match[3]))
-            except ValueError:
-                pass
+        known = self.dates.get(raw, _UNSEEN)
+        if known is _UNSEEN:
+            known = self.dates[raw] = _read_date(raw)
+        if known is not _NOT_A_DATE:
+            return known  # type: ignore[return-value]
         self.problem(
             ref,
             table,
@@ -413,13 +421,16 @@ class _ActivityExtractor:
         self.activity_id = activity_id
         self.ref = item.pointer
         self.tables = file.tables
+        #: The activity's child elements by name: one pass over them, not one per name.
+        self.kids = _grouped(item.element)
 
     def extract(self) -> None:
         f = self.file
         el = self.element
-        reporting = _child(el, "reporting-org")
-        title = _child(el, "title")
-        descriptions = _children(el, "description")
+        kids = self.kids
+        reporting = _first(kids, "reporting-org")
+        title = _first(kids, "title")
+        descriptions = kids.get("description", _NONE)
         general = [d for d in descriptions if (d.get("type") or "1") == "1"] or descriptions
         dates = self.activity_dates()
         secondary = (
@@ -448,7 +459,7 @@ class _ActivityExtractor:
                 line=self.item.line,
                 severity="warning",
             )
-        status = _child(el, "activity-status")
+        status = _first(kids, "activity-status")
 
         self.countries()
         self.sectors()
@@ -500,7 +511,7 @@ class _ActivityExtractor:
 
     # -- parts -------------------------------------------------------------
     def default_code(self, name: str) -> str | None:
-        for node in _children(self.element, name):
+        for node in self.kids.get(name, _NONE):
             vocabulary = (node.get("vocabulary") or "1").strip()
             if vocabulary == "1":
                 return _attr(node, "code") or _text(node)
@@ -508,7 +519,7 @@ class _ActivityExtractor:
 
     def activity_dates(self) -> dict[str, dt.date]:
         found: dict[str, dt.date] = {}
-        for position, node in enumerate(_children(self.element, "activity-date"), start=1):
+        for position, node in enumerate(self.kids.get("activity-date", _NONE), start=1):
             kind = codes.activity_date_type(node.get("type"))
             ref = f"{self.ref}/activity-date[{position}]"
             when = self.file.date(
@@ -523,7 +534,7 @@ class _ActivityExtractor:
         return found
 
     def ftc_flag(self) -> bool:
-        crs = _child(self.element, "crs-add")
+        crs = _first(self.kids, "crs-add")
         if crs is None:
             return False
         for flag in _children(crs, "other-flags"):
@@ -541,7 +552,7 @@ class _ActivityExtractor:
         return value
 
     def countries(self) -> None:
-        for position, node in enumerate(_children(self.element, "recipient-country"), start=1):
+        for position, node in enumerate(self.kids.get("recipient-country", _NONE), start=1):
             ref = f"{self.ref}/recipient-country[{position}]"
             code = (_attr(node, "code") or "").upper()
             if not re.fullmatch(r"[A-Z]{2}", code):
@@ -561,7 +572,7 @@ class _ActivityExtractor:
             self.tables["countries"].add(self.activity_id, ref, node.sourceline, code, percentage)
 
     def sectors(self) -> None:
-        for position, node in enumerate(_children(self.element, "sector"), start=1):
+        for position, node in enumerate(self.kids.get("sector", _NONE), start=1):
             ref = f"{self.ref}/sector[{position}]"
             vocabulary = codes.sector_vocabulary(node.get("vocabulary"))
             code = _attr(node, "code")
@@ -588,7 +599,7 @@ class _ActivityExtractor:
             )
 
     def participating_orgs(self) -> None:
-        for position, node in enumerate(_children(self.element, "participating-org"), start=1):
+        for position, node in enumerate(self.kids.get("participating-org", _NONE), start=1):
             ref = f"{self.ref}/participating-org[{position}]"
             role_raw = node.get("role")
             role = codes.organisation_role(role_raw)
@@ -617,7 +628,7 @@ class _ActivityExtractor:
 
     def transactions(self) -> None:
         f = self.file
-        for position, node in enumerate(_children(self.element, "transaction"), start=1):
+        for position, node in enumerate(self.kids.get("transaction", _NONE), start=1):
             ref = f"{self.ref}/transaction[{position}]"
             line = node.sourceline
             kids = _grouped(node)
@@ -689,8 +700,14 @@ class _ActivityExtractor:
                 exclusion = "incoming funds"
             elif self.secondary:
                 exclusion = "secondary reporter"
+            # stable_id(activity_id, position, kind, transaction_date, raw_value, currency)
+            key = (
+                f"{self.activity_id}\x1f{position}\x1f{kind}\x1f"
+                f"{'' if transaction_date is None else transaction_date}\x1f{raw_value}\x1f"
+                f"{'' if currency is None else currency}"
+            )
             self.tables["transactions"].add(
-                stable_id(self.activity_id, position, kind, transaction_date, raw_value, currency),
+                hashlib.sha256(key.encode("utf-8")).hexdigest()[:20],
                 self.activity_id,
                 ref,
                 line,
@@ -716,7 +733,7 @@ class _ActivityExtractor:
 
     def budgets(self) -> None:
         f = self.file
-        for position, node in enumerate(_children(self.element, "budget"), start=1):
+        for position, node in enumerate(self.kids.get("budget", _NONE), start=1):
             ref = f"{self.ref}/budget[{position}]"
             line = node.sourceline
             value_node = _child(node, "value")
@@ -758,7 +775,7 @@ class _ActivityExtractor:
     def results(self) -> None:
         f = self.file
         rows = self.tables["results"]
-        for r_pos, result in enumerate(_children(self.element, "result"), start=1):
+        for r_pos, result in enumerate(self.kids.get("result", _NONE), start=1):
             r_ref = f"{self.ref}/result[{r_pos}]"
             result_type = (result.get("type") or "").strip().lower()
             level = codes.RESULT_LEVEL.get(result_type, "other")
@@ -853,6 +870,24 @@ class _ActivityExtractor:
             raw, ref, "results", fieldname, node.sourceline, severity="warning"
         )
         return value
+
+
+_UNSEEN = object()
+#: What :func:`_read_date` gives for text that is not a date.
+_NOT_A_DATE = object()
+
+
+def _read_date(raw: str) -> object:
+    """The date ``raw`` starts with (YYYY-MM-DD), None for blank text, else _NOT_A_DATE."""
+    if not raw.strip():
+        return None
+    match = _DATE.match(raw)
+    if match:
+        try:
+            return dt.date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    return _NOT_A_DATE
 
 
 # -- element helpers ---------------------------------------------------------
@@ -994,14 +1029,7 @@ def extract_file(path: Path, root: Path, sha256: str | None = None) -> Extracted
     if (folder / DONE).exists():
         return ExtractedFile(folder, read_summary(folder))
     state = _FileExtractor()
-    rejected: tuple[str, str, int | None] | None = None
-    try:
-        for item in iter_activities(path, state.header):
-            state.activity(item)
-    except NotIatiActivities as exc:
-        rejected = (exc.rule, str(exc), exc.line)
-    except OSError as exc:  # this machine's problem, not the file's: nothing is kept
-        raise ExtractError(exc) from exc
+    rejected, codes = _read(path, state.activity, state.header)
     if rejected is None and state.n_records == 0:
         rejected = ("no_activities", "the file contains no iati-activity elements", None)
     summary: dict[str, Any] = {
@@ -1017,13 +1045,67 @@ def extract_file(path: Path, root: Path, sha256: str | None = None) -> Extracted
         "n_accepted": 0 if rejected else state.n_accepted,
         "n_quarantined": state.n_records if rejected else state.n_quarantined,
         "rejected_parts": 0 if rejected else state.rejected_parts,
+        "code_root": codes is not None,
+        "code_version": codes.version if codes is not None else None,
     }
-    tables = {name: columns.table() for name, columns in state.tables.items() if name != "file"}
-    if rejected is not None:
+    tables = {
+        name: columns.table()
+        for name, columns in state.tables.items()
+        if name not in ("file", "codes")
+    }
+    if rejected is not None:  # its tables are not used; its codes show what was checked
         tables = {name: EXTRACT_SCHEMAS[name].empty_table() for name in tables}
+    tables["codes"] = codes.table(path) if codes is not None else CODE_SCHEMA.empty_table()
     tables["file"] = pa.Table.from_pylist([summary], schema=EXTRACT_SCHEMAS["file"])
     _write_folder(folder, tables)
     return ExtractedFile(folder, summary)
+
+
+def _read(
+    path: Path, on_activity: Callable[[ActivityElement], None], header: FileHeader
+) -> tuple[tuple[str, str, int | None] | None, CodeReader | None]:
+    """Read every activity of the file into ``on_activity`` and its coded attributes into a
+    :class:`CodeReader` (None when the root is not an activity file's); why the file is
+    rejected, if it is."""
+    codes: list[CodeReader] = []
+
+    def on_root(read: FileHeader) -> None:
+        bare = read.root_tag == "iati-activity"
+        reader = CodeReader(code_version(bare, read.version))
+        if not bare:
+            reader.root(read.raw_version, read.default_language, read.line)
+        codes.append(reader)
+
+    rejected: tuple[str, str, int | None] | None = None
+    try:
+        for item in iter_activities(path, header, on_root):
+            codes[0].activity(item.element, header.root_tag == "iati-activity")
+            on_activity(item)
+    except NotIatiActivities as exc:
+        rejected = (exc.rule, str(exc), exc.line)
+    except OSError as exc:  # this machine's problem, not the file's: nothing is kept
+        raise ExtractError(exc) from exc
+    return rejected, codes[0] if codes else None
+
+
+def read_codes(path: Path) -> tuple[pa.Table, pa.Table]:
+    """The coded attributes of one file as :func:`assets.iati.conformance.codelist_findings`
+    reads them: its one ``files`` row (key ``file``) and its ``rows``."""
+    header = FileHeader()
+    try:
+        _, codes = _read(path, lambda _item: None, header)
+    except ExtractError:
+        codes = None
+    rows = codes.table(path) if codes is not None else CODE_SCHEMA.empty_table()
+    files = pa.table(
+        {
+            "file_key": ["file"],
+            "code_root": [codes is not None],
+            "code_version": [codes.version if codes is not None else None],
+        }
+    )
+    rows = rows.add_column(0, "seq", pa.array(range(rows.num_rows), pa.int64()))
+    return files, rows.add_column(0, "file_key", pa.array(["file"] * rows.num_rows, pa.string()))
 
 
 class ExtractError(Exception):

@@ -3,7 +3,7 @@
 - :func:`fetch_datasets` runs every configured source adapter into the raw store
   and writes this run's results to ``<data_dir>/fetch/last_run.json``.
 - :func:`plan` names the datasets whose last good copy has not been extracted yet
-  (or not checked against tonight's IATI schemas and codelists); only those are read.
+  (or not checked against tonight's IATI XML Schemas); only those are read.
 - :func:`extract_datasets` extracts datasets' last good copies;
   :func:`extract_ranges` shares the planned ones out into runs.
 - :func:`dataset_inputs` gives every listed dataset as the transform reads it, and
@@ -28,10 +28,10 @@ from assets.harmonise.store import reference_dir
 from assets.iati.conformance import IatiSchemas
 from assets.iati.extract import extract_dir, is_extracted, read_summary
 from assets.iati.harmonise import (
-    CONFORMANCE_VERSION,
     HarmoniseOptions,
     conformance_path,
     prepare_file,
+    schema_check_key,
 )
 from assets.iati.transform import IatiInput, Rejection
 from assets.settings import Settings, over_size_limit, project_root
@@ -140,16 +140,14 @@ def reference_fingerprint(settings: Settings) -> str:
 
 
 def conformance_key(settings: Settings) -> str:
-    """What a file's conformance findings depend on besides its bytes: the IATI schemas and
-    codelists this run stored, how many findings are listed, and the check's version.
-    Exchange rates and the CD rules are not in it: they never make a file be read again."""
-    digest = hashlib.sha256()
-    digest.update(f"v{CONFORMANCE_VERSION}\0{settings.quality.max_findings}\0".encode())
-    folder = reference_dir(settings.data_dir)
-    for name in ("codelists.parquet", SCHEMAS_MARKER):
-        path = folder / name
-        digest.update(path.read_bytes() if path.exists() else b"-")
-    return digest.hexdigest()[:32]
+    """What a file's XML Schema findings depend on besides its bytes: the IATI schemas this
+    run stored and how many findings are listed. Exchange rates, codelists and the CD
+    rules are not in it: they never make a file be read again."""
+    path = reference_dir(settings.data_dir) / SCHEMAS_MARKER
+    fingerprint = (
+        json.loads(path.read_text(encoding="utf-8")).get("fingerprint") if (path.exists()) else None
+    )
+    return schema_check_key(fingerprint or "-", settings.quality.max_findings)
 
 
 def iati_dir(data_dir: Path) -> Path:
@@ -174,7 +172,7 @@ def _needs_work(settings: Settings, record: StateRecord, key: str) -> bool:
 
 def plan(settings: Settings, results: list[dict[str, Any]]) -> list[str]:
     """Datasets to extract: a good copy not extracted yet (or not checked against tonight's
-    IATI schemas and codelists). New exchange rates or CD rules plan nothing."""
+    IATI XML Schemas). New exchange rates, codelists or CD rules plan nothing."""
     key = conformance_key(settings)
     records = raw_store(settings).records()
     to_extract = []

@@ -34,7 +34,7 @@ from assets.harmonise import combine as combining
 from assets.harmonise.combine import ALL_TABLES, ALSO_IN_IATI_RULE, IATI_TABLES
 from assets.harmonise.schema import ArrowTables, arrow_schema, frame_of_arrow
 from assets.iati.codelists import Codelists
-from assets.iati.conformance import IatiSchemas, check_conformance, findings_arrow
+from assets.iati.conformance import IatiSchemas, check_schema, findings_arrow
 from assets.iati.extract import ExtractError, extract_file, stable_id
 from assets.iati.rates import ExchangeRates
 from assets.iati.transform import IatiInput, Rejection, TransformOptions, iati_tables
@@ -56,8 +56,8 @@ __all__ = [
     "unique_source_names",
 ]
 
-#: Bumped whenever what :func:`check_conformance` finds changes: every file is checked again.
-CONFORMANCE_VERSION = 1
+#: Bumped whenever what :func:`check_schema` finds changes: every file is checked again.
+CONFORMANCE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -108,20 +108,23 @@ class HarmoniseOptions:
             rate_fallback_months=self.rate_fallback_months,
             rates=None if self.rates is None else self.rates.to_frame(),
             codelists=None if self.codelists is None else self.codelists.to_frame(),
+            max_findings=self.max_findings,
         )
 
     def conformance_key(self) -> str:
-        """What a file's conformance findings depend on besides its bytes: the schemas,
-        the codelists, how many findings are listed, and the check's own version."""
-        digest = hashlib.sha256()
-        digest.update(f"v{CONFORMANCE_VERSION}\0{self.max_findings}\0".encode())
-        digest.update((self.schemas.fingerprint() if self.schemas else "-").encode())
-        if self.codelists is not None:
-            frame = self.codelists.to_frame()
-            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-        else:
-            digest.update(b"-")
-        return digest.hexdigest()[:32]
+        """What a file's XML Schema findings depend on besides its bytes: the schemas, how
+        many findings are listed, and the check's own version (codelists are checked in
+        the transform, from the coded values the extract keeps)."""
+        return schema_check_key(
+            self.schemas.fingerprint() if self.schemas else "-", self.max_findings
+        )
+
+
+def schema_check_key(schemas_fingerprint: str, max_findings: int) -> str:
+    """The key of a file's XML Schema findings (:func:`conformance_path`)."""
+    digest = hashlib.sha256()
+    digest.update(f"v{CONFORMANCE_VERSION}\0{max_findings}\0{schemas_fingerprint}".encode())
+    return digest.hexdigest()[:32]
 
 
 @dataclass
@@ -161,8 +164,8 @@ def prepare_file(
     sha256: str | None = None,
     conformance_key: str | None = None,
 ) -> IatiInput:
-    """Extract one file (unless done already) and check its conformance (unless done under
-    the same schemas and codelists), into ``root``; what the transform needs of it.
+    """Extract one file (unless done already) and check it against the IATI XML Schema
+    (unless done under the same schemas), into ``root``; what the transform needs of it.
 
     Files over ``max_file_bytes`` are refused before a byte is read; a file that cannot be
     read at all is refused too (``unreadable``): neither is extracted or remembered.
@@ -195,13 +198,7 @@ def prepare_file(
         findings = conformance_path(root / "conformance", key, digest)
         if not findings.exists():
             table = findings_arrow(
-                check_conformance(
-                    path,
-                    "",
-                    schemas=options.schemas,
-                    codelists=options.codelists,
-                    max_findings=options.max_findings,
-                )
+                check_schema(path, "", schemas=options.schemas, max_findings=options.max_findings)
             )
             _write_atomic(table, findings)
     return IatiInput(source_file, uri, extract=extracted.folder, conformance=findings)

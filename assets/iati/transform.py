@@ -32,6 +32,8 @@ import pyarrow as pa
 from assets.harmonise import sql
 from assets.harmonise.schema import arrow_schema
 from assets.iati.classify import normalise_text
+from assets.iati.codelists import Codelists
+from assets.iati.conformance import codelist_findings
 from assets.iati.extract import DONE, EXTRACT_SCHEMAS
 from assets.settings import CdRules
 from assets.warehouse import duckdb_type, empty_table_sql, literal, quote, temp_table
@@ -74,6 +76,8 @@ class TransformOptions:
     rates: pd.DataFrame | None = None
     #: :meth:`assets.iati.codelists.Codelists.to_frame` (None: no codelists configured).
     codelists: pd.DataFrame | None = None
+    #: Conformance findings listed per file and check; the rest are counted in one row.
+    max_findings: int = 1000
 
 
 def _empty(schema: pa.Schema) -> str:
@@ -263,24 +267,30 @@ def _usd_sql(source: str, options: TransformOptions) -> str:
             FROM {source} s
         """
     fallback = int(options.rate_fallback_months)
+    # The rate of each (currency, month) is looked up once, then joined to every value.
     return f"""
         WITH keyed AS (
             SELECT *, year(value_date) * 12 + month(value_date) - 1 AS _month
             FROM {source}
-        ), joined AS (
-            SELECT k.*, r.month AS _rate_month, r.rate AS _rate, r.period AS _rate_period,
+        ), pairs AS (
+            SELECT DISTINCT currency, _month FROM keyed
+            WHERE currency IS NOT NULL AND currency <> 'USD' AND _month IS NOT NULL
+        ), looked AS (
+            SELECT p.currency, p._month, r.rate AS _rate, r.period AS _rate_period,
                 r.source AS _rate_source
-            FROM keyed k ASOF LEFT JOIN rate_series r
-                ON k.currency = r.currency AND k._month >= r.month
+            FROM pairs p ASOF JOIN rate_series r
+                ON p.currency = r.currency AND p._month >= r.month
+            WHERE p._month - r.month <= {fallback}
         ), found AS (
-            SELECT *,
-                CASE WHEN value IS NULL OR currency IS NULL OR value_date IS NULL THEN false
-                    WHEN currency = 'USD' THEN true
-                    ELSE _rate IS NOT NULL AND _month - _rate_month <= {fallback}
+            SELECT k.*, l._rate, l._rate_period, l._rate_source,
+                CASE WHEN k.value IS NULL OR k.currency IS NULL OR k.value_date IS NULL
+                        THEN false
+                    WHEN k.currency = 'USD' THEN true
+                    ELSE l._rate IS NOT NULL
                 END AS _has_rate
-            FROM joined
+            FROM keyed k LEFT JOIN looked l ON l.currency = k.currency AND l._month = k._month
         )
-        SELECT * EXCLUDE (_month, _rate_month, _rate, _rate_period, _rate_source, _has_rate),
+        SELECT * EXCLUDE (_month, _rate, _rate_period, _rate_source, _has_rate),
             CASE WHEN NOT _has_rate THEN NULL WHEN currency = 'USD' THEN 1.0
                 ELSE _rate END AS usd_rate,
             CASE WHEN NOT _has_rate THEN NULL
@@ -472,7 +482,7 @@ def iati_tables(
     _codelist_names(con, options)
     _activity_tables(con, options)
     _money_tables(con, options)
-    _file_tables(con)
+    _file_tables(con, options)
     for table in ("cd_priorities", "partner_declarations"):  # IATI has none
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote('iati_' + table)} AS SELECT *, "
@@ -689,7 +699,7 @@ def _money_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> 
     )
 
 
-def _file_tables(con: duckdb.DuckDBPyConnection) -> None:
+def _file_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
     """``sources``, ``quarantine`` and ``conformance`` of every input."""
     con.execute(
         """
@@ -749,6 +759,14 @@ def _file_tables(con: duckdb.DuckDBPyConnection) -> None:
         FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NOT NULL
         """
     )
+    _conformance(con, options)
+
+
+def _conformance(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
+    """``iati_conformance``: each accepted file's XML Schema findings (kept with its extract),
+    then its codelist findings, checked here against tonight's codelists."""
+    fields = [f for f in arrow_schema("conformance") if f.name != "source_file"]
+    columns = ", ".join(quote(f.name) for f in fields)
     checked = [
         row[0]
         for row in con.execute(
@@ -759,34 +777,37 @@ def _file_tables(con: duckdb.DuckDBPyConnection) -> None:
     ]
     if checked:
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE iati_conformance AS
-            SELECT i.source_file, {
-                ", ".join(
-                    "c." + quote(f.name)
-                    for f in arrow_schema("conformance")
-                    if f.name != "source_file"
-                )
-            },
-                i.source_file AS _file, c.file_row_number AS _ord
-            FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NULL
-            JOIN read_parquet($files, filename = true, file_row_number = true) c
-                ON c.filename = i.conformance
-            """,
+            f"CREATE OR REPLACE TEMP TABLE schema_findings AS SELECT {columns}, filename, "
+            "file_row_number AS _ord "
+            "FROM read_parquet($files, filename = true, file_row_number = true)",
             {"files": checked},
         )
     else:
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE iati_conformance AS
-            SELECT NULL::VARCHAR AS source_file, {
-                ", ".join(
-                    f"NULL::{duckdb_type(f.type)} AS {quote(f.name)}"
-                    for f in arrow_schema("conformance")
-                    if f.name != "source_file"
-                )
-            },
-                NULL::VARCHAR AS _file, 0::BIGINT AS _ord
-            LIMIT 0
-            """
+            "CREATE OR REPLACE TEMP TABLE schema_findings AS SELECT "
+            + ", ".join(f"NULL::{duckdb_type(f.type)} AS {quote(f.name)}" for f in fields)
+            + ", NULL::VARCHAR AS filename, 0::BIGINT AS _ord LIMIT 0"
         )
+    codelists = None if options.codelists is None else Codelists.from_frame(options.codelists)
+    code_findings = codelist_findings(
+        con,
+        "(SELECT folder AS file_key, code_root, code_version FROM x_file "
+        "WHERE rejected_rule IS NULL)",
+        "(SELECT folder AS file_key, _ord AS seq, * EXCLUDE (folder, _ord) FROM x_codes)",
+        codelists,
+        options.max_findings,
+    )
+    temp_table(con, "code_findings", code_findings)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE iati_conformance AS
+        SELECT i.source_file, {", ".join("c." + quote(f.name) for f in fields)},
+            i.source_file AS _file, c._ord
+        FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NULL
+        JOIN schema_findings c ON c.filename = i.conformance
+        UNION ALL
+        SELECT i.source_file, {", ".join("c." + quote(f.name) for f in fields)},
+            i.source_file AS _file, 1000000000000 + c._ord
+        FROM iati_inputs i JOIN code_findings c ON c.file_key = i.folder
+        """
+    )

@@ -8,7 +8,7 @@ from the network, DTDs are refused, and the file is read one
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ class FileHeader:
     version: str | None = None
     default_language: str | None = None
     generated: str | None = None
+    #: The root's ``version`` attribute as published, and the line of the root.
+    raw_version: str | None = None
+    line: int | None = None
 
 
 def local_name(tag: object) -> str:
@@ -99,8 +102,11 @@ SAFE_PARSE_OPTIONS: dict[str, Any] = {
 }
 
 
-def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]:
-    """Yield each ``<iati-activity>`` of the file, filling ``header`` from the root.
+def iter_activities(
+    path: Path, header: FileHeader, on_root: Callable[[FileHeader], None] | None = None
+) -> Iterator[ActivityElement]:
+    """Yield each ``<iati-activity>`` of the file, filling ``header`` from the root (and
+    telling ``on_root`` once the root is read and accepted).
 
     Raises :class:`NotIatiActivities` for a file that is not well-formed, has a
     DTD, or whose root is not ``<iati-activities>`` / ``<iati-activity>``.
@@ -112,6 +118,8 @@ def iter_activities(path: Path, header: FileHeader) -> Iterator[ActivityElement]
     """
     sniff(path)
     _read_root(path, header)
+    if on_root is not None:
+        on_root(header)
     root_is_activity = header.root_tag == _ACTIVITY_TAG
     context = etree.iterparse(
         str(path), events=("end",), tag="{*}" + _ACTIVITY_TAG, **SAFE_PARSE_OPTIONS
@@ -225,6 +233,8 @@ def _check_root(element: etree._Element, header: FileHeader) -> None:
             "expected <iati-activities> or <iati-activity>",
             element.sourceline,
         )
-    header.version = (element.get("version") or "").strip() or None
+    header.raw_version = element.get("version")
+    header.line = element.sourceline
+    header.version = (header.raw_version or "").strip() or None
     header.default_language = element.get("{http://www.w3.org/XML/1998/namespace}lang")
     header.generated = element.get("generated-datetime")

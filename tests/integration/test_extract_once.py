@@ -56,7 +56,7 @@ def test_rates_rules_and_codelists_never_extract_a_file_again(
     first = _night(config, capsys)
     assert "extracting 4 datasets" in first
     extracted = _extracted(tmp_path)
-    assert len(extracted) == 4 * 9  # nine tables per file
+    assert len(extracted) == 4 * 10  # ten tables per file
     before = pd.read_parquet(tmp_path / "data" / "tables" / "transactions.parquet")
     gbp = before[before["currency"] == "GBP"]
     assert gbp["usd_rate_period"].tolist()[0] == "2024-02"
@@ -91,8 +91,17 @@ def test_rates_rules_and_codelists_never_extract_a_file_again(
     assert set(activities.loc[activities["is_cd"], "cd_basis"]) <= {"ftc_flag"}
     assert activities["is_cd"].sum() < 12  # 12 of 16 with the demo's own rules
 
-    # Updated codelists: each file is read again for its conformance findings only.
+    # Updated codelists: checked in the transform against the coded values each extract
+    # keeps; no file is read again.
+    def unchecked_lists() -> list[set[str]]:
+        conformance = pd.read_parquet(tmp_path / "data" / "tables" / "conformance.parquet")
+        notes = conformance.loc[conformance["rule"] == "codelist:not_checked", "value"]
+        return [set(str(names).split(", ")) for names in notes]
+
+    assert not any("AidType" in names for names in unchecked_lists())
     (codelists / "AidType.xml").unlink()
     fourth = _night(config, capsys)
-    assert "extracting 4 datasets" in fourth
+    assert NOTHING_TO_EXTRACT in fourth
     assert _extracted(tmp_path) == extracted
+    # each file's aid types could not be checked any more, and its note says so
+    assert [("AidType" in names) for names in unchecked_lists()] == [True] * 4

@@ -66,9 +66,17 @@ def sha256(data: bytes) -> str:
 def build_zip(
     members: Iterable[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_DEFLATED
 ) -> bytes:
+    """The archive's bytes: the same members give the same bytes, whenever they are built
+    (the dump's own time stamp, not the clock's: a test that builds the same archive twice
+    must get the same ETag)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", method) as archive:
         for name, content in members:
+            if isinstance(name, str):  # as ZipFile.writestr makes it, at a fixed time
+                info = zipfile.ZipInfo(name, date_time=(2026, 11, 28, 0, 0, 0))
+                info.compress_type = method
+                info.external_attr = (0o40775 << 16 | 0x10) if name.endswith("/") else 0o600 << 16
+                name = info
             archive.writestr(name, content)
     return buffer.getvalue()
 
