@@ -974,14 +974,39 @@ class _Rows:
         return "|".join(v or "" for v in texts)
 
 
+def _violations(
+    db: _Db, schema_checks: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, dict[str, int]]:
+    """Per table of ``db`` with a schema: its schema conformance violations by rule, from
+    ``schema_checks`` where they hold a summary of a table of that many rows, else checked
+    here (:mod:`expectations.schema_checks`)."""
+    checkable = sorted(name for name in db.given if name in db.known)
+    found: dict[str, dict[str, int]] = {}
+    for name in checkable:
+        summary = (schema_checks or {}).get(name)
+        if (
+            isinstance(summary, Mapping)
+            and isinstance(summary.get("by_rule"), Mapping)
+            and summary.get("rows") == db.rows(f"SELECT count(*) FROM {quote(name)}")[0][0]
+        ):
+            found[name] = {str(rule): int(n) for rule, n in summary["by_rule"].items() if n > 0}
+    unchecked = [name for name in checkable if name not in found]
+    if unchecked:
+        foreign = check_foreign_keys(db.con, checkable)
+        for name in unchecked:
+            counts = check_table(db.con, name).counts + foreign[name].counts
+            found[name] = {rule: int(n) for rule, n in counts.items()}
+    return found
+
+
 def _tables_section(
     db: _Db,
     rows: _Rows,
     validations: Mapping[str, TableValidation] | None,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None,
     max_examples: int,
 ) -> dict[str, Any]:
-    checkable = sorted(name for name in db.given if name in db.known)
-    foreign = check_foreign_keys(db.con, checkable)
+    violations = _violations(db, schema_checks)
     section: dict[str, Any] = {}
     for name in sorted(db.given | set(validations or {})):
         entry: dict[str, Any] = {
@@ -989,11 +1014,11 @@ def _tables_section(
             if name in db.given
             else (validations or {})[name].n_rows
         }
-        if name in checkable:
-            counts = check_table(db.con, name).counts + foreign[name].counts
+        if name in violations:
+            counts = violations[name]
             entry["schema_conformance"] = {
                 "passed": not counts,
-                "violations": {rule: int(n) for rule, n in sorted(counts.items())},
+                "violations": dict(sorted(counts.items())),
             }
         else:
             entry["schema_conformance"] = {"passed": True, "violations": {}, "checked": False}
@@ -1473,13 +1498,17 @@ def build_quality_report(
     release: str | None = None,
     run_id: str | None = None,
     max_examples: int = 20,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``quality/report.json`` (docs/quality-report.md) for the ``tables``
     of ``con``: views with each row's number (:data:`assets.warehouse.ROW`), as
     :func:`assets.warehouse.attach_tables` with ``row_numbers`` gives them. A table the
     report reads that is not among ``tables`` counts as empty; without ``conformance`` no
-    file was checked against the IATI schema and codelists. The connection is left as it
-    was (the report's temporary views and tables are dropped)."""
+    file was checked against the IATI schema and codelists. ``schema_checks``: what the
+    run's schema checks found in these tables (per table ``rows`` and ``by_rule``, as the
+    combining step saves them), so the report does not check them again; a table without
+    one is checked here. The connection is left as it was (the report's temporary views
+    and tables are dropped)."""
     for kind, frequency in freshness.items():
         if frequency not in FREQUENCIES:
             raise ValueError(f"quality.freshness.{kind}: unknown frequency {frequency!r}")
@@ -1495,6 +1524,7 @@ def build_quality_report(
             freshness=freshness,
             forward_years=forward_years,
             max_examples=max_examples,
+            schema_checks=schema_checks,
         )
     finally:
         db.close()
@@ -1527,6 +1557,7 @@ def _report(
     freshness: Mapping[str, str],
     forward_years: int,
     max_examples: int,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """The figures, problems, files and tables of the report (in the report's order)."""
     activities = db.relation("activities")
@@ -1628,7 +1659,7 @@ def _report(
             for kind, ref, who in contributors
         ],
         "files": _files_section(db, facts, max_examples),
-        "tables": _tables_section(db, rows, validations, max_examples),
+        "tables": _tables_section(db, rows, validations, schema_checks, max_examples),
     }
 
 

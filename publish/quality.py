@@ -47,6 +47,9 @@ class QualityInputs:
     data_docs_dir: Path | None = None
     #: The day freshness is judged against (default: the day of the run, UTC).
     as_of: dt.date | None = None
+    #: What the run's schema checks found in the tables (per table ``rows`` and
+    #: ``by_rule``), when it kept that: the report does not check them again.
+    schema_checks: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def quality_bundle(
         history_runs=inputs.settings.history_runs,
         release=release,
         run_id=inputs.run_id,
+        schema_checks=inputs.schema_checks,
     )
     docs = {f"data-docs/{path}": data for path, data in _data_docs(inputs.data_docs_dir).items()}
     common: dict[str, bytes] = {

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import add_timings, read_tables, tables_dir
 from assets.iati.assets import CompactConfig
@@ -115,7 +116,11 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
             )
             save_validations(work, validations)
         quality = QualityInputs(
-            validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs
+            validations=validations,
+            settings=settings.quality,
+            run_id=run_id,
+            data_docs_dir=docs,
+            schema_checks=saved_schema_checks(folder),
         )
         return publish_release(
             tables,

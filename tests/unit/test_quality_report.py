@@ -784,6 +784,28 @@ def test_codes_are_read_as_python_strips_them() -> None:
     assert [c["id"] for c in report["contributors"]] == [KE, GB, ADB, WHO]
 
 
+def test_schema_checks_the_run_saved_are_reported_as_saved() -> None:
+    """The release passes what the run's schema checks found (per table, with its rows):
+    the report shows it without checking again; a summary of other rows is checked again."""
+    tables = _compact()
+    saved = {
+        "activities": {"rows": 6, "by_rule": {"required:title": 2}},
+        "alignment_metrics": {"rows": 99, "by_rule": {}},  # not these rows: checked here
+    }
+    report = _build(tables, schema_checks=saved)
+    assert report["tables"]["activities"]["schema_conformance"] == {
+        "passed": False,
+        "violations": {"required:title": 2},
+    }
+    assert report["tables"]["alignment_metrics"]["schema_conformance"] == {
+        "passed": False,
+        "violations": {"pattern:country_code": 1},
+    }
+    checked = _build(tables)["tables"]
+    assert report["tables"]["transactions"] == checked["transactions"]  # none saved: checked
+    assert checked["activities"]["schema_conformance"]["passed"] is True
+
+
 def test_report_of_stored_tables_leaves_the_connection_as_it_was(tmp_path: Path) -> None:
     """The release's way: the tables written as Parquet and attached as views with their
     row numbers, in a connection with a small memory limit, give the same report."""
