@@ -767,13 +767,14 @@ def _forward_budgets(
                 / (date_diff('day', s.first_day, s.last_day) + 1) AS part
             FROM spans AS s, range({as_of.year}, {as_of.year + years}) AS y(year)
             WHERE s.first_day <= make_date(y.year, 12, 31) AND s.last_day >= make_date(y.year, 1, 1)
-        ), kept AS (
+        ), activities AS (
             -- where an activity has a revised budget for the year, its original ones do not count
-            SELECT * FROM overlap
-            QUALIFY revised OR NOT bool_or(revised) OVER (PARTITION BY year, {_WHO}, activity_id)
+            SELECT year, {_WHO}, CASE WHEN bool_or(revised)
+                THEN fsum(CASE WHEN revised THEN coalesce(part, 0) ELSE 0 END)
+                ELSE fsum(coalesce(part, 0)) END AS value
+            FROM overlap GROUP BY year, {_WHO}, activity_id
         )
-        SELECT year, {_WHO}, count(DISTINCT activity_id), fsum(coalesce(part, 0))
-        FROM kept GROUP BY year, {_WHO}
+        SELECT year, {_WHO}, count(*), fsum(value) FROM activities GROUP BY year, {_WHO}
         """
     )
     per_year = {(int(year), str(who)): (int(n), value) for year, who, n, value in found}
@@ -1309,10 +1310,8 @@ def _first_failing_rows(
         (str(who), str(table), str(rule), str(severity), int(n), int(row))
         for who, table, rule, severity, n, row in db.rows(
             f"""
-            SELECT {keys}, count(*) OVER (PARTITION BY {keys}), {ROW}
-            FROM {expectation_rows}
-            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY position, outcome) = 1
-            ORDER BY {keys}
+            SELECT {keys}, count(*), arg_min({ROW}, (position, outcome))
+            FROM {expectation_rows} GROUP BY {keys} ORDER BY {keys}
             """
         )
     ]
