@@ -473,17 +473,30 @@ class _Db:
 # -- the figures -----------------------------------------------------------------------------
 
 
+def _weighted(conformance: str) -> str:
+    """SQL: ``conformance`` rows with ``w``, the findings each stands for, and ``nc``, the
+    row says a file could not be checked."""
+    return f"(SELECT *, {_WEIGHT} AS w, {_NOT_CHECKED} AS nc FROM {conformance})"
+
+
+def _findings(schema: str) -> str:
+    """SQL aggregates over ``conformance`` rows with their weight ``w`` and ``nc`` (the row
+    says a file was not checked): findings per check and severity, ``<schema>_errors``,
+    ``<schema>_warnings``, ``codelist_errors`` and ``codelist_warnings``."""
+    return ", ".join(
+        f"sum(CASE WHEN NOT nc AND \"check\" = '{kind}' AND severity = '{level}' THEN w "
+        f"ELSE 0 END) AS {name}_{level}s"
+        for name, kind in ((schema, "xsd"), ("codelist", "codelist"))
+        for level in ("error", "warning")
+    )
+
+
 def _file_facts(db: _Db, conformance_checked: bool) -> str:
     """Per source file (its first row in ``sources``): the conformance counts, whether the
     file was checked against the IATI schema and codelists, its IATI and schema version;
     a temporary table of ``db``."""
     conformance = db.relation("conformance")
-    counts = ", ".join(
-        f"sum(CASE WHEN \"check\" = '{kind}' AND severity = '{level}' AND NOT nc THEN w "
-        f"ELSE 0 END) AS {name}_{level}s"
-        for name, kind in (("xsd", "xsd"), ("codelist", "codelist"))
-        for level in ("error", "warning")
-    )
+    counts = _findings("xsd")
     names = [
         f"{name}_{level}s" for name in ("xsd", "codelist") for level in ("error", "warning")
     ] + ["xsd_rows", "codelist_rows", "xsd_not_checked", "codelist_not_checked"]
@@ -508,8 +521,7 @@ def _file_facts(db: _Db, conformance_checked: bool) -> str:
                 -- with a value it names the few codelists not loaded: the others were checked
                 count(*) FILTER (WHERE rule = 'codelist:not_checked' AND NOT {_filled("value")})
                     AS codelist_not_checked
-            FROM (SELECT *, {_WEIGHT} AS w, {_NOT_CHECKED} AS nc FROM {conformance})
-            WHERE source_file IS NOT NULL GROUP BY source_file
+            FROM {_weighted(conformance)} WHERE source_file IS NOT NULL GROUP BY source_file
         ), counted AS (
             SELECT f.source_file, f.source, f.status, {filled},
                 v.v AS iati_version, s.v AS declared_schema,
@@ -557,15 +569,9 @@ def _validity(
         f"SELECT {_WHO}, count(*) AS warnings FROM {db.scoped('quarantine')} "
         f"WHERE severity = 'warning' GROUP BY {_WHO}"
     )
-    found = ", ".join(
-        f"sum(CASE WHEN NOT nc AND \"check\" = '{kind}' AND severity = '{level}' THEN w "
-        f"ELSE 0 END) AS {name}_{level}s"
-        for name, kind in (("schema", "xsd"), ("codelist", "codelist"))
-        for level in ("error", "warning")
-    )
     findings = db.by_who(
-        f"SELECT {_WHO}, {found} FROM (SELECT *, {_WEIGHT} AS w, {_NOT_CHECKED} AS nc "
-        f"FROM {db.scoped('conformance')}) GROUP BY {_WHO}"
+        f"SELECT {_WHO}, {_findings('schema')} FROM {_weighted(db.scoped('conformance'))} "
+        f"GROUP BY {_WHO}"
     )
     result: dict[str, dict[str, Any]] = {}
     for who in whos:
