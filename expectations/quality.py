@@ -1,24 +1,33 @@
 """The data-quality report: figures for the compact and for every contributor.
 
-Pure Python and pandas (no Dagster): :func:`build_quality_report` turns the
-harmonised tables, the Great Expectations results of the run and the trend of
-earlier runs into the content of ``quality/report.json`` as
-``docs/quality-report.md`` describes it; :func:`history_entry` is the run's
-compact line of ``quality/history.json``.
+No Dagster and no pandas: :func:`build_quality_report` computes the content of
+``quality/report.json`` (as ``docs/quality-report.md`` describes it) with SQL over
+the harmonised tables as views of a DuckDB connection, each row with its
+number in the table (:func:`assets.warehouse.attach_tables` with ``row_numbers``,
+or :func:`assets.warehouse.register_frames`), plus the Great Expectations results
+of the run and the trend of earlier runs. Only figures and the short lists the
+report shows (the first example of each rule, the first problems, one entry per
+input file) come back to Python, so the report holds no table in memory: DuckDB
+works within the connection's ``memory_limit`` and spills to its
+``temp_directory``. :func:`history_entry` is the run's compact line of
+``quality/history.json``.
 
-Every figure is computed once for the whole compact and once per contributor
-with one ``groupby`` over the rows of each table, each row labelled with the
-contributor(s) it belongs to (``_who``):
+Every figure is computed once for the whole compact and once per contributor,
+over each table's rows labelled with the contributor(s) they belong to (``_who``;
+the compact is ``''``):
 
 - IATI activities by their ``reporting_org_ref`` (publisher); the rows of the
-  other IATI tables through their ``activity_id``;
+  other IATI tables through their ``activity_id`` (a ``conformance`` finding
+  through its activity in that file);
 - rows of submissions, ``sources``, ``quarantine`` and findings that name no
   known activity through their ``source_file`` (the contributors whose rows that
   file holds);
 - ``partner_declarations`` by their ``partner_org_ref``.
 
-The result is deterministic (everything sorted) and JSON-safe (only str, int,
-float, bool, None, list and dict; NaN becomes None, dates ISO strings).
+Where the report shows one row of a group as its example, it is the group's
+first row in table order, rows labelled directly before rows labelled through
+their file. The result is deterministic (everything sorted) and JSON-safe (only
+str, int, float, bool, None, list and dict; NaN becomes None, dates ISO strings).
 """
 
 from __future__ import annotations
@@ -28,17 +37,17 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
-from assets.harmonise.schema import table_frame, table_schemas
+from assets.harmonise.schema import arrow_schema, table_schemas
 from assets.iati.harmonise import IATI_TABLES
-from assets.warehouse import register_frames
+from assets.warehouse import ROW, duckdb_type, empty_table_sql, literal, quote
 from expectations.runner import ExpectationOutcome, TableValidation
-from expectations.schema_checks import check_foreign_keys, check_table
+from expectations.schema_checks import check_foreign_keys, check_table, table_columns
 
 REPORT_FORMAT = "cdcompact-quality/1"
 
@@ -65,11 +74,35 @@ CURRENT_STATUSES = ("1", "2")
 #: The ``_who`` label of the whole compact.
 OVERALL = ""
 _WHO = "_who"
-_ROW = "_row"
+#: How a row got its contributor: 0 directly, 1 through its file, 2 the compact (every row).
+_PART = "_part"
 #: Tables whose rows belong to an activity (attributed through ``activity_id``).
 _ACTIVITY_TABLES = tuple(table for table in IATI_TABLES if table != "activities")
+#: The tables the figures read (a table the caller does not have counts as empty).
+_NEEDED = (
+    "activities",
+    *_ACTIVITY_TABLES,
+    "cd_priorities",
+    "partner_declarations",
+    "sources",
+    "quarantine",
+    "conformance",
+)
 _SLUG_MAX = 60
 _HASH_LEN = 10
+#: Temporary views and tables of the report in the caller's connection start so.
+_PREFIX = "__quality_"
+#: What Python's ``str.strip()`` removes (every character for which ``str.isspace()``),
+#: for SQL's ``trim``: codes and references are compared as Python strips them.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: The same as an RE2 character class (DuckDB's ``trim`` with a set of characters is slow).
+_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
+_STRIPPED = literal(f"^{_SPACE}+|{_SPACE}+$")
+_NOT_SPACE = literal(f"[^{_SPACE[1:]}")
 
 
 # -- freshness and slugs ---------------------------------------------------------------------
@@ -129,41 +162,6 @@ def contributor_slug(kind: str, ref: str) -> str:
 # -- small helpers ---------------------------------------------------------------------------
 
 
-def _table(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    frame = tables.get(name)
-    if frame is not None:
-        return frame
-    return table_frame(name, []) if name in table_schemas() else pd.DataFrame()
-
-
-def _col(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A column as nullable strings (an empty one when the frame lacks it)."""
-    if name in frame.columns:
-        return frame[name].astype("string")
-    return pd.Series(pd.NA, index=frame.index, dtype="string")
-
-
-def _is(series: pd.Series, *values: str) -> pd.Series:
-    """Plain booleans: the value is one of ``values`` (missing: False)."""
-    return series.astype("string").isin(values).fillna(False).astype(bool)
-
-
-def _present(series: pd.Series) -> pd.Series:
-    """Plain booleans: a value is there (strings: not blank)."""
-    present = series.notna()
-    textual = series.dtype == "string" or (
-        series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
-    )
-    if textual:
-        text = series.astype("string").str.strip()
-        present = present & (text != "").fillna(False).astype(bool)
-    return present.astype(bool)
-
-
-def _true(series: pd.Series) -> pd.Series:
-    return series.astype("boolean").fillna(False).astype(bool)
-
-
 def _share(numerator: float, denominator: float) -> float | None:
     return None if not denominator else numerator / denominator
 
@@ -177,34 +175,32 @@ def _item(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 def _usd(value: Any) -> float:
-    number = float(value) if value is not None and not pd.isna(value) else 0.0
+    number = float(value) if value is not None and not _nan(value) else 0.0
     return round(number, 2) + 0.0  # + 0.0: never -0.0
 
 
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _text(value: Any) -> str | None:
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or _nan(value):
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
     return str(value)
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe: numpy and pandas scalars as Python ones, NaN/NA as None, dates as ISO."""
+    """JSON-safe: NaN as None, dates as ISO strings, anything else unknown as text."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | str):
+    if value is None or isinstance(value, bool | str):
         return value
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, int | float):
-        value = value.item()
-    if isinstance(value, bool):
-        return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -212,321 +208,393 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _by_who(frame: pd.DataFrame, values: pd.Series | None = None) -> dict[str, Any]:
-    """Sum of ``values`` (default: count of rows) per ``_who``."""
-    if frame.empty:
-        return {}
-    series = pd.Series(1, index=frame.index) if values is None else values
-    return {str(k): v for k, v in series.groupby(frame[_WHO]).sum().items()}
+def _timestamp(micros: int | None) -> dt.datetime | None:
+    """A UTC time from microseconds since the epoch (DuckDB's ``epoch_us``)."""
+    return None if micros is None else _EPOCH + dt.timedelta(microseconds=int(micros))
 
 
-# -- who each row belongs to -----------------------------------------------------------------
+# -- SQL pieces --------------------------------------------------------------------------------
 
 
-def _publisher_ids(frame: pd.DataFrame) -> pd.Series:
-    ref = _col(frame, "reporting_org_ref").str.strip()
-    ref = ref.mask(ref.isna() | (ref == ""), UNKNOWN_REF)
-    return "publisher:" + ref
+def _strip(column: str) -> str:
+    """SQL: the text of ``column`` as Python's ``str.strip()`` leaves it."""
+    return f"regexp_replace(CAST({column} AS VARCHAR), {_STRIPPED}, '', 'g')"
 
 
-def _file_map(t: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """(source_file, _who): the contributors whose rows each file holds."""
-    parts: list[pd.DataFrame] = []
-    activities = t["activities"]
-    iati = _is(_col(activities, "source"), "iati")
-    parts.append(
-        pd.DataFrame(
-            {
-                "source_file": _col(activities, "source_file")[iati],
-                _WHO: _publisher_ids(activities)[iati],
-            }
-        )
-    )
-    for name in ("cd_priorities", "results"):
-        frame = t[name]
-        mine = _is(_col(frame, "source"), "country_report") & _present(_col(frame, "country_code"))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "source_file": _col(frame, "source_file")[mine],
-                    _WHO: "country:" + _col(frame, "country_code")[mine].str.strip(),
-                }
-            )
-        )
-    declarations = t["partner_declarations"]
-    known = _present(_col(declarations, "partner_org_ref"))
-    parts.append(
-        pd.DataFrame(
-            {
-                "source_file": _col(declarations, "source_file")[known],
-                _WHO: "partner:" + _col(declarations, "partner_org_ref")[known].str.strip(),
-            }
-        )
-    )
-    partner = _is(_col(activities, "source"), "partner_submission") & _present(
-        _col(activities, "reporting_org_ref")
-    )
-    parts.append(
-        pd.DataFrame(
-            {
-                "source_file": _col(activities, "source_file")[partner],
-                _WHO: "partner:" + _col(activities, "reporting_org_ref")[partner].str.strip(),
-            }
-        )
-    )
-    found = pd.concat(parts, ignore_index=True).dropna()
+def _filled(column: str) -> str:
+    """SQL: the text is there (not null, not blank)."""
+    return f"coalesce(regexp_matches(CAST({column} AS VARCHAR), {_NOT_SPACE}), false)"
+
+
+def _stripped_is(column: str, *values: str) -> str:
+    """SQL: the text, stripped, is one of ``values`` (null: false)."""
+    pattern = f"{_SPACE}*(?:{'|'.join(re.escape(v) for v in values)}){_SPACE}*"
+    return f"coalesce(regexp_full_match(CAST({column} AS VARCHAR), {literal(pattern)}), false)"
+
+
+def _number(column: str) -> str:
+    """SQL: the number is there (not null, not NaN)."""
+    return f"coalesce(NOT isnan({column}), false)"
+
+
+def _is(column: str, *values: str) -> str:
+    """SQL: the value is one of ``values`` (null: false)."""
+    return f"coalesce({column} IN ({', '.join(literal(v) for v in values)}), false)"
+
+
+def _publisher(alias: str) -> str:
+    """SQL: the contributor id of an IATI activity's publisher."""
+    ref = _strip(f"{alias}.reporting_org_ref")
+    return f"'publisher:' || coalesce(nullif({ref}, ''), {literal(UNKNOWN_REF)})"
+
+
+def _ends(column: str, suffix: str) -> str:
+    return f"coalesce(ends_with({column}, {literal(suffix)}), false)"
+
+
+#: SQL over ``conformance``: how many findings a row stands for (``xsd:more`` and
+#: ``codelist:more`` rows count those left out, their ``value``; every other row one).
+_WEIGHT = (
+    f"CASE WHEN {_ends('rule', ':more')} AND coalesce(isfinite(TRY_CAST(value AS DOUBLE)), false)"
+    " THEN CAST(trunc(TRY_CAST(value AS DOUBLE)) AS BIGINT) ELSE 1 END"
+)
+#: SQL over ``conformance``: the finding says a file could not be checked.
+_NOT_CHECKED = _ends("rule", ":not_checked")
+
+
+def _place_sql(source_file: str, line: str, place: str) -> str:
+    """SQL of :func:`_place`."""
+    named = f"coalesce({source_file} <> '', false)"
     return (
-        found.astype("string")
-        .drop_duplicates()
-        .sort_values(["source_file", _WHO])
-        .reset_index(drop=True)
+        f"CASE WHEN {named} AND {line} IS NOT NULL "
+        f"THEN {source_file} || ' line ' || CAST({line} AS VARCHAR) "
+        f"WHEN {named} AND coalesce({place} <> '', false) THEN {source_file} || ' ' || {place} "
+        f"WHEN {named} THEN {source_file} ELSE {place} END"
     )
 
 
-def _via_files(frame: pd.DataFrame, files: pd.DataFrame) -> pd.DataFrame:
-    rows = pd.DataFrame({_ROW: frame.index, "source_file": _col(frame, "source_file").array})
-    return rows.merge(files, on="source_file", how="inner")[[_ROW, _WHO]]
+def _most_frequent(relation: str, key: str, value: str, where: str = "true") -> str:
+    """SQL: the most frequent ``value`` per ``key`` (ties: the smallest value), as (k, v)."""
+    return (
+        f"SELECT k, v FROM (SELECT {key} AS k, CAST({value} AS VARCHAR) AS v, count(*) AS n "
+        f"FROM {relation} AS x WHERE ({where}) AND {key} IS NOT NULL AND {value} IS NOT NULL "
+        "GROUP BY ALL) QUALIFY row_number() OVER (PARTITION BY k ORDER BY n DESC, v) = 1"
+    )
 
 
-def _members(t: Mapping[str, pd.DataFrame], files: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per table: (_row, _who), the contributor(s) of each row (index label)."""
-    members: dict[str, pd.DataFrame] = {}
-    activities = t["activities"]
-    iati = _is(_col(activities, "source"), "iati")
-    owners = pd.DataFrame(
-        {
-            _ROW: activities.index[iati],
-            "activity_id": _col(activities, "activity_id")[iati].array,
-            _WHO: _publisher_ids(activities)[iati].array,
-        }
-    )
-    members["activities"] = pd.concat(
-        [owners[[_ROW, _WHO]], _via_files(activities[~iati], files)], ignore_index=True
-    )
-    by_activity = owners[["activity_id", _WHO]].dropna().drop_duplicates("activity_id")
-    for name, frame in t.items():
-        if name == "activities":
-            continue
-        if name in _ACTIVITY_TABLES or name == "conformance":
-            # conformance rows are all about IATI files; the others say where they come from
-            from_iati = (
-                pd.Series(True, index=frame.index)
-                if name == "conformance"
-                else _is(_col(frame, "source"), "iati")
-            )
-            rows = pd.DataFrame(
-                {
-                    _ROW: frame.index[from_iati],
-                    "activity_id": _col(frame, "activity_id")[from_iati].array,
-                    "source_file": _col(frame, "source_file")[from_iati].array,
-                }
-            )
-            if name == "conformance":  # a finding belongs to its activity in that file
-                keyed = owners.assign(source_file=_col(activities, "source_file")[iati].array)
-                matched = rows.merge(
-                    keyed[["activity_id", "source_file", _WHO]].drop_duplicates(),
-                    on=["activity_id", "source_file"],
-                    how="inner",
-                )
+class _Db:
+    """The report's SQL on the caller's connection: each table as a temporary view with
+    its schema's columns (a table the caller does not have is empty), the contributors of
+    its rows (:meth:`scoped`), and the other temporary objects, all dropped by
+    :meth:`close`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, tables: Collection[str]) -> None:
+        self.con = con
+        self.given = frozenset(tables)
+        self.known = table_schemas()
+        self._objects: list[tuple[str, str]] = []
+        self._relations: dict[str, str] = {}
+        self._scoped: dict[str, str] = {}
+        #: Figures more than one section reads, computed once.
+        self.cache: dict[str, Any] = {}
+        #: The columns of each table the caller has (without the row number).
+        self.columns = {table: table_columns(con, table) for table in sorted(self.given)}
+
+    # -- objects and queries
+
+    def create(self, kind: str, name: str, sql: str) -> str:
+        """A temporary ``kind`` (VIEW or TABLE) of the report; its quoted name."""
+        full = quote(_PREFIX + name)
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {full} AS {sql}")
+        self._objects.append((kind, full))
+        return full
+
+    def register(self, name: str, rows: pa.Table) -> str:
+        full = _PREFIX + name
+        self.con.register(full, rows)
+        self._objects.append(("ARROW", full))
+        return quote(full)
+
+    def close(self) -> None:
+        for kind, name in reversed(self._objects):
+            if kind == "ARROW":
+                self.con.unregister(name)
             else:
-                matched = rows.merge(by_activity, on="activity_id", how="inner")
-            unmatched = frame.loc[~frame.index.isin(matched[_ROW])]
-            members[name] = pd.concat(
-                [matched[[_ROW, _WHO]], _via_files(unmatched, files)], ignore_index=True
-            )
-        elif name == "partner_declarations":
-            known = _present(_col(frame, "partner_org_ref"))
-            members[name] = pd.concat(
-                [
-                    pd.DataFrame(
-                        {
-                            _ROW: frame.index[known],
-                            _WHO: ("partner:" + _col(frame, "partner_org_ref").str.strip())[
-                                known
-                            ].array,
-                        }
-                    ),
-                    _via_files(frame[~known], files),
-                ],
-                ignore_index=True,
-            )
-        elif "source_file" in frame.columns:
-            members[name] = _via_files(frame, files)
-        else:
-            members[name] = pd.DataFrame(
-                {_ROW: pd.Series([], dtype="int64"), _WHO: pd.Series([], dtype="string")}
-            )
-    return members
+                self.con.execute(f"DROP {kind} IF EXISTS {name}")
+        self._objects.clear()
 
+    def rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(parameters)).fetchall()
 
-def _scoped(frame: pd.DataFrame, members: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """``frame[columns]`` once per contributor of each row and once for the compact."""
-    columns = [c for c in columns if c in frame.columns]
-    base = frame[columns]
-    mine = members.merge(base, left_on=_ROW, right_index=True, how="inner").drop(columns=_ROW)
-    every = base.assign(**{_WHO: OVERALL})
-    return pd.concat([mine, every], ignore_index=True)
+    def records(self, sql: str) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql)
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def by_who(self, sql: str) -> dict[str, dict[str, Any]]:
+        """The rows of ``sql`` (its first column ``_who``) by contributor."""
+        return {str(record.pop(_WHO)): record for record in self.records(sql)}
+
+    # -- the tables
+
+    def relation(self, table: str) -> str:
+        """The table with exactly its schema's columns (those the caller's view lacks are
+        null) and :data:`ROW`; an empty one when the caller has no such table."""
+        if table not in self._relations:
+            if table not in self.given:
+                body = empty_table_sql(table, [f"CAST(NULL AS BIGINT) AS {ROW}"])
+            elif table in self.known:
+                have = set(self.columns[table])
+                columns = [
+                    quote(field.name)
+                    if field.name in have
+                    else f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+                    for field in arrow_schema(table)
+                ]
+                body = f"SELECT {', '.join([*columns, ROW])} FROM {quote(table)}"
+            else:
+                body = f"SELECT * FROM {quote(table)}"
+            self._relations[table] = self.create("VIEW", f"t_{table}", body)
+        return self._relations[table]
+
+    def has(self, table: str, column: str) -> bool:
+        if table in self.known:
+            return column in {field.name for field in arrow_schema(table)}
+        return column in self.columns.get(table, [])
+
+    def set_up(self) -> None:
+        """The contributors of each file and the publisher of each IATI activity."""
+        activities = self.relation("activities")
+        declarations = self.relation("partner_declarations")
+        countries = [
+            f"SELECT source_file, 'country:' || {_strip('country_code')} AS who "
+            f"FROM {self.relation(table)} WHERE {_is('source', 'country_report')} "
+            f"AND {_filled('country_code')}"
+            for table in ("cd_priorities", "results")
+        ]
+        parts = [
+            f"SELECT source_file, {_publisher('x')} AS who FROM {activities} AS x "
+            f"WHERE {_is('x.source', 'iati')}",
+            *countries,
+            f"SELECT source_file, 'partner:' || {_strip('partner_org_ref')} FROM {declarations} "
+            f"WHERE {_filled('partner_org_ref')}",
+            f"SELECT source_file, 'partner:' || {_strip('reporting_org_ref')} FROM {activities} "
+            f"WHERE {_is('source', 'partner_submission')} AND {_filled('reporting_org_ref')}",
+        ]
+        self.files = self.create(
+            "TABLE",
+            "files",
+            "SELECT DISTINCT source_file, who FROM ("
+            + " UNION ALL ".join(parts)
+            + ") WHERE source_file IS NOT NULL AND who IS NOT NULL",
+        )
+        # The publisher of each activity identifier: its first IATI row's.
+        self.owners = self.create(
+            "TABLE",
+            "owners",
+            f"SELECT activity_id, arg_min({_publisher('x')}, x.{ROW}) AS who FROM {activities} "
+            f"AS x WHERE {_is('x.source', 'iati')} AND x.activity_id IS NOT NULL "
+            "GROUP BY activity_id",
+        )
+        # The publisher of each activity in each file (a finding belongs to its activity there).
+        self.keyed = self.create(
+            "TABLE",
+            "keyed",
+            f"SELECT DISTINCT activity_id, source_file, {_publisher('x')} AS who "
+            f"FROM {activities} AS x WHERE {_is('x.source', 'iati')}",
+        )
+
+    def scoped(self, table: str, grouped: str | None = None) -> str:
+        """A view of the table's rows once per contributor (``_who``, and ``_part``: 0
+        labelled directly, 1 through the file) and once more for the compact (``''``, 2).
+        ``grouped``: a relation of the table's rows grouped by the columns that decide whom
+        they belong to (``source``, ``activity_id``, ``source_file``...), labelled instead
+        (a subquery, not a view)."""
+        if grouped is None and table in self._scoped:
+            return self._scoped[table]
+        rel = self.relation(table) if grouped is None else grouped
+        # (who, part, joins and conditions) of each way a row gets its contributor
+        files = f"JOIN {self.files} AS f ON x.source_file = f.source_file"
+        parts: list[tuple[str, int | str, str]] = []
+        if table == "activities":
+            iati = _is("x.source", "iati")
+            parts = [
+                (_publisher("x"), 0, f"WHERE {iati}"),
+                ("f.who", 1, f"{files} WHERE NOT {iati}"),
+            ]
+        elif table == "conformance":
+            # a finding belongs to its activity in that file; the others to the file's
+            match = (
+                "x.activity_id IS NOT DISTINCT FROM k.activity_id "
+                "AND x.source_file IS NOT DISTINCT FROM k.source_file"
+            )
+            parts = [
+                ("k.who", 0, f"JOIN {self.keyed} AS k ON {match}"),
+                (
+                    "f.who",
+                    1,
+                    f"{files} WHERE NOT EXISTS (SELECT 1 FROM {self.keyed} AS k WHERE {match})",
+                ),
+            ]
+        elif table in _ACTIVITY_TABLES:
+            key = f"CASE WHEN {_is('x.source', 'iati')} THEN x.activity_id END"
+            owner = f"{self.owners} AS o ON o.activity_id = {key}"
+            parts = [
+                ("o.who", 0, f"JOIN {owner}"),
+                ("f.who", 1, f"LEFT JOIN {owner} {files} WHERE o.who IS NULL"),
+            ]
+        elif table == "partner_declarations":
+            known = _filled("x.partner_org_ref")
+            parts = [
+                (f"'partner:' || {_strip('x.partner_org_ref')}", 0, f"WHERE {known}"),
+                ("f.who", 1, f"{files} WHERE NOT {known}"),
+            ]
+        elif self.has(table, "source_file"):
+            parts = [("f.who", 1, files)]
+
+        def select(who: str, part: int | str, rest: str, columns: str = "x.*") -> str:
+            return f"SELECT {who} AS {_WHO}, {part} AS {_PART}, {columns} FROM {rel} AS x {rest}"
+
+        every = select(literal(OVERALL), 2, "")
+        if grouped is not None:
+            return "(" + " UNION ALL ".join([*(select(*p) for p in parts), every]) + ")"
+        if table == "conformance":  # matched once, read by several figures
+            members = self.create(
+                "TABLE",
+                "m_conformance",
+                " UNION ALL ".join(select(*p, columns=f"x.{ROW}") for p in parts),
+            )
+            parts = [(f"m.{_WHO}", f"m.{_PART}", f"JOIN {members} AS m ON x.{ROW} = m.{ROW}")]
+        body = " UNION ALL ".join([*(select(*p) for p in parts), every])
+        self._scoped[table] = self.create("VIEW", f"s_{table}", body)
+        return self._scoped[table]
 
 
 # -- the figures -----------------------------------------------------------------------------
 
 
-def _file_facts(t: Mapping[str, pd.DataFrame], conformance_checked: bool) -> pd.DataFrame:
-    """Per source file: schema check, versions, conformance counts (index: source_file)."""
-    sources = t["sources"]
-    conformance = t["conformance"]
-    facts = pd.DataFrame(
-        {
-            "source_file": _col(sources, "source_file").array,
-            "source": _col(sources, "source").array,
-            "status": _col(sources, "status").array,
-        }
-    ).drop_duplicates("source_file")
-    check = _col(conformance, "check")
-    severity = _col(conformance, "severity")
-    rule = _col(conformance, "rule")
-    weight = _finding_weights(conformance)
-    keyed = pd.DataFrame(
-        {
-            "source_file": _col(conformance, "source_file").array,
-            **{
-                f"{name}_{level}": weight.where(
-                    _is(check, kind) & _is(severity, level) & ~_not_checked(conformance), 0
-                ).array
-                for name, kind in (("xsd", "xsd"), ("codelist", "codelist"))
-                for level in ("error", "warning")
-            },
-            "xsd_rows": _is(check, "xsd").astype(int).array,
-            "codelist_rows": _is(check, "codelist").astype(int).array,
-            "xsd_not_checked": _is(rule, "xsd:not_checked").astype(int).array,
-            # with a value it names the few codelists not loaded: the others were checked
-            "codelist_not_checked": (
-                _is(rule, "codelist:not_checked") & ~_present(_col(conformance, "value"))
-            )
-            .astype(int)
-            .array,
-        }
+def _weighted(conformance: str) -> str:
+    """SQL: ``conformance`` rows with ``w``, the findings each stands for, and ``nc``, the
+    row says a file could not be checked."""
+    return f"(SELECT *, {_WEIGHT} AS w, {_NOT_CHECKED} AS nc FROM {conformance})"
+
+
+def _findings(schema: str) -> str:
+    """SQL aggregates over ``conformance`` rows with their weight ``w`` and ``nc`` (the row
+    says a file was not checked): findings per check and severity, ``<schema>_errors``,
+    ``<schema>_warnings``, ``codelist_errors`` and ``codelist_warnings``."""
+    return ", ".join(
+        f"sum(CASE WHEN NOT nc AND \"check\" = '{kind}' AND severity = '{level}' THEN w "
+        f"ELSE 0 END) AS {name}_{level}s"
+        for name, kind in ((schema, "xsd"), ("codelist", "codelist"))
+        for level in ("error", "warning")
     )
-    counts = keyed.drop(columns="source_file").groupby(keyed["source_file"]).sum()
-    facts = facts.merge(counts, left_on="source_file", right_index=True, how="left")
-    for column in keyed.columns.drop("source_file"):
-        facts[column] = facts[column].fillna(0).astype(int)
-    facts = facts.rename(
-        columns={
-            "xsd_error": "xsd_errors",
-            "xsd_warning": "xsd_warnings",
-            "codelist_error": "codelist_errors",
-            "codelist_warning": "codelist_warnings",
-        }
+
+
+def _file_facts(db: _Db, conformance_checked: bool) -> str:
+    """Per source file (its first row in ``sources``): the conformance counts, whether the
+    file was checked against the IATI schema and codelists, its IATI and schema version;
+    a temporary table of ``db``."""
+    conformance = db.relation("conformance")
+    counts = _findings("xsd")
+    names = [
+        f"{name}_{level}s" for name in ("xsd", "codelist") for level in ("error", "warning")
+    ] + ["xsd_rows", "codelist_rows", "xsd_not_checked", "codelist_not_checked"]
+    filled = ", ".join(f"coalesce(c.{name}, 0) AS {name}" for name in names)
+    checked = (
+        "iati AND {kind}_not_checked = 0 AND (NOT rejected OR {kind}_rows > 0) AS {kind}_checked"
     )
-    iati = conformance_checked & _is(facts["source"], "iati").to_numpy()
-    rejected = _is(facts["status"], "rejected").to_numpy()
-    for kind in ("xsd", "codelist"):
-        facts[f"{kind}_checked"] = (
-            iati
-            & (facts[f"{kind}_not_checked"] == 0).to_numpy()
-            & (~rejected | (facts[f"{kind}_rows"] > 0).to_numpy())
+    versions = _most_frequent(db.relation("activities"), "source_file", "iati_version")
+    schemas = _most_frequent(conformance, "source_file", "schema_version", "\"check\" = 'xsd'")
+    return db.create(
+        "TABLE",
+        "facts",
+        f"""
+        WITH files AS (
+            SELECT source_file, source, status FROM {db.relation("sources")}
+            QUALIFY row_number() OVER (PARTITION BY source_file ORDER BY {ROW}) = 1
+        ), findings AS (
+            SELECT source_file, {counts},
+                count(*) FILTER (WHERE "check" = 'xsd') AS xsd_rows,
+                count(*) FILTER (WHERE "check" = 'codelist') AS codelist_rows,
+                count(*) FILTER (WHERE rule = 'xsd:not_checked') AS xsd_not_checked,
+                -- with a value it names the few codelists not loaded: the others were checked
+                count(*) FILTER (WHERE rule = 'codelist:not_checked' AND NOT {_filled("value")})
+                    AS codelist_not_checked
+            FROM {_weighted(conformance)} WHERE source_file IS NOT NULL GROUP BY source_file
+        ), counted AS (
+            SELECT f.source_file, f.source, f.status, {filled},
+                v.v AS iati_version, s.v AS declared_schema,
+                {"true" if conformance_checked else "false"} AND {_is("f.source", "iati")} AS iati,
+                {_is("f.status", "rejected")} AS rejected
+            FROM files AS f
+            LEFT JOIN findings AS c ON f.source_file = c.source_file
+            LEFT JOIN ({versions}) AS v ON f.source_file = v.k
+            LEFT JOIN ({schemas}) AS s ON f.source_file = s.k
+        ), flagged AS (
+            SELECT *, {checked.format(kind="xsd")}, {checked.format(kind="codelist")}
+            FROM counted
         )
-    facts["checked"] = facts["xsd_checked"]
-    facts["iati_version"] = facts["source_file"].map(
-        _most_frequent(t["activities"], "source_file", "iati_version")
+        SELECT *, CASE WHEN xsd_checked THEN coalesce(declared_schema, iati_version) END
+            AS schema_version
+        FROM flagged
+        """,
     )
-    xsd = conformance[_is(check, "xsd")]
-    facts["schema_version"] = facts["source_file"].map(
-        _most_frequent(xsd, "source_file", "schema_version")
-    )
-    facts["schema_version"] = facts["schema_version"].where(
-        facts["schema_version"].notna(), facts["iati_version"]
-    )
-    facts.loc[~facts["checked"].astype(bool), "schema_version"] = None
-    return facts.set_index("source_file")
-
-
-def _not_checked(conformance: pd.DataFrame) -> pd.Series:
-    """Findings saying a file could not be checked (``xsd:not_checked``, ``codelist:...``)."""
-    return _col(conformance, "rule").str.endswith(":not_checked").fillna(False).astype(bool)
-
-
-def _finding_weights(conformance: pd.DataFrame) -> pd.Series:
-    """How many findings each row stands for: ``xsd:more`` / ``codelist:more`` rows count
-    the findings left out (their ``value``), every other row one."""
-    more = _col(conformance, "rule").str.endswith(":more").fillna(False).astype(bool)
-    counted = pd.to_numeric(_col(conformance, "value"), errors="coerce")
-    return counted.where(more & counted.notna(), 1).astype(int)
-
-
-def _most_frequent(frame: pd.DataFrame, key: str, value: str) -> dict[str, str]:
-    """The most frequent ``value`` per ``key`` (ties: the smallest value)."""
-    pairs = pd.DataFrame({"k": _col(frame, key).array, "v": _col(frame, value).array}).dropna()
-    if pairs.empty:
-        return {}
-    counted = pairs.value_counts().rename("n").reset_index()
-    counted = counted.sort_values(["k", "n", "v"], ascending=[True, False, True])
-    first = counted.drop_duplicates("k")
-    return dict(zip(first["k"], first["v"], strict=True))
 
 
 def _validity(
-    t: Mapping[str, pd.DataFrame],
-    members: Mapping[str, pd.DataFrame],
-    facts: pd.DataFrame,
+    db: _Db,
+    facts: str,
     expectation_counts: Mapping[str, Mapping[str, int]],
     whos: Sequence[str],
 ) -> dict[str, dict[str, Any]]:
-    sources = _scoped(
-        t["sources"],
-        members["sources"],
-        ["source_file", "status", "n_records", "n_accepted", "n_quarantined"],
+    by_status = ", ".join(
+        f"count(*) FILTER (WHERE s.status = '{status}') AS files_{status}"
+        for status in ("ok", "partial", "rejected", "unchanged")
     )
-    status = _col(sources, "status")
-    checked = (
-        _col(sources, "source_file").map(facts["checked"].to_dict()).fillna(False).astype(bool)
+    files = db.by_who(
+        f"""
+        SELECT s.{_WHO}, count(*) AS files, {by_status},
+            sum(coalesce(s.n_records, 0)) AS records,
+            sum(coalesce(s.n_accepted, 0)) AS records_accepted,
+            sum(coalesce(s.n_quarantined, 0)) AS records_quarantined,
+            count(*) FILTER (WHERE coalesce(f.xsd_checked, false)) AS schema_checked_files,
+            count(*) FILTER (WHERE coalesce(f.xsd_checked, false) AND f.xsd_errors = 0)
+                AS schema_valid_files
+        FROM {db.scoped("sources")} AS s LEFT JOIN {facts} AS f ON s.source_file = f.source_file
+        GROUP BY s.{_WHO}
+        """
     )
-    errors = _col(sources, "source_file").map(facts["xsd_errors"].to_dict()).fillna(0)
-    numbers = {
-        name: pd.to_numeric(sources[name], errors="coerce").fillna(0).astype(int)
-        if name in sources
-        else pd.Series(0, index=sources.index)
-        for name in ("n_records", "n_accepted", "n_quarantined")
-    }
-    files = _by_who(sources)
-    by_status = {
-        s: _by_who(sources, _is(status, s)) for s in ("ok", "partial", "rejected", "unchanged")
-    }
-    sums = {name: _by_who(sources, series) for name, series in numbers.items()}
-    checked_files = _by_who(sources, checked)
-    valid_files = _by_who(sources, checked & (errors == 0).to_numpy())
-    quarantine = _scoped(t["quarantine"], members["quarantine"], ["severity"])
-    warnings = _by_who(quarantine, _is(_col(quarantine, "severity"), "warning"))
-    conformance = _scoped(
-        t["conformance"], members["conformance"], ["check", "severity", "rule", "value"]
+    warnings = db.by_who(
+        f"SELECT {_WHO}, count(*) AS warnings FROM {db.scoped('quarantine')} "
+        f"WHERE severity = 'warning' GROUP BY {_WHO}"
     )
-    check, severity = _col(conformance, "check"), _col(conformance, "severity")
-    weight = _finding_weights(conformance).where(~_not_checked(conformance), 0)
-    found = {
-        f"{name}_{level}s": _by_who(
-            conformance, weight.where(_is(check, kind) & _is(severity, level), 0)
-        )
-        for name, kind in (("schema", "xsd"), ("codelist", "codelist"))
-        for level in ("error", "warning")
-    }
+    findings = db.by_who(
+        f"SELECT {_WHO}, {_findings('schema')} FROM {_weighted(db.scoped('conformance'))} "
+        f"GROUP BY {_WHO}"
+    )
     result: dict[str, dict[str, Any]] = {}
     for who in whos:
+        counted = {**files.get(who, {}), **warnings.get(who, {}), **findings.get(who, {})}
+
+        def n(name: str, counted: Mapping[str, Any] = counted) -> int:
+            return int(counted.get(name) or 0)
+
         figures: dict[str, Any] = {
-            "files": int(files.get(who, 0)),
-            "files_ok": int(by_status["ok"].get(who, 0)),
-            "files_partial": int(by_status["partial"].get(who, 0)),
-            "files_rejected": int(by_status["rejected"].get(who, 0)),
-            "files_unchanged": int(by_status["unchanged"].get(who, 0)),
-            "records": int(sums["n_records"].get(who, 0)),
-            "records_accepted": int(sums["n_accepted"].get(who, 0)),
-            "records_quarantined": int(sums["n_quarantined"].get(who, 0)),
-            "warnings": int(warnings.get(who, 0)),
-            "schema_checked_files": int(checked_files.get(who, 0)),
-            "schema_valid_files": int(valid_files.get(who, 0)),
-            "schema_errors": int(found["schema_errors"].get(who, 0)),
-            "codelist_errors": int(found["codelist_errors"].get(who, 0)),
-            "codelist_warnings": int(found["codelist_warnings"].get(who, 0)),
+            "files": n("files"),
+            "files_ok": n("files_ok"),
+            "files_partial": n("files_partial"),
+            "files_rejected": n("files_rejected"),
+            "files_unchanged": n("files_unchanged"),
+            "records": n("records"),
+            "records_accepted": n("records_accepted"),
+            "records_quarantined": n("records_quarantined"),
+            "warnings": n("warnings"),
+            "schema_checked_files": n("schema_checked_files"),
+            "schema_valid_files": n("schema_valid_files"),
+            "schema_errors": n("schema_errors"),
+            "codelist_errors": n("codelist_errors"),
+            "codelist_warnings": n("codelist_warnings"),
             "expectation_errors": int(expectation_counts.get(who, {}).get("error", 0)),
             "expectation_warnings": int(expectation_counts.get(who, {}).get("warning", 0)),
         }
@@ -549,41 +617,42 @@ def _state(v: Mapping[str, int]) -> str:
     return "invalid" if broken else "valid"
 
 
-def _completeness(
-    t: Mapping[str, pd.DataFrame], members: Mapping[str, pd.DataFrame], whos: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    activities = _scoped(t["activities"], members["activities"], ["activity_id", "is_cd"])
-    ids = _col(activities, "activity_id")
-    is_cd = _true(activities["is_cd"])
-    results = t["results"]
-    both = _present(results["baseline_value"]) & _present(results["target_value"])
-    with_sector = ids.isin(_col(t["activity_sectors"], "activity_id").dropna().unique()).to_numpy()
-    with_country = ids.isin(
-        _col(t["activity_countries"], "activity_id").dropna().unique()
-    ).to_numpy()
-    declared = ids.isin(_col(t["partner_declarations"], "activity_id").dropna().unique()).to_numpy()
-    measured = ids.isin(_col(results, "activity_id")[both].dropna().unique()).to_numpy()
-    counts = {
-        "activities": _by_who(activities),
-        "with_sector": _by_who(activities, pd.Series(with_sector, index=activities.index)),
-        "with_country": _by_who(activities, pd.Series(with_country, index=activities.index)),
-        "cd": _by_who(activities, is_cd),
-        "cd_declared": _by_who(activities, is_cd & declared),
-        "cd_results": _by_who(activities, is_cd & measured),
-    }
-    scoped_results = _scoped(results, members["results"], ["baseline_value", "target_value"])
-    results_both = _present(scoped_results["baseline_value"]) & _present(
-        scoped_results["target_value"]
+def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def ids(table: str, where: str = "true") -> str:
+        return (
+            f"(SELECT DISTINCT activity_id FROM {db.relation(table)} "
+            f"WHERE activity_id IS NOT NULL AND {where})"
+        )
+
+    both = f"{_number('baseline_value')} AND {_number('target_value')}"
+    counts = db.by_who(
+        f"""
+        SELECT a.{_WHO}, count(*) AS activities,
+            count(s.activity_id) AS with_sector,
+            count(c.activity_id) AS with_country,
+            count(*) FILTER (WHERE a.cd) AS cd,
+            count(*) FILTER (WHERE a.cd AND d.activity_id IS NOT NULL) AS cd_declared,
+            count(*) FILTER (WHERE a.cd AND m.activity_id IS NOT NULL) AS cd_results
+        FROM (SELECT {_WHO}, activity_id, coalesce(CAST(is_cd AS BOOLEAN), false) AS cd
+              FROM {db.scoped("activities")}) AS a
+        LEFT JOIN {ids("activity_sectors")} AS s ON a.activity_id = s.activity_id
+        LEFT JOIN {ids("activity_countries")} AS c ON a.activity_id = c.activity_id
+        LEFT JOIN {ids("partner_declarations")} AS d ON a.activity_id = d.activity_id
+        LEFT JOIN {ids("results", both)} AS m ON a.activity_id = m.activity_id
+        GROUP BY a.{_WHO}
+        """
     )
-    transactions = _scoped(t["transactions"], members["transactions"], ["value_date", "value_usd"])
-    counts["results"] = _by_who(scoped_results)
-    counts["results_both"] = _by_who(scoped_results, results_both)
-    counts["transactions"] = _by_who(transactions)
-    counts["with_value_date"] = _by_who(transactions, _present(transactions["value_date"]))
-    counts["with_usd"] = _by_who(transactions, _present(transactions["value_usd"]))
+    results = db.by_who(
+        f"SELECT {_WHO}, count(*) AS results, count(*) FILTER (WHERE {both}) AS results_both "
+        f"FROM {db.scoped('results')} GROUP BY {_WHO}"
+    )
+    transactions = _transaction_counts(db)
 
     def n(name: str, who: str) -> int:
-        return int(counts[name].get(who, 0))
+        for found in (counts, results, transactions):
+            if name in found.get(who, {}):
+                return int(found[who][name] or 0)
+        return 0
 
     return {
         who: {
@@ -601,26 +670,56 @@ def _completeness(
     }
 
 
-def _latest(frame: pd.DataFrame, column: str) -> dict[str, pd.Timestamp]:
-    if frame.empty or column not in frame:
-        return {}
-    stamps = pd.to_datetime(frame[column], utc=True, errors="coerce")
-    latest = stamps.groupby(frame[_WHO]).max().dropna()
-    return {str(k): v for k, v in latest.items()}
+def _transaction_counts(db: _Db) -> dict[str, dict[str, Any]]:
+    """Per contributor: transactions, with a value date, in USD; incoming funds, traced to
+    the funder's activity, and their USD (Kahan sums: the order of rows does not matter)."""
+    if "transactions" not in db.cache:
+        usd = f"CASE WHEN {_number('value_usd')} THEN value_usd ELSE 0 END"
+        incoming = _stripped_is("transaction_type", *INCOMING_TYPES)
+        traced = f"{incoming} AND {_filled('provider_activity_id')}"
+        counts = {
+            "transactions": "count(*)",
+            "with_value_date": "count(*) FILTER (WHERE value_date IS NOT NULL)",
+            "with_usd": f"count(*) FILTER (WHERE {_number('value_usd')})",
+            "incoming": f"count(*) FILTER (WHERE {incoming})",
+            "traced": f"count(*) FILTER (WHERE {traced})",
+        }
+        sums = {
+            "incoming_value": f"fsum(CASE WHEN {incoming} THEN {usd} ELSE 0 END)",
+            "traced_value": f"fsum(CASE WHEN {traced} THEN {usd} ELSE 0 END)",
+        }
+        grouped = (
+            "(SELECT source, activity_id, source_file, "
+            + ", ".join(f"{sql} AS {name}" for name, sql in {**counts, **sums}.items())
+            + f" FROM {db.relation('transactions')} GROUP BY ALL)"
+        )
+        totals = [f"sum({name}) AS {name}" for name in counts] + [
+            f"fsum({name}) AS {name}" for name in sums
+        ]
+        db.cache["transactions"] = db.by_who(
+            f"SELECT {_WHO}, {', '.join(totals)} FROM {db.scoped('transactions', grouped)} "
+            f"GROUP BY {_WHO}"
+        )
+    result: dict[str, dict[str, Any]] = db.cache["transactions"]
+    return result
+
+
+def _latest(db: _Db, table: str, column: str) -> dict[str, dt.datetime | None]:
+    found = db.rows(
+        f"SELECT {_WHO}, epoch_us(max({quote(column)})) FROM {db.scoped(table)} GROUP BY {_WHO}"
+    )
+    return {str(who): _timestamp(micros) for who, micros in found if micros is not None}
 
 
 def _timeliness(
-    t: Mapping[str, pd.DataFrame],
-    members: Mapping[str, pd.DataFrame],
+    db: _Db,
     whos: Sequence[str],
     kinds: Mapping[str, str],
     freshness: Mapping[str, str],
     as_of: dt.date,
 ) -> dict[str, dict[str, Any]]:
-    activities = _scoped(t["activities"], members["activities"], ["last_updated"])
-    sources = _scoped(t["sources"], members["sources"], ["fetched_at"])
-    updated = _latest(activities, "last_updated")
-    received = _latest(sources, "fetched_at")
+    updated = _latest(db, "activities", "last_updated")
+    received = _latest(db, "sources", "fetched_at")
     result: dict[str, dict[str, Any]] = {}
     for who in whos:
         kind = kinds.get(who)
@@ -628,7 +727,7 @@ def _timeliness(
         # Countries and partners: when their latest submission came in.
         last_updated = updated.get(who) if kind in (None, "publisher") else received.get(who)
         when = last_updated if last_updated is not None else last_received
-        age = None if when is None else (as_of - when.tz_convert("UTC").date()).days
+        age = None if when is None else (as_of - when.date()).days
         frequency = freshness.get(kind) if kind else None
         result[who] = {
             "last_updated": None if last_updated is None else last_updated.isoformat(),
@@ -641,98 +740,80 @@ def _timeliness(
 
 
 def _forward_budgets(
-    t: Mapping[str, pd.DataFrame],
-    members: Mapping[str, pd.DataFrame],
-    whos: Sequence[str],
-    as_of: dt.date,
-    years: int,
+    db: _Db, whos: Sequence[str], as_of: dt.date, years: int
 ) -> dict[str, dict[str, Any]]:
-    activities = _scoped(
-        t["activities"], members["activities"], ["activity_id", "activity_status", "end_date"]
+    first_day = literal(dt.date(as_of.year, 1, 1).isoformat())
+    current = (
+        f"SELECT DISTINCT {_WHO}, activity_id FROM {db.scoped('activities')} "
+        f"WHERE activity_id IS NOT NULL "
+        f"AND (activity_status IS NULL OR {_stripped_is('activity_status', *CURRENT_STATUSES)}) "
+        f"AND (end_date IS NULL OR end_date >= CAST({first_day} AS DATE))"
     )
-    first_day = pd.Timestamp(as_of.year, 1, 1)
-    end = pd.to_datetime(activities["end_date"], errors="coerce")
-    status = _col(activities, "activity_status").str.strip()
-    current = activities.loc[
-        (status.isna() | _is(status, *CURRENT_STATUSES)).to_numpy()
-        & (end.isna() | (end >= first_day)).to_numpy(),
-        ["activity_id", _WHO],
-    ].dropna(subset=["activity_id"])
-    current = current.drop_duplicates()
-    n_current = _by_who(current)
-    budgets = t["budgets"]
-    rows = pd.DataFrame(
-        {
-            "activity_id": _col(budgets, "activity_id").array,
-            "budget_type": _col(budgets, "budget_type").str.strip().array,
-            "start": pd.to_datetime(budgets["period_start"], errors="coerce").array,
-            "end": pd.to_datetime(budgets["period_end"], errors="coerce").array,
-            "value_usd": pd.to_numeric(budgets["value_usd"], errors="coerce").array,
-        }
+    n_current = {
+        str(who): int(n)
+        for who, n in db.rows(f"SELECT {_WHO}, count(*) FROM ({current}) GROUP BY {_WHO}")
+    }
+    found = db.rows(
+        f"""
+        WITH budget AS (
+            SELECT activity_id, {_stripped_is("budget_type", "2")} AS revised, value_usd,
+                coalesce(period_start, period_end) AS first_day,
+                coalesce(period_end, period_start) AS last_day
+            FROM {db.relation("budgets")}
+        ), spans AS (
+            SELECT c.{_WHO}, b.activity_id, b.revised, b.value_usd, b.first_day,
+                CASE WHEN b.last_day >= b.first_day THEN b.last_day ELSE b.first_day END
+                    AS last_day
+            FROM budget AS b JOIN ({current}) AS c ON b.activity_id = c.activity_id
+            WHERE b.first_day IS NOT NULL
+        ), overlap AS (
+            SELECT y.year, s.{_WHO}, s.activity_id, s.revised,
+                s.value_usd * (date_diff('day', greatest(s.first_day, make_date(y.year, 1, 1)),
+                    least(s.last_day, make_date(y.year, 12, 31))) + 1)
+                / (date_diff('day', s.first_day, s.last_day) + 1) AS part
+            FROM spans AS s, range({as_of.year}, {as_of.year + years}) AS y(year)
+            WHERE s.first_day <= make_date(y.year, 12, 31) AND s.last_day >= make_date(y.year, 1, 1)
+        ), activities AS (
+            -- where an activity has a revised budget for the year, its original ones do not count
+            SELECT year, {_WHO}, CASE WHEN bool_or(revised)
+                THEN fsum(CASE WHEN revised THEN coalesce(part, 0) ELSE 0 END)
+                ELSE fsum(coalesce(part, 0)) END AS value
+            FROM overlap GROUP BY year, {_WHO}, activity_id
+        )
+        SELECT year, {_WHO}, count(*), fsum(value) FROM activities GROUP BY year, {_WHO}
+        """
     )
-    rows["start"] = rows["start"].fillna(rows["end"])
-    rows["end"] = rows["end"].fillna(rows["start"])
-    rows = rows.dropna(subset=["start"])
-    rows["end"] = rows["end"].where(rows["end"] >= rows["start"], rows["start"])
-    rows["days"] = (rows["end"] - rows["start"]).dt.days + 1
-    rows = rows.merge(current, on="activity_id", how="inner")
-    per_year: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    for year in range(as_of.year, as_of.year + years):
-        low, high = pd.Timestamp(year, 1, 1), pd.Timestamp(year, 12, 31)
-        overlap = rows[(rows["start"] <= high) & (rows["end"] >= low)].copy()
-        overlap_days = (
-            overlap["end"].where(overlap["end"] <= high, high)
-            - overlap["start"].where(overlap["start"] >= low, low)
-        ).dt.days + 1
-        overlap["part"] = overlap["value_usd"] * overlap_days / overlap["days"]
-        # Where an activity has a revised budget for the year, its original ones do not count.
-        revised = overlap["budget_type"].eq("2").fillna(False).astype(bool)
-        has_revised = revised.groupby([overlap[_WHO], overlap["activity_id"]]).transform("any")
-        kept = overlap[revised | ~has_revised.astype(bool)]
-        with_budget = _by_who(kept[[_WHO, "activity_id"]].drop_duplicates())
-        value = _by_who(kept, kept["part"].fillna(0.0))
-        per_year.append((year, with_budget, value))
+    per_year = {(int(year), str(who)): (int(n), value) for year, who, n, value in found}
     return {
         who: {
-            "current_activities": int(n_current.get(who, 0)),
+            "current_activities": n_current.get(who, 0),
             "years": [
                 {
                     "year": year,
-                    "activities_with_budget": int(with_budget.get(who, 0)),
-                    "current_activities": int(n_current.get(who, 0)),
-                    "share": _share(with_budget.get(who, 0), n_current.get(who, 0)),
-                    "value_usd": _usd(value.get(who, 0.0)),
+                    "activities_with_budget": per_year.get((year, who), (0, 0.0))[0],
+                    "current_activities": n_current.get(who, 0),
+                    "share": _share(per_year.get((year, who), (0, 0.0))[0], n_current.get(who, 0)),
+                    "value_usd": _usd(per_year.get((year, who), (0, 0.0))[1]),
                 }
-                for year, with_budget, value in per_year
+                for year in range(as_of.year, as_of.year + years)
             ],
         }
         for who in whos
     }
 
 
-def _traceability(
-    t: Mapping[str, pd.DataFrame], members: Mapping[str, pd.DataFrame], whos: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    transactions = _scoped(
-        t["transactions"],
-        members["transactions"],
-        ["transaction_type", "provider_activity_id", "value_usd"],
-    )
-    incoming = _is(_col(transactions, "transaction_type").str.strip(), *INCOMING_TYPES)
-    traced = incoming & _present(_col(transactions, "provider_activity_id"))
-    value = pd.to_numeric(transactions["value_usd"], errors="coerce").fillna(0.0)
-    counts = _by_who(transactions, incoming)
-    traced_counts = _by_who(transactions, traced)
-    values = _by_who(transactions, value.where(incoming, 0.0))
-    traced_values = _by_who(transactions, value.where(traced, 0.0))
+def _traceability(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    counts = _transaction_counts(db)
     result = {}
     for who in whos:
-        incoming_value = _usd(values.get(who, 0.0))
-        traced_value = _usd(traced_values.get(who, 0.0))
+        found = counts.get(who, {})
+        incoming, traced = int(found.get("incoming") or 0), int(found.get("traced") or 0)
+        incoming_value = _usd(found.get("incoming_value"))
+        traced_value = _usd(found.get("traced_value"))
         result[who] = {
-            "incoming_transactions": int(counts.get(who, 0)),
-            "traced_transactions": int(traced_counts.get(who, 0)),
-            "share": _share(traced_counts.get(who, 0), counts.get(who, 0)),
+            "incoming_transactions": incoming,
+            "traced_transactions": traced,
+            "share": _share(traced, incoming),
             "incoming_value_usd": incoming_value,
             "traced_value_usd": traced_value,
             "value_share": _share(traced_value, incoming_value),
@@ -740,38 +821,28 @@ def _traceability(
     return result
 
 
-def _quarantine(
-    t: Mapping[str, pd.DataFrame], members: Mapping[str, pd.DataFrame], whos: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    columns = ["source_file", "source_ref", "table", "field", "rule", "value", "message"]
-    scoped = _scoped(t["quarantine"], members["quarantine"], [*columns, "severity"])
+def _quarantine(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per contributor, rule and severity: the rows and the first of them as the example."""
+    fields = ("source_file", "source_ref", "table", "field", "value", "message")
+    found = db.records(
+        f"""
+        SELECT {_WHO}, coalesce(rule, '') AS rule, coalesce(severity, '') AS severity,
+            count(*) AS rows, {_first(fields, [_PART, ROW])} AS first
+        FROM {db.scoped("quarantine")} GROUP BY ALL
+        """
+    )
     result: dict[str, list[dict[str, Any]]] = {who: [] for who in whos}
-    if not scoped.empty:
-        scoped = scoped.assign(
-            rule=_col(scoped, "rule").fillna(""), severity=_col(scoped, "severity").fillna("")
+    for row in sorted(found, key=lambda r: (r[_WHO], r["rule"], r["severity"])):
+        if row[_WHO] not in result:
+            continue
+        result[row[_WHO]].append(
+            {
+                "rule": row["rule"],
+                "severity": row["severity"],
+                "rows": int(row["rows"]),
+                "example": {name: _text(row["first"][name]) for name in fields},
+            }
         )
-        keys = [_WHO, "rule", "severity"]
-        sizes = scoped.groupby(keys).size().rename("rows")
-        first = scoped.drop_duplicates(keys).set_index(keys)
-        table = first.join(sizes).reset_index().sort_values(keys)
-        for row in table.to_dict(orient="records"):
-            if row[_WHO] not in result:
-                continue
-            result[row[_WHO]].append(
-                {
-                    "rule": row["rule"],
-                    "severity": row["severity"],
-                    "rows": int(row["rows"]),
-                    "example": {
-                        "source_file": _text(row.get("source_file")),
-                        "source_ref": _text(row.get("source_ref")),
-                        "table": _text(row.get("table")),
-                        "field": _text(row.get("field")),
-                        "value": _text(row.get("value")),
-                        "message": _text(row.get("message")),
-                    },
-                }
-            )
     return {who: {"by_rule": rules} for who, rules in result.items()}
 
 
@@ -799,90 +870,162 @@ def _failed(
     return sorted(failed, key=lambda item: (item[0], item[1].rule, item[1].severity))
 
 
-def _expectation_rows(
-    failed: Sequence[tuple[str, ExpectationOutcome]], members: Mapping[str, pd.DataFrame]
-) -> pd.DataFrame:
-    """(table, rule, severity, _row, _who, position): every failing row per contributor."""
-    parts = []
-    for table, outcome in failed:
-        if not outcome.rows or table not in members or members[table].empty:
-            continue
-        rows = pd.DataFrame({_ROW: list(outcome.rows), "position": range(len(outcome.rows))})
-        mine = rows.merge(members[table], on=_ROW, how="inner")
-        if mine.empty:
-            continue
-        parts.append(mine.assign(table=table, rule=outcome.rule, severity=outcome.severity))
+def _expectation_rows(db: _Db, failed: Sequence[tuple[str, ExpectationOutcome]]) -> str | None:
+    """A view of (table, rule, severity, _who, _row, position, outcome): every failing row
+    once per contributor it belongs to (not the compact); None when no row failed."""
+    parts = [
+        (index, table, outcome)
+        for index, (table, outcome) in enumerate(failed)
+        if outcome.rows and (table in db.given or table in _NEEDED)
+    ]
     if not parts:
-        return pd.DataFrame(columns=["table", "rule", "severity", _ROW, _WHO, "position"])
-    return pd.concat(parts, ignore_index=True)
+        return None
+    rows = pa.table(
+        {
+            "outcome": pa.array([index for index, _, o in parts for _ in o.rows], pa.int64()),
+            ROW: pa.array([row for _, _, o in parts for row in o.rows], pa.int64()),
+            "position": pa.array([p for _, _, o in parts for p in range(len(o.rows))], pa.int64()),
+        }
+    )
+    failing = db.register("failing", rows)
+    outcomes = db.register(
+        "outcomes",
+        pa.table(
+            {
+                "outcome": pa.array([index for index, _, _ in parts], pa.int64()),
+                "table": pa.array([table for _, table, _ in parts], pa.string()),
+                "rule": pa.array([o.rule for _, _, o in parts], pa.string()),
+                "severity": pa.array([o.severity for _, _, o in parts], pa.string()),
+            }
+        ),
+    )
+    selects = [
+        f'SELECT o."table", o.rule, o.severity, s.{_WHO}, f.{ROW}, f.position, f.outcome '
+        f"FROM {failing} AS f JOIN {outcomes} AS o ON f.outcome = o.outcome "
+        f"JOIN {db.scoped(table)} AS s ON s.{ROW} = f.{ROW} "
+        f'WHERE o."table" = {literal(table)} AND s.{_PART} < 2'
+        for table in sorted({table for _, table, _ in parts})
+    ]
+    return db.create("VIEW", "expectation_rows", " UNION ALL ".join(selects))
 
 
 def _expectation_counts(
-    failed: Sequence[tuple[str, ExpectationOutcome]], rows: pd.DataFrame
+    db: _Db, failed: Sequence[tuple[str, ExpectationOutcome]], rows: str | None
 ) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {OVERALL: {}}
     for _, outcome in failed:
         overall = counts[OVERALL]
         overall[outcome.severity] = overall.get(outcome.severity, 0) + _outcome_count(outcome)
-    if not rows.empty:
-        for (who, severity), n in rows.groupby([_WHO, "severity"]).size().items():
+    if rows is not None:
+        for who, severity, n in db.rows(
+            f"SELECT {_WHO}, severity, count(*) FROM {rows} GROUP BY ALL"
+        ):
             counts.setdefault(str(who), {})[str(severity)] = int(n)
     return counts
 
 
-def _row_value(
-    tables: Mapping[str, pd.DataFrame], table: str, outcome: ExpectationOutcome, row: Any
-) -> str | None:
-    """The failing value of ``row``: from GX's examples, else the rule's field."""
-    for example in outcome.examples:
-        if example.row == row:
-            return example.value
-    frame = tables.get(table)
-    if frame is None or ":" not in outcome.rule:
-        return None
-    fields = outcome.rule.split(":", 1)[1].split(",")
-    if not all(f in frame.columns for f in fields) or row not in frame.index:
-        return None
-    values = [_text(frame.at[row, f]) for f in fields]
-    if all(v is None for v in values):
-        return None
-    return "|".join(v or "" for v in values)
+class _Rows:
+    """Single rows (by row number) of the caller's tables: where a failing row comes from
+    and its failing value; one pass per table reads every row asked for."""
+
+    def __init__(
+        self,
+        db: _Db,
+        failed: Sequence[tuple[str, ExpectationOutcome]],
+        wanted: Mapping[str, Collection[int]],
+    ) -> None:
+        self.columns = {table: set(columns) for table, columns in db.columns.items()}
+        self.values: dict[str, dict[int, dict[str, Any]]] = {}
+        for table, rows in sorted(wanted.items()):
+            if table not in db.given or not rows:
+                continue
+            read = {"source_file", "source_ref"}
+            for name, outcome in failed:
+                if name == table and ":" in outcome.rule:
+                    read.update(outcome.rule.split(":", 1)[1].split(","))
+            columns = sorted(read & self.columns[table])
+            found = db.rows(
+                f"SELECT {', '.join([ROW, *(quote(c) for c in columns)])} FROM {quote(table)} "
+                f"WHERE {ROW} IN (SELECT unnest(?))",
+                [sorted({int(row) for row in rows})],
+            )
+            self.values[table] = {
+                int(row[0]): dict(zip(columns, row[1:], strict=True)) for row in found
+            }
+
+    def _get(self, table: str, row: Any) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        return self.values.get(table, {}).get(int(row))
+
+    def place(self, table: str, row: Any) -> tuple[str | None, str | None]:
+        values = self._get(table, row)
+        if values is None:
+            return None, None
+        return _text(values.get("source_file")), _text(values.get("source_ref"))
+
+    def value(self, table: str, outcome: ExpectationOutcome, row: Any) -> str | None:
+        """The failing value of ``row``: from GX's examples, else the rule's field."""
+        for example in outcome.examples:
+            if example.row == row:
+                return example.value
+        values = self._get(table, row)
+        if ":" not in outcome.rule or values is None:
+            return None
+        fields = outcome.rule.split(":", 1)[1].split(",")
+        if not all(f in self.columns[table] for f in fields):
+            return None
+        texts = [_text(values.get(f)) for f in fields]
+        if all(v is None for v in texts):
+            return None
+        return "|".join(v or "" for v in texts)
 
 
-def _row_place(
-    tables: Mapping[str, pd.DataFrame], table: str, row: Any
-) -> tuple[str | None, str | None]:
-    frame = tables.get(table)
-    if frame is None or row is None or row not in frame.index:
-        return None, None
-    return (
-        _text(frame.at[row, "source_file"]) if "source_file" in frame.columns else None,
-        _text(frame.at[row, "source_ref"]) if "source_ref" in frame.columns else None,
-    )
+def _violations(
+    db: _Db, schema_checks: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, dict[str, int]]:
+    """Per table of ``db`` with a schema: its schema conformance violations by rule, from
+    ``schema_checks`` where they hold a summary of a table of that many rows, else checked
+    here (:mod:`expectations.schema_checks`)."""
+    checkable = sorted(name for name in db.given if name in db.known)
+    found: dict[str, dict[str, int]] = {}
+    for name in checkable:
+        summary = (schema_checks or {}).get(name)
+        if (
+            isinstance(summary, Mapping)
+            and isinstance(summary.get("by_rule"), Mapping)
+            and summary.get("rows") == db.rows(f"SELECT count(*) FROM {quote(name)}")[0][0]
+        ):
+            found[name] = {str(rule): int(n) for rule, n in summary["by_rule"].items() if n > 0}
+    unchecked = [name for name in checkable if name not in found]
+    if unchecked:
+        foreign = check_foreign_keys(db.con, checkable)
+        for name in unchecked:
+            counts = check_table(db.con, name).counts + foreign[name].counts
+            found[name] = {rule: int(n) for rule, n in counts.items()}
+    return found
 
 
 def _tables_section(
-    tables: Mapping[str, pd.DataFrame],
+    db: _Db,
+    rows: _Rows,
     validations: Mapping[str, TableValidation] | None,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None,
     max_examples: int,
 ) -> dict[str, Any]:
-    known = table_schemas()
-    checkable = {name: frame for name, frame in tables.items() if name in known}
-    with duckdb.connect() as con:
-        register_frames(con, checkable)
-        foreign = check_foreign_keys(con, checkable)
-        own_counts = {name: check_table(con, name).counts for name in checkable}
+    violations = _violations(db, schema_checks)
     section: dict[str, Any] = {}
-    for name in sorted(set(tables) | set(validations or {})):
-        frame = tables.get(name)
+    for name in sorted(db.given | set(validations or {})):
         entry: dict[str, Any] = {
-            "rows": len(frame) if frame is not None else (validations or {})[name].n_rows
+            "rows": db.rows(f"SELECT count(*) FROM {quote(name)}")[0][0]
+            if name in db.given
+            else (validations or {})[name].n_rows
         }
-        if frame is not None and name in known:
-            counts = own_counts[name] + foreign[name].counts
+        if name in violations:
+            counts = violations[name]
             entry["schema_conformance"] = {
                 "passed": not counts,
-                "violations": {rule: int(n) for rule, n in sorted(counts.items())},
+                "violations": dict(sorted(counts.items())),
             }
         else:
             entry["schema_conformance"] = {"passed": True, "violations": {}, "checked": False}
@@ -905,7 +1048,7 @@ def _tables_section(
                                 **dict(
                                     zip(
                                         ("source_file", "source_ref"),
-                                        _row_place(tables, name, example.row),
+                                        rows.place(name, example.row),
                                         strict=True,
                                     )
                                 ),
@@ -919,8 +1062,6 @@ def _tables_section(
         section[name] = entry
     return section
 
-
-# -- problems ----------------------------------------------------------------------------------
 
 #: Order of problems, worst first.
 _RANK = {
@@ -977,146 +1118,251 @@ def _place(source_file: str | None, line: Any = None, place: str | None = None) 
     return source_file or place
 
 
-def _problems(
-    t: Mapping[str, pd.DataFrame],
-    members: Mapping[str, pd.DataFrame],
+def _candidates(db: _Db, sql: str, order: str, max_examples: int) -> list[dict[str, Any]]:
+    """The rows of ``sql`` (one per possible problem, with ``_who``, ``_rank``, ``n``,
+    ``place`` and ``rule``) that can be among a contributor's first ``max_examples``
+    problems (the final order only breaks their ties, by message), in the order of
+    ``order`` where they tie."""
+    return db.records(
+        f"""
+        SELECT * FROM ({sql})
+        QUALIFY rank() OVER (PARTITION BY {_WHO}
+            ORDER BY _rank, n DESC, place NULLS LAST, rule NULLS LAST) <= {int(max_examples)}
+        ORDER BY {_WHO}, _rank, n DESC, place NULLS LAST, rule NULLS LAST, {order}
+        """
+    )
+
+
+def _first(columns: Sequence[str], order: Sequence[str]) -> str:
+    """SQL aggregate: ``columns`` of the group's first row by ``order`` (never null)."""
+    packed = ", ".join(f"{quote(c)} := {quote(c)}" for c in columns)
+    return f"arg_min(struct_pack({packed}), ({', '.join(order)}))"
+
+
+def _rejected_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
+    quarantine = db.relation("quarantine")
+    rank = _RANK[("rejected_file", "error")]
+    ref = "CASE WHEN r.source_ref <> '/' THEN r.source_ref END"
+    found = _candidates(
+        db,
+        f"""
+        WITH rejection AS (
+            SELECT source_file, {_first(["rule", "source_ref"], [ROW])} AS first
+            FROM {quarantine} WHERE "table" = 'sources' AND severity = 'error'
+            GROUP BY source_file
+        )
+        SELECT s.{_WHO}, s.{_PART}, s.{ROW}, {rank} AS _rank, 1 AS n,
+            {_place_sql("s.source_file", "NULL", ref)} AS place,
+            coalesce(nullif(r.rule, ''), 'rejected') AS rule, s.reason
+        FROM {db.scoped("sources")} AS s
+        LEFT JOIN (SELECT source_file, first.rule, first.source_ref FROM rejection) AS r
+            ON s.source_file = r.source_file
+        WHERE s.status = 'rejected'
+        """,
+        f"{_PART}, {ROW}, {_WHO}",
+        max_examples,
+    )
+    return [
+        _problem(
+            row[_WHO],
+            rank,
+            "error",
+            "rejected_file",
+            row["rule"],
+            1,
+            f"{row['place']}: file rejected: {_text(row['reason']) or 'no reason recorded'}",
+            row["place"],
+        )
+        for row in found
+    ]
+
+
+def _conformance_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
+    """One problem per file and rule, the first finding (by line) as the example."""
+    severity = "coalesce(nullif(severity, ''), 'error')"
+    kind = "CASE WHEN \"check\" = 'xsd' THEN 'schema' ELSE 'codelist' END"
+    ranks = " ".join(
+        f"WHEN {kind} = {literal(k)} AND {severity} = {literal(s)} THEN {rank}"
+        for (k, s), rank in _RANK.items()
+        if k in ("schema", "codelist")
+    )
+    first = _first(
+        ["line", "path", "message"],
+        ["line IS NULL", "coalesce(line, 0)", "path IS NULL", "coalesce(path, '')", _PART, ROW],
+    )
+    found = _candidates(
+        db,
+        f"""
+        SELECT {_WHO}, source_file, "check", {kind} AS kind, {severity} AS severity, rule, n,
+            first.line AS line, first.message AS message,
+            {_place_sql("source_file", "first.line", "first.path")} AS place,
+            CASE WHEN {_NOT_CHECKED} THEN {_NOT_CHECKED_RANK} {ranks} ELSE 10 END AS _rank,
+            severity AS _severity
+        FROM (
+            SELECT {_WHO}, source_file, "check", severity, rule, sum({_WEIGHT}) AS n,
+                {first} AS first
+            FROM {db.scoped("conformance")}
+            -- what the pipeline could not check is not the contributor's to fix
+            WHERE {_WHO} = {literal(OVERALL)} OR NOT {_NOT_CHECKED}
+            GROUP BY {_WHO}, source_file, "check", severity, rule
+        )
+        """,
+        'source_file, "check", _severity, rule',
+        max_examples,
+    )
+    problems = []
+    for row in found:
+        rule, where = _text(row["rule"]), row["place"]
+        message = _text(row["message"]) or ""
+        if row["line"] is not None:
+            message = _LINE_PREFIX.sub("", message)
+        prefix = f"{where}: " if where and not message.startswith(where) else ""
+        more = "" if str(rule).endswith(":more") else _more(int(row["n"]), "like this in the file")
+        problems.append(
+            _problem(
+                row[_WHO],
+                row["_rank"],
+                row["severity"],
+                row["kind"],
+                rule,
+                row["n"],
+                prefix + message + more,
+                where,
+            )
+        )
+    return problems
+
+
+def _quarantine_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
+    """One problem per file, rule and severity (file rejections are problems of their own)."""
+    severity = "coalesce(nullif(severity, ''), 'error')"
+    rejected = f"SELECT source_file FROM {db.relation('sources')} WHERE status = 'rejected'"
+    warning, error = _RANK[("quarantine", "warning")], _RANK[("quarantine", "error")]
+    found = _candidates(
+        db,
+        f"""
+        SELECT {_WHO}, source_file, {severity} AS severity, rule, n, first.message AS message,
+            {_place_sql("source_file", "NULL", "first.source_ref")} AS place,
+            CASE WHEN {severity} = 'warning' THEN {warning} ELSE {error} END AS _rank,
+            first.{_PART} AS _first_part, first.{ROW} AS _first_row
+        FROM (
+            SELECT {_WHO}, source_file, severity, rule, count(*) AS n,
+                {_first(["message", "source_ref", _PART, ROW], [_PART, ROW])} AS first
+            FROM {db.scoped("quarantine")}
+            WHERE NOT coalesce("table" = 'sources' AND source_file IN ({rejected}), false)
+            GROUP BY {_WHO}, source_file, severity, rule
+        )
+        """,
+        f"_first_part, _first_row, {_WHO}",
+        max_examples,
+    )
+    problems = []
+    for row in found:
+        where = row["place"]
+        message = _text(row["message"]) or _text(row["rule"]) or ""
+        line = _LINE_PREFIX.match(message)
+        if line and row["source_file"] is not None:  # "line 12: ..." -> "f.xml line 12: ..."
+            message = f"{row['source_file']} line {line.group(1)}: {message[line.end() :]}"
+        else:
+            message = f"{where}: {message}"
+        problems.append(
+            _problem(
+                row[_WHO],
+                row["_rank"],
+                row["severity"],
+                "quarantine",
+                _text(row["rule"]),
+                row["n"],
+                message + _more(int(row["n"]), "rows like this"),
+                where,
+            )
+        )
+    return problems
+
+
+def _expectation_problems(
+    db: _Db,
+    rows: _Rows,
     failed: Sequence[tuple[str, ExpectationOutcome]],
-    expectation_rows: pd.DataFrame,
+    first: Sequence[tuple[str, str, str, str, int, int]],
+) -> list[dict[str, Any]]:
+    """Per table and rule: overall, and per contributor with its first failing row."""
+    found = [
+        _expectation_problem(
+            rows,
+            OVERALL,
+            table,
+            outcome,
+            _outcome_count(outcome),
+            outcome.rows[0] if outcome.rows else None,
+        )
+        for table, outcome in failed
+    ]
+    by_rule = {(table, o.rule, o.severity): o for table, o in failed}
+    for who, table, rule, severity, n, row in first:
+        outcome = by_rule[(table, rule, severity)]
+        found.append(_expectation_problem(rows, who, table, outcome, n, row))
+    return found
+
+
+def _first_failing_rows(
+    db: _Db, expectation_rows: str | None
+) -> list[tuple[str, str, str, str, int, int]]:
+    """(who, table, rule, severity, failing rows, first failing row) per contributor."""
+    if expectation_rows is None:
+        return []
+    keys = f'{_WHO}, "table", rule, severity'
+    return [
+        (str(who), str(table), str(rule), str(severity), int(n), int(row))
+        for who, table, rule, severity, n, row in db.rows(
+            f"""
+            SELECT {keys}, count(*), arg_min({ROW}, (position, outcome))
+            FROM {expectation_rows} GROUP BY {keys} ORDER BY {keys}
+            """
+        )
+    ]
+
+
+def _expectation_problem(
+    rows: _Rows,
+    who: str,
+    table: str,
+    outcome: ExpectationOutcome,
+    count: int,
+    row: Any,
+) -> dict[str, Any]:
+    severity = "warning" if outcome.severity == "warning" else "error"
+    source_file, source_ref = rows.place(table, row)
+    where = _place(source_file, None, source_ref) or (
+        f"{table} row {row}" if row is not None else table
+    )
+    if outcome.error:
+        message = f"{table}: the expectation {outcome.rule} could not be evaluated: {outcome.error}"
+    else:
+        value = rows.value(table, outcome, row) if row is not None else None
+        example = f"; first at {where}" + (f" (value {value!r})" if value is not None else "")
+        message = f"{table}: {int(count):,} rows fail {outcome.rule}" + (
+            example if row is not None else ""
+        )
+    return _problem(
+        who,
+        _RANK[("expectation", severity)],
+        outcome.severity,
+        "expectation",
+        outcome.rule,
+        count,
+        message,
+        where,
+    )
+
+
+def _freshness_problems(
     timeliness: Mapping[str, Mapping[str, Any]],
     names: Mapping[str, str],
     whos: Sequence[str],
     as_of: dt.date,
-    max_examples: int,
-) -> dict[str, list[dict[str, Any]]]:
-    found: list[dict[str, Any]] = []
-    sources = _scoped(t["sources"], members["sources"], ["source_file", "status", "reason"])
-    rejected = sources[_is(_col(sources, "status"), "rejected").to_numpy()]
-    quarantine = t["quarantine"]
-    file_level = quarantine[
-        _is(_col(quarantine, "table"), "sources").to_numpy()
-        & _is(_col(quarantine, "severity"), "error").to_numpy()
-    ]
-    rejection = file_level.drop_duplicates("source_file").set_index("source_file")
-    for row in rejected.to_dict(orient="records"):
-        source_file = _text(row["source_file"])
-        rule = place = None
-        if source_file in rejection.index:
-            rule = _text(rejection.at[source_file, "rule"])
-            place = _text(rejection.at[source_file, "source_ref"])
-        reason = _text(row.get("reason")) or "no reason recorded"
-        where = _place(source_file, None, place if place not in (None, "/") else None)
-        found.append(
-            _problem(
-                row[_WHO],
-                _RANK[("rejected_file", "error")],
-                "error",
-                "rejected_file",
-                rule or "rejected",
-                1,
-                f"{where}: file rejected: {reason}",
-                where,
-            )
-        )
-    # Conformance findings: one problem per file and rule, the first finding as the example.
-    conformance = _scoped(
-        t["conformance"],
-        members["conformance"],
-        ["source_file", "check", "line", "path", "rule", "value", "message", "severity"],
-    )
-    if not conformance.empty:
-        keys = [_WHO, "source_file", "check", "severity", "rule"]
-        ordered = conformance.assign(_n=_finding_weights(conformance)).sort_values(
-            [*keys, "line", "path"], na_position="last", kind="stable"
-        )
-        sizes = ordered.groupby(keys, dropna=False)["_n"].sum().rename("n")
-        first = ordered.drop_duplicates(keys).merge(sizes.reset_index(), on=keys, how="left")
-        for row in first.to_dict(orient="records"):
-            kind = "schema" if row["check"] == "xsd" else "codelist"
-            severity = _text(row["severity"]) or "error"
-            rule = str(row["rule"])
-            if rule.endswith(":not_checked") and row[_WHO] != OVERALL:
-                continue  # what the pipeline could not check is not the contributor's to fix
-            where = _place(_text(row["source_file"]), row["line"], _text(row["path"]))
-            message = _text(row["message"]) or ""
-            if _text(row["line"]) is not None:
-                message = _LINE_PREFIX.sub("", message)
-            prefix = f"{where}: " if where and not message.startswith(where) else ""
-            found.append(
-                _problem(
-                    row[_WHO],
-                    _NOT_CHECKED_RANK
-                    if rule.endswith(":not_checked")
-                    else _RANK.get((kind, severity), 10),
-                    severity,
-                    kind,
-                    _text(row["rule"]),
-                    row["n"],
-                    prefix
-                    + message
-                    + (
-                        ""
-                        if str(row["rule"]).endswith(":more")
-                        else _more(int(row["n"]), "like this in the file")
-                    ),
-                    where,
-                )
-            )
-    # Quarantine: one problem per file, rule and severity (file rejections are above).
-    scoped = _scoped(
-        quarantine,
-        members["quarantine"],
-        ["source_file", "source_ref", "table", "rule", "value", "message", "severity"],
-    )
-    if not scoped.empty:
-        rejected_files = set(
-            _col(t["sources"], "source_file")[_is(_col(t["sources"], "status"), "rejected")]
-        )
-        itself = _is(_col(scoped, "table"), "sources") & _col(scoped, "source_file").isin(
-            rejected_files
-        ).fillna(False).astype(bool)
-        scoped = scoped[~itself.to_numpy()]
-        keys = [_WHO, "source_file", "severity", "rule"]
-        sizes = scoped.groupby(keys, dropna=False).size().rename("n")
-        first = scoped.drop_duplicates(keys).merge(sizes.reset_index(), on=keys, how="left")
-        for row in first.to_dict(orient="records"):
-            severity = _text(row["severity"]) or "error"
-            where = _place(_text(row["source_file"]), None, _text(row["source_ref"]))
-            message = _text(row["message"]) or _text(row["rule"]) or ""
-            line = _LINE_PREFIX.match(message)
-            if line and row["source_file"] is not None:  # "line 12: ..." -> "f.xml line 12: ..."
-                message = f"{row['source_file']} line {line.group(1)}: {message[line.end() :]}"
-            else:
-                message = f"{where}: {message}"
-            found.append(
-                _problem(
-                    row[_WHO],
-                    _RANK[("quarantine", "warning" if severity == "warning" else "error")],
-                    severity,
-                    "quarantine",
-                    _text(row["rule"]),
-                    row["n"],
-                    message + _more(int(row["n"]), "rows like this"),
-                    where,
-                )
-            )
-    # Expectations: per table and rule; the first failing row of the contributor as example.
-    by_rule = {(table, o.rule, o.severity): o for table, o in failed}
-    for table, outcome in failed:
-        row = outcome.rows[0] if outcome.rows else None
-        found.append(_expectation_problem(t, OVERALL, table, outcome, _outcome_count(outcome), row))
-    if not expectation_rows.empty:
-        keys = [_WHO, "table", "rule", "severity"]
-        ordered = expectation_rows.sort_values([*keys, "position"])
-        sizes = ordered.groupby(keys).size().rename("n")
-        first = ordered.drop_duplicates(keys).merge(sizes.reset_index(), on=keys, how="left")
-        for row in first.to_dict(orient="records"):
-            if row[_WHO] == OVERALL:
-                continue
-            outcome = by_rule[(row["table"], row["rule"], row["severity"])]
-            found.append(
-                _expectation_problem(t, row[_WHO], row["table"], outcome, row["n"], row[_ROW])
-            )
-    # Freshness.
+) -> list[dict[str, Any]]:
+    found = []
     for who in whos:
         state = timeliness[who]["state"]
         if state not in ("overdue", "delinquent"):
@@ -1140,115 +1386,98 @@ def _problems(
                     where,
                 )
             )
-    if not found:
-        return {who: [] for who in whos}
-    problems = pd.DataFrame(found)
-    problems = problems.sort_values(
-        [_WHO, "_rank", "count", "where", "rule", "message"],
-        ascending=[True, True, False, True, True, True],
-        na_position="last",
-        kind="stable",
-    )
-    top = problems.groupby(_WHO, sort=False).head(max_examples)
-    result: dict[str, list[dict[str, Any]]] = {who: [] for who in whos}
-    for row in top.drop(columns=["_rank"]).to_dict(orient="records"):
-        who = row.pop(_WHO)
-        if who in result:
-            result[who].append(row)
-    return result
+    return found
 
 
-def _expectation_problem(
-    t: Mapping[str, pd.DataFrame],
-    who: str,
-    table: str,
-    outcome: ExpectationOutcome,
-    count: int,
-    row: Any,
-) -> dict[str, Any]:
-    severity = "warning" if outcome.severity == "warning" else "error"
-    source_file, source_ref = _row_place(t, table, row)
-    where = _place(source_file, None, source_ref) or (
-        f"{table} row {row}" if row is not None else table
-    )
-    if outcome.error:
-        message = f"{table}: the expectation {outcome.rule} could not be evaluated: {outcome.error}"
-    else:
-        value = _row_value(t, table, outcome, row) if row is not None else None
-        example = f"; first at {where}" + (f" (value {value!r})" if value is not None else "")
-        message = f"{table}: {int(count):,} rows fail {outcome.rule}" + (
-            example if row is not None else ""
+def _first_problems(
+    found: Sequence[dict[str, Any]], whos: Sequence[str], max_examples: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each contributor's first ``max_examples`` problems: worst first, then the most rows,
+    then by place, rule and message (missing ones last)."""
+
+    def order(problem: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (
+            problem[_WHO],
+            problem["_rank"],
+            -problem["count"],
+            *(
+                (problem[name] is None, problem[name] or "")
+                for name in ("where", "rule", "message")
+            ),
         )
-    return _problem(
-        who,
-        _RANK[("expectation", severity)],
-        outcome.severity,
-        "expectation",
-        outcome.rule,
-        count,
-        message,
-        where,
-    )
+
+    result: dict[str, list[dict[str, Any]]] = {who: [] for who in whos}
+    for problem in sorted(found, key=order):
+        who = problem[_WHO]
+        if who in result and len(result[who]) < max_examples:
+            result[who].append({k: v for k, v in problem.items() if k not in (_WHO, "_rank")})
+    return result
 
 
 # -- files -------------------------------------------------------------------------------------
 
 
-def _files_section(
-    t: Mapping[str, pd.DataFrame],
-    files_map: pd.DataFrame,
-    facts: pd.DataFrame,
-    max_examples: int,
-) -> list[dict[str, Any]]:
-    sources = t["sources"].sort_values("source_file", kind="stable")
-    contributors = files_map.groupby("source_file")[_WHO].agg(lambda s: sorted(set(s))).to_dict()
-    quarantine = t["quarantine"]
+def _files_section(db: _Db, facts: str, max_examples: int) -> list[dict[str, Any]]:
+    contributors: dict[str, list[str]] = {}
+    for source_file, who in db.rows(f"SELECT source_file, who FROM {db.files} ORDER BY ALL"):
+        contributors.setdefault(str(source_file), []).append(str(who))
     by_rule: dict[str, list[dict[str, Any]]] = {}
-    if not quarantine.empty:
-        counts = quarantine.groupby(["source_file", "severity", "rule"]).size().sort_index().items()
-        for (source_file, severity, rule), n in counts:
-            by_rule.setdefault(str(source_file), []).append(
-                {"severity": severity, "rule": rule, "rows": int(n)}
-            )
-    conformance = t["conformance"]
-    findings: dict[str, list[dict[str, Any]]] = {}
-    if not conformance.empty:
-        ordered = conformance.assign(
-            _error=~_is(_col(conformance, "severity"), "error")
-        ).sort_values(
-            ["source_file", "_error", "line", "path", "rule"], na_position="last", kind="stable"
+    for source_file, severity, rule, n in db.rows(
+        f"SELECT source_file, severity, rule, count(*) FROM {db.relation('quarantine')} "
+        "WHERE source_file IS NOT NULL AND severity IS NOT NULL AND rule IS NOT NULL "
+        "GROUP BY ALL ORDER BY ALL"
+    ):
+        by_rule.setdefault(str(source_file), []).append(
+            {"severity": severity, "rule": rule, "rows": int(n)}
         )
-        fields = ["check", "line", "path", "activity_id", "rule", "value", "message", "severity"]
-        for row in ordered.groupby("source_file").head(max_examples).to_dict(orient="records"):
-            findings.setdefault(str(row["source_file"]), []).append(
-                {f: _plain(row.get(f)) for f in fields}
-            )
+    fields = ["check", "line", "path", "activity_id", "rule", "value", "message", "severity"]
+    order = [
+        "severity IS DISTINCT FROM 'error'",
+        *(
+            f"{c} IS NULL, coalesce({c}, {d})"
+            for c, d in (("line", 0), ("path", "''"), ("rule", "''"))
+        ),
+        ROW,
+    ]
+    findings: dict[str, list[dict[str, Any]]] = {}
+    if max_examples > 0:  # errors first, then by line
+        for source_file, first in db.rows(
+            f"SELECT source_file, {_first(fields, order)[:-1]}, {int(max_examples)}) "
+            f"FROM {db.relation('conformance')} WHERE source_file IS NOT NULL GROUP BY ALL"
+        ):
+            findings[str(source_file)] = [{f: _plain(row[f]) for f in fields} for row in first]
+    facts_by_file = {
+        str(row["source_file"]): row
+        for row in db.records(f"SELECT * FROM {facts} WHERE source_file IS NOT NULL")
+    }
     result = []
-    for row in sources.to_dict(orient="records"):
+    for row in db.records(
+        "SELECT source_file, source, status, reason, n_records, n_accepted, n_quarantined "
+        f"FROM {db.relation('sources')} ORDER BY source_file NULLS LAST, {ROW}"
+    ):
         name = str(row["source_file"])
-        fact = facts.loc[name] if name in facts.index else None
-        checked = bool(fact["checked"]) if fact is not None else False
+        fact = facts_by_file.get(name)
         result.append(
             {
                 "source_file": name,
-                "source": _text(row.get("source")),
-                "status": _text(row.get("status")),
-                "reason": _text(row.get("reason")),
+                "source": _text(row["source"]),
+                "status": _text(row["status"]),
+                "reason": _text(row["reason"]),
                 "contributors": contributors.get(name, []),
-                "n_records": int(_number(row.get("n_records"))),
-                "n_accepted": int(_number(row.get("n_accepted"))),
-                "n_quarantined": int(_number(row.get("n_quarantined"))),
-                "iati_version": _text(fact["iati_version"]) if fact is not None else None,
+                "n_records": int(row["n_records"] or 0),
+                "n_accepted": int(row["n_accepted"] or 0),
+                "n_quarantined": int(row["n_quarantined"] or 0),
+                "iati_version": _text(fact["iati_version"]) if fact else None,
                 "schema": {
-                    "checked": checked,
-                    "schema_version": _text(fact["schema_version"]) if fact is not None else None,
-                    "errors": int(fact["xsd_errors"]) if fact is not None else 0,
-                    "warnings": int(fact["xsd_warnings"]) if fact is not None else 0,
+                    "checked": bool(fact["xsd_checked"]) if fact else False,
+                    "schema_version": _text(fact["schema_version"]) if fact else None,
+                    "errors": int(fact["xsd_errors"]) if fact else 0,
+                    "warnings": int(fact["xsd_warnings"]) if fact else 0,
                 },
                 "codelists": {
-                    "checked": bool(fact["codelist_checked"]) if fact is not None else False,
-                    "errors": int(fact["codelist_errors"]) if fact is not None else 0,
-                    "warnings": int(fact["codelist_warnings"]) if fact is not None else 0,
+                    "checked": bool(fact["codelist_checked"]) if fact else False,
+                    "errors": int(fact["codelist_errors"]) if fact else 0,
+                    "warnings": int(fact["codelist_warnings"]) if fact else 0,
                 },
                 "quarantine": by_rule.get(name, []),
                 "findings": findings.get(name, []),
@@ -1257,15 +1486,12 @@ def _files_section(
     return result
 
 
-def _number(value: Any) -> float:
-    return 0 if value is None or pd.isna(value) else float(value)
-
-
 # -- the report --------------------------------------------------------------------------------
 
 
 def build_quality_report(
-    tables: Mapping[str, pd.DataFrame],
+    con: duckdb.DuckDBPyConnection,
+    tables: Collection[str],
     *,
     validations: Mapping[str, TableValidation] | None,
     as_of: dt.date,
@@ -1277,64 +1503,130 @@ def build_quality_report(
     release: str | None = None,
     run_id: str | None = None,
     max_examples: int = 20,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``quality/report.json`` (docs/quality-report.md)."""
+    """The content of ``quality/report.json`` (docs/quality-report.md) for the ``tables``
+    of ``con``: views with each row's number (:data:`assets.warehouse.ROW`), as
+    :func:`assets.warehouse.attach_tables` with ``row_numbers`` gives them. A table the
+    report reads that is not among ``tables`` counts as empty; without ``conformance`` no
+    file was checked against the IATI schema and codelists. ``schema_checks``: what the
+    run's schema checks found in these tables (per table ``rows`` and ``by_rule``, as the
+    combining step saves them), so the report does not check them again; a table without
+    one is checked here. The connection is left as it was (the report's temporary views
+    and tables are dropped)."""
     for kind, frequency in freshness.items():
         if frequency not in FREQUENCIES:
             raise ValueError(f"quality.freshness.{kind}: unknown frequency {frequency!r}")
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
-    needed = (
-        "activities",
-        *_ACTIVITY_TABLES,
-        "cd_priorities",
-        "partner_declarations",
-        "sources",
-        "quarantine",
-        "conformance",
+    db = _Db(con, tables)
+    try:
+        db.set_up()
+        report = _report(
+            db,
+            validations=validations,
+            as_of=as_of,
+            freshness=freshness,
+            forward_years=forward_years,
+            max_examples=max_examples,
+            schema_checks=schema_checks,
+        )
+    finally:
+        db.close()
+    report = _plain(
+        {
+            "report_format": REPORT_FORMAT,
+            "generated_at": generated_at.astimezone(dt.UTC).isoformat(),
+            "as_of": as_of.isoformat(),
+            "release": release,
+            "run_id": run_id,
+            "settings": {
+                "freshness": dict(sorted(freshness.items())),
+                "forward_years": forward_years,
+            },
+            **report,
+        }
     )
-    t: dict[str, pd.DataFrame] = dict(tables)
-    for name in needed:
-        t[name] = _table(tables, name)
-    files_map = _file_map(t)
-    members = _members(t, files_map)
+    entry = history_entry(report)
+    earlier = [_plain(dict(item)) for item in history]
+    trend = [*earlier, entry]
+    report["trend"] = trend[-history_runs:] if history_runs > 0 else []
+    return report
 
+
+def _report(
+    db: _Db,
+    *,
+    validations: Mapping[str, TableValidation] | None,
+    as_of: dt.date,
+    freshness: Mapping[str, str],
+    forward_years: int,
+    max_examples: int,
+    schema_checks: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The figures, problems, files and tables of the report (in the report's order)."""
+    activities = db.relation("activities")
     # Contributors: everyone some row belongs to.
-    ids = set(files_map[_WHO])
-    for frame in members.values():
-        ids.update(str(w) for w in frame[_WHO].dropna().unique())
+    ids = {
+        str(who)
+        for (who,) in db.rows(
+            f"SELECT who FROM {db.files} "
+            f"UNION SELECT {_publisher('x')} FROM {activities} AS x "
+            f"WHERE {_is('x.source', 'iati')} "
+            f"UNION SELECT 'partner:' || {_strip('partner_org_ref')} "
+            f"FROM {db.relation('partner_declarations')} WHERE {_filled('partner_org_ref')}"
+        )
+    }
     ids.discard(OVERALL)
     contributors = sorted(
         (who.split(":", 1)[0], who.split(":", 1)[1], who) for who in ids if ":" in who
     )
     whos = [OVERALL, *(who for _, _, who in contributors)]
     kinds = {who: kind for kind, _, who in contributors}
-    publisher_names = _most_frequent(
-        t["activities"]
-        .loc[_is(_col(t["activities"], "source"), "iati")]
-        .assign(**{_WHO: lambda f: _publisher_ids(f)}),
-        _WHO,
-        "reporting_org_name",
+    publisher_names = dict(
+        db.rows(
+            _most_frequent(
+                activities, _publisher("x"), "x.reporting_org_name", _is("x.source", "iati")
+            )
+        )
     )
     names = {
         who: (publisher_names.get(who) or ref) if kind == "publisher" else ref
         for kind, ref, who in contributors
     }
 
-    conformance_checked = "conformance" in tables
-    facts = _file_facts(t, conformance_checked)
+    facts = _file_facts(db, "conformance" in db.given)
     failed = _failed(validations)
-    expectation_rows = _expectation_rows(failed, members)
-    expectation_counts = _expectation_counts(failed, expectation_rows)
+    expectation_rows = _expectation_rows(db, failed)
+    expectation_counts = _expectation_counts(db, failed, expectation_rows)
+    first_rows = _first_failing_rows(db, expectation_rows)
+    wanted: dict[str, set[int]] = {}
+    for table, outcome in failed:
+        if outcome.rows:
+            wanted.setdefault(table, set()).add(outcome.rows[0])
+        wanted.setdefault(table, set()).update(
+            e.row for e in outcome.examples[:max_examples] if e.row is not None
+        )
+    for _, table, _, _, _, row in first_rows:
+        wanted.setdefault(table, set()).add(row)
+    rows = _Rows(db, failed, wanted)
 
-    validity = _validity(t, members, facts, expectation_counts, whos)
-    completeness = _completeness(t, members, whos)
-    timeliness = _timeliness(t, members, whos, kinds, freshness, as_of)
-    forward = _forward_budgets(t, members, whos, as_of, forward_years)
-    traceability = _traceability(t, members, whos)
-    quarantine = _quarantine(t, members, whos)
-    problems = _problems(
-        t, members, failed, expectation_rows, timeliness, names, whos, as_of, max_examples
+    validity = _validity(db, facts, expectation_counts, whos)
+    completeness = _completeness(db, whos)
+    timeliness = _timeliness(db, whos, kinds, freshness, as_of)
+    forward = _forward_budgets(db, whos, as_of, forward_years)
+    traceability = _traceability(db, whos)
+    quarantine = _quarantine(db, whos)
+    problems = _first_problems(
+        [
+            *_rejected_problems(db, max_examples),
+            *_conformance_problems(db, max_examples),
+            *_quarantine_problems(db, max_examples),
+            *_expectation_problems(db, rows, failed, first_rows),
+            *_freshness_problems(timeliness, names, whos, as_of),
+        ],
+        whos,
+        max_examples,
     )
     states = [timeliness[who]["state"] for who in whos if who != OVERALL]
     timeliness[OVERALL]["contributors_by_state"] = {
@@ -1352,17 +1644,10 @@ def build_quality_report(
             "quarantine": quarantine[who],
         }
 
-    contributor_files = files_map.groupby(_WHO)["source_file"].agg(lambda s: sorted(set(s)))
-    report: dict[str, Any] = {
-        "report_format": REPORT_FORMAT,
-        "generated_at": generated_at.astimezone(dt.UTC).isoformat(),
-        "as_of": as_of.isoformat(),
-        "release": release,
-        "run_id": run_id,
-        "settings": {
-            "freshness": dict(sorted(freshness.items())),
-            "forward_years": forward_years,
-        },
+    contributor_files: dict[str, list[str]] = {}
+    for source_file, who in db.rows(f"SELECT source_file, who FROM {db.files} ORDER BY ALL"):
+        contributor_files.setdefault(str(who), []).append(str(source_file))
+    return {
         "overall": figures(OVERALL),
         "problems": problems[OVERALL],
         "contributors": [
@@ -1372,21 +1657,15 @@ def build_quality_report(
                 "ref": ref,
                 "name": names[who],
                 "slug": contributor_slug(kind, ref),
-                "files": list(contributor_files.get(who, [])),
+                "files": contributor_files.get(who, []),
                 "figures": figures(who),
                 "problems": problems[who],
             }
             for kind, ref, who in contributors
         ],
-        "files": _files_section(t, files_map, facts, max_examples),
-        "tables": _tables_section(tables, validations, max_examples),
+        "files": _files_section(db, facts, max_examples),
+        "tables": _tables_section(db, rows, validations, schema_checks, max_examples),
     }
-    report = _plain(report)
-    entry = history_entry(report)
-    earlier = [_plain(dict(item)) for item in history]
-    trend = [*earlier, entry]
-    report["trend"] = trend[-history_runs:] if history_runs > 0 else []
-    return report
 
 
 def history_entry(report: Mapping[str, Any]) -> dict[str, Any]:

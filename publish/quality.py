@@ -1,7 +1,8 @@
 """The data-quality report as published files (docs/quality-report.md).
 
-:func:`quality_bundle` turns the harmonised tables, the Great Expectations
-results of the run and the trend of earlier runs into the files of the report:
+:func:`quality_bundle` turns the harmonised tables (views of a DuckDB connection),
+the Great Expectations results of the run and the trend of earlier runs into the
+files of the report:
 ``report.json``, ``history.json``, ``report.md``, ``index.html``, one page per
 contributor and the GX Data Docs. A release freezes a copy under
 ``releases/<version>/quality/``; :func:`write_latest_quality` rewrites
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import duckdb
 
 from assets.settings import QualitySettings
 from expectations.quality import build_quality_report
@@ -46,6 +47,9 @@ class QualityInputs:
     data_docs_dir: Path | None = None
     #: The day freshness is judged against (default: the day of the run, UTC).
     as_of: dt.date | None = None
+    #: What the run's schema checks found in the tables (per table ``rows`` and
+    #: ``by_rule``), when it kept that: the report does not check them again.
+    schema_checks: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,17 +72,20 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def quality_bundle(
-    tables: Mapping[str, pd.DataFrame],
+    con: duckdb.DuckDBPyConnection,
+    tables: Collection[str],
     *,
     release: str | None,
     history: Sequence[Mapping[str, Any]] = (),
     inputs: QualityInputs | None = None,
     now: dt.datetime | None = None,
 ) -> QualityBundle:
-    """Every file of the report for the data in ``tables`` (held by ``release``)."""
+    """Every file of the report for the data in ``tables`` (held by ``release``), views of
+    ``con`` with their row numbers (:func:`expectations.quality.build_quality_report`)."""
     inputs = inputs or QualityInputs()
     generated_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     report = build_quality_report(
+        con,
         tables,
         validations=inputs.validations,
         as_of=inputs.as_of or generated_at.date(),
@@ -89,6 +96,7 @@ def quality_bundle(
         history_runs=inputs.settings.history_runs,
         release=release,
         run_id=inputs.run_id,
+        schema_checks=inputs.schema_checks,
     )
     docs = {f"data-docs/{path}": data for path, data in _data_docs(inputs.data_docs_dir).items()}
     common: dict[str, bytes] = {

@@ -15,17 +15,20 @@ import datetime as dt
 import json
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import frictionless
 import pandas as pd
 
 from assets.harmonise.schema import table_schema
 from assets.hashing import file_sha256
+from assets.warehouse import register_frames, set_up
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
@@ -562,6 +565,34 @@ def write_catalogue_files(
             target.write_bytes(key, data, content_type(key))
 
 
+def _quality(
+    tables: Mapping[str, pd.DataFrame],
+    con: duckdb.DuckDBPyConnection | None,
+    release: str,
+    history: Sequence[Mapping[str, Any]],
+    options: ReleaseOptions,
+    now: dt.datetime,
+) -> QualityBundle:
+    with _views(tables, con) as views:
+        return quality_bundle(
+            views, list(tables), release=release, history=history, inputs=options.quality, now=now
+        )
+
+
+@contextmanager
+def _views(
+    tables: Mapping[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``con``, or a connection of its own where the frames are views."""
+    if con is not None:
+        yield con
+        return
+    with duckdb.connect() as own:
+        set_up(own)
+        register_frames(own, tables)
+        yield own
+
+
 def publish_release(
     tables: Mapping[str, pd.DataFrame],
     target: Target,
@@ -569,10 +600,14 @@ def publish_release(
     *,
     now: dt.datetime | None = None,
     stored: Path | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> PublishOutcome:
     """Publish the tables as a new release when they changed; else record "no change".
 
-    ``stored``: the folder the tables were read from, for :func:`content_hash`."""
+    ``stored``: the folder the tables were read from, for :func:`content_hash`. ``con``:
+    a DuckDB connection where the same tables are views with their row numbers, which the
+    quality report reads (without one, the frames are registered in a connection of the
+    report's own)."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     tables = public_sources(tables, options.project_root)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
@@ -584,11 +619,7 @@ def publish_release(
         write_catalogue_files(target, catalog, options)
         latest = releases[0]
         bundle = (
-            quality_bundle(
-                tables, release=latest["version"], history=history, inputs=options.quality, now=now
-            )
-            if reported
-            else None
+            _quality(tables, con, latest["version"], history, options, now) if reported else None
         )
         if bundle is not None:
             write_latest_quality(target, bundle)
@@ -607,11 +638,7 @@ def publish_release(
     prefix = f"{RELEASES}/{version}/"
     leftovers = target.delete_prefix(prefix)  # an unlisted, unfinished earlier attempt
     published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    bundle = (
-        quality_bundle(tables, release=version, history=history, inputs=options.quality, now=now)
-        if reported
-        else None
-    )
+    bundle = _quality(tables, con, version, history, options, now) if reported else None
     files, entry = build_release(
         tables, version, options, published, _previous(target, catalog), bundle, digest
     )

@@ -142,6 +142,18 @@ def reusable_state(folder: Path, fingerprint: str, today: dt.date) -> dict[str, 
     return state
 
 
+def saved_schema_checks(folder: Path) -> dict[str, Any] | None:
+    """The schema checks saved with the tables in ``folder`` (per table ``rows`` and
+    ``by_rule``), whatever tonight's inputs; None when there are none. The state is
+    removed before the tables are rewritten, so what it holds was found in these tables."""
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    checks = state.get("schema_checks") if isinstance(state, dict) else None
+    return checks if isinstance(checks, dict) else None
+
+
 def forget_state(folder: Path) -> None:
     """Before the tables are rewritten: a crash half-way must not leave a state that
     vouches for tables it did not see."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import add_timings, read_tables, tables_dir
 from assets.iati.assets import CompactConfig
@@ -107,22 +108,27 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     work = quality_work_dir(settings.data_dir)
     validations = load_validations(work, tables)
     docs: Path | None = work / DATA_DOCS
-    if validations is None:  # tables of an earlier run, or checked by other code: check now
-        with connection(settings) as con:
-            attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
+    with connection(settings) as con:
+        attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
+        if validations is None:  # tables of an earlier run, or checked by other code: check now
             validations = validate_tables(
                 con, PUBLISHED_TABLES, data_docs_dir=docs, cache=BatchCache(work / GX_BATCHES)
             )
-        save_validations(work, validations)
-    quality = QualityInputs(
-        validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs
-    )
-    return publish_release(
-        tables,
-        release_target(settings),
-        release_options(settings, run_id, quality),
-        stored=folder,
-    )
+            save_validations(work, validations)
+        quality = QualityInputs(
+            validations=validations,
+            settings=settings.quality,
+            run_id=run_id,
+            data_docs_dir=docs,
+            schema_checks=saved_schema_checks(folder),
+        )
+        return publish_release(
+            tables,
+            release_target(settings),
+            release_options(settings, run_id, quality),
+            stored=folder,
+            con=con,
+        )
 
 
 @dg.asset(

@@ -14,12 +14,16 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from assets.harmonise.schema import table_frame
+from assets.harmonise.store import write_tables
+from assets.warehouse import attach_tables, register_frames, set_up
 from expectations.quality import (
     FREQUENCIES,
     build_quality_report,
@@ -468,6 +472,13 @@ def _validations(tables: Mapping[str, pd.DataFrame]) -> dict[str, TableValidatio
     }
 
 
+def _report(tables: Mapping[str, pd.DataFrame], **arguments: Any) -> dict[str, Any]:
+    """The report of the frames, as views of a DuckDB connection with their row numbers."""
+    with duckdb.connect() as con:
+        register_frames(con, tables)
+        return build_quality_report(con, list(tables), **arguments)
+
+
 def _build(tables: Mapping[str, pd.DataFrame] | None = None, **options: Any) -> dict[str, Any]:
     tables = tables if tables is not None else _compact()
     arguments: dict[str, Any] = {
@@ -479,7 +490,7 @@ def _build(tables: Mapping[str, pd.DataFrame] | None = None, **options: Any) -> 
         "run_id": "run-1",
         **options,
     }
-    return build_quality_report(tables, **arguments)
+    return _report(tables, **arguments)
 
 
 @pytest.fixture(scope="module")
@@ -751,6 +762,73 @@ def test_traceability(report: dict[str, Any]) -> None:
         "traced_value_usd": 0.0,
         "value_share": None,
     }
+
+
+def test_codes_are_read_as_python_strips_them() -> None:
+    """Codes and references with any kind of Python whitespace around them (the report
+    compares them in SQL) count as the code; a reference of whitespace only is missing."""
+    tables = _compact()
+    transactions = tables["transactions"].copy()
+    t2 = transactions["transaction_id"] == "t2"
+    transactions.loc[t2, "transaction_type"] = "\u00a011\u3000"  # incoming commitment
+    transactions.loc[t2, "provider_activity_id"] = "\t\u2028 "  # blank: not traced
+    transactions.loc[transactions["transaction_id"] == "t1", "transaction_type"] = "\x1c1\n"
+    tables["transactions"] = transactions
+    activities = tables["activities"].copy()
+    a1 = activities["activity_id"] == "XM-DAC-46004-A1"
+    activities.loc[a1, "reporting_org_ref"] = "\u2003XM-DAC-46004\x85"
+    tables["activities"] = activities
+    report, clean = _build(tables, validations=None), _build(validations=None)
+    assert _figures(report, ADB) == _figures(clean, ADB)
+    assert _figures(report, ADB)["traceability"]["incoming_transactions"] == 2  # t1, t2
+    assert [c["id"] for c in report["contributors"]] == [KE, GB, ADB, WHO]
+
+
+def test_schema_checks_the_run_saved_are_reported_as_saved() -> None:
+    """The release passes what the run's schema checks found (per table, with its rows):
+    the report shows it without checking again; a summary of other rows is checked again."""
+    tables = _compact()
+    saved = {
+        "activities": {"rows": 6, "by_rule": {"required:title": 2}},
+        "alignment_metrics": {"rows": 99, "by_rule": {}},  # not these rows: checked here
+    }
+    report = _build(tables, schema_checks=saved)
+    assert report["tables"]["activities"]["schema_conformance"] == {
+        "passed": False,
+        "violations": {"required:title": 2},
+    }
+    assert report["tables"]["alignment_metrics"]["schema_conformance"] == {
+        "passed": False,
+        "violations": {"pattern:country_code": 1},
+    }
+    checked = _build(tables)["tables"]
+    assert report["tables"]["transactions"] == checked["transactions"]  # none saved: checked
+    assert checked["activities"]["schema_conformance"]["passed"] is True
+
+
+def test_report_of_stored_tables_leaves_the_connection_as_it_was(tmp_path: Path) -> None:
+    """The release's way: the tables written as Parquet and attached as views with their
+    row numbers, in a connection with a small memory limit, give the same report."""
+    tables = _compact()
+    names = [name for name in tables if name != "alignment_metrics"]  # breaks its schema
+    frames = {name: tables[name] for name in names}
+    write_tables(frames, tmp_path)
+    with duckdb.connect(config={"memory_limit": "64MB", "threads": 1}) as con:
+        set_up(con)
+        attach_tables(con, tmp_path, names, row_numbers=True)
+        before = con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone()
+        stored = build_quality_report(
+            con,
+            names,
+            validations=_validations(tables),
+            as_of=AS_OF,
+            generated_at=GENERATED,
+            freshness=FRESHNESS,
+        )
+        after = con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone()
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
+    assert before == after
+    assert stored == _build(frames, release=None, run_id=None)
 
 
 def test_quarantine_by_rule(report: dict[str, Any]) -> None:
@@ -1030,7 +1108,7 @@ def test_deterministic_and_json_safe(report: dict[str, Any]) -> None:
 
 
 def test_empty_compact() -> None:
-    report = build_quality_report(
+    report = _report(
         {},
         validations=None,
         as_of=AS_OF,
@@ -1068,7 +1146,7 @@ def test_report_on_real_iati_files() -> None:
         ],
         options,
     )
-    report = build_quality_report(
+    report = _report(
         tables,
         validations=None,
         as_of=dt.date(2026, 6, 30),
