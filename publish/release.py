@@ -21,11 +21,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import frictionless
 import pandas as pd
 
 from assets.harmonise.schema import table_schema
 from assets.hashing import file_sha256
+from assets.warehouse import register_frames, set_up
 from publish.changelog import compare_table, render_changelog
 from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
 from publish.headline import country_figures, headline_figures
@@ -410,7 +412,10 @@ def build_release(
         files.update({f"quality/{path}": data for path, data in quality.files.items()})
     profiles_entry: dict[str, Any] = {}
     if options.profiles is not None:
-        built = build_profiles(tables, options.profiles)
+        with duckdb.connect() as con:
+            set_up(con)
+            register_frames(con, tables)
+            built = build_profiles(con, options.profiles)
         files.update(built.rows)
         context = PageContext(
             version=version,
