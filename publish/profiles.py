@@ -76,7 +76,6 @@ from typing import IO, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from duckdb.sqltypes import DOUBLE, VARCHAR
@@ -251,15 +250,11 @@ def _long(
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
-    """Min, quartiles and max (linear interpolation, as pandas and spreadsheets do)."""
-    series = pd.Series(values, dtype="float64")
-    found = {
-        "min": series.min(),
-        "q25": series.quantile(0.25),
-        "median": series.quantile(0.5),
-        "q75": series.quantile(0.75),
-        "max": series.max(),
-    }
+    """Min, quartiles and max (linear interpolation, as pandas and spreadsheets do: numpy's
+    percentiles, which pandas' ``quantile`` computes)."""
+    array = np.asarray(values, dtype="float64")
+    q25, median, q75 = np.percentile(array, [25.0, 50.0, 75.0], method="linear")
+    found = {"min": array.min(), "q25": q25, "median": median, "q75": q75, "max": array.max()}
     return {k: round(float(v), 6) for k, v in found.items()}
 
 
