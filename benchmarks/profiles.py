@@ -264,7 +264,10 @@ def measure(folder: Path, n_countries: int, languages: list[str]) -> dict[str, A
         "countries": len(built.countries),
         "partners": len(built.partners),
         "html": sum(1 for path in out if path.endswith(".html")),
-        "megabytes": (sum(len(d) for d in out.values()) + sum(len(d) for d in built.rows.values()))
+        "megabytes": (
+            sum(len(d) for d in out.values())
+            + sum(built.rows.path(p).stat().st_size for p in built.rows)
+        )
         / 1e6,
     }
 

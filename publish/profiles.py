@@ -52,12 +52,14 @@ country is ranked among all compact countries and among the peers of each group 
 belongs to (``profiles.peer_groups`` in the configuration), with the quantiles of the
 group beside the rank.
 
-Row extracts: SQL selects which rows of each table belong to each page, in one query per
-table sorted by page and then in the release's canonical row order (:mod:`publish.files`:
-the primary key, every column when the key has ties, then the row's position), and the
-rows are streamed in batches through the release's own cell formatting
-(:func:`publish.files.column_cells`) into one CSV file per page and table, so that every
-extract holds exactly the lines of the release's CSV, whatever the size of the table.
+Row extracts: SQL selects which rows of each table belong to each page (their row
+numbers), and one query per table writes each of those rows once as its line of the
+release's CSV (the cells and quoting of :func:`publish.files.column_cells` and Python's
+``csv`` module, as SQL) in the release's canonical row order (:mod:`publish.files`: the
+primary key, every column when the key has ties, then the row's position), with the list
+of pages it belongs to. The lines are streamed in batches and appended to one CSV file
+per page and table, so every extract holds exactly the release's lines of its rows and no
+table's CSV is ever held whole in memory.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ TABLES = (
     "partner_declarations",
     "sources",
 )
-#: Rows of an extract formatted at a time (bounds the memory of the largest extract).
+#: Lines of an extract streamed at a time (bounds the memory of the largest extract).
 BATCH_ROWS = 50_000
 _PREFIX = "_profiles_"
 #: SQL function for the sort text of a number that DuckDB's ``printf`` does not spell as
@@ -488,12 +490,12 @@ class _Data:
         #: activity -> (title, partner) of the activities that priorities and pairs show.
         self.activities: dict[str, tuple[str, str]] = {}
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, list(params)).fetchall()
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
 
     def by_page(self, kind: str, sql: str) -> dict[str, list[tuple[Any, ...]]]:
-        """``sql``'s rows (its first column a page's code) by code, for pages of ``kind``;
-        ``sql`` reads the page's code as ``p.code`` from ``pages p``."""
+        """``sql``'s rows by their first column, a page's code; ``{pages}`` in ``sql``
+        stands for the codes of the pages of ``kind``."""
         pages = f"(SELECT code FROM {_name('pages')} WHERE kind = {literal(kind)})"
         return _grouped(self.rows(sql.replace("{pages}", pages)))
 
@@ -1133,18 +1135,30 @@ def _partner_profiles(data: _Data) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- row extracts
 
 
+def _pages_of_rows(table: str) -> str:
+    """SQL relation of the rows of ``table`` behind some page: the view's rows (``t``) and
+    ``pages``, the list of the numbers of the pages each belongs to."""
+    if table == "transactions":  # every transaction of an activity the totals count: by
+        # activity, so that the lists are joined by activity, not by row
+        pages, money = _name("pages"), _name("money")
+        return f"""{_view(table)} t JOIN (
+            SELECT activity_id, list(page) AS pages FROM (
+                SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {money} m
+                  ON p.kind = 'country' AND m.country_code = p.code
+                UNION
+                SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {money} m
+                  ON p.kind = 'partner' AND m.partner = p.code)
+            GROUP BY activity_id) k ON k.activity_id = t.activity_id"""
+    return f"""{_view(table)} t JOIN (
+        SELECT row, list(page) AS pages FROM ({_members(table)}) GROUP BY row) k
+        ON k.row = t.{ROW}"""
+
+
 def _members(table: str) -> str:
-    """SQL of the rows of ``table`` behind each page: ``page`` and ``row`` (:data:`ROW`)."""
+    """SQL of the rows of ``table`` (not ``transactions``) behind each page: ``page`` and
+    ``row`` (:data:`ROW`)."""
     pages, view = _name("pages"), _view(table)
     country = "p.kind = 'country' AND t.country_code = p.code"
-    if table == "transactions":  # every transaction of an activity the totals count
-        return f"""SELECT k.page AS page, t._row AS row FROM (
-            SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {_name("money")} m
-              ON p.kind = 'country' AND m.country_code = p.code
-            UNION
-            SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {_name("money")} m
-              ON p.kind = 'partner' AND m.partner = p.code
-        ) k JOIN {view} t ON t.activity_id = k.activity_id"""
     if table == "alignment_metrics":
         return f"""SELECT p.page AS page, t._row AS row FROM {pages} p JOIN {view} t ON {country}
             OR p.kind = 'partner' AND t.partner_org_ref = p.code"""
@@ -1181,9 +1195,10 @@ EXTRACT_TABLES = (
 
 
 def _sort_key(kind: str, column: str) -> str:
-    """An ``ORDER BY`` term that sorts as the release's text sort key of the column does
-    (:mod:`publish.files`: empty first, numbers as ``+032.10f``)."""
-    c = quote(column)
+    """An ``ORDER BY`` term (over the table's rows as ``t``) that sorts as the release's
+    text sort key of the column does (:mod:`publish.files`: empty first, numbers as
+    ``+032.10f``)."""
+    c = f"t.{quote(column)}"
     if kind in {"integer", "year", "number"}:
         x = f"CAST({c} AS DOUBLE)"
         return (
@@ -1205,23 +1220,23 @@ def _canonical_order(con: duckdb.DuckDBPyConnection, table: str) -> str:
     ties = True
     if columns:
         found = con.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {_view(table)} "
+            f"SELECT EXISTS (SELECT 1 FROM {_view(table)} t "
             f"GROUP BY {', '.join(t.removesuffix(' NULLS FIRST') for t in terms)} "
             "HAVING count(*) > 1)"
         ).fetchone()
         ties = bool(found and found[0])
     if ties:
         terms += [_sort_key(kind, c) for c, kind in types.items() if c not in columns]
-    return ", ".join([*terms, quote(ROW)])
+    return ", ".join([*terms, f"t.{quote(ROW)}"])
 
 
 def _field_sql(kind: str, column: str) -> str:
-    """SQL of a cell's CSV field as the release writes it (:func:`publish.files.column_cells`:
-    empty, ``true``/``false``, digits, Python's ``repr`` of a number that is not a whole one
-    below 10^15, ISO dates, UTC timestamps ending in Z, text with a ``'`` before a formula;
-    then quoted as Python's ``csv.QUOTE_MINIMAL`` does: only text can hold a comma, a quote
-    or a line break)."""
-    c = quote(column)
+    """SQL of a cell's CSV field (of the table's rows as ``t``) as the release writes it
+    (:func:`publish.files.column_cells`: empty, ``true``/``false``, digits, Python's
+    ``repr`` of a number that is not a whole one below 10^15, ISO dates, UTC timestamps
+    ending in Z, text with a ``'`` before a formula; then quoted as Python's
+    ``csv.QUOTE_MINIMAL`` does: only text can hold a comma, a quote or a line break)."""
+    c = f"t.{quote(column)}"
     if kind == "boolean":
         return f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' ELSE '' END"
     if kind in {"integer", "year"}:
@@ -1276,11 +1291,8 @@ def _write_extracts(
     :data:`BATCH_ROWS` and each appended to its pages' files (so a row is formatted and
     sorted once, however many pages show it). A page without rows has no extract."""
     reader = con.execute(
-        f"""WITH members AS (
-            SELECT row, list(page ORDER BY page) AS pages FROM ({_members(table)}) GROUP BY row)
-        SELECT m.pages, {_line_sql(table)} AS line
-        FROM {_view(table)} t JOIN members m ON m.row = t.{ROW}
-        ORDER BY {_canonical_order(con, table)}"""
+        f"SELECT k.pages, {_line_sql(table)} AS line FROM {_pages_of_rows(table)} "
+        f"ORDER BY {_canonical_order(con, table)}"
     ).to_arrow_reader(BATCH_ROWS)
     paths: dict[int, str] = {}
     header = _header(table)
