@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import io
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -155,44 +154,6 @@ def column_cells(kind: str, series: pd.Series) -> list[str]:
 def csv_bytes(table: str, frame: pd.DataFrame) -> bytes:
     """The table as deterministic RFC 4180 CSV (header row first)."""
     return _csv(table, canonical_order(table, frame))
-
-
-class CsvRows:
-    """A table's CSV, rendered once, from which the CSV of any subset of its rows is cut.
-
-    :meth:`subset` gives exactly what :func:`csv_bytes` gives for those rows (canonical
-    order, the same cells), in time proportional to the table's rows, not to the work
-    of rendering them again: for the many small extracts of the profile pages.
-    """
-
-    def __init__(self, table: str, frame: pd.DataFrame) -> None:
-        self.table = table
-        typed = table_frame(table, frame.reset_index(drop=True))
-        #: Row ``i`` of the CSV body is row ``positions[i]`` of ``frame``.
-        self.positions = _order(table, typed) if len(typed) else np.zeros(0, dtype=np.int64)
-        ordered = typed.take(self.positions).reset_index(drop=True)
-        types = field_types(table)
-        lines: list[str] = []
-        writer = csv.writer(_Lines(lines), lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(list(types))
-        self.header = lines.pop()
-        columns = [column_cells(kind, ordered[name]) for name, kind in types.items()]
-        writer.writerows(zip(*columns, strict=True))
-        self.lines = np.array(lines, dtype=object)
-
-    def subset(self, rows: Iterable[int]) -> bytes:
-        """The CSV of the rows at these positions of the frame (any order, no repeats)."""
-        wanted = np.zeros(len(self.positions), dtype=bool)
-        wanted[np.fromiter(rows, dtype=np.int64)] = True
-        keep = wanted[self.positions]
-        return (self.header + "".join(self.lines[keep].tolist())).encode("utf-8")
-
-
-class _Lines:
-    """A file-like sink for ``csv.writer``: one string per row."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.write = lines.append
 
 
 def parquet_bytes(table: str, frame: pd.DataFrame) -> bytes:

@@ -1,10 +1,14 @@
 """Country and development-partner profiles: the figures behind the profile pages.
 
-Pure functions of the release's tables (no Dagster, no files). :func:`build_profiles`
-gives one plain, JSON-ready dict per country and per partner (only str, int, float,
-bool, None, list and dict; never NaN), which :mod:`publish.profile_html` renders, and
-the CSV extracts of the rows every figure comes from, so that a reader can go from a
-number on a page to the rows of the data package behind it.
+No Dagster, no pandas frames of whole tables: :func:`build_profiles` reads the release's
+tables as views of a DuckDB connection, computes every figure in SQL (money, totals,
+priorities, metrics, hotspots, pairs, sources, declarations) and brings into Python only
+what the pages show: per country and per partner aggregates and bounded lists (the
+results of country reports, alignment metrics, overlapping pairs). It gives one plain,
+JSON-ready dict per country and per partner (only str, int, float, bool, None, list and
+dict; never NaN), which :mod:`publish.profile_html` renders, and the CSV extracts of the
+rows every figure comes from, so that a reader can go from a number on a page to the rows
+of the data package behind it.
 
 The contract (keys of a country profile; money rows are ``{key, label, year, usd}``):
 
@@ -47,21 +51,40 @@ Peer comparison never combines metrics into a score: for each alignment metric, 
 country is ranked among all compact countries and among the peers of each group it
 belongs to (``profiles.peer_groups`` in the configuration), with the quantiles of the
 group beside the rank.
+
+Row extracts: SQL selects which rows of each table belong to each page (their row
+numbers), and one query per table writes each of those rows once as its line of the
+release's CSV (the cells and quoting of :func:`publish.files.column_cells` and Python's
+``csv`` module, as SQL) in the release's canonical row order (:mod:`publish.files`: the
+primary key, every column when the key has ties, then the row's position), with the list
+of pages it belongs to. The lines are streamed in batches and appended to one CSV file
+per page and table, so every extract holds exactly the release's lines of its rows and no
+table's CSV is ever held whole in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-import pandas as pd
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb.sqltypes import DOUBLE, VARCHAR
 
-from assets.harmonise.schema import table_schema
-from publish.files import CsvRows
-from publish.headline import disbursements
+from assets.harmonise.schema import arrow_schema, field_types, table_schema
+from assets.warehouse import ROW, duckdb_type, literal, quote, temp_table
+from publish.files import FORMULA_START
 
 #: Alignment metrics where a lower value is the better one (ranks count from the lowest).
 LOWER_IS_BETTER = frozenset({"parallel_piu_count"})
@@ -77,8 +100,35 @@ DECLARATION_FIELDS = tuple(
     if f["name"] not in _NOT_DECLARED
 )  # fmt: skip
 UNKNOWN = "unknown"
-_DAC5 = re.compile(r"^\d{5}$")
+#: The tables the profiles read.
+TABLES = (
+    "activities",
+    "activity_countries",
+    "activity_sectors",
+    "transactions",
+    "cd_priorities",
+    "alignment_links",
+    "results",
+    "alignment_metrics",
+    "duplication_metrics",
+    "duplication_pairs",
+    "partner_declarations",
+    "sources",
+)
+#: Lines of an extract streamed at a time (bounds the memory of the largest extract).
+BATCH_ROWS = 50_000
+_PREFIX = "_profiles_"
+#: SQL function for the sort text of a number that DuckDB's ``printf`` does not spell as
+#: Python does (magnitudes from 10^20, infinities).
+_NUMBER_KEY = f"{_PREFIX}number_key"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Text that is blank for Python's ``str.strip`` (an RE2 pattern: every ``isspace``).
+_BLANK = r"[\t-\r\x{1c}-\x{1f}\x{85}\p{Z}]*"
+#: A DAC 5-digit purpose code, as Python's ``re.match(r"^\d{5}$")`` finds it.
+_DAC5 = r"\p{Nd}{5}\n?"
+#: The first characters of a text cell that make the release put ``'`` before it (the
+#: characters :data:`publish.files.FORMULA_START` matches), as SQL code points.
+_FORMULA = ", ".join(str(i) for i in range(128) if re.match(FORMULA_START, chr(i)))
 
 
 @dataclass(frozen=True)
@@ -96,6 +146,42 @@ class ProfileOptions:
     countries: tuple[str, ...] = ()
 
 
+class RowExtracts(Mapping[str, bytes]):
+    """The row extracts, as CSV files in a folder: release-relative path -> their bytes
+    (read from the file when asked; :meth:`path` gives the file to stream instead)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        #: A folder of our own, removed with this object, unless the caller gave one.
+        self._own: tempfile.TemporaryDirectory[str] | None = None
+        if folder is None:
+            self._own = tempfile.TemporaryDirectory(prefix="cdcompact-profile-rows-")
+            folder = Path(self._own.name)
+        self.folder: Path = folder
+        self._files: dict[str, Path] = {}
+
+    def open(self, path: str, append: bool = False) -> IO[bytes]:
+        """The file of the extract at release-relative ``path``: new, or to append to."""
+        if append:
+            return self._files[path].open("ab")
+        local = self.folder.joinpath(*path.split("/"))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        self._files[path] = local
+        return local.open("wb")
+
+    def path(self, path: str) -> Path:
+        """The local file of the extract at release-relative ``path``."""
+        return self._files[path]
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._files[path].read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
 @dataclass
 class Profiles:
     """Every profile, and the row extracts their pages link to."""
@@ -103,7 +189,7 @@ class Profiles:
     countries: list[dict[str, Any]]
     partners: list[dict[str, Any]]
     #: Release-relative path -> CSV bytes (``countries/GH/rows/results.csv``...).
-    rows: dict[str, bytes]
+    rows: RowExtracts
 
 
 def slug(code: str) -> str:
@@ -114,21 +200,10 @@ def slug(code: str) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _table(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    frame = tables.get(name)
-    return frame if frame is not None else pd.DataFrame()
-
-
 def _plain(value: Any) -> Any:
-    """A JSON-ready scalar: missing values become None, numpy scalars Python ones."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
+    """A JSON-ready scalar: NaN becomes None, dates their ISO text."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -155,37 +230,33 @@ def _int(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def _usd(value: float) -> float:
-    return round(float(value), 2)
+def _usd(value: float | None) -> float:
+    return round(float(value or 0.0), 2)
 
 
-def _long(frame: pd.DataFrame, key: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """``[{key, label, year, usd}]`` summed by key and year, largest key first."""
-    sums: dict[tuple[str, int], float] = {}
-    for k, year, usd in zip(
-        frame[key].tolist(), frame["year"].tolist(), frame["usd"].tolist(), strict=True
-    ):
-        sums[(str(k), int(year))] = sums.get((str(k), int(year)), 0.0) + float(usd)
+def _long(
+    sums: Iterable[tuple[str, int, float]], labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """``[{key, label, year, usd}]`` from the sums by key and year, largest key first."""
+    by_key_year = {(str(k), int(year)): float(usd) for k, year, usd in sums}
     totals: dict[str, float] = {}
-    for (k, _), usd in sums.items():
+    for (k, _), usd in by_key_year.items():
         totals[k] = totals.get(k, 0.0) + usd
     order = {k: i for i, k in enumerate(sorted(totals, key=lambda k: (-totals[k], k)))}
     return [
         {"key": k, "label": labels.get(k) or k, "year": year, "usd": _usd(usd)}
-        for (k, year), usd in sorted(sums.items(), key=lambda item: (order[item[0][0]], item[0][1]))
+        for (k, year), usd in sorted(
+            by_key_year.items(), key=lambda item: (order[item[0][0]], item[0][1])
+        )
     ]
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
-    """Min, quartiles and max (linear interpolation, as pandas and spreadsheets do)."""
-    series = pd.Series(values, dtype="float64")
-    found = {
-        "min": series.min(),
-        "q25": series.quantile(0.25),
-        "median": series.quantile(0.5),
-        "q75": series.quantile(0.75),
-        "max": series.max(),
-    }
+    """Min, quartiles and max (linear interpolation, as pandas and spreadsheets do: numpy's
+    percentiles, which pandas' ``quantile`` computes)."""
+    array = np.asarray(values, dtype="float64")
+    q25, median, q75 = np.percentile(array, [25.0, 50.0, 75.0], method="linear")
+    found = {"min": array.min(), "q25": q25, "median": median, "q75": q75, "max": array.max()}
     return {k: round(float(v), 6) for k, v in found.items()}
 
 
@@ -196,162 +267,255 @@ def _rank(value: float, values: Iterable[float], lower_is_better: bool) -> int:
     return 1 + sum(1 for v in values if v > value)
 
 
-def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    present = [c for c in columns if c in frame.columns]
-    return [
-        {c: _plain(v) for c, v in zip(present, row, strict=True)}
-        for row in frame[present].itertuples(index=False, name=None)
-    ]
+def _grouped(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows by their first value (the page's code), each without it, in the rows' order."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for first, *rest in rows:
+        out.setdefault(str(first), []).append(tuple(rest))
+    return out
 
 
-# --------------------------------------------------------------------------- context
+def _view(table: str) -> str:
+    """The name of this module's typed view of ``table``."""
+    return quote(f"{_PREFIX}source_{table}")
 
 
-class _Groups(dict[str, pd.DataFrame]):
-    """Frames by key; a key with no rows gives an empty frame of the same columns."""
-
-    def __init__(self, groups: Mapping[str, pd.DataFrame], empty: pd.DataFrame) -> None:
-        super().__init__(groups)
-        self.empty = empty
-
-    def __missing__(self, key: str) -> pd.DataFrame:
-        return self.empty
+def _name(what: str) -> str:
+    """The name of one of this module's temporary tables."""
+    return quote(f"{_PREFIX}{what}")
 
 
-def _split(frame: pd.DataFrame, column: str, empty: pd.DataFrame) -> _Groups:
-    if frame.empty:
-        return _Groups({}, empty)
-    return _Groups({str(k): g for k, g in frame.groupby(column, sort=False)}, empty)
+# --------------------------------------------------------------------------- SQL
+
+
+def _typed_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """``table`` as a view with the schema's columns and types, NaN as NULL (empty, as the
+    release writes it), and :data:`ROW`; a table the connection lacks is an empty one."""
+    try:
+        present = {d[0] for d in con.execute(f"SELECT * FROM {quote(table)} LIMIT 0").description}
+    except duckdb.CatalogException:
+        present = set()
+    if present and ROW not in present:
+        raise ValueError(f"{table}: the profiles need its rows numbered ({ROW})")
+    columns = []
+    for column in arrow_schema(table):
+        kind = duckdb_type(column.type)
+        value = f"CAST({quote(column.name) if column.name in present else 'NULL'} AS {kind})"
+        if kind == "DOUBLE":
+            value = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+        columns.append(f"{value} AS {quote(column.name)}")
+    source = f"FROM {quote(table)}" if present else "WHERE false"
+    row = quote(ROW) if present else "CAST(NULL AS BIGINT)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {_view(table)} AS "
+        f"SELECT {', '.join(columns)}, {row} AS {quote(ROW)} {source}"
+    )
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> None:
+    """The typed views and the work tables every figure reads."""
+    for table in TABLES:
+        _typed_view(con, table)
+    con.create_function(
+        _NUMBER_KEY,
+        lambda value: f"{value:+032.10f}",
+        [DOUBLE],
+        VARCHAR,
+        side_effects=False,
+    )
+    # One row per activity (its first), as every figure sees activities.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_name("activities")} AS
+        SELECT activity_id, title, reporting_org_ref, reporting_org_name,
+               coalesce(is_cd, false) AS is_cd, modality, source_file, {ROW}
+        FROM {_view("activities")}
+        QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1"""
+    )
+    # Disbursements per transaction and country (publish.headline.disbursements), dated,
+    # with the activity's partner and modality.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_name("money")} AS
+        WITH counted AS (
+            SELECT activity_id, recipient_country, value_usd, year(transaction_date) AS year
+            FROM {_view("transactions")}
+            WHERE transaction_type IN ('3', '4') AND coalesce(counts_toward_totals, false)
+              AND value_usd IS NOT NULL
+        ), split AS (
+            SELECT activity_id, recipient_country AS country_code, year, value_usd AS usd
+            FROM counted WHERE recipient_country IS NOT NULL
+            UNION ALL
+            SELECT c.activity_id, s.country_code, c.year, c.value_usd * coalesce(s.share, 1.0)
+            FROM counted c LEFT JOIN {_view("activity_countries")} s USING (activity_id)
+            WHERE c.recipient_country IS NULL
+        )
+        SELECT m.activity_id, m.country_code, CAST(m.year AS BIGINT) AS year, m.usd,
+               coalesce(a.is_cd, false) AS is_cd,
+               coalesce(a.reporting_org_ref, '') AS partner,
+               coalesce(nullif(a.modality, ''), {literal(UNKNOWN)}) AS modality
+        FROM split m LEFT JOIN {_name("activities")} a USING (activity_id)
+        WHERE m.country_code IS NOT NULL AND m.year IS NOT NULL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {_name("dac")} AS
+        SELECT activity_id, code AS sector_code, share AS sector_share, code_name, {ROW}
+        FROM {_view("activity_sectors")}
+        WHERE vocabulary = '1' AND regexp_full_match(code, {literal(_DAC5)})"""
+    )
+    # CD money over DAC sectors by their share; what no sector covers goes to "unknown"
+    # (the shares summed over every CD disbursement row of the activity, as before).
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_name("sectors")} AS
+        WITH cd AS (SELECT * FROM {_name("money")} WHERE is_cd),
+        joined AS (
+            SELECT cd.*, d.sector_code, d.sector_share
+            FROM cd LEFT JOIN {_name("dac")} d USING (activity_id)
+        ), shares AS (
+            SELECT activity_id, sum(coalesce(sector_share, 0)) AS share
+            FROM joined GROUP BY activity_id
+        )
+        SELECT country_code, partner, year, sector_code, usd * coalesce(sector_share, 0) AS usd
+        FROM joined WHERE sector_code IS NOT NULL
+        UNION ALL
+        SELECT * FROM (
+            SELECT cd.country_code, cd.partner, cd.year, {literal(UNKNOWN)} AS sector_code,
+                   cd.usd * (1 - least(greatest(coalesce(s.share, 0), 0), 1)) AS usd
+            FROM cd LEFT JOIN shares s USING (activity_id)
+        ) WHERE abs(usd) > 0.005"""
+    )
+
+
+def _pages_table(
+    con: duckdb.DuckDBPyConnection, countries: Sequence[str], partners: Sequence[str]
+) -> None:
+    """Every page: its number, kind and code (countries first, then partners)."""
+    kinds = ["country"] * len(countries) + ["partner"] * len(partners)
+    temp_table(
+        con,
+        f"{_PREFIX}pages",
+        pa.table(
+            {
+                "page": pa.array(range(len(kinds)), pa.int64()),
+                "kind": pa.array(kinds, pa.string()),
+                "code": pa.array([*countries, *partners], pa.string()),
+            }
+        ),
+    )
+    pages, activities = _name("pages"), _name("activities")
+    # The files behind each page: its activities', and the country's own reports or the
+    # partner's own declarations.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_name("page_files")} AS
+        SELECT DISTINCT page, source_file FROM (
+            SELECT p.page, a.source_file FROM {pages} p
+            JOIN (SELECT DISTINCT activity_id, country_code FROM {_view("activity_countries")}) c
+              ON p.kind = 'country' AND c.country_code = p.code
+            JOIN {activities} a ON a.activity_id = c.activity_id
+            UNION ALL
+            SELECT p.page, t.source_file FROM {pages} p JOIN {_view("cd_priorities")} t
+              ON p.kind = 'country' AND t.country_code = p.code
+            UNION ALL
+            SELECT p.page, t.source_file FROM {pages} p JOIN {_view("results")} t
+              ON p.kind = 'country' AND t.country_code = p.code
+            UNION ALL
+            SELECT p.page, a.source_file FROM {pages} p JOIN {activities} a
+              ON p.kind = 'partner' AND a.reporting_org_ref = p.code
+            UNION ALL
+            SELECT p.page, t.source_file FROM {pages} p JOIN {_view("partner_declarations")} t
+              ON p.kind = 'partner' AND t.partner_org_ref = p.code
+        ) WHERE source_file IS NOT NULL"""
+    )
+
+
+def _clean_up(con: duckdb.DuckDBPyConnection) -> None:
+    for kind, names in (
+        ("TABLE", ("activities", "money", "sectors", "pages", "page_files")),
+        ("VIEW", ("dac", *(f"source_{t}" for t in TABLES))),
+    ):
+        for name in names:
+            con.execute(f"DROP {kind} IF EXISTS {_name(name)}")
+    with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
+        con.remove_function(_NUMBER_KEY)
+
+
+# --------------------------------------------------------------------------- figures
 
 
 class _Data:
-    """The tables, joined once for every profile."""
+    """What every page needs, queried once: names, labels, and the pages' codes."""
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], options: ProfileOptions) -> None:
-        # Row positions are how extracts find their rows (:class:`CsvRows`).
-        tables = {name: frame.reset_index(drop=True) for name, frame in tables.items()}
-        self.tables = tables
+    def __init__(self, con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> None:
+        self.con = con
         self.options = options
-        self._csv: dict[str, CsvRows] = {}
-        activities = _table(tables, "activities")
-        self.activities = (
-            activities.drop_duplicates("activity_id").set_index("activity_id", drop=False)
-            if not activities.empty
-            else pd.DataFrame(columns=["activity_id", "title", "reporting_org_ref"])
-        )
-        partner = (
-            self.activities["reporting_org_ref"].astype("string").fillna("")
-            if "reporting_org_ref" in self.activities
-            else pd.Series(dtype="string")
-        )
-        self.partner_of: dict[str, str] = {str(k): str(v) for k, v in partner.items()}
+        activities, money = _name("activities"), _name("money")
         self.partner_names: dict[str, str] = {}
-        if "reporting_org_name" in self.activities:
-            for ref, name in zip(
-                self.activities["reporting_org_ref"],
-                self.activities["reporting_org_name"],
-                strict=True,
-            ):
-                if _text(ref) and _text(name):
-                    self.partner_names.setdefault(_text(ref), _text(name))
-        money = disbursements(tables)
-        money = money[money["country_code"].notna() & money["year"].notna()].copy()
-        money["country_code"] = money["country_code"].astype(str)
-        money["year"] = money["year"].astype(int)
-        money["partner"] = money["activity_id"].map(self.partner_of).fillna("")
-        modality = (
-            self.activities["modality"].astype("string").fillna("")
-            if "modality" in self.activities
-            else pd.Series(dtype="string")
-        )
-        money["modality"] = (
-            money["activity_id"].map({str(k): str(v) for k, v in modality.items()}).fillna("")
-        )
-        money.loc[money["modality"].eq(""), "modality"] = UNKNOWN
-        self.all_money = money
-        self.cd = money[money["is_cd"].astype(bool)].reset_index(drop=True)
+        for ref, name in con.execute(
+            f"""SELECT reporting_org_ref, reporting_org_name FROM (
+                SELECT reporting_org_ref, reporting_org_name, min({ROW}) AS first
+                FROM {activities}
+                WHERE reporting_org_ref IS NOT NULL AND reporting_org_name IS NOT NULL
+                GROUP BY ALL) ORDER BY first"""
+        ).fetchall():
+            if _text(ref) and _text(name):
+                self.partner_names.setdefault(_text(ref), _text(name))
         self.sector_name_of: dict[str, str] = {}
-        self.sectors = self._sectors(_table(tables, "activity_sectors"))
-        self.cd_by_sector = self._by_sector(self.cd)
-        self.countries_of = self._countries_of(_table(tables, "activity_countries"))
-        titles = self.activities["title"] if "title" in self.activities else pd.Series()
-        self.title_of = {str(k): _text(v) for k, v in titles.items()}
-        self.cd_ids = set(self.cd["activity_id"].astype(str))
-        #: (country, priority) -> activity -> the bases of its links.
-        self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
-        links = _table(tables, "alignment_links")
-        if not links.empty:
-            for activity_id, country, priority, basis in zip(
-                links["activity_id"].tolist(),
-                links["country_code"].tolist(),
-                links["priority_id"].tolist(),
-                links["basis"].tolist(),
-                strict=True,
-            ):
-                bases = self.links.setdefault((str(country), str(priority)), {})
-                bases.setdefault(str(activity_id), []).append(str(basis))
-        empty_money = self.all_money.iloc[0:0]
-        empty_sector = self.cd_by_sector.iloc[0:0]
-        self.money_of_country = _split(self.all_money, "country_code", empty_money)
-        self.money_of_partner = _split(self.all_money, "partner", empty_money)
-        self.cd_of_country = _split(self.cd, "country_code", empty_money)
-        self.cd_of_partner = _split(self.cd, "partner", empty_money)
-        self.sector_of_country = _split(self.cd_by_sector, "country_code", empty_sector)
-        self.sector_of_partner = _split(self.cd_by_sector, "partner", empty_sector)
-
-    def csv_rows(self, table: str) -> CsvRows:
-        """The table's CSV rendered once, for every extract of it."""
-        if table not in self._csv:
-            self._csv[table] = CsvRows(table, self.tables[table])
-        return self._csv[table]
-
-    def _sectors(self, frame: pd.DataFrame) -> pd.DataFrame:
-        columns = ["activity_id", "sector_code", "sector_share", "code_name"]
-        if frame.empty:
-            return pd.DataFrame(columns=columns)
-        dac = frame[
-            frame["vocabulary"].astype(str).eq("1") & frame["code"].astype(str).str.match(_DAC5)
-        ]
-        out = dac.rename(columns={"code": "sector_code", "share": "sector_share"})
-        out = out.assign(sector_code=out["sector_code"].astype(str))
-        for code, name in zip(out["sector_code"], out["code_name"], strict=True):
+        for code, name in con.execute(
+            f"""SELECT sector_code, code_name FROM (
+                SELECT sector_code, code_name, min({ROW}) AS first FROM {_name("dac")}
+                WHERE code_name IS NOT NULL GROUP BY ALL) ORDER BY first"""
+        ).fetchall():
             if _text(name):
-                self.sector_name_of.setdefault(code, _text(name))
-        return out[columns]
+                self.sector_name_of.setdefault(str(code), _text(name))
+        if options.countries:
+            self.countries = sorted(set(options.countries))
+        else:
+            found = [
+                f"SELECT country_code FROM {_view(t)} WHERE country_code <> ''"
+                for t in ("alignment_metrics", "cd_priorities", "results", "activity_countries")
+            ]
+            self.countries = sorted(
+                str(c)
+                for (c,) in con.execute(
+                    f"SELECT country_code FROM {money} WHERE is_cd UNION " + " UNION ".join(found)
+                ).fetchall()
+            )
+        self.partners = sorted(
+            str(p)
+            for (p,) in con.execute(
+                f"""SELECT partner FROM {money} WHERE is_cd AND partner <> ''
+                UNION SELECT reporting_org_ref FROM {activities}
+                WHERE is_cd AND reporting_org_ref <> ''"""
+            ).fetchall()
+        )
+        _pages_table(con, self.countries, self.partners)
+        #: activity -> (title, partner) of the activities that priorities and pairs show.
+        self.activities: dict[str, tuple[str, str]] = {}
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def by_page(self, kind: str, sql: str) -> dict[str, list[tuple[Any, ...]]]:
+        """``sql``'s rows by their first column, a page's code; ``{pages}`` in ``sql``
+        stands for the codes of the pages of ``kind``."""
+        pages = f"(SELECT code FROM {_name('pages')} WHERE kind = {literal(kind)})"
+        return _grouped(self.rows(sql.replace("{pages}", pages)))
+
+    def learn_activities(self, ids: Iterable[str]) -> None:
+        """Title and partner of these activities, for :meth:`activity`."""
+        wanted = sorted(set(ids) - set(self.activities))
+        if not wanted:
+            return
+        temp_table(self.con, f"{_PREFIX}wanted", pa.table({"activity_id": wanted}))
+        for activity_id, title, partner in self.rows(
+            f"""SELECT a.activity_id, a.title, coalesce(a.reporting_org_ref, '')
+            FROM {_name("activities")} a JOIN {_name("wanted")} w USING (activity_id)"""
+        ):
+            self.activities[str(activity_id)] = (_text(title), str(partner))
+        self.con.execute(f"DROP TABLE {_name('wanted')}")
 
     def sector_label(self, code: str) -> str:
         if code == UNKNOWN:
             return UNKNOWN
         return self.options.sector_names.get(code) or self.sector_name_of.get(code) or code
-
-    def _by_sector(self, money: pd.DataFrame) -> pd.DataFrame:
-        """CD money split over DAC sectors; what no sector covers goes to ``unknown``."""
-        if money.empty:
-            return money.assign(sector_code=pd.Series(dtype="string"))
-        joined = money.merge(self.sectors, on="activity_id", how="left")
-        joined["sector_share"] = joined["sector_share"].astype("float64")
-        with_sector = joined[joined["sector_code"].notna()].copy()
-        with_sector["usd"] = with_sector["usd"] * with_sector["sector_share"].fillna(0.0)
-        shares = (
-            joined.assign(s=joined["sector_share"].fillna(0.0))
-            .groupby(["activity_id"], dropna=False)["s"]
-            .sum()
-        )
-        rest = money.copy()
-        rest["usd"] = rest["usd"] * (1.0 - rest["activity_id"].map(shares).fillna(0.0).clip(0, 1))
-        rest = rest[rest["usd"].abs() > 0.005].assign(sector_code=UNKNOWN)
-        return pd.concat(
-            [with_sector.drop(columns=["sector_share", "code_name"]), rest], ignore_index=True
-        )
-
-    @staticmethod
-    def _countries_of(frame: pd.DataFrame) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        if frame.empty:
-            return out
-        for activity_id, country in zip(frame["activity_id"], frame["country_code"], strict=True):
-            out.setdefault(str(country), set()).add(str(activity_id))
-        return out
 
     def country_name(self, code: str) -> str:
         return self.options.country_names.get(code) or code
@@ -360,27 +524,53 @@ class _Data:
         return self.partner_names.get(code) or code
 
     def activity(self, activity_id: str) -> dict[str, Any]:
-        partner = self.partner_of.get(activity_id, "")
+        title, partner = self.activities.get(activity_id, ("", ""))
         return {
             "activity_id": activity_id,
-            "title": self.title_of.get(activity_id, ""),
+            "title": title,
             "partner": self.partner_name(partner) if partner else "",
             "partner_code": partner,
         }
 
 
-# --------------------------------------------------------------------------- countries
+def _money(data: _Data, kind: str, key: str) -> dict[str, list[tuple[str, int, float]]]:
+    """CD money of each page of ``kind`` (its code in ``country_code`` or ``partner``) by
+    ``key`` and year."""
+    own = "country_code" if kind == "country" else "partner"
+    source = _name("sectors") if key == "sector_code" else _name("money")
+    where = "" if key == "sector_code" else "WHERE is_cd"
+    return data.by_page(
+        kind,
+        f"""SELECT {own}, {key}, year, fsum(usd) FROM (SELECT * FROM {source} {where})
+        WHERE {own} IN {{pages}} GROUP BY ALL ORDER BY ALL""",
+    )
 
 
-def _country_codes(data: _Data) -> list[str]:
-    if data.options.countries:
-        return sorted(set(data.options.countries))
-    codes: set[str] = set(data.cd["country_code"])
-    for name in ("alignment_metrics", "cd_priorities", "results", "activity_countries"):
-        frame = _table(data.tables, name)
-        if not frame.empty and "country_code" in frame:
-            codes |= {c for c in frame["country_code"].dropna().astype(str) if c}
-    return sorted(codes)
+def _totals(data: _Data, kind: str) -> dict[str, tuple[Any, ...]]:
+    """Per page of ``kind``: all disbursements, CD disbursements, CD partners or countries."""
+    own, other = ("country_code", "partner") if kind == "country" else ("partner", "country_code")
+    # A country counts its partners that have a code; a partner all its countries.
+    counted = "is_cd AND partner <> ''" if kind == "country" else "is_cd"
+    found = data.by_page(
+        kind,
+        f"""SELECT {own}, fsum(usd), fsum(usd) FILTER (WHERE is_cd),
+               count(DISTINCT {other}) FILTER (WHERE {counted})
+        FROM {_name("money")} WHERE {own} IN {{pages}} GROUP BY ALL""",
+    )
+    return {code: rows[0] for code, rows in found.items()}
+
+
+def _cd_activities(data: _Data, kind: str) -> dict[str, int]:
+    """Per page of ``kind``: its CD activities (in the country; reported by the partner)."""
+    if kind == "country":
+        sql = f"""SELECT c.country_code, count(*) FROM (
+            SELECT DISTINCT activity_id, country_code FROM {_view("activity_countries")}) c
+            JOIN {_name("activities")} a USING (activity_id)
+            WHERE a.is_cd AND c.country_code IN {{pages}} GROUP BY ALL"""
+    else:
+        sql = f"""SELECT reporting_org_ref, count(*) FROM {_name("activities")}
+            WHERE is_cd AND reporting_org_ref IN {{pages}} GROUP BY ALL"""
+    return {code: int(rows[0][0]) for code, rows in data.by_page(kind, sql).items()}
 
 
 def _groups_of(code: str, options: ProfileOptions) -> dict[str, str]:
@@ -393,55 +583,83 @@ def _groups_of(code: str, options: ProfileOptions) -> dict[str, str]:
     return found
 
 
-def _totals(data: _Data, code: str) -> dict[str, Any]:
-    money = data.money_of_country[code]
-    cd = data.cd_of_country[code]
-    total = float(money["usd"].sum())
-    cd_total = float(cd["usd"].sum())
-    activities = data.activities
-    ids = data.countries_of.get(code, set())
-    cd_activities = (
-        int(activities.loc[activities.index.isin(ids), "is_cd"].fillna(False).astype(bool).sum())
-        if "is_cd" in activities
-        else 0
-    )
-    return {
-        "disbursement_usd": _usd(total),
-        "cd_disbursement_usd": _usd(cd_total),
-        "cd_share": round(cd_total / total, 4) if total else None,
-        "cd_activities": cd_activities,
-        "partners": int(cd.loc[cd["partner"] != "", "partner"].nunique()),
+def _priorities(data: _Data) -> dict[str, list[dict[str, Any]]]:
+    """Each compact country's CD priorities, with the activities linked to them."""
+    pages = f"(SELECT code FROM {_name('pages')} WHERE kind = 'country')"
+    links: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for country, priority, activity_id, basis in data.rows(
+        f"""SELECT l.country_code, l.priority_id, l.activity_id, l.basis
+        FROM {_view("alignment_links")} l SEMI JOIN {_name("activities")} a USING (activity_id)
+        WHERE l.country_code IN {pages} ORDER BY l.{ROW}"""
+    ):
+        bases = links.setdefault((str(country), str(priority)), {})
+        bases.setdefault(str(activity_id), []).append(str(basis))
+    data.learn_activities(a for bases in links.values() for a in bases)
+    money: dict[tuple[str, str], float] = {
+        (str(country), str(activity_id)): float(usd)
+        for country, activity_id, usd in data.rows(
+            f"""SELECT country_code, activity_id, fsum(usd) FROM {_name("money")}
+            WHERE is_cd AND country_code IN {pages} GROUP BY ALL"""
+        )
     }
-
-
-def _priorities(data: _Data, code: str) -> list[dict[str, Any]]:
-    priorities = _table(data.tables, "cd_priorities")
-    if priorities.empty:
-        return []
-    own = priorities[priorities["country_code"].astype(str) == code].sort_values("priority_id")
-    money = data.cd_of_country[code].groupby("activity_id")["usd"].sum().to_dict()
-    out = []
-    for row in own.to_dict("records"):
-        priority = str(row["priority_id"])
-        bases = data.links.get((code, priority), {})
-        activity_ids = sorted(a for a in bases if a in data.cd_ids or a in data.title_of)
-        activities = [
-            {**data.activity(a), "basis": ", ".join(sorted(set(bases[a])))} for a in activity_ids
-        ]
-        out.append(
+    out: dict[str, list[dict[str, Any]]] = {}
+    for code, priority, title, sector, start, end in data.rows(
+        f"""SELECT country_code, priority_id, title, sector_code, start_year, end_year
+        FROM {_view("cd_priorities")} WHERE country_code IN {pages}
+        ORDER BY country_code, priority_id NULLS LAST, {ROW}"""
+    ):
+        priority = str(priority)
+        bases = links.get((str(code), priority), {})
+        activity_ids = sorted(bases)
+        out.setdefault(str(code), []).append(
             {
                 "priority_id": priority,
-                "title": _text(row.get("title")),
-                "sector_code": _text(row.get("sector_code")) or None,
-                "start_year": _int(row.get("start_year")),
-                "end_year": _int(row.get("end_year")),
-                "usd": _usd(sum(float(money.get(a, 0.0)) for a in activity_ids)),
+                "title": _text(title),
+                "sector_code": _text(sector) or None,
+                "start_year": _int(start),
+                "end_year": _int(end),
+                "usd": _usd(sum(money.get((str(code), a), 0.0) for a in activity_ids)),
                 "n_activities": len(activity_ids),
                 "funded": bool(activity_ids),
-                "activities": activities,
+                "activities": [
+                    {**data.activity(a), "basis": ", ".join(sorted(set(bases[a])))}
+                    for a in activity_ids
+                ],
             }
         )
     return out
+
+
+#: The columns of ``results`` that indicators are made of.
+_RESULT_COLUMNS = (
+    "result_id",
+    "indicator_id",
+    "activity_id",
+    "period_end",
+    "actual_value",
+    "baseline_year",
+    "baseline_value",
+    "target_year",
+    "target_value",
+    "indicator_title",
+    "result_title",
+    "priority_id",
+    "measure",
+    "ascending",
+    "reference_vocabulary",
+    "reference_code",
+)
+
+
+def _results(data: _Data) -> dict[str, list[dict[str, Any]]]:
+    """Indicators of every country that reports results (the compact's peers included)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for code, *values in data.rows(
+        f"""SELECT country_code, {", ".join(_RESULT_COLUMNS)} FROM {_view("results")}
+        WHERE country_code <> '' ORDER BY {ROW}"""
+    ):
+        rows.setdefault(str(code), []).append(dict(zip(_RESULT_COLUMNS, values, strict=True)))
+    return {code: _indicators(rows[code]) for code in sorted(rows)}
 
 
 def _progress(baseline: float | None, target: float | None, actual: float | None) -> float | None:
@@ -450,10 +668,10 @@ def _progress(baseline: float | None, target: float | None, actual: float | None
     return round((actual - baseline) / (target - baseline), 4)
 
 
-def _indicators(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _indicators(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Results rows grouped into indicators: baseline, target and the actuals over time."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in frame.to_dict("records"):
+    for record in records:
         row = {k: _plain(v) for k, v in record.items()}
         key = _text(row.get("indicator_id")) or _text(row.get("result_id"))
         groups.setdefault((key, _text(row.get("activity_id"))), []).append(row)
@@ -502,16 +720,6 @@ def _reference(vocabulary: Any, code: Any) -> str | None:
     return f"{vocabulary_text}:{code_text}" if vocabulary_text else code_text
 
 
-def _latest_metrics(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each (country, partner, metric)'s latest year with a row."""
-    if frame.empty:
-        return frame
-    latest = frame.groupby(
-        [frame["country_code"], frame["partner_org_ref"].fillna(""), frame["metric"]]
-    )["year"].transform("max")
-    return frame[frame["year"] == latest]
-
-
 _METRIC_COLUMNS = (
     "metric",
     "year",
@@ -522,6 +730,24 @@ _METRIC_COLUMNS = (
     "n_activities_eligible",
     "coverage",
 )
+
+
+def _latest_metrics(data: _Data, where: str, order: str) -> list[tuple[Any, ...]]:
+    """Alignment metrics (``country_code``, ``partner_org_ref``, then :data:`_METRIC_COLUMNS`)
+    of each (country, partner, metric)'s latest year with a row, filtered by ``where``."""
+    columns = ", ".join(_METRIC_COLUMNS)
+    return data.rows(
+        f"""SELECT country_code, partner_org_ref, {columns} FROM (
+            SELECT *, max(year) OVER (
+                PARTITION BY country_code, coalesce(partner_org_ref, ''), metric) AS latest
+            FROM {_view("alignment_metrics")}
+            WHERE country_code IS NOT NULL AND metric IS NOT NULL AND ({where}))
+        WHERE year = latest ORDER BY {order}"""
+    )
+
+
+def _metric_record(values: Sequence[Any]) -> dict[str, Any]:
+    return {c: _plain(v) for c, v in zip(_METRIC_COLUMNS, values, strict=True)}
 
 
 def _peers(
@@ -621,65 +847,69 @@ def _shared_indicators(
     return out
 
 
-def _hotspots(data: _Data, code: str) -> list[dict[str, Any]]:
-    frame = _table(data.tables, "duplication_metrics")
-    if frame.empty:
-        return []
-    own = frame[(frame["country_code"].astype(str) == code) & frame["sector_code"].notna()]
-    if own.empty:
-        return []
-    own = own[own["year"] == own["year"].max()].sort_values(
-        ["n_partners", "cd_disbursement_usd", "sector_code"],
-        ascending=[False, False, True],
-        kind="stable",
+_HOTSPOT_COLUMNS = (
+    "sector_code",
+    "priority_id",
+    "year",
+    "n_partners",
+    "n_activities",
+    "cd_disbursement_usd",
+    "hhi",
+    "effective_partners",
+    "fragmentation_ratio",
+    "n_overlap_pairs",
+    "overlap_value_share",
+)
+
+
+def _hotspots(data: _Data) -> dict[str, list[dict[str, Any]]]:
+    """Duplication metrics by sector of each compact country's latest year, the sectors
+    with the most partners first."""
+    found = data.by_page(
+        "country",
+        f"""SELECT country_code, {", ".join(_HOTSPOT_COLUMNS)} FROM (
+            SELECT *, max(year) OVER (PARTITION BY country_code) AS latest
+            FROM {_view("duplication_metrics")}
+            WHERE sector_code IS NOT NULL AND country_code IN {{pages}})
+        WHERE year = latest
+        ORDER BY country_code, n_partners DESC NULLS LAST, cd_disbursement_usd DESC NULLS LAST,
+                 sector_code NULLS LAST, {ROW}""",
     )
-    out = []
-    for record in _records(
-        own,
-        [
-            "sector_code",
-            "priority_id",
-            "year",
-            "n_partners",
-            "n_activities",
-            "cd_disbursement_usd",
-            "hhi",
-            "effective_partners",
-            "fragmentation_ratio",
-            "n_overlap_pairs",
-            "overlap_value_share",
-        ],
-    ):
-        record["sector_name"] = data.sector_label(str(record["sector_code"]))
-        out.append(record)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for code, rows in found.items():
+        for values in rows:
+            record = {c: _plain(v) for c, v in zip(_HOTSPOT_COLUMNS, values, strict=True)}
+            record["sector_name"] = data.sector_label(str(record["sector_code"]))
+            out.setdefault(code, []).append(record)
     return out
 
 
-def _pairs(data: _Data, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    ordered = frame.sort_values(["score", "pair_id"], ascending=[False, True], kind="stable")
-    for r in ordered.itertuples(index=False):
-        out.append(
+def _pairs(data: _Data) -> list[tuple[str, dict[str, Any]]]:
+    """Every pair of overlapping effort (with its country's code), the highest score first."""
+    rows = data.rows(
+        f"""SELECT pair_id, kind, country_code, score, sector_overlap, date_overlap,
+               title_similarity, activity_id_a, activity_id_b
+        FROM {_view("duplication_pairs")} WHERE kind = 'overlapping_effort'
+        ORDER BY score DESC NULLS LAST, pair_id NULLS LAST, {ROW}"""
+    )
+    data.learn_activities(str(a) for r in rows for a in r[7:])
+    return [
+        (
+            str(country),
             {
-                "pair_id": str(r.pair_id),
-                "kind": str(r.kind),
-                "country_code": _text(r.country_code),
-                "score": _number(r.score),
-                "sector_overlap": _number(r.sector_overlap),
-                "date_overlap": _number(r.date_overlap),
-                "title_similarity": _number(r.title_similarity),
-                "a": data.activity(str(r.activity_id_a)),
-                "b": data.activity(str(r.activity_id_b)),
-            }
+                "pair_id": str(pair_id),
+                "kind": str(kind),
+                "country_code": _text(country),
+                "score": _number(score),
+                "sector_overlap": _number(sector),
+                "date_overlap": _number(date),
+                "title_similarity": _number(title),
+                "a": data.activity(str(a)),
+                "b": data.activity(str(b)),
+            },
         )
-    return out
-
-
-def _overlapping(data: _Data) -> pd.DataFrame:
-    frame = _table(data.tables, "duplication_pairs")
-    if frame.empty:
-        return frame
-    return frame[frame["kind"].astype(str) == "overlapping_effort"]
+        for pair_id, kind, country, score, sector, date, title, a, b in rows
+    ]
 
 
 _SOURCE_COLUMNS = (
@@ -693,200 +923,169 @@ _SOURCE_COLUMNS = (
 )
 
 
-def _quality(data: _Data, files: set[str]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    sources = _table(data.tables, "sources")
-    if sources.empty or not files:
-        return [], sources.iloc[0:0] if not sources.empty else sources
-    own = sources[sources["source_file"].astype(str).isin(files)].sort_values("source_file")
-    return _records(own, _SOURCE_COLUMNS), own
+def _quality(data: _Data) -> dict[int, list[dict[str, Any]]]:
+    """Per page (its number): the sources behind it, by file name."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for page, *values in data.rows(
+        f"""SELECT f.page, {", ".join(f"s.{c}" for c in _SOURCE_COLUMNS)}
+        FROM {_name("page_files")} f JOIN {_view("sources")} s USING (source_file)
+        ORDER BY f.page, s.source_file, s.{ROW}"""
+    ):
+        record = {c: _plain(v) for c, v in zip(_SOURCE_COLUMNS, values, strict=True)}
+        out.setdefault(int(page), []).append(record)
+    return out
 
 
-def _files_of(data: _Data, activity_ids: set[str], code: str | None = None) -> set[str]:
-    files: set[str] = set()
-    activities = data.activities
-    if "source_file" in activities:
-        files |= set(
-            activities.loc[activities.index.isin(activity_ids), "source_file"].dropna().astype(str)
+def _declarations(data: _Data) -> dict[str, dict[str, Any]]:
+    """Per partner: how many of its CD activities in compact countries declare each field."""
+    pages = f"(SELECT code FROM {_name('pages')} WHERE kind = 'partner')"
+    compact = f"(SELECT code FROM {_name('pages')} WHERE kind = 'country')"
+    types = field_types("partner_declarations")
+    known = ", ".join(
+        f"count(DISTINCT d.activity_id) FILTER (WHERE d.{quote(name)} IS NOT NULL"
+        + (
+            f" AND NOT regexp_full_match(d.{quote(name)}, {literal(_BLANK)}))"
+            if types[name] == "string"
+            else ")"
         )
-    if code is not None:
-        for name in ("cd_priorities", "results"):
-            frame = _table(data.tables, name)
-            if not frame.empty and "source_file" in frame:
-                mine = frame[frame["country_code"].astype(str) == code]
-                files |= set(mine["source_file"].dropna().astype(str))
-    return files
-
-
-class _Extracts:
-    """The row extracts of one page: table -> its rows, cut from the table's CSV (the
-    release's own writer: formula-like text is neutralised as in data/)."""
-
-    def __init__(self, data: _Data, folder: str) -> None:
-        self.data = data
-        self.folder = folder
-        self.paths: dict[str, str] = {}
-        self.files: dict[str, bytes] = {}
-
-    def add(self, table: str, frame: pd.DataFrame | None) -> None:
-        """``frame``: rows of ``data.tables[table]``, with their index unchanged."""
-        if frame is None or frame.empty:
-            return
-        path = f"{self.folder}/rows/{table}.csv"
-        self.files[path] = self.data.csv_rows(table).subset(frame.index)
-        self.paths[table] = path
-
-
-def _country(
-    data: _Data,
-    code: str,
-    countries: Sequence[str],
-    latest_all: pd.DataFrame,
-    latest_values: Mapping[str, Mapping[str, tuple[float, int]]],
-    indicators: Mapping[str, list[dict[str, Any]]],
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    tables = data.tables
-    extracts = _Extracts(data, f"countries/{slug(code)}")
-    cd = data.cd_of_country[code]
-    by_sector = data.sector_of_country[code]
-    metrics_rows = latest_all[latest_all["country_code"].astype(str) == code]
-    metrics = _records(metrics_rows.sort_values("metric"), _METRIC_COLUMNS)
-    pairs_frame = _overlapping(data)
-    if not pairs_frame.empty:
-        pairs_frame = pairs_frame[pairs_frame["country_code"].astype(str) == code]
-    activity_ids = data.countries_of.get(code, set())
-    quality, sources_rows = _quality(data, _files_of(data, activity_ids, code))
-    profile: dict[str, Any] = {
-        "kind": "country",
-        "code": code,
-        "name": data.country_name(code),
-        "slug": slug(code),
-        "groups": _groups_of(code, data.options),
-        "years": sorted({int(y) for y in cd["year"]}),
-        "totals": _totals(data, code),
-        "money": {
-            "by_partner": _long(cd, "partner", data.partner_names),
-            "by_modality": _long(cd, "modality", {}),
-            "by_sector": _long(
-                by_sector,
-                "sector_code",
-                {c: data.sector_label(c) for c in set(by_sector.get("sector_code", []))},
-            ),
-        },
-        "priorities": _priorities(data, code),
-        "results": indicators.get(code, []),
-        "metrics": metrics,
-        "peers": _peers(data, code, metrics, latest_values, countries),
-        "shared_indicators": _shared_indicators(data, code, indicators),
-        "hotspots": _hotspots(data, code),
-        "pairs": _pairs(data, pairs_frame) if not pairs_frame.empty else [],
-        "quality": quality,
-    }
-    transactions = _table(tables, "transactions")
-    if not transactions.empty:  # every disbursement the totals count (CD or not)
-        counted = set(data.money_of_country[code]["activity_id"])
-        extracts.add(
-            "transactions", transactions[transactions["activity_id"].astype(str).isin(counted)]
-        )
-    for name in ("cd_priorities", "alignment_links", "results", "duplication_metrics"):
-        frame = _table(tables, name)
-        if not frame.empty:
-            extracts.add(name, frame[frame["country_code"].astype(str) == code])
-    alignment = _table(tables, "alignment_metrics")
-    if not alignment.empty:
-        extracts.add("alignment_metrics", alignment[alignment["country_code"].astype(str) == code])
-    extracts.add("duplication_pairs", pairs_frame if not pairs_frame.empty else None)
-    extracts.add("sources", sources_rows)
-    profile["rows"] = dict(sorted(extracts.paths.items()))
-    return profile, extracts.files
-
-
-# --------------------------------------------------------------------------- partners
-
-
-def _declarations(data: _Data, code: str, cd_ids: set[str]) -> dict[str, Any]:
-    frame = _table(data.tables, "partner_declarations")
-    total = len(cd_ids)
-    declared_ids: set[str] = set()
-    known: dict[str, set[str]] = {f: set() for f in DECLARATION_FIELDS}
-    if not frame.empty:
-        own = frame[
-            (frame["partner_org_ref"].astype(str) == code)
-            & frame["activity_id"].astype(str).isin(cd_ids)
-        ]
-        for row in own.itertuples(index=False):
-            activity_id = str(row.activity_id)
-            declared_ids.add(activity_id)
-            for name in DECLARATION_FIELDS:
-                value = getattr(row, name, None)
-                if _plain(value) is not None and _text(value) != "":
-                    known[name].add(activity_id)
-    return {
-        "n_cd_activities": total,
-        "n_declared": len(declared_ids),
-        "share": round(len(declared_ids) / total, 4) if total else None,
-        "fields": [
-            {
-                "field": name,
-                "known": len(known[name]),
-                "total": total,
-                "share": round(len(known[name]) / total, 4) if total else None,
-            }
-            for name in DECLARATION_FIELDS
-        ],
-    }
-
-
-def _partner(
-    data: _Data, code: str, countries: Sequence[str]
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    tables = data.tables
-    extracts = _Extracts(data, f"partners/{slug(code)}")
-    money = data.money_of_partner[code]
-    cd = data.cd_of_partner[code]
-    by_sector = data.sector_of_partner[code]
-    activity_ids = {a for a, p in data.partner_of.items() if p == code}
-    activities = data.activities
-    cd_ids = (
-        set(
-            activities.loc[
-                activities.index.isin(activity_ids)
-                & activities["is_cd"].fillna(False).astype(bool),
-                "activity_id",
-            ].astype(str)
-        )
-        if "is_cd" in activities
-        else set()
+        for name in DECLARATION_FIELDS
     )
+    in_compact = f"""SELECT DISTINCT a.reporting_org_ref AS partner, a.activity_id
+        FROM {_name("activities")} a
+        JOIN {_view("activity_countries")} c ON c.activity_id = a.activity_id
+        WHERE a.is_cd AND a.reporting_org_ref IN {pages} AND c.country_code IN {compact}"""
+    totals = {
+        str(partner): int(n)
+        for partner, n in data.rows(f"SELECT partner, count(*) FROM ({in_compact}) GROUP BY ALL")
+    }
+    declared = {
+        str(partner): [int(n) for n in counts]
+        for partner, *counts in data.rows(
+            f"""SELECT d.partner_org_ref, count(DISTINCT d.activity_id), {known}
+            FROM {_view("partner_declarations")} d JOIN ({in_compact}) i
+              ON i.partner = d.partner_org_ref AND i.activity_id = d.activity_id
+            GROUP BY ALL"""
+        )
+    }
+    out = {}
+    for code in data.partners:
+        total = totals.get(code, 0)
+        n_declared, *fields = declared.get(code, [0] * (1 + len(DECLARATION_FIELDS)))
+        out[code] = {
+            "n_cd_activities": total,
+            "n_declared": n_declared,
+            "share": round(n_declared / total, 4) if total else None,
+            "fields": [
+                {
+                    "field": name,
+                    "known": n,
+                    "total": total,
+                    "share": round(n / total, 4) if total else None,
+                }
+                for name, n in zip(DECLARATION_FIELDS, fields, strict=True)
+            ],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _country_profiles(data: _Data) -> list[dict[str, Any]]:
+    countries = data.countries
+    by_partner = _money(data, "country", "partner")
+    by_modality = _money(data, "country", "modality")
+    by_sector = _money(data, "country", "sector_code")
+    totals = _totals(data, "country")
+    cd_activities = _cd_activities(data, "country")
+    priorities = _priorities(data)
+    indicators = _results(data)
+    hotspots = _hotspots(data)
+    pairs = _pairs(data)
+    quality = _quality(data)
     compact = set(countries)
-    in_compact = {a for a in cd_ids if any(a in data.countries_of.get(c, set()) for c in compact)}
-    alignment = _table(tables, "alignment_metrics")
-    own_metrics = (
-        _latest_metrics(alignment[alignment["partner_org_ref"].astype("string") == code])
-        if not alignment.empty
-        else pd.DataFrame()
-    )
-    rows = []
-    if not own_metrics.empty:
-        for record in _records(
-            own_metrics.sort_values(["country_code", "metric"]),
-            ["country_code", *_METRIC_COLUMNS],
-        ):
-            record["country_name"] = data.country_name(str(record["country_code"]))
-            rows.append(record)
-    pairs_frame = _overlapping(data)
-    overlaps = []
-    if not pairs_frame.empty:
-        partner_a = pairs_frame["activity_id_a"].astype(str).map(data.partner_of)
-        partner_b = pairs_frame["activity_id_b"].astype(str).map(data.partner_of)
-        pairs_frame = pairs_frame[(partner_a == code) | (partner_b == code)]
-        for pair in _pairs(data, pairs_frame):
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    latest_values: dict[str, dict[str, tuple[float, int]]] = {}
+    for country, _, *values in _latest_metrics(
+        data, "coalesce(partner_org_ref, '') = ''", f"country_code, metric, {ROW}"
+    ):
+        record = _metric_record(values)
+        metrics.setdefault(str(country), []).append(record)
+        number = _number(record["value"])
+        if number is not None and str(country) in compact:
+            latest_values.setdefault(str(record["metric"]), {})[str(country)] = (
+                number,
+                int(record["year"]),
+            )
+    out = []
+    for page, code in enumerate(countries):
+        total, cd_total, partners = totals.get(code, (0.0, 0.0, 0))
+        total, cd_total = float(total or 0.0), float(cd_total or 0.0)
+        own = metrics.get(code, [])
+        out.append(
+            {
+                "kind": "country",
+                "code": code,
+                "name": data.country_name(code),
+                "slug": slug(code),
+                "groups": _groups_of(code, data.options),
+                "years": sorted({int(y) for _, y, _ in by_partner.get(code, [])}),
+                "totals": {
+                    "disbursement_usd": _usd(total),
+                    "cd_disbursement_usd": _usd(cd_total),
+                    "cd_share": round(cd_total / total, 4) if total else None,
+                    "cd_activities": cd_activities.get(code, 0),
+                    "partners": int(partners),
+                },
+                "money": {
+                    "by_partner": _long(by_partner.get(code, []), data.partner_names),
+                    "by_modality": _long(by_modality.get(code, []), {}),
+                    "by_sector": _long(
+                        by_sector.get(code, []),
+                        {str(k): data.sector_label(str(k)) for k, _, _ in by_sector.get(code, [])},
+                    ),
+                },
+                "priorities": priorities.get(code, []),
+                "results": indicators.get(code, []),
+                "metrics": own,
+                "peers": _peers(data, code, own, latest_values, countries),
+                "shared_indicators": _shared_indicators(data, code, indicators),
+                "hotspots": hotspots.get(code, []),
+                "pairs": [p for country, p in pairs if country == code],
+                "quality": quality.get(page, []),
+            }
+        )
+    return out
+
+
+def _partner_profiles(data: _Data) -> list[dict[str, Any]]:
+    by_country = _money(data, "partner", "country_code")
+    by_sector = _money(data, "partner", "sector_code")
+    by_modality = _money(data, "partner", "modality")
+    totals = _totals(data, "partner")
+    cd_activities = _cd_activities(data, "partner")
+    declarations = _declarations(data)
+    pairs = _pairs(data)
+    quality = _quality(data)
+    alignment: dict[str, list[dict[str, Any]]] = {}
+    pages = f"(SELECT code FROM {_name('pages')} WHERE kind = 'partner')"
+    for country, partner, *values in _latest_metrics(
+        data, f"partner_org_ref IN {pages}", f"partner_org_ref, country_code, metric, {ROW}"
+    ):
+        record = {"country_code": _plain(country), **_metric_record(values)}
+        record["country_name"] = data.country_name(str(country))
+        alignment.setdefault(str(partner), []).append(record)
+    out = []
+    for page, code in enumerate(data.partners, start=len(data.countries)):
+        total, cd_total, countries = totals.get(code, (0.0, 0.0, 0))
+        overlaps = []
+        for _, pair in pairs:
+            if code not in (pair["a"]["partner_code"], pair["b"]["partner_code"]):
+                continue
             own, other = (
                 (pair["a"], pair["b"])
                 if pair["a"]["partner_code"] == code
-                else (
-                    pair["b"],
-                    pair["a"],
-                )
+                else (pair["b"], pair["a"])
             )
             overlaps.append(
                 {
@@ -900,114 +1099,256 @@ def _partner(
                     "other": other,
                 }
             )
-    files = _files_of(data, activity_ids)
-    declarations = _table(tables, "partner_declarations")
-    if not declarations.empty and "source_file" in declarations:
-        own_declarations = declarations[declarations["partner_org_ref"].astype(str) == code]
-        files |= set(own_declarations["source_file"].dropna().astype(str))
-    quality, sources_rows = _quality(data, files)
-    profile: dict[str, Any] = {
-        "kind": "partner",
-        "code": code,
-        "name": data.partner_name(code),
-        "slug": slug(code),
-        "years": sorted({int(y) for y in cd["year"]}),
-        "totals": {
-            "disbursement_usd": _usd(money["usd"].sum()),
-            "cd_disbursement_usd": _usd(cd["usd"].sum()),
-            "cd_activities": len(cd_ids),
-            "countries": int(cd["country_code"].nunique()),
-        },
-        "money": {
-            "by_country": _long(
-                cd, "country_code", {c: data.country_name(c) for c in set(cd["country_code"])}
-            ),
-            "by_sector": _long(
-                by_sector,
-                "sector_code",
-                {c: data.sector_label(c) for c in set(by_sector.get("sector_code", []))},
-            ),
-            "by_modality": _long(cd, "modality", {}),
-        },
-        "alignment": rows,
-        "overlaps": overlaps,
-        "declarations": _declarations(data, code, in_compact),
-        "quality": quality,
-    }
-    transactions = _table(tables, "transactions")
-    if not transactions.empty:
-        counted = set(money["activity_id"])
-        extracts.add(
-            "transactions", transactions[transactions["activity_id"].astype(str).isin(counted)]
+        out.append(
+            {
+                "kind": "partner",
+                "code": code,
+                "name": data.partner_name(code),
+                "slug": slug(code),
+                "years": sorted({int(y) for _, y, _ in by_country.get(code, [])}),
+                "totals": {
+                    "disbursement_usd": _usd(total),
+                    "cd_disbursement_usd": _usd(cd_total),
+                    "cd_activities": cd_activities.get(code, 0),
+                    "countries": int(countries),
+                },
+                "money": {
+                    "by_country": _long(
+                        by_country.get(code, []),
+                        {str(k): data.country_name(str(k)) for k, _, _ in by_country.get(code, [])},
+                    ),
+                    "by_sector": _long(
+                        by_sector.get(code, []),
+                        {str(k): data.sector_label(str(k)) for k, _, _ in by_sector.get(code, [])},
+                    ),
+                    "by_modality": _long(by_modality.get(code, []), {}),
+                },
+                "alignment": alignment.get(code, []),
+                "overlaps": overlaps,
+                "declarations": declarations[code],
+                "quality": quality.get(page, []),
+            }
         )
-    if not alignment.empty:
-        extracts.add(
-            "alignment_metrics", alignment[alignment["partner_org_ref"].astype("string") == code]
-        )
-    if not declarations.empty:
-        extracts.add(
-            "partner_declarations",
-            declarations[declarations["partner_org_ref"].astype(str) == code],
-        )
-    extracts.add("duplication_pairs", pairs_frame if not pairs_frame.empty else None)
-    extracts.add("sources", sources_rows)
-    profile["rows"] = dict(sorted(extracts.paths.items()))
-    return profile, extracts.files
+    return out
 
 
-def _partner_codes(data: _Data) -> list[str]:
-    """Partners with CD money or CD activities in the data."""
-    codes = {p for p in data.cd["partner"] if p}
-    activities = data.activities
-    if "is_cd" in activities and "reporting_org_ref" in activities:
-        cd = activities[activities["is_cd"].fillna(False).astype(bool)]
-        codes |= {c for c in cd["reporting_org_ref"].dropna().astype(str) if c}
-    return sorted(codes)
+# --------------------------------------------------------------------------- row extracts
+
+
+def _pages_of_rows(table: str) -> str:
+    """SQL relation of the rows of ``table`` behind some page: the view's rows (``t``) and
+    ``pages``, the list of the numbers of the pages each belongs to."""
+    if table == "transactions":  # every transaction of an activity the totals count: by
+        # activity, so that the lists are joined by activity, not by row
+        pages, money = _name("pages"), _name("money")
+        return f"""{_view(table)} t JOIN (
+            SELECT activity_id, list(page) AS pages FROM (
+                SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {money} m
+                  ON p.kind = 'country' AND m.country_code = p.code
+                UNION
+                SELECT DISTINCT p.page, m.activity_id FROM {pages} p JOIN {money} m
+                  ON p.kind = 'partner' AND m.partner = p.code)
+            GROUP BY activity_id) k ON k.activity_id = t.activity_id"""
+    return f"""{_view(table)} t JOIN (
+        SELECT row, list(page) AS pages FROM ({_members(table)}) GROUP BY row) k
+        ON k.row = t.{ROW}"""
+
+
+def _members(table: str) -> str:
+    """SQL of the rows of ``table`` (not ``transactions``) behind each page: ``page`` and
+    ``row`` (:data:`ROW`)."""
+    pages, view = _name("pages"), _view(table)
+    country = "p.kind = 'country' AND t.country_code = p.code"
+    if table == "alignment_metrics":
+        return f"""SELECT p.page AS page, t._row AS row FROM {pages} p JOIN {view} t ON {country}
+            OR p.kind = 'partner' AND t.partner_org_ref = p.code"""
+    if table == "partner_declarations":
+        return f"""SELECT p.page AS page, t._row AS row FROM {pages} p JOIN {view} t
+            ON p.kind = 'partner' AND t.partner_org_ref = p.code"""
+    if table == "duplication_pairs":
+        activities = _name("activities")
+        return f"""SELECT p.page AS page, t._row AS row FROM {view} t
+            LEFT JOIN {activities} a ON a.activity_id = t.activity_id_a
+            LEFT JOIN {activities} b ON b.activity_id = t.activity_id_b
+            JOIN {pages} p ON {country} OR p.kind = 'partner'
+              AND (a.reporting_org_ref = p.code OR b.reporting_org_ref = p.code)
+            WHERE t.kind = 'overlapping_effort'"""
+    if table == "sources":
+        return f"""SELECT f.page AS page, t._row AS row FROM {_name("page_files")} f
+            JOIN {view} t USING (source_file)"""
+    # cd_priorities, alignment_links, results, duplication_metrics: the country's rows
+    return f"SELECT p.page AS page, t._row AS row FROM {pages} p JOIN {view} t ON {country}"
+
+
+#: The tables with rows behind a page, in the order their extracts are written.
+EXTRACT_TABLES = (
+    "alignment_links",
+    "alignment_metrics",
+    "cd_priorities",
+    "duplication_metrics",
+    "duplication_pairs",
+    "partner_declarations",
+    "results",
+    "sources",
+    "transactions",
+)
+
+
+def _sort_key(kind: str, column: str) -> str:
+    """An ``ORDER BY`` term (over the table's rows as ``t``) that sorts as the release's
+    text sort key of the column does (:mod:`publish.files`: empty first, numbers as
+    ``+032.10f``)."""
+    c = f"t.{quote(column)}"
+    if kind in {"integer", "year", "number"}:
+        x = f"CAST({c} AS DOUBLE)"
+        return (
+            f"CASE WHEN {x} IS NULL THEN '' WHEN abs({x}) < 1e20 "
+            f"THEN printf('%+032.10f', {x}) ELSE {_NUMBER_KEY}({x}) END"
+        )
+    if kind == "string":
+        return f"coalesce({c}, '')"
+    return f"{c} NULLS FIRST"  # ISO dates, timestamps and booleans sort as their text
+
+
+def _canonical_order(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """``ORDER BY`` terms of the release's canonical order of ``table``: the primary key,
+    then every other column when the whole table has ties on the key, then the row."""
+    types = field_types(table)
+    key = table_schema(table).get("primaryKey") or []
+    columns = [key] if isinstance(key, str) else list(key)
+    terms = [_sort_key(types[c], c) for c in columns]
+    ties = True
+    if columns:
+        found = con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {_view(table)} t "
+            f"GROUP BY {', '.join(t.removesuffix(' NULLS FIRST') for t in terms)} "
+            "HAVING count(*) > 1)"
+        ).fetchone()
+        ties = bool(found and found[0])
+    if ties:
+        terms += [_sort_key(kind, c) for c, kind in types.items() if c not in columns]
+    return ", ".join([*terms, f"t.{quote(ROW)}"])
+
+
+def _field_sql(kind: str, column: str) -> str:
+    """SQL of a cell's CSV field (of the table's rows as ``t``) as the release writes it
+    (:func:`publish.files.column_cells`: empty, ``true``/``false``, digits, Python's
+    ``repr`` of a number that is not a whole one below 10^15, ISO dates, UTC timestamps
+    ending in Z, text with a ``'`` before a formula; then quoted as Python's
+    ``csv.QUOTE_MINIMAL`` does: only text can hold a comma, a quote or a line break)."""
+    c = f"t.{quote(column)}"
+    if kind == "boolean":
+        return f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' ELSE '' END"
+    if kind in {"integer", "year"}:
+        return f"coalesce(CAST({c} AS VARCHAR), '')"
+    if kind == "number":  # DuckDB's text of a double is Python's repr
+        return (
+            f"CASE WHEN {c} IS NULL THEN '' WHEN abs({c}) < 1e15 AND {c} = floor({c}) "
+            f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
+        )
+    if kind == "date":
+        return f"coalesce(strftime({c}, '%Y-%m-%d'), '')"
+    if kind == "datetime":
+        return (
+            f"coalesce(strftime({c}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN strftime({c}, '%f') "
+            f"= '000000' THEN 'Z' ELSE strftime({c}, '.%fZ') END, '')"
+        )
+    apostrophe = literal("'")
+    text = f"CASE WHEN ord({c}) IN ({_FORMULA}) THEN {apostrophe} || {c} ELSE {c} END"
+    special = " OR ".join(f"contains({c}, chr({ord(x)}))" for x in ',"\r\n')
+    quoted = f"""'"' || replace({text}, '"', '""') || '"'"""
+    return f"coalesce(CASE WHEN {special} THEN {quoted} ELSE {text} END, '')"
+
+
+def _line_sql(table: str) -> str:
+    """SQL of a row's CSV line (with its CRLF) in the release's CSV of ``table``."""
+    fields = [_field_sql(kind, name) for name, kind in field_types(table).items()]
+    return "concat(" + ", ',', ".join(fields) + ", chr(13), chr(10))"
+
+
+def _header(table: str) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(list(field_types(table)))
+    return buffer.getvalue().encode("utf-8")
+
+
+def _text_bytes(lines: pa.Array) -> memoryview:
+    """The UTF-8 bytes of ``lines`` (text without NULLs) laid end to end."""
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    offsets = np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset :]
+    data = lines.buffers()[2]
+    view = memoryview(data) if data is not None else memoryview(b"")
+    return view[int(offsets[0]) : int(offsets[len(lines)])]
+
+
+def _write_extracts(
+    con: duckdb.DuckDBPyConnection, table: str, folders: Sequence[str], out: RowExtracts
+) -> dict[int, str]:
+    """Each page's rows of ``table`` as its CSV extract in ``out``: page -> path.
+
+    One query gives every row behind a page as its line of the release's CSV, with the
+    pages it belongs to, in the release's order; the lines are streamed in batches of
+    :data:`BATCH_ROWS` and each appended to its pages' files (so a row is formatted and
+    sorted once, however many pages show it). A page without rows has no extract."""
+    reader = con.execute(
+        f"SELECT k.pages, {_line_sql(table)} AS line FROM {_pages_of_rows(table)} "
+        f"ORDER BY {_canonical_order(con, table)}"
+    ).to_arrow_reader(BATCH_ROWS)
+    paths: dict[int, str] = {}
+    header = _header(table)
+    for batch in reader:
+        pages = batch.column(0)
+        page_of = np.asarray(pc.list_flatten(pages).to_numpy(zero_copy_only=False), np.int64)
+        row_of = np.asarray(pc.list_parent_indices(pages).to_numpy(zero_copy_only=False))
+        if not len(page_of):
+            continue
+        order = np.lexsort((row_of, page_of))  # by page, each page's rows in order
+        page_of, row_of = page_of[order], row_of[order]
+        starts = [0, *(np.flatnonzero(np.diff(page_of)) + 1).tolist(), len(page_of)]
+        for start, end in itertools.pairwise(starts):
+            page = int(page_of[start])
+            lines = batch.column(1).take(pa.array(row_of[start:end]))
+            if page not in paths:
+                paths[page] = f"{folders[page]}/rows/{table}.csv"
+                with out.open(paths[page]) as handle:
+                    handle.write(header)
+            with out.open(paths[page], append=True) as handle:
+                handle.write(_text_bytes(lines))
+    return paths
 
 
 # --------------------------------------------------------------------------- entry point
 
 
 def build_profiles(
-    tables: Mapping[str, pd.DataFrame], options: ProfileOptions | None = None
+    con: duckdb.DuckDBPyConnection,
+    options: ProfileOptions | None = None,
+    folder: Path | None = None,
 ) -> Profiles:
-    """Every country's and partner's profile, and the row extracts behind them."""
+    """Every country's and partner's profile, and the row extracts behind them.
+
+    ``con`` holds the release's tables as views or tables named after them, each with its
+    rows numbered (:data:`assets.warehouse.ROW`, as :func:`assets.warehouse.attach_tables`
+    with ``row_numbers`` and :func:`assets.warehouse.register_frames` give); a table it
+    lacks is an empty one. The extracts are written to ``folder`` (a temporary folder of
+    the result's own when None). Everything this creates in ``con`` is removed again."""
     options = options or ProfileOptions()
-    data = _Data(tables, options)
-    countries = _country_codes(data)
-    alignment = _table(tables, "alignment_metrics")
-    latest_all = (
-        _latest_metrics(alignment[alignment["partner_org_ref"].fillna("").astype(str) == ""])
-        if not alignment.empty
-        else pd.DataFrame(columns=["country_code", "metric", "year", "value"])
-    )
-    latest_values: dict[str, dict[str, tuple[float, int]]] = {}
-    compact = set(countries)
-    for country, metric, value, year in zip(
-        latest_all["country_code"].tolist(),
-        latest_all["metric"].tolist(),
-        latest_all["value"].tolist(),
-        latest_all["year"].tolist(),
-        strict=True,
-    ):
-        number = _number(value)
-        if number is not None and str(country) in compact:
-            latest_values.setdefault(str(metric), {})[str(country)] = (number, int(year))
-    results = _table(tables, "results")
-    indicators: dict[str, list[dict[str, Any]]] = {}
-    if not results.empty:
-        for code, group in results.groupby(results["country_code"].astype("string").fillna("")):
-            if code:
-                indicators[str(code)] = _indicators(group)
-    rows: dict[str, bytes] = {}
-    country_profiles = []
-    for code in countries:
-        profile, files = _country(data, code, countries, latest_all, latest_values, indicators)
-        country_profiles.append(profile)
-        rows.update(files)
-    partner_profiles = []
-    for code in _partner_codes(data):
-        profile, files = _partner(data, code, countries)
-        partner_profiles.append(profile)
-        rows.update(files)
-    return Profiles(countries=country_profiles, partners=partner_profiles, rows=rows)
+    try:
+        _prepare(con, options)
+        data = _Data(con, options)
+        countries = _country_profiles(data)
+        partners = _partner_profiles(data)
+        rows = RowExtracts(folder)
+        folders = [
+            *(f"countries/{p['slug']}" for p in countries),
+            *(f"partners/{p['slug']}" for p in partners),
+        ]
+        extracts: dict[int, dict[str, str]] = {}
+        for table in EXTRACT_TABLES:
+            for page, path in _write_extracts(con, table, folders, rows).items():
+                extracts.setdefault(page, {})[table] = path
+    finally:
+        _clean_up(con)
+    for page, profile in enumerate([*countries, *partners]):
+        profile["rows"] = extracts.get(page, {})
+    return Profiles(countries=countries, partners=partners, rows=rows)

@@ -413,7 +413,10 @@ def build_release(
         files.update({f"quality/{path}": data for path, data in quality.files.items()})
     profiles_entry: dict[str, Any] = {}
     if options.profiles is not None:
-        built = build_profiles(tables, options.profiles)
+        with duckdb.connect() as con:
+            set_up(con)
+            register_frames(con, tables)
+            built = build_profiles(con, options.profiles)
         files.update(built.rows)
         context = PageContext(
             version=version,

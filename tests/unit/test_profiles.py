@@ -8,23 +8,39 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from typing import Any
 
+import duckdb
+import pandas as pd
 import pytest
 
+from assets.warehouse import register_frames, set_up
+from publish.files import csv_bytes
 from publish.profiles import ProfileOptions, Profiles, build_profiles, slug
 from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
+
+OPTIONS = ProfileOptions(
+    country_names=COUNTRY_NAMES,
+    sector_names=SECTOR_NAMES,
+    peer_groups=PEER_GROUPS,
+    countries=("GH", "KE", "NP"),
+)
+
+
+def profiles_of(
+    tables: Mapping[str, pd.DataFrame], options: ProfileOptions | None = None
+) -> Profiles:
+    """The profiles of frames registered in DuckDB as the release's tables."""
+    with duckdb.connect() as con:
+        set_up(con)
+        register_frames(con, tables)
+        return build_profiles(con, options)
 
 
 @pytest.fixture(scope="module")
 def profiles() -> Profiles:
-    options = ProfileOptions(
-        country_names=COUNTRY_NAMES,
-        sector_names=SECTOR_NAMES,
-        peer_groups=PEER_GROUPS,
-        countries=("GH", "KE", "NP"),
-    )
-    return build_profiles(golden_tables(), options)
+    return profiles_of(golden_tables(), OPTIONS)
 
 
 def _country(profiles: Profiles, code: str) -> dict[str, Any]:
@@ -285,5 +301,60 @@ def test_file_names_never_come_from_raw_identifiers() -> None:
 
 
 def test_no_tables_no_profiles() -> None:
-    empty = build_profiles({})
+    empty = profiles_of({})
     assert (empty.countries, empty.partners, empty.rows) == ([], [], {})
+
+
+def test_extracts_hold_the_release_csv_lines_of_their_rows() -> None:
+    """Every extract is byte for byte what the release's CSV writer gives for the page's
+    rows, with cells that exercise each rule of that writer: formula-like and quoted text,
+    line breaks, whole and fractional numbers, huge and negative ones, empty cells,
+    booleans, dates, timestamps with and without microseconds, and a table without a
+    primary key whose rows sort by every column."""
+    tables = golden_tables()
+    transactions = tables["transactions"].copy()
+    transactions["provider_org_ref"] = transactions["provider_org_ref"].astype("object")
+    transactions.loc[0, "provider_org_ref"] = '=HYPERLINK("http://example.org")'
+    transactions.loc[1, "receiver_org_ref"] = 'Ministry, "Treasury"\r\nAccra'
+    transactions.loc[2, "receiver_org_ref"] = "@sum\tand -1"
+    transactions["usd_rate"] = [1e16, 0.1, 1.5e-7, -0.0, 2.5, None, 1234567890123456.7]
+    transactions["humanitarian"] = pd.array([True, False, None, True, None, False, True])
+    transactions["value_date"] = transactions["transaction_date"]
+    transactions.loc[3, "value_date"] = None
+    tables["transactions"] = transactions
+    sources = tables["sources"].copy()
+    sources["fetched_at"] = pd.to_datetime(
+        ["2026-11-27T02:00:00.123456Z", "2026-11-27T02:00:00Z"] + [None] * (len(sources) - 2),
+        utc=True,
+        format="ISO8601",
+    )
+    tables["sources"] = sources
+    metrics = tables["alignment_metrics"]
+    extra = metrics[metrics["country_code"] == "GH"].head(2).copy()
+    extra["numerator"] = [1e21, -3.5]
+    extra["value"] = [None, -0.25]
+    tables["alignment_metrics"] = pd.concat([metrics, extra, extra], ignore_index=True)
+    profiles = profiles_of(tables, OPTIONS)
+
+    def extract(path: str) -> bytes:
+        return profiles.rows[path]
+
+    ghana_activities = {"XM-A-1", "XM-B-1", "XM-C-1"}
+    assert extract("countries/GH/rows/transactions.csv") == csv_bytes(
+        "transactions", transactions[transactions["activity_id"].isin(ghana_activities)]
+    )
+    for table in ("alignment_metrics", "results", "cd_priorities", "alignment_links"):
+        frame = tables[table]
+        assert extract(f"countries/GH/rows/{table}.csv") == csv_bytes(
+            table, frame[frame["country_code"] == "GH"]
+        ), table
+    ghana_files = {"gh-report.xlsx", "xm-a.xml", "xm-b.xml", "xm-c.xml"}
+    assert extract("countries/GH/rows/sources.csv") == csv_bytes(
+        "sources", sources[sources["source_file"].isin(ghana_files)]
+    )
+    assert b".123456Z" in extract("countries/GH/rows/sources.csv")
+    metrics = tables["alignment_metrics"]
+    assert extract("partners/XM-A/rows/alignment_metrics.csv") == csv_bytes(
+        "alignment_metrics", metrics[metrics["partner_org_ref"] == "XM-A"]
+    )
+    assert b'"Ministry, ""Treasury""\r\nAccra"' in extract("partners/XM-A/rows/transactions.csv")
