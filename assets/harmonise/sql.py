@@ -55,11 +55,10 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         ("py_repr", _py_repr, ["VARCHAR"]),
         ("py_month", _py_month, ["DATE"]),
     )
-    known = {
-        row[0] for row in con.execute("SELECT function_name FROM duckdb_functions()").fetchall()
-    }
-    for name, function, arguments in functions:
-        if name not in known:
+    try:  # registered already on this connection?
+        con.execute("SELECT py_month(NULL)").fetchall()
+    except duckdb.CatalogException:
+        for name, function, arguments in functions:
             con.create_function(
                 name, function, arguments, "VARCHAR", null_handling=func.SPECIAL, side_effects=False
             )

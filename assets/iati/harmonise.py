@@ -216,9 +216,15 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 
 # -- many files: transform, combine -------------------------------------------
-def transform_connection(options: HarmoniseOptions) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection for the transform, with the options' limits."""
-    con = duckdb.connect(config=dict(options.duckdb_config))
+def transform_connection(
+    options: HarmoniseOptions, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for the transform, with the options' limits (and
+    ``threads``: one for a single file, where threads cost more than they give)."""
+    config = dict(options.duckdb_config)
+    if threads is not None:
+        config["threads"] = threads
+    con = duckdb.connect(config=config)
     set_up(con)
     return con
 
@@ -249,7 +255,7 @@ def harmonise_file(
         prepared = prepare_file(
             path, options, Path(work), source_file=name, uri=uri or path.resolve().as_uri()
         )
-        con = transform_connection(options)
+        con = transform_connection(options, threads=1)
         try:
             iati_tables(con, [prepared], options.transform_options())
             return _per_file(con, name)
