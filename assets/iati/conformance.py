@@ -388,6 +388,27 @@ _BY_TAG = {
     series: {tag: _ANY_ELEMENT_RULES + rules for tag, rules in table.items()}
     for series, table in ((1, RULES_1), (2, RULES_2))
 }
+#: Elements with attributes, in document order (cheaper in libxml2 than naming the tags).
+_WITH_ATTRIBUTES = etree.XPath("descendant-or-self::*[@*]")
+
+
+def _shown(attribute: str) -> str:
+    return "xml:lang" if attribute == _XML_LANG else attribute
+
+
+_STEP_INDEX = re.compile(r"^([^\[]+)(?:\[(\d+)\])?$")
+
+
+def _steps(inner: str) -> tuple[tuple[str, int], ...]:
+    """(tag, position among same-named siblings) of each step of a path below an activity
+    ("/transaction[2]/value" -> (("transaction", 2), ("value", 1))), elements without a
+    namespace only."""
+    found = []
+    for step in inner.split("/")[1:]:
+        match = _STEP_INDEX.match(step)
+        assert match is not None
+        found.append((match.group(1), int(match.group(2) or 1)))
+    return tuple(found)
 
 
 # -- coded values, as the extractor reads them ----------------------------------------------
@@ -397,16 +418,45 @@ _BY_TAG = {
 #: white space; ``line`` exact, also past 65,534).
 CODE_SCHEMA = pa.schema(
     [
-        ("codelist", pa.string()),
-        ("label", pa.string()),
-        ("attribute", pa.string()),
+        ("rule", pa.int16()),  # CODE_RULES[rule]: (codelist, label, attribute as shown)
         ("value", pa.string()),
-        ("code", pa.string()),
+        ("code", pa.string()),  # the value without surrounding white space, where it differs
         ("line", pa.int64()),
-        ("path", pa.string()),
+        ("path", pa.string()),  # of the element; the attribute is /@<attribute> after it
         ("activity_id", pa.string()),
     ]
 )
+#: (codelist, label, attribute as shown) of every rule, the root's first: what ``rule`` in
+#: :data:`CODE_SCHEMA` numbers.
+CODE_RULES: tuple[tuple[str, str, str], ...] = tuple(
+    dict.fromkeys(
+        [
+            ("Version", "version", "version"),
+            ("Language", "language (xml:lang)", "xml:lang"),
+            *(
+                (rule.codelist, rule.label, _shown(rule.attribute))
+                for table in _BY_TAG.values()
+                for rules in (*table.values(), _ANY_ELEMENT_RULES)
+                for rule in rules
+            ),
+        ]
+    )
+)
+_RULE_IDS = {rule: number for number, rule in enumerate(CODE_RULES)}
+
+
+def _numbered(rules: tuple[_Rule, ...]) -> tuple[tuple[_Rule, int], ...]:
+    return tuple(
+        (rule, _RULE_IDS[(rule.codelist, rule.label, _shown(rule.attribute))]) for rule in rules
+    )
+
+
+#: The rules of each series by tag, each with its number in CODE_RULES.
+_NUMBERED = {
+    series: {tag: _numbered(rules) for tag, rules in table.items()}
+    for series, table in _BY_TAG.items()
+}
+_ANY_NUMBERED = _numbered(_ANY_ELEMENT_RULES)
 
 
 def activity_identifier(activity: Any) -> str | None:
@@ -428,7 +478,7 @@ class CodeReader:
     def __init__(self, version: str) -> None:
         self.version = version
         key = _version_key(version)
-        self.rules = None if key is None else _BY_TAG[1 if key[0] == 1 else 2]
+        self.rules = None if key is None else _NUMBERED[1 if key[0] == 1 else 2]
         self.rows: list[tuple[Any, ...]] = []
         self._big: list[tuple[int, tuple[tuple[str, int], ...]]] = []
         self.position = 0  # activities read, as the XSD check counts them
@@ -438,13 +488,11 @@ class CodeReader:
         as published)."""
         if self.rules is None:
             return
-        for value, codelist, label, shown in (
-            (version, "Version", "version", "version"),
-            (language, "Language", "language (xml:lang)", "xml:lang"),
-        ):
+        for value, rule in ((version, 0), (language, 1)):
             if value is not None:
+                code = value.strip()
                 self.rows.append(
-                    (codelist, label, shown, value, value.strip(), line, f"/{_ROOT}/@{shown}", None)
+                    (rule, value, None if code == value else code, line, f"/{_ROOT}", None)
                 )
 
     def activity(self, activity: Any, bare: bool) -> None:
@@ -459,41 +507,59 @@ class CodeReader:
             self.position += 1
             pointer = f"/{_ROOT}/{_ACTIVITY}[{self.position}]"
             key = ((_ROOT, 1), (_ACTIVITY, self.position))
-        self._visit(activity, pointer, key, activity_identifier(activity), self.rules)
-
-    def _visit(
-        self,
-        element: Any,
-        path: str,
-        key: tuple[tuple[str, int], ...],
-        identifier: str | None,
-        rules: dict[str, tuple[_Rule, ...]],
-    ) -> None:
-        if len(element.attrib):
-            for rule in rules.get(element.tag, _ANY_ELEMENT_RULES):
+        identifier = activity_identifier(activity)
+        rules = self.rules
+        # The candidates come from libxml2 in document order, and so do their paths
+        # (getpath names an element's position among same-named siblings, as findings do);
+        # the activity's own step is replaced by its pointer (libxml2 may already hold the
+        # next activity). Elements in other namespaces get their path from _place.
+        path_of = activity.getroottree().getpath
+        own = len(path_of(activity))
+        places: dict[int, tuple[Any, str, tuple[tuple[str, int], ...]]] = {
+            id(activity): (activity, pointer, key)
+        }
+        for element in _WITH_ATTRIBUTES(activity):
+            found = None
+            for rule, number in rules.get(element.tag, _ANY_NUMBERED):
                 value = element.get(rule.attribute)
-                if value is None or not rule.applies(element):
-                    continue
-                shown = "xml:lang" if rule.attribute == _XML_LANG else rule.attribute
-                line = element.sourceline
-                if line is not None and line >= _BIG_LINE:
-                    self._big.append((len(self.rows), key))
+                if value is not None and rule.applies(element):
+                    if found is None:
+                        found = []
+                    found.append((number, value))
+            if found is None:
+                continue
+            inner = path_of(element)[own:]
+            steps: tuple[tuple[str, int], ...] | None = None
+            if ":" in inner or "*" in inner:
+                _, path, steps = self._place(element, places)
+            else:
+                path = pointer + inner
+            line = element.sourceline
+            big = line is not None and line >= _BIG_LINE
+            if big and steps is None:
+                steps = (*key, *_steps(inner))
+            for number, value in found:
+                if big:
+                    assert steps is not None
+                    self._big.append((len(self.rows), steps))
+                code = value.strip()
                 self.rows.append(
-                    (
-                        rule.codelist,
-                        rule.label,
-                        shown,
-                        value,
-                        value.strip(),
-                        line,
-                        f"{path}/@{shown}",
-                        identifier,
-                    )
+                    (number, value, None if code == value else code, line, path, identifier)
                 )
-        children = [child for child in element if isinstance(child.tag, str)]
-        if not children:
-            return
+
+    @staticmethod
+    def _place(
+        element: Any, places: dict[int, tuple[Any, str, tuple[tuple[str, int], ...]]]
+    ) -> tuple[Any, str, tuple[tuple[str, int], ...]]:
+        """(element, path, key) of an element inside the activity: its parent's, then its own
+        step, named with its position among same-named siblings where it has any."""
+        known = places.get(id(element))
+        if known is not None:
+            return known
+        parent = element.getparent()
+        _, path, key = CodeReader._place(parent, places)
         counts: dict[str, int] = {}
+        children = [child for child in parent if isinstance(child.tag, str)]
         for child in children:
             counts[child.tag] = counts.get(child.tag, 0) + 1
         seen: dict[str, int] = {}
@@ -503,7 +569,8 @@ class CodeReader:
             step = _step_name(child)
             if counts[tag] > 1:
                 step = f"{step}[{number}]"
-            self._visit(child, f"{path}/{step}", (*key, (tag, number)), identifier, rules)
+            places[id(child)] = (child, f"{path}/{step}", (*key, (tag, number)))
+        return places[id(element)]
 
     def table(self, path: Path) -> pa.Table:
         """The rows read, with exact lines past 65,534 (read again with expat for those)."""
@@ -511,7 +578,7 @@ class CodeReader:
             exact = _exact_lines(path, {key for _, key in self._big})
             for index, key in self._big:
                 if key in exact:
-                    self.rows[index] = (*self.rows[index][:5], exact[key], *self.rows[index][6:])
+                    self.rows[index] = (*self.rows[index][:3], exact[key], *self.rows[index][4:])
         if not self.rows:
             return CODE_SCHEMA.empty_table()
         columns = list(zip(*self.rows, strict=True))
@@ -569,11 +636,29 @@ def codelist_findings(
     tables or names of relations in ``con``. Membership is joined in DuckDB; only the
     findings are read into Python. Each file's findings come in its order (``_ord``): at
     most ``max_findings``, then one ``codelist:more`` counting the rest."""
-    for name, given in (("code_files", files), ("code_rows", rows)):
+    for name, given in (("code_files", files), ("code_occurrences", rows)):
         if isinstance(given, str):
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {given}")
         else:
             temp_table(con, name, given)
+    temp_table(
+        con,
+        "code_rules",
+        pa.table(
+            {
+                "rule": pa.array(range(len(CODE_RULES)), pa.int16()),
+                "codelist": [r[0] for r in CODE_RULES],
+                "label": [r[1] for r in CODE_RULES],
+                "attribute": [r[2] for r in CODE_RULES],
+            }
+        ),
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW code_rows AS SELECT o.file_key, o.seq, r.codelist, "
+        "r.label, o.value, coalesce(o.code, o.value) AS code, o.line, "
+        "o.path || '/@' || r.attribute AS path, o.activity_id "
+        "FROM code_occurrences o JOIN code_rules r ON r.rule = o.rule"
+    )
     limit = max(0, max_findings)
     versions = [
         row[0]
