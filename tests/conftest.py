@@ -26,3 +26,10 @@ def pytest_configure(config: pytest.Config) -> None:
             f"the shared fixtures are missing: expected them at {FIXTURES} "
             "(set CDCOMPACT_SHARED to the shared/ folder)"
         )
+
+
+@pytest.fixture
+def tables_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of its own for the harmonised tables a test publishes (not in ``tmp_path``,
+    which tests often publish into)."""
+    return tmp_path_factory.mktemp("tables")

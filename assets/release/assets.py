@@ -1,6 +1,7 @@
 """Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -23,6 +24,7 @@ from publish.provenance import (
 )
 from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
+from publish.tables import StoredTables
 from publish.targets import Target
 from publish.targets_config import make_target
 
@@ -62,6 +64,8 @@ def release_options(
         private=private_strings(settings),
         profiles=profile_options(settings),
         profile_languages=settings.profiles.languages,
+        warehouse=replace(settings.warehouse, temp_directory=settings.duckdb_temp_directory),
+        work_dir=settings.data_dir / "release",
     )
 
 
@@ -95,21 +99,19 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     folder = tables_dir(settings.data_dir)
     if not (folder / "sources.parquet").exists():
         raise ReleaseError(f"no harmonised tables in {folder}: run `cdcompact run` first")
-    tables = read_tables(folder, PUBLISHED_TABLES)
+    stored = StoredTables(folder, PUBLISHED_TABLES)
     work = quality_work_dir(settings.data_dir)
-    validations = load_validations(work, tables)
+    sizes = {table: range(stored.rows(table)) for table in stored.names}
+    validations = load_validations(work, sizes)
     docs: Path | None = work / DATA_DOCS
     if validations is None:  # tables of an earlier run, or checked by other code: check now
-        validations = validate_tables(tables, data_docs_dir=docs)
+        validations = validate_tables(read_tables(folder, PUBLISHED_TABLES), data_docs_dir=docs)
         save_validations(work, validations)
     quality = QualityInputs(
         validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs
     )
     return publish_release(
-        tables,
-        release_target(settings),
-        release_options(settings, run_id, quality),
-        stored=folder,
+        stored, release_target(settings), release_options(settings, run_id, quality)
     )
 
 
@@ -126,7 +128,8 @@ def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.M
     settings = compact.settings()
     began = time.perf_counter()
     outcome = publish_tables(settings, context.run.run_id)
-    add_timings(settings.data_dir, {"release": time.perf_counter() - began})
+    parts = {f"release: {part}": seconds for part, seconds in outcome.timings.items()}
+    add_timings(settings.data_dir, {"release": time.perf_counter() - began, **parts})
     if outcome.status == "no_change":
         context.log.info(f"no change: the data equals release {outcome.version}")
     else:
