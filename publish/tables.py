@@ -299,23 +299,48 @@ class ReleaseTables:
         return digest
 
     def leaks(self, private: Mapping[str, str]) -> list[tuple[str, str]]:
-        """(CSV file, what it would leak) for every table with a cell that holds one of the
-        ``private`` strings (:func:`publish.release.check_private`, for the data files)."""
+        """(CSV file, what it would leak) for every table with a cell whose CSV text holds
+        one of the ``private`` strings (:func:`publish.release.check_private`, for the data
+        files; a string across two cells, or with a quote the CSV doubles, is not found).
+
+        Text is searched as it is, and the apostrophe in front of a formula-looking text
+        where a string starts with one; other cells only for a string made of the
+        characters their text can have (digits, signs, points, ``e``, ``inf``, dates,
+        ``true``/``false``)."""
         needles = [(value, what) for value, what in private.items() if value]
         if not needles:
             return []
         found: list[tuple[str, str]] = []
         for table in sorted(self.names):
-            types = field_types(table)
-            cells = [f"coalesce({files.cell_sql(kind, name)}, '')" for name, kind in types.items()]
-            tests = ", ".join(
-                "bool_or(" + " OR ".join(f"contains({cell}, ${i + 1})" for cell in cells) + ")"
-                for i in range(len(needles))
-            )
+            tests = []
+            for index, (needle, _) in enumerate(needles):
+                cells = []
+                for name, kind in field_types(table).items():
+                    if kind == "string":
+                        cells.append(_text_holds(name, needle, index + 1))
+                    elif set(needle) <= _NOT_TEXT_CHARACTERS:
+                        cells.append(f"contains({files.cell_sql(kind, name)}, ${index + 1})")
+                tests.append(f"bool_or({' OR '.join(cells) or 'false'})")
             row = self.con.execute(
-                f"SELECT {tests} FROM {self.relation(table)}", [value for value, _ in needles]
+                f"SELECT {', '.join(tests)} FROM {self.relation(table)}",
+                [value for value, _ in needles],
             ).fetchone()
             for (_, what), hit in zip(needles, row or (), strict=True):
                 if hit:
                     found.append((f"data/{table}.csv", what))
         return found
+
+
+#: Every character the CSV text of a number, date, datetime or boolean can have.
+_NOT_TEXT_CHARACTERS = frozenset("0123456789+-.:eEinfINFTZtruefals")
+
+
+def _text_holds(column: str, needle: str, parameter: int) -> str:
+    """SQL: the text column's CSV cell holds the needle (``$parameter``), without spelling
+    out every cell (the apostrophe of a formula-looking text only matters to a needle that
+    starts with one)."""
+    c = quote(column)
+    holds = f"contains({c}, ${parameter})"
+    if needle.startswith("'"):
+        holds += f" OR contains({files.cell_sql('string', column)}, ${parameter})"
+    return holds

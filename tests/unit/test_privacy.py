@@ -88,3 +88,22 @@ def test_local_sources_are_published_without_the_machines_folders(
     assert shown == {public_uri(uri, Path.cwd()) for uri in before}
     assert not any("file:" in uri or uri.startswith("/") for uri in shown)
     assert "file:///" not in (release / "data" / "sources.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value", "secret"),
+    [
+        ("sources", "bytes", 123_456_789_012_345, "123456789012"),  # digits in a number
+        ("activities", "title", f"={SECRET}", f"'={SECRET}"),  # the formula's apostrophe too
+        ("transactions", "exclusion_reason", f"why: {SECRET}\nsee", SECRET),
+    ],
+)
+def test_a_leak_in_any_cell_of_a_data_file_is_refused(
+    tmp_path: Path, tables_dir: Path, table: str, field: str, value: object, secret: str
+) -> None:
+    tables = demo_tables()
+    tables[table].loc[1, field] = value
+    options = OPTIONS.__class__(**{**OPTIONS.__dict__, "private": {secret: "a secret"}})
+    with pytest.raises(ReleaseError, match=rf"data/{table}.csv would publish a secret"):
+        publish_release(stored(tables, tables_dir), LocalTarget(tmp_path), options, now=NOW)
+    assert not (tmp_path / "releases").exists()
