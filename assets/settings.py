@@ -189,7 +189,7 @@ class Settings:
     submissions: SubmissionSettings
     quality: QualitySettings
     metrics: MetricsSettings
-    #: Processes that harmonise IATI datasets side by side (config ``run.workers``,
+    #: Processes that extract IATI datasets side by side (config ``run.workers``,
     #: env CDCOMPACT_WORKERS; 0 = one per CPU).
     workers: int = 1
     profiles: ProfileSettings = field(default_factory=ProfileSettings)

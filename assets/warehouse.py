@@ -14,12 +14,13 @@ connection as views, typed by ``schema/``, so a missing table is an empty one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from assets.harmonise.schema import arrow_schema
@@ -84,11 +85,21 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def empty_table_sql(table: str) -> str:
-    """``SELECT`` of no rows with exactly the schema's columns and types."""
+#: The column of numbered views (:func:`attach_tables` with ``row_numbers``,
+#: :func:`register_frames`): each row's 0-based position in the table as written.
+ROW = "_row"
+
+
+def empty_table_sql(table: str, extra: Sequence[str] = ()) -> str:
+    """``SELECT`` of no rows with exactly the schema's columns and types (then ``extra``)."""
     columns = ", ".join(
-        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote(field.name)}"
-        for field in arrow_schema(table)
+        [
+            *(
+                f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+                for field in arrow_schema(table)
+            ),
+            *extra,
+        ]
     )
     return f"SELECT {columns} LIMIT 0"
 
@@ -108,27 +119,65 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     return _DUCKDB_TYPES[arrow_type]
 
 
-def typed_select(table: str, source: str) -> str:
+def typed_select(table: str, source: str, extra: Sequence[str] = ()) -> str:
     """``SELECT`` of ``source`` (a relation) with exactly the schema's columns, cast to the
-    schema's types, in the schema's order."""
+    schema's types, in the schema's order (then the expressions ``extra``)."""
     columns = ", ".join(
-        f"CAST({quote(field.name)} AS {duckdb_type(field.type)}) AS {quote(field.name)}"
-        for field in arrow_schema(table)
+        [
+            *(
+                f"CAST({quote(field.name)} AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+                for field in arrow_schema(table)
+            ),
+            *extra,
+        ]
     )
     return f"SELECT {columns} FROM {source}"
 
 
-def attach_tables(con: duckdb.DuckDBPyConnection, directory: Path, tables: Iterable[str]) -> None:
+def attach_tables(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    tables: Iterable[str],
+    row_numbers: bool = False,
+) -> None:
     """Each table as a view over ``directory/<table>.parquet`` with the schema's columns
-    and types; a table without a file is an empty view."""
+    and types; a table without a file is an empty view. ``row_numbers``: the views also
+    have :data:`ROW`, each row's position in the file (rows keep no order in DuckDB
+    unless ordered by it)."""
     for table in tables:
         path = directory / f"{table}.parquet"
-        body = (
-            typed_select(table, f"read_parquet({literal(str(path))})")
-            if path.exists()
-            else empty_table_sql(table)
-        )
+        if path.exists():
+            options = ", file_row_number = true" if row_numbers else ""
+            body = typed_select(
+                table,
+                f"read_parquet({literal(str(path))}{options})",
+                [f"file_row_number AS {ROW}"] if row_numbers else [],
+            )
+        else:
+            body = empty_table_sql(table, [f"CAST(NULL AS BIGINT) AS {ROW}"] if row_numbers else [])
         con.execute(f"CREATE OR REPLACE VIEW {quote(table)} AS {body}")
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """``rows`` (small: inputs, settings, outcomes) as the temporary table ``name``."""
+    view = f"_{name}_arrow"
+    con.register(view, rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS SELECT * FROM {quote(view)}")
+    finally:
+        con.unregister(view)
+
+
+def register_frames(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> None:
+    """Frames a caller still holds as views of ``con`` like :func:`attach_tables`' with
+    ``row_numbers`` (:data:`ROW`: the position in the frame), with the frames' own columns
+    and types (Arrow's reading of them), so a frame that breaks its schema stays broken."""
+    for table, frame in frames.items():
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        arrow = arrow.append_column(ROW, pa.array(range(len(frame)), pa.int64()))
+        name = f"__frame_{table}"
+        con.register(name, arrow)
+        con.execute(f"CREATE OR REPLACE VIEW {quote(table)} AS SELECT * FROM {quote(name)}")
 
 
 def duckdb_resource(settings: Settings, database: str | Path = ":memory:") -> Any:

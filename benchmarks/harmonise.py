@@ -1,4 +1,4 @@
-"""Harmonising throughput and memory against bare lxml iterparse, on a corpus of real files.
+"""Extraction and transform throughput and memory against bare lxml iterparse, on real files.
 
     .venv/bin/python benchmarks/harmonise.py --sizes 100 1000 --repeat 3
 
@@ -14,14 +14,17 @@ each in a fresh process so that peak RSS is that mode's own:
   text and attributes read once into a list, with no other work (one
   process). Its ratio to ``iterparse`` is the ceiling such a harmoniser can
   reach;
-* ``harmonise``: what the pipeline's ``iati_dataset`` asset does per dataset
-  (``harmonise_file``: every IATI table, currency conversion, CD
-  classification; then one Parquet file per table), one process, no XML
-  Schema pass;
-* ``harmonise x2``: the same with 2 worker processes (the CLI's and the
+* ``extract``: what the pipeline's ``iati_extract`` asset does per dataset
+  (``extract_file``: the values every IATI table needs, one Parquet file per
+  table), one process, no XML Schema pass;
+* ``extract x2``: the same with 2 worker processes (the CLI's and the
   nightly job's process pool);
-* ``+ conformance``: one process with the IATI XML Schema and codelist pass
-  the pipeline also runs (``--conformance``).
+* ``+ conformance``: one process, extraction with the IATI XML Schema and
+  codelist pass the pipeline also runs;
+* ``transform``: the DuckDB transform of every extracted file of the corpus
+  into the combined harmonised tables (narratives, shares, US dollars, CD
+  classification, one activity per identifier), what ``iati_transform`` does
+  before the metrics.
 
 Printed per mode: median seconds of ``--repeat`` runs, MB/s, activities/s,
 transactions/s, peak RSS (the largest process), and the ratios the targets
@@ -53,7 +56,7 @@ from benchmarks.child import run_child  # noqa: E402
 from benchmarks.corpus import FIXTURES, build_corpus, corpus_files  # noqa: E402
 
 WORK = ROOT / "var" / "bench"
-MODES = ("iterparse", "every value", "harmonise", "harmonise x2", "+ conformance")
+MODES = ("iterparse", "every value", "extract", "extract x2", "+ conformance", "transform")
 
 _OPTIONS: Any = None
 
@@ -81,14 +84,44 @@ def _init_worker(conformance: bool) -> None:
     _OPTIONS = _options(conformance)
 
 
-def _harmonise_one(job: tuple[str, str]) -> tuple[int, int]:
-    from assets.harmonise.store import write_tables
-    from assets.iati.harmonise import harmonise_file
+def _extract_one(job: tuple[str, str]) -> tuple[int, int]:
+    from assets.iati.harmonise import prepare_file
 
     path, out = Path(job[0]), Path(job[1])
-    harmonised = harmonise_file(path, _OPTIONS)
-    write_tables(harmonised.tables, out / path.stem)
-    return len(harmonised.tables["activities"]), len(harmonised.tables["transactions"])
+    prepared = prepare_file(path, _OPTIONS, out, source_file=path.name, uri=path.name)
+    return _counts(prepared.extract)
+
+
+def _counts(folder: Path | None) -> tuple[int, int]:
+    import pyarrow.parquet as pq
+
+    if folder is None:
+        return 0, 0
+    return (
+        pq.read_metadata(folder / "activities.parquet").num_rows,
+        pq.read_metadata(folder / "transactions.parquet").num_rows,
+    )
+
+
+def _transform(files: list[Path], out: Path) -> tuple[float, int, int]:
+    """Extract the corpus (not timed), then time the DuckDB transform of all of it."""
+    from assets.harmonise import combine
+    from assets.iati.harmonise import prepare_many, transform_connection
+    from assets.iati.transform import iati_tables
+
+    _init_worker(True)
+    inputs = prepare_many([(p, p.name) for p in files], _OPTIONS, out)
+    began = time.perf_counter()
+    con = transform_connection(_OPTIONS)
+    iati_tables(con, inputs, _OPTIONS.transform_options())
+    combine.combine_tables(con)
+    counts = [
+        con.execute(f"SELECT count(*) FROM c_{table}").fetchone()
+        for table in ("activities", "transactions")
+    ]
+    seconds = time.perf_counter() - began
+    con.close()
+    return seconds, int(counts[0][0]), int(counts[1][0])  # type: ignore[index]
 
 
 def _iterparse(files: list[Path]) -> tuple[int, int]:
@@ -148,18 +181,22 @@ def run_mode(mode: str, files: list[Path]) -> dict[str, Any]:
         elif mode == "every value":
             began = time.perf_counter()
             activities, transactions = _every_value(files)
-        elif mode == "harmonise x2":
+        elif mode == "extract x2":
             began = time.perf_counter()
-            spawn = multiprocessing.get_context("spawn")  # as harmonise_many and the nightly pool
+            spawn = multiprocessing.get_context("spawn")  # as prepare_many and the nightly pool
             with ProcessPoolExecutor(
                 2, mp_context=spawn, initializer=_init_worker, initargs=(False,)
             ) as pool:
-                counts = list(pool.map(_harmonise_one, jobs, chunksize=1))
+                counts = list(pool.map(_extract_one, jobs, chunksize=1))
             activities, transactions = map(sum, zip(*counts, strict=True))
+        elif mode == "transform":
+            began = time.perf_counter()
+            spent, activities, transactions = _transform(files, out)
+            began = time.perf_counter() - spent
         else:
             _init_worker(mode == "+ conformance")
             began = time.perf_counter()
-            counts = [_harmonise_one(job) for job in jobs]
+            counts = [_extract_one(job) for job in jobs]
             activities, transactions = map(sum, zip(*counts, strict=True))
         seconds = time.perf_counter() - began
     finally:
@@ -210,8 +247,10 @@ def main() -> None:
             ratio = ""
             if mode != "iterparse" and "iterparse" in medians:
                 ratio = f"{medians['iterparse'] / seconds:.0%} of iterparse"
-            if mode == "harmonise x2" and "harmonise" in medians:
-                ratio = f"{medians['harmonise'] / seconds:.2f}x one process"
+            if mode == "extract x2" and "extract" in medians:
+                ratio = f"{medians['extract'] / seconds:.2f}x one process"
+            if mode == "transform":
+                ratio = "DuckDB, all files"
             print(
                 f"{mode:<14} {seconds:>9.2f} {megabytes / seconds:>7.1f} "
                 f"{r['activities'] / seconds:>8,.0f} {r['transactions'] / seconds:>9,.0f} "

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
-import pandas as pd
+import duckdb
 
 from expectations.runner import TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table
@@ -29,18 +29,22 @@ def schema_check_specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def schema_check_summaries(tables: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
-    """Per table: rows, violations by rule and the first failing rows (JSON-able, so a
-    night with no change can report them again without checking again)."""
-    foreign = check_foreign_keys(tables)
+def schema_check_summaries(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Per table (views of ``con`` with row numbers): rows, violations by rule and the
+    first failing rows (JSON-able, so a night with no change can report them again
+    without checking again)."""
+    given = list(tables)
+    foreign = check_foreign_keys(con, given)
     summaries = {}
-    for table, frame in tables.items():
-        report = check_table(table, frame)
+    for table in given:
+        report = check_table(con, table)
         references = foreign[table]
         counts = report.counts + references.counts
         examples = (report.examples + references.examples)[:20]
         summaries[table] = {
-            "rows": len(frame),
+            "rows": report.n_rows,
             "by_rule": dict(sorted(counts.items())),
             "examples": [
                 {
@@ -75,11 +79,6 @@ def schema_check_results_from(
         )
         for table, summary in summaries.items()
     ]
-
-
-def schema_check_results(tables: Mapping[str, pd.DataFrame]) -> list[dg.AssetCheckResult]:
-    """One result per table, with counts per rule and the first failing rows."""
-    return schema_check_results_from(schema_check_summaries(tables))
 
 
 GX_CHECK_NAME = "expectations"

@@ -31,10 +31,12 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from assets.harmonise.schema import table_frame, table_schemas
 from assets.iati.harmonise import IATI_TABLES
+from assets.warehouse import register_frames
 from expectations.runner import ExpectationOutcome, TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table
 
@@ -866,7 +868,10 @@ def _tables_section(
 ) -> dict[str, Any]:
     known = table_schemas()
     checkable = {name: frame for name, frame in tables.items() if name in known}
-    foreign = check_foreign_keys(checkable)
+    with duckdb.connect() as con:
+        register_frames(con, checkable)
+        foreign = check_foreign_keys(con, checkable)
+        own_counts = {name: check_table(con, name).counts for name in checkable}
     section: dict[str, Any] = {}
     for name in sorted(set(tables) | set(validations or {})):
         frame = tables.get(name)
@@ -874,7 +879,7 @@ def _tables_section(
             "rows": len(frame) if frame is not None else (validations or {})[name].n_rows
         }
         if frame is not None and name in known:
-            counts = check_table(name, frame).counts + foreign[name].counts
+            counts = own_counts[name] + foreign[name].counts
             entry["schema_conformance"] = {
                 "passed": not counts,
                 "violations": {rule: int(n) for rule, n in sorted(counts.items())},

@@ -1,34 +1,51 @@
-"""Run the Great Expectations suites (:mod:`expectations.suites`) on harmonised frames.
+"""Run the Great Expectations suites (:mod:`expectations.suites`) on tables held in DuckDB.
 
-One ephemeral GX context per process holds a pandas data source and, per table
-and day, one ValidationDefinition. Results come back row by row: which rule
-failed, how often, and the first failing rows (index labels of the frame) with
-their values — problems kept as data with a severity, not raised.
+The tables are views of a DuckDB connection with their row numbers
+(:func:`assets.warehouse.attach_tables` with ``row_numbers``, or
+:func:`assets.warehouse.register_frames` for frames a caller holds). For each
+table with a suite, :func:`validate_tables`:
 
-:func:`validate_tables` validates every given table that has a suite. Before GX
-sees a frame, the runner appends the derived columns of
-:func:`expectations.suites.derive` (share sums per activity, the activity's IATI
-version, outlier scores per currency, whether foreign keys exist), computed from
-that frame and the other tables of the call, on the frame's own index: every
-failing row (``ExpectationOutcome.rows``, ``Example.row``) is an index label of
-the caller's frame, so ``frame.loc[rows]`` finds the rows and their
+1. computes the table's derived columns in SQL over the whole table and the other
+   tables of the call (:mod:`expectations.suites`: share sums per activity, the
+   activity's IATI version, outlier scores per currency, whether foreign keys exist,
+   records accounted for), date columns as datetimes, into a temporary table of the
+   connection (DuckDB spills it to disk past its memory limit);
+2. cuts the rows into batches of about ``batch_rows`` rows: the rows of one group of
+   source files (files grouped by a digest of their names, so a file's group does
+   not depend on the other files' rows), or fixed runs of rows for tables without
+   ``source_file``; rows whose primary key is not unique in the table form batches
+   of their own with every row sharing their key, so GX's uniqueness expectations
+   see each duplicate with its copies;
+3. validates each batch with GX on a pandas frame indexed by the rows' numbers,
+   unless :class:`expectations.batch_cache.BatchCache` holds the outcome of a batch
+   with the same digest (its rows with their derived columns, the suite, and for the
+   calendar-dependent rule the next day its verdict can change);
+4. merges the batches' results into one result per expectation for the whole table,
+   as GX reports a whole frame (counts summed, every failing row and value in row
+   order, GX's own summary of the first 20), from which come the
+   :class:`TableValidation` and, with ``data_docs_dir``, GX's Data Docs
+   (:mod:`expectations.data_docs`): one validation per table, as before.
+
+Only one batch of rows is ever held in pandas. Every failing row
+(``ExpectationOutcome.rows``, ``Example.row``) is a row number of the table as
+written, so ``frame.loc[rows]`` of the table read back finds the rows and their
 ``source_file``. A rule over a group (the shares of one activity) fails on every
 row of the failing group. Rules that need a table the call did not give (the
 activities of ``transactions``, the target of a foreign key) see empty derived
 values and pass without judging anything; :func:`validate_table` validates one
 table alone in exactly that way.
-
-With ``data_docs_dir`` the validations run through GX Checkpoints that build GX's
-own Data Docs site into that folder (:mod:`expectations.data_docs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import math
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,30 +54,53 @@ from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+import duckdb
 import great_expectations as gx
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+from great_expectations.constants import MAX_RESULT_RECORDS
+from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.core.expectation_validation_result import (
-    ExpectationSuiteValidationResult,
     ExpectationValidationResult,
 )
 from great_expectations.data_context import AbstractDataContext
-from great_expectations.data_context.data_context.context_factory import set_context
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation import _format_map_output
+from great_expectations.expectations.expectation_configuration import parse_result_format
+from great_expectations.util import convert_to_json_serializable
+from great_expectations.validator.v1_validator import Validator
 
 from assets.harmonise.schema import table_schema
-from expectations.data_docs import GX_LOCK, validate_with_data_docs
-from expectations.suites import build_suite, date_columns, derive, has_suite
+from assets.warehouse import ROW, quote
+from expectations.batch_cache import BatchCache, decode, encode
+from expectations.data_docs import GX_LOCK, write_data_docs
+from expectations.schema_checks import table_columns
+from expectations.suites import (
+    Tables,
+    build_suite,
+    date_columns,
+    derived_rules,
+    has_suite,
+    next_verdict_change,
+    register_functions,
+)
 
 #: Failing rows kept per expectation: enough to find them, small enough for metadata.
 MAX_EXAMPLES = 5
+#: Rows per batch (about): GX costs about 0.2 s per batch and table besides its rows.
+BATCH_ROWS = 50_000
 
 _DATASOURCE = "cdcompact"
 #: GX contexts are not thread-safe: one lock for every use of GX in the process.
 _LOCK = GX_LOCK
-#: Every failing row's index label (complete), the first few values (none: speed).
+#: Per batch: every failing row's index label and value (all of them are merged).
 _RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": 0}
-#: Data Docs show GX's sample of unexpected values, so keep some.
-_DOCS_RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
+#: The merged result of a table, as GX reports a whole frame (Data Docs show its sample).
+_MERGED_FORMAT = parse_result_format({"result_format": "COMPLETE", "partial_unexpected_count": 20})
+#: The batch column of the work table (the rows of one batch are validated together).
+_BATCH = "_batch"
+_WORK = "__gx_rows"
 
 
 @dataclass(frozen=True)
@@ -213,87 +253,394 @@ class TableValidation:
 def _context() -> AbstractDataContext:
     """The process's ephemeral GX context, without progress bars."""
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.data_sources.add_pandas(_DATASOURCE)
     return context
 
 
 @cache
-def _validation_definition(table: str, day: dt.date) -> gx.ValidationDefinition:
-    context = _context()
-    suite = build_suite(table, today=day)
-    suite.name = f"{suite.name}@{day.isoformat()}"
-    suite = context.suites.add(suite)
-    datasource = context.data_sources.get(_DATASOURCE)
-    asset = datasource.add_dataframe_asset(name=suite.name)  # type: ignore[attr-defined]
-    batch = asset.add_batch_definition_whole_dataframe(name=suite.name)
-    return context.validation_definitions.add(
-        gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
+def _suite(table: str, day: dt.date) -> gx.ExpectationSuite:
+    return build_suite(table, today=day)
+
+
+@cache
+def _batch_definition(table: str) -> BatchDefinition:
+    datasource = _context().data_sources.get(_DATASOURCE)
+    asset = datasource.add_dataframe_asset(name=f"cdcompact.{table}")  # type: ignore[attr-defined]
+    return asset.add_batch_definition_whole_dataframe(name=f"cdcompact.{table}")
+
+
+@cache
+def _suite_digest(table: str, day: dt.date) -> str:
+    """sha256 of the suite's definition on ``day`` (GX's version included)."""
+    definition = _suite(table, day).to_json_dict()
+    payload = json.dumps([gx.__version__, definition], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def prepared_sql(table: str, tables: Tables) -> str:
+    """What GX validates, in SQL: the view ``table``'s columns (date columns as datetimes,
+    as pandas compares them) and its derived columns, then its row number."""
+    dates = set(date_columns(table))
+    columns = [
+        f"TRY_CAST(t.{quote(c)} AS TIMESTAMP_S) AS {quote(c)}" if c in dates else f"t.{quote(c)}"
+        for c in tables.columns
+    ]
+    joins: list[str] = []
+    derived: dict[str, str] = {}
+    for number, rule in enumerate(derived_rules(table)):
+        if rule.column in derived:
+            continue
+        sql = rule.compute(tables, f"_d{number}")
+        derived[rule.column] = f"CAST({sql.expression} AS {rule.sql_type}) AS {quote(rule.column)}"
+        joins.extend(sql.joins)
+    select = ", ".join([*columns, *derived.values(), f"t.{ROW}"])
+    return f"SELECT {select} FROM {quote(table)} AS t {' '.join(joins)}"
+
+
+def _batches_sql(con: duckdb.DuckDBPyConnection, table: str, prepared: str, rows: int) -> str:
+    """``prepared`` with :data:`_BATCH`, the batch of each row, ordered by batch and row."""
+    columns = set(table_columns(con, table))
+    key = table_schema(table).get("primaryKey")
+    key_fields = [key] if isinstance(key, str) else list(key or [])
+    if key_fields and set(key_fields) <= columns:
+        keys = ", ".join(quote(f) for f in key_fields)
+        duplicated = f"count(*) OVER (PARTITION BY {keys}) > 1"
+        (n_duplicated,) = con.execute(
+            f"SELECT count(*) FROM (SELECT {duplicated} AS dup FROM {quote(table)}) WHERE dup"
+        ).fetchone() or (0,)
+        # Rows sharing a key stay together, in parts of about `rows` rows.
+        duplicate_part = f"hash({keys}) % {max(1, math.ceil(n_duplicated / rows))}"
+    else:
+        duplicated, duplicate_part = "false", "0"
+    if "source_file" in columns:
+        n_rows, n_files = con.execute(
+            f"SELECT count(*), count(DISTINCT source_file) FROM {quote(table)}"
+        ).fetchone() or (0, 0)
+        # A file whose name's digest is a multiple of `every` starts a group of files: about
+        # `every` files of about `rows` rows together, whatever the other files hold.
+        every = 2 ** max(0, round(math.log2(max(1.0, rows * max(n_files, 1) / max(n_rows, 1)))))
+        groups = (
+            f"SELECT source_file, max(CASE WHEN h % {every} = 0 THEN h END) OVER (ORDER BY h, "
+            "source_file ROWS UNBOUNDED PRECEDING) AS grp FROM (SELECT DISTINCT source_file, "
+            f"md5_number(coalesce(source_file, '')) AS h FROM {quote(table)})"
+        )
+        grouped = (
+            f"SELECT t.{ROW}, t.* EXCLUDE ({ROW}), g.grp FROM {quote(table)} AS t "
+            f"LEFT JOIN ({groups}) AS g USING (source_file)"
+        )
+    else:
+        grouped = f"SELECT *, {ROW} // {rows} AS grp FROM {quote(table)}"
+    # The batches are cut on the table's few columns that decide them, then joined to
+    # the prepared rows (windows over every column would sort them all).
+    marked = (
+        f"SELECT {ROW}, grp, {duplicated} AS dup, {duplicate_part} AS dup_part FROM ({grouped})"
+    )
+    parts = (
+        f"SELECT {ROW}, dup, CASE WHEN NOT dup THEN grp END AS grp, CASE WHEN dup THEN "
+        f"dup_part ELSE (row_number() OVER (PARTITION BY dup, grp ORDER BY {ROW}) - 1) "
+        f"// {rows} END AS part FROM ({marked})"
+    )
+    batches = (
+        f"SELECT {ROW}, dense_rank() OVER (ORDER BY dup, grp, part) - 1 AS {_BATCH} FROM ({parts})"
+    )
+    return (
+        f"SELECT p.*, b.{_BATCH} FROM ({prepared}) AS p JOIN ({batches}) AS b USING ({ROW}) "
+        f"ORDER BY {_BATCH}, {ROW}"
     )
 
 
-def comparable(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with date columns (``datetime.date`` objects) as pandas datetimes."""
-    columns = [c for c in date_columns(table) if c in frame.columns]
-    if not columns:
-        return frame
-    prepared = frame.copy()
-    for column in columns:
-        prepared[column] = pd.to_datetime(prepared[column], errors="coerce")
-    return prepared
+@dataclass(frozen=True)
+class _Batch:
+    number: int
+    rows: int
+    digest: str
+    calendar: str | None
 
 
-def prepared(
-    table: str, frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame] | None = None
-) -> pd.DataFrame:
-    """What GX validates: ``frame`` with comparable dates and the derived columns of
-    :func:`expectations.suites.derive` appended (same index, the caller's frame untouched)."""
-    derived = derive(table, frame, tables)
-    return comparable(table, frame).assign(**{c: derived[c] for c in derived.columns})
+def _batches(
+    con: duckdb.DuckDBPyConnection, table: str, day: dt.date, columns: Sequence[str]
+) -> list[_Batch]:
+    """The batches of the work table with the digest of their rows (``columns``, the
+    derived ones too, in row order) and their calendar value."""
+    calendar = next_verdict_change(table, day) or "NULL"
+    fields = ", ".join(f"{quote(c)} := {quote(c)}" for c in columns)
+    rows = con.execute(
+        f"SELECT {_BATCH}, count(*), md5(string_agg(md5(to_json(struct_pack({fields}))), '' "
+        f"ORDER BY {ROW})), CAST({calendar} AS VARCHAR) FROM {_WORK} GROUP BY {_BATCH} "
+        f"ORDER BY {_BATCH}"
+    ).fetchall()
+    return [_Batch(int(n), int(count), str(digest), c) for n, count, digest, c in rows]
+
+
+def _frame(con: duckdb.DuckDBPyConnection, batch: int | None) -> pd.DataFrame:
+    """One batch of the work table as pandas, indexed by row number (None: no rows)."""
+    where = f"{_BATCH} = {int(batch)}" if batch is not None else "false"
+    arrow = con.execute(
+        f"SELECT * EXCLUDE ({_BATCH}) FROM {_WORK} WHERE {where} ORDER BY {ROW}"
+    ).to_arrow_table()
+    frame = arrow.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    frame.index = pd.Index(frame.pop(ROW).to_numpy(dtype="int64", na_value=-1))
+    return frame
+
+
+#: Arrow -> the schema's pandas dtypes (as the tables are read), large strings too.
+_PANDAS_TYPES: dict[pa.DataType, Any] = {
+    pa.string(): pd.StringDtype(na_value=pd.NA),
+    pa.large_string(): pd.StringDtype(na_value=pd.NA),
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _batch_rows(con: duckdb.DuckDBPyConnection, batch: int) -> np.ndarray:
+    return con.execute(
+        f"SELECT {ROW} FROM {_WORK} WHERE {_BATCH} = {int(batch)} ORDER BY {ROW}"
+    ).fetchnumpy()[ROW]
+
+
+def _compact(result: ExpectationValidationResult, labels: pd.Index) -> dict[str, Any]:
+    """What the merge needs of one expectation's result on one batch, JSON-safe, with
+    failing rows as positions within the batch."""
+    info = result.exception_info or {}
+    raised = _raised(info)
+    if raised is not None:
+        return {"success": False, "exception": raised}
+    details: dict[str, Any] = dict(result.result or {})
+    if "unexpected_index_list" not in details:
+        return {"success": bool(result.success), "result": convert_to_json_serializable(details)}
+    indices = list(details.get("unexpected_index_list") or [])
+    return {
+        "success": bool(result.success),
+        "element_count": int(details.get("element_count") or 0),
+        "missing_count": _int(details.get("missing_count")),
+        "unexpected_count": int(details.get("unexpected_count") or 0),
+        "positions": [int(p) for p in labels.get_indexer(indices)],
+        "values": [encode(v) for v in details.get("unexpected_list") or []],
+    }
+
+
+def _raised(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """GX's exception info, flat or keyed by metric id, as one flat dict (None: no error)."""
+    if info.get("raised_exception"):
+        return {
+            "raised_exception": True,
+            "exception_message": info.get("exception_message"),
+            "exception_traceback": info.get("exception_traceback"),
+        }
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return _raised(value)
+    return None
+
+
+#: A failing row whose value GX did not list (past MAX_RESULT_RECORDS in its batch).
+_NO_VALUE = object()
+
+
+@dataclass
+class _Merge:
+    """One expectation's results on the batches of a table, merged as GX reports a frame."""
+
+    success: bool = True
+    exception: dict[str, Any] | None = None
+    table_result: dict[str, Any] | None = None
+    element_count: int = 0
+    missing_count: int | None = 0
+    unexpected_count: int = 0
+    failures: list[tuple[int, Any]] = field(default_factory=list)
+
+    def add(self, outcome: Mapping[str, Any], rows: np.ndarray | None) -> None:
+        self.success = self.success and bool(outcome["success"])
+        if outcome.get("exception") is not None:
+            self.exception = self.exception or dict(outcome["exception"])
+            return
+        if "result" in outcome:
+            self.table_result = self.table_result or dict(outcome["result"])
+            return
+        self.element_count += int(outcome["element_count"])
+        missing = outcome.get("missing_count")
+        self.missing_count = None if missing is None or self.missing_count is None else (
+            self.missing_count + int(missing)
+        )  # fmt: skip
+        self.unexpected_count += int(outcome["unexpected_count"])
+        if outcome["positions"]:
+            assert rows is not None
+            # GX lists the values of the first MAX_RESULT_RECORDS failing rows only (every
+            # row's index, though): the table's first ones are among the batches' first.
+            values = [decode(v) for v in outcome["values"]]
+            values += [_NO_VALUE] * (len(outcome["positions"]) - len(values))
+            self.failures.extend(
+                (int(rows[p]), v) for p, v in zip(outcome["positions"], values, strict=True)
+            )
+
+    def result(self, config: Any) -> ExpectationValidationResult:
+        if self.exception is not None:
+            return ExpectationValidationResult(
+                success=False, expectation_config=config, exception_info=self.exception
+            )
+        no_error = {
+            "raised_exception": False,
+            "exception_traceback": None,
+            "exception_message": None,
+        }
+        if self.table_result is not None:
+            return ExpectationValidationResult(
+                success=self.success,
+                expectation_config=config,
+                result=self.table_result,
+                exception_info=no_error,
+            )
+        self.failures.sort(key=lambda failure: failure[0])
+        indices = [row for row, _ in self.failures]
+        values = [value for _, value in self.failures[:MAX_RESULT_RECORDS]]
+        if any(value is _NO_VALUE for value in values):
+            raise AssertionError("a failing value GX reported for the table is missing")
+        nonnull = None if self.missing_count is None else self.element_count - self.missing_count
+        result = _format_map_output(
+            result_format=dict(_MERGED_FORMAT),
+            success=self.success,
+            element_count=self.element_count,
+            nonnull_count=nonnull,
+            unexpected_count=self.unexpected_count,
+            unexpected_list=values,
+            unexpected_index_list=indices,
+        )
+        details = dict(result.get("result") or {})
+        details["unexpected_index_query"] = f"df.filter(items={indices}, axis=0)"
+        return ExpectationValidationResult(
+            success=self.success, expectation_config=config, result=details, exception_info=no_error
+        )
+
+
+def _cache_key(table: str, day: dt.date, columns: Sequence[tuple[str, str]], batch: _Batch) -> str:
+    """The digest of everything a batch's outcome depends on."""
+    tomorrow = day + dt.timedelta(days=1)
+    daily = _suite_digest(table, day) != _suite_digest(table, tomorrow)
+    calendar = batch.calendar if next_verdict_change(table, day) else None
+    payload = [
+        table,
+        _suite_digest(table, dt.date.min) if not daily or calendar is not None else None,
+        _suite_digest(table, day) if daily and next_verdict_change(table, day) is None else None,
+        list(columns),
+        batch.rows,
+        batch.digest,
+        calendar,
+    ]
+    return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
+
+
+def _table_results(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    tables: Tables,
+    day: dt.date,
+    cache: BatchCache,
+    batch_rows: int,
+) -> tuple[int, list[ExpectationValidationResult]]:
+    """Validate ``table`` batch by batch; the row count and one merged result per
+    expectation of its suite."""
+    suite = _suite(table, day)
+    prepared = prepared_sql(table, tables)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_WORK} AS {_batches_sql(con, table, prepared, batch_rows)}"
+    )
+    try:
+        columns = [
+            (str(name), str(kind))
+            for name, kind, *_ in con.execute(f"DESCRIBE {_WORK}").fetchall()
+            if name not in (ROW, _BATCH)
+        ]
+        batches = _batches(con, table, day, [name for name, _ in columns]) or [
+            _Batch(-1, 0, "", None)
+        ]
+        configurations = suite.expectation_configurations
+        index = {_config_key(config): number for number, config in enumerate(configurations)}
+        merged: dict[int, _Merge] = {}  # by expectation, in GX's order of results
+        for batch in batches:
+            key = _cache_key(table, day, columns, batch)
+            kept = cache.get(table, key)
+            numbers: np.ndarray | None = None
+            if kept is None:
+                frame = _frame(con, batch.number if batch.number >= 0 else None)
+                numbers = frame.index.to_numpy()
+                validator = Validator(
+                    batch_definition=_batch_definition(table),
+                    batch_parameters={"dataframe": frame},
+                    result_format=_RESULT_FORMAT,
+                )
+                results = validator.validate_expectation_suite(suite).results
+                kept = [
+                    {"expectation": index[_config_key(result.expectation_config)]}
+                    | _compact(result, frame.index)
+                    for result in results
+                ]
+                del frame, validator, results
+                cache.put(table, key, kept)
+            elif any(outcome.get("positions") for outcome in kept):
+                numbers = _batch_rows(con, batch.number)
+            for outcome in kept:
+                merged.setdefault(int(outcome["expectation"]), _Merge()).add(outcome, numbers)
+        n_rows = sum(batch.rows for batch in batches)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+    return n_rows, [merge.result(configurations[number]) for number, merge in merged.items()]
+
+
+def _config_key(config: Any) -> str:
+    """An expectation's configuration as text: which expectation of the suite a result is
+    (GX adds the batch's id to the configuration of a result)."""
+    definition = config.to_json_dict()
+    definition["kwargs"] = {k: v for k, v in definition["kwargs"].items() if k != "batch_id"}
+    return json.dumps(definition, sort_keys=True, default=str)
 
 
 def validate_table(
-    table: str, frame: pd.DataFrame, today: dt.date | None = None
+    con: duckdb.DuckDBPyConnection, table: str, today: dt.date | None = None
 ) -> TableValidation:
-    """Run the suite of ``table`` on ``frame`` alone; rows are reported by their index
-    labels. Rules that need another table (foreign keys, the activity's IATI version)
-    pass without judging; :func:`validate_tables` judges them."""
+    """Run the suite of the view ``table`` alone; rows are reported by their row numbers.
+    Rules that need another table (foreign keys, the activity's IATI version) pass
+    without judging; :func:`validate_tables` judges them."""
     table_schema(table)  # a KeyError naming the table when it has no schema
-    return validate_tables({table: frame}, today)[table]
+    return validate_tables(con, [table], today)[table]
 
 
 def validate_tables(
-    tables: Mapping[str, pd.DataFrame],
+    con: duckdb.DuckDBPyConnection,
+    tables: Iterable[str],
     today: dt.date | None = None,
     data_docs_dir: Path | None = None,
+    cache: BatchCache | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> dict[str, TableValidation]:
-    """Run the suite of every table in ``tables`` that has one (others are left out),
-    with the rules across tables judged on the tables given; by table, in order.
+    """Run the suite of every view of ``con`` named in ``tables`` that has one (others are
+    left out), with the rules across tables judged on the tables given; by table, in order.
 
-    ``data_docs_dir``: also write GX's Data Docs of these validations there.
+    ``data_docs_dir``: also write GX's Data Docs of these validations there. ``cache``:
+    reuse the outcomes of unchanged batches, and keep this run's.
     """
     day = today or dt.date.today()
-    frames = {table: frame for table, frame in tables.items() if has_suite(table)}
-    batches = {table: prepared(table, frame, tables) for table, frame in frames.items()}
+    names = list(dict.fromkeys(tables))
+    given = {table: tuple(table_columns(con, table)) for table in names}
+    cache = cache or BatchCache(None)
+    register_functions(con)
+    validations: dict[str, TableValidation] = {}
+    docs: dict[str, tuple[gx.ExpectationSuite, list[ExpectationValidationResult]]] = {}
     with _LOCK, _quiet():
-        if data_docs_dir is None:
-            results = {
-                table: _validation_definition(table, day).run(
-                    batch_parameters={"dataframe": batch}, result_format=_RESULT_FORMAT
-                )
-                for table, batch in batches.items()
-            }
-        else:
-            try:
-                results = validate_with_data_docs(
-                    {table: (build_suite(table, day), batch) for table, batch in batches.items()},
-                    Path(data_docs_dir),
-                    _DOCS_RESULT_FORMAT,
-                    run_name=f"cdcompact-{day.isoformat()}",
-                )
-            finally:
-                set_context(_context())  # the process's context stays the current one
-    return {table: _validation(table, frames[table], results[table]) for table in frames}
+        for table in names:
+            if not has_suite(table):
+                continue
+            n_rows, results = _table_results(
+                con, table, Tables(table, given), day, cache, batch_rows
+            )
+            validations[table] = _validation(con, table, n_rows, results)
+            docs[table] = (build_suite(table, day), results)
+    cache.save(validations)
+    if data_docs_dir is not None:
+        write_data_docs(docs, Path(data_docs_dir), run_name=f"cdcompact-{day.isoformat()}")
+    return validations
 
 
 @contextmanager
@@ -305,16 +652,36 @@ def _quiet() -> Iterator[None]:
 
 
 def _validation(
-    table: str, frame: pd.DataFrame, result: ExpectationSuiteValidationResult
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    n_rows: int,
+    results: Sequence[ExpectationValidationResult],
 ) -> TableValidation:
-    validation = TableValidation(table, len(frame))
-    for expectation_result in result.results:
-        validation.outcomes.append(_outcome(table, expectation_result, frame))
+    validation = TableValidation(table, n_rows)
+
+    known = set(table_columns(con, table))
+
+    def own_values(rows: list[int], columns: list[str]) -> dict[int, tuple[Any, ...]] | None:
+        """The values of ``columns`` in ``rows`` (None: the table has none of them)."""
+        wanted = [c for c in columns if c in known]
+        if not wanted:
+            return None
+        found = con.execute(
+            f"SELECT {ROW}, {', '.join(quote(c) for c in wanted)} FROM {quote(table)} "
+            f"WHERE {ROW} IN (SELECT unnest(?))",
+            [rows],
+        ).fetchall()
+        return {int(row[0]): tuple(row[1:]) for row in found}
+
+    for expectation_result in results:
+        validation.outcomes.append(_outcome(table, expectation_result, own_values))
     return validation
 
 
 def _outcome(
-    table: str, result: ExpectationValidationResult, frame: pd.DataFrame | None = None
+    table: str,
+    result: ExpectationValidationResult,
+    own_values: Callable[[list[int], list[str]], dict[int, tuple[Any, ...]] | None],
 ) -> ExpectationOutcome:
     config = result.expectation_config
     meta = (config.meta if config else None) or {}
@@ -345,10 +712,11 @@ def _outcome(
     failing = [_row(label) for label in details.get("unexpected_index_list") or []]
     rows = list(details.get("unexpected_index_list") or [])[:MAX_EXAMPLES]
     values = list(details.get("unexpected_list") or [])[:MAX_EXAMPLES]
-    columns = [c for c in meta.get("example_columns") or [] if frame is not None and c in frame]
-    if columns and frame is not None:
+    columns = list(meta.get("example_columns") or [])
+    found = own_values([int(row) for row in rows], columns) if columns else None
+    if found is not None:
         # A derived column failed: report the table's own values of that row instead.
-        values = [_own_values(frame, row, columns) for row in rows]
+        values = [_single(found.get(int(row))) for row in rows]
     examples = tuple(
         Example(table, rule, severity, _row(row), _format(value))
         for row, value in zip(rows, values, strict=False)
@@ -365,15 +733,10 @@ def _outcome(
     )
 
 
-def _own_values(frame: pd.DataFrame, label: Any, columns: list[str]) -> tuple[Any, ...] | Any:
-    """The values of ``columns`` in the row labelled ``label`` (one column: the value)."""
-    try:
-        row = frame.loc[label, columns]
-    except KeyError:
+def _single(values: tuple[Any, ...] | None) -> Any:
+    """A row's own values: one column's value alone, several as a tuple (None: no row)."""
+    if values is None:
         return None
-    if isinstance(row, pd.DataFrame):  # a label used twice: its first row
-        row = row.iloc[0]
-    values = tuple(row.tolist())
     return values[0] if len(values) == 1 else values
 
 

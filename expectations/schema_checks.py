@@ -1,22 +1,30 @@
-"""Conformance of harmonised tables to their Table Schemas (schema/), row by row.
+"""Conformance of harmonised tables to their Table Schemas (schema/), row by row, in SQL.
 
 What the schema already says — required fields, codes (enum), patterns,
 ranges, unique primary keys and foreign keys — is checked here for every
 table, with the failing rows kept as examples, so a table that breaks the
 contract is caught before anyone publishes it. (Domain rules and the Great
 Expectations suites build on this.)
+
+The tables are views of a DuckDB connection with their row numbers
+(:func:`assets.warehouse.attach_tables` with ``row_numbers``, or
+:func:`assets.warehouse.register_frames`): a failing row is reported by its
+0-based position in the table as written. One scan per table counts every
+rule; the first failing rows of a rule are read only when it fails.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+import duckdb
 
 from assets.harmonise.schema import table_schema
+from assets.warehouse import ROW, literal, quote
 
 #: Examples kept per rule and field: enough to find the rows, small enough for metadata.
 MAX_EXAMPLES = 5
@@ -48,24 +56,20 @@ class TableReport:
         return not self.counts
 
     def add(
-        self, rule: str, fieldname: str, rows: pd.Series, values: pd.Series, message: str
+        self,
+        rule: str,
+        fieldname: str,
+        count: int,
+        examples: Iterable[tuple[int | None, str | None]],
+        message: str,
     ) -> None:
-        """Record the failing rows (index ``rows``) of one rule on one field."""
-        count = len(rows)
+        """Record ``count`` failing rows of one rule on one field, with the first
+        ``(row, value)`` of them."""
         if not count:
             return
         self.counts[f"{rule}:{fieldname}"] += count
-        for row, value in list(zip(rows, values, strict=True))[:MAX_EXAMPLES]:
-            self.examples.append(
-                Violation(
-                    self.table,
-                    rule,
-                    fieldname,
-                    int(row),
-                    None if _missing(value) else str(value),
-                    message,
-                )
-            )
+        for row, value in list(examples)[:MAX_EXAMPLES]:
+            self.examples.append(Violation(self.table, rule, fieldname, row, value, message))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -75,120 +79,182 @@ class TableReport:
         }
 
 
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of the view ``table`` (without its row number)."""
+    return [name for name in con.sql(f"SELECT * FROM {quote(table)}").columns if name != ROW]
 
 
-def check_table(table: str, frame: pd.DataFrame) -> TableReport:
-    """Check one table against schema/<table>.json."""
-    schema = table_schema(table)
-    report = TableReport(table, len(frame))
-    missing_columns = [f["name"] for f in schema["fields"] if f["name"] not in frame.columns]
-    for name in missing_columns:
-        report.counts[f"missing_column:{name}"] += 1
-        report.examples.append(
-            Violation(
-                table,
-                "missing_column",
-                name,
-                None,
-                None,
-                f"column {name} of schema/{table}.json is missing",
-            )
-        )
-    if frame.empty:
-        return report
-    index = pd.Series(range(len(frame)))
-    for spec in schema["fields"]:
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _key_text(values: Iterable[Any]) -> str:
+    return "|".join("" if value is None else str(value) for value in values)
+
+
+def re2_pattern(pattern: str) -> str:
+    """A Table Schema pattern (Python ``re`` semantics, matched whole) for DuckDB's RE2:
+    ``\\d`` is any Unicode decimal digit in Python, ASCII only in RE2."""
+    return re.sub(r"(?<!\\)((?:\\\\)*)\\d", r"\1\\p{Nd}", pattern)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    rule: str
+    field: str
+    failing: str  # SQL condition on the failing rows
+    message: str
+
+
+def _rules(table: str, columns: set[str]) -> list[_Rule]:
+    rules = []
+    for spec in table_schema(table)["fields"]:
         name = spec["name"]
-        if name not in frame.columns:
+        if name not in columns:
             continue
-        column = frame[name].reset_index(drop=True)
+        column = quote(name)
         constraints = spec.get("constraints", {})
-        present = ~column.isna()
         if constraints.get("required"):
-            failing = ~present
-            report.add("required", name, index[failing], column[failing], f"{name} is required")
+            rules.append(_Rule("required", name, f"{column} IS NULL", f"{name} is required"))
         if "enum" in constraints:
-            allowed = set(constraints["enum"])
-            failing = present & ~column.astype("object").isin(allowed)
-            report.add(
-                "enum",
-                name,
-                index[failing],
-                column[failing],
-                f"{name} must be one of {sorted(allowed)}",
+            allowed = sorted(constraints["enum"])
+            values = ", ".join(literal(str(value)) for value in constraints["enum"])
+            rules.append(
+                _Rule(
+                    "enum",
+                    name,
+                    f"{column} IS NOT NULL AND CAST({column} AS VARCHAR) NOT IN ({values})",
+                    f"{name} must be one of {allowed}",
+                )
             )
         if "pattern" in constraints:
-            failing = present & ~column.astype("string").fillna("").str.fullmatch(
-                constraints["pattern"]
-            ).fillna(False).astype(bool)
-            report.add(
-                "pattern",
-                name,
-                index[failing],
-                column[failing],
-                f"{name} must match {constraints['pattern']}",
+            pattern = literal(re2_pattern(constraints["pattern"]))
+            rules.append(
+                _Rule(
+                    "pattern",
+                    name,
+                    f"{column} IS NOT NULL AND "
+                    f"NOT regexp_full_match(CAST({column} AS VARCHAR), {pattern})",
+                    f"{name} must match {constraints['pattern']}",
+                )
             )
-        for bound, compare in (("minimum", "lt"), ("maximum", "gt")):
+        for bound, compare in (("minimum", "<"), ("maximum", ">")):
             if bound in constraints and spec["type"] in {"number", "integer"}:
                 limit = constraints[bound]
-                numeric = pd.to_numeric(column, errors="coerce")
-                failing = present & getattr(numeric, compare)(limit).fillna(False).astype(bool)
-                report.add(
-                    bound,
-                    name,
-                    index[failing],
-                    column[failing],
-                    f"{name} must be {'>=' if bound == 'minimum' else '<='} {limit}",
+                rules.append(
+                    _Rule(
+                        bound,
+                        name,
+                        f"TRY_CAST({column} AS DOUBLE) {compare} {float(limit)!r}",
+                        f"{name} must be {'>=' if bound == 'minimum' else '<='} {limit}",
+                    )
                 )
+    return rules
+
+
+def _fields(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def check_table(con: duckdb.DuckDBPyConnection, table: str) -> TableReport:
+    """Check the view ``table`` of ``con`` against schema/<table>.json."""
+    schema = table_schema(table)
+    relation = quote(table)
+    columns = set(table_columns(con, table))
+    (n_rows,) = con.execute(f"SELECT count(*) FROM {relation}").fetchone() or (0,)
+    report = TableReport(table, int(n_rows))
+    for spec in schema["fields"]:
+        name = spec["name"]
+        if name not in columns:
+            message = f"column {name} of schema/{table}.json is missing"
+            report.add("missing_column", name, 1, [(None, None)], message)
+    if not n_rows:
+        return report
+    rules = _rules(table, columns)
+    if rules:
+        counts = con.execute(
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE {rule.failing})" for rule in rules)
+            + f" FROM {relation}"
+        ).fetchone() or (0,) * len(rules)
+        for rule, count in zip(rules, counts, strict=True):
+            examples = (
+                con.execute(
+                    f"SELECT {ROW}, {quote(rule.field)} FROM {relation} WHERE {rule.failing} "
+                    f"ORDER BY {ROW} LIMIT {MAX_EXAMPLES}"
+                ).fetchall()
+                if count
+                else []
+            )
+            report.add(
+                rule.rule,
+                rule.field,
+                int(count),
+                [(int(row), _text(value)) for row, value in examples],
+                rule.message,
+            )
     key = schema.get("primaryKey")
     if key:
-        fields = [key] if isinstance(key, str) else list(key)
-        if all(f in frame.columns for f in fields):
-            keys = frame[fields].reset_index(drop=True)
-            duplicated = keys.duplicated(keep="first")
+        fields = _fields(key)
+        if all(f in columns for f in fields):
+            keys = ", ".join(quote(f) for f in fields)
+            duplicates = (
+                f"SELECT {ROW}, {keys} FROM {relation} "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {ROW}) > 1"
+            )
             report.add(
                 "primary_key",
                 ",".join(fields),
-                index[duplicated],
-                keys[duplicated].astype("string").agg("|".join, axis=1),
+                _count(con, duplicates),
+                _examples(con, duplicates),
                 f"primary key ({', '.join(fields)}) must be unique",
             )
     return report
 
 
-def check_foreign_keys(tables: Mapping[str, pd.DataFrame]) -> dict[str, TableReport]:
-    """Foreign keys between the given tables (references to absent tables are skipped)."""
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    (count,) = con.execute(f"SELECT count(*) FROM ({query})").fetchone() or (0,)
+    return int(count)
+
+
+def _examples(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[int | None, str | None]]:
+    """The first failing rows of ``query`` (the row number, then the key fields)."""
+    rows = con.execute(f"SELECT * FROM ({query}) ORDER BY {ROW} LIMIT {MAX_EXAMPLES}").fetchall()
+    return [(int(row[0]), _key_text(row[1:])) for row in rows]
+
+
+def check_foreign_keys(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str]
+) -> dict[str, TableReport]:
+    """Foreign keys between the views ``tables`` of ``con`` (references to tables not
+    among them are skipped)."""
+    given = list(tables)
     reports: dict[str, TableReport] = {}
-    for table, frame in tables.items():
-        report = TableReport(table, len(frame))
+    for table in given:
+        relation = quote(table)
+        (n_rows,) = con.execute(f"SELECT count(*) FROM {relation}").fetchone() or (0,)
+        report = TableReport(table, int(n_rows))
+        columns = set(table_columns(con, table))
         for foreign in table_schema(table).get("foreignKeys", []):
-            fields = foreign["fields"]
-            fields = [fields] if isinstance(fields, str) else list(fields)
+            fields = _fields(foreign["fields"])
             target = foreign["reference"]["resource"]
-            target_fields = foreign["reference"]["fields"]
-            target_fields = [target_fields] if isinstance(target_fields, str) else target_fields
-            if target not in tables or frame.empty:
+            target_fields = _fields(foreign["reference"]["fields"])
+            if target not in given or not n_rows or not set(fields) <= columns:
                 continue
-            keys = frame[fields].reset_index(drop=True)
-            present = ~keys.isna().any(axis=1)
-            known = set(tables[target][list(target_fields)].itertuples(index=False, name=None))
-            found = pd.Series(
-                [tuple(row) in known for row in keys.itertuples(index=False)], dtype=bool
+            keys = ", ".join(f"x.{quote(f)}" for f in fields)
+            present = " AND ".join(f"x.{quote(f)} IS NOT NULL" for f in fields)
+            match = " AND ".join(
+                f"y.{quote(t)} = x.{quote(f)}" for f, t in zip(fields, target_fields, strict=True)
             )
-            failing = present & ~found
-            index = pd.Series(range(len(frame)))
+            missing = (
+                f"SELECT x.{ROW}, {keys} FROM {relation} AS x WHERE {present} AND NOT EXISTS "
+                f"(SELECT 1 FROM {quote(target)} AS y WHERE {match})"
+            )
             report.add(
                 "foreign_key",
                 ",".join(fields),
-                index[failing],
-                keys[failing].astype("string").agg("|".join, axis=1),
+                _count(con, missing),
+                _examples(con, missing),
                 f"({', '.join(fields)}) must exist in {target}",
             )
         reports[table] = report

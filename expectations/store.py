@@ -16,10 +16,12 @@ from expectations.runner import TableValidation
 
 VALIDATIONS = "validations.json"
 DATA_DOCS = "data-docs"
+#: The outcomes of the last run's GX batches (:class:`expectations.batch_cache.BatchCache`).
+GX_BATCHES = "gx-batches"
 
 
 def quality_work_dir(data_dir: Path) -> Path:
-    """The run's quality working folder: GX results and Data Docs."""
+    """The run's quality working folder: GX results, their batches and Data Docs."""
     return data_dir / "quality"
 
 

@@ -7,10 +7,15 @@ expectation carries ``meta={"rule": ..., "severity": ...}`` so results can be
 reported in our own vocabulary (rule names match :mod:`expectations.schema_checks`);
 warning rules also carry GX's own ``severity`` (shown in Data Docs).
 
-Rules that look beyond one row of one table are evaluated on **derived columns**
-that :func:`derive` computes and the runner appends to the table's frame, index
-for index, before validating it (they start with ``_``; :func:`derived_rules`
-lists them per table):
+Rules that look beyond one row of one table are evaluated on **derived columns**,
+computed in SQL over the whole table in DuckDB (window functions, joins to the
+other tables) before the runner validates the rows in batches, so a rule over a
+group (the shares of one activity) is right whatever batch its rows land in.
+Each :class:`DerivedRule` gives its column's SQL over the table and the tables
+validated with it (they start with ``_``; :func:`derived_rules` lists them per
+table). Sums and medians are taken as pandas takes them (Kahan-compensated sums
+in row order, the mean of the two middle values, numpy's log10), so the values,
+and the failing rows, are the same floats as before the rules moved to SQL:
 
 - ``sector_shares_sum_to_1`` (error, ``activity_sectors``): ``_share_sum``, the sum
   of ``share`` over the row's activity and vocabulary, must be 1 ± SHARE_TOLERANCE.
@@ -49,28 +54,31 @@ reports exactly what is missing from or extra in the table itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from duckdb.func import PythonUDFType
 from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.row_conditions import Column
 
 from assets.harmonise.schema import table_schema, table_schemas
+from assets.warehouse import ROW, literal, quote
 
 Severity = Literal["error", "warning"]
-#: Computes a derived column: (the table's frame, every table given) -> a Series like the frame.
-Compute = Callable[[pd.DataFrame, Mapping[str, pd.DataFrame]], pd.Series]
 
 #: IATI 2.0x TransactionType codes (1 incoming funds ... 13 incoming pledge).
 TRANSACTION_TYPE_CODES: tuple[str, ...] = tuple(str(code) for code in range(1, 14))
@@ -228,6 +236,21 @@ def _results(today: dt.date) -> list[gxe.Expectation]:
     return [_ordered("result_years_ordered", "baseline_year", "target_year")]
 
 
+def next_verdict_change(table: str, today: dt.date) -> str | None:
+    """For the table whose suite depends on the day (``transactions``: no disbursement in
+    the future), an SQL aggregate over some of its rows, as the runner validates them
+    (dates as timestamps): the first day after ``today`` on which their verdict can
+    change, the earliest actual disbursement dated later (NULL: none). Until that day
+    the rows give the same outcome every day. None for every other table."""
+    if table != "transactions":
+        return None
+    return (
+        f"min(transaction_date) FILTER (WHERE transaction_type IN "
+        f"({_codes(ACTUAL_DISBURSEMENT_TYPES)}) AND transaction_date > "
+        f"CAST({literal(today.isoformat())} AS TIMESTAMP))"
+    )
+
+
 #: Domain rules per table, beyond what the schema states.
 DOMAIN_RULES: dict[str, Callable[[dt.date], list[gxe.Expectation]]] = {
     "activities": _activities,
@@ -241,42 +264,79 @@ DOMAIN_RULES: dict[str, Callable[[dt.date], list[gxe.Expectation]]] = {
 
 
 @dataclass(frozen=True)
+class Tables:
+    """What a derived column is computed from: the table being validated (a view of the
+    connection, alias ``t`` in :attr:`Derived.expression`, with its row numbers
+    :data:`ROW`) and every table validated with it, by name, with its columns."""
+
+    table: str
+    given: Mapping[str, tuple[str, ...]]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table's own columns, in its order."""
+        return tuple(self.given[self.table])
+
+    def has(self, table: str, columns: Iterable[str]) -> bool:
+        return table in self.given and set(columns) <= set(self.given[table])
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A derived column in SQL: ``expression`` over the table (alias ``t``) and the
+    relations ``joins`` add (``LEFT JOIN ... AS <alias> ON ...`` on the table's rows)."""
+
+    expression: str
+    joins: tuple[str, ...] = ()
+
+
+#: Computes a derived column: (the tables, a unique alias for its joins) -> its SQL.
+Compute = Callable[[Tables, str], Derived]
+
+
+@dataclass(frozen=True)
 class DerivedRule:
-    """A rule evaluated on a derived ``column`` that ``compute(frame, tables)`` returns
-    (indexed like ``frame``; empty where not judged)."""
+    """A rule evaluated on a derived ``column`` (of SQL type ``sql_type``) that
+    ``compute`` gives (empty where not judged)."""
 
     rule: str
     column: str
+    sql_type: str
     compute: Compute
     expectation: Callable[[], gxe.Expectation]
 
 
-def _empty(frame: pd.DataFrame, dtype: str) -> pd.Series:
-    return pd.Series(pd.NA, index=frame.index, dtype=dtype)
+def _empty(sql_type: str) -> Derived:
+    return Derived(f"CAST(NULL AS {sql_type})")
 
 
-def unaccounted(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+def unaccounted(tables: Tables, alias: str) -> Derived:
     """Per source: records read but neither accepted nor quarantined (negative: too many)."""
     counts = ("n_records", "n_accepted", "n_quarantined")
-    if any(c not in frame.columns for c in counts):
-        return _empty(frame, "Int64")
-    records, accepted, quarantined = (
-        pd.to_numeric(frame[c], errors="coerce").astype("Int64") for c in counts
-    )
-    return records - accepted - quarantined
+    if not tables.has(tables.table, counts):
+        return _empty("BIGINT")
+    return Derived(" - ".join(f"TRY_CAST(t.{quote(c)} AS BIGINT)" for c in counts))
 
 
 def share_sums(keys: tuple[str, ...]) -> Compute:
-    """Per row: the sum of ``share`` over the rows with the same ``keys``."""
+    """Per row: the sum of ``share`` over the rows with the same ``keys`` (summed in row
+    order with Kahan's compensation, as pandas sums a group: the same float)."""
 
-    def compute(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
-        if "share" not in frame.columns or any(k not in frame.columns for k in keys):
-            return _empty(frame, "Float64")
-        share = pd.to_numeric(frame["share"], errors="coerce").astype("Float64")
-        groups = share.groupby([frame[k] for k in keys], dropna=True)
-        sums = groups.transform("sum").astype("Float64")
-        counted = groups.transform("count")
-        return sums.where(counted > 0)
+    def compute(tables: Tables, alias: str) -> Derived:
+        if not tables.has(tables.table, ("share", *keys)):
+            return _empty("DOUBLE")
+        names = ", ".join(quote(k) for k in keys)
+        present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
+        match = " AND ".join(f"{alias}.{quote(k)} = t.{quote(k)}" for k in keys)
+        share = 'TRY_CAST("share" AS DOUBLE)'
+        return Derived(
+            f"CASE WHEN {alias}.n > 0 THEN {alias}.s END",
+            (
+                f"LEFT JOIN (SELECT {names}, fsum({share} ORDER BY {ROW}) AS s, count({share}) "
+                f"AS n FROM {quote(tables.table)} WHERE {present} GROUP BY {names}) AS {alias} "
+                f"ON {match}",
+            ),
+        )
 
     return compute
 
@@ -293,67 +353,112 @@ def version_class(version: Any) -> str | None:
     return key if key in TRANSACTION_TYPES_BY_VERSION else None
 
 
-def activity_versions(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
-    """Per transaction with a TransactionType code: its activity's IATI version class."""
-    activities = tables.get("activities")
-    needed = {"activity_id", "transaction_type"}
-    if (
-        activities is None
-        or not needed <= set(frame.columns)
-        or not {"activity_id", "iati_version"} <= set(activities.columns)
+#: SQL functions :func:`register_functions` adds to a connection.
+VERSION_CLASS = "cdcompact_version_class"
+LOG10 = "cdcompact_log10"
+
+
+def _log10(values: pa.ChunkedArray) -> pa.Array:
+    """numpy's log10 (DuckDB's differs in the last bit for about 5% of values)."""
+    return pa.array(np.log10(values.to_numpy(zero_copy_only=False)), pa.float64())
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The Python functions the derived columns call: :func:`version_class` (on the
+    distinct versions only) and numpy's log10."""
+    for name in (VERSION_CLASS, LOG10):
+        with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
+            con.remove_function(name)
+    con.create_function(VERSION_CLASS, version_class, ["VARCHAR"], "VARCHAR")
+    con.create_function(LOG10, _log10, ["DOUBLE"], "DOUBLE", type=PythonUDFType.ARROW)
+
+
+def _codes(codes: Iterable[str]) -> str:
+    return ", ".join(literal(code) for code in codes)
+
+
+def activity_versions(tables: Tables, alias: str) -> Derived:
+    """Per transaction with a TransactionType code: the IATI version class of its activity
+    (the first row of that activity in ``activities``)."""
+    if not tables.has(tables.table, ("activity_id", "transaction_type")) or not tables.has(
+        "activities", ("activity_id", "iati_version")
     ):
-        return _empty(frame, "string")
-    classes = (
-        activities.drop_duplicates("activity_id")
-        .set_index("activity_id")["iati_version"]
-        .map(version_class, na_action="ignore")
-    )
-    classes = classes[classes.notna()]
-    found = frame["activity_id"].map(classes)
+        return _empty("VARCHAR")
     # Codes outside the codelist are the concern of transaction_type_code, not this rule.
-    known = frame["transaction_type"].isin(TRANSACTION_TYPE_CODES).fillna(False).astype(bool)
-    return found.where(known).astype("string")
+    return Derived(
+        f"CASE WHEN t.transaction_type IN ({_codes(TRANSACTION_TYPE_CODES)}) "
+        f"THEN {alias}.version END",
+        (
+            "LEFT JOIN (SELECT first_rows.activity_id, classes.version FROM (SELECT "
+            'activity_id, iati_version FROM "activities" WHERE activity_id IS NOT NULL '
+            f"QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1) "
+            "AS first_rows JOIN (SELECT iati_version, "
+            f"{VERSION_CLASS}(CAST(iati_version AS VARCHAR)) AS version FROM (SELECT DISTINCT "
+            'iati_version FROM "activities")) AS classes USING (iati_version) '
+            f"WHERE classes.version IS NOT NULL) AS {alias} "
+            f"ON {alias}.activity_id = t.activity_id",
+        ),
+    )
 
 
-def outlier_scores(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+def _median(values: str, source: str) -> str:
+    """Per currency: the median of ``values`` in ``source`` as pandas takes it (the middle
+    value, or the mean of the two middle values), and the group's size."""
+    return (
+        f"SELECT currency, (min(v) FILTER (WHERE i = (n + 1) // 2) + max(v) FILTER "
+        f"(WHERE i = n // 2 + 1)) / 2 AS median, any_value(n) AS n FROM (SELECT currency, "
+        f"{values} AS v, row_number() OVER (PARTITION BY currency ORDER BY {values}) AS i, "
+        f"count(*) OVER (PARTITION BY currency) AS n FROM {source}) GROUP BY currency"
+    )
+
+
+def outlier_scores(tables: Tables, alias: str) -> Derived:
     """Per row: log10|value| - the median of its currency, in robust standard deviations
     (negative: below the median)."""
-    if not {"value", "currency"} <= set(frame.columns):
-        return _empty(frame, "Float64")
-    values = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
-    currency = frame["currency"].astype("string")
-    judged = values.notna() & np.isfinite(values) & (values != 0) & currency.notna()
-    if not judged.any():
-        return _empty(frame, "Float64")
-    logs = np.log10(values[judged].abs())
-    groups = logs.groupby(currency[judged])
-    median = groups.transform("median")
-    deviation = logs - median
-    mad = deviation.abs().groupby(currency[judged]).transform("median")
-    scale = np.maximum(_MAD_TO_SD * mad, OUTLIER_MIN_SCALE)
-    score = (deviation / scale).where(groups.transform("size") >= OUTLIER_MIN_GROUP)
-    return score.reindex(frame.index).astype("Float64")
+    if not tables.has(tables.table, ("value", "currency")):
+        return _empty("DOUBLE")
+    value = 'TRY_CAST("value" AS DOUBLE)'
+    judged = (
+        f"SELECT {ROW}, CAST(currency AS VARCHAR) AS currency, {LOG10}(abs({value})) AS lg "
+        f"FROM {quote(tables.table)} WHERE isfinite({value}) AND {value} <> 0 "
+        "AND currency IS NOT NULL"
+    )
+    return Derived(
+        f"{alias}.score",
+        (
+            f"LEFT JOIN (WITH judged AS ({judged}), centre AS ({_median('lg', 'judged')}), "
+            "deviations AS (SELECT judged.*, judged.lg - centre.median AS deviation, centre.n "
+            "FROM judged JOIN centre USING (currency)), "
+            f"spread AS ({_median('abs(deviation)', 'deviations')}) "
+            f"SELECT {ROW}, CASE WHEN deviations.n >= {OUTLIER_MIN_GROUP} THEN deviation / "
+            f"greatest(CAST({_MAD_TO_SD!r} AS DOUBLE) * spread.median, "
+            f"CAST({float(OUTLIER_MIN_SCALE)!r} AS DOUBLE)) END AS score "
+            f"FROM deviations JOIN spread USING (currency)) AS {alias} "
+            f"ON {alias}.{ROW} = t.{ROW}",
+        ),
+    )
 
 
 def key_exists(fields: tuple[str, ...], target: str, target_fields: tuple[str, ...]) -> Compute:
     """Per row: whether ``fields`` are found as ``target_fields`` in table ``target``."""
 
-    def compute(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.Series:
-        referenced = tables.get(target)
-        if (
-            referenced is None
-            or any(f not in frame.columns for f in fields)
-            or any(f not in referenced.columns for f in target_fields)
-        ):
-            return _empty(frame, "boolean")
-        if len(fields) == 1:
-            known = set(referenced[target_fields[0]].dropna())
-            found = frame[fields[0]].isin(known).to_numpy(dtype=bool, na_value=False)
-        else:
-            index = pd.MultiIndex.from_frame(referenced[list(target_fields)].astype("object"))
-            found = pd.MultiIndex.from_frame(frame[list(fields)].astype("object")).isin(index)
-        present = frame[list(fields)].notna().all(axis=1)
-        return pd.Series(found, index=frame.index, dtype="boolean").where(present)
+    def compute(tables: Tables, alias: str) -> Derived:
+        if not tables.has(tables.table, fields) or not tables.has(target, target_fields):
+            return _empty("BOOLEAN")
+        keys = [f"k{i}" for i in range(len(fields))]
+        found = ", ".join(f"{quote(f)} AS {k}" for f, k in zip(target_fields, keys, strict=True))
+        known = " AND ".join(f"{quote(f)} IS NOT NULL" for f in target_fields)
+        match = " AND ".join(
+            f"{alias}.{k} = t.{quote(f)}" for f, k in zip(fields, keys, strict=True)
+        )
+        present = " AND ".join(f"t.{quote(f)} IS NOT NULL" for f in fields)
+        return Derived(
+            f"CASE WHEN {present} THEN {alias}.k0 IS NOT NULL END",
+            (
+                f"LEFT JOIN (SELECT DISTINCT {found} FROM {quote(target)} WHERE {known}) "
+                f"AS {alias} ON {match}",
+            ),
+        )
 
     return compute
 
@@ -380,6 +485,7 @@ def _foreign_key_rules(table: str) -> list[DerivedRule]:
             DerivedRule(
                 rule,
                 column,
+                "BOOLEAN",
                 key_exists(fields, target, target_fields),
                 _in_true(column, rule, fields, target, target_fields),
             )
@@ -471,36 +577,49 @@ def _records_accounted() -> gxe.Expectation:
     )
 
 
+_OUTLIER_RULE = DerivedRule(
+    "value_outlier_for_currency",
+    "_value_outlier_score",
+    "DOUBLE",
+    outlier_scores,
+    _value_outlier,
+)
+
 _RULES: dict[str, list[DerivedRule]] = {
     "sources": [
-        DerivedRule("records_accounted_for", "_unaccounted", unaccounted, _records_accounted)
+        DerivedRule(
+            "records_accounted_for", "_unaccounted", "BIGINT", unaccounted, _records_accounted
+        )
     ],
     "activity_sectors": [
         DerivedRule(
             "sector_shares_sum_to_1",
             "_share_sum",
+            "DOUBLE",
             share_sums(("activity_id", "vocabulary")),
             _sector_shares,
         )
     ],
     "activity_countries": [
         DerivedRule(
-            "country_shares_at_most_1", "_share_sum", share_sums(("activity_id",)), _country_shares
+            "country_shares_at_most_1",
+            "_share_sum",
+            "DOUBLE",
+            share_sums(("activity_id",)),
+            _country_shares,
         )
     ],
     "transactions": [
         DerivedRule(
-            "transaction_type_for_version", "_iati_version", activity_versions, _type_for_version
+            "transaction_type_for_version",
+            "_iati_version",
+            "VARCHAR",
+            activity_versions,
+            _type_for_version,
         ),
-        DerivedRule(
-            "value_outlier_for_currency", "_value_outlier_score", outlier_scores, _value_outlier
-        ),
+        _OUTLIER_RULE,
     ],
-    "budgets": [
-        DerivedRule(
-            "value_outlier_for_currency", "_value_outlier_score", outlier_scores, _value_outlier
-        )
-    ],
+    "budgets": [_OUTLIER_RULE],
 }
 
 
@@ -511,25 +630,8 @@ def derived_rules(table: str) -> tuple[DerivedRule, ...]:
 
 
 def derived_columns(table: str) -> tuple[str, ...]:
-    """The columns :func:`derive` adds to a frame of ``table``, in order."""
+    """The derived columns the runner adds to ``table``, in order."""
     return tuple(dict.fromkeys(rule.column for rule in derived_rules(table)))
-
-
-def derive(
-    table: str, frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame] | None = None
-) -> pd.DataFrame:
-    """The derived columns of ``table`` for ``frame`` (same index), computed from the
-    frame and the other ``tables`` it needs (absent: that column is empty)."""
-    # Computed by position (labels may repeat in a caller's frame), labelled back after.
-    plain = frame.reset_index(drop=True)
-    others = {**(tables or {}), table: plain}
-    columns: dict[str, pd.Series] = {}
-    for rule in derived_rules(table):
-        if rule.column not in columns:
-            columns[rule.column] = rule.compute(plain, others)
-    derived = pd.DataFrame(columns, index=plain.index)
-    derived.index = frame.index
-    return derived
 
 
 def has_suite(table: str) -> bool:
@@ -541,7 +643,7 @@ def build_suite(table: str, today: dt.date | None = None) -> gx.ExpectationSuite
     """The suite for one harmonised table: schema constraints plus domain rules.
 
     ``today`` bounds date rules that depend on the calendar (default: today). The
-    suite expects the derived columns of :func:`derive` besides the schema's fields.
+    suite expects the derived columns of :func:`derived_columns` besides the schema's fields.
     """
     day = today or dt.date.today()
     domain_rules = DOMAIN_RULES.get(table)

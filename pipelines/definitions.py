@@ -7,16 +7,16 @@ import dagster as dg
 from assets.iati.assets import (
     CompactConfig,
     iati_codelists,
-    iati_dataset,
     iati_exchange_rates,
+    iati_extract,
     iati_fetch,
-    iati_harmonised,
     iati_schemas,
+    iati_transform,
 )
 from assets.release.assets import data_release
 from assets.settings import Settings, load_settings
 from assets.submissions.assets import submission, submission_job, submissions_sensor
-from pipelines.jobs import iati_dataset_job, iati_fetch_job, iati_tables_job
+from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
 from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
 
 
@@ -28,12 +28,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             iati_codelists,
             iati_schemas,
             iati_fetch,
-            iati_dataset,
-            iati_harmonised,
+            iati_extract,
+            iati_transform,
             data_release,
             submission,
         ],
-        jobs=[iati_fetch_job, iati_dataset_job, iati_tables_job, submission_job],
+        jobs=[iati_fetch_job, iati_extract_job, iati_tables_job, submission_job],
         schedules=[nightly_schedule(settings)],
         sensors=[iati_datasets_sensor, iati_tables_sensor, submissions_sensor],
         resources={"compact": CompactConfig(config_file=str(settings.config_file))},

@@ -1,5 +1,5 @@
-"""The jobs of the nightly chain: fetch (with reference data), one run per changed dataset,
-then the tables and the release."""
+"""The jobs of the nightly chain: fetch (with reference data), the extraction of each
+dataset not extracted yet, then the transform, the checks and the release."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import dagster as dg
 
 from assets.iati.assets import (
     iati_codelists,
-    iati_dataset,
     iati_exchange_rates,
+    iati_extract,
     iati_fetch,
-    iati_harmonised,
     iati_schemas,
+    iati_transform,
 )
 from assets.release.assets import data_release
 
@@ -23,15 +23,16 @@ iati_fetch_job = dg.define_asset_job(
     description="Load the reference data and fetch every IATI dataset: the nightly chain's start.",
 )
 
-iati_dataset_job = dg.define_asset_job(
-    "iati_dataset_job",
-    selection=dg.AssetSelection.assets(iati_dataset),
-    description="Harmonise one IATI dataset (run once per changed dynamic partition).",
+iati_extract_job = dg.define_asset_job(
+    "iati_extract_job",
+    selection=dg.AssetSelection.assets(iati_extract),
+    description="Extract IATI datasets (one dynamic partition each; only datasets whose "
+    "copy has not been extracted yet).",
 )
 
 iati_tables_job = dg.define_asset_job(
     "iati_tables_job",
-    selection=dg.AssetSelection.assets(iati_harmonised, data_release),
-    description="Combine every dataset partition into the harmonised tables, check them "
-    "(blocking) and publish a release when they changed.",
+    selection=dg.AssetSelection.assets(iati_transform, data_release),
+    description="Transform every extracted dataset and submission into the harmonised tables "
+    "in DuckDB, check them (blocking) and publish a release when they changed.",
 )

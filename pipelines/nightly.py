@@ -2,8 +2,9 @@
 
 The same jobs the schedule and sensors launch, executed one after the other in
 this process and recorded in the instance's run storage: fetch (with the
-reference data), one run per dataset whose copy or reference data changed,
-then the tables, their checks and the release.
+reference data), the extraction of every dataset whose copy is not extracted yet
+(ranges of dataset partitions, a run each, in a pool of processes), then the
+transform, the checks and the release.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import dagster as dg
 
 from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import read_tables, tables_dir
-from assets.iati.fetching import last_run, plan
+from assets.iati.assets import EXTRACT_BATCH, IATI_DATASETS_NAME
+from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.pool import WorkerDied, map_in_processes
-from assets.settings import ConfigError, load_settings
+from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.intake import pending, receive
 from pipelines.definitions import build_definitions
+from pipelines.schedules import RANGE_END, RANGE_START
 
 #: Console log level of the runs (Dagster's default, DEBUG, prints every event).
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -82,46 +85,17 @@ def run_nightly(
         if record["status"] == "failed":
             kept = "last good copy kept" if record["sha256"] else "no earlier copy"
             print(f"  failed  {record['key']}: {record['error']} ({kept})")
-    to_harmonise = plan(settings, results)
+    to_extract = plan(settings, results)
     stages["fetch"], clock = time.monotonic() - clock, time.monotonic()
-    if not to_harmonise:
-        print("cdcompact: nothing changed: no dataset is harmonised again")
-
-    failed: list[str] = []
-    workers = min(settings.workers, len(to_harmonise))
-    if workers > 1 and not instance.is_ephemeral:
-        print(f"cdcompact: harmonising {len(to_harmonise)} datasets in {workers} processes")
-        outcomes = map_in_processes(
-            _dataset_run,
-            to_harmonise,
-            workers,
-            initializer=_start_dataset_worker,
-            initargs=(None if config_file is None else str(config_file),),
-            on_restart=lambda n: print(
-                f"cdcompact: a worker process stopped abruptly; {n} unfinished datasets run again",
-                file=sys.stderr,
-            ),
-        )
-        for index, outcome in outcomes:
-            key = to_harmonise[index]
-            if isinstance(outcome, WorkerDied):
-                print(f"  [{index + 1}/{len(to_harmonise)}] {key}: run FAILED ({outcome.message})")
-                failed.append(key)
-                continue
-            _, success, mark = outcome
-            print(f"  [{index + 1}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
-            if not success:
-                failed.append(key)
-    else:
-        _DATASET_WORKER.update(defs=defs, instance=instance)
-        for index, key in enumerate(to_harmonise, start=1):
-            key, success, mark = _dataset_run(key)
-            print(f"  [{index}/{len(to_harmonise)}] {key}: {mark if success else 'run FAILED'}")
-            if not success:
-                failed.append(key)
+    if not to_extract:
+        print("cdcompact: nothing to extract: every dataset's copy is extracted already")
+    failed = _extract(settings, defs, instance, config_file, to_extract)
     stages["datasets"], clock = time.monotonic() - clock, time.monotonic()
     if failed:
-        print(f"cdcompact: {len(failed)} dataset runs failed: {', '.join(failed)}", file=sys.stderr)
+        print(
+            f"cdcompact: {len(failed)} datasets could not be extracted: {', '.join(failed)}",
+            file=sys.stderr,
+        )
         return 1
     new = receive(settings)
     waiting = pending(settings)
@@ -170,29 +144,128 @@ def run_nightly(
     return 0
 
 
-_DATASET_WORKER: dict[str, Any] = {}
+def _extract(
+    settings: Settings,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    config_file: str | os.PathLike[str] | None,
+    to_extract: list[str],
+) -> list[str]:
+    """Run ``iati_extract_job`` over the datasets to extract, a range of partitions per run
+    (:func:`extract_ranges`), in a pool of ``run.workers`` processes; the keys that failed.
+
+    Every dataset is recorded as a materialised partition of its run. A run whose process
+    dies is run again; if it dies again, its datasets run one per run, so that only a
+    dataset that kills its own process fails."""
+    if not to_extract:
+        return []
+    order = instance.get_dynamic_partitions(IATI_DATASETS_NAME)
+    sizes = {k: r.bytes for k, r in raw_store(settings).records().items()}
+    workers = min(settings.workers, len(to_extract))
+    parallel = workers > 1 and not instance.is_ephemeral
+    ranges = extract_ranges(
+        order, to_extract, sizes, EXTRACT_BATCH, shares=workers if parallel else 1
+    )
+    where = f"{workers} processes" if parallel else "this process"
+    print(f"cdcompact: extracting {len(to_extract)} datasets in {len(ranges)} runs, in {where}")
+    planned = set(to_extract)
+    position = {key: index for index, key in enumerate(order)}
+
+    def members(span: tuple[str, str]) -> list[str]:
+        first, last = position[span[0]], position[span[1]]
+        return [k for k in order[first : last + 1] if k in planned]
+
+    failed: list[str] = []
+    if not parallel:
+        _EXTRACT_WORKER.update(defs=defs, instance=instance)
+        for index, span in enumerate(ranges, start=1):
+            _, success, mark = _extract_run(span)
+            _report(index, len(ranges), span, members(span), mark if success else "run FAILED")
+            if not success:
+                failed.extend(members(span))
+        return failed
+    died: list[str] = []
+    outcomes = map_in_processes(
+        _extract_run,
+        ranges,
+        workers,
+        initializer=_start_extract_worker,
+        initargs=(None if config_file is None else str(config_file),),
+        on_restart=lambda n: print(
+            f"cdcompact: a worker process stopped abruptly; {n} unfinished extraction runs "
+            "run again",
+            file=sys.stderr,
+        ),
+    )
+    for index, outcome in outcomes:
+        span = ranges[index]
+        if isinstance(outcome, WorkerDied):
+            _report(index + 1, len(ranges), span, members(span), f"run died ({outcome.message})")
+            died.extend(members(span))
+            continue
+        _, success, mark = outcome
+        _report(index + 1, len(ranges), span, members(span), mark if success else "run FAILED")
+        if not success:
+            failed.extend(members(span))
+    if died:  # one dataset per run, so that only the one that kills its process fails
+        print(f"cdcompact: {len(died)} datasets of runs that died run one per run")
+        alone = [(key, key) for key in died]
+        for index, outcome in map_in_processes(
+            _extract_run,
+            alone,
+            workers,
+            initializer=_start_extract_worker,
+            initargs=(None if config_file is None else str(config_file),),
+        ):
+            key = died[index]
+            if isinstance(outcome, WorkerDied):
+                print(f"  {key}: run FAILED ({outcome.message})")
+                failed.append(key)
+            elif not outcome[1]:
+                print(f"  {key}: run FAILED")
+                failed.append(key)
+    return failed
 
 
-def _start_dataset_worker(config_file: str | None) -> None:
+def _report(index: int, total: int, span: tuple[str, str], keys: list[str], mark: str) -> None:
+    shown = span[0] if span[0] == span[1] else f"{span[0]} ... {span[1]}"
+    print(f"  [{index}/{total}] {shown} ({len(keys)} datasets): {mark}")
+
+
+_EXTRACT_WORKER: dict[str, Any] = {}
+
+
+def _start_extract_worker(config_file: str | None) -> None:
     """Once per worker process: the definitions and the instance in $DAGSTER_HOME."""
-    _DATASET_WORKER["defs"] = build_definitions(load_settings(config_file))
-    _DATASET_WORKER["instance"] = dg.DagsterInstance.get()
+    _EXTRACT_WORKER["defs"] = build_definitions(load_settings(config_file))
+    _EXTRACT_WORKER["instance"] = dg.DagsterInstance.get()
 
 
-def _dataset_run(key: str) -> tuple[str, bool, str]:
-    """One dataset partition's run (``iati_dataset_job``), recorded in the instance; the
-    same code whether it runs here or in a worker process."""
-    run = (
-        _DATASET_WORKER["defs"]
-        .resolve_job_def("iati_dataset_job")
-        .execute_in_process(
-            instance=_DATASET_WORKER["instance"],
-            partition_key=key,
+def _extract_run(span: tuple[str, str]) -> tuple[tuple[str, str], bool, str]:
+    """One run of ``iati_extract_job`` over a range of dataset partitions, recorded in the
+    instance; the same code whether it runs here or in a worker process."""
+    first, last = span
+    job = _EXTRACT_WORKER["defs"].resolve_job_def("iati_extract_job")
+    if first == last:
+        run = job.execute_in_process(
+            instance=_EXTRACT_WORKER["instance"],
+            partition_key=first,
             raise_on_error=False,
             run_config=RUN_CONFIG,
         )
-    )
-    return key, run.success, str(_metadata(run, "iati_dataset").get("status", "done"))
+    else:
+        run = job.execute_in_process(
+            instance=_EXTRACT_WORKER["instance"],
+            tags={RANGE_START: first, RANGE_END: last},
+            raise_on_error=False,
+            run_config=RUN_CONFIG,
+        )
+    metadata = _metadata(run, "iati_extract")
+    if "datasets" in metadata:
+        mark = f"{metadata.get('extracted', 0)} extracted, {metadata.get('rejected', 0)} rejected"
+    else:
+        mark = str(metadata.get("status", "done"))
+    return span, run.success, mark
 
 
 def _config_failure(result: dg.ExecuteInProcessResult) -> bool:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
+
+from assets.warehouse import ROW, register_frames
+from expectations.batch_cache import BatchCache
+from expectations.runner import (
+    BATCH_ROWS,
+    TableValidation,
+    prepared_sql,
+    validate_table,
+    validate_tables,
+)
+from expectations.schema_checks import TableReport, check_foreign_keys, check_table, table_columns
+from expectations.suites import Tables, register_functions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CDCOMPACT_SHARED", PROJECT_ROOT.parent / "shared")).resolve()
@@ -26,6 +42,56 @@ def pytest_configure(config: pytest.Config) -> None:
             f"the shared fixtures are missing: expected them at {FIXTURES} "
             "(set CDCOMPACT_SHARED to the shared/ folder)"
         )
+
+
+# -- frames a test holds, checked as the pipeline checks the tables it wrote ---------------
+
+
+def schema_reports(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[dict[str, TableReport], dict[str, TableReport]]:
+    """The SQL schema checks of every frame (registered in DuckDB, rows numbered by
+    position), and the foreign keys between them."""
+    with duckdb.connect() as con:
+        register_frames(con, frames)
+        return (
+            {table: check_table(con, table) for table in frames},
+            check_foreign_keys(con, frames),
+        )
+
+
+def validate_frames(
+    frames: Mapping[str, pd.DataFrame],
+    today: dt.date | None = None,
+    data_docs_dir: Path | None = None,
+    cache: BatchCache | None = None,
+    batch_rows: int | None = None,
+) -> dict[str, TableValidation]:
+    """The GX suites of the frames that have one, judged together; rows by position."""
+    with duckdb.connect() as con:
+        register_frames(con, frames)
+        return validate_tables(
+            con, list(frames), today, data_docs_dir, cache, batch_rows or BATCH_ROWS
+        )
+
+
+def validate_frame(
+    table: str, frame: pd.DataFrame, today: dt.date | None = None
+) -> TableValidation:
+    """One frame's suite, alone (rules needing another table judge nothing)."""
+    with duckdb.connect() as con:
+        register_frames(con, {table: frame})
+        return validate_table(con, table, today)
+
+
+def derived_frame(table: str, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """What GX validates of ``table``: its columns and derived columns, by row number."""
+    with duckdb.connect() as con:
+        register_frames(con, frames)
+        register_functions(con)
+        given = {name: tuple(table_columns(con, name)) for name in frames}
+        sql = prepared_sql(table, Tables(table, given))
+        return con.sql(f"SELECT * FROM ({sql}) ORDER BY {ROW}").df().set_index(ROW)
 
 
 @pytest.fixture

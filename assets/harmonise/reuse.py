@@ -4,9 +4,9 @@ Combining every dataset, computing the metrics and validating the tables cost
 the same whether or not an input changed. :func:`inputs_fingerprint` digests
 everything the combined tables depend on:
 
-- every fetched dataset: its key, the sha256 of its good copy, its
-  harmonisation marker (copy and reference fingerprint), and the error of a
-  failed fetch;
+- every fetched dataset: its key, the sha256 of its good copy, whether that
+  copy is extracted and checked against tonight's IATI schemas and codelists, and
+  the error of a failed fetch;
 - every processed submission's marker and the submissions index;
 - the reference data and the rules (the reference fingerprint), the metric
   settings;
@@ -19,7 +19,7 @@ the future) cannot have changed its outcome since (no disbursement is dated
 between the day of that validation and today), the tables on disk are the
 tables a full recomputation would give. Only the ``sources`` table is
 refreshed: a dataset fetched again without change is ``unchanged``
-(:func:`assets.iati.fetching.apply_fetch_state`).
+(:func:`assets.harmonise.combined.refreshed_sources`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def inputs_fingerprint(
             result["key"],
             result["sha256"],
             result["error"] if result["status"] == "failed" else None,
-            dataset_marker(result["key"]),
+            dataset_marker(result["sha256"]),
         ]
         for result in sorted(results, key=lambda r: str(r["key"]))
     ]

@@ -84,11 +84,6 @@ def reference_dir(data_dir: Path) -> Path:
     return data_dir / "reference"
 
 
-def dataset_dir(data_dir: Path, key: str) -> Path:
-    """The tables harmonised from one IATI dataset (its Dagster partition)."""
-    return data_dir / "iati" / "datasets" / key
-
-
 def timings_path(data_dir: Path) -> Path:
     """Seconds per stage of the last combining step (combine, metrics, write, checks,
     or reuse) and of the release after it, for ``benchmarks/pipeline.py``."""

@@ -1,9 +1,11 @@
 """Dagster assets of the IATI stage: thin wrappers over the pure modules beside them.
 
-- ``iati_exchange_rates`` and ``iati_codelists``: reference data, stored as Parquet.
-- ``iati_dataset``: one dynamic partition per IATI dataset file, harmonised on its own.
-- ``iati_harmonised``: the harmonised tables (activities ... quarantine) combined
-  from every dataset partition the configuration names.
+- ``iati_exchange_rates``, ``iati_codelists``, ``iati_schemas``: reference data.
+- ``iati_fetch``: every configured dataset into the raw store, a partition each.
+- ``iati_extract``: one dynamic partition per IATI dataset file, extracted once.
+- ``iati_transform``: the harmonised tables (activities ... quarantine) transformed in
+  DuckDB from every extracted dataset and submission, with the metrics and the
+  blocking checks of every table.
 """
 
 import datetime as dt
@@ -17,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
-from assets.harmonise.combined import combined_fingerprint, harmonised_tables
+from assets.harmonise.combined import combined_fingerprint, harmonised_tables, refreshed_sources
 from assets.harmonise.reuse import (
     first_future_disbursement,
     forget_state,
@@ -35,25 +37,24 @@ from assets.harmonise.store import (
 from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.conformance import IatiSchemas
+from assets.iati.extract import DONE, EXTRACT_TABLES, read_summary
 from assets.iati.fetching import (
     codelists_folder,
+    conformance_key,
+    extract_datasets,
     fetch_datasets,
-    harmonise_dataset,
     load_schemas,
     plan,
     rate_files,
     record_schemas,
-    reference_fingerprint,
-    refresh_fetch_state,
     schemas_folder,
 )
-from assets.iati.harmonise import (
-    ALL_TABLES,
-    HarmoniseOptions,
-)
+from assets.iati.harmonise import ALL_TABLES, HarmoniseOptions
 from assets.iati.rates import ExchangeRates, load_exchange_rates
+from assets.iati.transform import IatiInput
 from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
 from assets.settings import Settings, load_settings
+from assets.warehouse import attach_tables, connection
 from expectations.asset_checks import (
     expectation_check_results,
     expectation_check_specs,
@@ -61,11 +62,20 @@ from expectations.asset_checks import (
     schema_check_specs,
     schema_check_summaries,
 )
+from expectations.batch_cache import BatchCache
 from expectations.runner import TableValidation, validate_tables
-from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
+from expectations.store import (
+    DATA_DOCS,
+    GX_BATCHES,
+    load_validations,
+    quality_work_dir,
+    save_validations,
+)
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
+#: At most this many datasets are extracted in one run (a backfill's runs, ``cdcompact run``).
+EXTRACT_BATCH = 64
 FETCH_STATUSES = ("updated", "unchanged", "failed")
 REFERENCE_GROUP = "reference"
 IATI_GROUP = "iati"
@@ -224,63 +234,99 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
 _OPTIONS: dict[tuple[str, str], HarmoniseOptions] = {}
 
 
-def harmonise_options(settings: Settings) -> HarmoniseOptions:
-    """The options of this run's reference data, loaded once per process: a worker
-    that runs many dataset partitions reads the rates and codelists again only when
-    the reference fingerprint (their bytes, the schemas, the rules) changes."""
-    key = (str(settings.data_dir), reference_fingerprint(settings))
+def extract_options(settings: Settings) -> HarmoniseOptions:
+    """What extracting needs of this run's reference data (the codelists and schemas the
+    conformance check reads), loaded once per process: a worker that runs many dataset
+    partitions reads them again only when they change."""
+    key = (str(settings.data_dir), conformance_key(settings))
     options = _OPTIONS.get(key)
     if options is None:
-        rates, codelists = load_reference(settings)
-        options = HarmoniseOptions.from_settings(settings, rates, codelists, load_schemas(settings))
+        folder = reference_dir(settings.data_dir)
+        codelists = Codelists.from_frame(pd.read_parquet(folder / "codelists.parquet"))
+        options = HarmoniseOptions.from_settings(settings, None, codelists, load_schemas(settings))
         _OPTIONS.clear()
         _OPTIONS[key] = options
     return options
 
 
+def extract_metadata(extracted: IatiInput) -> dict[str, Any]:
+    """Dagster metadata of one extracted dataset: what was read, or why it was not."""
+    if extracted.rejection is not None:
+        return {
+            "status": "rejected",
+            "rule": extracted.rejection.rule,
+            "reason": extracted.rejection.reason,
+        }
+    assert extracted.extract is not None
+    summary = read_summary(extracted.extract)
+    metadata: dict[str, Any] = {
+        "status": "rejected" if summary["rejected_rule"] else "extracted",
+        "sha256": str(summary["sha256"]),
+        "extractor_version": int(summary["extractor_version"]),
+        **{
+            name: int(summary[name] or 0)
+            for name in ("n_records", "n_accepted", "n_quarantined", "rejected_parts")
+        },
+    }
+    if summary["rejected_rule"]:
+        metadata["rule"] = str(summary["rejected_rule"])
+        metadata["reason"] = str(summary["rejected_message"])
+    for table in EXTRACT_TABLES:
+        path = extracted.extract / (DONE if table == "file" else f"{table}.parquet")
+        if table != "file" and path.exists():
+            metadata[f"rows/{table}"] = pq.read_metadata(path).num_rows
+    if extracted.conformance is not None and extracted.conformance.exists():
+        metadata["rows/conformance"] = pq.read_metadata(extracted.conformance).num_rows
+    return metadata
+
+
 @dg.asset(
     group_name=IATI_GROUP,
-    kinds={"pandas", "parquet"},
+    kinds={"python", "parquet"},
     partitions_def=IATI_DATASETS,
-    deps=[iati_exchange_rates, iati_codelists, iati_schemas, iati_fetch],
-    description="One IATI dataset's last good copy harmonised on its own (a partition per "
-    "dataset; only datasets whose copy or reference data changed are run again).",
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=EXTRACT_BATCH),
+    deps=[iati_codelists, iati_schemas, iati_fetch],
+    description="IATI datasets' last good copies, each extracted once (values as published, "
+    "one Parquet file per table, keyed by the file's sha256 and the extractor's version) and "
+    "checked against the IATI schema and codelists; new exchange rates or CD rules never "
+    "extract a file again. A run takes one dataset or a range of them.",
 )
-def iati_dataset(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+def iati_extract(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
-    key = context.partition_key
-    try:
-        harmonised = harmonise_dataset(settings, key, harmonise_options(settings))
-    except LookupError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    source = harmonised.source
-    if source["status"] == "rejected":
-        context.log.warning(f"{key} rejected: {source['reason']}")
-    return dg.MaterializeResult(
-        metadata={
-            "status": str(source["status"]),
-            "reason": str(source["reason"] or ""),
-            "sha256": str(source["sha256"] or ""),
-            "n_records": int(source["n_records"]),
-            "n_accepted": int(source["n_accepted"]),
-            "n_quarantined": int(source["n_quarantined"]),
-            **{
-                f"rows/{table}": harmonised.rows(table)
-                for table in harmonised.tables
-                if table != "sources"
-            },
-        },
-        data_version=dg.DataVersion(str(source["sha256"] or "rejected")),
-    )
+    options = extract_options(settings)
+    counts = {"extracted": 0, "rejected": 0}
+    failed: dict[str, str] = {}
+    last: dict[str, Any] = {}
+    for key, outcome in extract_datasets(settings, context.partition_keys, options):
+        if isinstance(outcome, Exception):  # one dataset's failure must not hide the others'
+            failed[key] = f"{type(outcome).__name__}: {outcome}"
+            context.log.error(f"{key}: {failed[key]}")
+            continue
+        last = extract_metadata(outcome)
+        counts[last["status"]] += 1
+        if last["status"] == "rejected":
+            context.log.warning(f"{key} rejected: {last['reason']}")
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(context.partition_keys)} datasets could not be "
+            "extracted: " + "; ".join(f"{key}: {why}" for key, why in failed.items()),
+            metadata={"failed": dg.MetadataValue.json(failed)},
+        )
+    if len(context.partition_keys) == 1:
+        return dg.MaterializeResult(
+            metadata=last, data_version=dg.DataVersion(str(last.get("sha256") or "rejected"))
+        )
+    return dg.MaterializeResult(metadata={"datasets": len(context.partition_keys), **counts})
 
 
 HARMONISED_SPECS = [
     dg.AssetSpec(
         table,
         group_name=HARMONISED_GROUP,
-        kinds={"pandas", "parquet"},
-        deps=[iati_dataset, dg.AssetKey("submission")],
-        description=f"Harmonised `{table}` table (schema/{table}.json), from every IATI dataset.",
+        kinds={"duckdb", "parquet"},
+        deps=[iati_extract, iati_exchange_rates, dg.AssetKey("submission")],
+        description=f"Harmonised `{table}` table (schema/{table}.json), transformed in DuckDB "
+        "from every extracted IATI dataset and every submission.",
     )
     for table in ALL_TABLES
 ] + [
@@ -288,7 +334,7 @@ HARMONISED_SPECS = [
         table,
         group_name=METRICS_GROUP,
         kinds={"pandas", "parquet"},
-        deps=[iati_dataset, dg.AssetKey("submission")],
+        deps=[iati_extract, iati_exchange_rates, dg.AssetKey("submission")],
         description=f"`{table}` (schema/{table}.json): alignment and duplication metrics "
         "computed from the harmonised tables (../shared/docs/metrics.md).",
     )
@@ -341,7 +387,7 @@ def _reused_results(
     validations: dict[str, TableValidation],
 ) -> Any:
     out = tables_dir(settings.data_dir)
-    sources = refresh_fetch_state(settings, read_table("sources", out / "sources.parquet"))
+    sources = refreshed_sources(settings, read_table("sources", out / "sources.parquet"))
     write_table("sources", sources, out / "sources.parquet")
     context.log.info(
         f"no input changed since the tables were combined on {state['validated_on']}: "
@@ -366,7 +412,7 @@ def _reused_results(
     ],
     can_subset=False,
 )
-def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> Any:
+def iati_transform(context: AssetExecutionContext, compact: CompactConfig) -> Any:
     """Combine every fetched dataset and processed submission into the harmonised tables,
     flag double counting and compute the alignment and duplication metrics; on a night
     when no input changed, reuse the tables and check results of the last combine."""
@@ -398,15 +444,25 @@ def iati_harmonised(context: AssetExecutionContext, compact: CompactConfig) -> A
         context.log.info(f"{table}: {len(frame)} rows")
         yield dg.MaterializeResult(asset_key=table, metadata=_table_metadata(out, table, frame))
     seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
-    summaries = schema_check_summaries(tables)
-    yield from schema_check_results_from(summaries)
-    seconds["schema checks"], clock = time.perf_counter() - clock, time.perf_counter()
-    validations = validate_tables(tables, today=today, data_docs_dir=work / DATA_DOCS)
+    batches = BatchCache(work / GX_BATCHES)
+    with connection(settings) as con:
+        # The checks read the tables as written, each row by its number in the file.
+        attach_tables(con, out, PUBLISHED_TABLES, row_numbers=True)
+        summaries = schema_check_summaries(con, PUBLISHED_TABLES)
+        seconds["schema checks"], clock = time.perf_counter() - clock, time.perf_counter()
+        validations = validate_tables(
+            con, PUBLISHED_TABLES, today=today, data_docs_dir=work / DATA_DOCS, cache=batches
+        )
     save_validations(work, validations)
     seconds["great expectations"] = time.perf_counter() - clock
+    context.log.info(
+        f"Great Expectations: {sum(batches.validated.values())} batches validated, "
+        f"{sum(batches.reused.values())} unchanged since the last run"
+    )
+    yield from schema_check_results_from(summaries)
     yield from expectation_check_results(validations)
     valid_until = first_future_disbursement(tables["transactions"], today)
     save_state(out, fingerprint, today, valid_until, summaries)
     timings = " · ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
-    context.log.info(f"iati_harmonised stages: {timings}")
+    context.log.info(f"iati_transform stages: {timings}")
     timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n", encoding="utf-8")

@@ -1,43 +1,43 @@
-"""The nightly IATI flow without Dagster: fetch, decide what to harmonise, combine.
+"""The nightly IATI flow without Dagster: fetch, decide what to extract, list the inputs.
 
 - :func:`fetch_datasets` runs every configured source adapter into the raw store
   and writes this run's results to ``<data_dir>/fetch/last_run.json``.
-- :func:`plan` names the datasets whose last good copy (or the reference data
-  and rules) changed since they were harmonised; only those are parsed again.
-- :func:`harmonise_dataset` harmonises one dataset's last good copy.
-- :func:`dataset_files` gives every listed dataset's tables, with what the
-  fetch said written into ``sources``: ``unchanged`` datasets, failed
-  downloads that kept their last good copy, and failures with no copy at all.
+- :func:`plan` names the datasets whose last good copy has not been extracted yet
+  (or not checked against tonight's IATI schemas and codelists); only those are read.
+- :func:`extract_datasets` extracts datasets' last good copies;
+  :func:`extract_ranges` shares the planned ones out into runs.
+- :func:`dataset_inputs` gives every listed dataset as the transform reads it, and
+  what tonight's fetch said of each (``unchanged`` datasets, failed downloads that
+  kept their last good copy, and failures with no copy at all).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import RawStore, StateRecord
 from assets.fetch.reference import fetch_codelists, fetch_exchange_rates, fetch_iati_schemas
 from assets.fetch.sources import FetchResult, adapters_from_settings, fetch_all
-from assets.harmonise.schema import table_frame
-from assets.harmonise.store import dataset_dir, read_tables, reference_dir, write_tables
+from assets.harmonise.combine import FetchOutcome
+from assets.harmonise.store import reference_dir
 from assets.iati.conformance import IatiSchemas
+from assets.iati.extract import extract_dir, is_extracted, read_summary
 from assets.iati.harmonise import (
-    ALL_TABLES,
-    HarmonisedFile,
+    CONFORMANCE_VERSION,
     HarmoniseOptions,
-    harmonise_file,
+    conformance_path,
+    prepare_file,
 )
-from assets.settings import Settings, project_root
+from assets.iati.transform import IatiInput, Rejection
+from assets.settings import Settings, over_size_limit, project_root
 from publish.targets_config import make_target
 
 LAST_RUN = "last_run.json"
-MARKER = "harmonised.json"
 #: Which IATI schema folder this run checks files against, and its fingerprint.
 SCHEMAS_MARKER = "iati_schemas.json"
 
@@ -113,7 +113,7 @@ def last_run(data_dir: Path) -> list[dict[str, Any]]:
 
 
 def reference_fingerprint(settings: Settings) -> str:
-    """What harmonisation depends on besides the file: reference data and rules."""
+    """What the transform depends on besides the extracted files: reference data and rules."""
     digest = hashlib.sha256()
     folder = reference_dir(settings.data_dir)
     for name in ("exchange_rates.parquet", "codelists.parquet", SCHEMAS_MARKER):
@@ -131,6 +131,7 @@ def reference_fingerprint(settings: Settings) -> str:
                 "languages": settings.preferred_languages,
                 "fallback": settings.rate_fallback_months,
                 "max_findings": settings.quality.max_findings,
+                "max_bytes": settings.fetch.max_bytes,
             },
             sort_keys=True,
         ).encode()
@@ -138,25 +139,52 @@ def reference_fingerprint(settings: Settings) -> str:
     return digest.hexdigest()
 
 
-def _marker(data_dir: Path, key: str) -> dict[str, Any]:
-    path = dataset_dir(data_dir, key) / MARKER
-    if not path.exists():
-        return {}
-    value: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return value
+def conformance_key(settings: Settings) -> str:
+    """What a file's conformance findings depend on besides its bytes: the IATI schemas and
+    codelists this run stored, how many findings are listed, and the check's version.
+    Exchange rates and the CD rules are not in it: they never make a file be read again."""
+    digest = hashlib.sha256()
+    digest.update(f"v{CONFORMANCE_VERSION}\0{settings.quality.max_findings}\0".encode())
+    folder = reference_dir(settings.data_dir)
+    for name in ("codelists.parquet", SCHEMAS_MARKER):
+        path = folder / name
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()[:32]
+
+
+def iati_dir(data_dir: Path) -> Path:
+    """Extracted IATI files (``extract/``) and their conformance findings (``conformance/``),
+    content-addressed by sha256: a file is read again only when its bytes, the extractor or
+    (for conformance alone) the IATI schemas and codelists change."""
+    return data_dir / "iati"
+
+
+def _needs_work(settings: Settings, record: StateRecord, key: str) -> bool:
+    sha256 = record.sha256 or ""
+    if record.bytes is not None and record.bytes > settings.fetch.max_bytes:
+        return False  # refused as too large by the transform, never read
+    root = iati_dir(settings.data_dir)
+    if conformance_path(root / "conformance", key, sha256).exists():
+        return False  # checked, so extracted
+    if not is_extracted(root / "extract", sha256):
+        return True
+    summary = read_summary(extract_dir(root / "extract", sha256))
+    return summary.get("rejected_rule") is None  # nothing to check in an unreadable file
 
 
 def plan(settings: Settings, results: list[dict[str, Any]]) -> list[str]:
-    """Datasets to harmonise: a good copy that differs from what was last harmonised."""
-    fingerprint = reference_fingerprint(settings)
-    to_harmonise = []
+    """Datasets to extract: a good copy not extracted yet (or not checked against tonight's
+    IATI schemas and codelists). New exchange rates or CD rules plan nothing."""
+    key = conformance_key(settings)
+    records = raw_store(settings).records()
+    to_extract = []
     for result in results:
-        if not result["sha256"]:
+        record = records.get(result["key"])
+        if not result["sha256"] or record is None or not record.sha256:
             continue
-        marker = _marker(settings.data_dir, result["key"])
-        if marker.get("sha256") != result["sha256"] or marker.get("reference") != fingerprint:
-            to_harmonise.append(result["key"])
-    return to_harmonise
+        if _needs_work(settings, record, key):
+            to_extract.append(result["key"])
+    return to_extract
 
 
 def shown_uri(uri: str) -> str:
@@ -165,141 +193,146 @@ def shown_uri(uri: str) -> str:
     return uri[len(prefix) :] if uri.startswith(prefix) else uri
 
 
-def harmonise_dataset(settings: Settings, key: str, options: HarmoniseOptions) -> HarmonisedFile:
-    """Harmonise one dataset's last good copy and remember which copy that was."""
+def extract_datasets(
+    settings: Settings, keys: Sequence[str], options: HarmoniseOptions
+) -> Iterator[tuple[str, IatiInput | Exception]]:
+    """Extract each dataset's last good copy and check its conformance (each only when not
+    done already for these bytes): what the transform will read of it, or why it failed.
+    The raw store's state is read once, however many datasets there are."""
     store = raw_store(settings)
-    record = store.last_good(key)
-    if record is None or not record.sha256:
-        raise LookupError(f"dataset {key!r} has no good copy in {store.location}")
-    path = store.local_path(record.sha256)
-    harmonised = harmonise_file(path, options, source_file=key, uri=shown_uri(record.uri))
-    folder = dataset_dir(settings.data_dir, key)
-    write_tables(harmonised.tables, folder)
-    marker = {"sha256": record.sha256, "reference": reference_fingerprint(settings)}
-    (folder / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
-    return harmonised
-
-
-def _failed_without_copy(result: Mapping[str, Any]) -> HarmonisedFile:
-    """A dataset that could not be fetched and has never had a good copy."""
-    key = result["key"]
-    tables = {t: table_frame(t, []) for t in ALL_TABLES}
-    tables["sources"] = table_frame(
-        "sources",
-        [
-            {
-                "source_file": key,
-                "source": "iati",
-                "uri": shown_uri(result["uri"]),
-                "status": "rejected",
-                "reason": f"could not be fetched: {result['error']}",
-                "n_records": 0,
-                "n_accepted": 0,
-                "n_quarantined": 0,
-            }
-        ],
-    )
-    tables["quarantine"] = table_frame(
-        "quarantine",
-        [
-            {
-                "source_file": key,
-                "source_ref": "/",
-                "table": "sources",
-                "rule": "fetch_failed",
-                "message": f"not fetched and no earlier copy: {result['error']}",
-                "severity": "error",
-            }
-        ],
-    )
-    return HarmonisedFile(key, tables)
-
-
-def _with_fetch_state(
-    harmonised: HarmonisedFile, result: Mapping[str, Any], record: StateRecord | None
-) -> HarmonisedFile:
-    tables = dict(harmonised.tables)
-    key = harmonised.source_file
-    tables["sources"] = apply_fetch_state(
-        harmonised.tables["sources"], {key: result}, {key: record} if record else {}
-    )
-    return HarmonisedFile(harmonised.source_file, tables)
-
-
-def apply_fetch_state(
-    sources: pd.DataFrame,
-    results: Mapping[str, Mapping[str, Any]],
-    records: Mapping[str, StateRecord],
-) -> pd.DataFrame:
-    """Datasets' ``sources`` rows (``source_file`` = dataset key) with tonight's fetch
-    outcome: when and where from the copy was fetched, ``unchanged`` when it was
-    fetched again without change, and a note when the fetch failed and the last good
-    copy stands in. Rows of other keys are left as they are."""
-    sources = sources.copy()
-    keys = sources["source_file"].astype("string")
-    with_record = keys.isin(list(records)).fillna(False).to_numpy()
-    if with_record.any():
-        picked = keys[with_record]
-        sources.loc[with_record, "fetched_at"] = [records[k].fetched_at for k in picked]
-        sources.loc[with_record, "http_etag"] = [records[k].etag for k in picked]
-        sources.loc[with_record, "uri"] = [shown_uri(records[k].uri) for k in picked]
-    status = keys.map(lambda k: results[k]["status"] if k in results else None)
-    sources.loc[(status == "unchanged").fillna(False).to_numpy(), "status"] = "unchanged"
-    failed = (status == "failed").fillna(False).to_numpy()
-    if failed.any():
-        reasons = []
-        for key, reason in zip(keys[failed], sources.loc[failed, "reason"], strict=True):
-            record = records.get(key)
-            note = (
-                f"fetch failed ({results[key]['error']}); the last good copy, fetched "
-                f"{record.fetched_at if record else 'earlier'}, was used"
+    records = store.records()
+    key = conformance_key(settings)
+    root = iati_dir(settings.data_dir)
+    for name in keys:
+        record = records.get(name)
+        try:
+            if record is None or not record.sha256:
+                raise LookupError(f"dataset {name!r} has no good copy in {store.location}")
+            yield (
+                name,
+                prepare_file(
+                    store.local_path(record.sha256),
+                    options,
+                    root,
+                    source_file=name,
+                    uri=shown_uri(record.uri),
+                    sha256=record.sha256,
+                    conformance_key=key,
+                ),
             )
-            reasons.append(f"{reason}; {note}" if isinstance(reason, str) and reason else note)
-        sources.loc[failed, "reason"] = reasons
-    return table_frame("sources", sources)
+        except Exception as exc:  # the caller says which dataset failed, and goes on
+            yield name, exc
 
 
-def refresh_fetch_state(settings: Settings, sources: pd.DataFrame) -> pd.DataFrame:
-    """The combined ``sources`` table of an earlier night with tonight's fetch outcome
-    (used when the inputs did not change, so nothing else in the tables can have).
-
-    The combining step marks a file ``rejected`` when every activity of it was also
-    published in another file; that mark stands, as it does after a full combine."""
-    results = {r["key"]: r for r in last_run(settings.data_dir) if r["sha256"]}
-    iati = (sources["source"].astype("string") == "iati").fillna(False).to_numpy()
-    rejected_as_copy = (
-        (
-            (sources["status"].astype("string") == "rejected")
-            & (sources["n_accepted"] == 0)
-            & sources["reason"].astype("string").str.contains("also published in another file")
-        )
-        .fillna(False)
-        .to_numpy()
-    )
-    refreshed = apply_fetch_state(sources.loc[iati], results, raw_store(settings).records())
-    out = sources.copy()
-    for column in ("fetched_at", "http_etag", "uri", "status", "reason"):
-        out.loc[iati, column] = refreshed[column].to_numpy()
-    out.loc[rejected_as_copy, "status"] = "rejected"
-    return table_frame("sources", out)
-
-
-def dataset_files(settings: Settings) -> list[HarmonisedFile]:
-    """Every dataset of the last fetch, with the fetch outcome in its ``sources`` row."""
-    results = last_run(settings.data_dir)
-    records = raw_store(settings).records()
-    files = []
-    for result in results:
-        key = result["key"]
-        folder = dataset_dir(settings.data_dir, key)
-        if not result["sha256"]:
-            files.append(_failed_without_copy(result))
+def extract_ranges(
+    order: Sequence[str],
+    planned: Sequence[str],
+    sizes: Mapping[str, int | None],
+    max_datasets: int,
+    max_bytes: int = 64 * 2**20,
+    shares: int = 1,
+) -> list[tuple[str, str]]:
+    """The planned datasets as contiguous ranges (first and last key, inclusive) of the
+    partitions in ``order``, each holding at most ``max_datasets`` planned datasets and
+    at most ``max_bytes`` of them, or a ``shares``-th of all (so that ``shares`` processes
+    each get work; a larger file is a range of its own). Datasets inside a range that were
+    not planned cost a look at their cached extract."""
+    wanted = set(planned)
+    total = sum(sizes.get(name) or 0 for name in wanted)
+    count_total = len(wanted)
+    if shares > 1:
+        max_bytes = min(max_bytes, max(1, -(-total // shares)))
+        max_datasets = min(max_datasets, max(1, -(-count_total // shares)))
+    ranges: list[tuple[str, str]] = []
+    first: str | None = None
+    last = ""
+    count = size = 0
+    for name in order:
+        if name not in wanted:
             continue
-        if not (folder / "sources.parquet").exists():
-            raise LookupError(f"dataset {key!r} has not been harmonised yet")
-        harmonised = HarmonisedFile(key, read_tables(folder, ALL_TABLES))
-        files.append(_with_fetch_state(harmonised, result, records.get(key)))
-    return files
+        weight = sizes.get(name) or 0
+        if first is not None and (count >= max_datasets or size + weight > max_bytes):
+            ranges.append((first, last))
+            first = None
+        if first is None:
+            first, count, size = name, 0, 0
+        last = name
+        count += 1
+        size += weight
+    if first is not None:
+        ranges.append((first, last))
+    return ranges
+
+
+def fetch_outcome(key: str, result: Mapping[str, Any], record: StateRecord | None) -> FetchOutcome:
+    """What tonight's fetch says about a dataset's ``sources`` row: when and where from the
+    copy was fetched, ``unchanged`` when it was fetched again without change, and a note
+    when the fetch failed and the last good copy stood in."""
+    note = None
+    if result["status"] == "failed":
+        note = (
+            f"fetch failed ({result['error']}); the last good copy, fetched "
+            f"{record.fetched_at if record else 'earlier'}, was used"
+        )
+    return FetchOutcome(
+        source_file=key,
+        with_record=record is not None,
+        fetched_at=record.fetched_at if record else None,
+        http_etag=record.etag if record else None,
+        uri=shown_uri(record.uri) if record else None,
+        status="unchanged" if result["status"] == "unchanged" else None,
+        note=note,
+    )
+
+
+def dataset_inputs(settings: Settings) -> tuple[list[IatiInput], list[FetchOutcome]]:
+    """Every dataset of the last fetch as the transform reads it (its extracted folder and
+    conformance findings, or why it has none), and tonight's fetch outcome of each."""
+    root = iati_dir(settings.data_dir)
+    key = conformance_key(settings)
+    store = raw_store(settings)
+    records = store.records()
+    inputs: list[IatiInput] = []
+    outcomes: list[FetchOutcome] = []
+    for result in last_run(settings.data_dir):
+        name = result["key"]
+        if not result["sha256"]:
+            error = result["error"]
+            inputs.append(
+                IatiInput(
+                    name,
+                    shown_uri(result["uri"]),
+                    rejection=Rejection(
+                        "fetch_failed",
+                        f"could not be fetched: {error}",
+                        f"not fetched and no earlier copy: {error}",
+                    ),
+                )
+            )
+            continue
+        record = records.get(name)
+        outcomes.append(fetch_outcome(name, result, record))
+        sha256 = record.sha256 if record and record.sha256 else result["sha256"]
+        uri = shown_uri(record.uri if record else result["uri"])
+        size = record.bytes if record and record.bytes is not None else None
+        if size is None and not is_extracted(root / "extract", sha256):
+            size = store.local_path(sha256).stat().st_size
+        limit = settings.fetch.max_bytes
+        if size is not None and size > limit:
+            message = f"{over_size_limit(size, limit)}; it was not read"
+            rejection = Rejection("too_large", message, f"file rejected: {message}", bytes=size)
+            inputs.append(IatiInput(name, uri, rejection=rejection))
+            continue
+        if not is_extracted(root / "extract", sha256):
+            raise LookupError(f"dataset {name!r} has not been extracted yet")
+        folder = extract_dir(root / "extract", sha256)
+        findings = conformance_path(root / "conformance", key, sha256)
+        inputs.append(
+            IatiInput(
+                name, uri, extract=folder, conformance=findings if findings.exists() else None
+            )
+        )
+    return inputs, outcomes
 
 
 def reference_cache(data_dir: Path) -> Path:

@@ -8,13 +8,21 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets.harmonise.schema import schema_version
-from assets.harmonise.store import add_timings, read_tables, tables_dir
+from assets.harmonise.store import add_timings, tables_dir
 from assets.iati.assets import CompactConfig
 from assets.iati.codelists import CodelistError, load_codelists
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
+from assets.warehouse import attach_tables, connection
+from expectations.batch_cache import BatchCache
 from expectations.runner import validate_tables
-from expectations.store import DATA_DOCS, load_validations, quality_work_dir, save_validations
+from expectations.store import (
+    DATA_DOCS,
+    GX_BATCHES,
+    load_validations,
+    quality_work_dir,
+    save_validations,
+)
 from publish.profiles import ProfileOptions
 from publish.provenance import (
     code_version,
@@ -105,7 +113,11 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     validations = load_validations(work, sizes)
     docs: Path | None = work / DATA_DOCS
     if validations is None:  # tables of an earlier run, or checked by other code: check now
-        validations = validate_tables(read_tables(folder, PUBLISHED_TABLES), data_docs_dir=docs)
+        with connection(settings) as con:
+            attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
+            validations = validate_tables(
+                con, PUBLISHED_TABLES, data_docs_dir=docs, cache=BatchCache(work / GX_BATCHES)
+            )
         save_validations(work, validations)
     quality = QualityInputs(
         validations=validations, settings=settings.quality, run_id=run_id, data_docs_dir=docs

@@ -97,7 +97,7 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     assert run_nightly(config, instance=instance) == 0
     second = capsys.readouterr().out
     assert "2 IATI datasets: 0 updated, 2 unchanged, 0 failed" in second
-    assert "nothing changed: no dataset is harmonised again" in second
+    assert "nothing to extract: every dataset's copy is extracted already" in second
     assert "no change since release" in second
     conditional = http_server.requests("/files/who-arg.xml")[-1]
     assert conditional.headers.get("if-none-match")
@@ -181,5 +181,5 @@ def test_a_bulk_archive_night_by_night(
     assert run_nightly(config_path, instance=instance) == 0
     second = capsys.readouterr().out
     assert "3 IATI datasets: 0 updated, 2 unchanged, 1 failed" in second
-    assert "nothing changed: no dataset is harmonised again" in second
+    assert "nothing to extract: every dataset's copy is extracted already" in second
     assert http_server.requests("/dump/download.zip")[-1].headers.get("if-none-match")

@@ -41,8 +41,8 @@ SEED = int(os.environ.get("CDCOMPACT_KILL_SEED", "20261128"))
 STAGES = [
     ("fetch", "cdcompact: configuration", 2.0),
     ("dataset runs", "IATI datasets:", 5.0),
-    ("combine and checks", "iati_harmonised - activities:", 6.0),
-    ("release", "iati_harmonised stages:", 1.5),
+    ("combine and checks", "iati_transform - activities:", 6.0),
+    ("release", "iati_transform stages:", 1.5),
 ]
 
 

@@ -11,16 +11,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from assets.harmonise.store import dataset_dir, tables_dir
+from assets.harmonise.store import tables_dir
 from assets.iati.assets import (
     CompactConfig,
     iati_codelists,
-    iati_dataset,
     iati_exchange_rates,
+    iati_extract,
     iati_fetch,
-    iati_harmonised,
+    iati_transform,
 )
-from assets.iati.fetching import last_run
+from assets.iati.extract import extract_dir
+from assets.iati.fetching import iati_dir, last_run
 from assets.settings import load_settings
 from pipelines.definitions import build_definitions, defs
 from pipelines.nightly import run_nightly
@@ -54,7 +55,7 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
     repository = definitions.get_repository_def()
     assert {j.name for j in repository.get_all_jobs()} >= {
         "iati_fetch_job",
-        "iati_dataset_job",
+        "iati_extract_job",
         "iati_tables_job",
         "submission_job",
     }
@@ -73,7 +74,7 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
         "partner_declarations",
         "iati_exchange_rates",
         "iati_codelists",
-        "iati_dataset",
+        "iati_extract",
         "activities",
         "transactions",
         "sources",
@@ -114,23 +115,27 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     statuses = {}
     for key in keys:
         result = dg.materialize(
-            [iati_dataset], partition_key=key, resources=resources, instance=instance
+            [iati_extract], partition_key=key, resources=resources, instance=instance
         )
         assert result.success
-        metadata = result.asset_materializations_for_node("iati_dataset")[0].metadata
+        metadata = result.asset_materializations_for_node("iati_extract")[0].metadata
         statuses[key] = metadata["status"].value
-        assert (dataset_dir(settings.data_dir, key) / "activities.parquet").exists()
+        sha256 = next(r["sha256"] for r in last_run(settings.data_dir) if r["key"] == key)
+        folder = extract_dir(iati_dir(settings.data_dir) / "extract", sha256)
+        assert metadata["sha256"].value == sha256
+        assert (folder / "activities.parquet").exists()
+        assert (folder / "file.parquet").exists()
     assert statuses == {
-        "who-arg": "ok",
-        "dfid-AF-1.01": "ok",
+        "who-arg": "extracted",
+        "dfid-AF-1.01": "extracted",
         "organisation-file-not-activities": "rejected",
     }
 
-    combined = dg.materialize([iati_harmonised], resources=resources, instance=instance)
+    combined = dg.materialize([iati_transform], resources=resources, instance=instance)
     assert combined.success
     counts = {
         m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value
-        for m in combined.asset_materializations_for_node("iati_harmonised")
+        for m in combined.asset_materializations_for_node("iati_transform")
     }
     assert counts["activities"] == 157 + 247
     assert counts["transactions"] == 871 + 396
@@ -175,8 +180,12 @@ def test_nightly_run_on_the_default_demo_config(
     assert len(json.loads((tmp_path / "publish" / "catalog.json").read_text())["releases"]) == 1
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        # first night: fetch, 4 datasets, tables; second night: fetch and tables only
-        assert len(runs) == (1 + 4 + 1) + (1 + 1)
+        extract = instance.get_runs(filters=dg.RunsFilter(job_name="iati_extract_job"))
+        # first night: fetch, the 4 datasets' extraction (ranges of partitions), tables;
+        # second night: fetch and tables only
+        assert 1 <= len(extract) <= 4
+        assert len(runs) == (1 + len(extract) + 1) + (1 + 1)
+        assert len(instance.get_materialized_partitions(dg.AssetKey("iati_extract"))) == 4
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
             "fr-demo-3003",
@@ -217,13 +226,23 @@ def test_sensor_requests_runs_for_changed_datasets_only(
 
     first = sensor_after_fetch()
     expected = sorted(p.name.removesuffix(".xml") for p in (IATI_FIXTURES / "valid").glob("*.xml"))
-    assert sorted(str(r.partition_key) for r in first.run_requests or []) == expected
-    assert {r.job_name for r in first.run_requests or []} == {"iati_dataset_job"}
-    assert sorted(instance.get_dynamic_partitions("iati_datasets")) == expected
-    for key in expected:
-        definitions.resolve_job_def("iati_dataset_job").execute_in_process(
-            instance=instance, partition_key=key
-        )
+    order = instance.get_dynamic_partitions("iati_datasets")
+    assert sorted(order) == expected
+    covered: list[str] = []
+    for request in first.run_requests or []:
+        assert request.job_name == "iati_extract_job"
+        job = definitions.resolve_job_def("iati_extract_job")
+        if request.partition_key is not None:
+            covered.append(request.partition_key)
+            run = job.execute_in_process(instance=instance, partition_key=request.partition_key)
+        else:  # a run over a range of dataset partitions
+            start = request.tags["dagster/asset_partition_range_start"]
+            end = request.tags["dagster/asset_partition_range_end"]
+            covered.extend(order[order.index(start) : order.index(end) + 1])
+            run = job.execute_in_process(instance=instance, tags=dict(request.tags))
+        assert run.success
+    assert sorted(covered) == expected
+    assert sorted(instance.get_materialized_partitions(dg.AssetKey("iati_extract"))) == expected
 
     second = sensor_after_fetch()  # nothing changed: straight to the tables
     assert [r.job_name for r in second.run_requests or []] == ["iati_tables_job"]

@@ -25,11 +25,10 @@ from assets.iati.conformance import IatiSchemas
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
-from expectations.runner import validate_tables
 from publish.quality import QualityInputs
 from publish.release import ReleaseOptions, publish_release
 from publish.targets import LocalTarget
-from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS, RATES
+from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS, RATES, validate_frames
 from tests.unit.test_release import stored
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
@@ -61,7 +60,7 @@ def tables() -> dict[str, pd.DataFrame]:
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("publish")
     docs = tmp_path_factory.mktemp("work") / "data-docs"
-    validations = validate_tables(tables(), today=NOW.date(), data_docs_dir=docs)
+    validations = validate_frames(tables(), today=NOW.date(), data_docs_dir=docs)
     options = ReleaseOptions(
         title="acceptance",
         description="issue 6",

@@ -13,9 +13,8 @@ import pytest
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
-from expectations.runner import validate_table, validate_tables
-from expectations.suites import build_suite, derive
-from tests.conftest import IATI_FIXTURES, RATES
+from expectations.suites import build_suite
+from tests.conftest import IATI_FIXTURES, RATES, derived_frame, validate_frame, validate_frames
 
 TODAY = dt.date.today()
 
@@ -72,7 +71,7 @@ def test_suite_is_derived_from_the_schema_with_rule_and_severity() -> None:
 )
 def test_harmonised_fixture_tables_pass_every_error_expectation(table: str) -> None:
     frame = harmonised()[table]
-    validation = validate_table(table, frame)
+    validation = validate_frame(table, frame)
     assert validation.passed_errors, (validation.summary(), validation.examples()[:5])
     assert validation.n_rows == len(frame)
     assert all(o.error is None for o in validation.outcomes)
@@ -80,13 +79,13 @@ def test_harmonised_fixture_tables_pass_every_error_expectation(table: str) -> N
 
 def test_harmonised_fixture_tables_pass_every_error_expectation_together() -> None:
     """With every table at hand, foreign keys and IATI versions (1.0x to 2.03) are judged."""
-    validations = validate_tables(harmonised())
+    validations = validate_frames(harmonised())
     for table, validation in validations.items():
         assert validation.passed_errors, (table, validation.summary(), validation.examples()[:5])
     transactions = validations["transactions"]
     assert transactions.outcome("transaction_type_for_version").success
     assert transactions.outcome("activity_exists").success
-    derived = derive("transactions", harmonised()["transactions"], harmonised())
+    derived = derived_frame("transactions", harmonised())
     assert derived["_activity_exists"].notna().all()  # judged, not skipped
     assert validations["quarantine"].outcome("source_exists").success
 
@@ -95,7 +94,7 @@ def test_ten_thousand_rows_validate_in_seconds() -> None:
     transactions = harmonised()["transactions"]
     assert len(transactions) > 10_000
     started = time.perf_counter()
-    validate_table("transactions", transactions)
+    validate_frame("transactions", transactions)
     assert time.perf_counter() - started < 10
 
 
@@ -160,7 +159,7 @@ ALSO_FAILS: dict[str, set[str]] = {
 @cache
 def _baseline_failures(table: str) -> frozenset[str]:
     """Rules failing on the unbroken real table (warnings: e.g. a USD 0.01 transaction)."""
-    failed = validate_table(table, harmonised()[table]).failed()
+    failed = validate_frame(table, harmonised()[table]).failed()
     assert all(o.severity == "warning" for o in failed), failed
     return frozenset(o.rule for o in failed)
 
@@ -189,7 +188,7 @@ def test_a_broken_row_fails_its_rule_with_count_and_row(
 ) -> None:
     frame = _copy(table)
     row = breaker(frame)
-    validation = validate_table(table, frame)
+    validation = validate_frame(table, frame)
     outcome = validation.outcome(rule)
     assert not outcome.success
     assert outcome.severity == severity
@@ -212,7 +211,7 @@ def test_examples_carry_the_failing_value() -> None:
     frame = _copy("transactions")
     _unknown_transaction_type(frame)
     row = _future_disbursement(frame)
-    validation = validate_table("transactions", frame)
+    validation = validate_frame("transactions", frame)
     values = {(e.rule, e.row): e.value for e in validation.examples()}
     assert values[("transaction_type_code", 17)] == "99"
     assert values[("no_future_disbursement", row)] == (TODAY + dt.timedelta(days=30)).isoformat()
@@ -220,7 +219,7 @@ def test_examples_carry_the_failing_value() -> None:
 
 def test_the_callers_frame_keeps_its_date_objects() -> None:
     frame = _copy("activities")
-    validate_table("activities", frame)
+    validate_frame("activities", frame)
     dates = frame["start_date"].dropna()
     assert isinstance(dates.iloc[0], dt.date)
     assert not isinstance(dates.iloc[0], pd.Timestamp)
@@ -228,7 +227,7 @@ def test_the_callers_frame_keeps_its_date_objects() -> None:
 
 def test_a_missing_column_fails_the_column_set_without_crashing() -> None:
     frame = _copy("activities").drop(columns=["is_cd"])
-    validation = validate_table("activities", frame)
+    validation = validate_frame("activities", frame)
     columns = validation.outcome("columns")
     assert not columns.success
     assert [e.value for e in columns.examples] == ["missing:is_cd"]

@@ -68,11 +68,15 @@ def test_no_jobs_no_pool() -> None:
 
 
 def test_a_file_whose_worker_died_is_rejected_and_counted(tmp_path: Path) -> None:
-    from assets.iati.harmonise import _died
+    from assets.iati.harmonise import HarmoniseOptions, died, harmonise_inputs
+    from assets.settings import load_settings
 
     path = tmp_path / "big.xml"
     path.write_bytes(b"<iati-activities/>")
-    result = _died(path, "big.xml", DIED)
+    [result], tables = harmonise_inputs(
+        [died(path, "big.xml", DIED)], HarmoniseOptions(rules=load_settings().cd_rules)
+    )
+    assert tables["sources"]["source_file"].tolist() == ["big.xml"]
     source = result.source
     assert (source["source_file"], source["status"]) == ("big.xml", "rejected")
     assert (source["bytes"], source["reason"]) == (18, DIED)

@@ -6,8 +6,7 @@ from assets.harmonise.schema import table_frame
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
-from expectations.schema_checks import check_foreign_keys, check_table
-from tests.conftest import IATI_FIXTURES, RATES
+from tests.conftest import IATI_FIXTURES, RATES, schema_reports
 
 
 def test_harmonised_fixture_tables_conform_to_the_schema() -> None:
@@ -19,9 +18,8 @@ def test_harmonised_fixture_tables_conform_to_the_schema() -> None:
         [IATI_FIXTURES / "valid", IATI_FIXTURES / "legacy", IATI_FIXTURES / "invalid"], options
     )
     assert len(tables["activities"]) == 1434
-    foreign = check_foreign_keys(tables)
-    for table, frame in tables.items():
-        report = check_table(table, frame)
+    reports, foreign = schema_reports(tables)
+    for table, report in reports.items():
         assert report.passed, (table, report.summary(), report.examples[:3])
         assert foreign[table].passed, (table, foreign[table].examples[:3])
 
@@ -48,7 +46,7 @@ def test_broken_rows_are_reported_with_rule_field_and_row() -> None:
             _activity("B", modality="juggling", default_currency="usd"),  # enum, pattern
         ],
     )
-    report = check_table("activities", activities)
+    report = schema_reports({"activities": activities})[0]["activities"]
     assert not report.passed
     assert report.counts == {
         "primary_key:activity_id": 1,
@@ -87,9 +85,8 @@ def test_ranges_and_foreign_keys() -> None:
             },
         ],
     )
-    report = check_table("activity_countries", countries)
-    assert report.counts == {"maximum:share": 1}
-    foreign = check_foreign_keys({"activities": activities, "activity_countries": countries})
+    reports, foreign = schema_reports({"activities": activities, "activity_countries": countries})
+    assert reports["activity_countries"].counts == {"maximum:share": 1}
     assert foreign["activity_countries"].counts == {"foreign_key:activity_id": 1}
     assert foreign["activity_countries"].examples[0].row == 1
     assert foreign["activity_countries"].examples[0].value == "Z"
@@ -97,7 +94,7 @@ def test_ranges_and_foreign_keys() -> None:
 
 def test_a_missing_column_is_a_violation() -> None:
     frame = table_frame("sources", []).drop(columns=["status"])
-    report = check_table("sources", frame)
+    report = schema_reports({"sources": frame})[0]["sources"]
     assert report.counts == {"missing_column:status": 1}
     assert isinstance(report.summary()["violations"], int)
     assert report.examples[0].row is None

@@ -1,0 +1,1058 @@
+"""IATI activity files -> extracted tables: the values as published, once per file (pure).
+
+The first half of harmonising (extract, then transform in DuckDB:
+:mod:`assets.iati.transform`). One streaming pass over a file reads what the
+harmonised tables need into columns and writes one Parquet file per table into a
+folder named after the file's sha256 and :data:`EXTRACTOR_VERSION`
+(:func:`extract_dir`). Nothing here depends on reference data or on ``config/``:
+codes are kept as published (1.0x letter codes translated to their 2.0x
+equivalents), numbers and dates are read (what cannot be read is quarantined with
+its place, as it always was), narratives are kept with their languages (the
+transform picks one by ``iati.preferred_languages``), percentages as given (the
+transform merges repeated codes and rebases shares), and money in its own
+currency (the transform converts it). So a new month of exchange rates, a
+codelist update or a change of the CD rules never parses a file again.
+
+Every record that is not accepted goes to the extracted ``quarantine`` with the
+rule it broke and where; a file that cannot be read at all is ``rejected`` in
+``file.parquet`` with the reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from lxml import etree
+
+from assets.hashing import file_digest
+from assets.iati import codes
+from assets.iati.classify import normalise_text
+from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
+
+#: Bumped whenever what the extractor writes changes: every file is extracted again.
+EXTRACTOR_VERSION = 1
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_HIERARCHY = re.compile(r"[0-9]{1,18}")
+_YEAR = re.compile(r"\d{4}")
+
+NARRATIVES = pa.list_(pa.struct([("lang", pa.string()), ("text", pa.string())]))
+_STR = pa.string()
+_INT = pa.int64()
+_NUM = pa.float64()
+_BOOL = pa.bool_()
+_DATE32 = pa.date32()
+_UTC = pa.timestamp("us", tz="UTC")
+
+#: The extracted tables and their columns (name, Arrow type). Rows keep the order in
+#: which the file has them; ``source_ref`` is the place in the file.
+EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
+    "file": pa.schema(
+        [
+            ("sha256", _STR),
+            ("bytes", _INT),
+            ("extractor_version", _INT),
+            ("iati_version", _STR),
+            ("default_language", _STR),
+            ("rejected_rule", _STR),
+            ("rejected_message", _STR),
+            ("rejected_line", _INT),
+            ("n_records", _INT),
+            ("n_accepted", _INT),
+            ("n_quarantined", _INT),
+            ("rejected_parts", _INT),
+        ]
+    ),
+    "activities": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("lang", _STR),
+            ("title", NARRATIVES),
+            ("description", NARRATIVES),
+            ("reporting_org_ref", _STR),
+            ("reporting_org_name", NARRATIVES),
+            ("reporting_org_type", _STR),
+            ("secondary_reporter", _BOOL),
+            ("hierarchy", _INT),
+            ("activity_status", _STR),
+            ("start_planned", _DATE32),
+            ("start_actual", _DATE32),
+            ("end_planned", _DATE32),
+            ("end_actual", _DATE32),
+            ("default_currency", _STR),
+            ("humanitarian", _BOOL),
+            ("default_aid_type", _STR),
+            ("default_finance_type", _STR),
+            ("default_flow_type", _STR),
+            ("last_updated", _UTC),
+            ("ftc_flag", _BOOL),
+            ("cd_text", _STR),
+        ]
+    ),
+    "countries": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("country_code", _STR),
+            ("percentage", _NUM),
+        ]
+    ),
+    "sectors": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("vocabulary", _STR),
+            ("code", _STR),
+            ("names", NARRATIVES),
+            ("percentage", _NUM),
+        ]
+    ),
+    "participating_orgs": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("role", _STR),
+            ("org_ref", _STR),
+            ("org_name", NARRATIVES),
+            ("org_type", _STR),
+            ("org_activity_id", _STR),
+        ]
+    ),
+    "transactions": pa.schema(
+        [
+            ("transaction_id", _STR),
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("transaction_type", _STR),
+            ("transaction_date", _DATE32),
+            ("value", _NUM),
+            ("currency", _STR),
+            ("value_date", _DATE32),
+            ("provider_org_ref", _STR),
+            ("provider_activity_id", _STR),
+            ("receiver_org_ref", _STR),
+            ("receiver_activity_id", _STR),
+            ("aid_type", _STR),
+            ("finance_type", _STR),
+            ("flow_type", _STR),
+            ("disbursement_channel", _STR),
+            ("sector_code", _STR),
+            ("recipient_country", _STR),
+            ("humanitarian", _BOOL),
+            ("counts_toward_totals", _BOOL),
+            ("exclusion_reason", _STR),
+        ]
+    ),
+    "budgets": pa.schema(
+        [
+            ("budget_id", _STR),
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("budget_type", _STR),
+            ("budget_status", _STR),
+            ("period_start", _DATE32),
+            ("period_end", _DATE32),
+            ("value", _NUM),
+            ("currency", _STR),
+            ("value_date", _DATE32),
+        ]
+    ),
+    "results": pa.schema(
+        [
+            ("result_id", _STR),
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("level", _STR),
+            ("result_title", NARRATIVES),
+            ("indicator_id", _STR),
+            ("indicator_title", NARRATIVES),
+            ("measure", _STR),
+            ("ascending", _BOOL),
+            ("reference_vocabulary", _STR),
+            ("reference_code", _STR),
+            ("reference_uri", _STR),
+            ("baseline_year", _INT),
+            ("baseline_value", _NUM),
+            ("target_year", _INT),
+            ("target_value", _NUM),
+            ("period_start", _DATE32),
+            ("period_end", _DATE32),
+            ("actual_value", _NUM),
+        ]
+    ),
+    "quarantine": pa.schema(
+        [
+            ("source_ref", _STR),
+            ("table", _STR),
+            ("field", _STR),
+            ("rule", _STR),
+            ("value", _STR),
+            ("message", _STR),
+            ("severity", _STR),
+        ]
+    ),
+}
+#: The extracted tables of one file (``file`` is its one-row summary).
+EXTRACT_TABLES = tuple(EXTRACT_SCHEMAS)
+#: Written last: a folder with this file is complete.
+DONE = "file.parquet"
+
+
+def extract_dir(root: Path, sha256: str) -> Path:
+    """Where the extracted tables of the file with this sha256 live (under ``root``)."""
+    return root / f"v{EXTRACTOR_VERSION}" / sha256[:2] / sha256
+
+
+def is_extracted(root: Path, sha256: str) -> bool:
+    return (extract_dir(root, sha256) / DONE).exists()
+
+
+def stable_id(*parts: object) -> str:
+    """A short, stable identifier from the parts (hex of their sha256)."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+Narratives = list[dict[str, str | None]]
+
+
+class _Columns:
+    """One extracted table being filled: a list per column."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.names = schema.names
+        self.data: list[list[Any]] = [[] for _ in self.names]
+
+    def add(self, *values: Any) -> None:
+        for column, value in zip(self.data, values, strict=True):
+            column.append(value)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_arrays(
+            [
+                pa.array(column, type=field.type)
+                for column, field in zip(self.data, self.schema, strict=True)
+            ],
+            schema=self.schema,
+        )
+
+
+@dataclass(frozen=True)
+class ExtractedFile:
+    """What extracting one file gave: its summary row and where its tables are."""
+
+    folder: Path
+    summary: Mapping[str, Any]
+
+    @property
+    def rejected(self) -> bool:
+        return self.summary.get("rejected_rule") is not None
+
+
+class _FileExtractor:
+    """The state of extracting one file: its columns, its quarantine, its counters."""
+
+    def __init__(self) -> None:
+        self.tables = {name: _Columns(EXTRACT_SCHEMAS[name]) for name in EXTRACT_TABLES}
+        self.n_records = 0
+        self.n_accepted = 0
+        self.n_quarantined = 0
+        self.rejected_parts = 0  # transactions and budgets not accepted
+        self.header = FileHeader()
+        self.seen_ids: dict[str, str] = {}
+
+    def problem(
+        self,
+        ref: str,
+        table: str,
+        rule: str,
+        message: str,
+        *,
+        field: str | None = None,
+        value: object = None,
+        line: int | None = None,
+        severity: str = "error",
+    ) -> None:
+        where = f"line {line}: " if line else ""
+        self.tables["quarantine"].add(
+            ref,
+            table,
+            field,
+            rule,
+            None if value is None else str(value)[:500],
+            f"{where}{message}",
+            severity,
+        )
+
+    def date(
+        self, raw: str | None, ref: str, table: str, fieldname: str, line: int | None
+    ) -> dt.date | None:
+        if raw is None or not raw.strip():
+            return None
+        match = _DATE.match(raw)
+        if match:
+            try:
+                return dt.date(int(match[1]), int(match[2]), int(match[3]))
+            except ValueError:
+                pass
+        self.problem(
+            ref,
+            table,
+            "invalid_date",
+            f"{fieldname} {raw!r} is not a date (YYYY-MM-DD); left empty",
+            field=fieldname,
+            value=raw,
+            line=line,
+            severity="warning",
+        )
+        return None
+
+    def number(
+        self,
+        raw: str | None,
+        ref: str,
+        table: str,
+        fieldname: str,
+        line: int | None,
+        severity: str = "error",
+    ) -> tuple[bool, float | None]:
+        """(ok, value): empty is ok and None; text that is not a number is not ok."""
+        if raw is None or not raw.strip():
+            return True, None
+        text = raw.strip()
+        problem = "is not a number"
+        if _NUMBER.match(text):
+            try:
+                value = float(Decimal(text))
+            except InvalidOperation:
+                pass
+            else:
+                if math.isfinite(value):
+                    return True, value
+                problem = "is too large a number to hold"  # past 1.8e308: never infinity
+        consequence = "record not accepted" if severity == "error" else "left empty"
+        self.problem(
+            ref,
+            table,
+            "not_a_number",
+            f"{fieldname} {text!r} {problem}; {consequence}",
+            field=fieldname,
+            value=text,
+            line=line,
+            severity=severity,
+        )
+        return False, None
+
+    def activity(self, item: ActivityElement) -> None:
+        self.n_records += 1
+        ref = item.pointer
+        identifier = _text(_child(item.element, "iati-identifier"))
+        if not identifier:
+            self.n_quarantined += 1
+            self.problem(
+                ref,
+                "activities",
+                "missing_identifier",
+                "the activity has no iati-identifier; activity not accepted",
+                field="activity_id",
+                line=item.line,
+            )
+            return
+        if identifier in self.seen_ids:
+            self.n_quarantined += 1
+            self.problem(
+                ref,
+                "activities",
+                "duplicate_identifier",
+                f"iati-identifier {identifier!r} already used by {self.seen_ids[identifier]} "
+                "in this file; this later occurrence is not accepted",
+                field="activity_id",
+                value=identifier,
+                line=item.line,
+            )
+            return
+        self.seen_ids[identifier] = ref
+        _ActivityExtractor(self, item, identifier).extract()
+        self.n_accepted += 1
+
+
+class _ActivityExtractor:
+    """The rows of every extracted table for one activity.
+
+    A transaction or budget that cannot be read is quarantined on its own; the
+    activity and its other rows still go through.
+    """
+
+    def __init__(self, file: _FileExtractor, item: ActivityElement, activity_id: str) -> None:
+        self.file = file
+        self.item = item
+        self.element = item.element
+        self.activity_id = activity_id
+        self.ref = item.pointer
+        self.tables = file.tables
+
+    def extract(self) -> None:
+        f = self.file
+        el = self.element
+        reporting = _child(el, "reporting-org")
+        title = _child(el, "title")
+        descriptions = _children(el, "description")
+        general = [d for d in descriptions if (d.get("type") or "1") == "1"] or descriptions
+        dates = self.activity_dates()
+        secondary = (
+            codes.boolean(reporting.get("secondary-reporter")) if reporting is not None else None
+        )
+        self.default_currency = (el.get("default-currency") or "").strip().upper() or None
+        self.secondary = bool(secondary)
+        self.humanitarian = codes.boolean(el.get("humanitarian"))
+        self.defaults = {
+            "aid_type": self.default_code("default-aid-type"),
+            "finance_type": self.default_code("default-finance-type"),
+            "flow_type": self.default_code("default-flow-type"),
+        }
+        hierarchy_raw = (el.get("hierarchy") or "").strip()
+        # ASCII digits ("²".isdigit() too), few enough for the table's 64-bit integers
+        hierarchy = int(hierarchy_raw) if _HIERARCHY.fullmatch(hierarchy_raw) else None
+        if hierarchy_raw and hierarchy is None:
+            f.problem(
+                self.ref,
+                "activities",
+                "not_a_number",
+                f"hierarchy {hierarchy_raw!r} is not a whole number (of at most 18 digits); "
+                "left empty",
+                field="hierarchy",
+                value=hierarchy_raw,
+                line=self.item.line,
+                severity="warning",
+            )
+        status = _child(el, "activity-status")
+
+        self.countries()
+        self.sectors()
+        self.participating_orgs()
+        self.transactions()
+        self.budgets()
+        self.results()
+
+        texts = [text for node in [title, *descriptions] for _, text in _texts(node)]
+        raw_updated = el.get("last-updated-datetime")
+        last_updated = _datetime(raw_updated)
+        if raw_updated and raw_updated.strip() and last_updated is None:
+            f.problem(
+                self.ref,
+                "activities",
+                "invalid_date",
+                f"last-updated-datetime {raw_updated!r} is not a date-time; left empty",
+                field="last_updated",
+                value=raw_updated,
+                line=self.item.line,
+                severity="warning",
+            )
+        self.tables["activities"].add(
+            self.activity_id,
+            self.ref,
+            self.item.line,
+            el.get(XML_LANG) or f.header.default_language,
+            _narratives(title),
+            _narratives(general[0]) if general else [],
+            _attr(reporting, "ref"),
+            _narratives(reporting),
+            _attr(reporting, "type"),
+            secondary,
+            hierarchy,
+            _attr(status, "code"),
+            dates.get("1"),
+            dates.get("2"),
+            dates.get("3"),
+            dates.get("4"),
+            self.default_currency,
+            self.humanitarian,
+            self.defaults["aid_type"],
+            self.defaults["finance_type"],
+            self.defaults["flow_type"],
+            last_updated,
+            self.ftc_flag(),
+            normalise_text(" \n ".join(texts)),
+        )
+
+    # -- parts -------------------------------------------------------------
+    def default_code(self, name: str) -> str | None:
+        for node in _children(self.element, name):
+            vocabulary = (node.get("vocabulary") or "1").strip()
+            if vocabulary == "1":
+                return _attr(node, "code") or _text(node)
+        return None
+
+    def activity_dates(self) -> dict[str, dt.date]:
+        found: dict[str, dt.date] = {}
+        for position, node in enumerate(_children(self.element, "activity-date"), start=1):
+            kind = codes.activity_date_type(node.get("type"))
+            ref = f"{self.ref}/activity-date[{position}]"
+            when = self.file.date(
+                node.get("iso-date") or _text(node),
+                ref,
+                "activities",
+                f"activity-date type {kind}",
+                node.sourceline,
+            )
+            if kind and when and kind not in found:
+                found[kind] = when
+        return found
+
+    def ftc_flag(self) -> bool:
+        crs = _child(self.element, "crs-add")
+        if crs is None:
+            return False
+        for flag in _children(crs, "other-flags"):
+            if (flag.get("code") or "").strip() == "1" and codes.boolean(
+                flag.get("significance")
+            ) in (True, None):
+                return True
+        return False
+
+    def percentage(self, node: etree._Element, ref: str, table: str) -> float | None:
+        """A country's or sector's percentage; one that is not a number is left empty."""
+        _ok, value = self.file.number(
+            node.get("percentage"), ref, table, "percentage", node.sourceline, severity="warning"
+        )
+        return value
+
+    def countries(self) -> None:
+        for position, node in enumerate(_children(self.element, "recipient-country"), start=1):
+            ref = f"{self.ref}/recipient-country[{position}]"
+            code = (_attr(node, "code") or "").upper()
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                self.file.problem(
+                    ref,
+                    "activity_countries",
+                    "invalid_country_code",
+                    f"recipient-country code {code!r} is not an ISO 3166-1 alpha-2 code; "
+                    "country not recorded",
+                    field="country_code",
+                    value=code,
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            percentage = self.percentage(node, ref, "activity_countries")
+            self.tables["countries"].add(self.activity_id, ref, node.sourceline, code, percentage)
+
+    def sectors(self) -> None:
+        for position, node in enumerate(_children(self.element, "sector"), start=1):
+            ref = f"{self.ref}/sector[{position}]"
+            vocabulary = codes.sector_vocabulary(node.get("vocabulary"))
+            code = _attr(node, "code")
+            if not code:
+                self.file.problem(
+                    ref,
+                    "activity_sectors",
+                    "missing_code",
+                    "sector without a code; sector not recorded",
+                    field="code",
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            percentage = self.percentage(node, ref, "activity_sectors")
+            self.tables["sectors"].add(
+                self.activity_id,
+                ref,
+                node.sourceline,
+                vocabulary,
+                code,
+                _narratives(node),
+                percentage,
+            )
+
+    def participating_orgs(self) -> None:
+        for position, node in enumerate(_children(self.element, "participating-org"), start=1):
+            ref = f"{self.ref}/participating-org[{position}]"
+            role_raw = node.get("role")
+            role = codes.organisation_role(role_raw)
+            if role not in {"1", "2", "3", "4"}:
+                self.file.problem(
+                    ref,
+                    "participating_orgs",
+                    "invalid_role",
+                    f"participating-org role {role_raw!r} is not 1-4 (or a 1.0x role name); "
+                    "organisation not recorded",
+                    field="role",
+                    value=role_raw,
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            self.tables["participating_orgs"].add(
+                self.activity_id,
+                ref,
+                role,
+                _attr(node, "ref"),
+                _narratives(node),
+                _attr(node, "type"),
+                _attr(node, "activity-id"),
+            )
+
+    def transactions(self) -> None:
+        f = self.file
+        for position, node in enumerate(_children(self.element, "transaction"), start=1):
+            ref = f"{self.ref}/transaction[{position}]"
+            line = node.sourceline
+            kids = _grouped(node)
+            types = kids.get("transaction-type", _NONE)
+            values = kids.get("value", _NONE)
+            raw_type = _attr(types[0], "code") if types else None
+            kind = codes.transaction_type(raw_type)
+            if len(values) > 1 or len(types) > 1:
+                f.problem(
+                    ref,
+                    "transactions",
+                    "ambiguous_transaction",
+                    f"{len(types)} transaction-type and {len(values)} value elements; IATI "
+                    "allows one of each, so the transaction cannot be read without guessing; "
+                    "transaction not accepted",
+                    field="value",
+                    value="; ".join(_text(v) or "" for v in values),
+                    line=line,
+                )
+                f.rejected_parts += 1
+                continue
+            value_node = values[0] if values else None
+            raw_value = _text(value_node)
+            if value_node is None or not raw_value:
+                f.problem(
+                    ref,
+                    "transactions",
+                    "missing_value",
+                    "transaction without a value; transaction not accepted",
+                    field="value",
+                    line=line,
+                )
+                f.rejected_parts += 1
+                continue
+            ok, value = f.number(raw_value, ref, "transactions", "value", line)
+            if not ok:
+                f.rejected_parts += 1
+                continue
+            if kind is None:
+                f.problem(
+                    ref,
+                    "transactions",
+                    "missing_transaction_type",
+                    "transaction without a transaction-type code; transaction not accepted",
+                    field="transaction_type",
+                    line=line,
+                )
+                f.rejected_parts += 1
+                continue
+            date_node = _first(kids, "transaction-date")
+            transaction_date = f.date(
+                _attr(date_node, "iso-date") or _text(date_node),
+                ref,
+                "transactions",
+                "transaction-date",
+                line,
+            )
+            value_date = (
+                f.date(value_node.get("value-date"), ref, "transactions", "value-date", line)
+                or transaction_date
+            )
+            currency = (value_node.get("currency") or "").strip().upper() or self.default_currency
+            provider = _first(kids, "provider-org")
+            receiver = _first(kids, "receiver-org")
+            country = _first(kids, "recipient-country")
+            humanitarian = codes.boolean(node.get("humanitarian"))
+            exclusion = None
+            if kind in codes.INCOMING_TRANSACTION_TYPES:
+                exclusion = "incoming funds"
+            elif self.secondary:
+                exclusion = "secondary reporter"
+            self.tables["transactions"].add(
+                stable_id(self.activity_id, position, kind, transaction_date, raw_value, currency),
+                self.activity_id,
+                ref,
+                line,
+                kind,
+                transaction_date,
+                value,
+                currency,
+                value_date,
+                _attr(provider, "ref"),
+                _attr(provider, "provider-activity-id"),
+                _attr(receiver, "ref"),
+                _attr(receiver, "receiver-activity-id"),
+                _code_in(kids, "aid-type") or self.defaults["aid_type"],
+                _code_in(kids, "finance-type") or self.defaults["finance_type"],
+                _code_in(kids, "flow-type") or self.defaults["flow_type"],
+                _code_in(kids, "disbursement-channel"),
+                _code_in(kids, "sector"),
+                (_attr(country, "code") or "").upper() or None,
+                humanitarian if humanitarian is not None else self.humanitarian,
+                exclusion is None,
+                exclusion,
+            )
+
+    def budgets(self) -> None:
+        f = self.file
+        for position, node in enumerate(_children(self.element, "budget"), start=1):
+            ref = f"{self.ref}/budget[{position}]"
+            line = node.sourceline
+            value_node = _child(node, "value")
+            ok, value = f.number(_text(value_node), ref, "budgets", "value", line)
+            if not ok:
+                f.rejected_parts += 1
+                continue
+            period_start = f.date(
+                _attr(_child(node, "period-start"), "iso-date"),
+                ref,
+                "budgets",
+                "period-start",
+                line,
+            )
+            period_end = f.date(
+                _attr(_child(node, "period-end"), "iso-date"), ref, "budgets", "period-end", line
+            )
+            value_date = (
+                f.date(_attr(value_node, "value-date"), ref, "budgets", "value-date", line)
+                or period_start
+            )
+            currency = (_attr(value_node, "currency") or "").upper() or self.default_currency
+            self.tables["budgets"].add(
+                stable_id(
+                    self.activity_id, "budget", position, period_start, period_end, value, currency
+                ),
+                self.activity_id,
+                ref,
+                line,
+                _attr(node, "type"),
+                _attr(node, "status"),
+                period_start,
+                period_end,
+                value,
+                currency,
+                value_date,
+            )
+
+    def results(self) -> None:
+        f = self.file
+        rows = self.tables["results"]
+        for r_pos, result in enumerate(_children(self.element, "result"), start=1):
+            r_ref = f"{self.ref}/result[{r_pos}]"
+            result_type = (result.get("type") or "").strip().lower()
+            level = codes.RESULT_LEVEL.get(result_type, "other")
+            result_title = _narratives(_child(result, "title"))
+            result_reference = _child(result, "reference")
+            for i_pos, indicator in enumerate(_children(result, "indicator"), start=1):
+                i_ref = f"{r_ref}/indicator[{i_pos}]"
+                reference = _child(indicator, "reference")
+                ref_node = reference if reference is not None else result_reference
+                baseline = _child(indicator, "baseline")
+                measure = _attr(indicator, "measure")
+                common = (
+                    level,
+                    result_title,
+                    _attr(ref_node, "code") if reference is not None else f"{r_pos}.{i_pos}",
+                    _narratives(_child(indicator, "title")),
+                    measure,
+                    codes.boolean(indicator.get("ascending"))
+                    if indicator.get("ascending") is not None
+                    else True,
+                    _attr(ref_node, "vocabulary"),
+                    _attr(ref_node, "code"),
+                    _attr(ref_node, "indicator-uri") or _attr(ref_node, "vocabulary-uri"),
+                    _year(_attr(baseline, "year")),
+                    self.result_value(baseline, i_ref + "/baseline", "baseline_value", measure),
+                )
+                periods = _children(indicator, "period")
+                if not periods:
+                    # 1.0x and some 2.0x files put the target on the indicator itself.
+                    target = _child(indicator, "target")
+                    rows.add(
+                        stable_id(self.activity_id, r_pos, i_pos, 0),
+                        self.activity_id,
+                        i_ref,
+                        *common,
+                        _year(_attr(target, "year")),
+                        self.result_value(target, i_ref + "/target", "target_value", measure),
+                        None,
+                        None,
+                        None,
+                    )
+                for p_pos, period in enumerate(periods, start=1):
+                    p_ref = f"{i_ref}/period[{p_pos}]"
+                    start = f.date(
+                        _attr(_child(period, "period-start"), "iso-date"),
+                        p_ref,
+                        "results",
+                        "period-start",
+                        period.sourceline,
+                    )
+                    end = f.date(
+                        _attr(_child(period, "period-end"), "iso-date"),
+                        p_ref,
+                        "results",
+                        "period-end",
+                        period.sourceline,
+                    )
+                    target = _child(period, "target")
+                    actual = _child(period, "actual")
+                    rows.add(
+                        stable_id(self.activity_id, r_pos, i_pos, p_pos),
+                        self.activity_id,
+                        p_ref,
+                        *common,
+                        end.year if end and target is not None else None,
+                        self.result_value(target, p_ref + "/target", "target_value", measure),
+                        start,
+                        end,
+                        self.result_value(actual, p_ref + "/actual", "actual_value", measure),
+                    )
+
+    def result_value(
+        self, node: etree._Element | None, ref: str, fieldname: str, measure: str | None = None
+    ) -> float | None:
+        if node is None:
+            return None
+        raw = node.get("value")
+        if measure == "5" and raw and raw.strip() and not _NUMBER.match(raw.strip()):
+            self.file.problem(
+                ref,
+                "results",
+                "qualitative_value",
+                f"{fieldname} {raw.strip()!r} of a qualitative indicator (measure 5) is text; "
+                "results hold numbers, so it is kept only here",
+                field=fieldname,
+                value=raw.strip(),
+                line=node.sourceline,
+                severity="warning",
+            )
+            return None
+        _, value = self.file.number(
+            raw, ref, "results", fieldname, node.sourceline, severity="warning"
+        )
+        return value
+
+
+# -- element helpers ---------------------------------------------------------
+#: No elements (the default of a :func:`_grouped` lookup).
+_NONE: list[etree._Element] = []
+
+
+def _grouped(node: etree._Element) -> dict[str, list[etree._Element]]:
+    """The child elements by name, each list in document order (one pass over the children
+    instead of one per name; comments and processing instructions left out)."""
+    kids: dict[str, list[etree._Element]] = {}
+    for child in node:
+        tag = child.tag
+        if isinstance(tag, str):
+            if tag in kids:
+                kids[tag].append(child)
+            else:
+                kids[tag] = [child]
+    return kids
+
+
+def _first(kids: Mapping[str, list[etree._Element]], name: str) -> etree._Element | None:
+    found = kids.get(name)
+    return found[0] if found else None
+
+
+def _code_in(kids: Mapping[str, list[etree._Element]], name: str) -> str | None:
+    """The code of a child element (``kids``: :func:`_grouped`), skipping non-DAC
+    vocabularies for aid types and sectors."""
+    for child in kids.get(name, _NONE):
+        vocabulary = (child.get("vocabulary") or "").strip()
+        if name == "sector" and codes.sector_vocabulary(vocabulary) != "1":
+            continue
+        if name == "aid-type" and vocabulary not in {"", "1"}:
+            continue
+        code = _attr(child, "code")
+        if code:
+            return code
+    return None
+
+
+def _children(node: etree._Element | None, name: str) -> list[etree._Element]:
+    """Child elements named ``name`` (no namespace), in document order."""
+    if node is None:
+        return []
+    return list(node.iterchildren(name))
+
+
+def _child(node: etree._Element | None, name: str) -> etree._Element | None:
+    """The first child element named ``name`` (no namespace), or None."""
+    if node is None:
+        return None
+    return next(node.iterchildren(name), None)
+
+
+def _text(node: etree._Element | None) -> str | None:
+    """The element's own text (before any child), whitespace runs made one space."""
+    if node is None:
+        return None
+    text = node.text
+    return " ".join(text.split()) or None if text else None
+
+
+def _attr(node: etree._Element | None, name: str) -> str | None:
+    if node is None:
+        return None
+    value = node.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _texts(element: etree._Element | None) -> list[tuple[str | None, str]]:
+    """(language, text) of every narrative; 1.0x plain text counts as one."""
+    if element is None:
+        return []
+    found: list[tuple[str | None, str]] = []
+    for narrative in element:
+        if narrative.tag == "narrative":  # IATI elements have no namespace
+            text = _text(narrative)
+            if text:
+                found.append((narrative.get(XML_LANG), text))
+    if not found:
+        text = _text(element)
+        if text:
+            found.append((element.get(XML_LANG), text))
+    return found
+
+
+def _narratives(element: etree._Element | None) -> Narratives:
+    """:func:`_texts` as the extracted tables keep them (the transform picks a language)."""
+    return [{"lang": lang, "text": text} for lang, text in _texts(element)]
+
+
+def _year(raw: str | None) -> int | None:
+    if raw and _YEAR.fullmatch(raw):
+        return int(raw)
+    return None
+
+
+def _datetime(raw: str | None) -> dt.datetime | None:
+    """IATI xsd:dateTime (any fractional precision, Z or offset; naive means UTC)."""
+    if not raw or not raw.strip():
+        return None
+    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        match = _DATE.match(text)
+        if not match:
+            return None
+        try:
+            value = dt.datetime(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:  # no such day: 2018-10-90, month 13, year 0
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # the offset takes it before year 1 or after 9999
+        return None
+
+
+# -- files -------------------------------------------------------------------
+def extract_file(path: Path, root: Path, sha256: str | None = None) -> ExtractedFile:
+    """Extract one IATI activity file into :func:`extract_dir` under ``root`` (unless it is
+    there already); never raises for what is inside the file.
+
+    The folder is written whole or not at all: tables go to a temporary folder that is
+    renamed into place, so a reader never sees half a file's tables.
+    """
+    try:
+        digest, size = file_digest(path) if sha256 is None else (sha256, path.stat().st_size)
+    except OSError as exc:
+        raise ExtractError(exc) from exc
+    folder = extract_dir(root, digest)
+    if (folder / DONE).exists():
+        return ExtractedFile(folder, read_summary(folder))
+    state = _FileExtractor()
+    rejected: tuple[str, str, int | None] | None = None
+    try:
+        for item in iter_activities(path, state.header):
+            state.activity(item)
+    except NotIatiActivities as exc:
+        rejected = (exc.rule, str(exc), exc.line)
+    except OSError as exc:  # this machine's problem, not the file's: nothing is kept
+        raise ExtractError(exc) from exc
+    if rejected is None and state.n_records == 0:
+        rejected = ("no_activities", "the file contains no iati-activity elements", None)
+    summary: dict[str, Any] = {
+        "sha256": digest,
+        "bytes": size,
+        "extractor_version": EXTRACTOR_VERSION,
+        "iati_version": state.header.version,
+        "default_language": state.header.default_language,
+        "rejected_rule": rejected[0] if rejected else None,
+        "rejected_message": rejected[1] if rejected else None,
+        "rejected_line": rejected[2] if rejected else None,
+        "n_records": state.n_records,
+        "n_accepted": 0 if rejected else state.n_accepted,
+        "n_quarantined": state.n_records if rejected else state.n_quarantined,
+        "rejected_parts": 0 if rejected else state.rejected_parts,
+    }
+    tables = {name: columns.table() for name, columns in state.tables.items() if name != "file"}
+    if rejected is not None:
+        tables = {name: EXTRACT_SCHEMAS[name].empty_table() for name in tables}
+    tables["file"] = pa.Table.from_pylist([summary], schema=EXTRACT_SCHEMAS["file"])
+    _write_folder(folder, tables)
+    return ExtractedFile(folder, summary)
+
+
+class ExtractError(Exception):
+    """A file to extract could not be read at all (a problem of this machine, not the file);
+    ``reason`` says why in the operating system's words."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"cannot read the file: {error.strerror or error}")
+        self.reason = error.strerror or str(error)
+
+
+def _write_folder(folder: Path, tables: Mapping[str, pa.Table]) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, table in tables.items():
+            if name != "file":
+                pq.write_table(table, staging / f"{name}.parquet", compression="zstd")
+        pq.write_table(tables["file"], staging / DONE, compression="zstd")
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not (folder / DONE).exists():  # not another process that got there first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    """The one-row summary of an extracted file."""
+    rows = pq.read_table(folder / DONE).to_pylist()
+    return dict(rows[0])
