@@ -22,3 +22,8 @@ def file_digest(path: Path) -> tuple[str, int]:
 def file_sha256(path: Path) -> str:
     """The sha256 hex digest of a file."""
     return file_digest(path)[0]
+
+
+def sha256_hex(data: bytes) -> str:
+    """The sha256 hex digest of bytes held in memory."""
+    return hashlib.sha256(data).hexdigest()

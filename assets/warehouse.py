@@ -24,21 +24,26 @@ import pandas as pd
 import pyarrow as pa
 
 from assets.harmonise.schema import arrow_schema
-from assets.settings import Settings
+from assets.settings import Settings, WarehouseSettings
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:
     """DuckDB settings of every connection: memory limit, spill folder and threads."""
-    temp = settings.duckdb_temp_directory
+    return warehouse_config(settings.warehouse, settings.duckdb_temp_directory)
+
+
+def warehouse_config(warehouse: WarehouseSettings, temp: Path) -> dict[str, Any]:
+    """:func:`connection_config` from the ``warehouse`` section and a spill folder (for
+    code that is given the section rather than the whole settings)."""
     temp.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
-        "memory_limit": settings.warehouse.memory_limit,
+        "memory_limit": warehouse.memory_limit,
         "temp_directory": str(temp),
         # Rows are ordered explicitly wherever order matters (ORDER BY): without the
         # promise to keep insertion order, large COPYs and inserts stream in less memory.
         "preserve_insertion_order": False,
     }
-    threads = settings.warehouse.threads or os.cpu_count() or 1
+    threads = warehouse.threads or os.cpu_count() or 1
     config["threads"] = threads
     return config
 

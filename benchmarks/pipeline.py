@@ -10,7 +10,10 @@ run`` twice in a fresh process on a fresh SQLite instance (or, with
 source changed. It prints the seconds of each stage (fetch,
 dataset runs, submissions, then inside the combining step: combine, metrics,
 write, schema checks, Great Expectations; or reuse on a night with no change;
-then the release), for both runs side by side, the peak RSS,
+then the release and its parts: data files, checksums, changelog, quality
+report, profile pages, index/catalogue, storing, verification; see
+``benchmarks/release.py`` for the release alone, old code against new), for
+both runs side by side, the peak RSS,
 and the ratio between the two sizes per stage (2 sizes ten times apart: a
 linear stage shows about 10). Not a test.
 """

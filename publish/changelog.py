@@ -1,16 +1,24 @@
-"""What changed between two releases: rows per table by primary key, and headline figures."""
+"""What changed between two releases: rows per table by primary key, and headline figures.
+
+The rows are compared in SQL (DuckDB), as the CSV files show them: a table with
+a primary key is joined with the previous release's on the key's text (the key
+cells joined by `` / ``), one without is compared as a multiset of rows. Two
+rows are the same when every cell's CSV text is: texts are compared as
+written (``'=x`` for ``=x``), other values by value (a CSV cell is a value's
+only spelling, except that ``-0.0`` is written ``0`` and NaN as nothing).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+import duckdb
 
-from assets.harmonise.schema import field_types, table_schema
-from publish.files import column_cells
+from assets.harmonise.schema import field_types
+from assets.warehouse import quote
+from publish.files import cell_sql, parquet_relation, primary_key
 
 #: Example keys listed per table and kind of change.
 MAX_KEYS = 10
@@ -33,43 +41,70 @@ class TableChange:
         return bool(self.added or self.removed or self.changed)
 
 
-def _rows(table: str, frame: pd.DataFrame) -> list[tuple[str, ...]]:
+def _value(kind: str, column: str) -> str:
+    """SQL for what a cell is compared by: its CSV text for text (NULL as empty), else its
+    value as the CSV spells it (NaN as NULL, -0.0 as 0.0)."""
+    if kind == "string":
+        return f"coalesce({cell_sql(kind, column)}, '')"
+    if kind == "number":
+        c = quote(column)
+        return f"CASE WHEN isnan({c}) THEN NULL ELSE {c} + 0.0 END"
+    return quote(column)
+
+
+def _rows(table: str, relation: str) -> str:
+    """Each row of ``relation`` as its key text (``__key``, with a primary key) and the
+    values it is compared by (``__v0``, ``__v1``...)."""
     types = field_types(table)
-    columns = [column_cells(kind, frame[name]) for name, kind in types.items()]
-    return list(zip(*columns, strict=True)) if columns and len(frame) else []
-
-
-def compare_table(table: str, old: pd.DataFrame | None, new: pd.DataFrame) -> TableChange:
-    """Rows added, removed and changed; by primary key where the table has one."""
-    change = TableChange(table)
-    old_rows = _rows(table, old) if old is not None else []
-    new_rows = _rows(table, new)
-    names = list(field_types(table))
-    key = table_schema(table).get("primaryKey") or []
-    key = [key] if isinstance(key, str) else list(key)
+    columns = [f"{_value(kind, name)} AS __v{i}" for i, (name, kind) in enumerate(types.items())]
+    key = primary_key(table)
     if key:
-        positions = [names.index(k) for k in key]
+        text = " || ' / ' || ".join(f"coalesce({cell_sql(types[k], k)}, '')" for k in key)
+        columns.insert(0, f"{text} AS __key")
+    return f"(SELECT {', '.join(columns)} FROM {relation})"
 
-        def keyed(rows: list[tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-            return {" / ".join(r[p] for p in positions): r for r in rows}
 
-        before, after = keyed(old_rows), keyed(new_rows)
-        content = [i for i, n in enumerate(names) if n not in PROVENANCE]
-        added = sorted(set(after) - set(before))
-        removed = sorted(set(before) - set(after))
-        differ = [k for k in set(after) & set(before) if after[k] != before[k]]
-        changed = sorted(
-            k for k in differ if [after[k][i] for i in content] != [before[k][i] for i in content]
-        )
-        change.added, change.removed, change.changed = len(added), len(removed), len(changed)
-        change.resourced = len(differ) - len(changed)
-        for kind, keys in (("added", added), ("removed", removed), ("changed", changed)):
-            if keys:
-                change.examples[kind] = keys[:MAX_KEYS]
-    else:
-        before_count, after_count = Counter(old_rows), Counter(new_rows)
-        change.added = sum((after_count - before_count).values())
-        change.removed = sum((before_count - after_count).values())
+def compare_table(
+    con: duckdb.DuckDBPyConnection, table: str, old: str | None, new: str
+) -> TableChange:
+    """Rows added, removed and changed between two relations of ``table`` (``old`` None:
+    the table is new); by primary key where the table has one (its keys are unique in a
+    published release)."""
+    change = TableChange(table)
+    names = list(field_types(table))
+    before = _rows(table, old if old is not None else parquet_relation(table, None))
+    after = _rows(table, new)
+    if not primary_key(table):
+        values = ", ".join(f"__v{i}" for i in range(len(names)))
+        found = con.execute(
+            "SELECT coalesce(sum(greatest(n - o, 0)), 0), coalesce(sum(greatest(o - n, 0)), 0) "
+            f"FROM (SELECT sum(o) AS o, sum(n) AS n FROM (SELECT {values}, 1 AS o, 0 AS n "
+            f"FROM {before} UNION ALL SELECT {values}, 0, 1 FROM {after}) GROUP BY {values})"
+        ).fetchone()
+        assert found is not None
+        change.added, change.removed = int(found[0]), int(found[1])
+        return change
+
+    def differ(indexes: list[int]) -> str:
+        return " OR ".join(f"o.__v{i} IS DISTINCT FROM n.__v{i}" for i in indexes) or "false"
+
+    both = "o.__key IS NOT NULL AND n.__key IS NOT NULL"
+    changed = f"{both} AND ({differ([i for i, n in enumerate(names) if n not in PROVENANCE])})"
+    resourced = f"{both} AND ({differ(list(range(len(names))))}) AND NOT ({changed})"
+    found = con.execute(
+        "SELECT count(*) FILTER (WHERE o.__key IS NULL), "
+        "count(*) FILTER (WHERE n.__key IS NULL), "
+        f"count(*) FILTER (WHERE {changed}), count(*) FILTER (WHERE {resourced}), "
+        f"min(n.__key, {MAX_KEYS}) FILTER (WHERE o.__key IS NULL), "
+        f"min(o.__key, {MAX_KEYS}) FILTER (WHERE n.__key IS NULL), "
+        f"min(n.__key, {MAX_KEYS}) FILTER (WHERE {changed}) "
+        f"FROM {before} o FULL OUTER JOIN {after} n ON o.__key = n.__key"
+    ).fetchone()
+    assert found is not None
+    change.added, change.removed, change.changed, change.resourced = found[:4]
+    for kind, keys in zip(("added", "removed", "changed"), found[4:], strict=True):
+        if keys:
+            change.examples[kind] = list(keys)
     return change
 
 

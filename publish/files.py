@@ -1,4 +1,4 @@
-"""Data files of a release: canonical row order, deterministic CSV and Parquet bytes.
+"""Data files of a release, written by DuckDB: canonical row order, deterministic CSV and Parquet.
 
 The same table always gives the same bytes: rows sorted by primary key (or by
 every column), no timestamps, fixed formatting. CSV is UTF-8 and RFC 4180
@@ -6,184 +6,228 @@ every column), no timestamps, fixed formatting. CSV is UTF-8 and RFC 4180
 formula are made safe with a leading apostrophe (the Parquet file keeps the
 value exactly as published).
 
-Cells are formatted a column at a time (Arrow and numpy), not one by one: a
-release of a million rows is written in seconds. The rules, per schema type:
+Every cell is an SQL expression (:func:`cell_sql`) and the files are written
+with ``COPY`` from the tables' Parquet, so a table of any size is written in
+DuckDB's bounded memory (sorts spill to its temporary folder). The rules, per
+schema type:
 
-* empty (None, NA, NaN) -> nothing;
+* empty (NULL, NaN) -> nothing;
 * boolean -> ``true`` / ``false``; integer and year -> the digits;
 * number -> the digits when the value is a whole number below 10^15, else
-  Python's shortest round-trip form (``0.1``, ``1e+16``);
+  Python's shortest round-trip form (``0.1``, ``1e+16``; DuckDB's text of a
+  double is the same);
 * date -> ``YYYY-MM-DD``; datetime -> UTC ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``;
 * text -> as is, with ``'`` in front when it starts like a formula.
 
 The row order sorts each column as text: empty first, numbers as
-``+032.10f`` (so positives before negatives), dates as ISO text.
+``+032.10f`` (so positives before negatives), dates as ISO text. Rows are
+sorted by the primary key alone when it is unique, else (or without a key) by
+every column; rows that tie on every key keep their order in the source.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import hashlib
-import io
-import math
-from typing import Any
+import re
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+import duckdb
 import pyarrow.parquet as pq
 
-from assets.harmonise.schema import field_types, table_frame, table_schema
-from assets.harmonise.store import arrow_schema
+from assets import warehouse
+from assets.harmonise.schema import arrow_schema, field_types, table_schema
+from assets.warehouse import duckdb_type, empty_table_sql, literal, quote
 
 #: A text cell starting with one of these makes a spreadsheet run it as a formula (OWASP
-#: CSV injection): =, +, -, @, tab, carriage return (an RE2 pattern).
+#: CSV injection): =, +, -, @, tab, carriage return.
+FORMULA_CHARACTERS = "=+-@\t\r"
+#: The same as a regular expression.
 FORMULA_START = "^[=+\\-@\t\r]"
+#: The column every source relation has besides the schema's: the row's position in its
+#: source, the last sort key (so rows equal in every key keep the order they came in).
+ROW = warehouse.ROW
+#: SQL function for the sort text of a number DuckDB's ``printf`` does not spell as Python
+#: does (magnitudes from 10^20, infinities); registered by :func:`prepare`.
+_NUMBER_KEY = "cdcompact_number_key"
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CRLF = "chr(13) || chr(10)"
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``con`` able to run this module's SQL (registers the number sort function)."""
+    from duckdb.sqltypes import DOUBLE, VARCHAR
+
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_NUMBER_KEY]
+    ).fetchone()
+    if not found or not found[0]:
+        con.create_function(_NUMBER_KEY, _number_key, [DOUBLE], VARCHAR, side_effects=False)
 
 
-def canonical_order(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in a stable order: by primary key where the table has one, else by every column.
-
-    Ties on the key (a key that is not unique) are broken by the other columns, in
-    schema order, so the order never depends on the order rows came in."""
-    typed = table_frame(table, frame)
-    if typed.empty:
-        return typed
-    return typed.take(_order(table, typed)).reset_index(drop=True)
+def _number_key(value: float) -> str:
+    return f"{value:+032.10f}"
 
 
-def _order(table: str, typed: pd.DataFrame) -> np.ndarray:
-    """The positions of ``typed``'s rows in canonical order."""
-    key = table_schema(table).get("primaryKey") or []
-    columns = [key] if isinstance(key, str) else list(key)
-    rest = [c for c in typed.columns if c not in columns]
-    types = field_types(table)
-    keys = {f"k{i}": _sort_keys(types[c], typed[c]) for i, c in enumerate(columns)}
-    if not columns or _has_ties(keys):
-        keys.update(
-            {f"k{len(columns) + i}": _sort_keys(types[c], typed[c]) for i, c in enumerate(rest)}
-        )
-    order = pc.sort_indices(pa.table(keys), sort_keys=[(k, "ascending") for k in keys])
-    return np.asarray(order.to_numpy())
-
-
-def _has_ties(keys: dict[str, pa.Array]) -> bool:
-    if not keys:
-        return True
-    grouped = pa.table(keys).group_by(list(keys)).aggregate([])
-    return grouped.num_rows < len(next(iter(keys.values())))
-
-
-def _sort_keys(kind: str, series: pd.Series) -> pa.Array:
-    """The text each value of a column sorts by (empty for a missing value)."""
-    if kind in {"integer", "year", "number"}:
-        values = _floats(series)
-        return pa.array(
-            ["" if v != v else f"{v:+032.10f}" for v in values.tolist()], type=pa.string()
-        )
-    if kind == "string":
-        return pc.fill_null(_arrow_text(series), "")
-    return pa.array(["" if _missing(v) else str(v) for v in series.tolist()], type=pa.string())
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _floats(series: pd.Series) -> np.ndarray:
-    """A numeric column as float64, NaN where empty."""
-    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-
-
-def _arrow_text(series: pd.Series) -> pa.Array:
-    """A column as Arrow text (null where empty); values that are not text yet become str()."""
-    if isinstance(series.dtype, pd.StringDtype):
-        return pa.array(series, type=pa.string(), from_pandas=True)
-    values = series.astype("object").where(series.notna(), None).tolist()
-    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
-
-
-def column_cells(kind: str, series: pd.Series) -> list[str]:
-    """Every cell of a typed column as its CSV text (the rules in the module docstring)."""
-    if kind == "string":
-        text = pc.fill_null(_arrow_text(series), "")
-        formula = pc.match_substring_regex(text, FORMULA_START)
-        return pc.if_else(formula, pc.binary_join_element_wise("'", text, ""), text).to_pylist()
+def cell_sql(kind: str, column: str) -> str:
+    """SQL for the CSV text of a schema-typed cell (NULL when empty), before CSV quoting."""
+    c = quote(column)
     if kind == "boolean":
-        flags = series.astype("boolean")
-        return np.where(flags.isna(), "", np.where(flags.fillna(False), "true", "false")).tolist()
+        return f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"
     if kind in {"integer", "year"}:
-        whole = pd.array(series, dtype="Int64")
-        present = ~whole.isna()
-        cells = np.full(len(whole), "", dtype=object)
-        cells[present] = whole[present].to_numpy(dtype=np.int64).astype(str)
-        return list(cells.tolist())
+        return f"CAST({c} AS VARCHAR)"
     if kind == "number":
-        values = _floats(series)
-        cells = np.full(len(values), "", dtype=object)
-        present = ~np.isnan(values)
-        integral = present & (np.abs(values) < 1e15) & (np.floor(values) == values)
-        other = present & ~integral
-        cells[integral] = values[integral].astype(np.int64).astype(str)
-        cells[other] = [repr(v) for v in values[other].tolist()]
-        return list(cells.tolist())
+        return (
+            f"CASE WHEN {c} IS NULL OR isnan({c}) THEN NULL "
+            f"WHEN abs({c}) < 1e15 AND {c} = floor({c}) THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) "
+            f"ELSE CAST({c} AS VARCHAR) END"
+        )
     if kind == "date":
-        return [
-            "" if _missing(v) else (v.isoformat() if isinstance(v, dt.date) else str(v))
-            for v in series.tolist()
-        ]
+        return f"strftime({c}, '%Y-%m-%d')"
     if kind == "datetime":
-        if series.empty:
-            return []  # (``map`` keeps an empty column's integer dtype: no text to add to)
-        stamps = pd.to_datetime(series, utc=True)
-        text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S")
-        micro = stamps.dt.microsecond
-        fraction = micro.map(lambda m: f".{int(m):06d}Z" if m == m and m else "Z")
-        return (text + fraction).where(stamps.notna(), "").tolist()
-    return column_cells("string", series)
+        return (
+            f"strftime({c}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN strftime({c}, '%f') = '000000' "
+            f"THEN 'Z' ELSE '.' || strftime({c}, '%f') || 'Z' END"
+        )
+    first = ", ".join(str(ord(char)) for char in FORMULA_CHARACTERS)
+    return f"CASE WHEN ord({c}) IN ({first}) THEN '''' || {c} ELSE {c} END"
 
 
-def csv_bytes(table: str, frame: pd.DataFrame) -> bytes:
-    """The table as deterministic RFC 4180 CSV (header row first)."""
-    return _csv(table, canonical_order(table, frame))
+def _quoted(kind: str, cell: str) -> str:
+    """SQL for the CSV field of a cell column: in quotes (inner quotes doubled) when it holds
+    a comma, a quote or a line break, as Python's ``csv.QUOTE_MINIMAL``. Only text can."""
+    if kind in {"boolean", "integer", "year", "number", "date", "datetime"}:
+        return cell
+    needs = " OR ".join(
+        f"contains({cell}, {char})" for char in ("','", "'\"'", "chr(10)", "chr(13)")
+    )
+    return f"CASE WHEN {needs} THEN '\"' || replace({cell}, '\"', '\"\"') || '\"' ELSE {cell} END"
 
 
-def parquet_bytes(table: str, frame: pd.DataFrame) -> bytes:
-    """The table as Parquet (zstd), typed from schema/, in the same order as the CSV."""
-    return _parquet(table, canonical_order(table, frame))
+def sort_sql(kind: str, column: str) -> str:
+    """SQL for a column's sort key: ordered (NULLS FIRST) as its text key is (module docstring)."""
+    c = quote(column)
+    if kind in {"integer", "year", "number"}:
+        x = f"CAST({c} AS DOUBLE)"
+        return (
+            f"CASE WHEN {x} IS NULL OR isnan({x}) THEN '' "
+            f"WHEN abs({x}) < 1e20 THEN printf('%+032.10f', {x}) ELSE {_NUMBER_KEY}({x}) END"
+        )
+    if kind == "string":
+        return f"coalesce({c}, '')"
+    return c  # ISO dates, and Python's text of timestamps and booleans, sort as the values
 
 
-def data_files(table: str, frame: pd.DataFrame) -> tuple[bytes, bytes]:
-    """(CSV, Parquet) of a table, ordered once for both."""
-    ordered = canonical_order(table, frame)
-    return _csv(table, ordered), _parquet(table, ordered)
+def primary_key(table: str) -> list[str]:
+    key = table_schema(table).get("primaryKey") or []
+    return [key] if isinstance(key, str) else list(key)
 
 
-def _csv(table: str, ordered: pd.DataFrame) -> bytes:
+def sort_keys(con: duckdb.DuckDBPyConnection, table: str, relation: str) -> list[str]:
+    """The sort keys (SQL over ``relation``, which has :data:`ROW`) of the table's canonical
+    order: the primary key, then every other column when the key is not unique, then
+    :data:`ROW`."""
     types = field_types(table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(list(types))
-    columns = [column_cells(kind, ordered[name]) for name, kind in types.items()]
-    writer.writerows(zip(*columns, strict=True))
-    return buffer.getvalue().encode("utf-8")
+    key = primary_key(table)
+    keys = [sort_sql(types[c], c) for c in key]
+    ties = True
+    if key:
+        found = con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {relation} GROUP BY {', '.join(keys)} "
+            "HAVING count(*) > 1)"
+        ).fetchone()
+        ties = bool(found and found[0])
+    if ties:
+        keys += [sort_sql(kind, c) for c, kind in types.items() if c not in key]
+    return [*keys, quote(ROW)]
 
 
-def _parquet(table: str, ordered: pd.DataFrame) -> bytes:
-    arrow = pa.Table.from_pandas(ordered, schema=arrow_schema(table), preserve_index=False)
-    arrow = arrow.replace_schema_metadata(None)  # no pandas/library metadata: stable bytes
-    sink = io.BytesIO()
-    pq.write_table(arrow, sink, compression="zstd")
-    return sink.getvalue()
+def parquet_relation(table: str, path: Path | None) -> str:
+    """SQL relation of a table stored as Parquet, with the schema's columns and types and
+    :data:`ROW`; no file (``None`` or missing) is an empty table, a column the file lacks
+    (a release of an earlier schema) is empty."""
+    if path is None or not path.exists():
+        return f"(SELECT *, CAST(0 AS BIGINT) AS {quote(ROW)} FROM ({empty_table_sql(table)}))"
+    present = set(pq.read_schema(path).names)
+    columns = ", ".join(
+        f"CAST({quote(f.name) if f.name in present else 'NULL'} AS {duckdb_type(f.type)}) "
+        f"AS {quote(f.name)}"
+        for f in arrow_schema(table)
+    )
+    source = f"read_parquet({literal(str(path))}, file_row_number = true)"
+    return f"(SELECT {columns}, file_row_number AS {quote(ROW)} FROM {source})"
 
 
-def read_parquet_bytes(table: str, data: bytes) -> pd.DataFrame:
-    return table_frame(table, pq.read_table(io.BytesIO(data)).to_pandas())
+def header(table: str) -> str:
+    """The CSV header line: the schema's field names (which never need quoting)."""
+    names = list(field_types(table))
+    unusual = [n for n in names if not _PLAIN_NAME.match(n)]
+    if unusual:
+        raise ValueError(f"{table}: field names a CSV header would have to quote: {unusual}")
+    return ",".join(names) + "\r\n"
+
+
+def _ordered(relation: str, keys: list[str], outer: str, inner: str) -> str:
+    """``SELECT outer FROM (SELECT inner, <keys> FROM relation) ORDER BY <keys>``."""
+    named = ", ".join(f"{k} AS __k{i}" for i, k in enumerate(keys))
+    order = ", ".join(f"__k{i} NULLS FIRST" for i in range(len(keys)))
+    return f"SELECT {outer} FROM (SELECT {inner}, {named} FROM {relation}) ORDER BY {order}"
+
+
+def fields_sql(table: str, relation: str, keys: list[str]) -> str:
+    """Every row's CSV fields (one column per field, NULL when empty) in canonical order."""
+    types = field_types(table)
+    fields = ", ".join(
+        f"{_quoted(kind, _cell(i))} AS {quote(name)}"
+        for i, (name, kind) in enumerate(types.items())
+    )
+    return _ordered(relation, keys, fields, _cells(table))
+
+
+def lines_sql(table: str, relation: str, keys: list[str]) -> str:
+    """Every row's CSV line (with its line end) and its :data:`ROW`, in canonical order."""
+    kinds = field_types(table).values()
+    line = " || ',' || ".join(
+        f"coalesce({_quoted(kind, _cell(i))}, '')" for i, kind in enumerate(kinds)
+    )
+    return _ordered(
+        relation,
+        keys,
+        f"{quote(ROW)}, {line} || {_CRLF} AS line",
+        f"{_cells(table)}, {quote(ROW)}",
+    )
+
+
+def _cell(index: int) -> str:
+    return f"__c{index}"
+
+
+def _cells(table: str) -> str:
+    """The select list of every cell's text, as ``__c0``, ``__c1``... (:func:`_cell`)."""
+    return ", ".join(
+        f"{cell_sql(kind, name)} AS {_cell(i)}"
+        for i, (name, kind) in enumerate(field_types(table).items())
+    )
+
+
+def write_csv(
+    con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path, keys: list[str]
+) -> None:
+    """The table's CSV file (header first) at ``path``, from ``relation``.
+
+    DuckDB writes the fields, already quoted as the rules say, without quoting anything
+    itself (it would quote an empty text or a ``#``)."""
+    header(table)  # refuses names a header would have to quote
+    con.execute(
+        f"COPY ({fields_sql(table, relation, keys)}) TO {literal(str(path))} "
+        "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '', ESCAPE '', NEW_LINE '\r\n')"
+    )
+
+
+def write_parquet(
+    con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path, keys: list[str]
+) -> None:
+    """The table's Parquet file (zstd, the schema's types, canonical order) at ``path``."""
+    columns = ", ".join(quote(name) for name in field_types(table))
+    con.execute(
+        f"COPY ({_ordered(relation, keys, columns, columns)}) TO {literal(str(path))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )

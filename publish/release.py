@@ -1,10 +1,14 @@
 """Versioned, immutable releases: build, verify, publish, then point the catalogue at them.
 
 A release is published only when the data changed (content hash over the
-tables' CSV bytes). Everything goes under ``releases/<version>/`` first and is
-verified (Frictionless validation, every checksum, read back from the target);
-only then are ``catalog.json`` and ``latest.json`` updated, so a reader never
-sees half a release. A run that failed half-way left only an unlisted
+tables' CSV bytes). Its data files are written by DuckDB from the harmonised
+tables' Parquet files (:mod:`publish.files`), or copied from the previous
+release where a table did not change. Everything goes under
+``releases/<version>/`` first and is verified as the target holds it (every
+checksum; every data file against its Table Schema in SQL,
+:mod:`publish.verify`; the package descriptor by Frictionless); only then are
+``catalog.json`` and ``latest.json`` updated, so a reader never sees half a
+release. A run that failed half-way left only an unlisted
 ``releases/<version>/`` folder behind, which the next run clears and redoes.
 Published versions are never modified.
 """
@@ -14,27 +18,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import frictionless
 import pandas as pd
 
 from assets.harmonise.schema import table_schema
-from assets.hashing import file_sha256
-from assets.warehouse import register_frames, set_up
-from publish.changelog import compare_table, render_changelog
-from publish.files import csv_bytes, data_files, read_parquet_bytes, sha256_hex
+from assets.hashing import sha256_hex
+from assets.settings import WarehouseSettings
+from assets.warehouse import set_up, warehouse_config
+from publish.changelog import TableChange, compare_table, render_changelog
+from publish.files import parquet_relation
 from publish.headline import country_figures, headline_figures
 from publish.profile_html import PageContext, render_all
-from publish.profiles import ProfileOptions, build_profiles
-from publish.provenance import public_uri
+from publish.profiles import ProfileOptions, Profiles, build_profiles
 from publish.quality import (
     QualityBundle,
     QualityInputs,
@@ -43,7 +47,15 @@ from publish.quality import (
     write_latest_quality,
 )
 from publish.site import render_dcat, render_index_html
+from publish.tables import (
+    ReleaseTables,
+    Stopwatch,
+    StoredTables,
+    TableFiles,
+    TableFrames,
+)
 from publish.targets import Target, content_type
+from publish.verify import read_back
 
 CATALOG = "catalog.json"
 LATEST = "latest.json"
@@ -83,6 +95,12 @@ class ReleaseOptions:
     profiles: ProfileOptions | None = None
     #: Languages of the profile pages (English always; see ``render_all``).
     profile_languages: tuple[str, ...] = ("en",)
+    #: DuckDB's limits while the release is made (its spill folder: ``temp_directory``,
+    #: else a folder in ``work_dir``).
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    #: Where the data files are written before they are stored (None: the system's
+    #: temporary folder); each run uses a fresh folder in it and removes it.
+    work_dir: Path | None = None
 
 
 @dataclass
@@ -98,106 +116,43 @@ class PublishOutcome:
     cleared_leftovers: int = 0
     #: The data-quality report of this run (also written to quality/ of the target).
     quality: QualityBundle | None = None
-
-
-#: Fields of ``sources`` that describe a run rather than the data: a night whose
-#: files were merely re-checked (``unchanged``), or whose fetch failed while the
-#: last good copy was kept, has the same data and publishes nothing new.
-RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
-#: Beside the harmonised tables: each table's Parquet sha256 and CSV digest.
-CONTENT_DIGESTS = "content-digests.json"
-
-
-def public_sources(
-    tables: Mapping[str, pd.DataFrame], root: Path | None
-) -> Mapping[str, pd.DataFrame]:
-    """The tables with each source's ``uri`` as a release may show it (no local paths
-    outside the project, no credentials): :func:`publish.provenance.public_uri`."""
-    sources = tables.get("sources")
-    if sources is None or "uri" not in sources.columns:
-        return tables
-    shown = sources["uri"].map(lambda uri: public_uri(uri, root) if isinstance(uri, str) else uri)
-    if shown.equals(sources["uri"]):
-        return tables
-    return {**tables, "sources": sources.assign(uri=shown)}
+    #: Seconds per part: data files, checksums, changelog, quality report, profile pages,
+    #: index/catalogue, storing, verification.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 #: Files the private-string check does not read (binary: strings are not plain bytes).
 _BINARY = (".parquet", ".png", ".gif", ".jpg", ".jpeg", ".ico", ".otf", ".ttf", ".woff", ".woff2")
 
 
-def check_private(files: Mapping[str, bytes], private: Mapping[str, str], prefix: str = "") -> None:
+def check_private(
+    files: Mapping[str, bytes],
+    private: Mapping[str, str],
+    prefix: str = "",
+    found: Iterable[tuple[str, str]] = (),
+) -> None:
     """Refuse to publish a release whose files hold one of the ``private`` strings.
 
-    The error names the file and what it would have leaked, never the string itself."""
+    ``found``: (file, what) already found elsewhere (the data files' cells,
+    :meth:`ReleaseTables.leaks`). The error names the first file (by path) and what it
+    would have leaked, never the string itself."""
     needles = [(value.encode("utf-8"), what) for value, what in private.items() if value]
-    for path, data in sorted(files.items()):
-        if path.lower().endswith(_BINARY):
-            continue
-        for needle, what in needles:
-            if needle in data:
-                raise ReleaseError(
-                    f"{prefix}{path} would publish {what}; nothing was published "
-                    "(a field or message carries it: fix that before the next run)"
-                )
+    findings = list(found)
+    for path, data in files.items():
+        if not path.lower().endswith(_BINARY):
+            findings += [(path, what) for needle, what in needles if needle in data]
+    if findings:
+        path, what = min(findings, key=lambda finding: finding[0])
+        raise ReleaseError(
+            f"{prefix}{path} would publish {what}; nothing was published "
+            "(a field or message carries it: fix that before the next run)"
+        )
 
 
-def content_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The tables as far as the content hash is concerned (run fields of sources blanked)."""
-    content = dict(tables)
-    if "sources" in content:
-        sources = content["sources"].copy()
-        for name in RUN_FIELDS:
-            if name in sources.columns:
-                sources[name] = None
-        content["sources"] = sources
-    return content
-
-
-@cache
-def _csv_code() -> str:
-    """The code that writes the CSV files: a digest recorded for a table stands only
-    while it is the same."""
-    import publish.files
-
-    return sha256_hex(Path(publish.files.__file__).read_bytes())[:16]
-
-
-def content_hash(tables: Mapping[str, pd.DataFrame], stored: Path | None = None) -> str:
-    """One sha256 over every table's CSV bytes (sorted by table name), run fields aside.
-
-    ``stored``: the folder the tables were read from (``<table>.parquet``). A
-    table whose Parquet file has the same bytes as when its CSV digest was last
-    computed (``content-digests.json`` there) has the same CSV: the digest is
-    taken from the record instead of writing the CSV again. ``sources`` is always
-    digested (its run fields change every night and it is small).
-    """
-    content = content_tables(tables)
-    record_path = stored / CONTENT_DIGESTS if stored is not None else None
-    record: dict[str, dict[str, str]] = {}
-    if record_path is not None and record_path.exists():
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except ValueError:
-            record = {}
-    lines = []
-    for table in sorted(content):
-        parquet = stored / f"{table}.parquet" if stored is not None else None
-        key = None
-        if parquet is not None and table != "sources" and parquet.exists():
-            key = f"{file_sha256(parquet)}:{_csv_code()}"
-            known = record.get(table)
-            if known is not None and known.get("parquet_sha256") == key:
-                lines.append(f"{table} {known['csv_sha256']}")
-                continue
-        digest = sha256_hex(csv_bytes(table, content[table]))
-        if key is not None:
-            record[table] = {"parquet_sha256": key, "csv_sha256": digest}
-        lines.append(f"{table} {digest}")
-    if record_path is not None:
-        temporary = record_path.with_name(f".{record_path.name}.tmp")
-        temporary.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
-        temporary.replace(record_path)
+def content_hash(digests: Mapping[str, str]) -> str:
+    """One sha256 over every table's CSV digest (sorted by table name), run fields aside
+    (:meth:`ReleaseTables.content_digests`)."""
+    lines = [f"{table} {digests[table]}" for table in sorted(digests)]
     return sha256_hex("\n".join(lines).encode("utf-8"))
 
 
@@ -319,52 +274,60 @@ in `catalog.json`; the same version always has the same bytes.
 
 def build_release(
     tables: Mapping[str, pd.DataFrame],
+    written: Mapping[str, TableFiles],
     version: str,
     options: ReleaseOptions,
     published: str,
-    previous: tuple[Mapping[str, Any], Mapping[str, pd.DataFrame]] | None = None,
+    changes: Sequence[TableChange],
+    *,
+    previous: Mapping[str, Any] | None = None,
     quality: QualityBundle | None = None,
-    digest: str | None = None,
+    profiles: Profiles | None = None,
+    digest: str,
+    stopwatch: Stopwatch | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every file of the release (relative path -> bytes) and its catalogue entry.
+    """Every file of the release besides the data files (relative path -> bytes), and its
+    catalogue entry (which lists the data files too, from ``written``).
 
-    ``digest``: the tables' :func:`content_hash` when the caller has it already."""
-    names = sorted(tables)
-    written = {t: data_files(t, tables[t]) for t in names}
-    csvs = {t: written[t][0] for t in names}
-    parquets = {t: written[t][1] for t in names}
-    counts = {t: len(tables[t]) for t in names}
+    ``tables``: the frames the headline figures and credits read; ``profiles``: the
+    country and partner profiles (:func:`publish.profiles.build_profiles`), or None."""
+    stopwatch = stopwatch or Stopwatch()
+    began = time.perf_counter()
+    names = sorted(written)
+    counts = {t: written[t].rows for t in names}
     credits = _credits(tables, options)
     headline = headline_figures(tables)
 
     files: dict[str, bytes] = {}
+    checksums: dict[str, dict[str, Any]] = {}
     resources = []
     for table in names:
         schema = dict(table_schema(table))
+        csv, parquet = written[table].csv, written[table].parquet
         resources.append(
             {
                 "name": table,
                 "title": schema.pop("title", table),
                 "description": schema.pop("description", ""),
-                "path": f"data/{table}.csv",
+                "path": csv.key,
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
                 "dialect": {"csv": {"delimiter": ",", "lineTerminator": "\r\n"}},
-                "hash": f"sha256:{sha256_hex(csvs[table])}",
-                "bytes": len(csvs[table]),
+                "hash": f"sha256:{csv.sha256}",
+                "bytes": csv.bytes,
                 "rows": counts[table],
                 "schema": {k: v for k, v in schema.items() if k != "name"},
                 "parquet": {
-                    "path": f"data/{table}.parquet",
+                    "path": parquet.key,
                     "mediatype": "application/vnd.apache.parquet",
-                    "hash": f"sha256:{sha256_hex(parquets[table])}",
-                    "bytes": len(parquets[table]),
+                    "hash": f"sha256:{parquet.sha256}",
+                    "bytes": parquet.bytes,
                 },
             }
         )
-        files[f"data/{table}.csv"] = csvs[table]
-        files[f"data/{table}.parquet"] = parquets[table]
+        for data_file in (csv, parquet):
+            checksums[data_file.key] = {"sha256": data_file.sha256, "bytes": data_file.bytes}
     sources_table = tables.get("sources")
     input_files = (
         [
@@ -398,25 +361,22 @@ def build_release(
     }
     files["datapackage.json"] = _json_bytes(package)
     files["README.md"] = _readme(version, options, counts, credits, published).encode()
-    previous_entry, previous_tables = previous if previous else (None, {})
-    changes = [compare_table(t, previous_tables.get(t), tables[t]) for t in names]
     files["CHANGELOG.md"] = render_changelog(
         version,
-        previous_entry["version"] if previous_entry else None,
-        changes,
-        previous_entry.get("headline") if previous_entry else None,
+        previous["version"] if previous else None,
+        list(changes),
+        previous.get("headline") if previous else None,
         headline,
-        previous_entry.get("schema_version") if previous_entry else None,
+        previous.get("schema_version") if previous else None,
         options.schema_version,
     ).encode()
     if quality is not None:
         files.update({f"quality/{path}": data for path, data in quality.files.items()})
+    stopwatch.add("index/catalogue", began)
+    began = time.perf_counter()
     profiles_entry: dict[str, Any] = {}
-    if options.profiles is not None:
-        with duckdb.connect() as con:
-            set_up(con)
-            register_frames(con, tables)
-            built = build_profiles(con, options.profiles)
+    if profiles is not None:
+        built = profiles
         files.update(built.rows)
         context = PageContext(
             version=version,
@@ -435,18 +395,25 @@ def build_release(
             ],
             "partners": len(built.partners),
         }
+    stopwatch.add("profile pages", began)
+    began = time.perf_counter()
+    checksums.update({p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in files.items()})
     files["SHA256SUMS"] = "".join(
-        f"{sha256_hex(data)}  {path}\n" for path, data in sorted(files.items())
+        f"{facts['sha256']}  {path}\n" for path, facts in sorted(checksums.items())
     ).encode()
+    checksums["SHA256SUMS"] = {
+        "sha256": sha256_hex(files["SHA256SUMS"]),
+        "bytes": len(files["SHA256SUMS"]),
+    }
     entry = {
         "version": version,
         "published": published,
         "date": published[:10],
         "schema_version": options.schema_version,
-        "content_hash": digest or content_hash(tables),
+        "content_hash": digest,
         "path": f"{RELEASES}/{version}/",
         "row_counts": counts,
-        "files": {p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in sorted(files.items())},
+        "files": dict(sorted(checksums.items())),
         "headline": headline,
         "credits": credits,
         "countries": country_figures(tables),
@@ -464,6 +431,7 @@ def build_release(
             for c in changes
         },
     }
+    stopwatch.add("index/catalogue", began)
     return files, entry
 
 
@@ -497,33 +465,6 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
         return []
     records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
     return records
-
-
-def verify_release_folder(folder: Path, entry: Mapping[str, Any]) -> None:
-    """Frictionless validation of the package and every file's checksum; raises ReleaseError."""
-    for path, expected in entry["files"].items():
-        data = (folder / path).read_bytes()
-        if sha256_hex(data) != expected["sha256"] or len(data) != expected["bytes"]:
-            raise ReleaseError(f"{path}: checksum does not match what was written")
-    report = frictionless.validate(str(folder / "datapackage.json"))
-    if not report.valid:
-        problems = report.flatten(["taskName", "rowNumber", "fieldName", "type", "note"])[:10]
-        raise ReleaseError(f"frictionless validation failed: {problems}")
-
-
-def _previous(
-    target: Target, catalog: Mapping[str, Any]
-) -> tuple[Mapping[str, Any], dict[str, pd.DataFrame]] | None:
-    releases = catalog.get("releases") or []
-    if not releases:
-        return None
-    entry = releases[0]
-    tables = {}
-    for table in entry.get("row_counts", {}):
-        data = target.read_bytes(f"{entry['path']}data/{table}.parquet")
-        if data is not None:
-            tables[table] = read_parquet_bytes(table, data)
-    return entry, tables
 
 
 def empty_catalog(options: ReleaseOptions) -> dict[str, Any]:
@@ -568,99 +509,97 @@ def write_catalogue_files(
             target.write_bytes(key, data, content_type(key))
 
 
-def _quality(
-    tables: Mapping[str, pd.DataFrame],
-    con: duckdb.DuckDBPyConnection | None,
-    release: str,
-    history: Sequence[Mapping[str, Any]],
-    options: ReleaseOptions,
-    now: dt.datetime,
-) -> QualityBundle:
-    with _views(tables, con) as views:
-        return quality_bundle(
-            views, list(tables), release=release, history=history, inputs=options.quality, now=now
-        )
-
-
-@contextmanager
-def _views(
-    tables: Mapping[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``con``, or a connection of its own where the frames are views."""
-    if con is not None:
-        yield con
-        return
-    with duckdb.connect() as own:
-        set_up(own)
-        register_frames(own, tables)
-        yield own
-
-
 def publish_release(
-    tables: Mapping[str, pd.DataFrame],
+    tables: StoredTables,
     target: Target,
     options: ReleaseOptions,
     *,
     now: dt.datetime | None = None,
-    stored: Path | None = None,
-    con: duckdb.DuckDBPyConnection | None = None,
 ) -> PublishOutcome:
-    """Publish the tables as a new release when they changed; else record "no change".
-
-    ``stored``: the folder the tables were read from, for :func:`content_hash`. ``con``:
-    a DuckDB connection where the same tables are views with their row numbers, which the
-    quality report reads (without one, the frames are registered in a connection of the
-    report's own)."""
+    """Publish the stored tables as a new release when they changed; else record "no change"."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    tables = public_sources(tables, options.project_root)
+    stopwatch = Stopwatch()
+    frames = TableFrames(tables, options.project_root)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
-    digest = content_hash(tables, stored)
     releases = catalog.get("releases") or []
-    reported = {"sources", "quarantine"} <= set(tables)
+    reported = {"sources", "quarantine"} <= set(tables.names)
     history = read_history(target) if reported else []
-    if releases and releases[0]["content_hash"] == digest:
-        write_catalogue_files(target, catalog, options)
-        latest = releases[0]
-        bundle = (
-            _quality(tables, con, latest["version"], history, options, now) if reported else None
-        )
-        if bundle is not None:
-            write_latest_quality(target, bundle)
-        return PublishOutcome(
-            "no_change",
-            latest["version"],
-            digest,
-            target.url(f"{latest['path']}datapackage.json"),
-            row_counts=dict(latest["row_counts"]),
+    bundle: QualityBundle | None = None
+    built: Profiles | None = None
+    with _workspace(options.work_dir) as work:
+        # DuckDB's part first: its memory is given back before the pandas parts start
+        with _warehouse(options, work) as con:
+            sources = frames["sources"] if "sources" in tables.names else None
+            data = ReleaseTables(con, tables, sources, work, stopwatch)
+            digests = data.content_digests()
+            digest = content_hash(digests)
+            unchanged = bool(releases) and releases[0]["content_hash"] == digest
+            if not unchanged:
+                version = next_version(catalog, now.date())
+                if version in {r["version"] for r in releases} or not _VERSION.match(version):
+                    raise ReleaseError(f"version {version} is already published")
+                prefix = f"{RELEASES}/{version}/"
+                leftovers = target.delete_prefix(prefix)  # an unlisted, unfinished attempt
+                previous = releases[0] if releases else None
+                written = data.data_files(digests, previous)
+                began = time.perf_counter()
+                changes = _changes(data, written, target, previous, work)
+                stopwatch.add("changelog", began)
+                began = time.perf_counter()
+                leaks = data.leaks(options.private)
+                stopwatch.add("verification", began)
+            # the report and the profile pages read the tables as published, in DuckDB
+            data.views()
+            if reported:
+                began = time.perf_counter()
+                bundle = quality_bundle(
+                    con,
+                    list(tables.names),
+                    release=releases[0]["version"] if unchanged else version,
+                    history=history,
+                    inputs=options.quality,
+                    now=now,
+                )
+                stopwatch.add("quality report", began)
+            if not unchanged and options.profiles is not None:
+                began = time.perf_counter()
+                built = build_profiles(con, options.profiles, work / "profiles")
+                stopwatch.add("profile pages", began)
+        if unchanged:
+            return _no_change(target, catalog, options, bundle, digest, stopwatch)
+
+        published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        files, entry = build_release(
+            frames,
+            written,
+            version,
+            options,
+            published,
+            changes,
+            previous=previous,
             quality=bundle,
+            profiles=built,
+            digest=digest,
+            stopwatch=stopwatch,
         )
+        frames.forget()  # the pandas frames are done with: verification runs in DuckDB
+        began = time.perf_counter()
+        check_private(files, options.private, prefix, leaks)
+        stopwatch.add("verification", began)
 
-    version = next_version(catalog, now.date())
-    if version in {r["version"] for r in releases} or not _VERSION.match(version):
-        raise ReleaseError(f"version {version} is already published")
-    prefix = f"{RELEASES}/{version}/"
-    leftovers = target.delete_prefix(prefix)  # an unlisted, unfinished earlier attempt
-    published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    bundle = _quality(tables, con, version, history, options, now) if reported else None
-    files, entry = build_release(
-        tables, version, options, published, _previous(target, catalog), bundle, digest
-    )
+        began = time.perf_counter()
+        _store(target, prefix, files, written)
+        stopwatch.add("storing", began)
+        began = time.perf_counter()
+        with _warehouse(options, work) as con:
+            problems = read_back(con, target, prefix, entry, written, work / "stored")
+        stopwatch.add("verification", began)
+        if problems:
+            shown = "; ".join(str(p) for p in problems[:10])
+            more = f" (and {len(problems) - 10:,} more)" if len(problems) > 10 else ""
+            raise ReleaseError(f"{target.location}/{prefix}: verification failed: {shown}{more}")
 
-    check_private(files, options.private, prefix)
-    with tempfile.TemporaryDirectory(prefix="cdcompact-release-") as staging:
-        folder = Path(staging)
-        for path, data in files.items():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / path).write_bytes(data)
-        verify_release_folder(folder, entry)
-
-    for path, data in sorted(files.items()):
-        target.write_bytes(prefix + path, data, content_type(path))
-    for path, expected in entry["files"].items():
-        written = target.read_bytes(prefix + path)
-        if written is None or sha256_hex(written) != expected["sha256"]:
-            raise ReleaseError(f"{target.location}/{prefix}{path}: not stored intact")
-
+    began = time.perf_counter()
     catalog = dict(catalog)
     catalog.update(
         credits=[c["title"] for c in entry["credits"]],
@@ -674,14 +613,112 @@ def publish_release(
     write_catalogue_files(target, catalog, options)
     if bundle is not None:
         write_latest_quality(target, bundle)
+    stopwatch.add("index/catalogue", began)
     return PublishOutcome(
         "published",
         version,
         digest,
         target.url(f"{prefix}datapackage.json"),
-        len(files),
+        len(entry["files"]),
         dict(entry["row_counts"]),
         files["CHANGELOG.md"].decode(),
         cleared_leftovers=leftovers,
         quality=bundle,
+        timings=stopwatch.seconds,
     )
+
+
+def _no_change(
+    target: Target,
+    catalog: Mapping[str, Any],
+    options: ReleaseOptions,
+    bundle: QualityBundle | None,
+    digest: str,
+    stopwatch: Stopwatch,
+) -> PublishOutcome:
+    """The data equals the latest release: complete its catalogue files, refresh the
+    quality report (``bundle``: tonight's, made for the latest release)."""
+    began = time.perf_counter()
+    write_catalogue_files(target, catalog, options)
+    stopwatch.add("index/catalogue", began)
+    latest = catalog["releases"][0]
+    if bundle is not None:
+        began = time.perf_counter()
+        write_latest_quality(target, bundle)
+        stopwatch.add("quality report", began)
+    return PublishOutcome(
+        "no_change",
+        latest["version"],
+        digest,
+        target.url(f"{latest['path']}datapackage.json"),
+        row_counts=dict(latest["row_counts"]),
+        quality=bundle,
+        timings=stopwatch.seconds,
+    )
+
+
+def _changes(
+    data: ReleaseTables,
+    written: Mapping[str, TableFiles],
+    target: Target,
+    previous: Mapping[str, Any] | None,
+    work: Path,
+) -> list[TableChange]:
+    """Each table's changes since the previous release, whose Parquet files are read from
+    the target (a table copied from it has none)."""
+    changes = []
+    for table in sorted(written):
+        if written[table].reused:
+            changes.append(TableChange(table))
+            continue
+        old = None
+        if previous is not None and table in previous.get("row_counts", {}):
+            path = target.fetch(f"{previous['path']}data/{table}.parquet", work / "previous")
+            old = parquet_relation(table, path) if path is not None else None
+        changes.append(compare_table(data.con, table, old, data.relation(table)))
+    return changes
+
+
+def _store(
+    target: Target, prefix: str, files: Mapping[str, bytes], written: Mapping[str, TableFiles]
+) -> None:
+    """Every file under ``prefix``, in the order of their paths: bytes written, data files
+    streamed from the work folder or copied from the previous release."""
+    data_files = {f.key: f for table in written.values() for f in (table.csv, table.parquet)}
+    for path in sorted({*files, *data_files}):
+        key = prefix + path
+        if path in files:
+            target.write_bytes(key, files[path], content_type(path))
+            continue
+        data_file = data_files[path]
+        if data_file.copy_of is not None:
+            target.copy(data_file.copy_of, key, content_type(path))
+        else:
+            assert data_file.path is not None
+            target.write_file(key, data_file.path, content_type(path))
+
+
+@contextmanager
+def _workspace(parent: Path | None) -> Iterator[Path]:
+    """A fresh folder for one release's files (in ``parent``, where earlier runs' leftovers
+    are removed first), removed afterwards."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+        for leftover in parent.glob("release-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix="release-", dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _warehouse(options: ReleaseOptions, work: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    temp = options.warehouse.temp_directory or work / "duckdb-tmp"
+    con = duckdb.connect(config=warehouse_config(options.warehouse, temp))
+    try:
+        set_up(con)
+        yield con
+    finally:
+        con.close()

@@ -13,13 +13,17 @@ import base64
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from assets.hashing import CHUNK_BYTES
 from publish.targets import Target, TargetError, check_key
 
 #: ``delete_objects`` accepts at most this many keys per request.
 _DELETE_BATCH = 1000
+#: The largest object one ``put_object`` or ``copy_object`` stores (5 GiB).
+MAX_SINGLE_OBJECT = 5 * 1024**3
 #: Error codes S3 (and compatible stores) use for a missing object.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
@@ -133,16 +137,34 @@ class S3Target(Target):
         return iter(body.iter_chunks(chunk_size))
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._put(key, data, hashlib.sha256(data).digest(), content_type)
+
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """One ``put_object`` streaming the file (S3 checks its SHA-256, as for bytes)."""
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            while chunk := stream.read(CHUNK_BYTES):
+                digest.update(chunk)
+        size = path.stat().st_size
+        if size > MAX_SINGLE_OBJECT:
+            raise TargetError(
+                f"{self.location}: cannot write {key}: {size:,} bytes is more than one upload "
+                f"holds ({MAX_SINGLE_OBJECT:,})"
+            )
+        with path.open("rb") as body:
+            self._put(key, body, digest.digest(), content_type)
+
+    def _put(self, key: str, body: Any, sha256: bytes, content_type: str | None) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         arguments: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._object_key(key),
-            "Body": data,
+            "Body": body,
             # S3 recomputes the SHA-256 of what it received and refuses the
             # object (BadDigest) when it differs from ours.
             "ChecksumAlgorithm": "SHA256",
-            "ChecksumSHA256": base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
+            "ChecksumSHA256": base64.b64encode(sha256).decode("ascii"),
         }
         if content_type:
             arguments["ContentType"] = content_type
@@ -150,6 +172,40 @@ class S3Target(Target):
             self.client.put_object(**arguments)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("write", key, exc) from exc
+
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        """A server-side ``copy_object``: the bytes never leave the store."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        arguments: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._object_key(key),
+            "CopySource": {"Bucket": self.bucket, "Key": self._object_key(source)},
+            "ChecksumAlgorithm": "SHA256",
+        }
+        if content_type:
+            arguments.update(ContentType=content_type, MetadataDirective="REPLACE")
+        try:
+            self.client.copy_object(**arguments)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def fetch(self, key: str, scratch: Path) -> Path | None:
+        """The object streamed into ``scratch/<key>``."""
+        stream = self.read_stream(key)
+        if stream is None:
+            return None
+        path = scratch / check_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+        except OSError as exc:
+            raise TargetError(f"cannot keep a copy of {self.location}/{key}: {exc}") from exc
+        except Exception as exc:  # botocore/urllib3 errors while reading the body
+            raise self._fail("read", key, exc) from exc
+        return path
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError

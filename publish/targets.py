@@ -10,10 +10,14 @@ it) is built on top of this by :mod:`publish.release`.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from assets.hashing import CHUNK_BYTES
 
 #: Content types of published files, by suffix ("" = anything else).
 CONTENT_TYPES = {
@@ -63,6 +67,19 @@ class Target(ABC):
         """Store the object (atomically replacing any previous one)."""
 
     @abstractmethod
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """Store a local file's bytes as the object (atomically, without holding them all)."""
+
+    @abstractmethod
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        """Store a copy of the object ``source`` as ``key`` (within the target, atomically)."""
+
+    @abstractmethod
+    def fetch(self, key: str, scratch: Path) -> Path | None:
+        """A local file holding the object's bytes (the object itself on a local target, else
+        a copy streamed into the folder ``scratch``); None when there is no such object."""
+
+    @abstractmethod
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under ``prefix``, in no particular order."""
 
@@ -100,13 +117,27 @@ class LocalTarget(Target):
             raise TargetError(f"{self.location}: cannot read {key}: {exc.strerror}") from exc
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._store(key, lambda stream: stream.write(data))
+
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        self._store(key, _copier(path))
+
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        self._store(key, _copier(self._path(source)))
+
+    def fetch(self, key: str, scratch: Path) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def _store(self, key: str, write: Callable[[BinaryIO], object]) -> None:
+        """Write the object through a hidden temporary file renamed into place."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             try:
                 with os.fdopen(handle, "wb") as stream:
-                    stream.write(data)
+                    write(stream)
                     stream.flush()
                     os.fsync(stream.fileno())
                 os.replace(temporary, path)
@@ -140,3 +171,13 @@ class LocalTarget(Target):
 
     def url(self, key: str) -> str:
         return (self.root / key).as_uri()
+
+
+def _copier(path: Path) -> Callable[[BinaryIO], None]:
+    """What writes a file's bytes into a stream, a chunk at a time."""
+
+    def copy(stream: BinaryIO) -> None:
+        with path.open("rb") as source:
+            shutil.copyfileobj(source, stream, CHUNK_BYTES)
+
+    return copy

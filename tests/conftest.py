@@ -92,3 +92,10 @@ def derived_frame(table: str, frames: Mapping[str, pd.DataFrame]) -> pd.DataFram
         given = {name: tuple(table_columns(con, name)) for name in frames}
         sql = prepared_sql(table, Tables(table, given))
         return con.sql(f"SELECT * FROM ({sql}) ORDER BY {ROW}").df().set_index(ROW)
+
+
+@pytest.fixture
+def tables_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of its own for the harmonised tables a test publishes (not in ``tmp_path``,
+    which tests often publish into)."""
+    return tmp_path_factory.mktemp("tables")

@@ -1,6 +1,7 @@
 """Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -8,7 +9,7 @@ from dagster import AssetExecutionContext
 
 from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
-from assets.harmonise.store import add_timings, read_tables, tables_dir
+from assets.harmonise.store import add_timings, tables_dir
 from assets.iati.assets import CompactConfig
 from assets.iati.codelists import CodelistError, load_codelists
 from assets.metrics.stage import PUBLISHED_TABLES
@@ -32,6 +33,7 @@ from publish.provenance import (
 )
 from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
+from publish.tables import StoredTables
 from publish.targets import Target
 from publish.targets_config import make_target
 
@@ -71,6 +73,8 @@ def release_options(
         private=private_strings(settings),
         profiles=profile_options(settings),
         profile_languages=settings.profiles.languages,
+        warehouse=replace(settings.warehouse, temp_directory=settings.duckdb_temp_directory),
+        work_dir=settings.data_dir / "release",
     )
 
 
@@ -104,31 +108,28 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     folder = tables_dir(settings.data_dir)
     if not (folder / "sources.parquet").exists():
         raise ReleaseError(f"no harmonised tables in {folder}: run `cdcompact run` first")
-    tables = read_tables(folder, PUBLISHED_TABLES)
+    stored = StoredTables(folder, PUBLISHED_TABLES)
     work = quality_work_dir(settings.data_dir)
-    validations = load_validations(work, tables)
+    sizes = {table: range(stored.rows(table)) for table in stored.names}
+    validations = load_validations(work, sizes)
     docs: Path | None = work / DATA_DOCS
-    with connection(settings) as con:
-        attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
-        if validations is None:  # tables of an earlier run, or checked by other code: check now
+    if validations is None:  # tables of an earlier run, or checked by other code: check now
+        with connection(settings) as con:
+            attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
             validations = validate_tables(
                 con, PUBLISHED_TABLES, data_docs_dir=docs, cache=BatchCache(work / GX_BATCHES)
             )
-            save_validations(work, validations)
-        quality = QualityInputs(
-            validations=validations,
-            settings=settings.quality,
-            run_id=run_id,
-            data_docs_dir=docs,
-            schema_checks=saved_schema_checks(folder),
-        )
-        return publish_release(
-            tables,
-            release_target(settings),
-            release_options(settings, run_id, quality),
-            stored=folder,
-            con=con,
-        )
+        save_validations(work, validations)
+    quality = QualityInputs(
+        validations=validations,
+        settings=settings.quality,
+        run_id=run_id,
+        data_docs_dir=docs,
+        schema_checks=saved_schema_checks(folder),
+    )
+    return publish_release(
+        stored, release_target(settings), release_options(settings, run_id, quality)
+    )
 
 
 @dg.asset(
@@ -144,7 +145,8 @@ def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.M
     settings = compact.settings()
     began = time.perf_counter()
     outcome = publish_tables(settings, context.run.run_id)
-    add_timings(settings.data_dir, {"release": time.perf_counter() - began})
+    parts = {f"release: {part}": seconds for part, seconds in outcome.timings.items()}
+    add_timings(settings.data_dir, {"release": time.perf_counter() - began, **parts})
     if outcome.status == "no_change":
         context.log.info(f"no change: the data equals release {outcome.version}")
     else:

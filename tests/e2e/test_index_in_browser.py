@@ -144,17 +144,19 @@ def test_screenshot_is_kept_as_an_artifact(chromium: Path, site: Path, tmp_path:
     shutil.copyfile(screenshot, ARTIFACT)
 
 
-def test_a_real_release_of_the_demo_data_in_chromium(chromium: Path, tmp_path: Path) -> None:
+def test_a_real_release_of_the_demo_data_in_chromium(
+    chromium: Path, tmp_path: Path, tables_dir: Path
+) -> None:
     """The folder the release builder publishes, opened as a reader would open it."""
     import datetime as dt
 
     from publish.release import publish_release
     from publish.targets import LocalTarget
-    from tests.unit.test_release import OPTIONS, demo_tables
+    from tests.unit.test_release import OPTIONS, demo_tables, stored
 
     root = tmp_path / "publish"
     now = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
-    publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=now)
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(root), OPTIONS, now=now)
     dom = rendered_dom(chromium, root / "index.html", tmp_path / "profile")
     (version,) = dom.xpath('//*[@id="latest-version"]')
     assert version.text_content() == "2026.11.28"

@@ -24,7 +24,7 @@ ARTIFACTS = PROJECT_ROOT / "var" / "artifacts"
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return publish_golden(tmp_path_factory.mktemp("publish"))
+    return publish_golden(tmp_path_factory.mktemp("publish"), tmp_path_factory.mktemp("tables"))
 
 
 def _text(node: lxml.html.HtmlElement) -> str:

@@ -29,6 +29,7 @@ from publish.quality import QualityInputs
 from publish.release import ReleaseOptions, publish_release
 from publish.targets import LocalTarget
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS, RATES, validate_frames
+from tests.unit.test_release import stored
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 ADB = "XM-DAC-46004"
@@ -66,7 +67,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
         schema_version="1.2.0",
         quality=QualityInputs(validations=validations, data_docs_dir=docs, as_of=NOW.date()),
     )
-    outcome = publish_release(tables(), LocalTarget(root), options, now=NOW)
+    folder = stored(tables(), tmp_path_factory.mktemp("tables"))
+    outcome = publish_release(folder, LocalTarget(root), options, now=NOW)
     assert outcome.status == "published"
     return root
 

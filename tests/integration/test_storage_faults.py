@@ -30,7 +30,7 @@ from tests.s3 import (  # noqa: F401
     moto_endpoint_fixture,
     s3_bucket_fixture,
 )
-from tests.unit.test_release import NOW, OPTIONS, demo_tables, files_under
+from tests.unit.test_release import NOW, OPTIONS, demo_tables, files_under, stored
 
 FIRST, SECOND = "2026.11.28", "2026.11.28.2"
 
@@ -45,16 +45,16 @@ def changed_tables() -> dict[str, pd.DataFrame]:
 
 
 def test_s3_failing_mid_publish_keeps_the_last_release_and_the_next_run_completes(
-    s3_bucket: S3Bucket, faulty_s3: FaultyS3, tmp_path: Path
+    s3_bucket: S3Bucket, faulty_s3: FaultyS3, tmp_path: Path, tables_dir: Path
 ) -> None:
     direct = S3Target(s3_bucket.name, "open-data/", endpoint_url=s3_bucket.endpoint_url)
-    publish_release(demo_tables(), direct, OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), direct, OPTIONS, now=NOW)
     catalog, latest = direct.read_bytes("catalog.json"), direct.read_bytes("latest.json")
 
     through = S3Target(s3_bucket.name, "open-data/", endpoint_url=faulty_s3.endpoint_url)
     faulty_s3.fail_puts_after(4)
     with pytest.raises(TargetError) as failure:
-        publish_release(changed_tables(), through, OPTIONS, now=NOW)
+        publish_release(stored(changed_tables(), tables_dir), through, OPTIONS, now=NOW)
     message = str(failure.value)
     assert message.startswith(f"s3://{s3_bucket.name}/open-data: cannot write releases/{SECOND}/")
     assert "InternalError" in message
@@ -72,7 +72,7 @@ def test_s3_failing_mid_publish_keeps_the_last_release_and_the_next_run_complete
     assert before.version == FIRST
 
     faulty_s3.heal()
-    outcome = publish_release(changed_tables(), through, OPTIONS, now=NOW)
+    outcome = publish_release(stored(changed_tables(), tables_dir), through, OPTIONS, now=NOW)
     assert (outcome.status, outcome.version, outcome.cleared_leftovers) == ("published", SECOND, 4)
     after = download_release(
         f"s3://{s3_bucket.name}/open-data/", tmp_path / "after", endpoint_url=s3_bucket.endpoint_url
@@ -81,11 +81,11 @@ def test_s3_failing_mid_publish_keeps_the_last_release_and_the_next_run_complete
 
 
 def test_transient_s3_errors_are_retried_and_the_release_is_whole(
-    s3_bucket: S3Bucket, faulty_s3: FaultyS3, tmp_path: Path
+    s3_bucket: S3Bucket, faulty_s3: FaultyS3, tmp_path: Path, tables_dir: Path
 ) -> None:
     target = S3Target(s3_bucket.name, "", endpoint_url=faulty_s3.endpoint_url)
     faulty_s3.fail_first_puts_once(3, "SlowDown", 503)
-    outcome = publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    outcome = publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     assert outcome.status == "published"
     assert faulty_s3.failed == 3
     assert faulty_s3.puts > outcome.files  # every file of the release, then the catalogue
@@ -137,16 +137,16 @@ def _hidden(folder: Path) -> list[str]:
 
 
 def test_a_full_disk_mid_publish_keeps_the_last_release_and_the_next_run_completes(
-    disk: Disk, tmp_path: Path
+    disk: Disk, tmp_path: Path, tables_dir: Path
 ) -> None:
     root = disk.path / "publish"
-    publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     catalog, latest = (root / "catalog.json").read_bytes(), (root / "latest.json").read_bytes()
     release = _used(root / "releases" / FIRST)
     # Room for about half of another release.
     disk.remount(f"size={_used(root) + release // 2}")
     with pytest.raises(TargetError) as failure:
-        publish_release(changed_tables(), LocalTarget(root), OPTIONS, now=NOW)
+        publish_release(stored(changed_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     message = str(failure.value)
     assert message.startswith(f"{root}: cannot write releases/{SECOND}/")
     assert message.endswith("No space left on device")
@@ -157,7 +157,9 @@ def test_a_full_disk_mid_publish_keeps_the_last_release_and_the_next_run_complet
 
     disk.remount("size=64m")
     first = files_under(root / "releases" / FIRST)
-    outcome = publish_release(changed_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    outcome = publish_release(
+        stored(changed_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW
+    )
     assert (outcome.status, outcome.version) == ("published", SECOND)
     assert outcome.cleared_leftovers > 0
     assert files_under(root / "releases" / FIRST) == first
@@ -165,20 +167,22 @@ def test_a_full_disk_mid_publish_keeps_the_last_release_and_the_next_run_complet
 
 
 def test_a_read_only_target_is_a_clear_error_and_nothing_changes(
-    disk: Disk, tmp_path: Path
+    disk: Disk, tmp_path: Path, tables_dir: Path
 ) -> None:
     root = disk.path / "publish"
-    publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     everything = files_under(root)
     disk.remount("ro")
     with pytest.raises(TargetError) as failure:
-        publish_release(changed_tables(), LocalTarget(root), OPTIONS, now=NOW)
+        publish_release(stored(changed_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     assert str(failure.value) == (
         f"{root}: cannot write releases/{SECOND}/CHANGELOG.md: Read-only file system"
     )
     assert files_under(root) == everything
 
     disk.remount("rw")
-    outcome = publish_release(changed_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    outcome = publish_release(
+        stored(changed_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW
+    )
     assert (outcome.status, outcome.version, outcome.cleared_leftovers) == ("published", SECOND, 0)
     assert download_release(str(root), tmp_path / "after").version == SECOND

@@ -32,6 +32,8 @@ PURE_MODULES = [
     "publish.quality",
     "publish.site",
     "publish.release",
+    "publish.tables",
+    "publish.verify",
     "publish.targets",
     "publish.download",
 ]

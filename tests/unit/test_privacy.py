@@ -11,7 +11,7 @@ from assets.settings import load_settings
 from publish.provenance import private_strings, public_uri
 from publish.release import ReleaseError, check_private, publish_release
 from publish.targets import LocalTarget
-from tests.unit.test_release import NOW, OPTIONS, demo_tables
+from tests.unit.test_release import NOW, OPTIONS, demo_tables, stored
 
 SECRET = "s3cr3t-value-0123456789abcdef"
 
@@ -63,26 +63,47 @@ def test_a_release_that_would_leak_names_the_file_and_what_but_never_the_value()
     check_private({"data/a.parquet": SECRET.encode()}, {SECRET: "x"})  # binary: not read
 
 
-def test_publish_refuses_a_leak_and_publishes_nothing(tmp_path: Path) -> None:
+def test_publish_refuses_a_leak_and_publishes_nothing(tmp_path: Path, tables_dir: Path) -> None:
     tables = demo_tables()
     tables["activities"].loc[0, "title"] = f"Training ({SECRET})"
     options = OPTIONS.__class__(**{**OPTIONS.__dict__, "private": {SECRET: "a secret"}})
     root = tmp_path / "publish"
     with pytest.raises(ReleaseError, match=r"data/activities.csv would publish a secret"):
-        publish_release(tables, LocalTarget(root), options, now=NOW)
+        publish_release(stored(tables, tables_dir), LocalTarget(root), options, now=NOW)
     assert not (root / "catalog.json").exists()
     assert not (root / "releases").exists()
 
 
-def test_local_sources_are_published_without_the_machines_folders(tmp_path: Path) -> None:
+def test_local_sources_are_published_without_the_machines_folders(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     tables = demo_tables()
     before = set(tables["sources"]["uri"])
     assert any(uri.startswith("file:///") for uri in before)
     options = OPTIONS.__class__(**{**OPTIONS.__dict__, "project_root": Path.cwd()})
-    publish_release(tables, LocalTarget(tmp_path / "publish"), options, now=NOW)
+    publish_release(stored(tables, tables_dir), LocalTarget(tmp_path / "publish"), options, now=NOW)
     release = tmp_path / "publish" / "releases" / "2026.11.28"
     package = json.loads((release / "datapackage.json").read_text())
     shown = {source["uri"] for source in package["provenance"]["inputs"]}
     assert shown == {public_uri(uri, Path.cwd()) for uri in before}
     assert not any("file:" in uri or uri.startswith("/") for uri in shown)
     assert "file:///" not in (release / "data" / "sources.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value", "secret"),
+    [
+        ("sources", "bytes", 123_456_789_012_345, "123456789012"),  # digits in a number
+        ("activities", "title", f"={SECRET}", f"'={SECRET}"),  # the formula's apostrophe too
+        ("transactions", "exclusion_reason", f"why: {SECRET}\nsee", SECRET),
+    ],
+)
+def test_a_leak_in_any_cell_of_a_data_file_is_refused(
+    tmp_path: Path, tables_dir: Path, table: str, field: str, value: object, secret: str
+) -> None:
+    tables = demo_tables()
+    tables[table].loc[1, field] = value
+    options = OPTIONS.__class__(**{**OPTIONS.__dict__, "private": {secret: "a secret"}})
+    with pytest.raises(ReleaseError, match=rf"data/{table}.csv would publish a secret"):
+        publish_release(stored(tables, tables_dir), LocalTarget(tmp_path), options, now=NOW)
+    assert not (tmp_path / "releases").exists()

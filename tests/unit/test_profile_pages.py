@@ -20,7 +20,7 @@ from publish.profiles import ProfileOptions
 from publish.release import publish_release
 from publish.targets import LocalTarget
 from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
-from tests.unit.test_release import OPTIONS
+from tests.unit.test_release import OPTIONS, stored
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 VERSION = "2026.11.28"
@@ -32,17 +32,17 @@ PROFILES = ProfileOptions(
 )
 
 
-def publish_golden(root: Path) -> Path:
+def publish_golden(root: Path, tables: Path) -> Path:
     """The small compact published with its profile pages in English and French."""
     options = replace(OPTIONS, profiles=PROFILES, profile_languages=("en", "fr"))
-    outcome = publish_release(golden_tables(), LocalTarget(root), options, now=NOW)
+    outcome = publish_release(stored(golden_tables(), tables), LocalTarget(root), options, now=NOW)
     assert outcome.status == "published"
     return root / "releases" / VERSION
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return publish_golden(tmp_path_factory.mktemp("publish"))
+    return publish_golden(tmp_path_factory.mktemp("publish"), tmp_path_factory.mktemp("tables"))
 
 
 def _page(release: Path, path: str) -> lxml.html.HtmlElement:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.harmonise.schema import schema_version
+from assets.harmonise.store import write_tables
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
 from publish.download import download_release
 from publish.release import ReleaseError, ReleaseOptions, publish_release
 from publish.s3 import S3Target
+from publish.tables import StoredTables
 from publish.targets import LocalTarget, Target, TargetError
 from tests.conftest import PROJECT_ROOT
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401
@@ -38,6 +41,10 @@ OPTIONS = ReleaseOptions(
 )
 
 
+#: The demo's content hash (every table's CSV sha256, the run fields of sources aside).
+DEMO_CONTENT_HASH = "50c813604f5ab4393e870b5bffe7ae4c7ce1e77ec02ee4947240b1d00426a792"
+
+
 @cache
 def _demo_tables() -> dict[str, pd.DataFrame]:
     settings = load_settings()
@@ -52,15 +59,23 @@ def demo_tables() -> dict[str, pd.DataFrame]:
     return {name: frame.copy() for name, frame in _demo_tables().items()}
 
 
+def stored(tables: Mapping[str, pd.DataFrame], folder: Path) -> StoredTables:
+    """The tables as a release reads them: one Parquet file each in ``folder``."""
+    write_tables(tables, folder)
+    return StoredTables(folder, tuple(tables))
+
+
 def files_under(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_first_release_holds_a_valid_verified_package(tmp_path: Path) -> None:
+def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir: Path) -> None:
     target = LocalTarget(tmp_path / "publish")
-    outcome = publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    outcome = publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     assert outcome.status == "published"
     assert outcome.version == "2026.11.28"
+    # the hash the pandas release of 7ca04e4 gave these tables: so the same "no change"
+    assert outcome.content_hash == DEMO_CONTENT_HASH
     release = tmp_path / "publish" / "releases" / "2026.11.28"
     for name in (
         "datapackage.json",
@@ -116,8 +131,10 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path) -> None:
     assert "First release" in (release / "CHANGELOG.md").read_text()
 
 
-def test_release_loads_in_pandas_through_frictionless_and_with_pyarrow(tmp_path: Path) -> None:
-    publish_release(demo_tables(), LocalTarget(tmp_path), OPTIONS, now=NOW)
+def test_release_loads_in_pandas_through_frictionless_and_with_pyarrow(
+    tmp_path: Path, tables_dir: Path
+) -> None:
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(tmp_path), OPTIONS, now=NOW)
     release = tmp_path / "releases" / "2026.11.28"
     package = frictionless.Package(str(release / "datapackage.json"))
     resource: Any = package.get_resource("activities")  # to_pandas comes from a plugin
@@ -130,11 +147,13 @@ def test_release_loads_in_pandas_through_frictionless_and_with_pyarrow(tmp_path:
     assert str(table.schema.field("transaction_date").type) == "date32[day]"
 
 
-def test_unchanged_data_publishes_nothing(tmp_path: Path) -> None:
+def test_unchanged_data_publishes_nothing(tmp_path: Path, tables_dir: Path) -> None:
     target = LocalTarget(tmp_path)
-    first = publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    first = publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     before = files_under(tmp_path)
-    again = publish_release(demo_tables(), target, OPTIONS, now=NOW + dt.timedelta(hours=1))
+    again = publish_release(
+        stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW + dt.timedelta(hours=1)
+    )
     assert again.status == "no_change"
     assert again.version == first.version
     after = files_under(tmp_path)
@@ -156,11 +175,13 @@ def test_unchanged_data_publishes_nothing(tmp_path: Path) -> None:
     assert frozen["generated_at"] == "2026-11-28T02:00:00+00:00"
 
 
-def test_same_inputs_give_byte_identical_data_files(tmp_path: Path) -> None:
-    publish_release(demo_tables(), LocalTarget(tmp_path / "a"), OPTIONS, now=NOW)
+def test_same_inputs_give_byte_identical_data_files(tmp_path: Path, tables_dir: Path) -> None:
+    publish_release(
+        stored(demo_tables(), tables_dir), LocalTarget(tmp_path / "a"), OPTIONS, now=NOW
+    )
     later = NOW + dt.timedelta(days=400)
     other = publish_release(
-        demo_tables(),
+        stored(demo_tables(), tables_dir),
         LocalTarget(tmp_path / "b"),
         ReleaseOptions(**{**OPTIONS.__dict__, "run_id": "other"}),
         now=later,
@@ -172,9 +193,11 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path: Path) -> None:
     assert a == b
 
 
-def test_changed_input_publishes_a_new_version_whose_changelog_names_it(tmp_path: Path) -> None:
+def test_changed_input_publishes_a_new_version_whose_changelog_names_it(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     target = LocalTarget(tmp_path)
-    publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     tables = demo_tables()
     activities = tables["activities"]
     dropped = "SE-DEMO-4004-NP-SCHOOL-03"
@@ -192,7 +215,9 @@ def test_changed_input_publishes_a_new_version_whose_changelog_names_it(tmp_path
         tables[name] = frame[frame["activity_id"] != dropped]
     retitled = "XM-DEMO-1001-GH-PFM-01"
     tables["activities"].loc[tables["activities"]["activity_id"] == retitled, "title"] = "New"
-    outcome = publish_release(tables, target, OPTIONS, now=NOW + dt.timedelta(hours=3))
+    outcome = publish_release(
+        stored(tables, tables_dir), target, OPTIONS, now=NOW + dt.timedelta(hours=3)
+    )
     assert outcome.status == "published"
     assert outcome.version == "2026.11.28.2"
     changelog = (tmp_path / "releases" / "2026.11.28.2" / "CHANGELOG.md").read_text()
@@ -206,10 +231,10 @@ def test_changed_input_publishes_a_new_version_whose_changelog_names_it(tmp_path
     assert json.loads((tmp_path / "latest.json").read_text())["version"] == "2026.11.28.2"
 
 
-def test_formula_cells_are_made_safe_in_csv_only(tmp_path: Path) -> None:
+def test_formula_cells_are_made_safe_in_csv_only(tmp_path: Path, tables_dir: Path) -> None:
     tables = demo_tables()
     tables["activities"].loc[0, "title"] = '=HYPERLINK("http://example.org","x")'
-    publish_release(tables, LocalTarget(tmp_path), OPTIONS, now=NOW)
+    publish_release(stored(tables, tables_dir), LocalTarget(tmp_path), OPTIONS, now=NOW)
     release = tmp_path / "releases" / "2026.11.28"
     csv = pd.read_csv(release / "data" / "activities.csv", dtype=str)
     assert '\'=HYPERLINK("http://example.org","x")' in set(csv["title"])
@@ -221,37 +246,51 @@ def test_formula_cells_are_made_safe_in_csv_only(tmp_path: Path) -> None:
 
 
 class FailingTarget(LocalTarget):
-    """A local target whose n-th write fails, as a full disk or a dropped connection would."""
+    """A local target whose n-th write (of bytes, a file or a copy) fails, as a full disk
+    or a dropped connection would."""
 
     def __init__(self, root: Path, fail_at: int) -> None:
         super().__init__(root)
         self.fail_at = fail_at
         self.writes = 0
 
-    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+    def _count(self, key: str) -> None:
         self.writes += 1
         if self.writes == self.fail_at:
             raise TargetError(f"injected failure writing {key}")
+
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._count(key)
         super().write_bytes(key, data, content_type)
+
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        self._count(key)
+        super().write_file(key, path, content_type)
+
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        self._count(key)
+        super().copy(source, key, content_type)
 
 
 def test_a_failure_half_way_leaves_no_visible_release_and_the_next_run_redoes_it(
-    tmp_path: Path,
+    tmp_path: Path, tables_dir: Path
 ) -> None:
     root = tmp_path / "publish"
-    publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     catalog_before = (root / "catalog.json").read_bytes()
     latest_before = (root / "latest.json").read_bytes()
     tables = demo_tables()
     tables["activities"].loc[0, "title"] = "Changed"
     with pytest.raises(TargetError, match="injected failure"):
-        publish_release(tables, FailingTarget(root, fail_at=10), OPTIONS, now=NOW)
+        publish_release(
+            stored(tables, tables_dir), FailingTarget(root, fail_at=10), OPTIONS, now=NOW
+        )
     assert (root / "catalog.json").read_bytes() == catalog_before
     assert (root / "latest.json").read_bytes() == latest_before
     assert (root / "releases" / "2026.11.28.2").exists()  # written, but listed nowhere
     first_release = files_under(root / "releases" / "2026.11.28")
 
-    outcome = publish_release(tables, LocalTarget(root), OPTIONS, now=NOW)
+    outcome = publish_release(stored(tables, tables_dir), LocalTarget(root), OPTIONS, now=NOW)
     assert outcome.status == "published"
     assert outcome.version == "2026.11.28.2"
     assert outcome.cleared_leftovers == 9
@@ -260,36 +299,50 @@ def test_a_failure_half_way_leaves_no_visible_release_and_the_next_run_redoes_it
     assert [r["version"] for r in catalog["releases"]] == ["2026.11.28.2", "2026.11.28"]
 
 
-def test_a_run_that_stopped_after_the_catalogue_is_completed_next_time(tmp_path: Path) -> None:
+def test_a_run_that_stopped_after_the_catalogue_is_completed_next_time(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     root = tmp_path / "publish"
     scratch = tmp_path / "scratch"
-    publish_release(demo_tables(), LocalTarget(scratch), OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(scratch), OPTIONS, now=NOW)
     n_files = sum(1 for p in (scratch / "releases").rglob("*") if p.is_file())
     # writes: the release's files, then catalog.json, then latest.json (which fails)
     with pytest.raises(TargetError):
-        publish_release(demo_tables(), FailingTarget(root, fail_at=n_files + 2), OPTIONS, now=NOW)
+        publish_release(
+            stored(demo_tables(), tables_dir),
+            FailingTarget(root, fail_at=n_files + 2),
+            OPTIONS,
+            now=NOW,
+        )
     assert json.loads((root / "catalog.json").read_text())["latest"] == "2026.11.28"
     assert not (root / "latest.json").exists()
-    outcome = publish_release(demo_tables(), LocalTarget(root), OPTIONS, now=NOW)
+    outcome = publish_release(
+        stored(demo_tables(), tables_dir), LocalTarget(root), OPTIONS, now=NOW
+    )
     assert outcome.status == "no_change"
     assert json.loads((root / "latest.json").read_text())["version"] == "2026.11.28"
     assert (root / "index.html").is_file()
 
 
-def test_a_corrupt_catalogue_is_an_error_not_a_fresh_start(tmp_path: Path) -> None:
+def test_a_corrupt_catalogue_is_an_error_not_a_fresh_start(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     (tmp_path / "catalog.json").write_text("{not json")
     with pytest.raises(ReleaseError, match=r"catalog\.json is not valid JSON"):
-        publish_release(demo_tables(), LocalTarget(tmp_path), OPTIONS, now=NOW)
+        publish_release(stored(demo_tables(), tables_dir), LocalTarget(tmp_path), OPTIONS, now=NOW)
 
 
-def test_publish_and_download_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+def test_publish_and_download_on_s3(s3_bucket: S3Bucket, tmp_path: Path, tables_dir: Path) -> None:
     target: Target = S3Target(s3_bucket.name, "open-data/", endpoint_url=s3_bucket.endpoint_url)
-    first = publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    first = publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     assert first.status == "published"
-    assert publish_release(demo_tables(), target, OPTIONS, now=NOW).status == "no_change"
+    assert (
+        publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW).status
+        == "no_change"
+    )
     tables = demo_tables()
     tables["activities"].loc[0, "title"] = "Changed on S3"
-    second = publish_release(tables, target, OPTIONS, now=NOW)
+    second = publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)
     assert second.version == "2026.11.28.2"
     keys = set(target.list_keys())
     assert {"catalog.json", "latest.json", "index.html", "dcat.jsonld"} <= keys
@@ -306,8 +359,12 @@ def test_publish_and_download_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> None
     assert len(pq.read_table(io.BytesIO(data))) == 16
 
 
-def test_download_from_the_local_folder_verifies_every_file(tmp_path: Path) -> None:
-    publish_release(demo_tables(), LocalTarget(tmp_path / "publish"), OPTIONS, now=NOW)
+def test_download_from_the_local_folder_verifies_every_file(
+    tmp_path: Path, tables_dir: Path
+) -> None:
+    publish_release(
+        stored(demo_tables(), tables_dir), LocalTarget(tmp_path / "publish"), OPTIONS, now=NOW
+    )
     got = download_release(str(tmp_path / "publish"), tmp_path / "out")
     assert got.version == "2026.11.28"
     listed = (tmp_path / "publish" / "releases" / "2026.11.28" / "SHA256SUMS").read_text()
@@ -317,21 +374,27 @@ def test_download_from_the_local_folder_verifies_every_file(tmp_path: Path) -> N
     )
 
 
-def test_a_night_that_only_rechecked_its_files_publishes_nothing(tmp_path: Path) -> None:
+def test_a_night_that_only_rechecked_its_files_publishes_nothing(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     target = LocalTarget(tmp_path)
-    publish_release(demo_tables(), target, OPTIONS, now=NOW)
+    publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     tables = demo_tables()
     sources = tables["sources"]
     sources["status"] = "unchanged"
     sources["reason"] = "fetch failed: HTTP 503; last good copy used"
     sources["http_etag"] = '"abc"'
-    again = publish_release(tables, target, OPTIONS, now=NOW)
+    again = publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)
     assert again.status == "no_change"
     tables["sources"].loc[0, "sha256"] = "f" * 64  # a file whose bytes changed is news
-    assert publish_release(tables, target, OPTIONS, now=NOW).status == "published"
+    assert (
+        publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW).status == "published"
+    )
 
 
-def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(tmp_path: Path) -> None:
+def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(
+    tmp_path: Path, tables_dir: Path
+) -> None:
     """The release has every row; catalog.json (and index.html) only what the page shows."""
     from assets.harmonise.schema import table_frame
 
@@ -352,7 +415,7 @@ def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(tmp_path: Path
         for year in (2023, 2024)
     ]
     tables = {**demo_tables(), "alignment_metrics": table_frame("alignment_metrics", rows)}
-    publish_release(tables, LocalTarget(tmp_path), OPTIONS, now=NOW)
+    publish_release(stored(tables, tables_dir), LocalTarget(tmp_path), OPTIONS, now=NOW)
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     shown = catalog["releases"][0]["alignment"]
     assert sorted((r["country_code"], r["year"], r["partner_org_ref"]) for r in shown) == [
@@ -363,35 +426,124 @@ def test_the_catalogue_keeps_each_countrys_latest_overall_metrics(tmp_path: Path
     assert len(published) == 8
 
 
-def test_content_hash_reuses_recorded_digests_of_unchanged_parquet_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_content_digests_reuse_the_record_of_unchanged_parquet_files(
+    tmp_path: Path, tables_dir: Path
 ) -> None:
-    import publish.release as release
-    from assets.harmonise.store import read_tables, write_tables
+    import duckdb
+
+    from publish.tables import CONTENT_DIGESTS, ReleaseTables, Stopwatch
 
     tables = demo_tables()
-    write_tables(tables, tmp_path)
-    stored = read_tables(tmp_path, tuple(tables))
-    plain = release.content_hash(stored)
-    assert release.content_hash(stored, tmp_path) == plain  # computes and records
-    assert (tmp_path / release.CONTENT_DIGESTS).exists()
 
-    written: list[str] = []
-    real_csv = release.csv_bytes
+    def digests(folder: Path, work: str) -> tuple[dict[str, str], list[str]]:
+        """The content digests, and the tables whose CSV had to be written for them."""
+        with duckdb.connect() as con:
+            data = ReleaseTables(
+                con,
+                StoredTables(folder, tuple(tables)),
+                tables["sources"],
+                tmp_path / work,
+                Stopwatch(),
+            )
+            found = data.content_digests()
+        written = [p.stem for p in (tmp_path / work).rglob("*.csv") if p.parent.name == "data"]
+        return found, sorted(written)
 
-    def counting(table: str, frame: pd.DataFrame) -> bytes:
-        written.append(table)
-        return real_csv(table, frame)
+    stored(tables, tables_dir)
+    first, written = digests(tables_dir, "first")
+    assert (tables_dir / CONTENT_DIGESTS).exists()
+    assert written == sorted(t for t in tables if t != "sources")  # all written once
+    again, written = digests(tables_dir, "again")
+    assert again == first
+    assert written == []  # every digest but sources' came from the record
 
-    monkeypatch.setattr(release, "csv_bytes", counting)
-    assert release.content_hash(stored, tmp_path) == plain
-    assert written == ["sources"]  # every other table's digest came from the record
+    # a table whose Parquet file changed is digested again, and only that one
+    write_tables({"activities": tables["activities"].iloc[1:]}, tables_dir)
+    changed, written = digests(tables_dir, "changed")
+    assert written == ["activities"]
+    assert changed["activities"] != first["activities"]
+    assert {t: d for t, d in changed.items() if t != "activities"} == {
+        t: d for t, d in first.items() if t != "activities"
+    }
 
-    # a table whose Parquet file changed is digested again, and the hash moves
-    changed = dict(stored)
-    changed["activities"] = stored["activities"].iloc[1:].reset_index(drop=True)
-    write_tables({"activities": changed["activities"]}, tmp_path)
-    written.clear()
-    assert release.content_hash(changed, tmp_path) == release.content_hash(changed)
-    assert release.content_hash(changed, tmp_path) != plain
-    assert "activities" in written
+
+class RecordingTarget(LocalTarget):
+    """A local target that notes how each object of a release came to be."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.how: dict[str, str] = {}
+
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.how[key] = "written"
+        super().write_bytes(key, data, content_type)
+
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        self.how[key] = "written"
+        super().write_file(key, path, content_type)
+
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        self.how[key] = f"copied from {source}"
+        super().copy(source, key, content_type)
+
+
+def test_unchanged_tables_are_copied_from_the_previous_release(
+    tmp_path: Path, tables_dir: Path
+) -> None:
+    publish_release(stored(demo_tables(), tables_dir), LocalTarget(tmp_path), OPTIONS, now=NOW)
+    tables = demo_tables()
+    tables["activities"].loc[0, "title"] = "Changed"
+    target = RecordingTarget(tmp_path)
+    outcome = publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)
+    assert outcome.version == "2026.11.28.2"
+    new, old = "releases/2026.11.28.2/", "releases/2026.11.28/"
+    data = {key[len(new) :]: how for key, how in target.how.items() if "/data/" in key}
+    assert data == {
+        f"data/{table}.{kind}": "written"
+        if table == "activities"
+        else f"copied from {old}data/{table}.{kind}"
+        for table in tables
+        for kind in ("csv", "parquet")
+    }
+    for table in tables:
+        for kind in ("csv", "parquet"):
+            same = (tmp_path / new / f"data/{table}.{kind}").read_bytes() == (
+                tmp_path / old / f"data/{table}.{kind}"
+            ).read_bytes()
+            assert same is (table != "activities"), (table, kind)
+    assert "| activities | 0 | 0 | 1 | 0 |" in (outcome.changelog or "")
+    assert "| transactions | 0 | 0 | 0 | 0 |" in (outcome.changelog or "")
+    # the copies are verified as any file: the release downloads with every checksum
+    assert download_release(str(tmp_path), tmp_path / "got").version == "2026.11.28.2"
+
+
+def test_unchanged_tables_are_copied_within_s3(
+    s3_bucket: S3Bucket, tmp_path: Path, tables_dir: Path
+) -> None:
+    client = s3_bucket.client()
+    calls: list[tuple[str, str]] = []
+    for operation in ("PutObject", "CopyObject"):
+
+        def note(params: dict[str, Any], operation: str = operation, **_: Any) -> None:
+            calls.append((operation, params["Key"]))
+
+        client.meta.events.register(f"provide-client-params.s3.{operation}", note)
+    target = S3Target(s3_bucket.name, "open/", client=client)
+    publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
+    tables = demo_tables()
+    tables["transactions"].loc[0, "value"] = 1.5
+    calls.clear()
+    publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)
+    data = sorted((op, key) for op, key in calls if "/data/" in key)
+    assert data == sorted(
+        (
+            "PutObject" if table == "transactions" else "CopyObject",
+            f"open/releases/2026.11.28.2/data/{table}.{kind}",
+        )
+        for table in tables
+        for kind in ("csv", "parquet")
+    )
+    for table in ("activities", "sources"):
+        assert target.read_bytes(f"releases/2026.11.28.2/data/{table}.csv") == target.read_bytes(
+            f"releases/2026.11.28/data/{table}.csv"
+        )
