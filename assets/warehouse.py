@@ -107,6 +107,8 @@ def empty_table_sql(table: str, extra: Sequence[str] = ()) -> str:
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
     pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.int16(): "SMALLINT",
     pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
     pa.date32(): "DATE",
