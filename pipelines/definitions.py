@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from assets.iati.assets import (
@@ -16,6 +18,7 @@ from assets.iati.assets import (
 from assets.release.assets import data_release
 from assets.settings import Settings, load_settings
 from assets.submissions.assets import submission, submission_job, submissions_sensor
+from assets.warehouse import duckdb_resource
 from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
 from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
 
@@ -36,8 +39,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[iati_fetch_job, iati_extract_job, iati_tables_job, submission_job],
         schedules=[nightly_schedule(settings)],
         sensors=[iati_datasets_sensor, iati_tables_sensor, submissions_sensor],
-        resources={"compact": CompactConfig(config_file=str(settings.config_file))},
+        resources=resources(settings),
     )
+
+
+def resources(settings: Settings) -> dict[str, Any]:
+    """The resources of the assets: the configuration file, and DuckDB (an in-memory
+    database with the ``warehouse`` section's memory limit, spill folder and threads)."""
+    return {
+        "compact": CompactConfig(config_file=str(settings.config_file)),
+        "warehouse": duckdb_resource(settings),
+    }
 
 
 @dg.definitions

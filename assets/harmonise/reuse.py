@@ -32,9 +32,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import duckdb
 
 from assets.settings import Settings, project_root
+from assets.warehouse import literal, quote
 
 STATE = "combined-state.json"
 
@@ -86,17 +87,23 @@ def inputs_fingerprint(
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def first_future_disbursement(transactions: pd.DataFrame, day: dt.date) -> str | None:
-    """The earliest actual-disbursement date after ``day`` (ISO), or None: until then the
-    ``no_future_disbursement`` expectation gives the same outcome every day."""
+def first_future_disbursement(
+    con: duckdb.DuckDBPyConnection, transactions: str, day: dt.date
+) -> str | None:
+    """The earliest actual-disbursement date after ``day`` (ISO) in the relation
+    ``transactions`` of ``con``, or None: until then the ``no_future_disbursement``
+    expectation gives the same outcome every day."""
     from expectations.suites import ACTUAL_DISBURSEMENT_TYPES
 
-    if transactions.empty:
-        return None
-    dates = pd.to_datetime(transactions["transaction_date"], errors="coerce")
-    actual = transactions["transaction_type"].astype("string").isin(ACTUAL_DISBURSEMENT_TYPES)
-    later = dates[actual.fillna(False).to_numpy() & (dates > pd.Timestamp(day)).to_numpy()]
-    return None if later.empty else later.min().date().isoformat()
+    types = ", ".join(literal(code) for code in ACTUAL_DISBURSEMENT_TYPES)
+    row = con.execute(
+        f"""
+        SELECT min(transaction_date) FROM {quote(transactions)}
+        WHERE CAST(transaction_type AS VARCHAR) IN ({types})
+            AND transaction_date > {literal(day.isoformat())}::DATE
+        """
+    ).fetchone()
+    return None if row is None or row[0] is None else row[0].isoformat()
 
 
 def save_state(

@@ -12,11 +12,13 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.harmonise.schema import ArrowTables, arrow_schema, pandas_type_of_arrow, table_frame
+from assets.warehouse import literal, quote, typed_select
 
 
 def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
@@ -35,6 +37,25 @@ def _write_arrow(arrow: pa.Table, path: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def copy_table(con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path) -> int:
+    """The relation ``relation`` of ``con`` written as the table's Parquet file at
+    ``path``, atomically, by DuckDB (the schema's columns and types, the rows in the
+    relation's order); the number of rows written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        written = con.execute(
+            f"COPY ({typed_select(table, quote(relation))}) TO {literal(temporary)} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return int(written[0]) if written else 0
 
 
 def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:

@@ -15,24 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
+from dagster_duckdb import DuckDBResource
 
-from assets.harmonise.combined import combined_fingerprint, harmonised_tables, refreshed_sources
+from assets.harmonise import combine as combining
+from assets.harmonise.combined import combined_fingerprint, refreshed_sources, transform
 from assets.harmonise.reuse import (
     first_future_disbursement,
     forget_state,
     reusable_state,
     save_state,
 )
+from assets.harmonise.schema import frame_of_arrow
 from assets.harmonise.store import (
+    copy_table,
     markdown_table,
     read_table,
     reference_dir,
     tables_dir,
     timings_path,
-    write_table,
+    to_arrow,
 )
 from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
@@ -54,7 +59,7 @@ from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
 from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
 from assets.settings import Settings, load_settings
-from assets.warehouse import attach_tables, connection
+from assets.warehouse import attach_tables, quote, set_up, temp_table
 from expectations.asset_checks import (
     expectation_check_results,
     expectation_check_specs,
@@ -342,22 +347,31 @@ HARMONISED_SPECS = [
 ]
 
 
-def _table_metadata(out: Path, table: str, frame: pd.DataFrame) -> dict[str, Any]:
+def _table_metadata(
+    con: duckdb.DuckDBPyConnection, relation: str, out: Path, table: str
+) -> dict[str, Any]:
+    """A published table's Dagster metadata, from the relation it was written from."""
+    name = quote(relation)
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()
     metadata: dict[str, Any] = {
-        "dagster/row_count": len(frame),
+        "dagster/row_count": int(rows[0]) if rows else 0,
         "path": str(out / f"{table}.parquet"),
-        "preview": _preview(frame),
+        "preview": _preview(
+            frame_of_arrow(con.sql(f"SELECT * FROM {name} LIMIT {PREVIEW_ROWS}").to_arrow_table())
+        ),
     }
     if table == "sources":
-        rejected = frame.loc[frame["status"] == "rejected", ["source_file", "reason"]]
+        rejected = con.sql(f"SELECT source_file, reason FROM {name} WHERE status = 'rejected'").df()
         metadata["rejected_files"] = dg.MetadataValue.md(
             markdown_table(rejected, len(rejected)) if len(rejected) else "none"
         )
-        metadata["status_counts"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in frame["status"].value_counts().items()}
-        )
+        counts = con.execute(
+            f"SELECT status, count(*) FROM {name} GROUP BY status ORDER BY count(*) DESC, status"
+        ).fetchall()
+        metadata["status_counts"] = dg.MetadataValue.json({str(k): int(v) for k, v in counts})
     if table == "activities":
-        metadata["cd_activities"] = int(frame["is_cd"].fillna(False).sum())
+        cd = con.execute(f"SELECT count(*) FILTER (WHERE is_cd) FROM {name}").fetchone()
+        metadata["cd_activities"] = int(cd[0]) if cd else 0
     return metadata
 
 
@@ -382,26 +396,35 @@ def _reusable(
 def _reused_results(
     context: AssetExecutionContext,
     settings: Settings,
+    con: duckdb.DuckDBPyConnection,
     state: dict[str, Any],
     rows: dict[str, int],
     validations: dict[str, TableValidation],
 ) -> Any:
     out = tables_dir(settings.data_dir)
     sources = refreshed_sources(settings, read_table("sources", out / "sources.parquet"))
-    write_table("sources", sources, out / "sources.parquet")
+    con.register("refreshed_sources", sources)
+    copy_table(con, "sources", "refreshed_sources", out / "sources.parquet")
     context.log.info(
         f"no input changed since the tables were combined on {state['validated_on']}: "
         "the tables and their check results are reused; sources has tonight's fetch outcome"
     )
     for table in PUBLISHED_TABLES:
         if table == "sources":
-            metadata = _table_metadata(out, table, sources)
+            metadata = _table_metadata(con, "refreshed_sources", out, table)
         else:
             metadata = {"dagster/row_count": rows[table], "path": str(out / f"{table}.parquet")}
         metadata["reused"] = True
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
     yield from schema_check_results_from(state["schema_checks"])
     yield from expectation_check_results(validations)
+
+
+def _metrics(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """``c_transactions`` flagged for double counting and the ``c_`` metric tables."""
+    tables = add_metrics(combining.frames(con), settings.metrics)
+    for table in ("transactions", *METRIC_TABLES):
+        temp_table(con, f"c_{table}", to_arrow(table, tables[table]))
 
 
 @dg.multi_asset(
@@ -412,40 +435,52 @@ def _reused_results(
     ],
     can_subset=False,
 )
-def iati_transform(context: AssetExecutionContext, compact: CompactConfig) -> Any:
+def iati_transform(
+    context: AssetExecutionContext, compact: CompactConfig, warehouse: DuckDBResource
+) -> Any:
     """Combine every fetched dataset and processed submission into the harmonised tables,
-    flag double counting and compute the alignment and duplication metrics; on a night
-    when no input changed, reuse the tables and check results of the last combine."""
+    flag double counting and compute the alignment and duplication metrics, all in one
+    DuckDB connection, and write each table from there; then check the tables as written.
+    On a night when no input changed, reuse the tables and check results of the last one."""
     settings = compact.settings()
     out = tables_dir(settings.data_dir)
     work = quality_work_dir(settings.data_dir)
     today = dt.date.today()
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    try:
-        fingerprint = combined_fingerprint(settings)
-        state = reusable_state(out, fingerprint, today)
-        reuse = _reusable(settings, state) if state is not None else None
-        if state is not None and reuse is not None:
-            seconds["reuse"] = time.perf_counter() - clock
-            yield from _reused_results(context, settings, state, *reuse)
-            timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
-            return
-        forget_state(out)
-        combined = harmonised_tables(settings)
-        seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
-        tables = add_metrics(combined, settings.metrics)
-        seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
-    except LookupError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    for table in PUBLISHED_TABLES:
-        frame = tables[table]
-        write_table(table, frame, out / f"{table}.parquet")
-        context.log.info(f"{table}: {len(frame)} rows")
-        yield dg.MaterializeResult(asset_key=table, metadata=_table_metadata(out, table, frame))
-    seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
-    batches = BatchCache(work / GX_BATCHES)
-    with connection(settings) as con:
+    with warehouse.get_connection() as con:
+        set_up(con)
+        # The published tables keep the order their rows were combined in (sorted by
+        # key, then by file and place): each is written as it was made.
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            fingerprint = combined_fingerprint(settings)
+            state = reusable_state(out, fingerprint, today)
+            reuse = _reusable(settings, state) if state is not None else None
+            if state is not None and reuse is not None:
+                seconds["reuse"] = time.perf_counter() - clock
+                yield from _reused_results(context, settings, con, state, *reuse)
+                timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
+                return
+            forget_state(out)
+            transform(con, settings)
+            seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
+            _metrics(con, settings)
+            seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
+        except LookupError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        for table in PUBLISHED_TABLES:
+            relation = f"c_{table}"
+            rows = copy_table(con, table, relation, out / f"{table}.parquet")
+            context.log.info(f"{table}: {rows} rows")
+            yield dg.MaterializeResult(
+                asset_key=table, metadata=_table_metadata(con, relation, out, table)
+            )
+        valid_until = first_future_disbursement(con, "c_transactions", today)
+        for table in PUBLISHED_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {quote('c_' + table)}")
+        seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
+        batches = BatchCache(work / GX_BATCHES)
         # The checks read the tables as written, each row by its number in the file.
         attach_tables(con, out, PUBLISHED_TABLES, row_numbers=True)
         summaries = schema_check_summaries(con, PUBLISHED_TABLES)
@@ -461,7 +496,6 @@ def iati_transform(context: AssetExecutionContext, compact: CompactConfig) -> An
     )
     yield from schema_check_results_from(summaries)
     yield from expectation_check_results(validations)
-    valid_until = first_future_disbursement(tables["transactions"], today)
     save_state(out, fingerprint, today, valid_until, summaries)
     timings = " · ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
     context.log.info(f"iati_transform stages: {timings}")

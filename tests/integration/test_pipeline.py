@@ -13,7 +13,6 @@ import yaml
 
 from assets.harmonise.store import tables_dir
 from assets.iati.assets import (
-    CompactConfig,
     iati_codelists,
     iati_exchange_rates,
     iati_extract,
@@ -24,6 +23,7 @@ from assets.iati.extract import extract_dir
 from assets.iati.fetching import iati_dir, last_run
 from assets.settings import load_settings
 from pipelines.definitions import build_definitions, defs
+from pipelines.definitions import resources as definitions_resources
 from pipelines.nightly import run_nightly
 from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
 
@@ -97,7 +97,7 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     ]
     config = write_config(tmp_path, files)
     settings = load_settings(config)
-    resources = {"compact": CompactConfig(config_file=str(config))}
+    resources = definitions_resources(settings)
     instance = dg.DagsterInstance.ephemeral()
     reference = dg.materialize(
         [iati_exchange_rates, iati_codelists, iati_fetch], resources=resources, instance=instance

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
@@ -110,10 +111,13 @@ def test_a_future_disbursement_that_falls_due_ends_the_reuse(tmp_path: Path) -> 
         }
     )
     day = dt.date(2026, 11, 28)
-    until = first_future_disbursement(transactions, day)
+    con = duckdb.connect()
+    con.register("transactions", transactions)
+    con.register("earlier", transactions.iloc[2:])
+    until = first_future_disbursement(con, "transactions", day)
     assert until == "2026-12-05"
     save_state(tmp_path, "abc", day, until, {})
     assert reusable_state(tmp_path, "abc", dt.date(2026, 12, 4)) is not None
     assert reusable_state(tmp_path, "abc", dt.date(2026, 12, 5)) is None  # the rule flips
     assert reusable_state(tmp_path, "other inputs", dt.date(2026, 11, 29)) is None
-    assert first_future_disbursement(transactions.iloc[2:], day) is None
+    assert first_future_disbursement(con, "earlier", day) is None
