@@ -338,7 +338,7 @@ HARMONISED_SPECS = [
     dg.AssetSpec(
         table,
         group_name=METRICS_GROUP,
-        kinds={"pandas", "parquet"},
+        kinds={"duckdb", "parquet"},
         deps=[iati_extract, iati_exchange_rates, dg.AssetKey("submission")],
         description=f"`{table}` (schema/{table}.json): alignment and duplication metrics "
         "computed from the harmonised tables (../shared/docs/metrics.md).",

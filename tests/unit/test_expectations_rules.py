@@ -367,7 +367,7 @@ def test_rows_are_complete_while_examples_are_capped() -> None:
 def test_the_column_set_judges_the_tables_own_columns() -> None:
     transactions = _transactions([{"activity_id": "A", "transaction_type": "3"}])
     assert set(derived_columns("transactions")) == {
-        "_iati_version",
+        "_type_and_version",
         "_value_outlier_score",
         "_activity_exists",
     }
@@ -379,7 +379,7 @@ def test_the_column_set_judges_the_tables_own_columns() -> None:
     extra = transactions.assign(surprise=1)
     columns = validate_frame("transactions", extra, TODAY).outcome("columns")
     assert [e.value for e in columns.examples] == ["unexpected:surprise"]
-    assert "_iati_version" not in transactions.columns  # the caller's frame is untouched
+    assert "_type_and_version" not in transactions.columns  # the caller's frame is untouched
 
 
 def test_tables_without_a_suite_are_left_out() -> None:
@@ -552,7 +552,7 @@ def test_real_harmonised_data_passes_every_error_expectation() -> None:
     assert transactions.outcome("activity_exists").success
     derived = derived_frame("transactions", tables)
     assert derived["_activity_exists"].notna().all()
-    assert derived["_iati_version"].eq("2.03").all()
+    assert derived["_type_and_version"].str.endswith("|2.03").all()
     assert transactions.outcome("transaction_type_for_version").success
     assert validations["activity_sectors"].outcome("sector_shares_sum_to_1").success
     assert validations["activity_countries"].outcome("country_shares_at_most_1").success
