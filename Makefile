@@ -71,17 +71,19 @@ templates: venv
 
 # Benchmarks print figures (never run by the test suite): harmonising against
 # bare lxml iterparse on 100 MB and 1 GB corpora built from the fixtures (under
-# var/bench/, reused; medians of 3 runs), the whole nightly job on both corpora
-# stage by stage plus a night with no change, the release stage alone on the
+# var/bench/, reused; medians of 3 runs); the whole nightly job on corpora of
+# 1 GB and 10 GB (the size of the whole of IATI) stage by stage, with its MB/s
+# and the peak RSS of every process, plus a night with no change and a night
+# where only the exchange rates gained a month; the release stage alone on the
 # 1 GB run's tables (the pandas release of 7ca04e4 against today's, three
 # scenarios, about 20 minutes), the quality report over the 1 GB run's tables
 # (medians of 3 runs), then the duplication pair search at 10k, 100k and 1M
 # synthetic activities (medians of 3 runs), and the profile pages of 50
 # countries and 100 partners in English and French (target: under a minute).
-# About 2 hours.
+# About 4 hours, most of it the 10 GB nights.
 bench: venv
 	$(BIN)/python benchmarks/harmonise.py --sizes 100 1000
-	$(BIN)/python benchmarks/pipeline.py --sizes 100 1000
+	$(BIN)/python benchmarks/pipeline.py --sizes 1000 10000
 	$(BIN)/python benchmarks/release.py
 	$(BIN)/python benchmarks/quality.py --data var/bench/pipeline-1000/data
 	$(BIN)/python benchmarks/duplication.py --sizes 10000 100000 1000000
