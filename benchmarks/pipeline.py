@@ -152,7 +152,7 @@ def _kind(root: bool, command: bytes) -> str:
     if root:
         return "cdcompact run (main process)"
     text = command.replace(b"\0", b" ").decode(errors="replace")
-    if "poll_compute_logs" in text or text.startswith("tail "):
+    if "watch_orphans" in text or "poll_compute_logs" in text or text.startswith("tail "):
         return "Dagster compute-log tails"
     if "multiprocessing" in text or "pipelines.cli" in text:
         return "worker processes"
