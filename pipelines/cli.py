@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
-
-import pandas as pd
 
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.check import add_check_arguments
@@ -106,64 +104,103 @@ def _harmonise(args: argparse.Namespace) -> int:
         progress.close()
     tables = add_metrics(tables, settings.metrics)
     write_tables(tables, args.out)
-    print(summary(tables, args.out))
     harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
+    print(summary(settings, args.out))
     return EXIT_OK if harmonised else EXIT_NOTHING_HARMONISED
 
 
-def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
-    """The one-screen summary of a harmonisation run."""
-    sources = tables["sources"]
-    quarantine = tables["quarantine"]
-    status = sources["status"].value_counts()
-    errors = int((quarantine["severity"] == "error").sum())
-    warnings = int((quarantine["severity"] == "warning").sum())
-    cd = int(tables["activities"]["is_cd"].fillna(False).sum())
+#: The tables the run summary counts.
+SUMMARY_TABLES = (
+    "sources",
+    "quarantine",
+    "activities",
+    "transactions",
+    "budgets",
+    "results",
+    "conformance",
+    "duplication_pairs",
+    "alignment_metrics",
+)
+
+
+def summary(settings: Settings, folder: Path) -> str:
+    """The one-screen summary of a run's tables, ``folder/<table>.parquet`` (a table
+    without a file is empty), counted in SQL by DuckDB over the Parquet files."""
+    from assets.warehouse import ROW, attach_tables, connection
+
+    with connection(settings) as con:
+        attach_tables(con, folder, SUMMARY_TABLES, row_numbers=True)
+
+        def one(sql: str) -> tuple[int, ...]:
+            found = con.execute(sql).fetchone()
+            assert found is not None
+            return tuple(int(value) for value in found)
+
+        n_files, ok, partial, rejected, unchanged = one(
+            """SELECT count(*), count(*) FILTER (WHERE status = 'ok'),
+                count(*) FILTER (WHERE status = 'partial'),
+                count(*) FILTER (WHERE status = 'rejected'),
+                count(*) FILTER (WHERE status = 'unchanged')
+            FROM sources"""
+        )
+        errors, warnings = one(
+            """SELECT count(*) FILTER (WHERE severity = 'error'),
+                count(*) FILTER (WHERE severity = 'warning') FROM quarantine"""
+        )
+        n_activities, cd = one("SELECT count(*), count(*) FILTER (WHERE is_cd) FROM activities")
+        n_transactions, excluded = one(
+            "SELECT count(*), count(*) FILTER (WHERE NOT counts_toward_totals) FROM transactions"
+        )
+        (n_budgets,) = one("SELECT count(*) FROM budgets")
+        (n_results,) = one("SELECT count(*) FROM results")
+        n_conformance, xsd, xsd_files, codes, unchecked = one(
+            """SELECT count(*), count(*) FILTER (WHERE xsd),
+                count(DISTINCT source_file) FILTER (WHERE xsd),
+                count(*) FILTER (WHERE checked AND "check" = 'codelist'
+                    AND severity = 'error'),
+                count(DISTINCT source_file) FILTER (WHERE rule = 'xsd:not_checked')
+            FROM (
+                SELECT *, rule <> 'xsd:not_checked' AS checked,
+                    rule <> 'xsd:not_checked' AND "check" = 'xsd' AND severity = 'error'
+                        AS xsd
+                FROM conformance
+            )"""
+        )
+        n_metrics, overlapping, chains, twice = one(
+            """SELECT (SELECT count(*) FROM alignment_metrics),
+                count(*) FILTER (WHERE kind = 'overlapping_effort'),
+                count(*) FILTER (WHERE kind = 'funding_chain'),
+                count(*) FILTER (WHERE kind = 'same_activity_reported_twice')
+            FROM duplication_pairs"""
+        )
+        problems = con.execute(
+            f"""SELECT status, source_file, reason FROM sources
+            WHERE status IN ('rejected', 'partial') ORDER BY {ROW}"""
+        ).fetchall()
     lines = [
-        f"files        {len(sources):>8,}   ok {int(status.get('ok', 0)):,} · "
-        f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}"
-        + (f" · unchanged {int(status['unchanged']):,}" if status.get("unchanged") else ""),
-        f"activities   {len(tables['activities']):>8,}   capacity development: {cd:,}",
-        f"transactions {len(tables['transactions']):>8,}",
-        f"budgets      {len(tables['budgets']):>8,}",
-        f"results      {len(tables['results']):>8,}",
+        f"files        {n_files:>8,}   ok {ok:,} · partial {partial:,} · rejected {rejected:,}"
+        + (f" · unchanged {unchanged:,}" if unchanged else ""),
+        f"activities   {n_activities:>8,}   capacity development: {cd:,}",
+        f"transactions {n_transactions:>8,}",
+        f"budgets      {n_budgets:>8,}",
+        f"results      {n_results:>8,}",
         f"quarantined  {errors:>8,}   records not accepted (+ {warnings:,} warnings)",
     ]
-    conformance = tables.get("conformance")
-    if conformance is not None and len(conformance):
-        checked = conformance[conformance["rule"] != "xsd:not_checked"]
-        xsd = checked[(checked["check"] == "xsd") & (checked["severity"] == "error")]
-        codes = checked[(checked["check"] == "codelist") & (checked["severity"] == "error")]
+    if n_conformance:
         lines.append(
-            f"conformance  {len(xsd):>8,}   IATI schema errors in "
-            f"{xsd['source_file'].nunique():,} files · {len(codes):,} codelist errors"
-            + (
-                f" · {unchecked:,} files not checked against the IATI schema"
-                if (
-                    unchecked := conformance.loc[
-                        conformance["rule"] == "xsd:not_checked", "source_file"
-                    ].nunique()
-                )
-                else ""
-            )
+            f"conformance  {xsd:>8,}   IATI schema errors in {xsd_files:,} files · "
+            f"{codes:,} codelist errors"
+            + (f" · {unchecked:,} files not checked against the IATI schema" if unchecked else "")
         )
-    pairs = tables.get("duplication_pairs")
-    metrics = tables.get("alignment_metrics")
-    if pairs is not None and metrics is not None:
-        kinds = pairs["kind"].value_counts()
-        excluded = int((~tables["transactions"]["counts_toward_totals"].fillna(True)).sum())
-        lines.append(
-            f"metrics      {len(metrics):>8,}   alignment rows · "
-            f"{int(kinds.get('overlapping_effort', 0)):,} overlapping pairs · "
-            f"{int(kinds.get('funding_chain', 0)):,} funding chains · "
-            f"{int(kinds.get('same_activity_reported_twice', 0)):,} reported twice · "
-            f"{excluded:,} transactions not counted toward totals"
-        )
-    problems = sources[sources["status"].isin(["rejected", "partial"])]
-    for row in problems.itertuples(index=False):
-        lines.append(f"  {row.status:<8} {row.source_file}: {row.reason}")
-    if out is not None:
-        lines.append(f"tables written to {out}")
+    lines.append(
+        f"metrics      {n_metrics:>8,}   alignment rows · "
+        f"{overlapping:,} overlapping pairs · {chains:,} funding chains · "
+        f"{twice:,} reported twice · {excluded:,} transactions not counted toward totals"
+    )
+    for status, source_file, reason in problems:
+        # a missing reason is shown as the summary has always shown it
+        lines.append(f"  {status:<8} {source_file}: {'<NA>' if reason is None else reason}")
+    lines.append(f"tables written to {folder}")
     return "\n".join(lines)
 
 

@@ -18,10 +18,9 @@ from typing import Any
 import dagster as dg
 
 from assets.fetch.sources import SourceConfigError
-from assets.harmonise.store import read_tables, tables_dir
+from assets.harmonise.store import tables_dir
 from assets.iati.assets import EXTRACT_BATCH, IATI_DATASETS_NAME
 from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
-from assets.metrics.stage import PUBLISHED_TABLES
 from assets.pool import WorkerDied, map_in_processes
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.intake import pending, receive
@@ -129,8 +128,7 @@ def run_nightly(
         )
         return 1
     stages["tables, checks and release"] = time.monotonic() - clock
-    out = tables_dir(settings.data_dir)
-    print(summary(read_tables(out, PUBLISHED_TABLES), out))
+    print(summary(settings, tables_dir(settings.data_dir)))
     release = _metadata(tables, "data_release")
     if release.get("status") == "published":
         print(f"published release {release['version']}: {release['location']}")

@@ -4,108 +4,144 @@ Disbursements follow metrics.md: transaction types 3 (disbursement) and 4
 (expenditure) that count toward totals, in USD at the value date. A
 transaction without its own recipient country is split across the activity's
 countries by ``share``, so country figures never add up to more than the total.
+
+Every figure is computed in SQL over the tables as views of a DuckDB connection
+(the release's own: :meth:`publish.tables.ReleaseTables.views`), each view with its
+rows numbered (:data:`assets.warehouse.ROW`); ``tables`` names the views the
+connection has, and a table it does not have counts as empty. Only the figures
+come into Python. A NaN counts as missing, as pandas and the release's CSV files have
+it. Money is summed exactly (DuckDB's ``fsum``) and then rounded to the cent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection
 from typing import Any
 
-import pandas as pd
+import duckdb
+
+from assets.warehouse import ROW, empty_table_sql, literal, quote
 
 DISBURSEMENT_TYPES = ("3", "4")
 
 
-def disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """USD disbursements per transaction and country: activity_id, country_code, year
-    (of ``transaction_date``, as the metrics count it; missing when undated), usd, is_cd."""
-    transactions = tables.get("transactions")
-    activities = tables.get("activities")
-    columns = ["activity_id", "country_code", "year", "usd", "is_cd"]
-    if transactions is None or activities is None or transactions.empty:
-        return pd.DataFrame(columns=columns)
-    counted = transactions[
-        transactions["transaction_type"].isin(DISBURSEMENT_TYPES)
-        & transactions["counts_toward_totals"].fillna(False).astype(bool)
-        & transactions["value_usd"].notna()
-    ][["activity_id", "recipient_country", "value_usd", "transaction_date"]]
-    if counted.empty:
-        return pd.DataFrame(columns=columns)
-    counted = counted.assign(
-        year=pd.to_datetime(counted["transaction_date"], errors="coerce", utc=True).dt.year.astype(
-            "Int64"
-        )
-    ).drop(columns="transaction_date")
-    own = counted[counted["recipient_country"].notna()].rename(
-        columns={"recipient_country": "country_code", "value_usd": "usd"}
-    )
-    rest = counted[counted["recipient_country"].isna()].drop(columns="recipient_country")
-    countries = tables.get("activity_countries")
-    if countries is not None and not countries.empty:
-        split = rest.merge(
-            countries[["activity_id", "country_code", "share"]], on="activity_id", how="left"
-        )
-        split["usd"] = split["value_usd"] * split["share"].fillna(1.0)
-        split = split.drop(columns=["value_usd", "share"])
-    else:
-        split = rest.rename(columns={"value_usd": "usd"}).assign(country_code=pd.NA)
-    rows = pd.concat(
-        [own[["activity_id", "country_code", "year", "usd"]], split], ignore_index=True
-    )
-    flags = activities[["activity_id", "is_cd"]].drop_duplicates("activity_id")
-    rows = rows.merge(flags, on="activity_id", how="left")
-    rows["is_cd"] = rows["is_cd"].fillna(False).astype(bool)
-    rows["usd"] = rows["usd"].astype("float64")
-    return rows[columns]
+def relation(table: str, tables: Collection[str]) -> str:
+    """SQL relation of ``table``: its view, or an empty table of its schema (with
+    :data:`ROW`) when ``tables`` does not name it."""
+    if table in tables:
+        return quote(table)
+    return f"({empty_table_sql(table, [f'CAST(NULL AS BIGINT) AS {ROW}'])})"
 
 
-def headline_figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+def _number(column: str) -> str:
+    """SQL: the number as a DOUBLE, NaN as missing."""
+    number = f"CAST({column} AS DOUBLE)"
+    return f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"
+
+
+def disbursements_sql(tables: Collection[str]) -> str:
+    """SQL of the USD disbursements per transaction and country: activity_id,
+    country_code, year (of ``transaction_date``, as the metrics count it; missing when
+    undated), usd, is_cd (of the activity's first row)."""
+    types = ", ".join(literal(code) for code in DISBURSEMENT_TYPES)
+    return f"""
+        WITH counted AS (
+            SELECT activity_id, recipient_country, usd, year FROM (
+                SELECT activity_id, recipient_country, {_number("value_usd")} AS usd,
+                       year(CAST(transaction_date AS DATE)) AS year
+                FROM {relation("transactions", tables)}
+                WHERE transaction_type IN ({types}) AND coalesce(counts_toward_totals, false)
+            ) WHERE usd IS NOT NULL
+        ), split AS (
+            SELECT activity_id, recipient_country AS country_code, year, usd
+            FROM counted WHERE recipient_country IS NOT NULL
+            UNION ALL
+            SELECT c.activity_id, s.country_code, c.year,
+                   c.usd * coalesce({_number("s.share")}, 1.0) AS usd
+            FROM counted c LEFT JOIN {relation("activity_countries", tables)} s
+              ON s.activity_id = c.activity_id
+            WHERE c.recipient_country IS NULL
+        ), flags AS (
+            SELECT activity_id, coalesce(is_cd, false) AS is_cd
+            FROM {relation("activities", tables)}
+            QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1
+        )
+        SELECT m.activity_id, m.country_code, CAST(m.year AS BIGINT) AS year,
+               CAST(m.usd AS DOUBLE) AS usd, coalesce(f.is_cd, false) AS is_cd
+        FROM split m LEFT JOIN flags f ON f.activity_id = m.activity_id"""
+
+
+def disbursements(
+    con: duckdb.DuckDBPyConnection, tables: Collection[str]
+) -> duckdb.DuckDBPyRelation:
+    """The disbursements of :func:`disbursements_sql`, as a relation of ``con`` (nothing
+    is read until it is)."""
+    return con.sql(disbursements_sql(tables))
+
+
+def _money(total: float | None) -> float:
+    return 0.0 if total is None else float(total)
+
+
+def headline_figures(con: duckdb.DuckDBPyConnection, tables: Collection[str]) -> dict[str, Any]:
     """The release's headline figures (plain numbers, rounded for display)."""
-    activities = tables.get("activities", pd.DataFrame())
-    sources = tables.get("sources", pd.DataFrame())
-    quarantine = tables.get("quarantine", pd.DataFrame())
-    money = disbursements(tables)
-    total = float(money["usd"].sum()) if len(money) else 0.0
-    cd = float(money.loc[money["is_cd"], "usd"].sum()) if len(money) else 0.0
-    cd_activities = int(activities["is_cd"].fillna(False).sum()) if len(activities) else 0
-    figures: dict[str, Any] = {
-        "activities": len(activities),
-        "cd_activities": cd_activities,
-        "publishers": int(activities["reporting_org_ref"].nunique()) if len(activities) else 0,
-        "countries": int(tables["activity_countries"]["country_code"].nunique())
-        if "activity_countries" in tables and len(tables["activity_countries"])
-        else 0,
-        "transactions": len(tables.get("transactions", ())),
+    activities = relation("activities", tables)
+    sources = relation("sources", tables)
+    found = con.execute(
+        f"""WITH money AS ({disbursements_sql(tables)})
+        SELECT
+            (SELECT count(*) FROM {activities}),
+            (SELECT count(*) FILTER (WHERE is_cd) FROM {activities}),
+            (SELECT count(DISTINCT reporting_org_ref) FROM {activities}),
+            (SELECT count(DISTINCT country_code) FROM {relation("activity_countries", tables)}),
+            (SELECT count(*) FROM {relation("transactions", tables)}),
+            (SELECT fsum(usd) FROM money),
+            (SELECT fsum(usd) FILTER (WHERE is_cd) FROM money),
+            (SELECT count(*) FROM {sources}),
+            (SELECT count(*) FILTER (WHERE status = 'rejected') FROM {sources}),
+            (SELECT count(*) FILTER (WHERE severity = 'error')
+             FROM {relation("quarantine", tables)})"""
+    ).fetchone()
+    assert found is not None
+    n_activities, n_cd, n_publishers, n_countries, n_transactions = map(int, found[:5])
+    total, cd = _money(found[5]), _money(found[6])
+    n_files, n_rejected, n_quarantined = map(int, found[7:])
+    return {
+        "activities": n_activities,
+        "cd_activities": n_cd,
+        "publishers": n_publishers,
+        "countries": n_countries,
+        "transactions": n_transactions,
         "disbursement_usd": round(total, 2),
         "cd_disbursement_usd": round(cd, 2),
         "cd_share": round(cd / total, 4) if total else None,
-        "files": len(sources),
-        "files_rejected": int((sources["status"] == "rejected").sum()) if len(sources) else 0,
-        "records_quarantined": int((quarantine["severity"] == "error").sum())
-        if len(quarantine)
-        else 0,
+        "files": n_files,
+        "files_rejected": n_rejected,
+        "records_quarantined": n_quarantined,
     }
-    return figures
 
 
-def country_figures(tables: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
-    """Per recipient country: disbursements, CD disbursements, CD share, CD activities."""
-    money = disbursements(tables)
-    activities = tables.get("activities", pd.DataFrame())
-    countries = tables.get("activity_countries", pd.DataFrame())
-    cd_ids = (
-        set(activities.loc[activities["is_cd"].fillna(False).astype(bool), "activity_id"])
-        if len(activities)
-        else set()
-    )
-    cd_count: dict[str, int] = {}
-    if len(countries):
-        for code, group in countries.groupby("country_code"):
-            cd_count[str(code)] = int(group["activity_id"].isin(cd_ids).sum())
+def country_figures(
+    con: duckdb.DuckDBPyConnection, tables: Collection[str]
+) -> list[dict[str, Any]]:
+    """Per recipient country: disbursements, CD disbursements, CD share, CD activities
+    (the rows of ``activity_countries`` of CD activities), by country code."""
+    cd_count = {
+        str(code): int(count)
+        for code, count in con.execute(
+            f"""SELECT country_code, count(*) FILTER (WHERE activity_id IN (
+                    SELECT activity_id FROM {relation("activities", tables)} WHERE is_cd))
+            FROM {relation("activity_countries", tables)}
+            WHERE country_code IS NOT NULL GROUP BY country_code"""
+        ).fetchall()
+    }
     rows: dict[str, dict[str, Any]] = {}
-    for code, group in money.dropna(subset=["country_code"]).groupby("country_code"):
-        total = float(group["usd"].sum())
-        cd = float(group.loc[group["is_cd"], "usd"].sum())
+    for code, found_total, found_cd in con.execute(
+        f"""SELECT country_code, fsum(usd), fsum(usd) FILTER (WHERE is_cd)
+        FROM ({disbursements_sql(tables)}) WHERE country_code IS NOT NULL
+        GROUP BY country_code"""
+    ).fetchall():
+        total, cd = _money(found_total), _money(found_cd)
         rows[str(code)] = {
             "country_code": str(code),
             "disbursement_usd": round(total, 2),
@@ -125,3 +161,17 @@ def country_figures(tables: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
             },
         )
     return [rows[k] for k in sorted(rows)]
+
+
+def publishers(
+    con: duckdb.DuckDBPyConnection, tables: Collection[str]
+) -> list[tuple[str, str | None]]:
+    """Every publisher of an activity: (``reporting_org_ref``, ``reporting_org_name`` of
+    its first activity), by ref."""
+    found = con.execute(
+        f"""SELECT reporting_org_ref, reporting_org_name FROM (
+            SELECT reporting_org_ref, reporting_org_name FROM {relation("activities", tables)}
+            QUALIFY row_number() OVER (PARTITION BY reporting_org_ref ORDER BY {ROW}) = 1
+        ) WHERE reporting_org_ref IS NOT NULL"""
+    ).fetchall()
+    return sorted((str(ref), None if name is None else str(name)) for ref, name in found)

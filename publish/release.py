@@ -10,7 +10,10 @@ checksum; every data file against its Table Schema in SQL,
 ``catalog.json`` and ``latest.json`` updated, so a reader never sees half a
 release. A run that failed half-way left only an unlisted
 ``releases/<version>/`` folder behind, which the next run clears and redoes.
-Published versions are never modified.
+Published versions are never modified. What the release says of its tables (the
+headline and country figures, the publishers credited, each country's latest
+metrics) is computed in SQL on the release's DuckDB connection
+(:func:`release_figures`), as the quality report and the profile pages are.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +33,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from assets.harmonise.schema import table_schema
+from assets.harmonise.schema import field_names, frame_of_arrow, table_frame, table_schema
 from assets.hashing import sha256_hex
 from assets.settings import WarehouseSettings
-from assets.warehouse import set_up, warehouse_config
+from assets.warehouse import ROW, quote, set_up, warehouse_config
 from publish.changelog import TableChange, compare_table, render_changelog
 from publish.files import parquet_relation
-from publish.headline import country_figures, headline_figures
+from publish.headline import country_figures, headline_figures, publishers, relation
 from publish.profile_html import PageContext, render_all
 from publish.profiles import ProfileOptions, Profiles, build_profiles
 from publish.quality import (
@@ -47,13 +50,7 @@ from publish.quality import (
     write_latest_quality,
 )
 from publish.site import render_dcat, render_index_html
-from publish.tables import (
-    ReleaseTables,
-    Stopwatch,
-    StoredTables,
-    TableFiles,
-    TableFrames,
-)
+from publish.tables import ReleaseTables, Stopwatch, StoredTables, TableFiles, read_sources
 from publish.targets import Target, content_type
 from publish.verify import read_back
 
@@ -180,19 +177,63 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
 
 
-def _credits(tables: Mapping[str, pd.DataFrame], options: ReleaseOptions) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class ReleaseFigures:
+    """What a release says of its tables besides the data files (headline and country
+    figures, publishers, each country's latest metrics): plain values, computed in SQL
+    while the release's DuckDB connection is open (:func:`release_figures`)."""
+
+    headline: dict[str, Any]
+    countries: list[dict[str, Any]]
+    #: (``reporting_org_ref``, ``reporting_org_name``) of every publisher, by ref.
+    publishers: list[tuple[str, str | None]]
+    #: Alignment metrics of all partners together, each country's latest year.
+    alignment: list[dict[str, Any]]
+    #: Duplication metrics, each country's latest year.
+    duplication: list[dict[str, Any]]
+
+
+def release_figures(con: duckdb.DuckDBPyConnection, tables: Collection[str]) -> ReleaseFigures:
+    """The figures of the tables ``tables`` names, views of ``con`` with their row numbers
+    (:meth:`publish.tables.ReleaseTables.views`; a table without a view is empty)."""
+    return ReleaseFigures(
+        headline=headline_figures(con, tables),
+        countries=country_figures(con, tables),
+        publishers=publishers(con, tables),
+        alignment=_latest_metrics(con, "alignment_metrics", tables, all_partners=True),
+        duplication=_latest_metrics(con, "duplication_metrics", tables),
+    )
+
+
+def _latest_metrics(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    tables: Collection[str],
+    *,
+    all_partners: bool = False,
+) -> list[dict[str, Any]]:
+    """Each country's latest year only (``all_partners``: of the rows of all partners
+    together, ``partner_org_ref`` empty), in the table's order: what the catalogue page
+    shows. The release's data files hold every year and partner; the catalogue stays
+    small however many."""
+    columns = ", ".join(quote(name) for name in field_names(table))
+    where = "WHERE coalesce(partner_org_ref, '') = ''" if all_partners else ""
+    arrow = con.execute(
+        f"""SELECT {columns} FROM (
+            SELECT *, max(year) OVER (PARTITION BY country_code) AS _latest
+            FROM {relation(table, tables)} {where}
+        ) WHERE year = _latest ORDER BY {ROW}"""
+    ).to_arrow_table()
+    return _records(table_frame(table, frame_of_arrow(arrow)))
+
+
+def _credits(
+    publishers: Sequence[tuple[str, str | None]], options: ReleaseOptions
+) -> list[dict[str, str]]:
     sources = []
-    activities = tables.get("activities")
-    if activities is not None and len(activities):
-        publishers = (
-            activities[["reporting_org_ref", "reporting_org_name"]]
-            .drop_duplicates("reporting_org_ref")
-            .dropna(subset=["reporting_org_ref"])
-            .sort_values("reporting_org_ref")
-        )
-        for ref, name in publishers.itertuples(index=False):
-            label = f"{name} ({ref})" if isinstance(name, str) else str(ref)
-            sources.append({"title": f"IATI activity data published by {label}"})
+    for ref, name in publishers:
+        label = f"{name} ({ref})" if isinstance(name, str) else str(ref)
+        sources.append({"title": f"IATI activity data published by {label}"})
     sources += [{"title": credit} for credit in options.credits]
     return sources
 
@@ -273,7 +314,8 @@ in `catalog.json`; the same version always has the same bytes.
 
 
 def build_release(
-    tables: Mapping[str, pd.DataFrame],
+    figures: ReleaseFigures,
+    sources: pd.DataFrame | None,
     written: Mapping[str, TableFiles],
     version: str,
     options: ReleaseOptions,
@@ -289,14 +331,16 @@ def build_release(
     """Every file of the release besides the data files (relative path -> bytes), and its
     catalogue entry (which lists the data files too, from ``written``).
 
-    ``tables``: the frames the headline figures and credits read; ``profiles``: the
-    country and partner profiles (:func:`publish.profiles.build_profiles`), or None."""
+    ``figures``: the tables' figures (:func:`release_figures`); ``sources``: the input
+    files as the release shows them (:func:`publish.tables.read_sources`), or None;
+    ``profiles``: the country and partner profiles
+    (:func:`publish.profiles.build_profiles`), or None."""
     stopwatch = stopwatch or Stopwatch()
     began = time.perf_counter()
     names = sorted(written)
     counts = {t: written[t].rows for t in names}
-    credits = _credits(tables, options)
-    headline = headline_figures(tables)
+    credits = _credits(figures.publishers, options)
+    headline = figures.headline
 
     files: dict[str, bytes] = {}
     checksums: dict[str, dict[str, Any]] = {}
@@ -328,7 +372,6 @@ def build_release(
         )
         for data_file in (csv, parquet):
             checksums[data_file.key] = {"sha256": data_file.sha256, "bytes": data_file.bytes}
-    sources_table = tables.get("sources")
     input_files = (
         [
             {
@@ -337,9 +380,9 @@ def build_release(
                 "sha256": _plain(r.sha256),
                 "status": r.status,
             }
-            for r in sources_table.sort_values("source_file").itertuples(index=False)
+            for r in sources.sort_values("source_file").itertuples(index=False)
         ]
-        if sources_table is not None
+        if sources is not None
         else []
     )
     package = {
@@ -416,10 +459,10 @@ def build_release(
         "files": dict(sorted(checksums.items())),
         "headline": headline,
         "credits": credits,
-        "countries": country_figures(tables),
+        "countries": figures.countries,
         "quality": quality.summary if quality else {},
-        "alignment": _records(_latest_years(_all_partners(tables.get("alignment_metrics")))),
-        "duplication": _records(_latest_years(tables.get("duplication_metrics"))),
+        "alignment": figures.alignment,
+        "duplication": figures.duplication,
         "profiles": profiles_entry,
         "changes": {
             c.table: {
@@ -444,24 +487,8 @@ def _plain(value: Any) -> Any:
     )
 
 
-def _all_partners(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Alignment rows of all partners together (``partner_org_ref`` empty)."""
-    if frame is None or frame.empty:
-        return frame
-    return frame[frame["partner_org_ref"].fillna("").eq("")]
-
-
-def _latest_years(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Each country's latest year only: what the catalogue page shows. The release's
-    data files hold every year and partner; the catalogue stays small however many."""
-    if frame is None or frame.empty:
-        return frame
-    latest = frame.groupby("country_code", dropna=False)["year"].transform("max")
-    return frame[frame["year"] == latest]
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if frame is None or frame.empty:
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    if frame.empty:
         return []
     records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
     return records
@@ -519,17 +546,16 @@ def publish_release(
     """Publish the stored tables as a new release when they changed; else record "no change"."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     stopwatch = Stopwatch()
-    frames = TableFrames(tables, options.project_root)
     catalog = read_json(target, CATALOG) or empty_catalog(options)
     releases = catalog.get("releases") or []
     reported = {"sources", "quarantine"} <= set(tables.names)
     history = read_history(target) if reported else []
     bundle: QualityBundle | None = None
     built: Profiles | None = None
+    figures: ReleaseFigures | None = None
     with _workspace(options.work_dir) as work:
-        # DuckDB's part first: its memory is given back before the pandas parts start
         with _warehouse(options, work) as con:
-            sources = frames["sources"] if "sources" in tables.names else None
+            sources = read_sources(tables, options.project_root)
             data = ReleaseTables(con, tables, sources, work, stopwatch)
             digests = data.content_digests()
             digest = content_hash(digests)
@@ -548,7 +574,7 @@ def publish_release(
                 began = time.perf_counter()
                 leaks = data.leaks(options.private)
                 stopwatch.add("verification", began)
-            # the report and the profile pages read the tables as published, in DuckDB
+            # the report, the profile pages and the figures read the tables as published
             data.views()
             if reported:
                 began = time.perf_counter()
@@ -565,12 +591,18 @@ def publish_release(
                 began = time.perf_counter()
                 built = build_profiles(con, options.profiles, work / "profiles")
                 stopwatch.add("profile pages", began)
+            if not unchanged:
+                began = time.perf_counter()
+                figures = release_figures(con, tables.names)
+                stopwatch.add("index/catalogue", began)
         if unchanged:
             return _no_change(target, catalog, options, bundle, digest, stopwatch)
 
+        assert figures is not None
         published = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         files, entry = build_release(
-            frames,
+            figures,
+            sources,
             written,
             version,
             options,
@@ -582,7 +614,6 @@ def publish_release(
             digest=digest,
             stopwatch=stopwatch,
         )
-        frames.forget()  # the pandas frames are done with: verification runs in DuckDB
         began = time.perf_counter()
         check_private(files, options.private, prefix, leaks)
         stopwatch.add("verification", began)

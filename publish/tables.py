@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -57,36 +57,14 @@ class StoredTables:
         return 0 if path is None else int(pq.ParquetFile(path).metadata.num_rows)
 
 
-class TableFrames(Mapping[str, pd.DataFrame]):
-    """The stored tables as pandas frames, each read when first asked for (the quality
-    report, the profile pages and the headline figures read them so), ``sources`` with
-    its URIs as a release shows them."""
-
-    def __init__(self, stored: StoredTables, project_root: Path | None) -> None:
-        self.stored = stored
-        self.project_root = project_root
-        self._frames: dict[str, pd.DataFrame] = {}
-
-    def __getitem__(self, table: str) -> pd.DataFrame:
-        if table not in self.stored.names:
-            raise KeyError(table)
-        if table not in self._frames:
-            path = self.stored.path(table)
-            frame = read_table(table, path) if path is not None else table_frame(table, [])
-            if table == "sources":
-                frame = public_sources(frame, self.project_root)
-            self._frames[table] = frame
-        return self._frames[table]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.stored.names)
-
-    def __len__(self) -> int:
-        return len(self.stored.names)
-
-    def forget(self) -> None:
-        """Let go of the frames read so far (they are read again if asked for)."""
-        self._frames.clear()
+def read_sources(stored: StoredTables, root: Path | None) -> pd.DataFrame | None:
+    """``sources`` (small: one row per input file) as a release shows it
+    (:func:`public_sources`); None when the tables have no ``sources``."""
+    if "sources" not in stored.names:
+        return None
+    path = stored.path("sources")
+    frame = read_table("sources", path) if path is not None else table_frame("sources", [])
+    return public_sources(frame, root)
 
 
 def public_sources(sources: pd.DataFrame, root: Path | None) -> pd.DataFrame:

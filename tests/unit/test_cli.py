@@ -1,4 +1,6 @@
-"""``cdcompact iati harmonise``: exit codes, the summary and the Parquet tables it writes.
+"""``cdcompact iati harmonise``: exit codes, the summary and the Parquet tables it writes;
+the run summary (``cdcompact run`` prints it too) against the pandas code it replaced
+(tests/legacy/summary.py).
 
 Most cases call ``pipelines.cli.main`` in-process; one runs the installed
 ``cdcompact`` script as a subprocess, from another working directory.
@@ -16,9 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from assets.harmonise.schema import table_frame
+from assets.harmonise.store import read_tables, write_tables
 from assets.metrics.stage import PUBLISHED_TABLES
-from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main
+from assets.settings import load_settings
+from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main, summary
 from tests.conftest import CODELISTS, IATI_FIXTURES, RATES
+from tests.legacy.summary import summary as legacy_summary
+from tests.unit.test_release import demo_tables
+from tests.unit.test_release_figures import CASES, stored
 
 WHO_ARG = IATI_FIXTURES / "valid" / "who-arg.xml"
 XDR_FILE = IATI_FIXTURES / "valid" / "multiple_locales_descriptions.xml"
@@ -92,6 +100,36 @@ def test_summary_lists_files_counts_and_the_rejected_reason(who_arg_run: Run) ->
         "rejected not-xml.xml: the file is not XML: it starts with 'This is not XML'"
     ]
     assert lines[-1] == f"tables written to {who_arg_run.tables}"
+
+
+def test_the_summary_is_the_pandas_summary_of_the_tables_written(who_arg_run: Run) -> None:
+    """Counted in SQL over the Parquet files, as the pandas code counted the frames."""
+    written = read_tables(who_arg_run.tables, PUBLISHED_TABLES)
+    assert who_arg_run.out.rstrip("\n") == legacy_summary(written, who_arg_run.tables)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_run_summary_equals_the_pandas_one(case: str, tmp_path: Path) -> None:
+    stored(case, tmp_path)
+    shown = summary(load_settings(), tmp_path)
+    assert shown == legacy_summary(read_tables(tmp_path, PUBLISHED_TABLES), tmp_path)
+    assert shown.splitlines()[-1] == f"tables written to {tmp_path}"
+
+
+def test_the_run_summary_of_unchanged_rejected_and_partial_files(tmp_path: Path) -> None:
+    tables = demo_tables()
+    sources = tables["sources"].copy()
+    sources.loc[0, "status"] = "unchanged"
+    sources.loc[1, ["status", "reason"]] = ["rejected", "the file is not XML"]
+    sources.loc[2, ["status", "reason"]] = ["partial", None]
+    write_tables({**tables, "sources": table_frame("sources", sources)}, tmp_path)
+    shown = summary(load_settings(), tmp_path)
+    assert shown == legacy_summary(read_tables(tmp_path, PUBLISHED_TABLES), tmp_path)
+    assert shown.splitlines()[0].endswith(" · rejected 1 · unchanged 1")
+    assert shown.splitlines()[-3:-1] == [
+        "  rejected gb-demo-2002.xml: the file is not XML",
+        "  partial  se-demo-4004.xml: <NA>",
+    ]
 
 
 def test_every_table_is_written_and_readable(who_arg_run: Run) -> None:

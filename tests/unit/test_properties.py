@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,6 +50,7 @@ from assets.iati.harmonise import (
 from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.metrics import alignment, duplication
 from assets.settings import load_settings
+from assets.warehouse import register_frames, set_up
 from publish import headline
 from publish.files import FORMULA_START
 from tests.conftest import CODELISTS, IATI_SCHEMAS, RATES
@@ -602,7 +604,11 @@ def test_split_amounts_never_exceed_the_original(generated: GeneratedFile, folde
 
     # headline figures: per activity, the country parts of its counted disbursements are
     # no more (in size) than those disbursements
-    money = headline.disbursements(tables)
+    with duckdb.connect() as con:
+        set_up(con)
+        money_tables = {t: tables[t] for t in ("transactions", "activities", "activity_countries")}
+        register_frames(con, money_tables)
+        money = headline.disbursements(con, list(money_tables)).df()
     counted = transactions[
         transactions["transaction_type"].isin(headline.DISBURSEMENT_TYPES)
         & transactions["counts_toward_totals"].fillna(False).astype(bool)
