@@ -76,10 +76,16 @@ def map_in_processes(
             initializer=initializer,
             initargs=initargs,
         ) as pool:
-            futures: dict[int, Future[R]] = {i: pool.submit(function, jobs[i]) for i in pending}
+            futures: dict[int, Future[R]] = {}
             for index in pending:
                 try:
-                    results[index] = futures[index].result()
+                    futures[index] = pool.submit(function, jobs[index])
+                except BrokenProcessPool:  # a worker died while jobs were still handed out
+                    broken = True
+                    break
+            for index, future in futures.items():
+                try:
+                    results[index] = future.result()
                 except BrokenProcessPool:
                     broken = True
                     continue
