@@ -55,13 +55,6 @@ def transform(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     combining.combine_tables(con, [(h.source_file, h.tables) for h in submissions], outcomes)
 
 
-def harmonised_tables(settings: Settings) -> dict[str, pd.DataFrame]:
-    """Every harmonised table, from every fetched dataset and every processed submission."""
-    with connection(settings) as con:
-        transform(con, settings)
-        return combining.frames(con)
-
-
 def refreshed_sources(settings: Settings, sources: pd.DataFrame) -> pd.DataFrame:
     """The combined ``sources`` table of an earlier night with tonight's fetch outcome
     (used when the inputs did not change, so nothing else in the tables can have)."""
@@ -76,7 +69,7 @@ def refreshed_sources(settings: Settings, sources: pd.DataFrame) -> pd.DataFrame
 
 
 def combined_fingerprint(settings: Settings) -> str:
-    """What :func:`harmonised_tables` would combine tonight, as one digest
+    """What :func:`transform` would combine tonight, as one digest
     (:func:`assets.harmonise.reuse.inputs_fingerprint`)."""
     root = iati_dir(settings.data_dir)
     key = conformance_key(settings)
@@ -102,4 +95,4 @@ def combined_fingerprint(settings: Settings) -> str:
     )
 
 
-__all__ = ["FetchOutcome", "combined_fingerprint", "harmonised_tables", "refreshed_sources"]
+__all__ = ["FetchOutcome", "combined_fingerprint", "refreshed_sources", "transform"]

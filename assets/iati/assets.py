@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
-from assets.harmonise.combined import combined_fingerprint, harmonised_tables, refreshed_sources
+from assets.harmonise.combined import combined_fingerprint, refreshed_sources, transform
 from assets.harmonise.reuse import (
     first_future_disbursement,
     forget_state,
@@ -52,7 +52,7 @@ from assets.iati.fetching import (
 from assets.iati.harmonise import ALL_TABLES, HarmoniseOptions
 from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
-from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
+from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics, published_frames
 from assets.settings import Settings, load_settings
 from assets.warehouse import attach_tables, connection
 from expectations.asset_checks import (
@@ -432,9 +432,11 @@ def iati_transform(context: AssetExecutionContext, compact: CompactConfig) -> An
             timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
             return
         forget_state(out)
-        combined = harmonised_tables(settings)
-        seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
-        tables = add_metrics(combined, settings.metrics)
+        with connection(settings) as con:
+            transform(con, settings)
+            seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
+            add_metrics(con, settings.metrics)
+            tables = published_frames(con)
         seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc

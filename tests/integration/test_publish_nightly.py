@@ -128,17 +128,16 @@ def test_a_broken_table_stops_publishing_through_a_blocking_check(
     assert run_nightly(config, instance=instance) == 0
     catalog_before = (publish_dir / "catalog.json").read_bytes()
 
-    real = iati_assets.harmonised_tables
+    real = iati_assets.transform
 
-    def broken(settings: Any) -> Any:
-        tables = real(settings)
-        activities = tables["activities"]
-        tables["activities"] = activities.iloc[[0, *range(len(activities))]].reset_index(
-            drop=True
-        )  # the first activity twice: a duplicate primary key
-        return tables
+    def broken(con: Any, settings: Any) -> None:
+        real(con, settings)
+        # the first activity twice: a duplicate primary key
+        con.execute(
+            "INSERT INTO c_activities SELECT * FROM c_activities ORDER BY activity_id LIMIT 1"
+        )
 
-    monkeypatch.setattr(iati_assets, "harmonised_tables", broken)
+    monkeypatch.setattr(iati_assets, "transform", broken)
     _change_a_title(tmp_path)  # new data, so a release would otherwise be published
     assert run_nightly(config, instance=instance) == 1
     assert (publish_dir / "catalog.json").read_bytes() == catalog_before
