@@ -44,6 +44,7 @@ import duckdb
 import pyarrow as pa
 
 from assets.harmonise.schema import arrow_schema, table_schemas
+from assets.harmonise.sql import SPACE, py_strip
 from assets.iati.harmonise import IATI_TABLES
 from assets.warehouse import ROW, duckdb_type, empty_table_sql, literal, quote
 from expectations.runner import ExpectationOutcome, TableValidation
@@ -92,17 +93,8 @@ _SLUG_MAX = 60
 _HASH_LEN = 10
 #: Temporary views and tables of the report in the caller's connection start so.
 _PREFIX = "__quality_"
-#: What Python's ``str.strip()`` removes (every character for which ``str.isspace()``),
-#: for SQL's ``trim``: codes and references are compared as Python strips them.
-WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-#: The same as an RE2 character class (DuckDB's ``trim`` with a set of characters is slow).
-_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
-_STRIPPED = literal(f"^{_SPACE}+|{_SPACE}+$")
-_NOT_SPACE = literal(f"[^{_SPACE[1:]}")
+_NOT_SPACE = literal(f"[^{SPACE[1:]}")
 
 
 # -- freshness and slugs ---------------------------------------------------------------------
@@ -216,11 +208,6 @@ def _timestamp(micros: int | None) -> dt.datetime | None:
 # -- SQL pieces --------------------------------------------------------------------------------
 
 
-def _strip(column: str) -> str:
-    """SQL: the text of ``column`` as Python's ``str.strip()`` leaves it."""
-    return f"regexp_replace(CAST({column} AS VARCHAR), {_STRIPPED}, '', 'g')"
-
-
 def _filled(column: str) -> str:
     """SQL: the text is there (not null, not blank)."""
     return f"coalesce(regexp_matches(CAST({column} AS VARCHAR), {_NOT_SPACE}), false)"
@@ -228,7 +215,7 @@ def _filled(column: str) -> str:
 
 def _stripped_is(column: str, *values: str) -> str:
     """SQL: the text, stripped, is one of ``values`` (null: false)."""
-    pattern = f"{_SPACE}*(?:{'|'.join(re.escape(v) for v in values)}){_SPACE}*"
+    pattern = f"{SPACE}*(?:{'|'.join(re.escape(v) for v in values)}){SPACE}*"
     return f"coalesce(regexp_full_match(CAST({column} AS VARCHAR), {literal(pattern)}), false)"
 
 
@@ -244,7 +231,7 @@ def _is(column: str, *values: str) -> str:
 
 def _publisher(alias: str) -> str:
     """SQL: the contributor id of an IATI activity's publisher."""
-    ref = _strip(f"{alias}.reporting_org_ref")
+    ref = py_strip(f"{alias}.reporting_org_ref")
     return f"'publisher:' || coalesce(nullif({ref}, ''), {literal(UNKNOWN_REF)})"
 
 
@@ -367,7 +354,7 @@ class _Db:
         activities = self.relation("activities")
         declarations = self.relation("partner_declarations")
         countries = [
-            f"SELECT source_file, 'country:' || {_strip('country_code')} AS who "
+            f"SELECT source_file, 'country:' || {py_strip('country_code')} AS who "
             f"FROM {self.relation(table)} WHERE {_is('source', 'country_report')} "
             f"AND {_filled('country_code')}"
             for table in ("cd_priorities", "results")
@@ -376,9 +363,9 @@ class _Db:
             f"SELECT source_file, {_publisher('x')} AS who FROM {activities} AS x "
             f"WHERE {_is('x.source', 'iati')}",
             *countries,
-            f"SELECT source_file, 'partner:' || {_strip('partner_org_ref')} FROM {declarations} "
+            f"SELECT source_file, 'partner:' || {py_strip('partner_org_ref')} FROM {declarations} "
             f"WHERE {_filled('partner_org_ref')}",
-            f"SELECT source_file, 'partner:' || {_strip('reporting_org_ref')} FROM {activities} "
+            f"SELECT source_file, 'partner:' || {py_strip('reporting_org_ref')} FROM {activities} "
             f"WHERE {_is('source', 'partner_submission')} AND {_filled('reporting_org_ref')}",
         ]
         self.files = self.create(
@@ -446,7 +433,7 @@ class _Db:
         elif table == "partner_declarations":
             known = _filled("x.partner_org_ref")
             parts = [
-                (f"'partner:' || {_strip('x.partner_org_ref')}", 0, f"WHERE {known}"),
+                (f"'partner:' || {py_strip('x.partner_org_ref')}", 0, f"WHERE {known}"),
                 ("f.who", 1, f"{files} WHERE NOT {known}"),
             ]
         elif self.has(table, "source_file"):
@@ -1573,7 +1560,7 @@ def _report(
             f"SELECT who FROM {db.files} "
             f"UNION SELECT {_publisher('x')} FROM {activities} AS x "
             f"WHERE {_is('x.source', 'iati')} "
-            f"UNION SELECT 'partner:' || {_strip('partner_org_ref')} "
+            f"UNION SELECT 'partner:' || {py_strip('partner_org_ref')} "
             f"FROM {db.relation('partner_declarations')} WHERE {_filled('partner_org_ref')}"
         )
     }

@@ -55,12 +55,13 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
 
 def _harmonise(args: argparse.Namespace) -> int:
-    from assets.harmonise.store import write_tables
+    from assets.harmonise.store import to_arrow, write_tables
     from assets.iati.codelists import CodelistError, load_codelists
     from assets.iati.conformance import IatiSchemas
     from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
     from assets.iati.rates import RatesError, load_exchange_rates
-    from assets.metrics.stage import add_metrics
+    from assets.metrics.stage import add_metrics, published_frames
+    from assets.warehouse import connection, temp_table
 
     settings = _settings(args)
     if settings is None:
@@ -102,7 +103,11 @@ def _harmonise(args: argparse.Namespace) -> int:
         _, tables = harmonise_paths(args.paths, options, progress, workers=workers)
     finally:
         progress.close()
-    tables = add_metrics(tables, settings.metrics)
+    with connection(settings) as con:
+        for table, frame in tables.items():
+            temp_table(con, f"c_{table}", to_arrow(table, frame))
+        add_metrics(con, settings.metrics)
+        tables = published_frames(con)
     write_tables(tables, args.out)
     harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
     print(summary(settings, args.out))

@@ -19,6 +19,22 @@ from typing import Any
 import duckdb
 from duckdb import func
 
+#: What Python's ``str.strip()`` removes (every character for which ``str.isspace()``),
+#: for SQL's ``trim``: codes and references are compared as Python strips them.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: The same as an RE2 character class (DuckDB's ``trim`` with a set of characters is slow).
+SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
+_STRIPPED = "'^" + SPACE + "+|" + SPACE + "+$'"
+
+
+def py_strip(column: str) -> str:
+    """SQL: the text of ``column`` as Python's ``str.strip()`` leaves it."""
+    return f"regexp_replace(CAST({column} AS VARCHAR), {_STRIPPED}, '', 'g')"
+
+
 #: Characters RE2 treats as special, escaped by :func:`re2_escape`.
 _RE2_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
 #: Python's ``\w`` (str.isalnum() or "_") as an RE2 class.

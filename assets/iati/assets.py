@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 from dagster_duckdb import DuckDBResource
 
-from assets.harmonise import combine as combining
 from assets.harmonise.combined import combined_fingerprint, refreshed_sources, transform
 from assets.harmonise.reuse import (
     first_future_disbursement,
@@ -37,7 +36,6 @@ from assets.harmonise.store import (
     reference_dir,
     tables_dir,
     timings_path,
-    to_arrow,
 )
 from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
@@ -59,7 +57,7 @@ from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
 from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
 from assets.settings import Settings, load_settings
-from assets.warehouse import attach_tables, quote, set_up, temp_table
+from assets.warehouse import attach_tables, quote, set_up
 from expectations.asset_checks import (
     expectation_check_results,
     expectation_check_specs,
@@ -420,13 +418,6 @@ def _reused_results(
     yield from expectation_check_results(validations)
 
 
-def _metrics(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """``c_transactions`` flagged for double counting and the ``c_`` metric tables."""
-    tables = add_metrics(combining.frames(con), settings.metrics)
-    for table in ("transactions", *METRIC_TABLES):
-        temp_table(con, f"c_{table}", to_arrow(table, tables[table]))
-
-
 @dg.multi_asset(
     specs=HARMONISED_SPECS,
     check_specs=[
@@ -465,7 +456,7 @@ def iati_transform(
             forget_state(out)
             transform(con, settings)
             seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
-            _metrics(con, settings)
+            add_metrics(con, settings.metrics)
             seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
         except LookupError as exc:
             raise dg.Failure(description=str(exc)) from exc

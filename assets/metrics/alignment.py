@@ -1,10 +1,11 @@
-"""Alignment of capacity development (CD) with country priorities and systems.
+"""Alignment of capacity development (CD) with country priorities and systems, in SQL.
 
-Pure pandas: :func:`alignment_links` links activities to the country CD
-priorities (``alignment_links``), :func:`alignment_metrics` computes every
-metric of the Alignment table of ``docs/metrics.md`` (``alignment_metrics``)
-per ``country_code`` x ``partner_org_ref`` x ``year`` and for all partners
-together (``partner_org_ref`` empty).
+:func:`alignment_links` links activities to the country CD priorities
+(``alignment_links``), :func:`alignment_metrics` computes every metric of the
+Alignment table of ``docs/metrics.md`` (``alignment_metrics``) per
+``country_code`` x ``partner_org_ref`` x ``year`` and for all partners together
+(``partner_org_ref`` empty), over the metrics' inputs in a DuckDB connection
+(:mod:`assets.metrics.stage`).
 
 Rules (the method of ``method_version`` "1"):
 
@@ -19,7 +20,7 @@ Rules (the method of ``method_version`` "1"):
   the country, so every metric of a country-year describes the same activities.
   ``traceability`` uses the year of the incoming-funds transaction.
 * Partner: the activity's ``reporting_org_ref``, else the ``partner_org_ref``
-  of its declarations (partner-submitted activities).
+  of its declarations (partner-submitted activities; the first one given).
 * Declarations apply to the year of their ``period`` (its first four-digit
   year); several declarations of one activity and year are combined (any true
   -> true, else any false -> false, else unknown). No declaration for the year,
@@ -33,17 +34,17 @@ Rules (the method of ``method_version`` "1"):
   ``n_activities_eligible`` every activity the metric's definition covers
   (known or not), and ``coverage`` = n_activities ÷ n_activities_eligible
   (empty when none is eligible), so the unknowns left out are always shown.
+
+Sums are pandas' (:mod:`assets.metrics.sql`): the rows of a group in the order of
+the transactions and, within one, of the activity's countries.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+import duckdb
 
-import pandas as pd
-
-from assets.harmonise.schema import empty_frame, field_names, table_frame
+from assets.metrics.sql import ORDER, sum_sql, takes_reduceat, text
+from assets.warehouse import literal
 
 METHOD_VERSION = "1"
 
@@ -52,18 +53,18 @@ CONFIDENCE_PARTNER_DECLARED = 1.0  # the partner listed the priority itself
 CONFIDENCE_RESULT_REFERENCE = 0.9  # a result indicator refers to the priority
 CONFIDENCE_SECTOR_MATCH = 0.5  # only the CD sector equals the priority's sector
 
-MONEY_TRANSACTION_TYPES = frozenset({"3", "4"})
+MONEY_TRANSACTION_TYPES = ("3", "4")
 INCOMING_FUNDS = "1"
-TECHNICAL_COOPERATION_AID_TYPES = frozenset({"D01", "D02"})
+TECHNICAL_COOPERATION_AID_TYPES = ("D01", "D02")
 #: Aid types that are programme-based approaches by definition (budget support,
 #: basket funds / pooled funding).
-PROGRAMME_BASED_AID_TYPES = frozenset({"A01", "A02", "B04"})
+PROGRAMME_BASED_AID_TYPES = ("A01", "A02", "B04")
 #: Disbursement channels into government (treasury, or a government institution's
 #: own account).
-GOVERNMENT_CHANNELS = frozenset({"1", "2"})
+GOVERNMENT_CHANNELS = ("1", "2")
 #: Organisation types of the public sector (government, local government,
 #: other public sector) for an implementing organisation.
-GOVERNMENT_ORG_TYPES = frozenset({"10", "11", "15"})
+GOVERNMENT_ORG_TYPES = ("10", "11", "15")
 
 METRICS: tuple[str, ...] = (
     "cd_share",
@@ -80,7 +81,7 @@ METRICS: tuple[str, ...] = (
     "results_reporting",
 )
 COUNTRY_SYSTEMS = ("uses_country_pfm", "uses_country_procurement", "uses_country_me")
-_DECLARED_FLAGS = (
+DECLARED_FLAGS = (
     *COUNTRY_SYSTEMS,
     "on_budget",
     "results_from_country_framework",
@@ -88,74 +89,48 @@ _DECLARED_FLAGS = (
     "joint_programme",
     "parallel_piu",
 )
-_KEY = ["country_code", "partner_org_ref", "year"]
-_UNIT_COLUMNS = [*_KEY, "activity_id", "weight", "hit"]
+_KEY = "country_code, partner_org_ref, year"
 
 
-# --------------------------------------------------------------------------- helpers
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
-def _table(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    frame = tables.get(name)
-    return empty_frame(name) if frame is None else frame
+def _countries(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_al_countries``: each activity's countries in table order (``pos``), equal shares
+    for all of an activity's countries where one share is missing."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_countries AS
+        SELECT activity_id AS activity, country_code AS country, {ORDER} AS pos,
+            CASE WHEN bool_or(share IS NULL) OVER (PARTITION BY activity_id)
+                THEN CAST(1 AS DOUBLE) / count(*) OVER (PARTITION BY activity_id)
+                ELSE CAST(share AS DOUBLE) END AS share
+        FROM m_activity_countries WHERE activity_id IS NOT NULL
+        """
+    )
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+def _result_countries(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_al_results``: each result of an activity with the countries it is about (its
+    own country, else its activity's countries)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_results AS
+        WITH r AS (
+            SELECT *, {text("activity_id")} AS activity, {text("country_code")} AS own
+            FROM m_results
+        )
+        SELECT r.*, r.own AS target FROM r WHERE r.activity <> '' AND r.own <> ''
+        UNION ALL
+        SELECT r.*, c.country FROM r JOIN m_al_countries c ON c.activity = r.activity
+        WHERE r.activity <> '' AND r.own = ''
+        """
+    )
 
 
-def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value).strip()
-
-
-def _split(value: Any) -> list[str]:
-    return [part.strip() for part in _text(value).split(";") if part.strip()]
-
-
-def _flag(value: Any) -> bool | None:
-    return None if _missing(value) else bool(value)
-
-
-def _combine(values: Iterable[bool | None]) -> bool | None:
-    """Any true -> true; else any false -> false; else unknown."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return None
-    return any(known)
-
-
-def _period_year(period: Any) -> int | None:
-    match = re.search(r"\d{4}", _text(period))
-    return int(match.group()) if match else None
-
-
-def _year(value: Any) -> int | None:
-    if _missing(value):
-        return None
-    year = getattr(value, "year", None)
-    return int(year) if year is not None else _period_year(value)
-
-
-def _activity_countries(tables: Mapping[str, pd.DataFrame]) -> dict[str, list[tuple[str, float]]]:
-    """activity_id -> [(country_code, share)], equal shares where none given."""
-    out: dict[str, list[tuple[str, float | None]]] = {}
-    for row in _table(tables, "activity_countries").itertuples(index=False):
-        share = None if _missing(row.share) else float(row.share)
-        out.setdefault(str(row.activity_id), []).append((str(row.country_code), share))
-    result: dict[str, list[tuple[str, float]]] = {}
-    for activity_id, pairs in out.items():
-        if any(share is None for _, share in pairs):
-            result[activity_id] = [(c, 1.0 / len(pairs)) for c, _ in pairs]
-        else:
-            result[activity_id] = [(c, float(s or 0.0)) for c, s in pairs]
-    return result
-
-
-# --------------------------------------------------------------------------- links
-
-
-def alignment_links(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """``alignment_links`` rows: one per activity, country, priority and basis.
+def alignment_links(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_alignment_links``: one row per activity, country, priority and basis.
 
     * ``partner_declared`` (confidence 1.0): a declaration's ``priority_ids``,
       for each country of the activity that has that priority;
@@ -168,378 +143,392 @@ def alignment_links(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
     Only (country, priority) pairs that exist in ``cd_priorities`` are linked.
     """
-    priorities = _table(tables, "cd_priorities")
-    known = {(str(r.country_code), str(r.priority_id)) for r in priorities.itertuples(index=False)}
-    by_sector: dict[tuple[str, str], list[str]] = {}
-    for r in priorities.itertuples(index=False):
-        if _text(r.sector_code):
-            key = (str(r.country_code), _text(r.sector_code))
-            by_sector.setdefault(key, []).append(str(r.priority_id))
-    countries = _activity_countries(tables)
-    rows: dict[tuple[str, str, str, str], float] = {}
-
-    def add(activity_id: str, country: str, priority: str, basis: str, confidence: float) -> None:
-        if (country, priority) in known:
-            rows[(activity_id, country, priority, basis)] = confidence
-
-    for d in _table(tables, "partner_declarations").itertuples(index=False):
-        activity_id = str(d.activity_id)
-        for priority in _split(d.priority_ids):
-            for country, _ in countries.get(activity_id, []):
-                add(activity_id, country, priority, "partner_declared", CONFIDENCE_PARTNER_DECLARED)
-
-    for r in _table(tables, "results").itertuples(index=False):
-        activity_id = _text(r.activity_id)
-        if not activity_id:
-            continue
-        targets = _result_countries(r, activity_id, countries)
-        for country in targets:
-            priority = _text(r.priority_id)
-            if not priority and _flag(r.from_country_framework):
-                priority = _text(r.reference_code)
-            if priority:
-                add(activity_id, country, priority, "result_reference", CONFIDENCE_RESULT_REFERENCE)
-
-    cd_activities = set(
-        _table(tables, "activities").loc[
-            lambda f: f["is_cd"].fillna(False).astype(bool), "activity_id"
-        ]
-    )
-    for s in _table(tables, "activity_sectors").itertuples(index=False):
-        activity_id = str(s.activity_id)
-        if (
-            activity_id not in cd_activities
-            or not _flag(s.is_cd_sector)
-            or _text(s.vocabulary) != "1"
-        ):
-            continue
-        for country, _ in countries.get(activity_id, []):
-            for priority in by_sector.get((country, _text(s.code)), []):
-                add(activity_id, country, priority, "sector_match", CONFIDENCE_SECTOR_MATCH)
-
-    records = [
-        {"activity_id": a, "country_code": c, "priority_id": p, "basis": b, "confidence": conf}
-        for (a, c, p, b), conf in sorted(rows.items())
-    ]
-    return table_frame("alignment_links", records)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-class _Context:
-    """The inputs, resolved once: activities, countries, declarations, results."""
-
-    def __init__(self, tables: Mapping[str, pd.DataFrame], links: pd.DataFrame) -> None:
-        activities = _table(tables, "activities")
-        self.countries = _activity_countries(tables)
-        self.is_cd: dict[str, bool] = {}
-        self.partner: dict[str, str] = {}
-        self.default_aid_type: dict[str, str] = {}
-        self.ftc: dict[str, bool] = {}
-        for a in activities.itertuples(index=False):
-            activity_id = str(a.activity_id)
-            self.is_cd[activity_id] = bool(_flag(a.is_cd))
-            self.partner[activity_id] = _text(a.reporting_org_ref)
-            self.default_aid_type[activity_id] = _text(a.default_aid_type)
-            self.ftc[activity_id] = "ftc_flag" in _split(a.cd_basis)
-
-        # declarations: (activity, year) -> combined flags
-        grouped: dict[tuple[str, int], list[Any]] = {}
-        for d in _table(tables, "partner_declarations").itertuples(index=False):
-            activity_id = str(d.activity_id)
-            if not self.partner.get(activity_id):
-                self.partner[activity_id] = _text(d.partner_org_ref)
-            year = _period_year(d.period)
-            if year is not None:
-                grouped.setdefault((activity_id, year), []).append(d)
-        self.declared: dict[tuple[str, int], dict[str, bool | None]] = {
-            key: {f: _combine(_flag(getattr(d, f)) for d in rows) for f in _DECLARED_FLAGS}
-            for key, rows in grouped.items()
-        }
-
-        self.linked = {
-            (str(r.activity_id), str(r.country_code)) for r in links.itertuples(index=False)
-        }
-
-        self.government: set[str] = set()
-        for o in _table(tables, "participating_orgs").itertuples(index=False):
-            if _text(o.role) == "4" and _text(o.org_type) in GOVERNMENT_ORG_TYPES:
-                self.government.add(str(o.activity_id))
-
-        # indicators: (activity, country) -> {indicator key: row dicts}
-        self.indicators: dict[tuple[str, str], dict[str, list[Any]]] = {}
-        for r in _table(tables, "results").itertuples(index=False):
-            activity_id = _text(r.activity_id)
-            if not activity_id:
-                continue
-            targets = _result_countries(r, activity_id, self.countries)
-            key = _text(r.indicator_id) or _text(r.result_id)
-            for country in targets:
-                self.indicators.setdefault((activity_id, country), {}).setdefault(key, []).append(r)
-
-        self.money = self._money(_table(tables, "transactions"))
-        self.incoming = self._incoming(_table(tables, "transactions"))
-        cd = self.money.loc[self.money["is_cd"].astype(bool)]
-        self.active = cd[
-            ["country_code", "partner_org_ref", "year", "activity_id"]
-        ].drop_duplicates()
-
-    def declaration(self, activity_id: str, year: int, field: str) -> bool | None:
-        return self.declared.get((activity_id, year), {}).get(field)
-
-    def _allocate(self, t: Any) -> list[tuple[str, float]]:
-        own = _text(t.recipient_country)
-        return [(own, 1.0)] if own else self.countries.get(str(t.activity_id), [])
-
-    def _money(self, transactions: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        for t in transactions.itertuples(index=False):
-            if _text(t.transaction_type) not in MONEY_TRANSACTION_TYPES or not _flag(
-                t.counts_toward_totals
-            ):
-                continue
-            year = _year(t.transaction_date)
-            if _missing(t.value_usd) or year is None:
-                continue
-            activity_id = str(t.activity_id)
-            aid_type = _text(t.aid_type) or self.default_aid_type.get(activity_id, "")
-            for country, share in self._allocate(t):
-                rows.append(
-                    {
-                        "country_code": country,
-                        "partner_org_ref": self.partner.get(activity_id, ""),
-                        "year": year,
-                        "activity_id": activity_id,
-                        "usd": float(t.value_usd) * share,
-                        "is_cd": self.is_cd.get(activity_id, False),
-                        "tc": aid_type in TECHNICAL_COOPERATION_AID_TYPES
-                        or self.ftc.get(activity_id, False),
-                        "pba_aid_type": aid_type in PROGRAMME_BASED_AID_TYPES,
-                        "government": _text(t.disbursement_channel) in GOVERNMENT_CHANNELS
-                        or activity_id in self.government,
-                    }
-                )
-        columns = [*_KEY, "activity_id", "usd", "is_cd", "tc", "pba_aid_type", "government"]
-        return pd.DataFrame(rows, columns=columns)
-
-    def _incoming(self, transactions: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        for t in transactions.itertuples(index=False):
-            activity_id = str(t.activity_id)
-            year = _year(t.transaction_date)
-            if _text(t.transaction_type) != INCOMING_FUNDS or year is None:
-                continue
-            if not self.is_cd.get(activity_id, False):
-                continue
-            for country, _ in self._allocate(t):
-                rows.append(
-                    {
-                        "country_code": country,
-                        "partner_org_ref": self.partner.get(activity_id, ""),
-                        "year": year,
-                        "activity_id": activity_id,
-                        "weight": 1.0,
-                        "hit": bool(_text(t.provider_activity_id)),
-                    }
-                )
-        return pd.DataFrame(rows, columns=_UNIT_COLUMNS)
-
-
-def _units(frame: pd.DataFrame, weight: str, hit: Iterable[bool | None]) -> pd.DataFrame:
-    units = frame[[*_KEY, "activity_id"]].copy()
-    units["weight"] = frame[weight].astype(float) if weight in frame else 1.0
-    units["hit"] = pd.Series(list(hit), index=frame.index, dtype="object")
-    return units[_UNIT_COLUMNS]
-
-
-def _declared_units(ctx: _Context, money: pd.DataFrame, field: str) -> pd.DataFrame:
-    hits = [
-        ctx.declaration(a, int(y), field)
-        for a, y in zip(money["activity_id"], money["year"], strict=True)
-    ]
-    return _units(money, "usd", hits)
-
-
-def _indicator_units(ctx: _Context, field: str) -> pd.DataFrame:
-    rows = []
-    for a in ctx.active.itertuples(index=False):
-        for rows_of_indicator in ctx.indicators.get((a.activity_id, a.country_code), {}).values():
-            hit = _combine(_flag(getattr(r, field)) for r in rows_of_indicator)
-            rows.append({**a._asdict(), "weight": 1.0, "hit": hit})
-    return pd.DataFrame(rows, columns=_UNIT_COLUMNS)
-
-
-def _activity_units(ctx: _Context, decide: Any) -> pd.DataFrame:
-    rows = [
-        {**a._asdict(), "weight": 1.0, "hit": decide(a)} for a in ctx.active.itertuples(index=False)
-    ]
-    return pd.DataFrame(rows, columns=_UNIT_COLUMNS)
-
-
-def _aggregate(units: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """Per group: numerator, denominator, n_activities (known) and eligible activities."""
-    units = units.copy()
-    units["known"] = units["hit"].map(lambda v: v is not None and not _missing(v))
-    units["num"] = [
-        w if k and bool(h) else 0.0
-        for w, h, k in zip(units["weight"], units["hit"], units["known"], strict=True)
-    ]
-    units["den"] = units["weight"].where(units["known"], 0.0)
-    all_partners = units.assign(partner_org_ref="")
-    both = pd.concat([units, all_partners], ignore_index=True)
-    grouped = both.groupby(_KEY, sort=False)
-    found = pd.DataFrame(
-        {
-            "numerator": grouped["num"].sum().astype(float),
-            "denominator": grouped["den"].sum().astype(float),
-            "n_activities": both.loc[both["known"].astype(bool)]
-            .groupby(_KEY, sort=False)["activity_id"]
-            .nunique(),
-            "n_activities_eligible": grouped["activity_id"].nunique(),
-        }
-    )
-    found["n_activities"] = found["n_activities"].fillna(0).astype(int)
-    found = found.reset_index()
-    merged = groups.merge(found, on=_KEY, how="left")
-    return merged.fillna(
-        {"numerator": 0.0, "denominator": 0.0, "n_activities": 0, "n_activities_eligible": 0}
-    )
-
-
-def _ratio(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["value"] = [
-        n / d if d else None for n, d in zip(frame["numerator"], frame["denominator"], strict=True)
-    ]
-    return frame
-
-
-def alignment_metrics(
-    tables: Mapping[str, pd.DataFrame], links: pd.DataFrame, method_version: str = METHOD_VERSION
-) -> pd.DataFrame:
-    """``alignment_metrics`` rows: every Alignment metric per country, partner and
-    year, and for all partners together (``partner_org_ref`` empty), each with
-    its numerator, denominator, activities and coverage."""
-    ctx = _Context(tables, links)
-    money, cd = ctx.money, ctx.money.loc[ctx.money["is_cd"].astype(bool)]
-    groups = pd.concat(
-        [
-            money[_KEY],
-            ctx.incoming[_KEY],
-            money[_KEY].assign(partner_org_ref=""),
-            ctx.incoming[_KEY].assign(partner_org_ref=""),
-        ],
-        ignore_index=True,
-    ).drop_duplicates()
-    groups = groups.sort_values(_KEY).reset_index(drop=True)
-
-    def active_declared(field: str) -> Any:
-        return lambda a: ctx.declaration(a.activity_id, int(a.year), field)
-
-    def objectives(a: Any) -> bool | None:
-        declared = ctx.declaration(a.activity_id, int(a.year), "results_from_country_framework")
-        indicated = _combine(
-            _flag(r.from_country_framework)
-            for rows in ctx.indicators.get((a.activity_id, a.country_code), {}).values()
-            for r in rows
-        )
-        if declared or indicated:
-            return True
-        return _combine([declared, indicated])
-
-    def baseline_and_target(a: Any) -> bool:
-        return any(
-            not _missing(r.baseline_value) and not _missing(r.target_value)
-            for rows in ctx.indicators.get((a.activity_id, a.country_code), {}).values()
-            for r in rows
-        )
-
-    pba = [
-        True if aid else ctx.declaration(a, int(y), "joint_programme")
-        for a, y, aid in zip(cd["activity_id"], cd["year"], cd["pba_aid_type"], strict=True)
-    ]
-    tc = cd.loc[cd["tc"].astype(bool)]
-    government = cd.loc[cd["government"].astype(bool)]
-    units: dict[str, pd.DataFrame] = {
-        "cd_share": _units(money, "usd", money["is_cd"].tolist()),
-        "priority_alignment": _units(
-            cd,
-            "usd",
-            [
-                (a, c) in ctx.linked
-                for a, c in zip(cd["activity_id"], cd["country_code"], strict=True)
-            ],
+    _countries(con)
+    _result_countries(con)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_alignment_links AS
+        WITH known AS (
+            SELECT DISTINCT country_code AS country, priority_id AS priority FROM m_cd_priorities
         ),
-        "results_framework_use": _indicator_units(ctx, "from_country_framework"),
-        "objectives_from_country_framework": _activity_units(ctx, objectives),
-        "government_data_use": _indicator_units(ctx, "government_data_source"),
-        "coordinated_tc": _declared_units(ctx, tc, "coordinated"),
-        "on_budget": _declared_units(ctx, government, "on_budget"),
-        "parallel_piu_count": _activity_units(ctx, active_declared("parallel_piu")),
-        "programme_based": _units(cd, "usd", pba),
-        "traceability": ctx.incoming,
-        "results_reporting": _activity_units(ctx, baseline_and_target),
+        by_sector AS (
+            SELECT DISTINCT country_code AS country, {text("sector_code")} AS code,
+                priority_id AS priority
+            FROM m_cd_priorities WHERE {text("sector_code")} <> ''
+        ),
+        declared_links AS (
+            SELECT p.activity_id AS activity, c.country, p.priority,
+                'partner_declared' AS basis, {CONFIDENCE_PARTNER_DECLARED} AS confidence
+            FROM (
+                SELECT activity_id, unnest(list_filter(
+                    list_transform(string_split({text("priority_ids")}, ';'), p -> {text("p")}),
+                    p -> p <> '')) AS priority
+                FROM m_partner_declarations
+            ) p JOIN m_al_countries c ON c.activity = p.activity_id
+        ),
+        result_links AS (
+            SELECT activity, target AS country,
+                CASE WHEN {text("priority_id")} = '' AND coalesce(from_country_framework, false)
+                    THEN {text("reference_code")} ELSE {text("priority_id")} END AS priority,
+                'result_reference' AS basis, {CONFIDENCE_RESULT_REFERENCE} AS confidence
+            FROM m_al_results
+            WHERE priority <> ''
+        ),
+        sector_links AS (
+            SELECT s.activity_id AS activity, c.country, b.priority,
+                'sector_match' AS basis, {CONFIDENCE_SECTOR_MATCH} AS confidence
+            FROM m_activity_sectors s
+            JOIN m_al_countries c ON c.activity = s.activity_id
+            JOIN by_sector b ON b.country = c.country AND b.code = {text("s.code")}
+            WHERE coalesce(s.is_cd_sector, false) AND {text("s.vocabulary")} = '1'
+                AND s.activity_id IN (
+                    SELECT activity_id FROM m_acts WHERE coalesce(is_cd, false))
+        ),
+        links AS (
+            SELECT * FROM declared_links UNION ALL SELECT * FROM result_links
+            UNION ALL SELECT * FROM sector_links
+        )
+        SELECT DISTINCT l.activity AS activity_id, l.country AS country_code,
+            l.priority AS priority_id, l.basis, CAST(l.confidence AS DOUBLE) AS confidence
+        FROM links l JOIN known k ON k.country = l.country AND k.priority = l.priority
+        """
+    )
+
+
+def _context(con: duckdb.DuckDBPyConnection) -> None:
+    """The inputs of every metric, resolved once: activities (CD, partner, aid type,
+    FTC flag), declarations per activity and year, government implementers, indicators,
+    the counted money (``m_al_money``) and the incoming funds (``m_al_incoming``)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_acts AS
+        WITH acts AS (
+            SELECT activity_id AS activity, coalesce(is_cd, false) AS is_cd,
+                {text("reporting_org_ref")} AS partner0,
+                {text("default_aid_type")} AS default_aid_type,
+                list_contains(list_transform(string_split({text("cd_basis")}, ';'),
+                    p -> {text("p")}), 'ftc_flag') AS ftc
+            FROM m_acts WHERE activity_id IS NOT NULL
+        ),
+        declared_partner AS (
+            SELECT activity_id AS activity,
+                arg_min({text("partner_org_ref")}, {ORDER})
+                    FILTER (WHERE {text("partner_org_ref")} <> '') AS partner
+            FROM m_partner_declarations WHERE activity_id IS NOT NULL GROUP BY activity_id
+        )
+        SELECT coalesce(a.activity, d.activity) AS activity,
+            coalesce(a.is_cd, false) AS is_cd,
+            coalesce(nullif(a.partner0, ''), d.partner, '') AS partner,
+            coalesce(a.default_aid_type, '') AS default_aid_type,
+            coalesce(a.ftc, false) AS ftc
+        FROM acts a FULL OUTER JOIN declared_partner d ON d.activity = a.activity
+        """
+    )
+    flags = ", ".join(f"bool_or({flag}) AS {flag}" for flag in DECLARED_FLAGS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_declared AS
+        SELECT activity, year, {flags} FROM (
+            SELECT *, activity_id AS activity, m_period_year(period) AS year
+            FROM m_partner_declarations WHERE activity_id IS NOT NULL
+        )
+        WHERE year IS NOT NULL GROUP BY activity, year
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_government AS
+        SELECT DISTINCT activity_id AS activity FROM m_participating_orgs
+        WHERE {text("role")} = '4' AND {text("org_type")} IN {_in(GOVERNMENT_ORG_TYPES)}
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_indicators AS
+        SELECT activity, target AS country,
+            coalesce(nullif({text("indicator_id")}, ''), {text("result_id")}) AS indicator,
+            from_country_framework, government_data_source,
+            baseline_value IS NOT NULL AND NOT isnan(baseline_value)
+                AND target_value IS NOT NULL AND NOT isnan(target_value) AS baseline_and_target
+        FROM m_al_results
+        """
+    )
+    # the transactions' fields as the rules read them, and their countries: their own,
+    # else their activity's (table order)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_tx AS
+        SELECT {ORDER}, activity_id, transaction_date, CAST(value_usd AS DOUBLE) AS value_usd,
+            counts_toward_totals, {text("transaction_type")} AS type,
+            {text("recipient_country")} AS own, {text("aid_type")} AS aid_type,
+            {text("disbursement_channel")} AS channel, {text("provider_activity_id")} AS provider
+        FROM m_transactions
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_allocation AS
+        SELECT {ORDER}, own AS country, CAST(1 AS DOUBLE) AS share, 0 AS pos
+        FROM m_al_tx WHERE own <> ''
+        UNION ALL
+        SELECT t.{ORDER}, c.country, c.share, c.pos
+        FROM m_al_tx t JOIN m_al_countries c ON c.activity = t.activity_id WHERE t.own = ''
+        """
+    )
+    allocated = f"""
+        FROM m_al_tx t JOIN m_al_allocation c USING ({ORDER})
+        LEFT JOIN m_al_acts a ON a.activity = t.activity_id
+    """
+    aid_type = "coalesce(nullif(t.aid_type, ''), a.default_aid_type, '')"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_money AS
+        SELECT c.country AS country_code, coalesce(a.partner, '') AS partner_org_ref,
+            year(t.transaction_date) AS year, t.activity_id AS activity,
+            t.value_usd * c.share AS usd, coalesce(a.is_cd, false) AS is_cd,
+            {aid_type} IN {_in(TECHNICAL_COOPERATION_AID_TYPES)} OR coalesce(a.ftc, false) AS tc,
+            {aid_type} IN {_in(PROGRAMME_BASED_AID_TYPES)} AS pba_aid_type,
+            t.channel IN {_in(GOVERNMENT_CHANNELS)}
+                OR t.activity_id IN (SELECT activity FROM m_al_government) AS government,
+            row_number() OVER (ORDER BY t.{ORDER}, c.pos) AS pos
+        {allocated}
+        WHERE t.type IN {_in(MONEY_TRANSACTION_TYPES)} AND coalesce(t.counts_toward_totals, false)
+            AND t.value_usd IS NOT NULL AND NOT isnan(t.value_usd)
+            AND t.transaction_date IS NOT NULL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_incoming AS
+        SELECT c.country AS country_code, coalesce(a.partner, '') AS partner_org_ref,
+            year(t.transaction_date) AS year, t.activity_id AS activity,
+            CAST(1 AS DOUBLE) AS weight, t.provider <> '' AS hit,
+            row_number() OVER (ORDER BY t.{ORDER}, c.pos) AS pos
+        {allocated}
+        WHERE t.type = {literal(INCOMING_FUNDS)} AND t.transaction_date IS NOT NULL
+            AND coalesce(a.is_cd, false)
+        """
+    )
+    # the CD activities active in a country, partner and year (first seen first)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE m_al_active AS
+        SELECT country_code, partner_org_ref, year, activity, min(pos) AS pos
+        FROM m_al_money WHERE is_cd GROUP BY ALL
+        """
+    )
+
+
+def _declaration(flag: str, activity: str, year: str) -> str:
+    return (
+        f"(SELECT d.{flag} FROM m_al_declared d WHERE d.activity = {activity} AND d.year = {year})"
+    )
+
+
+def _units(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_al_units``: per metric, the units (money rows, indicators, activities or
+    incoming funds) with their weight and hit (true, false or unknown), ``pos`` their order."""
+    money_units = {
+        "cd_share": ("true", "is_cd"),
+        "priority_alignment": (
+            "is_cd",
+            "EXISTS (SELECT 1 FROM m_alignment_links l "
+            "WHERE l.activity_id = m.activity AND l.country_code = m.country_code)",
+        ),
+        "coordinated_tc": ("is_cd AND tc", "d.coordinated"),
+        "on_budget": ("is_cd AND government", "d.on_budget"),
+        "programme_based": ("is_cd", "CASE WHEN pba_aid_type THEN true ELSE d.joint_programme END"),
+        **{f"system:{flag}": ("is_cd", f"d.{flag}") for flag in COUNTRY_SYSTEMS},
+        "system:known": (
+            "is_cd",
+            "CASE WHEN "
+            + " OR ".join(f"d.{flag} IS NOT NULL" for flag in COUNTRY_SYSTEMS)
+            + " THEN true END",
+        ),
     }
-    frames = []
-    for metric in METRICS:
-        if metric == "country_systems_use":
-            frame = _country_systems(ctx, cd, groups)
-        else:
-            frame = _ratio(_aggregate(units[metric], groups))
-            if metric == "parallel_piu_count":
-                frame["value"] = [
-                    n if d else None
-                    for n, d in zip(frame["numerator"], frame["denominator"], strict=True)
-                ]
-        frames.append(frame.assign(metric=metric))
-    out = pd.concat(frames, ignore_index=True)
-    out["method_version"] = method_version
-    out["coverage"] = [
-        n / e if e else None
-        for n, e in zip(out["n_activities"], out["n_activities_eligible"], strict=True)
+    parts = [
+        f"""
+        SELECT {literal(metric)} AS metric, country_code, partner_org_ref, m.year, m.activity,
+            usd AS weight, {hit} AS hit, pos
+        FROM m_al_money m
+        LEFT JOIN m_al_declared d ON d.activity = m.activity AND d.year = m.year
+        WHERE {where}
+        """
+        for metric, (where, hit) in money_units.items()
     ]
-    order = {m: i for i, m in enumerate(METRICS)}
-    out = out.assign(_m=out["metric"].map(order)).sort_values(
-        ["country_code", "year", "partner_org_ref", "_m"], kind="stable"
+    indicators = {
+        "results_framework_use": "from_country_framework",
+        "government_data_use": "government_data_source",
+    }
+    parts += [
+        f"""
+        SELECT {literal(metric)}, a.country_code, a.partner_org_ref, a.year, a.activity,
+            CAST(1 AS DOUBLE), bool_or(i.{field}), min(a.pos)
+        FROM m_al_active a JOIN m_al_indicators i
+            ON i.activity = a.activity AND i.country = a.country_code
+        GROUP BY a.country_code, a.partner_org_ref, a.year, a.activity, i.indicator
+        """
+        for metric, field in indicators.items()
+    ]
+    per_activity = {
+        "objectives_from_country_framework": (
+            "CASE WHEN d.results_from_country_framework OR i.framework THEN true "
+            "WHEN d.results_from_country_framework IS NOT NULL OR i.framework IS NOT NULL "
+            "THEN false END"
+        ),
+        "parallel_piu_count": "d.parallel_piu",
+        "results_reporting": "coalesce(i.baseline_and_target, false)",
+    }
+    parts += [
+        f"""
+        SELECT {literal(metric)}, a.country_code, a.partner_org_ref, a.year, a.activity,
+            CAST(1 AS DOUBLE), {hit}, a.pos
+        FROM m_al_active a
+        LEFT JOIN m_al_declared d ON d.activity = a.activity AND d.year = a.year
+        LEFT JOIN (
+            SELECT activity, country, bool_or(from_country_framework) AS framework,
+                bool_or(baseline_and_target) AS baseline_and_target
+            FROM m_al_indicators GROUP BY activity, country
+        ) i ON i.activity = a.activity AND i.country = a.country_code
+        """
+        for metric, hit in per_activity.items()
+    ]
+    parts.append(
+        """
+        SELECT 'traceability', country_code, partner_org_ref, year, activity, weight, hit, pos
+        FROM m_al_incoming
+        """
     )
-    return table_frame(
-        "alignment_metrics", out[field_names("alignment_metrics")].reset_index(drop=True)
+    con.execute("CREATE OR REPLACE TEMP TABLE m_al_units AS " + " UNION ALL ".join(parts))
+    # each unit counted for its partner, and again for all partners (partner ''), as the
+    # pandas code concatenated them: ``pos`` is the row's place in that frame
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_both AS
+        SELECT metric, {_KEY}, activity, hit,
+            CASE WHEN hit THEN weight ELSE CAST(0 AS DOUBLE) END AS num,
+            CASE WHEN hit IS NOT NULL THEN weight ELSE CAST(0 AS DOUBLE) END AS den,
+            row_number() OVER (PARTITION BY metric ORDER BY half, pos) AS pos
+        FROM (
+            SELECT *, 0 AS half FROM m_al_units
+            UNION ALL
+            SELECT * REPLACE ('' AS partner_org_ref), 1 AS half FROM m_al_units
+        )
+        """
     )
 
 
-def _country_systems(ctx: _Context, cd: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """Mean of the per-system shares: numerator = sum of the known shares,
-    denominator = number of systems with a known share (so value = the mean);
-    n_activities = activities with at least one system declared."""
+def _aggregate(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_al_aggregates``: per metric (and country system) and group, the sums of the
+    hits' and the known units' weights, the known and the eligible activities. Each
+    metric's units were one frame in the pandas code: whether it summed them pairwise is
+    decided metric by metric."""
+    reduceat = takes_reduceat(
+        con, "m_al_both", ["country_code", "partner_org_ref", "year"], ["num", "den"],
+        sort=False, partition="metric",
+    )  # fmt: skip
     parts = []
-    for field in COUNTRY_SYSTEMS:
-        agg = _ratio(_aggregate(_declared_units(ctx, cd, field), groups))
-        parts.append(agg.set_index(_KEY))
-    frame = groups.set_index(_KEY)
-    frame["numerator"] = sum(
-        (p["value"].fillna(0.0) for p in parts), start=pd.Series(0.0, index=frame.index)
+    for pairwise in (False, True):
+        metrics = [m for m, flag in reduceat.items() if flag == pairwise]
+        if not metrics:
+            continue
+        parts.append(
+            f"""
+            SELECT metric, {_KEY}, {sum_sql("num", pairwise)} AS numerator,
+                {sum_sql("den", pairwise)} AS denominator,
+                count(DISTINCT activity) FILTER (WHERE hit IS NOT NULL) AS n_activities,
+                count(DISTINCT activity) AS n_activities_eligible
+            FROM m_al_both WHERE metric IN ({", ".join(literal(m) for m in metrics)})
+            GROUP BY metric, {_KEY}
+            """
+        )
+    body = (
+        " UNION ALL ".join(parts)
+        if parts
+        else (
+            "SELECT NULL::VARCHAR AS metric, NULL::VARCHAR AS country_code, "
+            "NULL::VARCHAR AS partner_org_ref, NULL::BIGINT AS year, NULL::DOUBLE AS numerator, "
+            "NULL::DOUBLE AS denominator, NULL::BIGINT AS n_activities, "
+            "NULL::BIGINT AS n_activities_eligible LIMIT 0"
+        )
     )
-    frame["denominator"] = sum(
-        (p["value"].notna().astype(float) for p in parts), start=pd.Series(0.0, index=frame.index)
-    )
-    known_any = _units(
-        cd,
-        "usd",
-        [
-            _combine(ctx.declaration(a, int(y), f) is not None or None for f in COUNTRY_SYSTEMS)
-            for a, y in zip(cd["activity_id"], cd["year"], strict=True)
-        ],
-    )
-    counts = _aggregate(known_any, groups).set_index(_KEY)
-    frame["n_activities"] = counts["n_activities"]
-    frame["n_activities_eligible"] = counts["n_activities_eligible"]
-    return _ratio(frame.reset_index())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE m_al_aggregates AS {body}")
 
 
-def _result_countries(
-    row: Any, activity_id: str, countries: Mapping[str, list[tuple[str, float]]]
-) -> list[str]:
-    """The countries a result is about: its own country, else its activity's countries."""
-    own = _text(row.country_code)
-    return [own] if own else [c for c, _ in countries.get(activity_id, [])]
+def alignment_metrics(con: duckdb.DuckDBPyConnection, method_version: str = METHOD_VERSION) -> None:
+    """``m_alignment_metrics``: every Alignment metric per country, partner and year, and
+    for all partners together (``partner_org_ref`` empty), each with its numerator,
+    denominator, activities and coverage (needs ``m_alignment_links``)."""
+    _context(con)
+    _units(con)
+    _aggregate(con)
+    metric_order = " ".join(
+        f"WHEN {literal(metric)} THEN {index}" for index, metric in enumerate(METRICS)
+    )
+    zero = "CAST(0 AS DOUBLE)"
+    systems = [f"s{index}" for index in range(len(COUNTRY_SYSTEMS))]
+
+    def system_value(alias: str) -> str:
+        return (
+            f"CASE WHEN coalesce({alias}.denominator, 0) <> 0 "
+            f"THEN {alias}.numerator / {alias}.denominator END"
+        )
+
+    numerator = zero
+    denominator = zero
+    for alias in systems:
+        numerator = f"({numerator} + coalesce({system_value(alias)}, {zero}))"
+        denominator = f"({denominator} + CAST({system_value(alias)} IS NOT NULL AS DOUBLE))"
+    system_joins = "\n".join(
+        f"LEFT JOIN m_al_aggregates {alias} ON {alias}.metric = 'system:{flag}' "
+        f"AND {alias}.country_code = g.country_code "
+        f"AND {alias}.partner_org_ref = g.partner_org_ref AND {alias}.year = g.year"
+        for alias, flag in zip(systems, COUNTRY_SYSTEMS, strict=True)
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_alignment_metrics AS
+        WITH groups AS (
+            SELECT DISTINCT {_KEY} FROM (
+                SELECT {_KEY} FROM m_al_money UNION ALL SELECT {_KEY} FROM m_al_incoming
+                UNION ALL SELECT country_code, '', year FROM m_al_money
+                UNION ALL SELECT country_code, '', year FROM m_al_incoming
+            )
+        ),
+        metrics AS (SELECT unnest({[*METRICS]}) AS metric),
+        plain AS (
+            SELECT g.*, m.metric,
+                coalesce(a.numerator, {zero}) AS numerator,
+                coalesce(a.denominator, {zero}) AS denominator,
+                coalesce(a.n_activities, 0) AS n_activities,
+                coalesce(a.n_activities_eligible, 0) AS n_activities_eligible
+            FROM groups g CROSS JOIN metrics m
+            LEFT JOIN m_al_aggregates a ON a.metric = m.metric
+                AND a.country_code = g.country_code AND a.partner_org_ref = g.partner_org_ref
+                AND a.year = g.year
+            WHERE m.metric <> 'country_systems_use'
+        ),
+        systems AS (
+            SELECT g.*, 'country_systems_use' AS metric,
+                {numerator} AS numerator, {denominator} AS denominator,
+                coalesce(k.n_activities, 0) AS n_activities,
+                coalesce(k.n_activities_eligible, 0) AS n_activities_eligible
+            FROM groups g
+            {system_joins}
+            LEFT JOIN m_al_aggregates k ON k.metric = 'system:known'
+                AND k.country_code = g.country_code AND k.partner_org_ref = g.partner_org_ref
+                AND k.year = g.year
+        ),
+        rows AS (SELECT * FROM plain UNION ALL SELECT * FROM systems)
+        SELECT country_code, partner_org_ref, year, metric, numerator, denominator,
+            CASE WHEN denominator = 0 THEN NULL
+                WHEN metric = 'parallel_piu_count' THEN numerator
+                ELSE numerator / denominator END AS value,
+            n_activities, n_activities_eligible,
+            CASE WHEN n_activities_eligible <> 0
+                THEN CAST(n_activities AS DOUBLE) / n_activities_eligible END AS coverage,
+            {literal(method_version)} AS method_version,
+            CASE metric {metric_order} END AS _metric
+        FROM rows
+        """
+    )

@@ -1,10 +1,10 @@
-"""The same money counted twice (record level): flags and published pairs.
+"""The same money counted twice (record level): flags and published pairs, in SQL.
 
 :func:`flag_double_counting` completes ``transactions.counts_toward_totals`` /
-``exclusion_reason`` and returns the ``duplication_pairs`` rows of kinds
-``same_activity_reported_twice`` and ``funding_chain`` (see
-``docs/metrics.md``, "Duplication and fragmentation", point 1). Pure pandas;
-every step is a merge or a groupby, never a loop over transactions.
+``exclusion_reason`` and makes the ``duplication_pairs`` rows of kinds
+``same_activity_reported_twice`` and ``funding_chain`` (see ``docs/metrics.md``,
+"Duplication and fragmentation", point 1), over the metrics' inputs in a DuckDB
+connection (:mod:`assets.metrics.stage`).
 
 A flagged transaction keeps its row. A transaction the harmoniser already
 flagged stays flagged; when several reasons apply the first one in this order
@@ -37,400 +37,385 @@ is kept:
    funds naming A, and B's incoming funds that name no provider activity but
    match one of A's transactions to B in value and currency, get the chain
    reason (rule 1 refined).
+
+Identifiers, types, files and currencies are compared as Python strips them.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import duckdb
 
-import pandas as pd
-
-from assets.harmonise.schema import field_names, table_frame
-from assets.iati.harmonise import ALSO_IN_IATI_RULE, stable_id
+from assets.harmonise.combine import ALSO_IN_IATI_RULE, DUPLICATE_RULE
+from assets.metrics.sql import ORDER, stripped, sum_sql, takes_reduceat
+from assets.warehouse import literal
 
 INCOMING_TYPES = ("1", "11", "13")
 CHAIN_INCOMING_TYPES = ("1", "11")
 CHAIN_OUTGOING_TYPES = ("2", "3")
-DUPLICATE_RULE = "duplicate_activity_across_files"
 SAME_ACTIVITY = "same_activity_reported_twice"
 FUNDING_CHAIN = "funding_chain"
 
-_KEPT_IN_MESSAGE = re.compile(r"also published in (.+?), which is kept")
+#: Where combine's message names the file it kept (when the activity is not in the tables).
+KEPT_IN_MESSAGE = "also published in (.+?), which is kept"
+#: The separator of :func:`assets.iati.extract.stable_id`'s parts.
+_UNIT = "chr(31)"
 
 
-def _table(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    frame = tables.get(name)
-    return table_frame(name, []) if frame is None else frame
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
-def _str(series: pd.Series) -> pd.Series:
-    """Strings with empty text as missing."""
-    out = series.astype("string").str.strip()
-    return out.mask(out == "")
+def stable_id_sql(*parts: str) -> str:
+    """SQL of :func:`assets.iati.extract.stable_id` over SQL expressions (none missing)."""
+    return f"left(sha256({f' || {_UNIT} || '.join(parts)}), 20)"
 
 
-def _first_countries(countries: pd.DataFrame) -> pd.DataFrame:
-    """activity_id -> its first country (table order)."""
-    c = pd.DataFrame(
-        {"activity_id": _str(countries["activity_id"]), "country": _str(countries["country_code"])}
-    ).dropna()
-    return c.drop_duplicates("activity_id").reset_index(drop=True)
+def flag_double_counting(con: duckdb.DuckDBPyConnection) -> None:
+    """From the inputs ``m_transactions``, ``m_acts`` (one activity per identifier),
+    ``m_activity_countries`` and ``m_quarantine``: ``m_flags`` (each transaction's
+    :data:`~assets.metrics.sql.ORDER`, ``counts_toward_totals`` and ``exclusion_reason``)
+    and ``m_record_pairs`` (``duplication_pairs`` rows with ``_part`` and ``_pos``, the
+    order in which the pandas code met them). See the module docstring for the rules."""
+    _transactions(con)
+    _funding_chains(con)
+    _child_repeats(con)
+    _iati_wins(con)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_flags AS
+        SELECT t.{ORDER},
+            t.counts1 AND r.child IS NULL AND w.{ORDER} IS NULL AS counts_toward_totals,
+            CASE
+                WHEN NOT t.counts1 THEN t.reason1
+                WHEN r.child IS NOT NULL THEN 'reported again by child activity ' || r.child
+                WHEN w.{ORDER} IS NOT NULL THEN 'also reported in IATI (file ' || w.iati_file || ')'
+            END AS exclusion_reason
+        FROM m_dc_rule1 t
+        LEFT JOIN m_dc_child r ON r.{ORDER} = t.{ORDER}
+        LEFT JOIN m_dc_iati_wins w ON w.{ORDER} = t.{ORDER}
+        """
+    )
+    _record_pairs(con)
 
 
-def _apply(
-    counts: pd.Series, reason: pd.Series, rows: pd.Index, reasons: pd.Series
-) -> tuple[pd.Series, pd.Series]:
-    """Flag ``rows`` (labels of the transactions frame) with ``reasons`` where still counted."""
-    new = pd.Series(reasons.to_numpy(), index=rows, dtype="string")
-    new = new[~new.index.duplicated()]
-    open_rows = new.index[counts.loc[new.index].to_numpy()]
-    reason = reason.copy()
-    counts = counts.copy()
-    reason.loc[open_rows] = new.loc[open_rows]
-    counts.loc[open_rows] = False
-    return counts, reason
-
-
-def _usd_text(amount: object) -> str:
-    if amount is None or pd.isna(amount):
-        return "an amount without a USD rate"
-    return f"USD {float(amount):,.0f}"  # type: ignore[arg-type]
-
-
-def _period_text(n: int, first: object, last: object) -> str:
-    if n == 1:
-        return f" on {first}" if first is not None and not pd.isna(first) else ""
-    span = f", {first} to {last}" if first is not None and not pd.isna(first) else ""
-    return f" in {n} transactions{span}"
-
-
-def _funding_chains(tx: pd.DataFrame, known: pd.Index) -> tuple[pd.DataFrame, pd.Series]:
-    """Pairs (A funds B) with evidence, and the chain reason for B's incoming funds rows."""
-    ttype = _str(tx["transaction_type"])
-    activity = _str(tx["activity_id"])
-    receiver = _str(tx["receiver_activity_id"])
-    provider = _str(tx["provider_activity_id"])
-    base = pd.DataFrame(
-        {
-            "activity": activity,
-            "type": ttype,
-            "date": tx["transaction_date"],
-            "value": pd.to_numeric(tx["value"], errors="coerce").astype("float64"),
-            "currency": _str(tx["currency"]).fillna(""),
-            "usd": pd.to_numeric(tx["value_usd"], errors="coerce").astype("float64"),
-        },
-        index=tx.index,
+def _transactions(con: duckdb.DuckDBPyConnection) -> None:
+    """Each transaction's fields as the rules read them (``counts0``/``reason0``: as given)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_tx AS
+        SELECT {ORDER},
+            {stripped("activity_id")} AS activity,
+            {stripped("transaction_type")} AS type,
+            {stripped("receiver_activity_id")} AS receiver,
+            {stripped("provider_activity_id")} AS provider,
+            transaction_date AS date,
+            CAST(value AS DOUBLE) AS value,
+            coalesce({stripped("currency")}, '') AS currency,
+            CAST(value_usd AS DOUBLE) AS usd,
+            {stripped("source")} AS source,
+            {stripped("source_file")} AS file,
+            counts_toward_totals AS counts0,
+            {stripped("exclusion_reason")} AS reason0
+        FROM m_transactions
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_known AS
+        SELECT {stripped("activity_id")} AS id FROM m_acts
+        UNION SELECT activity FROM m_dc_tx
+        """
     )
 
-    def linked(types: tuple[str, ...], other: pd.Series) -> pd.Series:
-        """Rows of these types naming another activity that is in the tables."""
+
+def _funding_chains(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_dc_chains`` (A funds B, with the evidence) and ``m_dc_chain_reasons`` (the
+    funder of B's incoming funds rows that are part of a chain)."""
+
+    def linked(types: tuple[str, ...], other: str) -> str:
         return (
-            ttype.isin(types).fillna(False)
-            & other.notna()
-            & (other != activity).fillna(False)
-            & other.isin(known)
+            f"type IN {_in(types)} AND {other} IS NOT NULL AND {other} <> activity "
+            f"AND {other} IN (SELECT id FROM m_dc_known WHERE id IS NOT NULL)"
         )
 
-    out_mask = linked(CHAIN_OUTGOING_TYPES, receiver)
-    out = base.loc[out_mask].assign(A=activity[out_mask], B=receiver[out_mask])
-    in_mask = linked(CHAIN_INCOMING_TYPES, provider)
-    inc = base.loc[in_mask].assign(A=provider[in_mask], B=activity[in_mask])
-
-    # evidence per (A, B): the funder's side (disbursements, else commitments), the receiver's
-    out = out.assign(_disb=out["type"] == "3", _no_usd=out["usd"].isna())
-    out_side = out.loc[
-        out["_disb"] | ~out.groupby(["A", "B"])["_disb"].transform("any")
-    ].sort_values("date", na_position="last", kind="stable")
-    out_agg = out_side.groupby(["A", "B"], sort=False).agg(
-        out_n=("usd", "size"),
-        out_usd=("usd", "sum"),
-        out_no_usd=("_no_usd", "any"),
-        out_first=("date", "first"),
-        out_last=("date", "last"),
-        out_disb=("_disb", "any"),
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_out AS
+        SELECT *, activity AS A, receiver AS B FROM m_dc_tx
+        WHERE {linked(CHAIN_OUTGOING_TYPES, "receiver")}
+        """
     )
-    out_agg["out_usd"] = out_agg["out_usd"].mask(out_agg["out_no_usd"])
-    in_agg = inc.groupby(["A", "B"], sort=False).agg(in_n=("usd", "size"))
-    pairs = out_agg.join(in_agg, how="outer").reset_index()
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_in AS
+        SELECT *, provider AS A, activity AS B FROM m_dc_tx
+        WHERE {linked(CHAIN_INCOMING_TYPES, "provider")}
+        """
+    )
+    # the funder's side of the evidence: its disbursements to B, else its commitments,
+    # in date order (the pandas code sorted them by date, then summed per pair)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_out_side AS
+        SELECT *, type = '3' AS disb,
+            row_number() OVER (ORDER BY date ASC NULLS LAST, {ORDER}) AS pos
+        FROM m_dc_out
+        QUALIFY type = '3' OR NOT bool_or(type = '3') OVER (PARTITION BY A, B)
+        """
+    )
+    reduceat = takes_reduceat(con, "m_dc_out_side", ["A", "B"], ["usd"], sort=False)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_chains AS
+        WITH out_agg AS (
+            SELECT A, B, count(*) AS out_n, {sum_sql("usd", reduceat)} AS out_usd,
+                bool_or(usd IS NULL) AS out_no_usd, min(date) AS out_first,
+                max(date) AS out_last, bool_or(disb) AS out_disb
+            FROM m_dc_out_side GROUP BY A, B
+        ),
+        in_agg AS (SELECT A, B, count(*) AS in_n FROM m_dc_in GROUP BY A, B),
+        pairs AS (
+            SELECT coalesce(o.A, i.A) AS A, coalesce(o.B, i.B) AS B, o.out_n,
+                CASE WHEN NOT o.out_no_usd THEN o.out_usd END AS out_usd,
+                o.out_first, o.out_last, o.out_disb, i.in_n
+            FROM out_agg o FULL OUTER JOIN in_agg i ON i.A = o.A AND i.B = o.B
+        )
+        SELECT A, B,
+            CASE WHEN out_n IS NOT NULL THEN
+                A || ' ' || CASE WHEN out_disb THEN 'disbursed' ELSE 'committed' END || ' '
+                    || m_usd_text(out_usd) || ' to ' || B
+                    || CASE
+                        WHEN out_n = 1 THEN coalesce(' on ' || CAST(out_first AS VARCHAR), '')
+                        ELSE ' in ' || out_n || ' transactions' || coalesce(
+                            ', ' || CAST(out_first AS VARCHAR) || ' to '
+                                || CAST(out_last AS VARCHAR), '')
+                    END
+                    || ' (receiver-activity-id)'
+            ELSE A || ' names no receiver-activity-id ' || B END
+            || '; ' ||
+            CASE WHEN in_n IS NOT NULL
+                THEN B || ' reports incoming funds from ' || A || ' (provider-activity-id)'
+                ELSE B || ' reports no incoming funds naming ' || A END AS evidence,
+            row_number() OVER (ORDER BY A, B) AS pos
+        FROM pairs
+        """
+    )
+    # the chain reason: B's incoming funds naming A, and B's incoming funds naming no
+    # provider activity that match one of A's flows to B in value and currency (missing
+    # values matched as pandas' merge matches NaN)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_chain_reasons AS
+        WITH named AS (SELECT {ORDER}, A, 0 AS part FROM m_dc_in),
+        outs AS (SELECT DISTINCT A, B, value, currency FROM m_dc_out),
+        matched AS (
+            SELECT u.{ORDER}, min(o.A) AS A, 1 AS part
+            FROM m_dc_tx u JOIN outs o ON o.B = u.activity
+                AND o.value IS NOT DISTINCT FROM u.value AND o.currency = u.currency
+            WHERE u.type IN {_in(CHAIN_INCOMING_TYPES)} AND u.provider IS NULL
+            GROUP BY u.{ORDER}
+        )
+        SELECT {ORDER}, A FROM (SELECT * FROM named UNION ALL SELECT * FROM matched)
+        QUALIFY row_number() OVER (PARTITION BY {ORDER} ORDER BY part) = 1
+        """
+    )
+    # rule 1: incoming funds without a reason, or with the plain one, get the chain's
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_rule1 AS
+        SELECT {ORDER},
+            CASE WHEN refine THEN false ELSE coalesce(counts0, true) END AS counts1,
+            CASE WHEN refine THEN 'incoming funds from ' || A || ' (counted at the funder)'
+                ELSE reason0 END AS reason1
+        FROM (
+            SELECT t.{ORDER}, t.counts0, t.reason0, c.A, c.{ORDER} IS NOT NULL
+                AND (t.reason0 IS NULL OR t.reason0 = 'incoming funds') AS refine
+            FROM m_dc_tx t LEFT JOIN m_dc_chain_reasons c ON c.{ORDER} = t.{ORDER}
+        )
+        """
+    )
 
-    evidence = []
-    for row in pairs.itertuples(index=False):  # one per pair, not per transaction
-        parts = []
-        if pd.notna(row.out_n):
-            verb = "disbursed" if row.out_disb else "committed"
-            parts.append(
-                f"{row.A} {verb} {_usd_text(row.out_usd)} to {row.B}"
-                f"{_period_text(int(row.out_n), row.out_first, row.out_last)} "
-                "(receiver-activity-id)"
+
+def _child_repeats(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_dc_child``: parent rows (still counted after rule 1) whose flow a deeper IATI
+    activity of the same publisher reports again, and the smallest such child."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_child AS
+        WITH level AS (
+            SELECT activity, org, level FROM (
+                SELECT {stripped("activity_id")} AS activity,
+                    {stripped("reporting_org_ref")} AS org,
+                    coalesce(CAST(hierarchy AS BIGINT), 1) AS level, {ORDER}
+                FROM m_acts WHERE {stripped("source")} = 'iati'
             )
-        else:
-            parts.append(f"{row.A} names no receiver-activity-id {row.B}")
-        if pd.notna(row.in_n):
-            parts.append(f"{row.B} reports incoming funds from {row.A} (provider-activity-id)")
-        else:
-            parts.append(f"{row.B} reports no incoming funds naming {row.A}")
-        evidence.append("; ".join(parts))
-    pairs["evidence"] = pd.Series(evidence, index=pairs.index, dtype="object")
-
-    # the chain reason: B's incoming funds naming A ...
-    named = inc[["A"]]
-    # ... and B's incoming funds naming no provider activity that match A's flow to B
-    unnamed_mask = ttype.isin(CHAIN_INCOMING_TYPES).fillna(False) & provider.isna()
-    unnamed = base.loc[unnamed_mask, ["activity", "value", "currency"]].rename_axis("_row")
-    matched = (
-        unnamed.reset_index()
-        .merge(
-            out[["A", "B", "value", "currency"]].drop_duplicates(),
-            left_on=["activity", "value", "currency"],
-            right_on=["B", "value", "currency"],
+            WHERE activity IS NOT NULL AND org IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY activity ORDER BY {ORDER}) = 1
+        ),
+        rows AS (
+            SELECT t.{ORDER}, t.type, t.date, t.value, t.currency, t.activity, l.org, l.level,
+                r.counts1
+            FROM m_dc_tx t JOIN level l ON l.activity = t.activity
+            JOIN m_dc_rule1 r ON r.{ORDER} = t.{ORDER}
+            WHERE t.source = 'iati' AND t.type IS NOT NULL AND t.date IS NOT NULL
+                AND t.value IS NOT NULL AND NOT isnan(t.value)
+        ),
+        children AS (
+            SELECT DISTINCT org, type, date, value, currency, activity, level
+            FROM rows WHERE level >= 2
         )
-        .groupby("_row")["A"]
-        .min()
-        .to_frame()
-    )
-    chain = pd.concat([named, matched])
-    chain = chain[~chain.index.duplicated()]
-    reasons = "incoming funds from " + chain["A"] + " (counted at the funder)"
-    return pairs[["A", "B", "evidence"]], reasons.astype("string")
-
-
-def _child_repeats(tx: pd.DataFrame, activities: pd.DataFrame, counts: pd.Series) -> pd.Series:
-    """Parent rows whose flow a deeper activity of the same publisher reports again."""
-    acts = activities.loc[_str(activities["source"]) == "iati"]
-    level = pd.DataFrame(
-        {
-            "activity": _str(acts["activity_id"]),
-            "org": _str(acts["reporting_org_ref"]),
-            "level": pd.to_numeric(acts["hierarchy"], errors="coerce").fillna(1).astype("int64"),
-        }
-    ).dropna(subset=["activity", "org"])
-    level = level.drop_duplicates("activity")
-    rows = pd.DataFrame(
-        {
-            "activity": _str(tx["activity_id"]),
-            "type": _str(tx["transaction_type"]),
-            "date": tx["transaction_date"],
-            "value": pd.to_numeric(tx["value"], errors="coerce").astype("float64"),
-            "currency": _str(tx["currency"]).fillna(""),
-        },
-        index=tx.index,
-    ).rename_axis("_row")
-    iati = (_str(tx["source"]) == "iati").fillna(False).to_numpy()
-    rows = rows.loc[iati].dropna(subset=["type", "date", "value"])
-    rows = rows.reset_index().merge(level, on="activity")
-    keys = ["org", "type", "date", "value", "currency"]
-    children = rows.loc[rows["level"] >= 2, [*keys, "activity", "level"]].drop_duplicates()
-    parents = rows.loc[counts.loc[rows["_row"]].to_numpy(), ["_row", *keys, "activity", "level"]]
-    found = parents.merge(children, on=keys, suffixes=("", "_child"))
-    found = found.loc[
-        (found["level_child"] > found["level"]) & (found["activity_child"] != found["activity"])
-    ]
-    child = found.groupby("_row")["activity_child"].min()
-    return ("reported again by child activity " + child).astype("string")
-
-
-def _iati_wins(tx: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Submission rows whose activity and type IATI reports, and the (activity, files) pairs."""
-    frame = pd.DataFrame(
-        {
-            "activity": _str(tx["activity_id"]),
-            "type": _str(tx["transaction_type"]),
-            "source": _str(tx["source"]),
-            "file": _str(tx["source_file"]),
-        },
-        index=tx.index,
-    ).rename_axis("_row")
-    iati = (
-        frame.loc[frame["source"] == "iati"]
-        .groupby(["activity", "type"], as_index=False)["file"]
-        .min()
-        .rename(columns={"file": "iati_file"})
-    )
-    sub = frame.loc[frame["source"] == "partner_submission"].reset_index()
-    both = sub.merge(iati, on=["activity", "type"]).set_index("_row")
-    reasons = ("also reported in IATI (file " + both["iati_file"] + ")").astype("string")
-    files = (
-        both.groupby(["activity", "file"], as_index=False)["iati_file"]
-        .min()
-        .rename(columns={"file": "submission_file"})
-    )
-    return reasons, files
-
-
-def _pair_frame(
-    kind: str,
-    one: pd.Series,
-    two: pd.Series,
-    key: pd.Series,
-    country: pd.Series,
-    evidence: pd.Series,
-) -> pd.DataFrame:
-    a = one.where(one <= two, two)
-    b = two.where(one <= two, one)
-    ids = [stable_id(kind, x, y, k) for x, y, k in zip(a, b, key, strict=True)]
-    return pd.DataFrame(
-        {
-            "pair_id": ids,
-            "activity_id_a": a.to_numpy(),
-            "activity_id_b": b.to_numpy(),
-            "country_code": country.to_numpy(),
-            "kind": kind,
-            "score": 1.0,
-            "evidence": evidence.to_numpy(),
-        }
+        SELECT p.{ORDER}, min(c.activity) AS child
+        FROM rows p JOIN children c ON c.org = p.org AND c.type = p.type AND c.date = p.date
+            AND c.value = p.value AND c.currency = p.currency
+        WHERE p.counts1 AND c.level > p.level AND c.activity <> p.activity
+        GROUP BY p.{ORDER}
+        """
     )
 
 
-def flag_double_counting(
-    tables: Mapping[str, pd.DataFrame],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(transactions with counts_toward_totals / exclusion_reason completed,
-    duplication_pairs rows of kinds same_activity_reported_twice and funding_chain).
-
-    See the module docstring for the rules and their order.
-    """
-    tx = _table(tables, "transactions").reset_index(drop=True)
-    activities = _table(tables, "activities")
-    quarantine = _table(tables, "quarantine")
-    first_country = _first_countries(_table(tables, "activity_countries"))
-    country_of = first_country.set_index("activity_id")["country"]
-
-    counts = tx["counts_toward_totals"].astype("boolean").fillna(True).astype(bool)
-    reason = _str(tx["exclusion_reason"])
-
-    # 1 + 4: funding chains; incoming funds in a chain get the chain reason
-    known = pd.Index(
-        pd.concat([_str(activities["activity_id"]), _str(tx["activity_id"])]).dropna().unique()
-    )
-    chains, chain_reasons = _funding_chains(tx, known)
-    refine = chain_reasons.index[
-        (
-            reason.loc[chain_reasons.index].isna()
-            | (reason.loc[chain_reasons.index] == "incoming funds")
+def _iati_wins(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_dc_iati_wins``: partner submission rows (still counted after rules 1 and 2)
+    whose activity and type IATI reports, with IATI's first file; ``m_dc_both_sources``:
+    (activity, submission file, IATI file) of every submission row IATI also reports."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_iati_rows AS
+        WITH iati AS (
+            SELECT activity, type, min(file) AS iati_file FROM m_dc_tx
+            WHERE source = 'iati' AND activity IS NOT NULL AND type IS NOT NULL
+            GROUP BY activity, type
         )
-        .fillna(False)
-        .to_numpy()
-    ]
-    reason.loc[refine] = chain_reasons.loc[refine]
-    counts.loc[refine] = False
+        SELECT t.{ORDER}, t.activity, t.file, i.iati_file, o.counts1 AND r.child IS NULL AS counts2
+        FROM m_dc_tx t JOIN iati i ON i.activity = t.activity AND i.type = t.type
+        JOIN m_dc_rule1 o ON o.{ORDER} = t.{ORDER}
+        LEFT JOIN m_dc_child r ON r.{ORDER} = t.{ORDER}
+        WHERE t.source = 'partner_submission'
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_iati_wins AS
+        SELECT {ORDER}, iati_file FROM m_dc_iati_rows WHERE counts2
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE m_dc_both_sources AS
+        SELECT activity, file AS submission_file, min(iati_file) AS iati_file
+        FROM m_dc_iati_rows WHERE activity IS NOT NULL AND file IS NOT NULL
+        GROUP BY activity, file
+        """
+    )
 
-    # 2: the parent's figures where a child reports the same flow
-    repeats = _child_repeats(tx, activities, counts)
-    counts, reason = _apply(counts, reason, repeats.index, repeats)
 
-    # 3: a partner submission's figures that IATI also reports
-    iati_reasons, both_sources = _iati_wins(tx)
-    counts, reason = _apply(counts, reason, iati_reasons.index, iati_reasons)
-
-    out = tx.copy()
-    out["counts_toward_totals"] = counts.astype("boolean")
-    out["exclusion_reason"] = reason.where(~counts).astype("string")
-    columns = field_names("transactions")
-    if set(columns) <= set(out.columns):
-        out = out[columns]
-
-    # pairs: the cross-file duplicates combine set aside
-    dup = quarantine.loc[(_str(quarantine["rule"]) == DUPLICATE_RULE).fillna(False).to_numpy()]
-    dup_id = _str(dup["value"]).reset_index(drop=True)
-    dropped = _str(dup["source_file"]).reset_index(drop=True)
-    kept_from_message = (
-        dup["message"].astype("string").str.extract(_KEPT_IN_MESSAGE, expand=False)
-    ).reset_index(drop=True)
-    kept_file = (
-        pd.DataFrame(
-            {
-                "activity_id": _str(activities["activity_id"]),
-                "file": _str(activities["source_file"]),
-            }
+def _record_pairs(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_record_pairs``: the cross-file duplicates combine set aside, the activities in
+    IATI and in a partner submission, and the funding chains."""
+    for name, source, column, alias in (
+        ("m_dc_first_country", "m_activity_countries", "country_code", "country"),
+        ("m_dc_kept_file", "m_acts", "source_file", "file"),
+    ):
+        # each activity's first value (stripped, non-empty), in table order
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT activity, value AS {alias} FROM (
+                SELECT {stripped("activity_id")} AS activity, {stripped(column)} AS value, {ORDER}
+                FROM {source}
+            )
+            WHERE activity IS NOT NULL AND value IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY activity ORDER BY {ORDER}) = 1
+            """
         )
-        .dropna()
-        .drop_duplicates("activity_id")
-        .set_index("activity_id")["file"]
+    same = literal(SAME_ACTIVITY)
+    chain = literal(FUNDING_CHAIN)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_dc_pair_parts AS
+        WITH cross_file AS (
+            SELECT {stripped("q.value")} AS one, {stripped("q.value")} AS two,
+                'file:' || {stripped("q.source_file")} AS key,
+                'identifier ' || {stripped("q.value")} || ' published in '
+                    || coalesce(
+                        k.file,
+                        CASE WHEN regexp_matches(q.message, {literal(KEPT_IN_MESSAGE)})
+                            THEN regexp_extract(q.message, {literal(KEPT_IN_MESSAGE)}, 1) END,
+                        'another file')
+                    || ' (kept) and in ' || {stripped("q.source_file")}
+                    || ' (set aside, see quarantine)' AS evidence,
+                0 AS _part, q.{ORDER} AS _pos
+            FROM m_quarantine q LEFT JOIN m_dc_kept_file k ON k.activity = {stripped("q.value")}
+            WHERE {stripped("q.rule")} = {literal(DUPLICATE_RULE)}
+        ),
+        merged AS (
+            SELECT {stripped("q.value")} AS activity,
+                {stripped("q.source_file")} AS submission_file,
+                coalesce(k.file, 'another file') AS iati_file, 1 AS part, q.{ORDER} AS pos
+            FROM m_quarantine q LEFT JOIN m_dc_kept_file k ON k.activity = {stripped("q.value")}
+            WHERE {stripped("q.rule")} = {literal(ALSO_IN_IATI_RULE)}
+        ),
+        both_sources AS (
+            SELECT * FROM (
+                SELECT activity, submission_file, iati_file, 0 AS part,
+                    row_number() OVER (ORDER BY activity, submission_file) AS pos
+                FROM m_dc_both_sources
+                UNION ALL SELECT * FROM merged
+            )
+            QUALIFY row_number() OVER (
+                PARTITION BY activity, submission_file ORDER BY part, pos) = 1
+        ),
+        in_iati AS (
+            SELECT activity AS one, activity AS two, 'submission:' || submission_file AS key,
+                'identifier ' || activity || ' reported in IATI file ' || iati_file
+                    || ' and in partner submission ' || submission_file
+                    || '; the description and every transaction type IATI reports are '
+                    || 'taken from IATI' AS evidence,
+                1 AS _part, row_number() OVER (ORDER BY part, pos) AS _pos
+            FROM both_sources
+        ),
+        funding AS (
+            SELECT A AS one, B AS two, A || '>' || B AS key, evidence, 2 AS _part, pos AS _pos
+            FROM m_dc_chains
+        )
+        SELECT * FROM cross_file UNION ALL SELECT * FROM in_iati UNION ALL SELECT * FROM funding
+        """
     )
-    kept = dup_id.map(kept_file).astype("string").fillna(kept_from_message).fillna("another file")
-    cross_file = _pair_frame(
-        SAME_ACTIVITY,
-        dup_id,
-        dup_id,
-        "file:" + dropped,
-        dup_id.map(country_of),
-        "identifier "
-        + dup_id
-        + " published in "
-        + kept
-        + " (kept) and in "
-        + dropped
-        + " (set aside, see quarantine)",
+    # the country of a pair: the activity's first country; a funding chain's is where A and
+    # B meet (B's first country that A also has), else B's, else A's
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_record_pairs AS
+        WITH countries AS (
+            SELECT {stripped("activity_id")} AS activity, {stripped("country_code")} AS country,
+                {ORDER}
+            FROM m_activity_countries
+        ),
+        shared AS (
+            SELECT c.A, c.B, arg_min(b.country, b.{ORDER}) AS country
+            FROM m_dc_chains c
+            JOIN countries b ON b.activity = c.B AND b.country IS NOT NULL
+            JOIN (SELECT DISTINCT activity, country FROM countries) a
+                ON a.activity = c.A AND a.country = b.country
+            GROUP BY c.A, c.B
+        ),
+        pairs AS (
+            SELECT p.*, least(p.one, p.two) AS a, greatest(p.one, p.two) AS b,
+                CASE WHEN p._part = 2 THEN {chain} ELSE {same} END AS kind,
+                CASE WHEN p._part = 2
+                    THEN coalesce(s.country, fb.country, fa.country)
+                    ELSE fa.country END AS country_code
+            FROM m_dc_pair_parts p
+            LEFT JOIN shared s ON p._part = 2 AND s.A = p.one AND s.B = p.two
+            LEFT JOIN m_dc_first_country fa ON fa.activity = p.one
+            LEFT JOIN m_dc_first_country fb ON p._part = 2 AND fb.activity = p.two
+        )
+        SELECT {stable_id_sql("kind", "a", "b", "key")} AS pair_id,
+            a AS activity_id_a, b AS activity_id_b, country_code, kind,
+            1.0 AS score, CAST(NULL AS DOUBLE) AS sector_overlap,
+            CAST(NULL AS DOUBLE) AS date_overlap, CAST(NULL AS DOUBLE) AS title_similarity,
+            evidence, _part, _pos
+        FROM pairs
+        QUALIFY row_number() OVER (
+            PARTITION BY {stable_id_sql("kind", "a", "b", "key")} ORDER BY _part, _pos) = 1
+        """
     )
-
-    # pairs: the same activity in IATI and in a partner submission (merged by
-    # combine, which leaves a warning; or found here through the transactions)
-    merged = quarantine.loc[
-        (_str(quarantine["rule"]) == ALSO_IN_IATI_RULE).fillna(False).to_numpy()
-    ]
-    merged_id = _str(merged["value"]).reset_index(drop=True)
-    both = pd.concat(
-        [
-            both_sources[["activity", "submission_file", "iati_file"]],
-            pd.DataFrame(
-                {
-                    "activity": merged_id,
-                    "submission_file": _str(merged["source_file"]).reset_index(drop=True),
-                    "iati_file": merged_id.map(kept_file).astype("string").fillna("another file"),
-                }
-            ),
-        ],
-        ignore_index=True,
-    ).drop_duplicates(["activity", "submission_file"])
-    sub_id = both["activity"].reset_index(drop=True)
-    in_iati = _pair_frame(
-        SAME_ACTIVITY,
-        sub_id,
-        sub_id,
-        "submission:" + both["submission_file"].reset_index(drop=True),
-        sub_id.map(country_of),
-        "identifier "
-        + sub_id
-        + " reported in IATI file "
-        + both["iati_file"].reset_index(drop=True)
-        + " and in partner submission "
-        + both["submission_file"].reset_index(drop=True)
-        + "; the description and every transaction type IATI reports are taken from IATI",
-    )
-
-    # pairs: funding chains; the country where they meet (B's, shared with A if possible)
-    chains = chains.reset_index(drop=True)
-    all_countries = pd.DataFrame(
-        {
-            "activity_id": _str(_table(tables, "activity_countries")["activity_id"]),
-            "country": _str(_table(tables, "activity_countries")["country_code"]),
-        }
-    ).dropna()
-    shared = (
-        chains.reset_index()
-        .merge(all_countries.rename(columns={"activity_id": "B"}), on="B")
-        .merge(all_countries.rename(columns={"activity_id": "A"}), on=["A", "country"])
-        .drop_duplicates("index")
-        .set_index("index")["country"]
-    )
-    country = (
-        shared.reindex(chains.index)
-        .fillna(chains["B"].map(country_of))
-        .fillna(chains["A"].map(country_of))
-    )
-    funding = _pair_frame(
-        FUNDING_CHAIN,
-        chains["A"].astype("string"),
-        chains["B"].astype("string"),
-        chains["A"] + ">" + chains["B"],
-        country,
-        chains["evidence"],
-    )
-
-    frames = [f for f in (cross_file, in_iati, funding) if len(f)]
-    pairs = pd.concat(frames, ignore_index=True) if frames else table_frame("duplication_pairs", [])
-    pairs = pairs.drop_duplicates("pair_id").sort_values(
-        ["kind", "activity_id_a", "activity_id_b", "pair_id"], kind="stable"
-    )
-    return out, table_frame("duplication_pairs", pairs)

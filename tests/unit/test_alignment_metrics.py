@@ -38,9 +38,8 @@ from assets.metrics.alignment import (
     CONFIDENCE_RESULT_REFERENCE,
     CONFIDENCE_SECTOR_MATCH,
     METRICS,
-    alignment_links,
-    alignment_metrics,
 )
+from tests.metrics_run import run_metrics
 
 PROV = {
     "source": "partner_submission",
@@ -103,8 +102,8 @@ def _result(rid: str, aid: str, **extra: Any) -> dict:
     return {"result_id": rid, "activity_id": aid, "indicator_id": f"{aid}-ind1", **extra}
 
 
-@pytest.fixture(scope="module")
-def tables() -> dict[str, pd.DataFrame]:
+def alignment_tables() -> dict[str, pd.DataFrame]:
+    """Kenya's twelve activities of the module docstring."""
     activities = [
         _activity("A1", GB, True, "D02", "aid_type_technical_cooperation;cd_sector"),
         _activity("A2", GB, True, "D01", "aid_type_technical_cooperation"),
@@ -314,18 +313,23 @@ def tables() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def links(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return alignment_links(tables)
+def published() -> dict[str, pd.DataFrame]:
+    return run_metrics(alignment_tables())
 
 
 @pytest.fixture(scope="module")
-def metrics(tables: dict[str, pd.DataFrame], links: pd.DataFrame) -> pd.DataFrame:
-    return alignment_metrics(tables, links, method_version="1")
+def links(published: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return published["alignment_links"]
 
 
 @pytest.fixture(scope="module")
-def covered(tables: dict[str, pd.DataFrame], links: pd.DataFrame) -> pd.DataFrame:
-    return alignment_metrics(tables, links)
+def metrics(published: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return published["alignment_metrics"]
+
+
+@pytest.fixture(scope="module")
+def covered(published: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return published["alignment_metrics"]
 
 
 def test_links_have_basis_and_confidence(links: pd.DataFrame) -> None:
@@ -485,6 +489,6 @@ def test_zero_denominators_give_empty_values(metrics: pd.DataFrame) -> None:
 
 
 def test_empty_inputs_give_an_empty_schema_frame() -> None:
-    out = alignment_metrics({}, alignment_links({}))
+    out = run_metrics({})["alignment_metrics"]
     assert out.empty
     assert list(out.columns) == field_names("alignment_metrics")

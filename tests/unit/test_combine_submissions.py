@@ -15,7 +15,7 @@ import pytest
 
 from assets.harmonise.schema import table_frame
 from assets.iati.harmonise import ALL_TABLES, HarmonisedFile, combine, harmonise_file
-from assets.metrics.double_counting import flag_double_counting
+from tests.unit.test_double_counting import flag_double_counting
 from tests.unit.test_iati_harmonise import options
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "iati" / "xm-demo-1001.xml"

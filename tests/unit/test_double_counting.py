@@ -1,4 +1,5 @@
-"""The same money counted twice: transaction flags and published pairs."""
+"""The same money counted twice: transaction flags and published pairs (the metrics stage,
+run on frames by :func:`tests.metrics_run.run_metrics`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 from assets.harmonise.schema import field_names, table_frame
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths, stable_id
 from assets.iati.rates import load_exchange_rates
-from assets.metrics.double_counting import flag_double_counting
 from assets.settings import load_settings
 from tests.conftest import IATI_FIXTURES, RATES
+from tests.metrics_run import run_metrics
 
 SHA = "0" * 64
 
@@ -62,8 +63,18 @@ def _tx(
     }
 
 
-@pytest.fixture
-def tables() -> dict[str, pd.DataFrame]:
+def flag_double_counting(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the flagged transactions, the pairs of kinds same_activity_reported_twice and
+    funding_chain) of the metrics stage."""
+    published = run_metrics(tables)
+    pairs = published["duplication_pairs"]
+    record = pairs.loc[pairs["kind"] != "overlapping_effort"].reset_index(drop=True)
+    return published["transactions"], record
+
+
+def double_counting_tables() -> dict[str, pd.DataFrame]:
+    """A funding chain, a parent and its child, a cross-file duplicate, an activity in IATI
+    and in a partner submission, a secondary reporter."""
     activities = [
         _activity("GB-1-A", "gb-1.xml", reporting_org_ref="GB-1", hierarchy=1),
         _activity("XM-9-B", "xm-9.xml", reporting_org_ref="XM-9", hierarchy=1),
@@ -122,6 +133,11 @@ def tables() -> dict[str, pd.DataFrame]:
         "transactions": table_frame("transactions", transactions),
         "quarantine": table_frame("quarantine", quarantine),
     }
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    return double_counting_tables()
 
 
 def test_flags_and_reasons(tables: dict[str, pd.DataFrame]) -> None:

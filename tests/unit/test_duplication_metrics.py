@@ -1,21 +1,25 @@
-"""Overlapping effort pairs and duplication / fragmentation metrics on a hand-built country."""
+"""Overlapping effort pairs and duplication / fragmentation metrics on a hand-built country
+(the metrics stage, run on frames by :func:`tests.metrics_run.run_metrics`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from assets.harmonise.schema import field_names, table_frame
 from assets.metrics.duplication import (
-    OverlapSettings,
-    duplication_metrics,
+    DEFAULT_SEARCH,
+    PairSearch,
+    PairSearchStats,
     overlap_clusters,
-    overlapping_pairs,
-    text_similarity,
 )
+from assets.metrics.similarity import text_similarity
+from assets.settings import MetricsSettings
+from tests.metrics_run import SETTINGS, run_metrics
 
 P1, P2, P3 = "GB-GOV-1", "DE-1", "XM-DAC-41114"
 CD_SECTORS = {"15110", "15111", "15112", "11330"}
@@ -163,6 +167,38 @@ TRANSACTIONS: list[tuple[str, str, str, float, bool]] = [
 ]
 
 
+def overlapping_pairs(
+    tables: dict[str, pd.DataFrame],
+    settings: MetricsSettings = SETTINGS,
+    search: PairSearch = DEFAULT_SEARCH,
+    stats: PairSearchStats | None = None,
+) -> pd.DataFrame:
+    """The overlapping_effort pairs of the metrics stage."""
+    pairs = run_metrics(tables, settings, search, stats)["duplication_pairs"]
+    return pairs.loc[pairs["kind"] == "overlapping_effort"].reset_index(drop=True)
+
+
+def duplication_metrics(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return run_metrics(tables)["duplication_metrics"]
+
+
+def clusters(pairs: pd.DataFrame) -> dict[str, int]:
+    con = duckdb.connect()
+    try:
+        con.register("pairs", pairs)
+        return overlap_clusters(con, "pairs")
+    finally:
+        con.close()
+
+
+def no_text(threshold: float) -> MetricsSettings:
+    return MetricsSettings(overlap_threshold=threshold, overlap_use_text=False, method_version="1")
+
+
+def with_text(threshold: float) -> MetricsSettings:
+    return MetricsSettings(overlap_threshold=threshold, overlap_use_text=True, method_version="1")
+
+
 def build_tables(
     rows: Any = ACTIVITIES, transactions: Any = TRANSACTIONS
 ) -> dict[str, pd.DataFrame]:
@@ -224,7 +260,7 @@ DATE_910 = 365 / 731
 
 
 def test_pairs_without_text_are_exactly_the_candidates() -> None:
-    pairs = overlapping_pairs(build_tables(), OverlapSettings(threshold=0.0, use_text=False))
+    pairs = overlapping_pairs(build_tables(), no_text(0.0))
     got = {
         (a, b): s
         for a, b, s in pairs[["activity_id_a", "activity_id_b", "score"]].itertuples(index=False)
@@ -290,7 +326,8 @@ def test_multilingual_titles() -> None:
     assert text_similarity("gestión pública", "gestion publica") < 0.99
 
 
-def test_three_mutually_overlapping_activities_form_one_cluster() -> None:
+def three_partners_tables() -> dict[str, pd.DataFrame]:
+    """Three partners strengthening the same statistical office, and ACTIVITIES."""
     rows: list[Row] = [
         (
             f"B{i}",
@@ -307,14 +344,18 @@ def test_three_mutually_overlapping_activities_form_one_cluster() -> None:
     rows += ACTIVITIES
     tables = build_tables(rows)
     tables["activity_sectors"]["is_cd_sector"] = True
-    pairs = overlapping_pairs(tables)
+    return tables
+
+
+def test_three_mutually_overlapping_activities_form_one_cluster() -> None:
+    pairs = overlapping_pairs(three_partners_tables())
     b_pairs = pairs.loc[pairs["activity_id_a"].str.startswith("B")]
     assert len(b_pairs) == 3
     assert b_pairs["score"].tolist() == pytest.approx([1.0, 1.0, 1.0])
-    clusters = overlap_clusters(pairs)
-    assert clusters["B0"] == clusters["B1"] == clusters["B2"]
-    assert clusters["A01"] == clusters["A02"] != clusters["B0"]
-    assert set(clusters) == {"A01", "A02", "B0", "B1", "B2"}
+    found = clusters(pairs)
+    assert found["B0"] == found["B1"] == found["B2"]
+    assert found["A01"] == found["A02"] != found["B0"]
+    assert set(found) == {"A01", "A02", "B0", "B1", "B2"}
 
 
 def test_clusters_from_pairs() -> None:
@@ -342,8 +383,8 @@ def test_clusters_from_pairs() -> None:
             {"pair_id": "4", "activity_id_a": "x", "activity_id_b": "y", "kind": "funding_chain"},
         ],
     )
-    assert overlap_clusters(pairs) == {"a": 0, "b": 0, "c": 0, "d": 1, "e": 1}
-    assert overlap_clusters(pairs.iloc[0:0]) == {}
+    assert clusters(pairs) == {"a": 0, "b": 0, "c": 0, "d": 1, "e": 1}
+    assert clusters(pairs.iloc[0:0]) == {}
 
 
 def _cell(
@@ -360,8 +401,7 @@ def _cell(
 
 def test_metrics_for_kenya_pfm_2023() -> None:
     tables = build_tables()
-    pairs = overlapping_pairs(tables)
-    metrics = duplication_metrics(tables, pairs)
+    metrics = duplication_metrics(tables)
     assert list(metrics.columns) == field_names("duplication_metrics")
     assert metrics["priority_id"].isna().all()
     row = _cell(metrics, "15111", 2023)
@@ -389,7 +429,7 @@ def test_metrics_for_kenya_pfm_2023() -> None:
 
 def test_metrics_single_partner_and_zero_disbursement_cells() -> None:
     tables = build_tables()
-    metrics = duplication_metrics(tables, overlapping_pairs(tables))
+    metrics = duplication_metrics(tables)
     # 15110 in 2023: only A01, 500k x 0.2 = 100k from P1 -> hhi 1, nothing fragmented
     row = _cell(metrics, "15110", 2023)
     assert row["cd_disbursement_usd"] == pytest.approx(100_000)
@@ -408,18 +448,36 @@ def test_metrics_single_partner_and_zero_disbursement_cells() -> None:
     assert not (metrics["cd_disbursement_usd"] > 10_000_000).any()
 
 
-def test_metrics_per_priority() -> None:
+def priority_tables() -> dict[str, pd.DataFrame]:
+    """ACTIVITIES, with A01 linked to Kenya's PFM priority and A02 to PFM and statistics
+    (partner declarations)."""
     tables = build_tables()
-    tables["alignment_links"] = pd.DataFrame(
-        {
-            "activity_id": ["A01", "A02", "A02"],
-            "country_code": ["KE", "KE", "KE"],
-            "priority_id": ["KE-PFM", "KE-PFM", "KE-STAT"],
-            "basis": ["partner_declared"] * 3,
-            "confidence": [1.0] * 3,
-        }
+    tables["cd_priorities"] = table_frame(
+        "cd_priorities",
+        [
+            {"country_code": "KE", "priority_id": "KE-PFM", "title": "PFM"},
+            {"country_code": "KE", "priority_id": "KE-STAT", "title": "Statistics"},
+        ],
     )
-    metrics = duplication_metrics(tables, overlapping_pairs(tables))
+    tables["partner_declarations"] = table_frame(
+        "partner_declarations",
+        [
+            {"activity_id": a, "partner_org_ref": p, "period": "2023", "priority_ids": ids}
+            for a, p, ids in (("A01", P1, "KE-PFM"), ("A02", P2, "KE-PFM; KE-STAT"))
+        ],
+    )  # fmt: skip
+    return tables
+
+
+def test_metrics_per_priority() -> None:
+    published = run_metrics(priority_tables())
+    links = published["alignment_links"]
+    assert links[["activity_id", "country_code", "priority_id", "basis"]].values.tolist() == [
+        ["A01", "KE", "KE-PFM", "partner_declared"],
+        ["A02", "KE", "KE-PFM", "partner_declared"],
+        ["A02", "KE", "KE-STAT", "partner_declared"],
+    ]
+    metrics = published["duplication_metrics"]
     row = _cell(metrics, None, 2023, "KE-PFM")
     # A01 500k (one priority); A02 300k split over its two priorities -> 150k
     # shares 500/650 = 10/13, 150/650 = 3/13 -> hhi = (100 + 9) / 169
@@ -433,37 +491,70 @@ def test_metrics_per_priority() -> None:
     assert _cell(metrics, "15111", 2023)["n_overlap_pairs"] == 1
 
 
-def test_sector_overlap_dense_and_sparse_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+def many_sectors_tables(seed: int = 1, n: int = 30) -> dict[str, pd.DataFrame]:
+    """n activities of different partners in one (KE, 15111) block, the same dates, each
+    with a random handful of up to twelve vocabulary-1 sectors and random shares."""
     import numpy as np
-    import scipy.sparse as sp
 
+    rng = np.random.default_rng(seed)
+    codes = ["15111", *(f"{12000 + i}" for i in range(11))]
+    rows: list[Row] = []
+    for i in range(n):
+        chosen = [codes[0], *rng.choice(codes[1:], int(rng.integers(0, 11)), replace=False)]
+        weights = rng.random(len(chosen)) + 0.01
+        shares = {code: float(w / weights.sum()) for code, w in zip(chosen, weights, strict=True)}
+        rows.append((f"S{i:02d}", f"P{i}", True, "KE", shares, "2022-01-01", "2023-12-31", "x"))
+    tables = build_tables(rows, [])
+    tables["activity_sectors"]["is_cd_sector"] = tables["activity_sectors"]["code"] == "15111"
+    return tables
+
+
+def test_sector_overlap_dense_and_sparse_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     from assets.metrics import duplication
 
-    rng = np.random.default_rng(1)
-    dense = rng.random((30, 12)) * (rng.random((30, 12)) < 0.3)
-    shares = sp.csr_matrix(dense / np.maximum(dense.sum(axis=1, keepdims=True), 1e-9))
-    a, b = rng.integers(0, 30, 200), rng.integers(0, 30, 200)
-    expected = np.minimum(shares.toarray()[a], shares.toarray()[b]).sum(axis=1)
-    monkeypatch.setattr(duplication, "_PAD_SECTORS", 100)
-    assert duplication._pair_sum_min(shares, a, b) == pytest.approx(expected)
-    monkeypatch.setattr(duplication, "_PAD_SECTORS", 0)
-    assert duplication._pair_sum_min(shares, a, b) == pytest.approx(expected)
+    tables = many_sectors_tables()
+    sectors = tables["activity_sectors"]
+    shares = {
+        aid: dict(zip(group["code"], group["share"].astype(float), strict=True))
+        for aid, group in sectors.groupby("activity_id")
+    }
+
+    def expected(a: str, b: str) -> float:
+        codes = set(shares[a]) | set(shares[b])
+        low = sum(min(shares[a].get(c, 0.0), shares[b].get(c, 0.0)) for c in codes)
+        high = sum(max(shares[a].get(c, 0.0), shares[b].get(c, 0.0)) for c in codes)
+        return low / high
+
+    found = []
+    for width in (100, 0):  # every activity's sectors summed one by one, or by row sums
+        monkeypatch.setattr(duplication, "_PAD_SECTORS", width)
+        pairs = overlapping_pairs(tables, no_text(0.0))
+        assert len(pairs) == 30 * 29 // 2
+        for a, b, overlap in pairs[["activity_id_a", "activity_id_b", "sector_overlap"]].itertuples(
+            index=False
+        ):
+            assert overlap == pytest.approx(expected(a, b))
+        found.append(pairs)
+    pd.testing.assert_frame_equal(found[0], found[1], check_exact=False, rtol=1e-12)
 
 
-def test_huge_block_is_windowed_by_start_date() -> None:
-    # one block of 10 activities from alternating partners, each starting a month
-    # after the previous and lasting a year: with the guard at 5 activities and a
-    # window of 2, only neighbours at most 2 apart in start order are compared
+def huge_block_tables() -> dict[str, pd.DataFrame]:
+    """One block of 10 activities from alternating partners, each starting a month after
+    the previous and lasting a year."""
     rows: list[Row] = [
         (f"C{i}", [P1, P2][i % 2], True, "KE", {"15111": 1.0},
          f"2020-{i + 1:02d}-01", f"2021-{i + 1:02d}-01", "Same title")
         for i in range(10)
     ]  # fmt: skip
-    tables = build_tables(rows, [])
-    full = overlapping_pairs(tables, OverlapSettings(threshold=0.0, use_text=False))
-    windowed = overlapping_pairs(
-        tables, OverlapSettings(threshold=0.0, use_text=False, huge_block=5, window=2)
-    )
+    return build_tables(rows, [])
+
+
+def test_huge_block_is_windowed_by_start_date() -> None:
+    # with the guard at 5 activities and a window of 2, only neighbours at most 2 apart in
+    # start order are compared
+    tables = huge_block_tables()
+    full = overlapping_pairs(tables, no_text(0.0))
+    windowed = overlapping_pairs(tables, no_text(0.0), PairSearch(huge_block=5, window=2))
     # different partners = odd distance in start order; all overlap in dates
     assert len(full) == 25  # 5 x 5 cross-partner pairs
     assert len(windowed) == 9  # distance 1 only (distance 2 is the same partner)
@@ -495,51 +586,43 @@ def _pair_set(pairs: pd.DataFrame) -> set[tuple[str, str]]:
     return set(zip(pairs["activity_id_a"], pairs["activity_id_b"], strict=True))
 
 
-def test_chunked_path_gives_the_same_pairs_as_the_unchunked_one() -> None:
-    from assets.metrics.duplication import PairSearchStats
-
+def test_batched_text_gives_the_same_pairs_as_one_batch() -> None:
     tables = _dense_block_tables()
-    settings = OverlapSettings(threshold=0.1, use_text=False)
-    whole_stats, chunk_stats = PairSearchStats(), PairSearchStats()
-    whole = overlapping_pairs(tables, settings, whole_stats)
-    chunked = overlapping_pairs(
-        tables, OverlapSettings(threshold=0.1, use_text=False, chunk_pairs=7), chunk_stats
-    )
-    # the block (40 activities) is bigger than one chunk: several batches were scored
+    whole_stats, batch_stats = PairSearchStats(), PairSearchStats()
+    whole = overlapping_pairs(tables, with_text(0.1), PairSearch(), whole_stats)
+    batched = overlapping_pairs(tables, with_text(0.1), PairSearch(text_batch=7), batch_stats)
+    # the pairs above the threshold (more than 7) had their title similarity computed in
+    # several batches
     assert whole_stats.batches == 1
-    assert chunk_stats.batches > 5
-    assert whole_stats.candidates == chunk_stats.candidates > 7
+    assert batch_stats.batches > 5
+    assert whole_stats.candidates == batch_stats.candidates > 7
     assert len(whole) > 20
-    assert _pair_set(chunked) == _pair_set(whole)
-    pd.testing.assert_frame_equal(chunked.reset_index(drop=True), whole.reset_index(drop=True))
+    assert _pair_set(batched) == _pair_set(whole)
+    pd.testing.assert_frame_equal(batched, whole)
 
 
-@pytest.mark.parametrize("chunk_pairs", [1, 2, 5, 13, 64, 1000, 2_000_000])
-def test_memory_bounded_result_does_not_depend_on_the_chunk_size(chunk_pairs: int) -> None:
+@pytest.mark.parametrize("text_batch", [1, 2, 5, 13, 64, 1000, 2_000_000])
+def test_memory_bounded_result_does_not_depend_on_the_batch_size(text_batch: int) -> None:
     tables = _dense_block_tables(30)
-    reference = overlapping_pairs(tables, OverlapSettings(threshold=0.2))
-    got = overlapping_pairs(tables, OverlapSettings(threshold=0.2, chunk_pairs=chunk_pairs))
+    reference = overlapping_pairs(tables, with_text(0.2))
+    got = overlapping_pairs(tables, with_text(0.2), PairSearch(text_batch=text_batch))
     assert len(reference) > 0
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), reference.reset_index(drop=True))
-    # and with windowing on: the same pairs for any chunk size too
-    windowed = OverlapSettings(threshold=0.2, huge_block=5, window=3)
-    small = OverlapSettings(threshold=0.2, huge_block=5, window=3, chunk_pairs=chunk_pairs)
+    pd.testing.assert_frame_equal(got, reference)
+    # and with windowing on: the same pairs for any batch size too
+    windowed = PairSearch(huge_block=5, window=3)
+    small = PairSearch(huge_block=5, window=3, text_batch=text_batch)
     pd.testing.assert_frame_equal(
-        overlapping_pairs(tables, small).reset_index(drop=True),
-        overlapping_pairs(tables, windowed).reset_index(drop=True),
+        overlapping_pairs(tables, with_text(0.2), small),
+        overlapping_pairs(tables, with_text(0.2), windowed),
     )
 
 
 def test_window_hits_are_counted() -> None:
-    from assets.metrics.duplication import PairSearchStats
-
     stats = PairSearchStats()
     overlapping_pairs(
-        _dense_block_tables(),
-        OverlapSettings(threshold=0.0, use_text=False, huge_block=5, window=2),
-        stats,
+        _dense_block_tables(), no_text(0.0), PairSearch(huge_block=5, window=2), stats
     )
     assert stats.window_hits > 0
     none = PairSearchStats()
-    overlapping_pairs(_dense_block_tables(), OverlapSettings(threshold=0.0), none)
+    overlapping_pairs(_dense_block_tables(), with_text(0.0), PairSearch(), none)
     assert none.window_hits == 0

@@ -34,9 +34,10 @@ import pandas as pd
 import pytest
 
 from assets.harmonise.schema import table_frame
-from assets.metrics.stage import METRIC_TABLES, add_metrics
+from assets.metrics.stage import METRIC_TABLES
 from assets.settings import MetricsSettings
 from tests.conftest import schema_reports
+from tests.metrics_run import run_metrics
 
 PROV = {"source": "iati", "source_sha256": "0" * 64}
 START, END = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
@@ -82,8 +83,8 @@ def _transaction(aid: str, n: int, kind: str, usd: float, **extra: Any) -> dict[
     }
 
 
-@pytest.fixture(scope="module")
-def tables() -> dict[str, pd.DataFrame]:
+def stage_tables() -> dict[str, pd.DataFrame]:
+    """Kenya's three partners and four activities of the module docstring."""
     activities = [
         _activity("GB-1-A", "GB-1", True, "Public finance management reform"),
         _activity("GB-1-D", "GB-1", False, "Road maintenance"),
@@ -167,8 +168,8 @@ def tables() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def result(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    return add_metrics(tables, SETTINGS)
+def result() -> dict[str, pd.DataFrame]:
+    return run_metrics(stage_tables(), SETTINGS)
 
 
 def _metric(result: dict[str, pd.DataFrame], metric: str) -> pd.Series:

@@ -48,12 +48,13 @@ from assets.iati.harmonise import (
     harmonise_file,
 )
 from assets.iati.rates import ExchangeRates, load_exchange_rates
-from assets.metrics import alignment, duplication
+from assets.metrics.stage import add_metrics
 from assets.settings import load_settings
-from assets.warehouse import register_frames, set_up
+from assets.warehouse import ROW, register_frames, set_up
 from publish import headline
 from publish.files import FORMULA_START
 from tests.conftest import CODELISTS, IATI_SCHEMAS, RATES
+from tests.metrics_run import register
 from tests.unit.test_release_files import canonical_positions, release_files
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -532,6 +533,28 @@ def test_every_generated_activity_is_accepted_or_quarantined_once(
 
 
 # -- 2. split amounts never exceed the original ----------------------------------------------
+def metric_splits(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The metrics stage's splits of amounts (its work tables): each activity's country
+    shares (alignment), each transaction's country shares (``row``: its place in the
+    table) and each activity's duplication cells (country x CD sector)."""
+    con = duckdb.connect()
+    try:
+        set_up(con)
+        register(con, tables)
+        add_metrics(con, load_settings().metrics, keep_work_tables=True)
+        return {
+            "countries": con.sql("SELECT activity, share FROM m_al_countries ORDER BY pos").df(),
+            "allocation": con.sql(
+                f"SELECT {ROW} AS row, share FROM m_al_allocation ORDER BY {ROW}, pos"
+            ).df(),
+            "cells": con.sql(
+                "SELECT activity_id, weight FROM m_du_member WHERE sector_code <> '' ORDER BY pos"
+            ).df(),
+        }
+    finally:
+        con.close()
+
+
 def _finite(value: Any) -> float | None:
     if value is None or value is pd.NA:
         return None
@@ -569,32 +592,30 @@ def test_split_amounts_never_exceed_the_original(generated: GeneratedFile, folde
     # every split of an activity's amounts, as the code that makes it weighs them:
     # alignment metrics' country shares (equal where one is missing), each sector
     # vocabulary's shares, and duplication metrics' cells (country x CD sector, CD only)
-    context = alignment._Context(tables, alignment.alignment_links(tables))
-    activities = tables["activities"]
-    cd_ids = pd.Index(activities.loc[activities["is_cd"].fillna(False), "activity_id"])
-    membership = duplication._membership(tables, cd_ids)
-    cells = membership[membership["sector_code"] != ""]
+    weights = metric_splits(tables)
+    cells = weights["cells"]
     assert cells["weight"].astype("float64").between(0.0, 1.0 + 1e-9).all(), (
         cells.to_dict("records"),
         shown,
     )
     splits: dict[str, dict[str, list[float]]] = {}
-    for activity_id, pairs in context.countries.items():
-        splits.setdefault(activity_id, {})["countries"] = [share for _, share in pairs]
+    for activity_id, shares in weights["countries"].groupby("activity", sort=False)["share"]:
+        splits.setdefault(activity_id, {})["countries"] = list(shares)
     sectors = tables["activity_sectors"]
     for (activity_id, vocabulary), shares in sectors.groupby(["activity_id", "vocabulary"])[
         "share"
     ]:
         splits.setdefault(activity_id, {})[f"sectors {vocabulary}"] = list(shares)
-    for activity_id, weights in cells.groupby("activity_id")["weight"]:
-        splits.setdefault(activity_id, {})["duplication cells"] = list(weights)
+    for activity_id, cell_weights in cells.groupby("activity_id")["weight"]:
+        splits.setdefault(activity_id, {})["duplication cells"] = list(cell_weights)
+    allocation = weights["allocation"].groupby("row")["share"].agg(list).to_dict()
 
     transactions = tables["transactions"]
     for table, frame in (("transactions", transactions), ("budgets", tables["budgets"])):
-        for row in frame.itertuples(index=False):
+        for position, row in enumerate(frame.itertuples(index=False)):
             named = dict(splits.get(row.activity_id, {}))
             if table == "transactions":  # its own country, else the activity's shares
-                named["countries"] = [share for _, share in context._allocate(row)]
+                named["countries"] = allocation.get(position, [])
             for amount in (_finite(row.value), _finite(row.value_usd)):  # currency, USD
                 if amount is None:
                     continue

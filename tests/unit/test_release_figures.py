@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 
 from assets.harmonise.store import read_tables, write_tables
-from assets.metrics.stage import add_metrics
 from assets.settings import load_settings
 from assets.warehouse import set_up
 from publish import headline
 from publish.release import ReleaseOptions, _credits, release_figures
 from publish.tables import ReleaseTables, Stopwatch, StoredTables, public_sources, read_sources
 from tests.legacy import headline as legacy
+from tests.metrics_run import run_metrics
 from tests.profile_compact import golden_tables
 from tests.unit.test_release import demo_tables
 from tests.unit.test_release_files import _real_tables
@@ -32,7 +32,7 @@ CREDITS = ("Source: International Monetary Fund",)
 
 @cache
 def _demo_with_metrics() -> dict[str, pd.DataFrame]:
-    return add_metrics(demo_tables(), load_settings().metrics)
+    return run_metrics(demo_tables(), load_settings().metrics)
 
 
 #: Each case: the tables to publish.

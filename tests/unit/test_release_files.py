@@ -24,12 +24,12 @@ from assets.harmonise.schema import arrow_schema, field_types, table_frame, tabl
 from assets.harmonise.store import read_table, to_arrow, write_table
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
-from assets.metrics.stage import add_metrics
 from assets.settings import load_settings
 from assets.warehouse import set_up
 from publish import files
 from publish.tables import public_sources
 from tests.conftest import IATI_FIXTURES, RATES
+from tests.metrics_run import run_metrics
 from tests.unit.test_release import demo_tables
 
 # -- the rules, one cell at a time (the specification the fast writer must match) --------
@@ -194,7 +194,7 @@ def _real_tables() -> dict[str, pd.DataFrame]:
     _, tables = harmonise_paths(
         [IATI_FIXTURES / "valid", IATI_FIXTURES / "legacy", IATI_FIXTURES / "invalid"], options
     )
-    return add_metrics(tables, settings.metrics)
+    return run_metrics(tables, settings.metrics)
 
 
 def test_real_tables_are_written_exactly_as_the_cell_rules_say(tmp_path: Path) -> None:
