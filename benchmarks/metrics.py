@@ -9,7 +9,8 @@ oracle of the tests); ``new`` attaches the same Parquet files to a DuckDB connec
 the configured limits (``warehouse`` in config/compact.yaml: memory limit, spill folder,
 threads), copies them into tables as the transform leaves them (``c_<table>``) and runs
 :func:`assets.metrics.stage.add_metrics`. Both times cover the stage alone, not reading
-the tables; the peak RSS is the process's.
+the tables; the peak RSS is the process's, at the end of the stage (``--check`` then
+reads both results into frames to compare them).
 
 The tables are either a folder of harmonised Parquet files (``--tables``, e.g. what
 ``cdcompact iati harmonise --out`` or a pipeline run wrote) or synthetic ones
@@ -40,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assets.harmonise.schema import table_frame  # noqa: E402
+from assets.harmonise.schema import frame_of_arrow, table_frame  # noqa: E402
 from assets.harmonise.store import read_table, write_tables  # noqa: E402
 from assets.iati.harmonise import ALL_TABLES  # noqa: E402
 from benchmarks.child import run_child  # noqa: E402
@@ -258,17 +259,40 @@ def synthetic_tables(
         {"activity_id": ids[i], "role": "4", "org_ref": f"GOV-{i}", "org_type": str(kind)}
         for i, kind in zip(implementers, org_types, strict=True)
     ]
-    return {
-        "activities": table_frame("activities", acts),
-        "activity_countries": table_frame("activity_countries", countries),
-        "activity_sectors": table_frame("activity_sectors", base["activity_sectors"]),
-        "participating_orgs": table_frame("participating_orgs", orgs),
-        "transactions": table_frame("transactions", transactions.reset_index(drop=True)),
-        "cd_priorities": table_frame("cd_priorities", priorities),
-        "partner_declarations": table_frame("partner_declarations", declarations),
-        "results": table_frame("results", results),
-        "quarantine": table_frame("quarantine", quarantine),
-    }
+    return _in_table_order(
+        {
+            "activities": acts,
+            "activity_countries": countries,
+            "activity_sectors": base["activity_sectors"],
+            "participating_orgs": orgs,
+            "transactions": transactions,
+            "cd_priorities": priorities,
+            "partner_declarations": declarations,
+            "results": results,
+            "quarantine": quarantine,
+        }
+    )
+
+
+def _in_table_order(tables: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Each table typed by the schema, its rows in the combined tables' order (as the
+    transform leaves them)."""
+    import duckdb
+
+    from assets.harmonise.store import to_arrow
+    from assets.metrics.sql import register, table_order
+
+    con = duckdb.connect()
+    register(con)
+    ordered = {}
+    for table, rows in tables.items():
+        con.register("frame", to_arrow(table, table_frame(table, rows)))
+        ordered[table] = frame_of_arrow(
+            con.sql(f"SELECT * FROM frame ORDER BY {table_order(table)}").to_arrow_table()
+        )
+        con.unregister("frame")
+    con.close()
+    return ordered
 
 
 def synthetic_folder(n: int) -> Path:
@@ -301,9 +325,10 @@ def run_old(folder: Path, out: Path | None) -> dict[str, Any]:
     began = time.perf_counter()
     result = add_metrics(tables, load_settings().metrics)
     seconds = time.perf_counter() - began
+    peak = _rss_mb()
     if out is not None:
         write_tables({t: result[t] for t in _compared()}, out)
-    return {"seconds": seconds, "peak_rss_mb": _rss_mb(), "rss_after_reading_mb": read}
+    return {"seconds": seconds, "peak_rss_mb": peak, "rss_after_reading_mb": read}
 
 
 def run_new(folder: Path, out: Path | None) -> dict[str, Any]:
@@ -320,10 +345,11 @@ def run_new(folder: Path, out: Path | None) -> dict[str, Any]:
         began = time.perf_counter()
         add_metrics(con, settings.metrics)
         seconds = time.perf_counter() - began
-        if out is not None:
+        peak = _rss_mb()
+        if out is not None:  # the comparison reads the results into pandas, after the peak
             frames = published_frames(con)
             write_tables({t: frames[t] for t in _compared()}, out)
-    return {"seconds": seconds, "peak_rss_mb": _rss_mb(), "rss_after_reading_mb": read}
+    return {"seconds": seconds, "peak_rss_mb": peak, "rss_after_reading_mb": read}
 
 
 def _compared() -> tuple[str, ...]:

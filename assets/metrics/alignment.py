@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.metrics.sql import ORDER, sum_sql, takes_reduceat, text
+from assets.metrics.sql import ORDER, aggregate_in_batches, sum_sql, takes_reduceat, text
 from assets.warehouse import literal
 
 METHOD_VERSION = "1"
@@ -404,11 +404,11 @@ def _units(con: duckdb.DuckDBPyConnection) -> None:
     # pandas code concatenated them: ``pos`` is the row's place in that frame
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE m_al_both AS
+        CREATE OR REPLACE TEMP VIEW m_al_both AS
         SELECT metric, {_KEY}, activity, hit,
             CASE WHEN hit THEN weight ELSE CAST(0 AS DOUBLE) END AS num,
             CASE WHEN hit IS NOT NULL THEN weight ELSE CAST(0 AS DOUBLE) END AS den,
-            row_number() OVER (PARTITION BY metric ORDER BY half, pos) AS pos
+            half * {1 << 40} + pos AS pos
         FROM (
             SELECT *, 0 AS half FROM m_al_units
             UNION ALL
@@ -418,41 +418,55 @@ def _units(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: The units weighed in money (usd): their sums are pandas' (order and all). The other
+#: units weigh 1, and a sum of whole numbers is exact whatever the order.
+MONEY_UNITS = (
+    "cd_share",
+    "priority_alignment",
+    "coordinated_tc",
+    "on_budget",
+    "programme_based",
+    *(f"system:{flag}" for flag in COUNTRY_SYSTEMS),
+)
+
+
 def _aggregate(con: duckdb.DuckDBPyConnection) -> None:
     """``m_al_aggregates``: per metric (and country system) and group, the sums of the
     hits' and the known units' weights, the known and the eligible activities. Each
     metric's units were one frame in the pandas code: whether it summed them pairwise is
     decided metric by metric."""
+    money = f"metric IN ({', '.join(literal(m) for m in MONEY_UNITS)})"
     reduceat = takes_reduceat(
-        con, "m_al_both", ["country_code", "partner_org_ref", "year"], ["num", "den"],
+        con, f"(SELECT * FROM m_al_both WHERE {money})",
+        ["country_code", "partner_org_ref", "year"], ["num", "den"],
         sort=False, partition="metric",
     )  # fmt: skip
-    parts = []
+    counts = (
+        "count(DISTINCT activity) FILTER (WHERE hit IS NOT NULL) AS n_activities, "
+        "count(DISTINCT activity) AS n_activities_eligible"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_al_aggregates AS
+        SELECT metric, {_KEY}, sum(num) AS numerator, sum(den) AS denominator, {counts}
+        FROM m_al_both WHERE NOT {money} GROUP BY metric, {_KEY}
+        """
+    )
     for pairwise in (False, True):
         metrics = [m for m, flag in reduceat.items() if flag == pairwise]
         if not metrics:
             continue
-        parts.append(
+        aggregate_in_batches(
+            con,
+            "m_al_aggregates",
+            f"(SELECT * FROM m_al_both WHERE metric IN ({', '.join(literal(m) for m in metrics)}))",
+            ["metric", "country_code", "partner_org_ref", "year"],
             f"""
-            SELECT metric, {_KEY}, {sum_sql("num", pairwise)} AS numerator,
-                {sum_sql("den", pairwise)} AS denominator,
-                count(DISTINCT activity) FILTER (WHERE hit IS NOT NULL) AS n_activities,
-                count(DISTINCT activity) AS n_activities_eligible
-            FROM m_al_both WHERE metric IN ({", ".join(literal(m) for m in metrics)})
-            GROUP BY metric, {_KEY}
-            """
+            metric, {_KEY}, {sum_sql("num", pairwise)} AS numerator,
+                {sum_sql("den", pairwise)} AS denominator, {counts}
+            """,
+            append=True,
         )
-    body = (
-        " UNION ALL ".join(parts)
-        if parts
-        else (
-            "SELECT NULL::VARCHAR AS metric, NULL::VARCHAR AS country_code, "
-            "NULL::VARCHAR AS partner_org_ref, NULL::BIGINT AS year, NULL::DOUBLE AS numerator, "
-            "NULL::DOUBLE AS denominator, NULL::BIGINT AS n_activities, "
-            "NULL::BIGINT AS n_activities_eligible LIMIT 0"
-        )
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE m_al_aggregates AS {body}")
 
 
 def alignment_metrics(con: duckdb.DuckDBPyConnection, method_version: str = METHOD_VERSION) -> None:

@@ -405,9 +405,9 @@ def _record_pairs(con: duckdb.DuckDBPyConnection) -> None:
                     THEN coalesce(s.country, fb.country, fa.country)
                     ELSE fa.country END AS country_code
             FROM m_dc_pair_parts p
-            LEFT JOIN shared s ON p._part = 2 AND s.A = p.one AND s.B = p.two
+            LEFT JOIN shared s ON s.A = p.one AND s.B = p.two
             LEFT JOIN m_dc_first_country fa ON fa.activity = p.one
-            LEFT JOIN m_dc_first_country fb ON p._part = 2 AND fb.activity = p.two
+            LEFT JOIN m_dc_first_country fb ON fb.activity = p.two
         )
         SELECT {stable_id_sql("kind", "a", "b", "key")} AS pair_id,
             a AS activity_id_a, b AS activity_id_b, country_code, kind,

@@ -54,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 
 from assets.metrics import similarity
-from assets.metrics.sql import ORDER, sum_sql, takes_reduceat
+from assets.metrics.sql import ORDER, aggregate_in_batches, sum_sql, takes_reduceat
 from assets.warehouse import literal
 
 KIND = "overlapping_effort"
@@ -278,10 +278,11 @@ def _scored_candidates(
         f"""
         CREATE OR REPLACE TEMP TABLE m_du_candidates AS
         WITH followers AS (
-            SELECT act, country, code, s, e, unnest(range(rn + 1, upper + 1)) AS rn_j
+            SELECT act, country, code, s, e, rn, unnest(range(rn + 1, upper + 1)) AS rn_j
             FROM m_du_blocks WHERE upper > rn
         )
-        SELECT f.act AS act_i, j.act AS act_j, f.country
+        SELECT f.act AS act_i, j.act AS act_j, f.country,
+            {{'country': f.country, 'code': f.code, 'i': f.rn, 'j': f.rn_j}} AS place
         FROM followers f JOIN m_du_blocks j
             ON j.country = f.country AND j.code = f.code AND j.rn = f.rn_j
         WHERE CAST(least(f.e, j.e) - j.s + 1 AS DOUBLE)
@@ -305,11 +306,12 @@ def _scored_candidates(
         f"""
         CREATE OR REPLACE TEMP TABLE m_du_scored AS
         WITH pairs AS (
-            SELECT least(act_i, act_j) AS lo, greatest(act_i, act_j) AS hi, min(country) AS country
+            SELECT least(act_i, act_j) AS lo, greatest(act_i, act_j) AS hi,
+                min(country) AS country, min(place) AS place
             FROM m_du_different GROUP BY lo, hi
         ),
         overlap AS (
-            SELECT p.lo, p.hi, p.country,
+            SELECT p.lo, p.hi, p.country, p.place,
                 CAST(least(a.e, b.e) - greatest(a.s, b.s) + 1 AS DOUBLE) AS inter,
                 CAST((a.e - a.s + 1) + (b.e - b.s + 1) - (least(a.e, b.e) - greatest(a.s, b.s) + 1)
                     AS DOUBLE) AS union_,
@@ -331,7 +333,7 @@ def _scored_candidates(
             FROM overlap
         ),
         scored AS (
-            SELECT lo, hi, country, inter / union_ AS date_overlap,
+            SELECT lo, hi, country, place, inter / union_ AS date_overlap,
                 CASE WHEN totals - sum_min > 0 THEN sum_min / (totals - sum_min)
                     ELSE CAST(0 AS DOUBLE) END AS sector_overlap
             FROM summed
@@ -344,15 +346,17 @@ def _scored_candidates(
 
 def _title_similarity(con: duckdb.DuckDBPyConnection, batch: int, stats: PairSearchStats) -> None:
     """``m_du_text``: the title similarity of every scored pair and its words in the
-    evidence, ``batch`` pairs at a time, with the texts of only those pairs' activities;
-    the document frequencies are counted over every dated CD activity, in chunks."""
+    evidence, ``batch`` pairs at a time, with the texts of only those pairs' activities
+    (the pairs taken block by block, in the order they were found, so that a batch needs
+    few activities' texts); the document frequencies are counted over every dated CD
+    activity, in chunks."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE m_du_text "
         "(lo BIGINT, hi BIGINT, title_similarity DOUBLE, suffix VARCHAR)"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE m_du_pages AS "
-        "SELECT lo, hi, row_number() OVER (ORDER BY lo, hi) - 1 AS n FROM m_du_scored"
+        "SELECT lo, hi, row_number() OVER (ORDER BY place) - 1 AS n FROM m_du_scored"
     )
     row = con.execute("SELECT count(*) FROM m_du_pages").fetchone()
     total = int(row[0]) if row else 0
@@ -537,13 +541,14 @@ def _cell_rows(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     reduceat = takes_reduceat(con, "m_du_tx", ["activity", "year"], ["usd"], sort=True)
+    aggregate_in_batches(
+        con, "m_du_money", "m_du_tx", ["activity", "year"],
+        f"activity, year, {sum_sql('usd', reduceat)} AS usd",
+    )  # fmt: skip
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE m_du_act_years AS
-        WITH money AS (
-            SELECT activity, year, {sum_sql("usd", reduceat)} AS usd FROM m_du_tx
-            GROUP BY activity, year
-        ),
+        WITH money AS (SELECT * FROM m_du_money),
         covered AS (
             SELECT activity, unnest(range(year(start_date), year(end_date) + 1)) AS year,
                 {ORDER} AS p1
@@ -639,22 +644,30 @@ def duplication_metrics(con: duckdb.DuckDBPyConnection, method_version: str = "1
     partner_sums = takes_reduceat(
         con, "m_du_rows", [*_CELL_KEYS, "reporting_org_ref"], ["usd"], sort=True
     )
-    con.execute(
+    aggregate_in_batches(
+        con,
+        "m_du_cell",
+        "m_du_rows",
+        _CELL_KEYS,
         f"""
-        CREATE OR REPLACE TEMP TABLE m_du_cell AS
-        SELECT {_CELL}, count(DISTINCT reporting_org_ref) AS n_partners,
+        {_CELL}, count(DISTINCT reporting_org_ref) AS n_partners,
             count(DISTINCT activity_id) AS n_activities,
             {sum_sql("usd", usd)} AS cd_disbursement_usd,
             {sum_sql("overlap_usd", overlap)} AS overlap_usd
-        FROM m_du_rows GROUP BY {_CELL}
-        """
+        """,
+    )
+    aggregate_in_batches(
+        con,
+        "m_du_partner_sums",
+        "m_du_rows",
+        [*_CELL_KEYS, "reporting_org_ref"],
+        f"{_CELL}, reporting_org_ref, {sum_sql('usd', partner_sums)} AS usd",
     )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE m_du_cell_partner AS
-        SELECT {_CELL}, reporting_org_ref, {sum_sql("usd", partner_sums)} AS usd,
-            row_number() OVER (ORDER BY {_CELL}, reporting_org_ref) AS pos
-        FROM m_du_rows GROUP BY {_CELL}, reporting_org_ref
+        SELECT *, row_number() OVER (ORDER BY {_CELL}, reporting_org_ref) AS pos
+        FROM m_du_partner_sums
         """
     )
     _concentration(con)

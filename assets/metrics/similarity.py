@@ -27,8 +27,9 @@ import scipy.sparse as sp
 HASH_BITS = 20
 TEXT_MAX_CHARS = 1000
 NGRAM_SIZES = (3, 4, 5)
-#: Texts hashed at a time (document frequencies, rows).
-TEXT_CHUNK = 5_000
+#: Texts hashed at a time (document frequencies, rows): a chunk's n-grams are a few
+#: arrays of its characters' length.
+TEXT_CHUNK = 2_000
 _PAIR_CHUNK = 50_000
 
 

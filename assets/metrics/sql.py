@@ -42,6 +42,8 @@ from assets.warehouse import ROW, quote
 #: The order column of every ``m_`` input table (and of frames registered by
 #: :func:`assets.warehouse.register_frames`).
 ORDER = ROW
+#: Rows summed in order at a time (:func:`aggregate_in_batches`).
+BATCH_ROWS = 1_000_000
 
 
 # --------------------------------------------------------------------------- Python functions
@@ -161,11 +163,26 @@ def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
 def load_input(con: duckdb.DuckDBPyConnection, table: str, relation: str) -> None:
     """``relation`` as the temporary table ``m_<table>``, every column and :data:`ORDER`
     (its own where it has one, else the table order)."""
-    has_order = ORDER in columns_of(con, relation)
-    order = "" if has_order else f", row_number() OVER (ORDER BY {table_order(table)}) AS {ORDER}"
+    target = quote("m_" + table)
+    if ORDER in columns_of(con, relation):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT * FROM {relation}")
+        return
+    numbered = f"row_number() OVER (ORDER BY {table_order(table)}) AS {ORDER}"
+    try:  # a table: the order computed over the row ids alone (a narrower sort)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE m_order AS SELECT rowid AS _id, {numbered} "
+            f"FROM {relation}"
+        )
+    except duckdb.BinderException:  # a view has no row ids
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT *, {numbered} FROM {relation}"
+        )
+        return
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote('m_' + table)} AS SELECT *{order} FROM {relation}"
+        f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT r.*, o.{ORDER} "
+        f"FROM {relation} r JOIN m_order o ON o._id = r.rowid"
     )
+    con.execute("DROP TABLE m_order")
 
 
 # --------------------------------------------------------------------------- pandas' sums
@@ -186,24 +203,24 @@ def takes_reduceat(
     of first appearance) and no value of the summed columns is missing. Else pandas sums
     each group by Kahan summation in row order. With ``partition``, the relation holds
     one frame per value of that column: {value: whether}."""
-    key_list = ", ".join(keys)
+    key = f"struct_pack({', '.join(keys)})"
     over = f"PARTITION BY {partition}" if partition else ""
-    first = f"min({position}) OVER (PARTITION BY {partition + ', ' if partition else ''}{key_list})"
-    number = f"dense_rank() OVER ({over} ORDER BY {key_list if sort else 'first'})"
+    # sorted groups: the keys never go down; groups in order of first appearance: each
+    # group's rows are together (as many runs of equal keys as there are keys)
+    test = (
+        "coalesce(bool_and(previous IS NULL OR key >= previous), true)"
+        if sort
+        else "count(*) FILTER (WHERE previous IS DISTINCT FROM key) = count(DISTINCT key)"
+    )
     missing = " OR ".join(f"{value} IS NULL OR isnan({value})" for value in values) or "false"
     frame = partition or "NULL"
     rows = con.execute(
         f"""
-        SELECT frame, coalesce(bool_and(previous IS NULL OR number >= previous), true)
-            AND NOT coalesce(bool_or(missing), false)
+        SELECT frame, {test} AND NOT coalesce(bool_or(missing), false)
         FROM (
-            SELECT frame, number, missing,
-                lag(number) OVER ({over} ORDER BY {position}) AS previous
-            FROM (
-                SELECT {frame} AS frame, {partition + ", " if partition else ""}{position},
-                    {number} AS number, missing
-                FROM (SELECT *, {first} AS first, ({missing}) AS missing FROM {relation})
-            )
+            SELECT {frame} AS frame, {key} AS key, ({missing}) AS missing,
+                lag({key}) OVER ({over} ORDER BY {position}) AS previous
+            FROM {relation}
         )
         GROUP BY frame
         """
@@ -211,6 +228,41 @@ def takes_reduceat(
     if partition:
         return {frame: bool(flag) for frame, flag in rows}
     return bool(rows[0][1]) if rows else True
+
+
+def aggregate_in_batches(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    relation: str,
+    keys: Sequence[str],
+    select: str,
+    rows: int | None = None,
+    append: bool = False,
+) -> None:
+    """``CREATE TEMP TABLE target AS SELECT select FROM relation GROUP BY keys``, a share of
+    the groups at a time (by a hash of their keys), about ``rows`` rows of ``relation``
+    each: DuckDB keeps the rows of a sorted aggregate (a sum in row order) in memory, so
+    the groups are summed in batches that fit its memory limit (``rows``: default
+    :data:`BATCH_ROWS`). ``append``: insert into the existing ``target``."""
+    row = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    batches = max(1, -(-int(row[0] if row else 0) // max(1, rows or BATCH_ROWS)))
+    key_list = ", ".join(keys)
+    source = relation
+    if batches > 1:  # the rows once, in batch order, so that each batch reads its own
+        source = "m_batch_rows"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT *, "
+            f"hash({key_list}) % {batches} AS _batch FROM {relation} ORDER BY _batch"
+        )
+    for batch in range(batches):
+        where = f"WHERE _batch = {batch}" if batches > 1 else ""
+        query = f"SELECT {select} FROM {source} {where} GROUP BY {key_list}"
+        if batch == 0 and not append:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS {query}")
+        else:
+            con.execute(f"INSERT INTO {target} {query}")
+    if batches > 1:
+        con.execute(f"DROP TABLE {source}")
 
 
 def sum_sql(value: str, reduceat: bool, position: str = "pos", min_count: int = 0) -> str:

@@ -29,6 +29,7 @@ from assets.iati.harmonise import (
     harmonise_paths,
 )
 from assets.iati.rates import load_exchange_rates
+from assets.metrics import sql
 from assets.metrics.duplication import KIND, PairSearch
 from assets.metrics.stage import METRIC_TABLES
 from assets.settings import MetricsSettings, load_settings
@@ -148,6 +149,17 @@ CASES: dict[str, tuple[Callable[[], dict[str, pd.DataFrame]], tuple[str, ...]]] 
 }
 
 
+@cache
+def _tables(case: str) -> dict[str, pd.DataFrame]:
+    return complete(CASES[case][0]())
+
+
+@cache
+def _expected(case: str, variant: str) -> dict[str, pd.DataFrame]:
+    """The pandas stage's tables (the oracle)."""
+    return old.add_metrics(_tables(case), VARIANTS[variant])
+
+
 def _compare(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
     for table in STAGE_TABLES:
         pd.testing.assert_frame_equal(
@@ -160,18 +172,15 @@ def _compare(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) ->
     [(case, variant) for case, (_, variants) in CASES.items() for variant in variants],
 )
 def test_every_table_equals_the_pandas_stages(case: str, variant: str) -> None:
-    tables = complete(CASES[case][0]())
-    settings = VARIANTS[variant]
-    expected = old.add_metrics(tables, settings)
-    _compare(run_metrics(tables, settings), expected)
+    _compare(run_metrics(_tables(case), VARIANTS[variant]), _expected(case, variant))
 
 
 def test_the_cases_give_every_kind_of_row() -> None:
     """The comparisons above are not of empty tables."""
     found: dict[str, set[str]] = {}
-    for builder, variants in CASES.values():
+    for case, (_, variants) in CASES.items():
         for variant in variants:
-            published = old.add_metrics(complete(builder()), VARIANTS[variant])
+            published = _expected(case, variant)
             for table in STAGE_TABLES:
                 if len(published[table]):
                     found.setdefault("tables", set()).add(table)
@@ -199,6 +208,23 @@ def test_the_demo_with_submissions_equals_the_pandas_stages(tmp_path: Path) -> N
     assert len(tables["cd_priorities"])
     for settings in VARIANTS.values():
         _compare(run_metrics(tables, settings), old.add_metrics(tables, settings))
+
+
+@pytest.mark.parametrize("case", ["shared fixtures", "demo", "synthetic, 3000 activities"])
+def test_the_combined_tables_as_the_transform_leaves_them(case: str) -> None:
+    """Tables without a row order of their own (``c_<table>`` as combine makes them): the
+    stage reads them in the tables' order, which is the order of the frames here."""
+    tables = complete(CASES[case][0]())
+    for settings in (SETTINGS, VARIANTS["no text, threshold 0.05"]):
+        _compare(run_metrics(tables, settings, combined=True), old.add_metrics(tables, settings))
+
+
+def test_sums_in_batches_equal_the_pandas_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sums in row order are made a batch of groups at a time (here of 500 rows)."""
+    monkeypatch.setattr(sql, "BATCH_ROWS", 500)
+    tables = complete(_synthetic())
+    settings = VARIANTS["no text, threshold 0.05"]
+    _compare(run_metrics(tables, settings), old.add_metrics(tables, settings))
 
 
 @pytest.mark.parametrize(("huge_block", "window"), [(5, 2), (5, 3), (10, 4)])
