@@ -248,9 +248,19 @@ def main() -> None:
             instance["storage"] = {"postgres": {"postgres_db": fresh_database(args.postgres, size)}}
         (folder / "dagster_home" / "dagster.yaml").write_text(yaml.safe_dump(instance))
         config = write_config(WORK / f"corpus-{size:g}", folder)
-        nights = {"full": run_once(folder, config), "no change": run_once(folder, config)}
-        add_a_month(folder / RATES)
-        nights["rates only"] = run_once(folder, config)
+        nights: dict[str, dict[str, Any]] = {}
+        for night in ("full", "no change", "rates only"):
+            if night == "rates only":
+                add_a_month(folder / RATES)
+            nights[night] = run = run_once(folder, config)
+            # as each night ends (a 10 GB night is long): its stages so far
+            stages = " · ".join(f"{k} {v:.1f} s" for k, v in run["stages"].items())
+            print(
+                f"  {size:g} MB, {night} night: {run['seconds']:.1f} s ({stages}), "
+                f"largest process {run['peak_rss_mb']:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
         results[size] = nights["full"]
         _report(len(corpus), megabytes, nights)
     if len(results) >= 2:
