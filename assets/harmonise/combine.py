@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from assets.harmonise import sql
 from assets.harmonise.schema import arrow_schema, field_names
-from assets.warehouse import empty_table_sql, quote, temp_table, typed_select
+from assets.warehouse import ROW, empty_table_sql, quote, temp_table, typed_select
 
 #: Tables one IATI file fills, in the order they are written.
 IATI_TABLES = (
@@ -193,18 +193,18 @@ def combine_tables(
             con.unregister(name)
     _apply_fetch(con, fetch)
     _one_activity_per_identifier(con)
+    # Each combined table numbers its rows in their order (``_row``): DuckDB keeps no
+    # insertion order (``preserve_insertion_order`` is off, so that large scans stream),
+    # and whoever reads a table in order sorts by it.
     for table in ALL_TABLES:
         columns = ", ".join(quote(c) for c in field_names(table))
+        numbered = (
+            f"(SELECT {columns}, row_number() OVER (ORDER BY {order_by(table)}) AS {quote(ROW)} "
+            f"FROM {quote('u_' + table)})"
+        )
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {quote("c_" + table)} AS
-            {
-                typed_select(
-                    table,
-                    f"(SELECT {columns} FROM {quote('u_' + table)} ORDER BY {order_by(table)})",
-                )
-            }
-            """
+            f"CREATE OR REPLACE TEMP TABLE {quote('c_' + table)} AS "
+            f"{typed_select(table, numbered, [quote(ROW)])}"
         )
 
 
@@ -411,6 +411,11 @@ def frames(con: duckdb.DuckDBPyConnection, prefix: str = "c_") -> dict[str, pd.D
     from assets.harmonise.schema import frame_of_arrow
 
     return {
-        table: frame_of_arrow(con.sql(f"SELECT * FROM {quote(prefix + table)}").to_arrow_table())
+        table: frame_of_arrow(
+            con.sql(
+                f"SELECT {', '.join(quote(c) for c in field_names(table))} "
+                f"FROM {quote(prefix + table)} ORDER BY {quote(ROW)}"
+            ).to_arrow_table()
+        )
         for table in ALL_TABLES
     }

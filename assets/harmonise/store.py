@@ -39,16 +39,19 @@ def _write_arrow(arrow: pa.Table, path: Path) -> Path:
     return path
 
 
-def copy_table(con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path) -> int:
+def copy_table(
+    con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path, order: str
+) -> int:
     """The relation ``relation`` of ``con`` written as the table's Parquet file at
-    ``path``, atomically, by DuckDB (the schema's columns and types, the rows in the
-    relation's order); the number of rows written."""
+    ``path``, atomically, by DuckDB (the schema's columns and types, the rows sorted by
+    the ``ORDER BY`` list ``order``); the number of rows written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         written = con.execute(
-            f"COPY ({typed_select(table, quote(relation))}) TO {literal(temporary)} "
+            f"COPY ({typed_select(table, quote(relation))} ORDER BY {order}) "
+            f"TO {literal(temporary)} "
             "(FORMAT parquet, COMPRESSION zstd)"
         ).fetchone()
         os.replace(temporary, path)

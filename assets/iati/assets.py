@@ -28,7 +28,7 @@ from assets.harmonise.reuse import (
     reusable_state,
     save_state,
 )
-from assets.harmonise.schema import frame_of_arrow
+from assets.harmonise.schema import field_names, frame_of_arrow
 from assets.harmonise.store import (
     copy_table,
     markdown_table,
@@ -55,7 +55,8 @@ from assets.iati.fetching import (
 from assets.iati.harmonise import ALL_TABLES, HarmoniseOptions
 from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
-from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics
+from assets.metrics.sql import table_order as combined_order
+from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics, table_order
 from assets.settings import Settings, load_settings
 from assets.warehouse import attach_tables, quote, set_up
 from expectations.asset_checks import (
@@ -346,7 +347,7 @@ HARMONISED_SPECS = [
 
 
 def _table_metadata(
-    con: duckdb.DuckDBPyConnection, relation: str, out: Path, table: str
+    con: duckdb.DuckDBPyConnection, relation: str, out: Path, table: str, order: str
 ) -> dict[str, Any]:
     """A published table's Dagster metadata, from the relation it was written from."""
     name = quote(relation)
@@ -355,7 +356,12 @@ def _table_metadata(
         "dagster/row_count": int(rows[0]) if rows else 0,
         "path": str(out / f"{table}.parquet"),
         "preview": _preview(
-            frame_of_arrow(con.sql(f"SELECT * FROM {name} LIMIT {PREVIEW_ROWS}").to_arrow_table())
+            frame_of_arrow(
+                con.sql(
+                    f"SELECT {', '.join(quote(c) for c in field_names(table))} FROM {name} "
+                    f"ORDER BY {order} LIMIT {PREVIEW_ROWS}"
+                ).to_arrow_table()
+            )
         ),
     }
     if table == "sources":
@@ -402,14 +408,15 @@ def _reused_results(
     out = tables_dir(settings.data_dir)
     sources = refreshed_sources(settings, read_table("sources", out / "sources.parquet"))
     con.register("refreshed_sources", sources)
-    copy_table(con, "sources", "refreshed_sources", out / "sources.parquet")
+    order = combined_order("sources")
+    copy_table(con, "sources", "refreshed_sources", out / "sources.parquet", order)
     context.log.info(
         f"no input changed since the tables were combined on {state['validated_on']}: "
         "the tables and their check results are reused; sources has tonight's fetch outcome"
     )
     for table in PUBLISHED_TABLES:
         if table == "sources":
-            metadata = _table_metadata(con, "refreshed_sources", out, table)
+            metadata = _table_metadata(con, "refreshed_sources", out, table, order)
         else:
             metadata = {"dagster/row_count": rows[table], "path": str(out / f"{table}.parquet")}
         metadata["reused"] = True
@@ -441,9 +448,6 @@ def iati_transform(
     clock = time.perf_counter()
     with warehouse.get_connection() as con:
         set_up(con)
-        # The published tables keep the order their rows were combined in (sorted by
-        # key, then by file and place): each is written as it was made.
-        con.execute("SET preserve_insertion_order = true")
         try:
             fingerprint = combined_fingerprint(settings)
             state = reusable_state(out, fingerprint, today)
@@ -462,10 +466,12 @@ def iati_transform(
             raise dg.Failure(description=str(exc)) from exc
         for table in PUBLISHED_TABLES:
             relation = f"c_{table}"
-            rows = copy_table(con, table, relation, out / f"{table}.parquet")
+            # in the order the rows were combined in (sorted by key, then file and place)
+            order = table_order(con, table)
+            rows = copy_table(con, table, relation, out / f"{table}.parquet", order)
             context.log.info(f"{table}: {rows} rows")
             yield dg.MaterializeResult(
-                asset_key=table, metadata=_table_metadata(con, relation, out, table)
+                asset_key=table, metadata=_table_metadata(con, relation, out, table, order)
             )
         valid_until = first_future_disbursement(con, "c_transactions", today)
         for table in PUBLISHED_TABLES:
