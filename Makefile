@@ -78,7 +78,8 @@ templates: venv
 # 1 GB run's tables (the pandas release of 7ca04e4 against today's, three
 # scenarios, about 20 minutes), the quality report over the 1 GB run's tables
 # (medians of 3 runs), then the duplication pair search at 10k, 100k and 1M
-# synthetic activities (medians of 3 runs), and the profile pages of 50
+# synthetic activities (medians of 3 runs), the metrics stage old and new at
+# 20k and 200k synthetic activities (about 5 minutes), and the profile pages of 50
 # countries and 100 partners in English and French (target: under a minute).
 # About 4 hours, most of it the 10 GB nights.
 bench: venv
@@ -87,6 +88,7 @@ bench: venv
 	$(BIN)/python benchmarks/release.py
 	$(BIN)/python benchmarks/quality.py --data var/bench/pipeline-1000/data
 	$(BIN)/python benchmarks/duplication.py --sizes 10000 100000 1000000
+	$(BIN)/python benchmarks/metrics.py --activities 20000 200000 --check
 	$(BIN)/python benchmarks/profiles.py --countries 50 --partners 100
 
 clean:

@@ -309,6 +309,13 @@ def synthetic_folder(n: int) -> Path:
 
 
 def _rss_mb() -> float:
+    """The process's peak RSS: its own memory's high-water mark (``VmHWM``); ``ru_maxrss``
+    would also count the parent's, which a child started from a larger parent inherits."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
