@@ -141,7 +141,7 @@ class WarehouseSettings:
 
     #: DuckDB's own memory (``memory_limit``): past it, joins, sorts and aggregates
     #: spill to ``temp_directory`` instead of failing.
-    memory_limit: str = "1GB"
+    memory_limit: str = "512MB"
     #: Where DuckDB spills (``temp_directory``); default ``<data_dir>/duckdb-tmp``.
     temp_directory: Path | None = None
     #: DuckDB's threads; 0 = one per CPU.
@@ -409,7 +409,7 @@ _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.
 
 def _warehouse(section: dict[str, Any], path: Path, root: Path) -> WarehouseSettings:
     memory = str(
-        os.environ.get("CDCOMPACT_DUCKDB_MEMORY_LIMIT") or section.get("memory_limit") or "1GB"
+        os.environ.get("CDCOMPACT_DUCKDB_MEMORY_LIMIT") or section.get("memory_limit") or "512MB"
     )
     if not _MEMORY.match(memory):
         raise ConfigError(
