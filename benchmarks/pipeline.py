@@ -125,10 +125,10 @@ class ProcessTree(threading.Thread):
                 continue
             ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
             parents.setdefault(ppid, []).append(int(entry.name))
-        todo = [self.root]
-        while todo:
-            pid = todo.pop()
-            todo.extend(parents.get(pid, []))
+        stack = [self.root]  # the process tree, walked depth first
+        while stack:
+            pid = stack.pop()
+            stack.extend(parents.get(pid, []))
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
