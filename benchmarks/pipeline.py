@@ -1,21 +1,25 @@
 """The whole nightly job on corpora of two sizes: each stage's seconds, throughput, the
-peak RSS of every process, a night with no change and a night where only the
-exchange rates gained a month.
+peak RSS of every process, a night with no change, a night where only the
+exchange rates gained a month and one where every rate was revised.
 
     .venv/bin/python benchmarks/pipeline.py --sizes 1000 10000
 
 For each size (MB) it builds the corpus (``benchmarks/corpus.py``, reused),
 writes a configuration that reads it as a local IATI source with the shared
 fixtures' codelists, exchange rates (the IMF CSV copied beside the run, so the
-benchmark can change it) and IATI schemas, and runs ``cdcompact run`` three
+benchmark can change it) and IATI schemas, and runs ``cdcompact run`` four
 times in a fresh process on a fresh SQLite instance (or, with ``--postgres``, a
 fresh PostgreSQL database):
 
 1. a full night (every file extracted, transformed, checked, released);
 2. a night where no source changed;
-3. a night where only the exchange rates changed: every currency of the IMF CSV
-   gains the month after its last one (a new month of rates: no file is
-   extracted again; the transform, checks and release run in full).
+3. a night where only the exchange rates gained a month: every currency of the
+   IMF CSV gains the month after its last one (no file is extracted again; the
+   money is converted again, and where no figure moves, as with this corpus's
+   dates, the tables and checks of the last night stand);
+4. a night where every rate was revised (each 1% higher): every value not in US
+   dollars moves, so the metrics, the checks of the batches that changed and the
+   release of the tables that changed run again.
 
 It prints the seconds of each stage (fetch, dataset runs, submissions, then
 inside the combining step: combine, metrics, write, schema checks, Great
@@ -91,6 +95,20 @@ def add_a_month(rates: Path) -> int:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writerows(added)
     return len(added)
+
+
+def revise_rates(rates: Path, factor: float = 1.01) -> int:
+    """Every rate of an IMF CSV multiplied by ``factor`` (a revision of the whole series:
+    every value converted from another currency moves). The number of rates revised."""
+    with rates.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["Rate"] = repr(float(row["Rate"]) * factor)
+    with rates.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
 
 
 class ProcessTree(threading.Thread):
@@ -249,9 +267,11 @@ def main() -> None:
         (folder / "dagster_home" / "dagster.yaml").write_text(yaml.safe_dump(instance))
         config = write_config(WORK / f"corpus-{size:g}", folder)
         nights: dict[str, dict[str, Any]] = {}
-        for night in ("full", "no change", "rates only"):
+        for night in ("full", "no change", "rates only", "rates revised"):
             if night == "rates only":
                 add_a_month(folder / RATES)
+            if night == "rates revised":
+                revise_rates(folder / RATES)
             nights[night] = run = run_once(folder, config)
             # as each night ends (a 10 GB night is long): its stages so far
             stages = " · ".join(f"{k} {v:.1f} s" for k, v in run["stages"].items())

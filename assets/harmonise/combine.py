@@ -91,8 +91,14 @@ class FetchOutcome:
     note: str | None
 
 
-def order_by(table: str, prefix: str = "", mixed: str | None = None) -> str:
-    """The ``ORDER BY`` list of a table's rows (:data:`SORT_KEYS`, then file and place).
+def order_by(
+    table: str,
+    prefix: str = "",
+    mixed: str | None = None,
+    ties: Sequence[str] = ("_block", "_fo", "_ord"),
+) -> str:
+    """The ``ORDER BY`` list of a table's rows (:data:`SORT_KEYS`, then ``ties``: by default
+    file and place).
 
     With ``mixed`` (a boolean column), the keys after the first are compared only where it
     is true: an activity's rows that all come from one IATI file are in their place in the
@@ -106,7 +112,7 @@ def order_by(table: str, prefix: str = "", mixed: str | None = None) -> str:
         if mixed is not None and position > 0:
             column = f"CASE WHEN {mixed} THEN {column} END"
         keys.append(f"{column} ASC NULLS FIRST")
-    return ", ".join([*keys, f"{prefix}_block", f"{prefix}_fo", f"{prefix}_ord"])
+    return ", ".join([*keys, *(f"{prefix}{tie}" for tie in ties)])
 
 
 #: Tables whose rows are ordered by activity, then ``source_ref`` (see :func:`order_by`).

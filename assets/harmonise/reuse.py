@@ -20,6 +20,12 @@ between the day of that validation and today), the tables on disk are the
 tables a full recomputation would give. Only the ``sources`` table is
 refreshed: a dataset fetched again without change is ``unchanged``
 (:func:`assets.harmonise.combined.refreshed_sources`).
+
+When only the exchange rates changed (the fingerprint without them is the
+saved one), only the money is computed again
+(:func:`assets.harmonise.combined.refresh_money`): if no figure moved, the
+tables and check results are reused as on a night with no change; else the
+metrics and checks run on the refreshed tables.
 """
 
 from __future__ import annotations
@@ -112,13 +118,18 @@ def save_state(
     day: dt.date,
     valid_until: str | None,
     schema_checks: Mapping[str, Any],
+    apart_from_rates: str | None = None,
 ) -> None:
+    """After a complete combining step: what the tables in ``folder`` were made from
+    (``fingerprint``; ``apart_from_rates``: the same without the exchange rates), when they
+    were validated and until when that holds, and their schema checks."""
     path = folder / STATE
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(
         json.dumps(
             {
                 "fingerprint": fingerprint,
+                "apart_from_rates": apart_from_rates,
                 "validated_on": day.isoformat(),
                 "valid_until": valid_until,
                 "schema_checks": schema_checks,
@@ -132,19 +143,35 @@ def save_state(
     temporary.replace(path)
 
 
+def saved_state(folder: Path) -> dict[str, Any] | None:
+    """The state saved after the last complete combining step, if any."""
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def still_valid(state: Mapping[str, Any], today: dt.date) -> bool:
+    """Whether the check results saved with ``state`` still hold ``today`` (no disbursement
+    has fallen due since they were found)."""
+    until = state.get("valid_until")
+    return until is None or today < dt.date.fromisoformat(until)
+
+
 def reusable_state(folder: Path, fingerprint: str, today: dt.date) -> dict[str, Any] | None:
     """The saved state when the tables in ``folder`` can stand for tonight's; else None."""
-    path = folder / STATE
-    if not path.exists():
+    state = saved_state(folder)
+    if state is None or state.get("fingerprint") != fingerprint or not still_valid(state, today):
         return None
-    try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    if state.get("fingerprint") != fingerprint:
-        return None
-    until = state.get("valid_until")
-    if until is not None and today >= dt.date.fromisoformat(until):
+    return state
+
+
+def rates_only_state(folder: Path, apart_from_rates: str) -> dict[str, Any] | None:
+    """The saved state when only the exchange rates (and how they are looked up) changed
+    since the tables in ``folder`` were combined; else None."""
+    state = saved_state(folder)
+    if state is None or state.get("apart_from_rates") != apart_from_rates:
         return None
     return state
 
@@ -153,11 +180,8 @@ def saved_schema_checks(folder: Path) -> dict[str, Any] | None:
     """The schema checks saved with the tables in ``folder`` (per table ``rows`` and
     ``by_rule``), whatever tonight's inputs; None when there are none. The state is
     removed before the tables are rewritten, so what it holds was found in these tables."""
-    try:
-        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    checks = state.get("schema_checks") if isinstance(state, dict) else None
+    state = saved_state(folder)
+    checks = state.get("schema_checks") if state is not None else None
     return checks if isinstance(checks, dict) else None
 
 

@@ -45,14 +45,18 @@ def copy_table(
     """The relation ``relation`` of ``con`` written as the table's Parquet file at
     ``path``, atomically, by DuckDB (the schema's columns and types, the rows sorted by
     the ``ORDER BY`` list ``order``); the number of rows written."""
+    return copy_query(con, f"{typed_select(table, quote(relation))} ORDER BY {order}", path)
+
+
+def copy_query(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """The rows of ``query`` written as a Parquet file at ``path``, atomically, by DuckDB;
+    the number of rows written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         written = con.execute(
-            f"COPY ({typed_select(table, quote(relation))} ORDER BY {order}) "
-            f"TO {literal(temporary)} "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            f"COPY ({query}) TO {literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
         ).fetchone()
         os.replace(temporary, path)
     except BaseException:

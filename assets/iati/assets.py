@@ -21,12 +21,21 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 from dagster_duckdb import DuckDBResource
 
-from assets.harmonise.combined import combined_fingerprint, refreshed_sources, transform
+from assets.harmonise.combined import (
+    MONEY_TABLES,
+    combined_fingerprint,
+    refresh_money,
+    refreshed_sources,
+    save_flags,
+    transform,
+)
 from assets.harmonise.reuse import (
     first_future_disbursement,
     forget_state,
+    rates_only_state,
     reusable_state,
     save_state,
+    still_valid,
 )
 from assets.harmonise.schema import field_names, frame_of_arrow
 from assets.harmonise.store import (
@@ -404,6 +413,7 @@ def _reused_results(
     state: dict[str, Any],
     rows: dict[str, int],
     validations: dict[str, TableValidation],
+    what: str = "no input changed",
 ) -> Any:
     out = tables_dir(settings.data_dir)
     sources = refreshed_sources(settings, read_table("sources", out / "sources.parquet"))
@@ -411,7 +421,7 @@ def _reused_results(
     order = combined_order("sources")
     copy_table(con, "sources", "refreshed_sources", out / "sources.parquet", order)
     context.log.info(
-        f"no input changed since the tables were combined on {state['validated_on']}: "
+        f"{what} since the tables were combined on {state['validated_on']}: "
         "the tables and their check results are reused; sources has tonight's fetch outcome"
     )
     for table in PUBLISHED_TABLES:
@@ -457,9 +467,44 @@ def iati_transform(
                 yield from _reused_results(context, settings, con, state, *reuse)
                 timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
                 return
-            forget_state(out)
-            transform(con, settings)
-            seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
+            apart_from_rates = combined_fingerprint(settings, with_rates=False)
+            prior = rates_only_state(out, apart_from_rates)
+            moved = refresh_money(con, settings, out) if prior is not None else None
+            unchanged: tuple[str, ...] = ()
+            if prior is not None and moved is not None:
+                seconds["money"], clock = time.perf_counter() - clock, time.perf_counter()
+                why = (
+                    "only the exchange rates changed"
+                    if prior["fingerprint"] != fingerprint
+                    else "a disbursement has fallen due"
+                )
+                context.log.info(
+                    f"{why} since the tables were combined on {prior['validated_on']}: the "
+                    f"money is converted again ({moved} values or warnings changed)"
+                )
+                reuse = _reusable(settings, prior) if not moved else None
+                if reuse is not None and still_valid(prior, today):
+                    yield from _reused_results(
+                        context, settings, con, prior, *reuse, what="no figure changed"
+                    )
+                    save_state(
+                        out,
+                        fingerprint,
+                        dt.date.fromisoformat(prior["validated_on"]),
+                        prior.get("valid_until"),
+                        prior["schema_checks"],
+                        apart_from_rates,
+                    )
+                    timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n")
+                    return
+                # the tables that only the money could change are rewritten
+                unchanged = tuple(t for t in ALL_TABLES if t not in MONEY_TABLES)
+                forget_state(out)
+            else:
+                forget_state(out)
+                transform(con, settings)
+                save_flags(con, out)
+                seconds["combine"], clock = time.perf_counter() - clock, time.perf_counter()
             add_metrics(con, settings.metrics)
             seconds["metrics"], clock = time.perf_counter() - clock, time.perf_counter()
         except LookupError as exc:
@@ -468,8 +513,9 @@ def iati_transform(
             relation = f"c_{table}"
             # in the order the rows were combined in (sorted by key, then file and place)
             order = table_order(con, table)
-            rows = copy_table(con, table, relation, out / f"{table}.parquet", order)
-            context.log.info(f"{table}: {rows} rows")
+            if table not in unchanged:
+                rows = copy_table(con, table, relation, out / f"{table}.parquet", order)
+                context.log.info(f"{table}: {rows} rows")
             yield dg.MaterializeResult(
                 asset_key=table, metadata=_table_metadata(con, relation, out, table, order)
             )
@@ -493,7 +539,7 @@ def iati_transform(
     )
     yield from schema_check_results_from(summaries)
     yield from expectation_check_results(validations)
-    save_state(out, fingerprint, today, valid_until, summaries)
+    save_state(out, fingerprint, today, valid_until, summaries, apart_from_rates)
     timings = " · ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
     context.log.info(f"iati_transform stages: {timings}")
     timings_path(settings.data_dir).write_text(json.dumps(seconds) + "\n", encoding="utf-8")

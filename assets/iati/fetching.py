@@ -112,11 +112,13 @@ def last_run(data_dir: Path) -> list[dict[str, Any]]:
     return value
 
 
-def reference_fingerprint(settings: Settings) -> str:
-    """What the transform depends on besides the extracted files: reference data and rules."""
+def reference_fingerprint(settings: Settings, with_rates: bool = True) -> str:
+    """What the transform depends on besides the extracted files: reference data and rules
+    (without the exchange rates unless ``with_rates``)."""
     digest = hashlib.sha256()
     folder = reference_dir(settings.data_dir)
-    for name in ("exchange_rates.parquet", "codelists.parquet", SCHEMAS_MARKER):
+    names = ("exchange_rates.parquet", "codelists.parquet", SCHEMAS_MARKER)
+    for name in names if with_rates else names[1:]:
         path = folder / name
         digest.update(path.read_bytes() if path.exists() else b"-")
     rules = settings.cd_rules
@@ -129,7 +131,8 @@ def reference_fingerprint(settings: Settings) -> str:
                 "keywords": rules.keywords,
                 "modalities": rules.modalities,
                 "languages": settings.preferred_languages,
-                "fallback": settings.rate_fallback_months,
+                # how rates are looked up belongs with them (only money depends on it)
+                "fallback": settings.rate_fallback_months if with_rates else None,
                 "max_findings": settings.quality.max_findings,
                 "max_bytes": settings.fetch.max_bytes,
             },

@@ -93,11 +93,20 @@ def _sql_type(arrow_type: pa.DataType) -> str:
     return duckdb_type(arrow_type)
 
 
-def _scan(con: duckdb.DuckDBPyConnection, table: str, folders: Sequence[str]) -> None:
-    """``x_<table>``: the extracted table of every folder, with its folder and row order."""
+def _scan(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    folders: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """``x_<table>``: the extracted table of every folder (its ``columns``, by default all),
+    with its folder and row order."""
     name = quote(f"x_{table}")
+    schema = EXTRACT_SCHEMAS[table]
+    if columns is not None:
+        schema = pa.schema([schema.field(column) for column in columns])
     if not folders:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_empty(EXTRACT_SCHEMAS[table])}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_empty(schema)}")
         return
     files = [f"{folder}/{DONE if table == 'file' else table + '.parquet'}" for folder in folders]
     con.execute(
@@ -105,9 +114,9 @@ def _scan(con: duckdb.DuckDBPyConnection, table: str, folders: Sequence[str]) ->
         "SELECT unnest($files) AS file",
         {"files": files},
     )
-    columns = ", ".join(quote(field.name) for field in EXTRACT_SCHEMAS[table])
+    selected = ", ".join(quote(field.name) for field in schema)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}, "
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}, "
         "regexp_replace(filename, '/[^/]*$', '') AS folder, file_row_number AS _ord "
         "FROM read_parquet($files, filename = true, file_row_number = true)",
         {"files": files},
@@ -490,6 +499,62 @@ def iati_tables(
         )
 
 
+def iati_money(
+    con: duckdb.DuckDBPyConnection, inputs: Sequence[IatiInput], options: TransformOptions
+) -> None:
+    """What :func:`iati_tables` computes from the exchange rates, alone, for a night when
+    nothing else changed: ``iati_transactions`` and ``iati_budgets`` with only their keys
+    (``source_file``, ``source_ref``) and money columns (``value_usd``, ``usd_rate`` ...),
+    and ``iati_money_warnings``: the ``quarantine`` rows of the values left without US
+    dollars, with their files' ``source_file``."""
+    sql.register(con)
+    _inputs(con, inputs)
+    folders = sorted({str(i.extract) for i in inputs if i.extract is not None})
+    _scan(con, "file", folders)
+    for table in MONEY_COLUMNS:
+        _scan(con, table, folders, _MONEY_INPUTS)
+    _rates(con, options)
+    _money_rows(con, options)
+    for table, columns in MONEY_COLUMNS.items():
+        money = ", ".join(
+            "m.value / m.usd_rate AS value_usd" if c == "value_usd" else f"m.{quote(c)}"
+            for c in columns
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {quote("iati_" + table)} AS
+            SELECT i.source_file, m.source_ref, {money}
+            FROM {_ACCEPTED} JOIN {quote("u_" + table)} m ON m.folder = i.folder
+            """
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE iati_money_warnings AS "
+        + _accepted_quarantine(["q_transactions", "q_budgets"])
+    )
+
+
+#: The columns of each table that depend on the exchange rates (:func:`iati_money`) ...
+MONEY_COLUMNS = {
+    "transactions": ("value_usd", "usd_rate", "usd_rate_period", "usd_rate_source"),
+    "budgets": ("value_usd", "usd_rate", "usd_rate_period"),
+}
+#: ... and the extracted columns they are computed from.
+_MONEY_INPUTS = ("source_ref", "line", "value", "currency", "value_date")
+
+
+def _accepted_quarantine(parts: Sequence[str]) -> str:
+    """The ``quarantine`` rows of the relations ``parts`` (folder, source_ref ... severity,
+    _kind, _ord) for every accepted input of their folder, in ``iati_quarantine``'s
+    columns."""
+    union = " UNION ALL ".join(f"SELECT * FROM {part}" for part in parts)
+    return f"""
+        SELECT i.source_file, q.source_ref, q."table", q.field, q.rule, q.value, q.message,
+            q.severity, i.source_file AS _file, q._kind::BIGINT * 1000000000000 + q._ord AS _ord
+        FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NULL
+        JOIN ({union}) q ON q.folder = i.folder
+    """
+
+
 def _inputs(con: duckdb.DuckDBPyConnection, inputs: Sequence[IatiInput]) -> None:
     rows = [
         {
@@ -647,17 +712,19 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
     )
 
 
-def _money_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
-    """Transactions and budgets in US dollars, with a warning for each value left empty."""
+def _money_rows(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
+    """``u_<table>``: the extracted transactions and budgets of the accepted files (each
+    folder once) with their exchange rates; ``q_<table>``: a warning for each value left
+    without US dollars."""
     usd_message = _usd_message(options)
-    for table in ("transactions", "budgets"):
+    for table in MONEY_COLUMNS:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {quote("u_" + table)} AS
             {
                 _usd_sql(
-                    f"(SELECT x.* FROM {_ACCEPTED} JOIN {quote('x_' + table)} x "
-                    "ON x.folder = i.folder)",
+                    f"(SELECT x.* FROM {quote('x_' + table)} x WHERE x.folder IN "
+                    f"(SELECT i.folder FROM {_ACCEPTED}))",
                     options,
                 )
             }
@@ -676,6 +743,11 @@ def _money_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> 
             FROM {quote("u_" + table)} WHERE usd_reason IS NOT NULL
             """
         )
+
+
+def _money_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
+    """Transactions and budgets in US dollars, with a warning for each value left empty."""
+    _money_rows(con, options)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE iati_transactions AS
@@ -732,20 +804,17 @@ def _file_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> N
     )
     con.execute(
         """
+        CREATE OR REPLACE TEMP VIEW x_quarantine_rows AS
+        SELECT folder, source_ref, "table", field, rule, value, message, severity,
+            0 AS _kind, _ord
+        FROM x_quarantine
+        """
+    )
+    parts = ["x_quarantine_rows", "q_countries", "q_sectors", "q_transactions", "q_budgets"]
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE iati_quarantine AS
-        WITH file_rows AS (
-            SELECT folder, source_ref, "table", field, rule, value, message, severity,
-                0 AS _kind, _ord
-            FROM x_quarantine
-            UNION ALL SELECT * FROM q_countries
-            UNION ALL SELECT * FROM q_sectors
-            UNION ALL SELECT * FROM q_transactions
-            UNION ALL SELECT * FROM q_budgets
-        )
-        SELECT i.source_file, q.source_ref, q."table", q.field, q.rule, q.value, q.message,
-            q.severity, i.source_file AS _file, q._kind::BIGINT * 1000000000000 + q._ord AS _ord
-        FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NULL
-        JOIN file_rows q ON q.folder = i.folder
+        {_accepted_quarantine(parts)}
         UNION ALL
         SELECT i.source_file, '/', 'sources', NULL, i.rej_rule, NULL, i.rej_message, 'error',
             i.source_file, 0

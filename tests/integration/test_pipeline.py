@@ -274,3 +274,24 @@ def test_a_datastore_source_without_a_key_fails_alone(
     assert listing["status"] == "rejected"
     assert "IATI_API_KEY" in listing["reason"]
     assert (sources["status"] == "ok").sum() == 4
+
+
+def test_two_datasets_with_the_same_bytes_publish_one_copy(tmp_path: Path) -> None:
+    """Two datasets with the same bytes share one extracted folder: the night keeps one
+    copy of each activity (its transactions and budgets once) and quarantines the other,
+    instead of doubling the rows and failing the blocking checks."""
+    source = tmp_path / "iati"
+    source.mkdir()
+    data = (IATI_FIXTURES / "valid" / "acfspain-ph.xml").read_bytes()
+    (source / "first.xml").write_bytes(data)
+    (source / "second.xml").write_bytes(data)
+    config = write_config(tmp_path, [source])
+    assert run_nightly(config, instance=dg.DagsterInstance.ephemeral()) == 0
+    tables = tables_dir(tmp_path / "data")
+    budgets = pd.read_parquet(tables / "budgets.parquet")
+    assert budgets.groupby("source_file").size().to_dict() == {"first": 6}
+    assert not budgets["budget_id"].duplicated().any()
+    quarantine = pd.read_parquet(tables / "quarantine.parquet")
+    dropped = quarantine[quarantine["rule"] == "duplicate_activity_across_files"]
+    assert set(dropped["source_file"]) == {"second"}
+    assert len(dropped) == pd.read_parquet(tables / "activities.parquet").shape[0]
