@@ -115,11 +115,12 @@ def _scan(
         {"files": files},
     )
     selected = ", ".join(quote(field.name) for field in schema)
+    kind = "VIEW" if table == "codes" else "TABLE"
+    listed = "[" + ", ".join(literal(f) for f in files) + "]"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}, "
+        f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT {selected}, "
         "regexp_replace(filename, '/[^/]*$', '') AS folder, file_row_number AS _ord "
-        "FROM read_parquet($files, filename = true, file_row_number = true)",
-        {"files": files},
+        f"FROM read_parquet({listed}, filename = true, file_row_number = true)"
     )
 
 
