@@ -1538,10 +1538,14 @@ def _exact_lines(path: Path, keys: set[tuple[tuple[str, int], ...]]) -> dict[Any
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     wanted = set(keys)
+    #: The addresses some wanted element is below: any other element's subtree is only
+    #: counted through (how deep the parser is in it), not addressed.
+    above = {key[:size] for key in wanted for size in range(1, len(key))}
     found: dict[Any, int] = {}
     counts: list[dict[str, int]] = [{}]
     addresses: list[tuple[tuple[str, int], ...]] = [()]
     waiting: list[tuple[tuple[str, int], ...]] = []
+    skipped = 0  # the depth inside a subtree with nothing wanted
 
     def settle(*_: object) -> None:
         if waiting:
@@ -1551,21 +1555,42 @@ def _exact_lines(path: Path, keys: set[tuple[tuple[str, int], ...]]) -> dict[Any
                 raise _Found
 
     def start(name: str, _attributes: object) -> None:
+        nonlocal skipped
         settle()
         tag = "{" + name if "}" in name else name
         siblings = counts[-1]
         number = siblings[tag] = siblings.get(tag, 0) + 1
         address = (*addresses[-1], (tag, number))
-        counts.append({})
-        addresses.append(address)
         if address in wanted:
             waiting.append(address)
             parser.CharacterDataHandler = settle
+        if address not in above:
+            skipped = 1
+            parser.StartElementHandler = skip_start
+            parser.EndElementHandler = skip_end
+            return
+        counts.append({})
+        addresses.append(address)
 
     def end(_name: str) -> None:
         settle()
         counts.pop()
         addresses.pop()
+
+    def skip_start(_name: str, _attributes: object) -> None:
+        nonlocal skipped
+        if waiting:
+            settle()
+        skipped += 1
+
+    def skip_end(_name: str) -> None:
+        nonlocal skipped
+        if waiting:
+            settle()
+        skipped -= 1
+        if not skipped:
+            parser.StartElementHandler = start
+            parser.EndElementHandler = end
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
