@@ -18,26 +18,44 @@ from assets.settings import CdRules
 RULE_ORDER = ("aid_type_technical_cooperation", "ftc_flag", "cd_sector", "cd_keyword")
 
 
-class _CombiningMarks(dict[int, int | None]):
-    """``str.translate`` table that drops combining marks: each code point is
-    looked up in the Unicode database once, then translate runs in C."""
+#: What :func:`normalise_text` reads as a separator besides white space: hyphens, dashes,
+#: underscores and slashes.
+_SEPARATOR_CHARS = "-\u2010\u2011\u2013\u2014_/"
+#: ``str.translate`` table of ASCII text: its separators made spaces.
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in _SEPARATOR_CHARS if c.isascii()})
 
-    def __missing__(self, code: int) -> int | None:
-        kept = None if unicodedata.combining(chr(code)) else code
+
+class _Folding(dict[int, int | str | None]):
+    """``str.translate`` table that drops combining marks and makes separators spaces: each
+    code point is looked up in the Unicode database once, then translate runs in C."""
+
+    def __missing__(self, code: int) -> int | str | None:
+        char = chr(code)
+        kept: int | str | None = code
+        if char in _SEPARATOR_CHARS:
+            kept = " "
+        elif unicodedata.combining(char):
+            kept = None
         self[code] = kept
         return kept
 
 
-_STRIP_COMBINING = _CombiningMarks()
-_SEPARATORS = re.compile(r"[\s\-‐‑–—_/]+")
+_FOLD = _Folding()
 
 
 def normalise_text(text: str) -> str:
-    """Casefolded, accents removed, hyphens and runs of white space as one space."""
+    """Casefolded, accents removed, hyphens and runs of white space as one space.
+
+    (Separators are made spaces first, then white space runs are split on: the same as
+    replacing each run of white space and separators by one space and stripping the ends,
+    ``\\s`` and ``str.split`` agreeing on what white space is.)
+    """
     folded = text.casefold()
-    if not folded.isascii():
-        folded = unicodedata.normalize("NFKD", folded).translate(_STRIP_COMBINING)
-    return _SEPARATORS.sub(" ", folded).strip()
+    if folded.isascii():
+        folded = folded.translate(_ASCII_SEPARATORS)
+    else:
+        folded = unicodedata.normalize("NFKD", folded).translate(_FOLD)
+    return " ".join(folded.split())
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:

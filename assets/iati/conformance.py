@@ -458,6 +458,26 @@ _NUMBERED = {
 }
 _ANY_NUMBERED = _numbered(_ANY_ELEMENT_RULES)
 
+#: What an attribute of an element may be coded as: (order among the element's rules,
+#: rule number, the rule when it depends on the element's vocabulary, else None).
+_Plan = dict[str, tuple[tuple[int, int, _Rule | None], ...]]
+
+
+def _plan(rules: tuple[tuple[_Rule, int], ...]) -> _Plan:
+    plan: dict[str, list[tuple[int, int, _Rule | None]]] = {}
+    for order, (rule, number) in enumerate(rules):
+        conditional = rule if rule.vocabularies is not None else None
+        plan.setdefault(rule.attribute, []).append((order, number, conditional))
+    return {attribute: tuple(found) for attribute, found in plan.items()}
+
+
+#: :data:`_NUMBERED` by attribute name, for reading an element's attributes in one call.
+_PLANS = {
+    series: {tag: _plan(rules) for tag, rules in table.items()}
+    for series, table in _NUMBERED.items()
+}
+_ANY_PLAN = _plan(_ANY_NUMBERED)
+
 
 def activity_identifier(activity: Any) -> str | None:
     """The identifier findings name an activity by (its first ``iati-identifier``'s text)."""
@@ -479,6 +499,7 @@ class CodeReader:
         self.version = version
         key = _version_key(version)
         self.rules = None if key is None else _NUMBERED[1 if key[0] == 1 else 2]
+        self._plans = None if key is None else _PLANS[1 if key[0] == 1 else 2]
         self.rows: list[tuple[Any, ...]] = []
         self._big: list[tuple[int, tuple[tuple[str, int], ...]]] = []
         self.position = 0  # activities read, as the XSD check counts them
@@ -508,7 +529,8 @@ class CodeReader:
             pointer = f"/{_ROOT}/{_ACTIVITY}[{self.position}]"
             key = ((_ROOT, 1), (_ACTIVITY, self.position))
         identifier = activity_identifier(activity)
-        rules = self.rules
+        plans = self._plans
+        assert plans is not None
         # The candidates come from libxml2 in document order, and so do their paths
         # (getpath names an element's position among same-named siblings, as findings do);
         # the activity's own step is replaced by its pointer (libxml2 may already hold the
@@ -518,16 +540,23 @@ class CodeReader:
         places: dict[int, tuple[Any, str, tuple[tuple[str, int], ...]]] = {
             id(activity): (activity, pointer, key)
         }
+        rows = self.rows
         for element in _WITH_ATTRIBUTES(activity):
-            found = None
-            for rule, number in rules.get(element.tag, _ANY_NUMBERED):
-                value = element.get(rule.attribute)
-                if value is not None and rule.applies(element):
-                    if found is None:
-                        found = []
-                    found.append((number, value))
+            # the element's attributes read in one call, each looked up in its tag's plan
+            plan = plans.get(element.tag, _ANY_PLAN)
+            found: list[tuple[int, int, str]] | None = None
+            for name, value in element.items():
+                hits = plan.get(name)
+                if hits is not None:
+                    for order, number, rule in hits:
+                        if rule is None or rule.applies(element):
+                            if found is None:
+                                found = []
+                            found.append((order, number, value))
             if found is None:
                 continue
+            if len(found) > 1:
+                found.sort()  # in the order of the rules
             inner = path_of(element)[own:]
             steps: tuple[tuple[str, int], ...] | None = None
             if ":" in inner or "*" in inner:
@@ -538,12 +567,12 @@ class CodeReader:
             big = line is not None and line >= _BIG_LINE
             if big and steps is None:
                 steps = (*key, *_steps(inner))
-            for number, value in found:
+            for _, number, value in found:
                 if big:
                     assert steps is not None
-                    self._big.append((len(self.rows), steps))
+                    self._big.append((len(rows), steps))
                 code = value.strip()
-                self.rows.append(
+                rows.append(
                     (number, value, None if code == value else code, line, path, identifier)
                 )
 
@@ -1509,10 +1538,14 @@ def _exact_lines(path: Path, keys: set[tuple[tuple[str, int], ...]]) -> dict[Any
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     wanted = set(keys)
+    #: The addresses some wanted element is below: any other element's subtree is only
+    #: counted through (how deep the parser is in it), not addressed.
+    above = {key[:size] for key in wanted for size in range(1, len(key))}
     found: dict[Any, int] = {}
     counts: list[dict[str, int]] = [{}]
     addresses: list[tuple[tuple[str, int], ...]] = [()]
     waiting: list[tuple[tuple[str, int], ...]] = []
+    skipped = 0  # the depth inside a subtree with nothing wanted
 
     def settle(*_: object) -> None:
         if waiting:
@@ -1522,21 +1555,42 @@ def _exact_lines(path: Path, keys: set[tuple[tuple[str, int], ...]]) -> dict[Any
                 raise _Found
 
     def start(name: str, _attributes: object) -> None:
+        nonlocal skipped
         settle()
         tag = "{" + name if "}" in name else name
         siblings = counts[-1]
         number = siblings[tag] = siblings.get(tag, 0) + 1
         address = (*addresses[-1], (tag, number))
-        counts.append({})
-        addresses.append(address)
         if address in wanted:
             waiting.append(address)
             parser.CharacterDataHandler = settle
+        if address not in above:
+            skipped = 1
+            parser.StartElementHandler = skip_start
+            parser.EndElementHandler = skip_end
+            return
+        counts.append({})
+        addresses.append(address)
 
     def end(_name: str) -> None:
         settle()
         counts.pop()
         addresses.pop()
+
+    def skip_start(_name: str, _attributes: object) -> None:
+        nonlocal skipped
+        if waiting:
+            settle()
+        skipped += 1
+
+    def skip_end(_name: str) -> None:
+        nonlocal skipped
+        if waiting:
+            settle()
+        skipped -= 1
+        if not skipped:
+            parser.StartElementHandler = start
+            parser.EndElementHandler = end
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
