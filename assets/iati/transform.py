@@ -472,27 +472,91 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) ->
     )
 
 
+#: Bytes of IATI XML transformed together. Each file's tables are transformed on their
+#: own, but some of that work is held by DuckDB whole (each activity's percentages,
+#: aid types and sectors gathered into lists), which it cannot spill to disk: parts of
+#: the night's files keep it within ``warehouse.memory_limit`` however large the night.
+PART_BYTES = 512 * 2**20
+#: The tables :func:`iati_tables` makes part by part.
+PART_TABLES = (
+    "activities",
+    "activity_countries",
+    "activity_sectors",
+    "participating_orgs",
+    "results",
+    "transactions",
+    "budgets",
+    "sources",
+    "quarantine",
+    "conformance",
+)
+
+
+def _parts(
+    con: duckdb.DuckDBPyConnection, inputs: Sequence[IatiInput], most: int
+) -> list[list[IatiInput]]:
+    """``inputs`` in parts of at most ``most`` bytes of XML each (a larger file is a part
+    of its own); the inputs of one extracted folder stay together."""
+    folders = sorted({str(i.extract) for i in inputs if i.extract is not None})
+    sizes: dict[str | None, int] = {}
+    if folders:
+        listed = "[" + ", ".join(literal(f"{folder}/{DONE}") for folder in folders) + "]"
+        rows = con.execute(
+            "SELECT regexp_replace(filename, '/[^/]*$', ''), bytes "
+            f"FROM read_parquet({listed}, filename = true)"
+        ).fetchall()
+        sizes = {str(folder): int(size or 0) for folder, size in rows}
+    by_folder: dict[str | None, list[IatiInput]] = {}
+    for item in inputs:
+        by_folder.setdefault(None if item.extract is None else str(item.extract), []).append(item)
+    parts: list[list[IatiInput]] = [[]]
+    total = 0
+    for folder, items in sorted(by_folder.items(), key=lambda kv: kv[0] or ""):
+        size = sizes.get(folder, 0)
+        if parts[-1] and total + size > most:
+            parts.append([])
+            total = 0
+        parts[-1].extend(items)
+        total += size
+    return parts
+
+
 def iati_tables(
     con: duckdb.DuckDBPyConnection, inputs: Sequence[IatiInput], options: TransformOptions
 ) -> None:
     """Create ``iati_<table>`` for every harmonised table of IATI files (activities ...
     results, sources, quarantine, conformance) from ``inputs``; each row carries its file's
-    ``source_file`` and ``_ord`` (its place among the file's rows of that table)."""
+    ``source_file`` and ``_ord`` (its place among the file's rows of that table). The
+    files are transformed in parts of about :data:`PART_BYTES` of XML."""
     sql.register(con)
     _pick_macro(con, options.preferred_languages)
-    _inputs(con, inputs)
-    folders = sorted({str(i.extract) for i in inputs if i.extract is not None})
-    for table in EXTRACT_SCHEMAS:
-        _scan(con, table, folders)
-    # rejected files' tables are empty; the accepted ones join the night's inputs
-    _shares(con, "countries", "country_code", "activity_id")
-    _shares(con, "sectors", "vocabulary, code", "vocabulary")
     _rates(con, options)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE h_class AS {_classification_sql(options.rules)}")
     _codelist_names(con, options)
-    _activity_tables(con, options)
-    _money_tables(con, options)
-    _file_tables(con, options)
+    parts = _parts(con, inputs, PART_BYTES)
+    for number, part in enumerate(parts):
+        _inputs(con, part)
+        folders = sorted({str(i.extract) for i in part if i.extract is not None})
+        for table in EXTRACT_SCHEMAS:
+            _scan(con, table, folders)
+        # rejected files' tables are empty; the accepted ones join the night's inputs
+        _shares(con, "countries", "country_code", "activity_id")
+        _shares(con, "sectors", "vocabulary, code", "vocabulary")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE h_class AS {_classification_sql(options.rules)}")
+        _activity_tables(con, options)
+        _money_tables(con, options)
+        _file_tables(con, options)
+        if len(parts) > 1:
+            for table in PART_TABLES:
+                whole, done = quote("p_" + table), quote("iati_" + table)
+                if number == 0:
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE {whole} AS SELECT * FROM {done}")
+                else:
+                    con.execute(f"INSERT INTO {whole} SELECT * FROM {done}")
+                con.execute(f"DROP TABLE {done}")
+    if len(parts) > 1:
+        _inputs(con, inputs)
+        for table in PART_TABLES:
+            con.execute(f"ALTER TABLE {quote('p_' + table)} RENAME TO {quote('iati_' + table)}")
     for table in ("cd_priorities", "partner_declarations"):  # IATI has none
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote('iati_' + table)} AS SELECT *, "

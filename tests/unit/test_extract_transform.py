@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from assets.iati import harmonise as new
+from assets.iati import transform
 from assets.iati.codelists import load_codelists
 from assets.iati.conformance import IatiSchemas
 from assets.iati.rates import load_exchange_rates
@@ -88,3 +89,26 @@ def test_each_files_own_tables_equal_the_pandas_harmonisers(tmp_path: Path) -> N
                 check_exact=True,
                 obj=f"{path.name}: {table}",
             )
+
+
+def test_a_night_transformed_in_parts_of_its_files_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large night is transformed in parts of its files (DuckDB holds some of each
+    part's work whole): parts of a few files give every table the one part gives."""
+    variant = "all reference data"
+    _, whole = new.harmonise_paths(PATHS, _options(new, VARIANTS[variant]()))
+    parts: list[int] = []
+    split = transform._parts
+
+    def counted(*args: Any) -> list[list[Any]]:
+        found = split(*args)
+        parts.append(len(found))
+        return found
+
+    monkeypatch.setattr(transform, "PART_BYTES", 200_000)
+    monkeypatch.setattr(transform, "_parts", counted)
+    _, parted = new.harmonise_paths(PATHS, _options(new, VARIANTS[variant]()))
+    assert max(parts) > 5
+    for table, frame in whole.items():
+        pd.testing.assert_frame_equal(parted[table], frame, check_exact=True, obj=table)
