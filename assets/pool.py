@@ -70,12 +70,13 @@ def map_in_processes(
     pending = list(range(len(jobs)))
     for _attempt in range(2):
         broken = False
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             min(workers, len(pending)),
             mp_context=context,
             initializer=initializer,
             initargs=initargs,
-        ) as pool:
+        )
+        try:
             futures: dict[int, Future[R]] = {}
             for index in pending:
                 try:
@@ -90,6 +91,10 @@ def map_in_processes(
                     broken = True
                     continue
                 yield from ready()
+        finally:
+            if broken:
+                _kill_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
         pending = [i for i in pending if i not in results]
         if not broken or not pending:
             break
@@ -112,3 +117,13 @@ def map_in_processes(
                 died_in_a_row += 1
         yield from ready()
     yield from ready()
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop every process of a broken pool. Python stops them itself, except a worker it
+    started while another was dying: that one waits for work forever, and shutting the
+    pool down waited for it (a night hung so, after a worker was killed)."""
+    processes: dict[int, Any] = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.kill()
