@@ -43,8 +43,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -74,8 +72,7 @@ from great_expectations.util import convert_to_json_serializable
 from great_expectations.validator.v1_validator import Validator
 
 from assets.harmonise.schema import table_schema
-from assets.pool import WorkerDied, map_in_processes
-from assets.warehouse import ROW, literal, quote
+from assets.warehouse import ROW, quote
 from expectations.batch_cache import BatchCache, decode, encode
 from expectations.data_docs import GX_LOCK, write_data_docs
 from expectations.schema_checks import table_columns
@@ -376,12 +373,11 @@ def _batches(
     return [_Batch(int(n), int(count), str(digest), c) for n, count, digest, c in rows]
 
 
-def _frame(con: duckdb.DuckDBPyConnection, batch: int | None, source: str = _WORK) -> pd.DataFrame:
-    """One batch of the work table (or of the relation ``source`` with its columns) as
-    pandas, indexed by row number (None: no rows)."""
+def _frame(con: duckdb.DuckDBPyConnection, batch: int | None) -> pd.DataFrame:
+    """One batch of the work table as pandas, indexed by row number (None: no rows)."""
     where = f"{_BATCH} = {int(batch)}" if batch is not None else "false"
     arrow = con.execute(
-        f"SELECT * EXCLUDE ({_BATCH}) FROM {source} WHERE {where} ORDER BY {ROW}"
+        f"SELECT * EXCLUDE ({_BATCH}) FROM {_WORK} WHERE {where} ORDER BY {ROW}"
     ).to_arrow_table()
     frame = arrow.to_pandas(types_mapper=_PANDAS_TYPES.get)
     frame.index = pd.Index(frame.pop(ROW).to_numpy(dtype="int64", na_value=-1))
@@ -543,7 +539,6 @@ def _table_results(
     day: dt.date,
     cache: BatchCache,
     batch_rows: int,
-    workers: int = 1,
 ) -> tuple[int, list[ExpectationValidationResult]]:
     """Validate ``table`` batch by batch; the row count and one merged result per
     expectation of its suite."""
@@ -562,22 +557,29 @@ def _table_results(
             _Batch(-1, 0, "", None)
         ]
         configurations = suite.expectation_configurations
-        outcomes: dict[int, list[dict[str, Any]]] = {}  # by batch
-        keys: dict[int, str] = {}
-        for batch in batches:
-            keys[batch.number] = _cache_key(table, day, columns, batch)
-            kept = cache.get(table, keys[batch.number])
-            if kept is not None:
-                outcomes[batch.number] = kept
-        pending = [batch.number for batch in batches if batch.number not in outcomes]
-        for number, kept in _validate_batches(con, table, day, pending, columns, workers):
-            cache.put(table, keys[number], kept)
-            outcomes[number] = kept
+        index = {_config_key(config): number for number, config in enumerate(configurations)}
         merged: dict[int, _Merge] = {}  # by expectation, in GX's order of results
         for batch in batches:
-            kept = outcomes[batch.number]
+            key = _cache_key(table, day, columns, batch)
+            kept = cache.get(table, key)
             numbers: np.ndarray | None = None
-            if any(outcome.get("positions") for outcome in kept):
+            if kept is None:
+                frame = _frame(con, batch.number if batch.number >= 0 else None)
+                numbers = frame.index.to_numpy()
+                validator = Validator(
+                    batch_definition=_batch_definition(table),
+                    batch_parameters={"dataframe": frame},
+                    result_format=_RESULT_FORMAT,
+                )
+                results = validator.validate_expectation_suite(suite).results
+                kept = [
+                    {"expectation": index[_config_key(result.expectation_config)]}
+                    | _compact(result, frame.index)
+                    for result in results
+                ]
+                del frame, validator, results
+                cache.put(table, key, kept)
+            elif any(outcome.get("positions") for outcome in kept):
                 numbers = _batch_rows(con, batch.number)
             for outcome in kept:
                 merged.setdefault(int(outcome["expectation"]), _Merge()).add(outcome, numbers)
@@ -585,103 +587,6 @@ def _table_results(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_WORK}")
     return n_rows, [merge.result(configurations[number]) for number, merge in merged.items()]
-
-
-def _validate_frame(table: str, day: dt.date, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The suite's outcomes on one batch's frame, compact (:func:`_compact`), by expectation
-    (its number in the suite)."""
-    suite = _suite(table, day)
-    index = {
-        _config_key(config): number
-        for number, config in enumerate(suite.expectation_configurations)
-    }
-    validator = Validator(
-        batch_definition=_batch_definition(table),
-        batch_parameters={"dataframe": frame},
-        result_format=_RESULT_FORMAT,
-    )
-    results = validator.validate_expectation_suite(suite).results
-    return [
-        {"expectation": index[_config_key(result.expectation_config)]}
-        | _compact(result, frame.index)
-        for result in results
-    ]
-
-
-def _validate_batches(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    day: dt.date,
-    batches: Sequence[int],
-    columns: Sequence[tuple[str, str]],
-    workers: int,
-) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(batch, outcomes) of each of ``batches`` of the work table (-1: the empty table).
-
-    With ``workers`` > 1 and at least :data:`PARALLEL_BATCHES` batches, the batches are
-    validated in that many spawned processes: the work table is written to a Parquet file
-    beside DuckDB's spill folder, and each process reads its batch from it (one batch of
-    rows per process in pandas at a time), with the columns cast back to the work table's
-    types so that each frame is the one this process would have built."""
-    if workers <= 1 or len(batches) < PARALLEL_BATCHES:
-        for number in batches:
-            frame = _frame(con, number if number >= 0 else None)
-            yield number, _validate_frame(table, day, frame)
-            del frame
-        return
-    folder = Path(tempfile.mkdtemp(prefix="gx-batches-", dir=_spill_folder(con)))
-    try:
-        path = folder / f"{table}.parquet"
-        con.execute(
-            f"COPY (SELECT * FROM {_WORK} ORDER BY {_BATCH}, {ROW}) TO {literal(str(path))} "
-            "(FORMAT parquet, ROW_GROUP_SIZE 10000)"
-        )
-        typed = ", ".join(
-            f"CAST({quote(name)} AS {kind}) AS {quote(name)}"
-            for name, kind in [*columns, (ROW, "BIGINT"), (_BATCH, "BIGINT")]
-        )
-        source = f"(SELECT {typed} FROM read_parquet({literal(str(path))}))"
-        jobs = [(table, day, source, number) for number in batches]
-        for index, outcome in map_in_processes(
-            _validate_in_worker, jobs, min(workers, len(jobs)), initializer=_start_worker
-        ):
-            if isinstance(outcome, WorkerDied):  # validated here instead
-                frame = _frame(con, batches[index])
-                outcome = _validate_frame(table, day, frame)
-                del frame
-            yield batches[index], outcome
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-#: The fewest batches to validate worth starting worker processes for (each takes a few
-#: seconds to start: importing Great Expectations).
-PARALLEL_BATCHES = 6
-
-
-def _spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
-    """DuckDB's spill folder when the connection was given one (``warehouse``), else None
-    (the system's temporary folder)."""
-    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
-    folder = Path(str(row[0])) if row and row[0] else None
-    if folder is None or not folder.is_absolute():
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
-
-
-def _start_worker() -> None:
-    """Once per worker process: no threads beyond one DuckDB thread, GX quiet."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-
-
-def _validate_in_worker(job: tuple[str, dt.date, str, int]) -> list[dict[str, Any]]:
-    """One batch validated in a worker process (see :func:`_validate_batches`)."""
-    table, day, source, number = job
-    with duckdb.connect(config={"threads": 1}) as con:
-        frame = _frame(con, number, source)
-    with _LOCK, _quiet():
-        return _validate_frame(table, day, frame)
 
 
 def _config_key(config: Any) -> str:
@@ -709,14 +614,12 @@ def validate_tables(
     data_docs_dir: Path | None = None,
     cache: BatchCache | None = None,
     batch_rows: int = BATCH_ROWS,
-    workers: int = 1,
 ) -> dict[str, TableValidation]:
     """Run the suite of every view of ``con`` named in ``tables`` that has one (others are
     left out), with the rules across tables judged on the tables given; by table, in order.
 
     ``data_docs_dir``: also write GX's Data Docs of these validations there. ``cache``:
-    reuse the outcomes of unchanged batches, and keep this run's. ``workers``: validate
-    the batches in that many processes (:func:`_validate_batches`).
+    reuse the outcomes of unchanged batches, and keep this run's.
     """
     day = today or dt.date.today()
     names = list(dict.fromkeys(tables))
@@ -730,7 +633,7 @@ def validate_tables(
             if not has_suite(table):
                 continue
             n_rows, results = _table_results(
-                con, table, Tables(table, given), day, cache, batch_rows, workers
+                con, table, Tables(table, given), day, cache, batch_rows
             )
             validations[table] = _validation(con, table, n_rows, results)
             docs[table] = (build_suite(table, day), results)

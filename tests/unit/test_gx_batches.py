@@ -41,13 +41,11 @@ def _write(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def _validate(
-    folder: Path, cache: BatchCache, day: dt.date = TODAY, rows: int = ROWS, workers: int = 1
+    folder: Path, cache: BatchCache, day: dt.date = TODAY, rows: int = ROWS
 ) -> dict[str, dict[str, object]]:
     with connection(load_settings()) as con:
         attach_tables(con, folder, TABLES, row_numbers=True)
-        validations = validate_tables(
-            con, TABLES, day, cache=cache, batch_rows=rows, workers=workers
-        )
+        validations = validate_tables(con, TABLES, day, cache=cache, batch_rows=rows)
     return {table: v.to_dict() for table, v in validations.items()}
 
 
@@ -81,23 +79,6 @@ def test_batches_give_the_whole_tables_results(folder: Path, tmp_path: Path) -> 
     transactions = read_table("transactions", folder / "transactions.parquet")
     (row,) = _failed_rows(batched["transactions"], "no_future_disbursement")
     assert transactions.at[row, "transaction_date"] == TODAY + dt.timedelta(days=30)
-
-
-def test_batches_validated_in_worker_processes_give_the_same_results(
-    folder: Path, tmp_path: Path
-) -> None:
-    """Two worker processes validate the batches (each read back from a Parquet file of
-    the work table): every outcome, failing row and value is the one process's, and the
-    Parquet files are gone afterwards."""
-    cache = BatchCache(tmp_path / "batches")
-    parallel = _validate(folder, cache, workers=2)
-    assert cache.validated["transactions"] > 10
-    assert parallel == _validate(folder, BatchCache(None))
-    (row,) = _failed_rows(parallel["transactions"], "no_future_disbursement")
-    transactions = read_table("transactions", folder / "transactions.parquet")
-    assert transactions.at[row, "transaction_date"] == TODAY + dt.timedelta(days=30)
-    spill = load_settings().duckdb_temp_directory
-    assert not list(spill.glob("gx-batches-*"))
 
 
 def test_only_the_changed_files_batch_is_validated_again(folder: Path, tmp_path: Path) -> None:
