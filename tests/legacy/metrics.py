@@ -25,6 +25,13 @@ from scipy.sparse.csgraph import connected_components
 
 from assets.harmonise.schema import field_names, table_frame
 from assets.iati.harmonise import ALL_TABLES, ALSO_IN_IATI_RULE, stable_id
+from assets.metrics.similarity import (
+    HASH_BITS,
+    _count_matrix,
+    _weighted,
+    clean_texts,
+    rowwise_cosine,
+)
 from assets.settings import MetricsSettings
 
 # =============================================================================
@@ -1060,9 +1067,6 @@ HUGE_BLOCK_WINDOW = 100
 #: effectively windowed (a block of at most ``window`` rows is never cut).
 HUGE_BLOCK = HUGE_BLOCK_WINDOW
 CHUNK_PAIRS = 2_000_000
-HASH_BITS = 20
-TEXT_MAX_CHARS = 1000
-NGRAM_SIZES = (3, 4, 5)
 _TEXT_CHUNK = 5_000
 _PAIR_CHUNK = 50_000
 
@@ -1207,53 +1211,8 @@ def _sweep_batches(
 
 
 # --------------------------------------------------------------------------- text
-
-
-def _hash_ngrams(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(document index, hashed bucket) of every character n-gram, vectorised over the corpus."""
-    joined = "\x00".join(texts) + "\x00"
-    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    doc_of = np.cumsum(codes == 0) - (codes == 0)
-    docs: list[np.ndarray] = []
-    buckets: list[np.ndarray] = []
-    prime = np.uint64(1_000_003)
-    mix = np.uint64(0x9E3779B97F4A7C15)
-    shift = np.uint64(64 - HASH_BITS)
-    with np.errstate(over="ignore"):
-        for size in NGRAM_SIZES:
-            m = len(codes) - size + 1
-            if m <= 0:
-                continue
-            h = np.full(m, np.uint64(size))
-            has_sep = np.zeros(m, dtype=bool)
-            for offset in range(size):
-                part = codes[offset : offset + m]
-                h = h * prime + part
-                has_sep |= part == 0
-            keep = ~has_sep
-            docs.append(doc_of[:m][keep])
-            buckets.append(((h[keep] * mix) >> shift).astype(np.int64))
-    if not docs:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(docs).astype(np.int64), np.concatenate(buckets)
-
-
-def _clean_texts(titles: pd.Series, descriptions: pd.Series) -> list[str]:
-    text = (
-        titles.astype("string").fillna("")
-        + " "
-        + descriptions.astype("string").fillna("").str.slice(0, TEXT_MAX_CHARS)
-    )
-    text = text.str.lower().str.replace(r"\s+", " ", regex=True).str.strip()
-    return [str(t) for t in text.tolist()]
-
-
-def _count_matrix(texts: list[str]) -> sp.csr_matrix:
-    doc, bucket = _hash_ngrams(texts)
-    data = np.ones(len(doc), dtype=np.float32)
-    matrix = sp.csr_matrix((data, (doc, bucket)), shape=(len(texts), 1 << HASH_BITS))
-    matrix.sum_duplicates()
-    return matrix
+# (n-grams, tf-idf rows and cosines come from assets.metrics.similarity: the SQL
+# stage kept that part in Python unchanged, so it is shared, not copied)
 
 
 def _idf(texts: list[str]) -> np.ndarray:
@@ -1263,16 +1222,6 @@ def _idf(texts: list[str]) -> np.ndarray:
         counts = _count_matrix(texts[begin : begin + _TEXT_CHUNK])
         df += np.bincount(counts.indices, minlength=1 << HASH_BITS)
     return np.asarray(np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0)
-
-
-def _weighted(matrix: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Counts -> sublinear tf × idf, L2-normalised rows, in place (no copy of the matrix)."""
-    matrix.data = ((1.0 + np.log(matrix.data)) * idf[matrix.indices]).astype(np.float32)
-    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    norms = np.sqrt(np.bincount(row_of, weights=matrix.data**2, minlength=matrix.shape[0]))
-    norms[norms == 0] = 1.0
-    matrix.data /= norms[row_of].astype(np.float32)
-    return matrix
 
 
 def _tfidf_rows(texts: list[str], docs: np.ndarray, idf: np.ndarray) -> sp.csr_matrix:
@@ -1301,20 +1250,10 @@ def tfidf_matrix(
     return _tfidf_rows(texts, needed, _idf(texts)), needed
 
 
-def rowwise_cosine(matrix: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot products of rows a[i] and b[i] of an L2-normalised sparse matrix."""
-    out = np.empty(len(a), dtype=np.float64)
-    for begin in range(0, len(a), _PAIR_CHUNK):
-        end = begin + _PAIR_CHUNK
-        prod = matrix[a[begin:end]].multiply(matrix[b[begin:end]])
-        out[begin:end] = np.asarray(prod.sum(axis=1)).ravel()
-    return np.clip(out, 0.0, 1.0)
-
-
 def text_similarity(text_a: str, text_b: str, corpus: list[str] | None = None) -> float:
     """Title similarity of two texts, idf over ``corpus`` (default: the two texts)."""
-    texts = _clean_texts(pd.Series([text_a, text_b]), pd.Series(["", ""]))
-    extra = _clean_texts(pd.Series(corpus or []), pd.Series([""] * len(corpus or [])))
+    texts = clean_texts(pd.Series([text_a, text_b]), pd.Series(["", ""]))
+    extra = clean_texts(pd.Series(corpus or []), pd.Series([""] * len(corpus or [])))
     matrix, _ = tfidf_matrix(texts + extra, np.array([0, 1]))
     return float(rowwise_cosine(matrix, np.array([0]), np.array([1]))[0])
 
@@ -1452,7 +1391,7 @@ def overlapping_pairs(
     texts: list[str] = []
     idf: np.ndarray | None = None
     if settings.use_text:
-        texts = _clean_texts(
+        texts = clean_texts(
             acts["title"] if "title" in acts else pd.Series([""] * n_acts),
             acts["description"] if "description" in acts else pd.Series([""] * n_acts),
         )
