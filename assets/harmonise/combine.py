@@ -201,17 +201,26 @@ def combine_tables(
     _one_activity_per_identifier(con)
     # Each combined table numbers its rows in their order (``_row``): DuckDB keeps no
     # insertion order (``preserve_insertion_order`` is off, so that large scans stream),
-    # and whoever reads a table in order sorts by it.
+    # and whoever reads a table in order sorts by it. The order is computed over the sort
+    # keys and the row ids alone, then joined back: sorting the whole rows (long texts
+    # and all) would spill many times the table to disk on a large night.
     for table in ALL_TABLES:
-        columns = ", ".join(quote(c) for c in field_names(table))
+        columns = ", ".join(f"u.{quote(c)}" for c in field_names(table))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE u_order AS SELECT rowid AS _id, "
+            f"row_number() OVER (ORDER BY {order_by(table)}) AS {quote(ROW)} "
+            f"FROM {quote('u_' + table)}"
+        )
         numbered = (
-            f"(SELECT {columns}, row_number() OVER (ORDER BY {order_by(table)}) AS {quote(ROW)} "
-            f"FROM {quote('u_' + table)})"
+            f"(SELECT {columns}, o.{quote(ROW)} FROM {quote('u_' + table)} u "
+            "JOIN u_order o ON o._id = u.rowid)"
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote('c_' + table)} AS "
             f"{typed_select(table, numbered, [quote(ROW)])}"
         )
+        con.execute("DROP TABLE u_order")
+        con.execute(f"DROP TABLE {quote('u_' + table)}")
 
 
 def sql_literal(text: str) -> str:

@@ -59,10 +59,25 @@ def transform(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Every harmonised table of tonight's inputs as ``c_<table>`` in ``con``: the extracted
     IATI datasets transformed, the processed submissions, tonight's fetch outcome, one
     activity per identifier."""
+    before = set(_temporary(con))
     inputs, outcomes = dataset_inputs(settings)
     iati_tables(con, inputs, transform_options(settings))
     submissions = processed_submissions(settings)
     combining.combine_tables(con, [(h.source_file, h.tables) for h in submissions], outcomes)
+    # what the steps left besides the combined tables goes: on a large night it is several
+    # times the tables, spilled to disk, and the metrics need the room
+    for name, kind in _temporary(con).items():
+        if name not in before and not name.startswith("c_"):
+            con.execute(f"DROP {kind} IF EXISTS {quote(name)}")
+
+
+def _temporary(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The connection's temporary views and tables, views first: {name: VIEW or TABLE}."""
+    rows = con.execute(
+        "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE temporary AND NOT internal "
+        "UNION ALL SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE temporary"
+    ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}
 
 
 def save_flags(con: duckdb.DuckDBPyConnection, folder: Path) -> None:

@@ -97,12 +97,14 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 def _countries(con: duckdb.DuckDBPyConnection) -> None:
-    """``m_al_countries``: each activity's countries in table order (``pos``), equal shares
-    for all of an activity's countries where one share is missing."""
+    """``m_al_countries``: each activity's countries in table order (``pos``, from 1 for
+    each activity), equal shares for all of an activity's countries where one share is
+    missing."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE m_al_countries AS
-        SELECT activity_id AS activity, country_code AS country, {ORDER} AS pos,
+        SELECT activity_id AS activity, country_code AS country,
+            row_number() OVER (PARTITION BY activity_id ORDER BY {ORDER}) AS pos,
             CASE WHEN bool_or(share IS NULL) OVER (PARTITION BY activity_id)
                 THEN CAST(1 AS DOUBLE) / count(*) OVER (PARTITION BY activity_id)
                 ELSE CAST(share AS DOUBLE) END AS share
@@ -279,6 +281,10 @@ def _context(con: duckdb.DuckDBPyConnection) -> None:
         FROM m_al_tx t JOIN m_al_allocation c USING ({ORDER})
         LEFT JOIN m_al_acts a ON a.activity = t.activity_id
     """
+    # a money row's place: its transaction's, then its country's in the activity (0: the
+    # transaction's own), as one number (a row number would sort every row again)
+    row = con.execute("SELECT coalesce(max(pos), 0) + 1 FROM m_al_countries").fetchone()
+    place = f"t.{ORDER} * {int(row[0]) if row else 1} + c.pos"
     aid_type = "coalesce(nullif(t.aid_type, ''), a.default_aid_type, '')"
     con.execute(
         f"""
@@ -290,7 +296,7 @@ def _context(con: duckdb.DuckDBPyConnection) -> None:
             {aid_type} IN {_in(PROGRAMME_BASED_AID_TYPES)} AS pba_aid_type,
             t.channel IN {_in(GOVERNMENT_CHANNELS)}
                 OR t.activity_id IN (SELECT activity FROM m_al_government) AS government,
-            row_number() OVER (ORDER BY t.{ORDER}, c.pos) AS pos
+            {place} AS pos
         {allocated}
         WHERE t.type IN {_in(MONEY_TRANSACTION_TYPES)} AND coalesce(t.counts_toward_totals, false)
             AND t.value_usd IS NOT NULL AND NOT isnan(t.value_usd)
@@ -303,7 +309,7 @@ def _context(con: duckdb.DuckDBPyConnection) -> None:
         SELECT c.country AS country_code, coalesce(a.partner, '') AS partner_org_ref,
             year(t.transaction_date) AS year, t.activity_id AS activity,
             CAST(1 AS DOUBLE) AS weight, t.provider <> '' AS hit,
-            row_number() OVER (ORDER BY t.{ORDER}, c.pos) AS pos
+            {place} AS pos
         {allocated}
         WHERE t.type = {literal(INCOMING_FUNDS)} AND t.transaction_date IS NOT NULL
             AND coalesce(a.is_cd, false)
@@ -401,14 +407,15 @@ def _units(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("CREATE OR REPLACE TEMP TABLE m_al_units AS " + " UNION ALL ".join(parts))
     # each unit counted for its partner, and again for all partners (partner ''), as the
-    # pandas code concatenated them: ``pos`` is the row's place in that frame
+    # pandas code concatenated them: ``pos`` is the row's place in that frame (a unit's
+    # ``pos`` is below 2^62: a row number times the most countries of an activity)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW m_al_both AS
         SELECT metric, {_KEY}, activity, hit,
             CASE WHEN hit THEN weight ELSE CAST(0 AS DOUBLE) END AS num,
             CASE WHEN hit IS NOT NULL THEN weight ELSE CAST(0 AS DOUBLE) END AS den,
-            half * {1 << 40} + pos AS pos
+            half * {1 << 62} + pos AS pos
         FROM (
             SELECT *, 0 AS half FROM m_al_units
             UNION ALL

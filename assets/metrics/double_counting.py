@@ -238,7 +238,12 @@ def _funding_chains(con: duckdb.DuckDBPyConnection) -> None:
 
 def _child_repeats(con: duckdb.DuckDBPyConnection) -> None:
     """``m_dc_child``: parent rows (still counted after rule 1) whose flow a deeper IATI
-    activity of the same publisher reports again, and the smallest such child."""
+    activity of the same publisher reports again, and the smallest such child.
+
+    Each activity has one level, so a deeper activity is never the parent itself; the
+    children are reduced to the smallest activity per flow and level before the join,
+    which then meets at most one row per deeper level (a publisher that reports the same
+    flow in many activities would otherwise join every parent with every child)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE m_dc_child AS
@@ -261,13 +266,13 @@ def _child_repeats(con: duckdb.DuckDBPyConnection) -> None:
                 AND t.value IS NOT NULL AND NOT isnan(t.value)
         ),
         children AS (
-            SELECT DISTINCT org, type, date, value, currency, activity, level
-            FROM rows WHERE level >= 2
+            SELECT org, type, date, value, currency, level, min(activity) AS activity
+            FROM rows WHERE level >= 2 GROUP BY org, type, date, value, currency, level
         )
         SELECT p.{ORDER}, min(c.activity) AS child
         FROM rows p JOIN children c ON c.org = p.org AND c.type = p.type AND c.date = p.date
             AND c.value = p.value AND c.currency = p.currency
-        WHERE p.counts1 AND c.level > p.level AND c.activity <> p.activity
+        WHERE p.counts1 AND c.level > p.level
         GROUP BY p.{ORDER}
         """
     )

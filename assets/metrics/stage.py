@@ -87,13 +87,16 @@ def add_metrics(
     ``keep_work_tables`` (the tests read the splits of amounts in them)."""
     prepare_inputs(con, prefix)
     flag_double_counting(con)
+    # the flagged transactions as a view: each reader joins the flags to the columns it
+    # reads, and the whole rows are copied once, when written
+    con.execute("ALTER TABLE m_transactions RENAME TO m_transactions_given")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE m_transactions AS
+        CREATE OR REPLACE TEMP VIEW m_transactions AS
         SELECT t.* REPLACE (
             f.counts_toward_totals AS counts_toward_totals,
             f.exclusion_reason AS exclusion_reason)
-        FROM m_transactions t JOIN m_flags f USING ({sql.ORDER})
+        FROM m_transactions_given t JOIN m_flags f USING ({sql.ORDER})
         """
     )
     alignment_links(con)
@@ -133,9 +136,11 @@ def _write(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
     columns = ", ".join(
         quote(c) for c in sql.columns_of(con, "m_transactions") if kept or c != sql.ORDER
     )
+    # rows that keep their number are read in its order; the others are stored in order
+    ordered = "" if kept else f" ORDER BY {sql.ORDER}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {transactions} AS "
-        f"SELECT {columns} FROM m_transactions ORDER BY {sql.ORDER}"
+        f"SELECT {columns} FROM m_transactions{ordered}"
     )
     pairs = ", ".join(quote(c) for c in field_names("duplication_pairs"))
     sources = {
