@@ -207,9 +207,9 @@ def combine_tables(
     for table in ALL_TABLES:
         columns = ", ".join(f"u.{quote(c)}" for c in field_names(table))
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE u_order AS SELECT rowid AS _id, "
-            f"row_number() OVER (ORDER BY {order_by(table)}) AS {quote(ROW)} "
-            f"FROM {quote('u_' + table)}"
+            "CREATE OR REPLACE TEMP TABLE u_order AS SELECT _id, "
+            f"row_number() OVER (ORDER BY {_row_order(table)}) AS {quote(ROW)} "
+            f"FROM {_ordered_rows(con, table)}"
         )
         numbered = (
             f"(SELECT {columns}, o.{quote(ROW)} FROM {quote('u_' + table)} u "
@@ -220,7 +220,36 @@ def combine_tables(
             f"{typed_select(table, numbered, [quote(ROW)])}"
         )
         con.execute("DROP TABLE u_order")
+        con.execute("DROP TABLE IF EXISTS u_mixed")
         con.execute(f"DROP TABLE {quote('u_' + table)}")
+
+
+def _ordered_rows(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """``u_<table>``'s rows with their row id (``_id``) and, for the tables ordered by
+    activity and place, ``_mixed``: whether the activity's rows come from more than one
+    file or from a file other than IATI's (see :func:`order_by`)."""
+    source = quote("u_" + table)
+    if table not in _BY_ACTIVITY_AND_PLACE:
+        return f"(SELECT *, rowid AS _id FROM {source})"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE u_mixed AS
+        SELECT activity_id FROM {source} WHERE activity_id IS NOT NULL GROUP BY activity_id
+        HAVING count(DISTINCT _fo) > 1 OR bool_or(coalesce(source <> 'iati', true))
+        """
+    )
+    return f"""(
+        SELECT u.*, u.rowid AS _id,
+            u.activity_id IS NULL OR m.activity_id IS NOT NULL AS _mixed
+        FROM {source} u LEFT JOIN u_mixed m ON m.activity_id = u.activity_id
+    )"""
+
+
+def _row_order(table: str) -> str:
+    """The ``ORDER BY`` of :func:`_ordered_rows`: :func:`order_by`, with ``_mixed`` where
+    the table has it (the text of ``source_ref`` is compared only where the place in one
+    IATI file does not decide: on a large night that comparison is most of the sort)."""
+    return order_by(table, mixed="_mixed" if table in _BY_ACTIVITY_AND_PLACE else None)
 
 
 def sql_literal(text: str) -> str:
