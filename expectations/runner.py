@@ -298,8 +298,30 @@ def prepared_sql(table: str, tables: Tables) -> str:
     return f"SELECT {select} FROM {quote(table)} AS t {' '.join(joins)}"
 
 
-def _batches_sql(con: duckdb.DuckDBPyConnection, table: str, prepared: str, rows: int) -> str:
-    """``prepared`` with :data:`_BATCH`, the batch of each row, ordered by batch and row."""
+def _work_table(con: duckdb.DuckDBPyConnection, table: str, prepared: str, rows: int) -> None:
+    """:data:`_WORK`: ``prepared`` with :data:`_BATCH`, the batch of each row, stored in
+    batch and row order (so that reading one batch skips the others' row groups). The
+    batches are cut first, into a table of their own, then the rows are joined to them, then
+    sorted: in one statement the windows, the derived columns' joins and the sort of every
+    column could not spill on a large night (DuckDB ran out of memory at its limit)."""
+    numbers, unsorted = f"{_WORK}_batches", f"{_WORK}_unsorted"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {numbers} AS {_batch_numbers_sql(con, table, rows)}")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {unsorted} AS SELECT p.*, b.{_BATCH} "
+            f"FROM ({prepared}) AS p JOIN {numbers} AS b USING ({ROW})"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_WORK} AS SELECT * FROM {unsorted} "
+            f"ORDER BY {_BATCH}, {ROW}"
+        )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {numbers}")
+        con.execute(f"DROP TABLE IF EXISTS {unsorted}")
+
+
+def _batch_numbers_sql(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> str:
+    """Each row of ``table`` (:data:`ROW`) with its batch (:data:`_BATCH`)."""
     columns = set(table_columns(con, table))
     key = table_schema(table).get("primaryKey")
     key_fields = [key] if isinstance(key, str) else list(key or [])
@@ -341,12 +363,8 @@ def _batches_sql(con: duckdb.DuckDBPyConnection, table: str, prepared: str, rows
         f"dup_part ELSE (row_number() OVER (PARTITION BY dup, grp ORDER BY {ROW}) - 1) "
         f"// {rows} END AS part FROM ({marked})"
     )
-    batches = (
-        f"SELECT {ROW}, dense_rank() OVER (ORDER BY dup, grp, part) - 1 AS {_BATCH} FROM ({parts})"
-    )
     return (
-        f"SELECT p.*, b.{_BATCH} FROM ({prepared}) AS p JOIN ({batches}) AS b USING ({ROW}) "
-        f"ORDER BY {_BATCH}, {ROW}"
+        f"SELECT {ROW}, dense_rank() OVER (ORDER BY dup, grp, part) - 1 AS {_BATCH} FROM ({parts})"
     )
 
 
@@ -544,9 +562,7 @@ def _table_results(
     expectation of its suite."""
     suite = _suite(table, day)
     prepared = prepared_sql(table, tables)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_WORK} AS {_batches_sql(con, table, prepared, batch_rows)}"
-    )
+    _work_table(con, table, prepared, batch_rows)
     try:
         columns = [
             (str(name), str(kind))

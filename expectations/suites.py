@@ -333,10 +333,15 @@ def share_sums(keys: tuple[str, ...]) -> Compute:
         share = 'TRY_CAST("share" AS DOUBLE)'
         return Derived(
             f"CASE WHEN {alias}.n > 0 THEN {alias}.s END",
+            # the sum over a window of the whole group in row order: the same float as
+            # fsum(... ORDER BY row), which keeps every group's rows in memory buffers of
+            # its own and cannot spill (a large night ran out of memory there)
             (
-                f"LEFT JOIN (SELECT {names}, fsum({share} ORDER BY {ROW}) AS s, count({share}) "
-                f"AS n FROM {quote(tables.table)} WHERE {present} GROUP BY {names}) AS {alias} "
-                f"ON {match}",
+                f"LEFT JOIN (SELECT {names}, any_value(s) AS s, any_value(n) AS n FROM ("
+                f"SELECT {names}, fsum({share}) OVER _w AS s, count({share}) OVER _w AS n "
+                f"FROM {quote(tables.table)} WHERE {present} WINDOW _w AS (PARTITION BY "
+                f"{names} ORDER BY {ROW} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+                f"FOLLOWING)) GROUP BY {names}) AS {alias} ON {match}",
             ),
         )
 
@@ -406,11 +411,19 @@ def activity_versions(tables: Tables, alias: str) -> Derived:
 def _median(values: str, source: str) -> str:
     """Per currency: the median of ``values`` in ``source`` as pandas takes it (the middle
     value, or the mean of the two middle values), and the group's size."""
+    # Each value's place in its currency is its place in one sort of every value by
+    # currency, less the place where the currency starts: a window per currency holds a
+    # whole currency in memory, and the largest ones outgrow the memory limit.
+    ranked = (
+        f"SELECT currency, v, row_number() OVER (ORDER BY currency, v) AS g "
+        f"FROM (SELECT currency, {values} AS v FROM {source})"
+    )
     return (
         f"SELECT currency, (min(v) FILTER (WHERE i = (n + 1) // 2) + max(v) FILTER "
-        f"(WHERE i = n // 2 + 1)) / 2 AS median, any_value(n) AS n FROM (SELECT currency, "
-        f"{values} AS v, row_number() OVER (PARTITION BY currency ORDER BY {values}) AS i, "
-        f"count(*) OVER (PARTITION BY currency) AS n FROM {source}) GROUP BY currency"
+        f"(WHERE i = n // 2 + 1)) / 2 AS median, any_value(n) AS n FROM ("
+        f"SELECT r.currency, r.v, r.g - s.g0 + 1 AS i, s.n FROM ({ranked}) AS r JOIN ("
+        f"SELECT currency, min(g) AS g0, count(*) AS n FROM ({ranked}) GROUP BY currency"
+        f") AS s USING (currency)) GROUP BY currency"
     )
 
 
