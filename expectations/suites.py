@@ -333,15 +333,10 @@ def share_sums(keys: tuple[str, ...]) -> Compute:
         share = 'TRY_CAST("share" AS DOUBLE)'
         return Derived(
             f"CASE WHEN {alias}.n > 0 THEN {alias}.s END",
-            # the sum over a window of the whole group in row order: the same float as
-            # fsum(... ORDER BY row), which keeps every group's rows in memory buffers of
-            # its own and cannot spill (a large night ran out of memory there)
             (
-                f"LEFT JOIN (SELECT {names}, any_value(s) AS s, any_value(n) AS n FROM ("
-                f"SELECT {names}, fsum({share}) OVER _w AS s, count({share}) OVER _w AS n "
-                f"FROM {quote(tables.table)} WHERE {present} WINDOW _w AS (PARTITION BY "
-                f"{names} ORDER BY {ROW} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
-                f"FOLLOWING)) GROUP BY {names}) AS {alias} ON {match}",
+                f"LEFT JOIN (SELECT {names}, fsum({share} ORDER BY {ROW}) AS s, count({share}) "
+                f"AS n FROM {quote(tables.table)} WHERE {present} GROUP BY {names}) AS {alias} "
+                f"ON {match}",
             ),
         )
 
