@@ -407,18 +407,17 @@ def _median(values: str, source: str) -> str:
     """Per currency: the median of ``values`` in ``source`` as pandas takes it (the middle
     value, or the mean of the two middle values), and the group's size."""
     # Each value's place in its currency is its place in one sort of every value by
-    # currency, less the place where the currency starts: a window per currency holds a
-    # whole currency in memory, and the largest ones outgrow the memory limit.
-    ranked = (
-        f"SELECT currency, v, row_number() OVER (ORDER BY currency, v) AS g "
-        f"FROM (SELECT currency, {values} AS v FROM {source})"
-    )
+    # currency, less the values of the currencies before it: a window per currency holds
+    # a whole currency in memory, and the largest ones outgrow the memory limit.
+    values_of = f"SELECT currency, {values} AS v FROM {source}"
     return (
         f"SELECT currency, (min(v) FILTER (WHERE i = (n + 1) // 2) + max(v) FILTER "
         f"(WHERE i = n // 2 + 1)) / 2 AS median, any_value(n) AS n FROM ("
-        f"SELECT r.currency, r.v, r.g - s.g0 + 1 AS i, s.n FROM ({ranked}) AS r JOIN ("
-        f"SELECT currency, min(g) AS g0, count(*) AS n FROM ({ranked}) GROUP BY currency"
-        f") AS s USING (currency)) GROUP BY currency"
+        f"SELECT r.currency, r.v, r.g - s.before AS i, s.n FROM ("
+        f"SELECT currency, v, row_number() OVER (ORDER BY currency, v) AS g FROM ({values_of})"
+        f") AS r JOIN (SELECT currency, count(*) AS n, sum(count(*)) OVER (ORDER BY currency) "
+        f"- count(*) AS before FROM ({values_of}) GROUP BY currency) AS s USING (currency)"
+        f") GROUP BY currency"
     )
 
 

@@ -206,9 +206,12 @@ def combine_tables(
     # and all) would spill many times the table to disk on a large night.
     for table in ALL_TABLES:
         columns = ", ".join(f"u.{quote(c)}" for c in field_names(table))
+        # the text of source_ref is compared only where the place in one IATI file does
+        # not decide the order: on a large night that comparison is most of the sort
+        mixed = "_mixed" if table in _BY_ACTIVITY_AND_PLACE else None
         con.execute(
             "CREATE OR REPLACE TEMP TABLE u_order AS SELECT _id, "
-            f"row_number() OVER (ORDER BY {_row_order(table)}) AS {quote(ROW)} "
+            f"row_number() OVER (ORDER BY {order_by(table, mixed=mixed)}) AS {quote(ROW)} "
             f"FROM {_ordered_rows(con, table)}"
         )
         numbered = (
@@ -243,13 +246,6 @@ def _ordered_rows(con: duckdb.DuckDBPyConnection, table: str) -> str:
             u.activity_id IS NULL OR m.activity_id IS NOT NULL AS _mixed
         FROM {source} u LEFT JOIN u_mixed m ON m.activity_id = u.activity_id
     )"""
-
-
-def _row_order(table: str) -> str:
-    """The ``ORDER BY`` of :func:`_ordered_rows`: :func:`order_by`, with ``_mixed`` where
-    the table has it (the text of ``source_ref`` is compared only where the place in one
-    IATI file does not decide: on a large night that comparison is most of the sort)."""
-    return order_by(table, mixed="_mixed" if table in _BY_ACTIVITY_AND_PLACE else None)
 
 
 def sql_literal(text: str) -> str:
