@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.harmonise.schema import ArrowTables, arrow_schema, pandas_type_of_arrow, table_frame
-from assets.warehouse import literal, quote, typed_select
+from assets.warehouse import ROW, literal, quote, typed_select
 
 
 def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
@@ -39,13 +39,88 @@ def _write_arrow(arrow: pa.Table, path: Path) -> Path:
     return path
 
 
+#: Rows of one part of a large table written in order (see :func:`copy_table`): each
+#: part is sorted on its own, so a large table is never sorted whole.
+PART_ROWS = 1_000_000
+
+
 def copy_table(
-    con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path, order: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    relation: str,
+    path: Path,
+    order: str,
+    part_rows: int = PART_ROWS,
 ) -> int:
-    """The relation ``relation`` of ``con`` written as the table's Parquet file at
-    ``path``, atomically, by DuckDB (the schema's columns and types, the rows sorted by
-    the ``ORDER BY`` list ``order``); the number of rows written."""
-    return copy_query(con, f"{typed_select(table, quote(relation))} ORDER BY {order}", path)
+    """The relation ``relation`` of ``con`` (a table) written as the table's Parquet file
+    at ``path``, atomically (the schema's columns and types, the rows sorted by the
+    ``ORDER BY`` list ``order``); the number of rows written.
+
+    A table of more than ``part_rows`` rows is written in parts of ``part_rows``
+    consecutive rows of that order, each sorted and written by DuckDB on its own, then
+    joined into the one file row group by row group: sorting a whole table of a large
+    night in one statement (long texts and all) fails at DuckDB's memory limit however
+    much it spills. A relation ordered by its row numbers (:data:`~assets.warehouse.ROW`)
+    is cut by their ranges; any other order first numbers the rows over the order's
+    columns and the row ids alone."""
+    name = quote(relation)
+    counted = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+    rows = int(counted[0]) if counted else 0
+    if rows <= part_rows:
+        return copy_query(con, f"{typed_select(table, name)} ORDER BY {order}", path)
+    if order.strip() in (ROW, quote(ROW)):
+        source, key = name, quote(ROW)
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _copy_order AS SELECT rowid AS _id, "
+            f"row_number() OVER (ORDER BY {order}) AS _n FROM {name}"
+        )
+        source = f"(SELECT r.*, o._n FROM {name} r JOIN _copy_order o ON o._id = r.rowid)"
+        key = "_n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        low, high, numbered = con.execute(
+            f"SELECT min({key}), max({key}), count({key}) FROM {source}"
+        ).fetchone() or (None, None, 0)
+        if numbered != rows:
+            raise ValueError(f"{table}: {rows - numbered} of {rows} rows have no {key}")
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
+            parts: list[Path] = []
+            for first in range(low, high + 1, part_rows):
+                part = Path(folder) / f"{len(parts)}.parquet"
+                copy_query(
+                    con,
+                    f"{typed_select(table, source)} "
+                    f"WHERE {key} BETWEEN {first} AND {first + part_rows - 1} ORDER BY {key}",
+                    part,
+                )
+                parts.append(part)
+            return _join_parts(parts, path)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _copy_order")
+
+
+def _join_parts(parts: list[Path], path: Path) -> int:
+    """The Parquet files ``parts`` (one schema) as one file at ``path``, atomically, their
+    rows in the order of the parts, read and written one row group at a time; the number
+    of rows."""
+    schema = pq.read_schema(parts[0])
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    rows = 0
+    try:
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            for part in parts:
+                reader = pq.ParquetFile(part)
+                for index in range(reader.num_row_groups):
+                    group = reader.read_row_group(index)
+                    writer.write_table(group, row_group_size=group.num_rows)
+                    rows += group.num_rows
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return rows
 
 
 def copy_query(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
