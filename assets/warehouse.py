@@ -121,19 +121,19 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     return _DUCKDB_TYPES[arrow_type]
 
 
+def typed_columns(table: str) -> str:
+    """The schema's columns of ``table``, each cast to the schema's type, in its order (a
+    ``SELECT`` list)."""
+    return ", ".join(
+        f"CAST({quote(field.name)} AS {duckdb_type(field.type)}) AS {quote(field.name)}"
+        for field in arrow_schema(table)
+    )
+
+
 def typed_select(table: str, source: str, extra: Sequence[str] = ()) -> str:
     """``SELECT`` of ``source`` (a relation) with exactly the schema's columns, cast to the
     schema's types, in the schema's order (then the expressions ``extra``)."""
-    columns = ", ".join(
-        [
-            *(
-                f"CAST({quote(field.name)} AS {duckdb_type(field.type)}) AS {quote(field.name)}"
-                for field in arrow_schema(table)
-            ),
-            *extra,
-        ]
-    )
-    return f"SELECT {columns} FROM {source}"
+    return f"SELECT {', '.join([typed_columns(table), *extra])} FROM {source}"
 
 
 def attach_tables(
@@ -168,6 +168,81 @@ def temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> Non
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS SELECT * FROM {quote(view)}")
     finally:
         con.unregister(view)
+
+
+#: Rows of one part of a large ordered result (:func:`ordered_parts`).
+PART_ROWS = 1_000_000
+
+
+def ordered_parts(
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    source: str,
+    order: str,
+    key: str,
+    folder: Path,
+    part_rows: int | None = None,
+) -> Iterator[Path]:
+    """The rows ``SELECT <select> FROM <source>`` sorted by the ``ORDER BY`` list
+    ``order``, as Parquet files written by DuckDB in ``folder``: parts of at most
+    ``part_rows`` (default :data:`PART_ROWS`) consecutive rows, each yielded once written
+    and removed when the next is asked for. ``key`` is an expression of ``source`` unique
+    to each row.
+
+    Sorting a large result in one statement (long texts and all) fails at DuckDB's memory
+    limit however much it spills, and streaming it to Python cannot spill at all; a part
+    sorts and writes in bounded memory. Where ``order`` is ``key`` itself (a row number),
+    the parts are its ranges; otherwise the rows are first numbered in that order over the
+    order's columns and the keys alone. A key that is missing or repeated is an error
+    (rows would be lost or doubled), raised before the last part."""
+    part_rows = part_rows or PART_ROWS
+    counted = con.execute(f"SELECT count(*) FROM {source}").fetchone()
+    rows = int(counted[0]) if counted else 0
+    folder.mkdir(parents=True, exist_ok=True)
+    if rows <= part_rows:
+        yield from _parts(con, [f"SELECT {select} FROM {source} ORDER BY {order}"], folder, rows)
+        return
+    if order.strip() == key.strip():
+        where = key
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _part_order AS SELECT {key} AS _id, "
+            f"row_number() OVER (ORDER BY {order}) AS _n FROM {source}"
+        )
+        source = f"{source} JOIN _part_order ON _part_order._id = {key}"
+        where = "_part_order._n"
+    try:
+        bounds = con.execute(f"SELECT min({where}), max({where}) FROM {source}").fetchone()
+        low, high = bounds if bounds else (None, None)
+        queries = [
+            f"SELECT {select} FROM {source} "
+            f"WHERE {where} BETWEEN {first} AND {first + part_rows - 1} ORDER BY {where}"
+            for first in range(low if low is not None else 1, (high or 0) + 1, part_rows)
+        ]
+        yield from _parts(con, queries, folder, rows)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _part_order")
+
+
+def _parts(
+    con: duckdb.DuckDBPyConnection, queries: Sequence[str], folder: Path, rows: int
+) -> Iterator[Path]:
+    written = 0
+    for index, query in enumerate(queries):
+        part = folder / f"part-{index}.parquet"
+        result = con.execute(
+            f"COPY ({query}) TO {literal(str(part))} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        written += int(result[0]) if result else 0
+        if index == len(queries) - 1 and written != rows:
+            part.unlink(missing_ok=True)
+            raise ValueError(
+                f"{written} of {rows} rows written in order: a row's key is missing or repeated"
+            )
+        try:
+            yield part
+        finally:
+            part.unlink(missing_ok=True)
 
 
 def register_frames(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> None:

@@ -80,10 +80,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from duckdb.sqltypes import DOUBLE, VARCHAR
 
 from assets.harmonise.schema import arrow_schema, field_types, table_schema
-from assets.warehouse import ROW, duckdb_type, literal, quote, temp_table
+from assets.warehouse import ROW, duckdb_type, literal, ordered_parts, quote, temp_table
 from publish.files import FORMULA_START
 
 #: Alignment metrics where a lower value is the better one (ranks count from the lowest).
@@ -428,7 +429,7 @@ def _pages_table(
 
 def _clean_up(con: duckdb.DuckDBPyConnection) -> None:
     for kind, names in (
-        ("TABLE", ("activities", "money", "sectors", "pages", "page_files")),
+        ("TABLE", ("activities", "money", "sectors", "pages", "page_files", "extract_order")),
         ("VIEW", ("dac", *(f"source_{t}" for t in TABLES))),
     ):
         for name in names:
@@ -1254,7 +1255,9 @@ def _field_sql(kind: str, column: str) -> str:
             f"= '000000' THEN 'Z' ELSE strftime({c}, '.%fZ') END, '')"
         )
     apostrophe = literal("'")
-    text = f"CASE WHEN ord({c}) IN ({_FORMULA}) THEN {apostrophe} || {c} ELSE {c} END"
+    # a list, not IN: DuckDB turns each IN into a join, two per text column, and their
+    # memory beside the sort of a part of the transactions broke the 10 GB release
+    text = f"CASE WHEN list_contains([{_FORMULA}], ord({c})) THEN {apostrophe} || {c} ELSE {c} END"
     special = " OR ".join(f"contains({c}, chr({ord(x)}))" for x in ',"\r\n')
     quoted = f"""'"' || replace({text}, '"', '""') || '"'"""
     return f"coalesce(CASE WHEN {special} THEN {quoted} ELSE {text} END, '')"
@@ -1286,35 +1289,65 @@ def _write_extracts(
 ) -> dict[int, str]:
     """Each page's rows of ``table`` as its CSV extract in ``out``: page -> path.
 
-    One query gives every row behind a page as its line of the release's CSV, with the
-    pages it belongs to, in the release's order; the lines are streamed in batches of
-    :data:`BATCH_ROWS` and each appended to its pages' files (so a row is formatted and
-    sorted once, however many pages show it). A page without rows has no extract."""
-    reader = con.execute(
-        f"SELECT k.pages, {_line_sql(table)} AS line FROM {_pages_of_rows(table)} "
-        f"ORDER BY {_canonical_order(con, table)}"
-    ).to_arrow_reader(BATCH_ROWS)
+    The rows behind some page are numbered in the release's order with the pages each
+    belongs to (keys and page lists alone are sorted); then their lines of the release's
+    CSV are written by DuckDB in parts of consecutive numbers
+    (:func:`assets.warehouse.ordered_parts`: a large table's lines are never sorted in one
+    statement nor held at once), read back in batches of :data:`BATCH_ROWS` and each
+    appended to its pages' files (so a row is formatted and sorted once, however many
+    pages show it). A page without rows has no extract."""
     paths: dict[int, str] = {}
     header = _header(table)
-    for batch in reader:
-        pages = batch.column(0)
-        page_of = np.asarray(pc.list_flatten(pages).to_numpy(zero_copy_only=False), np.int64)
-        row_of = np.asarray(pc.list_parent_indices(pages).to_numpy(zero_copy_only=False))
-        if not len(page_of):
-            continue
-        order = np.lexsort((row_of, page_of))  # by page, each page's rows in order
-        page_of, row_of = page_of[order], row_of[order]
-        starts = [0, *(np.flatnonzero(np.diff(page_of)) + 1).tolist(), len(page_of)]
-        for start, end in itertools.pairwise(starts):
-            page = int(page_of[start])
-            lines = batch.column(1).take(pa.array(row_of[start:end]))
-            if page not in paths:
-                paths[page] = f"{folders[page]}/rows/{table}.csv"
-                with out.open(paths[page]) as handle:
-                    handle.write(header)
-            with out.open(paths[page], append=True) as handle:
-                handle.write(_text_bytes(lines))
+    order = _name("extract_order")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {order} AS SELECT t.{quote(ROW)} AS row, k.pages, "
+        f"row_number() OVER (ORDER BY {_canonical_order(con, table)}) AS n "
+        f"FROM {_pages_of_rows(table)}"
+    )
+    out.folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{table}-", dir=out.folder) as folder:
+        parts = ordered_parts(
+            con,
+            f"o.pages, {_line_sql(table)} AS line",
+            f"{_view(table)} t JOIN {order} o ON o.row = t.{quote(ROW)}",
+            "o.n",
+            "o.n",
+            Path(folder),
+        )
+        for part in parts:
+            with pq.ParquetFile(part) as reader:
+                for batch in reader.iter_batches(BATCH_ROWS):
+                    _append_lines(batch, table, folders, out, paths, header)
+    con.execute(f"DROP TABLE {order}")
     return paths
+
+
+def _append_lines(
+    batch: pa.RecordBatch,
+    table: str,
+    folders: Sequence[str],
+    out: RowExtracts,
+    paths: dict[int, str],
+    header: bytes,
+) -> None:
+    """The lines of ``batch`` (``pages``, ``line``) appended to their pages' extracts."""
+    pages = batch.column(0)
+    page_of = np.asarray(pc.list_flatten(pages).to_numpy(zero_copy_only=False), np.int64)
+    row_of = np.asarray(pc.list_parent_indices(pages).to_numpy(zero_copy_only=False))
+    if not len(page_of):
+        return
+    order = np.lexsort((row_of, page_of))  # by page, each page's rows in order
+    page_of, row_of = page_of[order], row_of[order]
+    starts = [0, *(np.flatnonzero(np.diff(page_of)) + 1).tolist(), len(page_of)]
+    for start, end in itertools.pairwise(starts):
+        page = int(page_of[start])
+        lines = batch.column(1).take(pa.array(row_of[start:end]))
+        if page not in paths:
+            paths[page] = f"{folders[page]}/rows/{table}.csv"
+            with out.open(paths[page]) as handle:
+                handle.write(header)
+        with out.open(paths[page], append=True) as handle:
+            handle.write(_text_bytes(lines))
 
 
 # --------------------------------------------------------------------------- entry point

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import duckdb
@@ -18,7 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.harmonise.schema import ArrowTables, arrow_schema, pandas_type_of_arrow, table_frame
-from assets.warehouse import ROW, literal, quote, typed_select
+from assets.warehouse import (
+    PART_ROWS,
+    ROW,
+    literal,
+    ordered_parts,
+    quote,
+    typed_columns,
+    typed_select,
+)
 
 
 def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
@@ -39,11 +47,6 @@ def _write_arrow(arrow: pa.Table, path: Path) -> Path:
     return path
 
 
-#: Rows of one part of a large table written in order (see :func:`copy_table`): each
-#: part is sorted on its own, so a large table is never sorted whole.
-PART_ROWS = 1_000_000
-
-
 def copy_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -56,68 +59,58 @@ def copy_table(
     at ``path``, atomically (the schema's columns and types, the rows sorted by the
     ``ORDER BY`` list ``order``); the number of rows written.
 
-    A table of more than ``part_rows`` rows is written in parts of ``part_rows``
-    consecutive rows of that order, each sorted and written by DuckDB on its own, then
-    joined into the one file row group by row group: sorting a whole table of a large
-    night in one statement (long texts and all) fails at DuckDB's memory limit however
-    much it spills. A relation ordered by its row numbers (:data:`~assets.warehouse.ROW`)
-    is cut by their ranges; any other order first numbers the rows over the order's
-    columns and the row ids alone."""
+    A table of more than ``part_rows`` rows is written in parts (:func:`ordered_parts`,
+    cut by its row numbers, :data:`~assets.warehouse.ROW`, when it is in their order),
+    then joined into the one file row group by row group: sorting a whole table of a
+    large night in one statement fails at DuckDB's memory limit."""
     name = quote(relation)
     counted = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-    rows = int(counted[0]) if counted else 0
-    if rows <= part_rows:
+    if (int(counted[0]) if counted else 0) <= part_rows:
         return copy_query(con, f"{typed_select(table, name)} ORDER BY {order}", path)
-    if order.strip() in (ROW, quote(ROW)):
-        source, key = name, quote(ROW)
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _copy_order AS SELECT rowid AS _id, "
-            f"row_number() OVER (ORDER BY {order}) AS _n FROM {name}"
-        )
-        source = f"(SELECT r.*, o._n FROM {name} r JOIN _copy_order o ON o._id = r.rowid)"
-        key = "_n"
+    # in the order of the row numbers the parts are their ranges; else the rows are numbered
+    by_row = order.strip() in (ROW, quote(ROW))
+    key = f"r.{quote(ROW)}" if by_row else "r.rowid"
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        low, high, numbered = con.execute(
-            f"SELECT min({key}), max({key}), count({key}) FROM {source}"
-        ).fetchone() or (None, None, 0)
-        if numbered != rows:
-            raise ValueError(f"{table}: {rows - numbered} of {rows} rows have no {key}")
-        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
-            parts: list[Path] = []
-            for first in range(low, high + 1, part_rows):
-                part = Path(folder) / f"{len(parts)}.parquet"
-                copy_query(
-                    con,
-                    f"{typed_select(table, source)} "
-                    f"WHERE {key} BETWEEN {first} AND {first + part_rows - 1} ORDER BY {key}",
-                    part,
-                )
-                parts.append(part)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as folder:
+        parts = ordered_parts(
+            con,
+            typed_columns(table),
+            f"{name} r",
+            key if by_row else order,
+            key,
+            Path(folder),
+            part_rows,
+        )
+        try:
             return _join_parts(parts, path)
-    finally:
-        con.execute("DROP TABLE IF EXISTS _copy_order")
+        except ValueError as exc:
+            raise ValueError(f"{table}: {exc}") from exc
 
 
-def _join_parts(parts: list[Path], path: Path) -> int:
+def _join_parts(parts: Iterator[Path], path: Path) -> int:
     """The Parquet files ``parts`` (one schema) as one file at ``path``, atomically, their
     rows in the order of the parts, read and written one row group at a time; the number
     of rows."""
-    schema = pq.read_schema(parts[0])
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     rows = 0
+    writer: pq.ParquetWriter | None = None
     try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-            for part in parts:
-                reader = pq.ParquetFile(part)
-                for index in range(reader.num_row_groups):
-                    group = reader.read_row_group(index)
-                    writer.write_table(group, row_group_size=group.num_rows)
-                    rows += group.num_rows
+        for part in parts:
+            reader = pq.ParquetFile(part)
+            if writer is None:
+                writer = pq.ParquetWriter(temporary, reader.schema_arrow, compression="zstd")
+            for index in range(reader.num_row_groups):
+                group = reader.read_row_group(index)
+                writer.write_table(group, row_group_size=group.num_rows)
+                rows += group.num_rows
+            reader.close()
+        if writer is not None:
+            writer.close()
         os.replace(temporary, path)
     except BaseException:
+        if writer is not None:
+            writer.close()
         Path(temporary).unlink(missing_ok=True)
         raise
     return rows

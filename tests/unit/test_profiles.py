@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets import warehouse
 from assets.warehouse import register_frames, set_up
 from publish.profiles import ProfileOptions, Profiles, build_profiles, slug
 from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
@@ -304,6 +305,19 @@ def test_file_names_never_come_from_raw_identifiers() -> None:
 def test_no_tables_no_profiles() -> None:
     empty = profiles_of({})
     assert (empty.countries, empty.partners, empty.rows) == ([], [], {})
+
+
+def test_extracts_written_in_parts_are_the_extracts_written_whole(
+    profiles: Profiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large table's lines are sorted and written in parts (a few rows each here): every
+    extract holds the same bytes as when each table is one part."""
+    monkeypatch.setattr(warehouse, "PART_ROWS", 2)
+    parts = profiles_of(golden_tables(), OPTIONS)
+    assert sorted(parts.rows) == sorted(profiles.rows)
+    assert len(profiles.rows["countries/GH/rows/transactions.csv"].splitlines()) > 3
+    for path in profiles.rows:
+        assert parts.rows[path] == profiles.rows[path], path
 
 
 def test_extracts_hold_the_release_csv_lines_of_their_rows(tmp_path: Path) -> None:
