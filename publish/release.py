@@ -34,7 +34,7 @@ import duckdb
 import pandas as pd
 
 from assets.harmonise.schema import field_names, frame_of_arrow, table_frame, table_schema
-from assets.hashing import sha256_hex
+from assets.hashing import file_digest, sha256_hex
 from assets.settings import WarehouseSettings
 from assets.warehouse import ROW, quote, set_up, warehouse_config
 from publish.changelog import TableChange, compare_table, render_changelog
@@ -122,28 +122,51 @@ class PublishOutcome:
 _BINARY = (".parquet", ".png", ".gif", ".jpg", ".jpeg", ".ico", ".otf", ".ttf", ".woff", ".woff2")
 
 
+#: Bytes of a file on disk read at a time when it is checked for private strings.
+_SCAN_BYTES = 8 * 1024 * 1024
+
+
 def check_private(
     files: Mapping[str, bytes],
     private: Mapping[str, str],
     prefix: str = "",
     found: Iterable[tuple[str, str]] = (),
+    local: Mapping[str, Path] | None = None,
 ) -> None:
     """Refuse to publish a release whose files hold one of the ``private`` strings.
 
     ``found``: (file, what) already found elsewhere (the data files' cells,
-    :meth:`ReleaseTables.leaks`). The error names the first file (by path) and what it
-    would have leaked, never the string itself."""
+    :meth:`ReleaseTables.leaks`). ``local``: files of the release kept on disk (path in
+    the release -> local file: the row extracts), read in chunks. The error names the
+    first file (by path) and what it would have leaked, never the string itself."""
     needles = [(value.encode("utf-8"), what) for value, what in private.items() if value]
     findings = list(found)
     for path, data in files.items():
         if not path.lower().endswith(_BINARY):
             findings += [(path, what) for needle, what in needles if needle in data]
+    for path, file in (local or {}).items():
+        if needles and not path.lower().endswith(_BINARY):
+            findings += [(path, what) for what in _found_in_file(file, needles)]
     if findings:
         path, what = min(findings, key=lambda finding: finding[0])
         raise ReleaseError(
             f"{prefix}{path} would publish {what}; nothing was published "
             "(a field or message carries it: fix that before the next run)"
         )
+
+
+def _found_in_file(file: Path, needles: Sequence[tuple[bytes, str]]) -> list[str]:
+    """What each of ``needles`` found in ``file`` would leak, read a chunk at a time (each
+    chunk read with the end of the one before, so a string across two chunks is found)."""
+    overlap = max(len(needle) for needle, _ in needles) - 1
+    found: list[str] = []
+    tail = b""
+    with file.open("rb") as stream:
+        while chunk := stream.read(_SCAN_BYTES):
+            window = tail + chunk
+            found += [what for needle, what in needles if what not in found and needle in window]
+            tail = window[-overlap:] if overlap else b""
+    return found
 
 
 def content_hash(digests: Mapping[str, str]) -> str:
@@ -328,8 +351,9 @@ def build_release(
     digest: str,
     stopwatch: Stopwatch | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every file of the release besides the data files (relative path -> bytes), and its
-    catalogue entry (which lists the data files too, from ``written``).
+    """Every file of the release besides the data files and the profiles' row extracts
+    (relative path -> bytes), and its catalogue entry (which lists those too: the data
+    files from ``written``, the extracts from their files in ``profiles.rows``).
 
     ``figures``: the tables' figures (:func:`release_figures`); ``sources``: the input
     files as the release shows them (:func:`publish.tables.read_sources`), or None;
@@ -420,7 +444,9 @@ def build_release(
     profiles_entry: dict[str, Any] = {}
     if profiles is not None:
         built = profiles
-        files.update(built.rows)
+        for path in built.rows:  # the row extracts stay on disk: stored from their files
+            sha256, size = file_digest(built.rows.path(path))
+            checksums[path] = {"sha256": sha256, "bytes": size}
         context = PageContext(
             version=version,
             title=options.title,
@@ -614,12 +640,13 @@ def publish_release(
             digest=digest,
             stopwatch=stopwatch,
         )
+        extracts = {path: built.rows.path(path) for path in built.rows} if built else {}
         began = time.perf_counter()
-        check_private(files, options.private, prefix, leaks)
+        check_private(files, options.private, prefix, leaks, extracts)
         stopwatch.add("verification", began)
 
         began = time.perf_counter()
-        _store(target, prefix, files, written)
+        _store(target, prefix, files, written, extracts)
         stopwatch.add("storing", began)
         began = time.perf_counter()
         with _warehouse(options, work) as con:
@@ -711,15 +738,23 @@ def _changes(
 
 
 def _store(
-    target: Target, prefix: str, files: Mapping[str, bytes], written: Mapping[str, TableFiles]
+    target: Target,
+    prefix: str,
+    files: Mapping[str, bytes],
+    written: Mapping[str, TableFiles],
+    local: Mapping[str, Path],
 ) -> None:
-    """Every file under ``prefix``, in the order of their paths: bytes written, data files
-    streamed from the work folder or copied from the previous release."""
+    """Every file under ``prefix``, in the order of their paths: bytes written, files on
+    disk (``local``: the row extracts) and data files streamed from the work folder, or
+    data files copied from the previous release."""
     data_files = {f.key: f for table in written.values() for f in (table.csv, table.parquet)}
-    for path in sorted({*files, *data_files}):
+    for path in sorted({*files, *local, *data_files}):
         key = prefix + path
         if path in files:
             target.write_bytes(key, files[path], content_type(path))
+            continue
+        if path in local:
+            target.write_file(key, local[path], content_type(path))
             continue
         data_file = data_files[path]
         if data_file.copy_of is not None:

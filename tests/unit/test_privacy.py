@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assets.settings import load_settings
+from publish import release
 from publish.provenance import private_strings, public_uri
 from publish.release import ReleaseError, check_private, publish_release
 from publish.targets import LocalTarget
@@ -61,6 +62,27 @@ def test_a_release_that_would_leak_names_the_file_and_what_but_never_the_value()
     )
     assert SECRET not in str(caught.value)
     check_private({"data/a.parquet": SECRET.encode()}, {SECRET: "x"})  # binary: not read
+
+
+def test_a_file_on_disk_is_checked_in_chunks_across_their_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row extracts stay on disk and are read a chunk at a time: a value that starts in
+    one chunk and ends in the next is found all the same."""
+    monkeypatch.setattr(release, "_SCAN_BYTES", 16)
+    clean, leaking = tmp_path / "clean.csv", tmp_path / "leaking.csv"
+    clean.write_bytes(b"activity_id,title\r\n" + b"XM-1,Training\r\n" * 50)
+    leaking.write_bytes(
+        b"activity_id,title\r\n" + b"XM-1,Training\r\n" * 3 + f"XM-2,{SECRET}\r\n".encode()
+    )
+    local = {"countries/gh/rows/transactions.csv": clean}
+    check_private({}, {SECRET: "a secret"}, "releases/1/", local=local)
+    local["partners/xm/rows/transactions.csv"] = leaking
+    with pytest.raises(ReleaseError) as caught:
+        check_private({}, {SECRET: "a secret"}, "releases/1/", local=local)
+    assert str(caught.value).startswith(
+        "releases/1/partners/xm/rows/transactions.csv would publish a secret;"
+    )
 
 
 def test_publish_refuses_a_leak_and_publishes_nothing(tmp_path: Path, tables_dir: Path) -> None:
