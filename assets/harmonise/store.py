@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -34,16 +35,24 @@ def write_table(table: str, frame: pd.DataFrame, path: Path) -> Path:
     return _write_arrow(to_arrow(table, frame), path)
 
 
-def _write_arrow(arrow: pa.Table, path: Path) -> Path:
+@contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """A hidden temporary file beside ``path`` to write, renamed to ``path`` when the block
+    ends (removed instead if it fails), so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
-        pq.write_table(arrow, temporary, compression="zstd")
+        yield temporary
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _write_arrow(arrow: pa.Table, path: Path) -> Path:
+    with _replacing(path) as temporary:
+        pq.write_table(arrow, temporary, compression="zstd")
     return path
 
 
@@ -91,45 +100,29 @@ def _join_parts(parts: Iterator[Path], path: Path) -> int:
     """The Parquet files ``parts`` (one schema) as one file at ``path``, atomically, their
     rows in the order of the parts, read and written one row group at a time; the number
     of rows."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
     rows = 0
-    writer: pq.ParquetWriter | None = None
-    try:
+    with _replacing(path) as temporary, ExitStack() as stack:
+        writer: pq.ParquetWriter | None = None
         for part in parts:
-            reader = pq.ParquetFile(part)
-            if writer is None:
-                writer = pq.ParquetWriter(temporary, reader.schema_arrow, compression="zstd")
-            for index in range(reader.num_row_groups):
-                group = reader.read_row_group(index)
-                writer.write_table(group, row_group_size=group.num_rows)
-                rows += group.num_rows
-            reader.close()
-        if writer is not None:
-            writer.close()
-        os.replace(temporary, path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        Path(temporary).unlink(missing_ok=True)
-        raise
+            with pq.ParquetFile(part) as reader:
+                if writer is None:  # the parts' schema, from the first
+                    writer = stack.enter_context(
+                        pq.ParquetWriter(temporary, reader.schema_arrow, compression="zstd")
+                    )
+                for index in range(reader.num_row_groups):
+                    group = reader.read_row_group(index)
+                    writer.write_table(group, row_group_size=group.num_rows)
+                    rows += group.num_rows
     return rows
 
 
 def copy_query(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
     """The rows of ``query`` written as a Parquet file at ``path``, atomically, by DuckDB;
     the number of rows written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
+    with _replacing(path) as temporary:
         written = con.execute(
             f"COPY ({query}) TO {literal(temporary)} (FORMAT parquet, COMPRESSION zstd)"
         ).fetchone()
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return int(written[0]) if written else 0
 
 
