@@ -49,7 +49,7 @@ from assets.harmonise.store import (
 from assets.hashing import file_sha256
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.conformance import IatiSchemas
-from assets.iati.extract import DONE, EXTRACT_TABLES, read_summary
+from assets.iati.extract import EXTRACT_TABLES, read_summary
 from assets.iati.fetching import (
     codelists_folder,
     conformance_key,
@@ -284,10 +284,11 @@ def extract_metadata(extracted: IatiInput) -> dict[str, Any]:
     if summary["rejected_rule"]:
         metadata["rule"] = str(summary["rejected_rule"])
         metadata["reason"] = str(summary["rejected_message"])
+    written = summary["tables"] or []
     for table in EXTRACT_TABLES:
-        path = extracted.extract / (DONE if table == "file" else f"{table}.parquet")
-        if table != "file" and path.exists():
-            metadata[f"rows/{table}"] = pq.read_metadata(path).num_rows
+        if table != "file":
+            path = extracted.extract / f"{table}.parquet"
+            metadata[f"rows/{table}"] = pq.read_metadata(path).num_rows if table in written else 0
     if extracted.conformance is not None and extracted.conformance.exists():
         metadata["rows/conformance"] = pq.read_metadata(extracted.conformance).num_rows
     return metadata

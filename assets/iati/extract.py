@@ -2,16 +2,17 @@
 
 The first half of harmonising (extract, then transform in DuckDB:
 :mod:`assets.iati.transform`). One streaming pass over a file reads what the
-harmonised tables need into columns and writes one Parquet file per table into a
-folder named after the file's sha256 and :data:`EXTRACTOR_VERSION`
-(:func:`extract_dir`). Nothing here depends on reference data or on ``config/``:
-codes are kept as published (1.0x letter codes translated to their 2.0x
-equivalents), numbers and dates are read (what cannot be read is quarantined with
-its place, as it always was), narratives are kept with their languages (the
-transform picks one by ``iati.preferred_languages``), percentages as given (the
-transform merges repeated codes and rebases shares), and money in its own
-currency (the transform converts it). So a new month of exchange rates, a
-codelist update or a change of the CD rules never parses a file again.
+harmonised tables need into columns and writes one Parquet file per table that has
+rows (``file.parquet``, the file's summary, lists them) into a folder named after the
+file's sha256 and :data:`EXTRACTOR_VERSION` (:func:`extract_dir`). Nothing here
+depends on reference data or on ``config/``: codes are kept as published (1.0x
+letter codes translated to their 2.0x equivalents), numbers and dates are read
+(what cannot be read is quarantined with its place, as it always was), narratives
+are kept with their languages (the transform picks one by
+``iati.preferred_languages``), percentages as given (the transform merges repeated
+codes and rebases shares), and money in its own currency (the transform converts
+it). So a new month of exchange rates, a codelist update or a change of the CD
+rules never parses a file again.
 
 Every record that is not accepted goes to the extracted ``quarantine`` with the
 rule it broke and where; a file that cannot be read at all is ``rejected`` in
@@ -29,7 +30,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from assets.iati.conformance import CODE_SCHEMA, CodeReader, code_version
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -81,6 +81,8 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
             # the root was an IATI activity file's, and the version its codes are checked as
             ("code_root", _BOOL),
             ("code_version", _STR),
+            # the tables with rows: only these are written (an empty table has no file)
+            ("tables", pa.list_(_STR)),
         ]
     ),
     "activities": pa.schema(
@@ -353,14 +355,10 @@ class _FileExtractor:
         text = raw.strip()
         problem = "is not a number"
         if _NUMBER.match(text):
-            try:
-                value = float(Decimal(text))
-            except InvalidOperation:
-                pass
-            else:
-                if math.isfinite(value):
-                    return True, value
-                problem = "is too large a number to hold"  # past 1.8e308: never infinity
+            value = float(text)  # correctly rounded, as the decimal text says
+            if math.isfinite(value):
+                return True, value
+            problem = "is too large a number to hold"  # past 1.8e308: never infinity
         consequence = "record not accepted" if severity == "error" else "left empty"
         self.problem(
             ref,
@@ -628,12 +626,32 @@ class _ActivityExtractor:
 
     def transactions(self) -> None:
         f = self.file
+        rows = self.tables["transactions"].rows
+        defaults = self.defaults
+        default_currency = self.default_currency
+        activity_id = self.activity_id
+        secondary = self.secondary
         for position, node in enumerate(self.kids.get("transaction", _NONE), start=1):
             ref = f"{self.ref}/transaction[{position}]"
             line = node.sourceline
-            kids = _grouped(node)
-            types = kids.get("transaction-type", _NONE)
-            values = kids.get("value", _NONE)
+            # One pass over the transaction's children: what each field needs of them.
+            types: list[etree._Element] = []
+            values: list[etree._Element] = []
+            first: dict[str, etree._Element] = {}
+            coded: dict[str, str] = {}
+            for child in node:
+                tag = child.tag
+                if tag == "value":
+                    values.append(child)
+                elif tag == "transaction-type":
+                    types.append(child)
+                elif tag in _TRANSACTION_FIRST:
+                    if tag not in first:
+                        first[tag] = child
+                elif tag in _TRANSACTION_CODED and tag not in coded:
+                    code = _coded(tag, child)
+                    if code:
+                        coded[tag] = code
             raw_type = _attr(types[0], "code") if types else None
             kind = codes.transaction_type(raw_type)
             if len(values) > 1 or len(types) > 1:
@@ -678,7 +696,7 @@ class _ActivityExtractor:
                 )
                 f.rejected_parts += 1
                 continue
-            date_node = _first(kids, "transaction-date")
+            date_node = first.get("transaction-date")
             transaction_date = f.date(
                 _attr(date_node, "iso-date") or _text(date_node),
                 ref,
@@ -690,45 +708,47 @@ class _ActivityExtractor:
                 f.date(value_node.get("value-date"), ref, "transactions", "value-date", line)
                 or transaction_date
             )
-            currency = (value_node.get("currency") or "").strip().upper() or self.default_currency
-            provider = _first(kids, "provider-org")
-            receiver = _first(kids, "receiver-org")
-            country = _first(kids, "recipient-country")
+            currency = (value_node.get("currency") or "").strip().upper() or default_currency
+            provider = first.get("provider-org")
+            receiver = first.get("receiver-org")
+            country = first.get("recipient-country")
             humanitarian = codes.boolean(node.get("humanitarian"))
             exclusion = None
             if kind in codes.INCOMING_TRANSACTION_TYPES:
                 exclusion = "incoming funds"
-            elif self.secondary:
+            elif secondary:
                 exclusion = "secondary reporter"
             # stable_id(activity_id, position, kind, transaction_date, raw_value, currency)
             key = (
-                f"{self.activity_id}\x1f{position}\x1f{kind}\x1f"
+                f"{activity_id}\x1f{position}\x1f{kind}\x1f"
                 f"{'' if transaction_date is None else transaction_date}\x1f{raw_value}\x1f"
                 f"{'' if currency is None else currency}"
             )
-            self.tables["transactions"].add(
-                hashlib.sha256(key.encode("utf-8")).hexdigest()[:20],
-                self.activity_id,
-                ref,
-                line,
-                kind,
-                transaction_date,
-                value,
-                currency,
-                value_date,
-                _attr(provider, "ref"),
-                _attr(provider, "provider-activity-id"),
-                _attr(receiver, "ref"),
-                _attr(receiver, "receiver-activity-id"),
-                _code_in(kids, "aid-type") or self.defaults["aid_type"],
-                _code_in(kids, "finance-type") or self.defaults["finance_type"],
-                _code_in(kids, "flow-type") or self.defaults["flow_type"],
-                _code_in(kids, "disbursement-channel"),
-                _code_in(kids, "sector"),
-                (_attr(country, "code") or "").upper() or None,
-                humanitarian if humanitarian is not None else self.humanitarian,
-                exclusion is None,
-                exclusion,
+            rows.append(
+                (
+                    hashlib.sha256(key.encode("utf-8")).hexdigest()[:20],
+                    activity_id,
+                    ref,
+                    line,
+                    kind,
+                    transaction_date,
+                    value,
+                    currency,
+                    value_date,
+                    _attr(provider, "ref"),
+                    _attr(provider, "provider-activity-id"),
+                    _attr(receiver, "ref"),
+                    _attr(receiver, "receiver-activity-id"),
+                    coded.get("aid-type") or defaults["aid_type"],
+                    coded.get("finance-type") or defaults["finance_type"],
+                    coded.get("flow-type") or defaults["flow_type"],
+                    coded.get("disbursement-channel"),
+                    coded.get("sector"),
+                    (_attr(country, "code") or "").upper() or None,
+                    humanitarian if humanitarian is not None else self.humanitarian,
+                    exclusion is None,
+                    exclusion,
+                )
             )
 
     def budgets(self) -> None:
@@ -736,20 +756,20 @@ class _ActivityExtractor:
         for position, node in enumerate(self.kids.get("budget", _NONE), start=1):
             ref = f"{self.ref}/budget[{position}]"
             line = node.sourceline
-            value_node = _child(node, "value")
+            first: dict[str, etree._Element] = {}
+            for child in node:
+                if child.tag not in first:
+                    first[child.tag] = child
+            value_node = first.get("value")
             ok, value = f.number(_text(value_node), ref, "budgets", "value", line)
             if not ok:
                 f.rejected_parts += 1
                 continue
             period_start = f.date(
-                _attr(_child(node, "period-start"), "iso-date"),
-                ref,
-                "budgets",
-                "period-start",
-                line,
+                _attr(first.get("period-start"), "iso-date"), ref, "budgets", "period-start", line
             )
             period_end = f.date(
-                _attr(_child(node, "period-end"), "iso-date"), ref, "budgets", "period-end", line
+                _attr(first.get("period-end"), "iso-date"), ref, "budgets", "period-end", line
             )
             value_date = (
                 f.date(_attr(value_node, "value-date"), ref, "budgets", "value-date", line)
@@ -914,19 +934,26 @@ def _first(kids: Mapping[str, list[etree._Element]], name: str) -> etree._Elemen
     return found[0] if found else None
 
 
-def _code_in(kids: Mapping[str, list[etree._Element]], name: str) -> str | None:
-    """The code of a child element (``kids``: :func:`_grouped`), skipping non-DAC
-    vocabularies for aid types and sectors."""
-    for child in kids.get(name, _NONE):
-        vocabulary = (child.get("vocabulary") or "").strip()
-        if name == "sector" and codes.sector_vocabulary(vocabulary) != "1":
-            continue
-        if name == "aid-type" and vocabulary not in {"", "1"}:
-            continue
-        code = _attr(child, "code")
-        if code:
-            return code
-    return None
+#: Transaction children of which the first one is read.
+_TRANSACTION_FIRST = frozenset(
+    {"transaction-date", "provider-org", "receiver-org", "recipient-country"}
+)
+#: Transaction children read for their code: the first one with a code (and, for aid types
+#: and sectors, of the DAC vocabulary).
+_TRANSACTION_CODED = frozenset(
+    {"aid-type", "finance-type", "flow-type", "disbursement-channel", "sector"}
+)
+
+
+def _coded(name: str, child: etree._Element) -> str | None:
+    """The code of a child element named ``name``, unless it is of a non-DAC vocabulary
+    (aid types and sectors)."""
+    if name == "sector":
+        if codes.sector_vocabulary(child.get("vocabulary")) != "1":
+            return None
+    elif name == "aid-type" and (child.get("vocabulary") or "").strip() not in {"", "1"}:
+        return None
+    return _attr(child, "code")
 
 
 def _children(node: etree._Element | None, name: str) -> list[etree._Element]:
@@ -1054,8 +1081,10 @@ def extract_file(path: Path, root: Path, sha256: str | None = None) -> Extracted
         if name not in ("file", "codes")
     }
     if rejected is not None:  # its tables are not used; its codes show what was checked
-        tables = {name: EXTRACT_SCHEMAS[name].empty_table() for name in tables}
+        tables = {}
     tables["codes"] = codes.table(path) if codes is not None else CODE_SCHEMA.empty_table()
+    tables = {name: table for name, table in tables.items() if table.num_rows}
+    summary["tables"] = list(tables)
     tables["file"] = pa.Table.from_pylist([summary], schema=EXTRACT_SCHEMAS["file"])
     _write_folder(folder, tables)
     return ExtractedFile(folder, summary)

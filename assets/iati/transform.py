@@ -100,22 +100,24 @@ def _scan(
     columns: Sequence[str] | None = None,
 ) -> None:
     """``x_<table>``: the extracted table of every folder (its ``columns``, by default all),
-    with its folder and row order."""
+    with its folder and row order. ``x_file`` comes first: a folder has a file of another
+    table only when that table has rows (``x_file.tables``)."""
     name = quote(f"x_{table}")
     schema = EXTRACT_SCHEMAS[table]
     if columns is not None:
         schema = pa.schema([schema.field(column) for column in columns])
+    if table != "file" and folders:
+        holding = con.execute(
+            "SELECT folder FROM x_file WHERE list_contains(tables, $table) ORDER BY folder",
+            {"table": table},
+        ).fetchall()
+        folders = [row[0] for row in holding]
+    kind = "VIEW" if table == "codes" else "TABLE"  # the same in every part of a night
     if not folders:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_empty(schema)}")
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {_empty(schema)}")
         return
     files = [f"{folder}/{DONE if table == 'file' else table + '.parquet'}" for folder in folders]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote('x_' + table + '_files')} AS "
-        "SELECT unnest($files) AS file",
-        {"files": files},
-    )
     selected = ", ".join(quote(field.name) for field in schema)
-    kind = "VIEW" if table == "codes" else "TABLE"
     listed = "[" + ", ".join(literal(f) for f in files) + "]"
     con.execute(
         f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT {selected}, "

@@ -123,8 +123,11 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
         sha256 = next(r["sha256"] for r in last_run(settings.data_dir) if r["key"] == key)
         folder = extract_dir(iati_dir(settings.data_dir) / "extract", sha256)
         assert metadata["sha256"].value == sha256
-        assert (folder / "activities.parquet").exists()
         assert (folder / "file.parquet").exists()
+        # a rejected file's tables are empty, and an empty table has no file
+        extracted = metadata["status"].value == "extracted"
+        assert (folder / "activities.parquet").exists() == extracted
+        assert (metadata["rows/activities"].value != 0) == extracted
     assert statuses == {
         "who-arg": "extracted",
         "dfid-AF-1.01": "extracted",
