@@ -97,10 +97,11 @@ def _counts(folder: Path | None) -> tuple[int, int]:
 
     if folder is None:
         return 0, 0
-    return (
-        pq.read_metadata(folder / "activities.parquet").num_rows,
-        pq.read_metadata(folder / "transactions.parquet").num_rows,
-    )
+    rows = [  # a table without rows has no file
+        pq.read_metadata(path).num_rows if path.exists() else 0
+        for path in (folder / "activities.parquet", folder / "transactions.parquet")
+    ]
+    return rows[0], rows[1]
 
 
 def _transform(files: list[Path], out: Path) -> tuple[float, int, int]:

@@ -985,15 +985,17 @@ def check_schema(
     *,
     schemas: IatiSchemas | None,
     max_findings: int = 1000,
+    well_formed: bool = False,
 ) -> list[Finding]:
     """The XSD findings of one IATI activity file (empty: it is valid).
 
     At most ``max_findings`` findings; more end with one ``xsd:more`` finding counting
     them. Never raises: a file that cannot be checked gets an ``xsd:not_checked`` warning
     saying why, a file that stops being well-formed a finding at the place it breaks
-    (after the findings before it).
+    (after the findings before it). A file known to be ``well_formed`` (the extractor
+    read all of it) that cannot be checked is read no further than its root.
     """
-    check = _FileCheck(Path(path), source_file, schemas, max(0, max_findings))
+    check = _FileCheck(Path(path), source_file, schemas, max(0, max_findings), well_formed)
     try:
         check.run()
     except Exception as exc:  # any input, however broken, gets findings instead of an error
@@ -1035,10 +1037,12 @@ class _FileCheck:
         source_file: str,
         schemas: IatiSchemas | None,
         limit: int,
+        well_formed: bool = False,
     ) -> None:
         self.path = path
         self.source_file = source_file
         self.schemas = schemas
+        self.well_formed = well_formed
         self.xsd = _Collector("xsd", limit)
         # the root
         self.root: Any = None
@@ -1114,6 +1118,8 @@ class _FileCheck:
                         depth += 1
                         if depth == 1:
                             self._start(element)
+                            if self.schema is None and self.well_formed:
+                                return  # nothing more to find in the file
                         continue
                     depth -= 1
                     if depth == 1 and not self.bare:

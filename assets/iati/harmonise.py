@@ -198,7 +198,13 @@ def prepare_file(
         findings = conformance_path(root / "conformance", key, digest)
         if not findings.exists():
             table = findings_arrow(
-                check_schema(path, "", schemas=options.schemas, max_findings=options.max_findings)
+                check_schema(
+                    path,
+                    "",
+                    schemas=options.schemas,
+                    max_findings=options.max_findings,
+                    well_formed=True,
+                )
             )
             _write_atomic(table, findings)
     return IatiInput(source_file, uri, extract=extracted.folder, conformance=findings)

@@ -583,6 +583,28 @@ def test_without_schemas_or_codelists_nothing_is_claimed(tmp_path: Path) -> None
     ]
 
 
+def test_a_file_read_whole_already_that_cannot_be_checked_is_read_to_its_root_only(
+    tmp_path: Path,
+) -> None:
+    """The pipeline checks a file after the extractor has read all of it: without schemas
+    (or without one for its version) the findings are those of reading the whole file."""
+    from assets.iati.conformance import check_schema
+
+    files = sorted(p for folder in (VALID, LEGACY) for p in folder.glob("*.xml"))
+    files.append(write(tmp_path, MINIMAL_2.format(version=' version="9.99"')))
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "2.03").symlink_to(IATI_SCHEMAS / "2.03")
+    one = IatiSchemas.from_dir(tmp_path / "schemas")  # no schema for 1.0x, 2.01, 2.02
+    compared = 0
+    for path in files:
+        for given in (None, one):
+            whole = check_schema(path, path.name, schemas=given)
+            if any(f.rule == "xsd:not_checked" for f in whole):
+                compared += 1
+                assert check_schema(path, path.name, schemas=given, well_formed=True) == whole
+    assert compared > len(files)  # all without schemas, and some without their version's
+
+
 def test_codelists_of_the_wrong_series_are_not_used(tmp_path: Path) -> None:
     current_only = load_codelists(CODELISTS / "non-embedded")  # version-less: current lists
     old = check(LEGACY / "dfid-CD-1.01.xml", None, current_only)
