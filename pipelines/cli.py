@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -55,13 +56,14 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
 
 def _harmonise(args: argparse.Namespace) -> int:
-    from assets.harmonise.store import to_arrow, write_tables
+    from assets.harmonise.combined import combine_inputs
+    from assets.harmonise.store import copy_table
     from assets.iati.codelists import CodelistError, load_codelists
     from assets.iati.conformance import IatiSchemas
-    from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
+    from assets.iati.harmonise import HarmoniseOptions, discover_files, prepare_paths
     from assets.iati.rates import RatesError, load_exchange_rates
-    from assets.metrics.stage import add_metrics, published_frames
-    from assets.warehouse import connection, temp_table
+    from assets.metrics.stage import PUBLISHED_TABLES, add_metrics, table_order
+    from assets.warehouse import connection
 
     settings = _settings(args)
     if settings is None:
@@ -99,17 +101,23 @@ def _harmonise(args: argparse.Namespace) -> int:
     schemas = IatiSchemas.from_dir(schemas_dir) if schemas_dir else None
     options = HarmoniseOptions.from_settings(settings, rates, codelists, schemas)
     progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
-    try:
-        _, tables = harmonise_paths(args.paths, options, progress, workers=workers)
-    finally:
-        progress.close()
-    with connection(settings) as con:
-        for table, frame in tables.items():
-            temp_table(con, f"c_{table}", to_arrow(table, frame))
-        add_metrics(con, settings.metrics)
-        tables = published_frames(con)
-    write_tables(tables, args.out)
-    harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
+    with tempfile.TemporaryDirectory(prefix="cdcompact-harmonise-") as work:
+        try:
+            inputs = prepare_paths(args.paths, options, Path(work), workers, progress)
+        finally:
+            progress.close()
+        # as the nightly job's iati_transform: one DuckDB connection from the extracted
+        # files to every published table, each written by DuckDB's COPY
+        with connection(settings) as con:
+            combine_inputs(con, inputs, options.transform_options())
+            add_metrics(con, settings.metrics)
+            for table in PUBLISHED_TABLES:
+                order = table_order(con, table)
+                copy_table(con, table, f"c_{table}", args.out / f"{table}.parquet", order)
+            found = con.execute(
+                "SELECT count(*) FROM c_sources WHERE status IN ('ok', 'partial')"
+            ).fetchone()
+    harmonised = int(found[0]) if found else 0
     print(summary(settings, args.out))
     return EXIT_OK if harmonised else EXIT_NOTHING_HARMONISED
 
