@@ -13,12 +13,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from assets.settings import ConfigError, Settings, load_settings
-from assets.submissions.check import add_check_arguments
-from assets.submissions.templates import add_templates_arguments
-from publish.download import add_download_arguments
+if TYPE_CHECKING:
+    from assets.settings import Settings
+
+# Every subcommand imports what it needs when it runs: building the parser (``--help``)
+# imports the standard library alone (no pandas, DuckDB, Dagster, Great Expectations or
+# page renderers; tests/unit/test_cli.py checks it).
 
 #: Exit codes of ``cdcompact iati harmonise``.
 EXIT_OK, EXIT_NOTHING_HARMONISED, EXIT_BAD_ARGUMENTS = 0, 1, 2
@@ -48,6 +50,8 @@ class _Progress:
 
 def _settings(args: argparse.Namespace) -> Settings | None:
     """The configuration, or None after printing why it cannot be read."""
+    from assets.settings import ConfigError, load_settings
+
     try:
         return load_settings(args.config)
     except ConfigError as exc:
@@ -285,6 +289,46 @@ def _dictionary(args: argparse.Namespace) -> int:
     changed = write_data_dictionary(root / "schema", out)
     print(f"{out} {'written' if changed else 'already up to date'}")
     return 0
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``cdcompact download`` (read by :func:`publish.download.download_main`)."""
+    parser.add_argument("--version", help="the release to fetch (default: the latest)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write <version>/ into")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL_OR_PATH",
+        help="folder, file://, http(s):// or s3:// location of catalog.json "
+        "(default: the configured publish folder)",
+    )
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``cdcompact check`` (read by
+    :func:`assets.submissions.check.check_main`)."""
+    parser.add_argument(
+        "file", type=Path, help="the submission: .xlsx, a .zip or folder of CSV files, or .json"
+    )
+    parser.add_argument("--config", help="configuration file (default config/compact.yaml)")
+    parser.add_argument(
+        "--iati-ids",
+        type=Path,
+        help="text file of IATI activity identifiers (one a line) to check `in_iati` "
+        "against; default: the harmonised activities table when there is one",
+    )
+
+
+def add_templates_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``cdcompact templates`` (read by
+    :func:`assets.submissions.templates.templates_main`)."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the templates (XLSX workbooks, CSV folders, README.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
