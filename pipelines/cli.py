@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from assets.settings import ConfigError, Settings, load_settings
-from assets.submissions.check import add_check_arguments
-from assets.submissions.templates import add_templates_arguments
-from publish.download import add_download_arguments
+if TYPE_CHECKING:
+    from assets.settings import Settings
+
+# Every subcommand imports what it needs when it runs: building the parser (``--help``)
+# imports the standard library alone (no pandas, DuckDB, Dagster, Great Expectations or
+# page renderers; tests/unit/test_cli.py checks it).
 
 #: Exit codes of ``cdcompact iati harmonise``.
 EXIT_OK, EXIT_NOTHING_HARMONISED, EXIT_BAD_ARGUMENTS = 0, 1, 2
@@ -47,6 +50,8 @@ class _Progress:
 
 def _settings(args: argparse.Namespace) -> Settings | None:
     """The configuration, or None after printing why it cannot be read."""
+    from assets.settings import ConfigError, load_settings
+
     try:
         return load_settings(args.config)
     except ConfigError as exc:
@@ -55,13 +60,14 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
 
 def _harmonise(args: argparse.Namespace) -> int:
-    from assets.harmonise.store import to_arrow, write_tables
+    from assets.harmonise.combined import combine_inputs
+    from assets.harmonise.store import copy_table
     from assets.iati.codelists import CodelistError, load_codelists
     from assets.iati.conformance import IatiSchemas
-    from assets.iati.harmonise import HarmoniseOptions, discover_files, harmonise_paths
+    from assets.iati.harmonise import HarmoniseOptions, discover_files, prepare_paths
     from assets.iati.rates import RatesError, load_exchange_rates
-    from assets.metrics.stage import add_metrics, published_frames
-    from assets.warehouse import connection, temp_table
+    from assets.metrics.stage import PUBLISHED_TABLES, add_metrics, table_order
+    from assets.warehouse import connection
 
     settings = _settings(args)
     if settings is None:
@@ -99,17 +105,23 @@ def _harmonise(args: argparse.Namespace) -> int:
     schemas = IatiSchemas.from_dir(schemas_dir) if schemas_dir else None
     options = HarmoniseOptions.from_settings(settings, rates, codelists, schemas)
     progress = _Progress(sys.stderr, sys.stderr.isatty() and not args.quiet)
-    try:
-        _, tables = harmonise_paths(args.paths, options, progress, workers=workers)
-    finally:
-        progress.close()
-    with connection(settings) as con:
-        for table, frame in tables.items():
-            temp_table(con, f"c_{table}", to_arrow(table, frame))
-        add_metrics(con, settings.metrics)
-        tables = published_frames(con)
-    write_tables(tables, args.out)
-    harmonised = tables["sources"]["status"].isin(["ok", "partial"]).sum()
+    with tempfile.TemporaryDirectory(prefix="cdcompact-harmonise-") as work:
+        try:
+            inputs = prepare_paths(args.paths, options, Path(work), workers, progress)
+        finally:
+            progress.close()
+        # as the nightly job's iati_transform: one DuckDB connection from the extracted
+        # files to every published table, each written by DuckDB's COPY
+        with connection(settings) as con:
+            combine_inputs(con, inputs, options.transform_options())
+            add_metrics(con, settings.metrics)
+            for table in PUBLISHED_TABLES:
+                order = table_order(con, table)
+                copy_table(con, table, f"c_{table}", args.out / f"{table}.parquet", order)
+            found = con.execute(
+                "SELECT count(*) FROM c_sources WHERE status IN ('ok', 'partial')"
+            ).fetchone()
+    harmonised = int(found[0]) if found else 0
     print(summary(settings, args.out))
     return EXIT_OK if harmonised else EXIT_NOTHING_HARMONISED
 
@@ -277,6 +289,46 @@ def _dictionary(args: argparse.Namespace) -> int:
     changed = write_data_dictionary(root / "schema", out)
     print(f"{out} {'written' if changed else 'already up to date'}")
     return 0
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``cdcompact download`` (read by :func:`publish.download.download_main`)."""
+    parser.add_argument("--version", help="the release to fetch (default: the latest)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write <version>/ into")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL_OR_PATH",
+        help="folder, file://, http(s):// or s3:// location of catalog.json "
+        "(default: the configured publish folder)",
+    )
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``cdcompact check`` (read by
+    :func:`assets.submissions.check.check_main`)."""
+    parser.add_argument(
+        "file", type=Path, help="the submission: .xlsx, a .zip or folder of CSV files, or .json"
+    )
+    parser.add_argument("--config", help="configuration file (default config/compact.yaml)")
+    parser.add_argument(
+        "--iati-ids",
+        type=Path,
+        help="text file of IATI activity identifiers (one a line) to check `in_iati` "
+        "against; default: the harmonised activities table when there is one",
+    )
+
+
+def add_templates_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``cdcompact templates`` (read by
+    :func:`assets.submissions.templates.templates_main`)."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the templates (XLSX workbooks, CSV folders, README.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

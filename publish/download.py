@@ -407,19 +407,6 @@ def download_release(
         reader.close()
 
 
-def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``cdcompact download`` (read by :func:`download_main`)."""
-    parser.add_argument("--version", help="the release to fetch (default: the latest)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write <version>/ into")
-    parser.add_argument(
-        "--from",
-        dest="source",
-        metavar="URL_OR_PATH",
-        help="folder, file://, http(s):// or s3:// location of catalog.json "
-        "(default: the configured publish folder)",
-    )
-
-
 def download_main(
     args: argparse.Namespace,
     default_source: str | None = None,

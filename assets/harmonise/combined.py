@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -24,8 +25,14 @@ from assets.iati.fetching import (
     raw_store,
     reference_fingerprint,
 )
-from assets.iati.harmonise import conformance_path
-from assets.iati.transform import MONEY_COLUMNS, TransformOptions, iati_money, iati_tables
+from assets.iati.harmonise import HarmonisedFile, conformance_path
+from assets.iati.transform import (
+    MONEY_COLUMNS,
+    IatiInput,
+    TransformOptions,
+    iati_money,
+    iati_tables,
+)
 from assets.settings import Settings
 from assets.submissions.intake import MARKER as SUBMISSION_MARKER
 from assets.submissions.intake import load_index, processed_submissions, submissions_dir
@@ -59,11 +66,26 @@ def transform(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Every harmonised table of tonight's inputs as ``c_<table>`` in ``con``: the extracted
     IATI datasets transformed, the processed submissions, tonight's fetch outcome, one
     activity per identifier."""
-    before = set(_temporary(con))
     inputs, outcomes = dataset_inputs(settings)
-    iati_tables(con, inputs, transform_options(settings))
-    submissions = processed_submissions(settings)
-    combining.combine_tables(con, [(h.source_file, h.tables) for h in submissions], outcomes)
+    combine_inputs(
+        con, inputs, transform_options(settings), processed_submissions(settings), outcomes
+    )
+
+
+def combine_inputs(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Sequence[IatiInput],
+    options: TransformOptions,
+    others: Sequence[HarmonisedFile] = (),
+    fetch: Sequence[FetchOutcome] = (),
+) -> None:
+    """Every harmonised table as ``c_<table>`` in ``con``: the extracted IATI files
+    ``inputs`` transformed with ``options``, the tables of ``others`` (submissions), the
+    ``fetch`` outcome in the datasets' ``sources`` rows, one activity per identifier (the
+    nightly job's :func:`transform`, and ``cdcompact iati harmonise``)."""
+    before = set(_temporary(con))
+    iati_tables(con, inputs, options)
+    combining.combine_tables(con, [(h.source_file, h.tables) for h in others], fetch)
     # what the steps left besides the combined tables goes: on a large night it is several
     # times the tables, spilled to disk, and the metrics need the room
     for name, kind in _temporary(con).items():

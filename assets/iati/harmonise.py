@@ -9,8 +9,11 @@ identifier). The IATI schema and codelist findings of each file
 (:mod:`assets.iati.conformance`) are kept beside its extract, keyed by the schemas
 and codelists they were checked against.
 
-This module is the entry point for files on disk (``cdcompact iati harmonise``,
-tests, benchmarks); the nightly job runs the same halves as Dagster assets.
+This module is the entry point for files on disk: :func:`prepare_paths` extracts
+and checks them (``cdcompact iati harmonise``, which then transforms, combines and
+writes them as the nightly job does, in DuckDB), :func:`harmonise_paths` and
+:func:`harmonise_file` return their tables as frames (tests, benchmarks); the
+nightly job runs the same halves as Dagster assets.
 Every row carries provenance; every record that is not accepted goes to
 ``quarantine`` with the rule it broke and where; a broken file is ``rejected`` in
 ``sources`` and never stops the others.
@@ -279,13 +282,8 @@ def harmonise_paths(
     """Harmonise files (folders are read for ``*.xml``) and combine them: each file's own
     tables, and every table combined. With ``workers`` > 1 the files are extracted in that
     many processes; ``work`` keeps the extracts (default: a temporary folder)."""
-    files = discover_files(paths)
-    names = unique_source_names(files)
     with tempfile.TemporaryDirectory(prefix="cdcompact-harmonise-") as temporary:
-        root = work or Path(temporary)
-        inputs = prepare_many(
-            [(path, names[path]) for path in files], options, root, workers, progress
-        )
+        inputs = prepare_paths(paths, options, work or Path(temporary), workers, progress)
         return harmonise_inputs(inputs, options)
 
 
@@ -372,6 +370,20 @@ def prepare_many(
             result = died(path, name, result.message)
         results.append(result)
     return results
+
+
+def prepare_paths(
+    paths: Sequence[Path],
+    options: HarmoniseOptions,
+    root: Path,
+    workers: int = 1,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> list[IatiInput]:
+    """:func:`prepare_many` of the files given (folders are read for ``*.xml``:
+    :func:`discover_files`), each named by :func:`unique_source_names`, into ``root``."""
+    files = discover_files(paths)
+    names = unique_source_names(files)
+    return prepare_many([(path, names[path]) for path in files], options, root, workers, progress)
 
 
 def died(path: Path, name: str, message: str) -> IatiInput:

@@ -1173,19 +1173,6 @@ def check_submission(
 # --- command line ---------------------------------------------------------------------
 
 
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "file", type=Path, help="the submission: .xlsx, a .zip or folder of CSV files, or .json"
-    )
-    parser.add_argument("--config", help="configuration file (default config/compact.yaml)")
-    parser.add_argument(
-        "--iati-ids",
-        type=Path,
-        help="text file of IATI activity identifiers (one a line) to check `in_iati` "
-        "against; default: the harmonised activities table when there is one",
-    )
-
-
 def _iati_ids(args: argparse.Namespace, settings: Settings) -> set[str] | None:
     path: Path | None = getattr(args, "iati_ids", None)
     if path is not None:

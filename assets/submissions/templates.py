@@ -540,16 +540,6 @@ def write_templates(out: Path, settings: Settings, codelists: Codelists | None) 
     return written
 
 
-def add_templates_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder for the templates (XLSX workbooks, CSV folders, README.md)",
-    )
-
-
 def templates_main(args: argparse.Namespace) -> int:
     """``cdcompact templates --out DIR``: 0 when written, 2 on bad arguments."""
     out = getattr(args, "out", None)

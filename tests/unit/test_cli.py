@@ -280,6 +280,57 @@ def test_installed_script_runs_from_anywhere(tmp_path: Path) -> None:
     assert sorted(sources["status"]) == ["ok", "rejected"]
 
 
+#: What the command line must not import before a subcommand needs it (issue 20: it
+#: starts fast); a module or any of its submodules.
+HEAVY_MODULES = (
+    "dagster",
+    "great_expectations",
+    "pandas",
+    "duckdb",
+    "publish.site",
+    "publish.profile_html",
+    "expectations.quality_html",
+)
+
+
+def imported_modules(argv: list[str]) -> set[str]:
+    """The modules the ``cdcompact`` entry point imports for ``argv``, in a new interpreter
+    (``python -X importtime``)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage: cdcompact"), done.stdout
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.parametrize("argv", [["iati", "harmonise", "--help"], ["check", "--help"]])
+def test_the_command_line_starts_without_heavy_imports(argv: list[str]) -> None:
+    modules = imported_modules(argv)
+    assert "pipelines.cli" in modules
+    heavy = sorted(
+        module
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in HEAVY_MODULES)
+    )
+    assert heavy == [], f"`cdcompact {' '.join(argv)}` imports {heavy[:10]}"
+
+
 def test_publish_without_harmonised_tables_says_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

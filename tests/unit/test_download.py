@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from pipelines.cli import add_download_arguments
 from publish.download import (
     EXIT_BAD_ARGUMENTS,
     EXIT_FAILED,
     EXIT_OK,
     DownloadError,
     ReleaseNotFoundError,
-    add_download_arguments,
     download_main,
     download_release,
 )

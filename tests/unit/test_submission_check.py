@@ -19,7 +19,6 @@ from assets.submissions.check import (
     EXIT_OK,
     EXIT_REJECTED,
     CheckedSubmission,
-    add_check_arguments,
     check_main,
     check_submission,
     format_problems,
@@ -31,6 +30,7 @@ from assets.submissions.read import (
     read_submission,
     read_submission_bytes,
 )
+from pipelines.cli import add_check_arguments
 from tests import submission_samples as samples
 
 KEYNA_LINE = (

@@ -26,6 +26,7 @@ from assets.submissions.templates import (
     write_templates,
     write_xlsx_template,
 )
+from pipelines.cli import add_templates_arguments
 from tests.conftest import PROJECT_ROOT
 
 COMMITTED = PROJECT_ROOT / "templates"
@@ -287,7 +288,7 @@ def test_templates_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert str(out / "country_report.xlsx") in printed
     assert (out / "partner_submission" / "datapackage.json").is_file()
     parser = argparse.ArgumentParser()
-    templates.add_templates_arguments(parser)
+    add_templates_arguments(parser)
     assert parser.parse_args(["--out", "x"]).out == Path("x")
     blocker = tmp_path / "file"
     blocker.write_text("x")
