@@ -388,27 +388,10 @@ _BY_TAG = {
     series: {tag: _ANY_ELEMENT_RULES + rules for tag, rules in table.items()}
     for series, table in ((1, RULES_1), (2, RULES_2))
 }
-#: Elements with attributes, in document order (cheaper in libxml2 than naming the tags).
-_WITH_ATTRIBUTES = etree.XPath("descendant-or-self::*[@*]")
 
 
 def _shown(attribute: str) -> str:
     return "xml:lang" if attribute == _XML_LANG else attribute
-
-
-_STEP_INDEX = re.compile(r"^([^\[]+)(?:\[(\d+)\])?$")
-
-
-def _steps(inner: str) -> tuple[tuple[str, int], ...]:
-    """(tag, position among same-named siblings) of each step of a path below an activity
-    ("/transaction[2]/value" -> (("transaction", 2), ("value", 1))), elements without a
-    namespace only."""
-    found = []
-    for step in inner.split("/")[1:]:
-        match = _STEP_INDEX.match(step)
-        assert match is not None
-        found.append((match.group(1), int(match.group(2) or 1)))
-    return tuple(found)
 
 
 # -- coded values, as the extractor reads them ----------------------------------------------
@@ -481,7 +464,8 @@ _ANY_PLAN = _plan(_ANY_NUMBERED)
 
 def activity_identifier(activity: Any) -> str | None:
     """The identifier findings name an activity by (its first ``iati-identifier``'s text)."""
-    return (activity.findtext("iati-identifier") or "").strip() or None
+    found = next(activity.iterchildren("iati-identifier"), None)
+    return ((found.text if found is not None else None) or "").strip() or None
 
 
 def code_version(bare: bool, stated: str | None) -> str:
@@ -500,7 +484,15 @@ class CodeReader:
         key = _version_key(version)
         self.rules = None if key is None else _NUMBERED[1 if key[0] == 1 else 2]
         self._plans = None if key is None else _PLANS[1 if key[0] == 1 else 2]
-        self.rows: list[tuple[Any, ...]] = []
+        # The rows, column by column (the code is found from the value in table): lists of
+        # strings and numbers, which the garbage collector does not follow, unlike a tuple a
+        # row.
+        self._rules: list[int] = []
+        self._values: list[str] = []
+        self._lines: list[int | None] = []
+        self._paths: list[str] = []
+        self._activities: list[str | None] = []
+        #: (row, element address) of the rows whose line libxml2 only estimated
         self._big: list[tuple[int, tuple[tuple[str, int], ...]]] = []
         self.position = 0  # activities read, as the XSD check counts them
 
@@ -511,10 +503,11 @@ class CodeReader:
             return
         for value, rule in ((version, 0), (language, 1)):
             if value is not None:
-                code = value.strip()
-                self.rows.append(
-                    (rule, value, None if code == value else code, line, f"/{_ROOT}", None)
-                )
+                self._rules.append(rule)
+                self._values.append(value)
+                self._lines.append(line)
+                self._paths.append(f"/{_ROOT}")
+                self._activities.append(None)
 
     def activity(self, activity: Any, bare: bool) -> None:
         """Every coded attribute of one ``<iati-activity>`` (a child of the root, or the root
@@ -531,21 +524,24 @@ class CodeReader:
         identifier = activity_identifier(activity)
         plans = self._plans
         assert plans is not None
-        # The candidates come from libxml2 in document order, and so do their paths
-        # (getpath names an element's position among same-named siblings, as findings do);
-        # the activity's own step is replaced by its pointer (libxml2 may already hold the
-        # next activity). Elements in other namespaces get their path from _place.
-        path_of = activity.getroottree().getpath
-        own = len(path_of(activity))
-        places: dict[int, tuple[Any, str, tuple[tuple[str, int], ...]]] = {
-            id(activity): (activity, pointer, key)
-        }
-        rows = self.rows
-        for element in _WITH_ATTRIBUTES(activity):
+        rules, values, lines, paths = self._rules, self._values, self._lines, self._paths
+        activities = self._activities
+        # An element's path is its parent's and one step: each parent's place is made once
+        # (kept by id: a place keeps its element), with its children grouped by tag. Not
+        # libxml2's getpath, which counts the same-named siblings of every ancestor again for
+        # each element (quadratic in the transactions of an activity).
+        places: dict[int, _Place] | None = None
+        last = above = None
+        address: tuple[tuple[str, int], ...] | None
+        for element in activity.iter(etree.Element):  # elements in document order
+            items = element.items()
+            if not items:
+                continue
             # the element's attributes read in one call, each looked up in its tag's plan
-            plan = plans.get(element.tag, _ANY_PLAN)
+            tag = element.tag
+            plan = plans.get(tag, _ANY_PLAN)
             found: list[tuple[int, int, str]] | None = None
-            for name, value in element.items():
+            for name, value in items:
                 hits = plan.get(name)
                 if hits is not None:
                     for order, number, rule in hits:
@@ -557,49 +553,32 @@ class CodeReader:
                 continue
             if len(found) > 1:
                 found.sort()  # in the order of the rules
-            inner = path_of(element)[own:]
-            steps: tuple[tuple[str, int], ...] | None = None
-            if ":" in inner or "*" in inner:
-                _, path, steps = self._place(element, places)
+            if element is activity:
+                path, address = pointer, key
             else:
-                path = pointer + inner
+                parent = element.getparent()
+                if parent is not last:
+                    if places is None:
+                        places = {id(activity): (activity, pointer, key, _group(activity))}
+                    above = places.get(id(parent)) or _place(parent, places)
+                    last = parent
+                assert above is not None
+                path, position = _step(above, element, tag)
+                address = None
             line = element.sourceline
-            big = line is not None and line >= _BIG_LINE
-            if big and steps is None:
-                steps = (*key, *_steps(inner))
-            for _, number, value in found:
-                if big:
-                    assert steps is not None
-                    self._big.append((len(rows), steps))
-                code = value.strip()
-                rows.append(
-                    (number, value, None if code == value else code, line, path, identifier)
+            if line is not None and line >= _BIG_LINE:
+                if address is None:
+                    assert above is not None
+                    address = (*above[2], (tag, position))
+                self._big.extend(
+                    (row, address) for row in range(len(values), len(values) + len(found))
                 )
-
-    @staticmethod
-    def _place(
-        element: Any, places: dict[int, tuple[Any, str, tuple[tuple[str, int], ...]]]
-    ) -> tuple[Any, str, tuple[tuple[str, int], ...]]:
-        """(element, path, key) of an element inside the activity: its parent's, then its own
-        step, named with its position among same-named siblings where it has any."""
-        known = places.get(id(element))
-        if known is not None:
-            return known
-        parent = element.getparent()
-        _, path, key = CodeReader._place(parent, places)
-        counts: dict[str, int] = {}
-        children = [child for child in parent if isinstance(child.tag, str)]
-        for child in children:
-            counts[child.tag] = counts.get(child.tag, 0) + 1
-        seen: dict[str, int] = {}
-        for child in children:
-            tag = child.tag
-            number = seen[tag] = seen.get(tag, 0) + 1
-            step = _step_name(child)
-            if counts[tag] > 1:
-                step = f"{step}[{number}]"
-            places[id(child)] = (child, f"{path}/{step}", (*key, (tag, number)))
-        return places[id(element)]
+            for _, number, value in found:
+                rules.append(number)
+                values.append(value)
+                lines.append(line)
+                paths.append(path)
+                activities.append(identifier)
 
     def table(self, path: Path) -> pa.Table:
         """The rows read, with exact lines past 65,534 (read again with expat for those)."""
@@ -607,14 +586,61 @@ class CodeReader:
             exact = _exact_lines(path, {key for _, key in self._big})
             for index, key in self._big:
                 if key in exact:
-                    self.rows[index] = (*self.rows[index][:3], exact[key], *self.rows[index][4:])
-        if not self.rows:
+                    self._lines[index] = exact[key]
+        if not self._values:
             return CODE_SCHEMA.empty_table()
-        columns = list(zip(*self.rows, strict=True))
+        codes = [None if (code := value.strip()) == value else code for value in self._values]
+        columns = (self._rules, self._values, codes, self._lines, self._paths, self._activities)
         return pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(columns, CODE_SCHEMA, strict=True)],
             schema=CODE_SCHEMA,
         )
+
+
+#: How many children have each tag, each child's position among the children of its tag (by
+#: id), and the children (kept, so that their ids stay theirs).
+_Group = tuple[dict[Any, int], dict[int, int], list[Any]]
+#: An element inside an activity, as the parent of elements with codes: itself, its path,
+#: its address (tag, position among its same-tag siblings, from the root) and its children
+#: grouped by tag (:func:`_group`).
+_Place = tuple[Any, str, tuple[tuple[str, int], ...], _Group | None]
+
+
+def _group(element: Any) -> _Group | None:
+    """The children of an element grouped by tag; None when their tags all differ (comments,
+    PIs and entities are children too, with tags that are not strings)."""
+    children = element[:]
+    tags = [child.tag for child in children]
+    if len(set(tags)) == len(tags):
+        return None
+    counts: dict[Any, int] = {}
+    numbers: dict[int, int] = {}
+    for child, tag in zip(children, tags, strict=True):
+        counts[tag] = numbers[id(child)] = counts.get(tag, 0) + 1
+    return counts, numbers, children
+
+
+def _step(above: _Place, child: Any, tag: str) -> tuple[str, int]:
+    """The path of a child of ``above`` and its position among its same-tag siblings: named
+    with its prefix, numbered where it has siblings of the same tag (as libxml2's getpath
+    names elements without a namespace)."""
+    _, path, _, group = above
+    name = tag if tag[0] != "{" else _step_name(child)
+    if group is not None and group[0][tag] > 1:
+        number = group[1][id(child)]
+        return f"{path}/{name}[{number}]", number
+    return f"{path}/{name}", 1
+
+
+def _place(element: Any, places: dict[int, _Place]) -> _Place:
+    """The place of an element below an activity whose place is in ``places``, made from its
+    parent's (made first where it is not there yet) and kept there."""
+    parent = element.getparent()
+    above = places.get(id(parent)) or _place(parent, places)
+    tag = element.tag
+    path, number = _step(above, element, tag)
+    place = places[id(element)] = (element, path, (*above[2], (tag, number)), _group(element))
+    return place
 
 
 # -- the codelist check, for every file at once ---------------------------------------------

@@ -443,6 +443,40 @@ def test_a_hand_written_2_03_file(
     )
 
 
+def test_finding_paths_number_an_element_among_its_same_named_siblings(
+    tmp_path: Path, codelists: Codelists
+) -> None:
+    """As libxml2's getpath names elements without a namespace; elements in another namespace
+    by their prefix (none for a default namespace), counted apart from the IATI ones."""
+    transactions = "".join(
+        f'<transaction><transaction-type code="{"99" if n == 11 else "1"}"/>'
+        f'<value currency="{"ABC" if n == 11 else "EUR"}">1</value></transaction>\n'
+        for n in range(1, 13)
+    )
+    path = write(
+        tmp_path,
+        '<iati-activities version="2.03" xmlns:x="urn:x">\n'
+        "<iati-activity><iati-identifier>XM-EXAMPLE-1</iati-identifier></iati-activity>\n"
+        "<iati-activity><iati-identifier>XM-EXAMPLE-2</iati-identifier>\n"
+        '<sector code="99999"/><x:sector xml:lang="zz"/>\n'
+        f'{transactions}<sector code="111"/>\n'
+        '<x:note xml:lang="zz"/><x:note xml:lang="zz"/><note xmlns="urn:y" xml:lang="zz"/>\n'
+        "</iati-activity>\n</iati-activities>\n",
+    )
+    findings = [f for f in check(path, None, codelists) if f.check == "codelist"]
+    second = "/iati-activities/iati-activity[2]"
+    assert [(f.rule, f.line, f.path) for f in findings] == [
+        ("codelist:Sector", 4, f"{second}/sector[1]/@code"),
+        ("codelist:Language", 4, f"{second}/x:sector/@xml:lang"),
+        ("codelist:TransactionType", 15, f"{second}/transaction[11]/transaction-type/@code"),
+        ("codelist:Currency", 15, f"{second}/transaction[11]/value/@currency"),
+        ("codelist:Sector", 17, f"{second}/sector[2]/@code"),
+        ("codelist:Language", 18, f"{second}/x:note[1]/@xml:lang"),
+        ("codelist:Language", 18, f"{second}/x:note[2]/@xml:lang"),
+        ("codelist:Language", 18, f"{second}/note/@xml:lang"),
+    ]
+
+
 def test_root_errors_are_reported_once_and_foreign_root_elements_in_place(
     tmp_path: Path, schemas: IatiSchemas
 ) -> None:
