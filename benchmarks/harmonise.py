@@ -1,6 +1,6 @@
 """Extraction, transform and ``cdcompact iati harmonise`` against bare lxml iterparse.
 
-    taskset -c 1 .venv/bin/python benchmarks/harmonise.py --sizes 100 1000 --repeat 3
+    taskset -c 0 .venv/bin/python benchmarks/harmonise.py --sizes 100 1000 --repeat 3
 
 For each corpus size (MB, built by ``benchmarks/corpus.py`` under
 ``var/bench/`` from the shared fixtures when it is missing, reused when it
@@ -18,8 +18,8 @@ starts, inherits them; the header prints them):
   process). Its ratio to ``iterparse`` is the ceiling such a harmoniser can
   reach;
 * ``extract``: what the pipeline's ``iati_extract`` asset does per dataset
-  (``extract_file``: the values every IATI table needs, one Parquet file per
-  table), one process, no XML Schema pass;
+  (``extract_file``: the values every IATI table needs, a Parquet file per
+  table with rows), one process, no XML Schema pass;
 * ``extract x2``: the same with 2 worker processes (the CLI's and the
   nightly job's process pool);
 * ``+ conformance``: one process, extraction with the IATI XML Schema and
@@ -176,8 +176,6 @@ def _transform(files: list[Path], out: Path) -> tuple[tuple[float, float], int, 
 
 def _harmonise(corpus: Path, out: Path) -> tuple[int, int]:
     """``cdcompact iati harmonise`` over the corpus folder into ``out``, as a command."""
-    import pyarrow.parquet as pq
-
     script = Path(sys.executable).parent / "cdcompact"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
     tables = out / "tables"
@@ -194,10 +192,7 @@ def _harmonise(corpus: Path, out: Path) -> tuple[int, int]:
     )
     if done.returncode != 0:
         raise SystemExit(f"cdcompact iati harmonise exited {done.returncode}: {done.stderr}")
-    return (
-        pq.read_metadata(tables / "activities.parquet").num_rows,
-        pq.read_metadata(tables / "transactions.parquet").num_rows,
-    )
+    return _counts(tables)
 
 
 def _iterparse(files: list[Path]) -> tuple[int, int]:

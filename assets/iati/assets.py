@@ -301,9 +301,9 @@ def extract_metadata(extracted: IatiInput) -> dict[str, Any]:
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=EXTRACT_BATCH),
     deps=[iati_codelists, iati_schemas, iati_fetch],
     description="IATI datasets' last good copies, each extracted once (values as published, "
-    "one Parquet file per table, keyed by the file's sha256 and the extractor's version) and "
-    "checked against the IATI schema and codelists; new exchange rates or CD rules never "
-    "extract a file again. A run takes one dataset or a range of them.",
+    "a Parquet file per table with rows, keyed by the file's sha256 and the extractor's "
+    "version) and checked against the IATI schema and codelists; new exchange rates or CD "
+    "rules never extract a file again. A run takes one dataset or a range of them.",
 )
 def iati_extract(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
