@@ -75,6 +75,20 @@ def connection(
         con.close()
 
 
+@contextmanager
+def in_file_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Within the block, results keep the order of the files they read (the connection
+    otherwise does not promise it: ``preserve_insertion_order`` is off, see
+    :func:`warehouse_config`), e.g. a file already written in a sorted order copied on
+    without sorting it again."""
+    found = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {bool(found and found[0])}")
+
+
 def quote(name: str) -> str:
     """An SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'

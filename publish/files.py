@@ -8,8 +8,9 @@ value exactly as published).
 
 Every cell is an SQL expression (:func:`cell_sql`) and the files are written
 with ``COPY`` from the tables' Parquet, so a table of any size is written in
-DuckDB's bounded memory (sorts spill to its temporary folder). The rules, per
-schema type:
+DuckDB's bounded memory (sorts spill to its temporary folder); a release sorts a
+table once, writing its Parquet file, and reads its CSV from that file in order
+(:func:`write_both`). The rules, per schema type:
 
 * empty (NULL, NaN) -> nothing;
 * boolean -> ``true`` / ``false``; integer and year -> the digits;
@@ -49,7 +50,6 @@ ROW = warehouse.ROW
 #: does (magnitudes from 10^20, infinities); registered by :func:`prepare`.
 _NUMBER_KEY = "cdcompact_number_key"
 _PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_CRLF = "chr(13) || chr(10)"
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
@@ -87,8 +87,10 @@ def cell_sql(kind: str, column: str) -> str:
             f"strftime({c}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN strftime({c}, '%f') = '000000' "
             f"THEN 'Z' ELSE '.' || strftime({c}, '%f') || 'Z' END"
         )
+    # list_contains, not IN: DuckDB plans an IN list as a join, which keeps neither the
+    # order of the rows (see write_both) nor its memory small beside a sort of wide rows
     first = ", ".join(str(ord(char)) for char in FORMULA_CHARACTERS)
-    return f"CASE WHEN ord({c}) IN ({first}) THEN '''' || {c} ELSE {c} END"
+    return f"CASE WHEN list_contains([{first}], ord({c})) THEN '''' || {c} ELSE {c} END"
 
 
 def _quoted(kind: str, cell: str) -> str:
@@ -166,7 +168,10 @@ def header(table: str) -> str:
 
 
 def _ordered(relation: str, keys: list[str], outer: str, inner: str) -> str:
-    """``SELECT outer FROM (SELECT inner, <keys> FROM relation) ORDER BY <keys>``."""
+    """``SELECT outer FROM (SELECT inner, <keys> FROM relation) ORDER BY <keys>``; without
+    keys, the rows in the order ``relation`` gives them."""
+    if not keys:
+        return f"SELECT {outer} FROM (SELECT {inner} FROM {relation})"
     named = ", ".join(f"{k} AS __k{i}" for i, k in enumerate(keys))
     order = ", ".join(f"__k{i} NULLS FIRST" for i in range(len(keys)))
     return f"SELECT {outer} FROM (SELECT {inner}, {named} FROM {relation}) ORDER BY {order}"
@@ -180,20 +185,6 @@ def fields_sql(table: str, relation: str, keys: list[str]) -> str:
         for i, (name, kind) in enumerate(types.items())
     )
     return _ordered(relation, keys, fields, _cells(table))
-
-
-def lines_sql(table: str, relation: str, keys: list[str]) -> str:
-    """Every row's CSV line (with its line end) and its :data:`ROW`, in canonical order."""
-    kinds = field_types(table).values()
-    line = " || ',' || ".join(
-        f"coalesce({_quoted(kind, _cell(i))}, '')" for i, kind in enumerate(kinds)
-    )
-    return _ordered(
-        relation,
-        keys,
-        f"{quote(ROW)}, {line} || {_CRLF} AS line",
-        f"{_cells(table)}, {quote(ROW)}",
-    )
 
 
 def _cell(index: int) -> str:
@@ -211,7 +202,8 @@ def _cells(table: str) -> str:
 def write_csv(
     con: duckdb.DuckDBPyConnection, table: str, relation: str, path: Path, keys: list[str]
 ) -> None:
-    """The table's CSV file (header first) at ``path``, from ``relation``.
+    """The table's CSV file (header first) at ``path``, from ``relation`` sorted by ``keys``
+    (no keys: in the order ``relation`` gives its rows).
 
     DuckDB writes the fields, already quoted as the rules say, without quoting anything
     itself (it would quote an empty text or a ``#``)."""
@@ -231,3 +223,21 @@ def write_parquet(
         f"COPY ({_ordered(relation, keys, columns, columns)}) TO {literal(str(path))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
+
+
+def write_both(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    relation: str,
+    csv_path: Path,
+    parquet_path: Path,
+    keys: list[str],
+) -> None:
+    """The table's Parquet and CSV files with one sort: the Parquet file in canonical order
+    (:func:`write_parquet`), then the CSV file read from it in its order (the same rows and
+    values: the Parquet file holds the schema's types exactly). Sorting a large table is
+    most of the cost of writing it, and at the size of the whole of IATI the second sort
+    of the same rows made the release grow faster than its input."""
+    write_parquet(con, table, relation, parquet_path, keys)
+    with warehouse.in_file_order(con):
+        write_csv(con, table, f"read_parquet({literal(str(parquet_path))})", csv_path, [])

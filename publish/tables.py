@@ -134,8 +134,9 @@ class ReleaseTables:
         self.work = work
         self.stopwatch = stopwatch
         files.prepare(con)
-        #: Tables rendered while digesting (their CSV is the published one): table -> path.
-        self._rendered: dict[str, Path] = {}
+        #: Tables whose published files are written (while digesting, the CSV's digest is
+        #: the published one): table -> (CSV, Parquet).
+        self._rendered: dict[str, tuple[Path, Path]] = {}
         self._keys: dict[str, list[str]] = {}
         if sources is not None:
             arrow = to_arrow("sources", sources.reset_index(drop=True))
@@ -261,13 +262,7 @@ class ReleaseTables:
                 continue
             if table not in self._rendered:
                 self._render(table, relation)
-            csv_path = self._rendered[table]
-            parquet_path = self.work / "data" / f"{table}.parquet"
-            began = time.perf_counter()
-            files.write_parquet(
-                self.con, table, relation, parquet_path, self._sort_keys(table, relation)
-            )
-            self.stopwatch.add("data files", began)
+            csv_path, parquet_path = self._rendered[table]
             began = time.perf_counter()
             parquet_sha256, parquet_bytes = file_digest(parquet_path)
             self.stopwatch.add("checksums", began)
@@ -279,10 +274,19 @@ class ReleaseTables:
         return written
 
     def _render(self, table: str, relation: str) -> str:
-        """Write the table's published CSV into ``work/data``; its sha256."""
-        path = self.work / "data" / f"{table}.csv"
-        digest, _ = self._write_csv(table, relation, path)
-        self._rendered[table] = path
+        """Write the table's published CSV and Parquet files into ``work/data`` (one sort:
+        :func:`files.write_both`); the CSV's sha256."""
+        csv_path = self.work / "data" / f"{table}.csv"
+        parquet_path = csv_path.with_suffix(".parquet")
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        keys = self._sort_keys(table, relation)
+        began = time.perf_counter()
+        files.write_both(self.con, table, relation, csv_path, parquet_path, keys)
+        self.stopwatch.add("data files", began)
+        began = time.perf_counter()
+        digest, _ = file_digest(csv_path)
+        self.stopwatch.add("checksums", began)
+        self._rendered[table] = (csv_path, parquet_path)
         return digest
 
     def leaks(self, private: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -105,9 +105,46 @@ def release_files(table: str, frame: pd.DataFrame, folder: Path) -> tuple[bytes,
         files.prepare(con)
         relation = files.parquet_relation(table, source)
         keys = files.sort_keys(con, table, relation)
-        files.write_csv(con, table, relation, folder / f"{table}.csv", keys)
-        files.write_parquet(con, table, relation, folder / f"{table}.parquet", keys)
-    return (folder / f"{table}.csv").read_bytes(), folder / f"{table}.parquet"
+        csv_path, parquet_path = folder / f"{table}.csv", folder / f"{table}.parquet"
+        files.write_both(con, table, relation, csv_path, parquet_path, keys)
+    return csv_path.read_bytes(), parquet_path
+
+
+def test_the_csv_read_back_from_the_sorted_parquet_is_the_csv_sorted_on_its_own(
+    tmp_path: Path,
+) -> None:
+    """The release sorts a table once: its CSV is read from its sorted Parquet file in the
+    file's order. With many row groups read by several threads, that order must still be the
+    sorted one, line for line."""
+    rows = 300_000  # three of DuckDB's row groups
+    frame = pd.DataFrame(
+        {
+            "transaction_id": [f"t{(i * 7919) % rows:06d}" for i in range(rows)],
+            "activity_id": [f"XM-A-{i % 97}" for i in range(rows)],
+            "source_ref": [f"/iati-activities/iati-activity[{i % 97 + 1}]" for i in range(rows)],
+            "transaction_type": ["3" if i % 3 else "4" for i in range(rows)],
+            "value": [float((i * 31) % 10_007) for i in range(rows)],
+            "currency": ["USD"] * rows,
+        }
+    )
+    source = write_table("transactions", frame, tmp_path / "tables" / "transactions.parquet")
+    # as the release connects (assets.warehouse): no promise of insertion order
+    with duckdb.connect(config={"threads": 4, "preserve_insertion_order": False}) as con:
+        set_up(con)
+        files.prepare(con)
+        relation = files.parquet_relation("transactions", source)
+        keys = files.sort_keys(con, "transactions", relation)
+        files.write_csv(con, "transactions", relation, tmp_path / "sorted.csv", keys)
+        files.write_both(
+            con, "transactions", relation, tmp_path / "t.csv", tmp_path / "t.parquet", keys
+        )
+    assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups >= 3
+    written = (tmp_path / "t.csv").read_bytes()
+    assert written == (tmp_path / "sorted.csv").read_bytes()
+    ids = cells(written, "transaction_id")
+    assert len(ids) == rows
+    assert ids == sorted(ids)
+    assert ids[0] == "t000000"
 
 
 def canonical_positions(table: str, frame: pd.DataFrame) -> list[int]:
