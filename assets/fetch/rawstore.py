@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -73,6 +74,9 @@ class StateRecord:
     error: str | None = None  # of the last attempt when it failed
     history: list[dict[str, Any]] = field(default_factory=list)
     bytes: int | None = None
+    #: A local file's size, times and inode when its bytes were last read (None for other
+    #: sources, and while it was changing): the same again means the same bytes.
+    file_stat: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +133,8 @@ class RawStore:
         self._batch_base: dict[str, StateRecord] | None = None
         self._batch_changes: dict[str, StateRecord] = {}
         self._flush_every = 100
+        self._flush_seconds = 30.0
+        self._flushed_at = 0.0
 
     @classmethod
     def local(cls, data_dir: Path) -> RawStore:
@@ -318,8 +324,14 @@ class RawStore:
 
     def last_good(self, key: str) -> StateRecord | None:
         """The record of dataset ``key`` when it has a good copy, else None."""
-        record = self._view().get(key)
+        record = self._lookup(key)
         return record if record is not None and record.sha256 else None
+
+    def _lookup(self, key: str) -> StateRecord | None:
+        if self._batch_base is None:
+            return self._read_state().get(key)
+        found = self._batch_changes.get(key)  # not a merged copy of the state per lookup
+        return found if found is not None else self._batch_base.get(key)
 
     def _view(self) -> dict[str, StateRecord]:
         if self._batch_base is None:
@@ -327,10 +339,14 @@ class RawStore:
         return {**self._batch_base, **self._batch_changes}
 
     @contextlib.contextmanager
-    def batch(self, flush_every: int = 100) -> Iterator[RawStore]:
-        """Read the state once and write it every ``flush_every`` records and at the end,
-        instead of once per record (for runs over thousands of datasets). Each write
-        merges this batch's records into the state as it is then."""
+    def batch(self, flush_every: int = 100, flush_seconds: float = 30.0) -> Iterator[RawStore]:
+        """Read the state once and write it at the end and, on the way, once ``flush_every``
+        records changed and ``flush_seconds`` passed since the last write, instead of once
+        per record (for runs over thousands of datasets). Each write merges this batch's
+        records into the state as it is then, and rewrites all of it: at ten thousand
+        datasets a write takes over a second, so writing every hundred records made a night
+        without changes spend minutes on them. A run that stops loses at most the records
+        since the last write (their files are stored; they are fetched again)."""
         with self._lock:
             if self._batch_base is not None:  # already batching: join the outer batch
                 nested = True
@@ -338,6 +354,8 @@ class RawStore:
                 nested = False
                 self._batch_base, self._batch_changes = self._read_state(), {}
                 self._flush_every = max(1, flush_every)
+                self._flush_seconds = flush_seconds
+                self._flushed_at = time.monotonic()
         if nested:
             yield self
             return
@@ -358,6 +376,7 @@ class RawStore:
             records.update(self._batch_changes)
             self._write_state(records)
         self._batch_base, self._batch_changes = records, {}
+        self._flushed_at = time.monotonic()
 
     def record(self, result: FetchResult) -> StateRecord:
         """Add one attempt to the state; a failure keeps the last good copy and validators."""
@@ -365,9 +384,12 @@ class RawStore:
             raise RawStoreError(f"unknown fetch status {result.status!r}")
         with self._lock:
             if self._batch_base is not None:
-                record = _apply(self._view().get(result.ref.key), result, utc_now())
+                record = _apply(self._lookup(result.ref.key), result, utc_now())
                 self._batch_changes[record.key] = record
-                if len(self._batch_changes) >= self._flush_every:
+                if (
+                    len(self._batch_changes) >= self._flush_every
+                    and time.monotonic() - self._flushed_at >= self._flush_seconds
+                ):
                     self._flush()
                 return record
             with self._locked():
@@ -403,6 +425,7 @@ def _apply(previous: StateRecord | None, result: FetchResult, now: str) -> State
         else:
             record.etag = result.etag or record.etag
             record.last_modified = result.last_modified or record.last_modified
+        record.file_stat = result.file_stat
         record.sha256 = entry_sha = sha256
         record.bytes = result.bytes if result.bytes is not None else record.bytes
         record.fetched_at = result.fetched_at or now

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class FetchResult:
     last_modified: str | None = None
     bytes: int | None = None
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the fetch
+    file_stat: str | None = None  # a local file's stat when it was read (see LocalSource)
 
 
 @dataclass
@@ -129,6 +131,7 @@ class _Outcome:
     http_status: int | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    file_stat: str | None = None
 
 
 def _complete(store: RawStore, ref: DatasetRef, outcome: _Outcome) -> FetchResult:
@@ -145,6 +148,7 @@ def _complete(store: RawStore, ref: DatasetRef, outcome: _Outcome) -> FetchResul
         last_modified=outcome.last_modified,
         bytes=outcome.bytes,
         warnings=list(outcome.warnings),
+        file_stat=outcome.file_stat,
     )
     record = store.record(result)
     result.sha256, result.fetched_at, result.bytes = record.sha256, record.fetched_at, record.bytes
@@ -274,10 +278,13 @@ class LocalSource(SourceAdapter):
 
     Domain: files or folders named in ``paths`` (folders are read for ``*.xml``, not
     recursively).
-    Caveats: a file is ``unchanged`` when its sha256 equals the last good copy's; a file
-    that is missing, not IATI XML or larger than ``fetch.max_file_mb`` fails (checked
-    before it is read) and its last good copy stays in use; a folder that is missing
-    fails the listing.
+    Caveats: a file is ``unchanged`` when its sha256 equals the last good copy's, or
+    without reading it when its size, modification and change times, inode and device are
+    those it had when that copy was read (as ``make`` and ``git`` trust them: any write
+    changes the change time, which no tool can set back; a file changed within
+    :data:`SETTLING_SECONDS` of being read is read again the next time); a file that is
+    missing, not IATI XML or larger than ``fetch.max_file_mb`` fails (checked before it is
+    read) and its last good copy stays in use; a folder that is missing fails the listing.
     Arguments: ``paths`` (list of files or folders, relative to the project root).
     Keys: the file name without ``.xml``, made unique with ``-2``... in path order.
     """
@@ -324,9 +331,21 @@ class LocalSource(SourceAdapter):
             return _Outcome("failed", error=f"source {self.name!r} has no dataset {ref.key!r}")
         if not path.is_file():
             return _Outcome("failed", error=f"{ref.uri}: no such file")
-        size = path.stat().st_size
+        before = path.stat()
+        size = before.st_size
         if self.max_bytes is not None and size > self.max_bytes:
             return _Outcome("failed", error=f"{ref.uri}: {over_size_limit(size, self.max_bytes)}")
+        previous = store.last_good(ref.key)
+        if (
+            previous is not None
+            and previous.file_stat is not None
+            and previous.file_stat == _file_stat(before)
+            and previous.sha256
+            and store.has(previous.sha256)
+        ):  # not changed since its bytes were read: not read again (10 GB: half a minute)
+            return _Outcome(
+                "unchanged", sha256=previous.sha256, bytes=size, file_stat=previous.file_stat
+            )
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
         try:
@@ -339,9 +358,30 @@ class LocalSource(SourceAdapter):
             )
             return _Outcome("failed", error=f"{ref.uri}: {reason}")
         sha256 = store.put_file(path)
+        after = path.stat()
+        settled = _file_stat(before) == _file_stat(after) and _settled(after)
         return _Outcome(
-            _status_against(store, ref.key, sha256), sha256=sha256, bytes=path.stat().st_size
+            _status_against(store, ref.key, sha256),
+            sha256=sha256,
+            bytes=after.st_size,
+            file_stat=_file_stat(after) if settled else None,
         )
+
+
+#: A local file modified or changed less than this before it was read may still be being
+#: written within the file system's timestamp granularity: its stat is not trusted.
+SETTLING_SECONDS = 2
+
+
+def _file_stat(stat: os.stat_result) -> str:
+    """What says a local file is the same file with the same bytes (see LocalSource)."""
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}:{stat.st_dev}"
+
+
+def _settled(stat: os.stat_result) -> bool:
+    now = time.time_ns()
+    settling = SETTLING_SECONDS * 1_000_000_000
+    return now - stat.st_mtime_ns > settling and now - stat.st_ctime_ns > settling
 
 
 def _download_xml(

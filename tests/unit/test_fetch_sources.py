@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from assets.fetch import sources
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import HISTORY_LENGTH, RawStore, RawStoreError
 from assets.fetch.sources import (
@@ -285,6 +287,65 @@ def test_local_files_are_stored_then_unchanged_and_bad_files_fail(
     second = by_key(fetch_all([source], store))
     assert second["acfspain-ph"].status == "unchanged"
     assert second["acfspain-ph"].sha256 == sha256_of(VALID / "acfspain-ph.xml")
+
+
+def test_a_local_file_whose_stat_is_the_same_is_not_read_again(
+    tmp_path: Path, store: RawStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled local file is read once; a file rewritten with other bytes of the same size
+    and its modification time set back is read again (its change time moved)."""
+    path = tmp_path / "report.xml"
+    original = (VALID / "acfspain-ph.xml").read_bytes()
+    path.write_bytes(original)
+    reads: list[Path] = []
+    put_file = RawStore.put_file
+
+    def counted(self: RawStore, file: Path, **kwargs: Any) -> str:
+        reads.append(file)
+        return put_file(self, file, **kwargs)
+
+    monkeypatch.setattr(RawStore, "put_file", counted)
+    monkeypatch.setattr(sources, "SETTLING_SECONDS", 0)  # the file was written just now
+    source = LocalSource("files", [path])
+
+    first = fetch_all([source], store)[0]
+    assert (first.status, first.sha256, len(reads)) == ("updated", sha256_of(path), 1)
+    for _ in range(2):
+        again = fetch_all([source], store)[0]
+        assert (again.status, again.sha256) == ("unchanged", first.sha256)
+        assert again.bytes == len(original)
+    assert len(reads) == 1  # not read on the second and third nights
+
+    changed = original.replace(b"Philippines", b"Filipinas!!", 1)
+    assert len(changed) == len(original)
+    assert changed != original
+    modified = path.stat().st_mtime_ns
+    path.write_bytes(changed)
+    os.utime(path, ns=(modified, modified))  # as `cp -p` or `rsync -t` would leave it
+    third = fetch_all([source], store)[0]
+    assert (third.status, third.sha256, len(reads)) == ("updated", sha256_of(path), 2)
+
+
+def test_a_local_file_read_while_it_may_still_change_is_read_again(
+    tmp_path: Path, store: RawStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "report.xml"
+    path.write_bytes((VALID / "acfspain-ph.xml").read_bytes())
+    reads: list[Path] = []
+    put_file = RawStore.put_file
+
+    def counted(self: RawStore, file: Path, **kwargs: Any) -> str:
+        reads.append(file)
+        return put_file(self, file, **kwargs)
+
+    monkeypatch.setattr(RawStore, "put_file", counted)  # written a moment ago: not settled
+    source = LocalSource("files", [path])
+    assert [r.status for r in fetch_all([source], store)] == ["updated"]
+    record = store.last_good("report")
+    assert record is not None
+    assert record.file_stat is None
+    assert [r.status for r in fetch_all([source], store)] == ["unchanged"]
+    assert len(reads) == 2
 
 
 def test_a_local_file_over_the_size_limit_fails_before_it_is_read_keeping_the_last_copy(
@@ -613,3 +674,33 @@ def test_fetch_all_with_an_s3_store(
     assert (result.status, result.http_status) == ("unchanged", 304)
     assert result.path is not None
     assert result.path.read_bytes() == (VALID / "worldbank-sv.xml").read_bytes()
+
+
+def test_a_batch_rewrites_the_state_at_its_end_not_every_hundred_records(
+    store: RawStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each write of the state rewrites every dataset's record: a batch over thousands of
+    datasets writes it at its end, and on the way only once ``flush_seconds`` passed."""
+    sha256 = store.put_file(VALID / "acfspain-ph.xml")
+    writes: list[int] = []
+    write_state = RawStore._write_state
+
+    def counted(self: RawStore, records: dict[str, Any]) -> None:
+        writes.append(len(records))
+        write_state(self, records)
+
+    monkeypatch.setattr(RawStore, "_write_state", counted)
+    refs = [DatasetRef(f"d{i}", "files", "local", f"d{i}.xml") for i in range(450)]
+    with store.batch():
+        for ref in refs:
+            store.record(_result(ref, "updated", sha256))
+        assert writes == []
+        assert store.last_good("d7") is not None  # the batch's own records, before a write
+    assert writes == [450]
+    with store.batch(flush_seconds=0):  # a long run: written every hundred records
+        for ref in refs:
+            store.record(_result(ref, "unchanged", sha256))
+    assert writes == [450, 450, 450, 450, 450, 450]
+    assert {key: r.status for key, r in store.records().items()} == {
+        ref.key: "unchanged" for ref in refs
+    }
