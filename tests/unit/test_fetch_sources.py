@@ -289,22 +289,28 @@ def test_local_files_are_stored_then_unchanged_and_bad_files_fail(
     assert second["acfspain-ph"].sha256 == sha256_of(VALID / "acfspain-ph.xml")
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files the raw store reads in (hashes and stores), in order."""
+    read: list[Path] = []
+    put_file = RawStore.put_file
+
+    def counted(self: RawStore, file: Path, **kwargs: Any) -> str:
+        read.append(file)
+        return put_file(self, file, **kwargs)
+
+    monkeypatch.setattr(RawStore, "put_file", counted)
+    return read
+
+
 def test_a_local_file_whose_stat_is_the_same_is_not_read_again(
-    tmp_path: Path, store: RawStore, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: RawStore, reads: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A settled local file is read once; a file rewritten with other bytes of the same size
     and its modification time set back is read again (its change time moved)."""
     path = tmp_path / "report.xml"
     original = (VALID / "acfspain-ph.xml").read_bytes()
     path.write_bytes(original)
-    reads: list[Path] = []
-    put_file = RawStore.put_file
-
-    def counted(self: RawStore, file: Path, **kwargs: Any) -> str:
-        reads.append(file)
-        return put_file(self, file, **kwargs)
-
-    monkeypatch.setattr(RawStore, "put_file", counted)
     monkeypatch.setattr(sources, "SETTLING_SECONDS", 0)  # the file was written just now
     source = LocalSource("files", [path])
 
@@ -327,19 +333,11 @@ def test_a_local_file_whose_stat_is_the_same_is_not_read_again(
 
 
 def test_a_local_file_read_while_it_may_still_change_is_read_again(
-    tmp_path: Path, store: RawStore, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: RawStore, reads: list[Path]
 ) -> None:
     path = tmp_path / "report.xml"
     path.write_bytes((VALID / "acfspain-ph.xml").read_bytes())
-    reads: list[Path] = []
-    put_file = RawStore.put_file
-
-    def counted(self: RawStore, file: Path, **kwargs: Any) -> str:
-        reads.append(file)
-        return put_file(self, file, **kwargs)
-
-    monkeypatch.setattr(RawStore, "put_file", counted)  # written a moment ago: not settled
-    source = LocalSource("files", [path])
+    source = LocalSource("files", [path])  # written a moment ago: not settled
     assert [r.status for r in fetch_all([source], store)] == ["updated"]
     record = store.last_good("report")
     assert record is not None
