@@ -93,7 +93,7 @@ def map_in_processes(
                 yield from ready()
         finally:
             if broken:
-                _kill_workers(pool)
+                kill_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
         pending = [i for i in pending if i not in results]
         if not broken or not pending:
@@ -119,7 +119,7 @@ def map_in_processes(
     yield from ready()
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
+def kill_workers(pool: ProcessPoolExecutor) -> None:
     """Stop every process of a broken pool. Python stops them itself, except a worker it
     started while another was dying: that one waits for work forever, and shutting the
     pool down waited for it (a night hung so, after a worker was killed)."""

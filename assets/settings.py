@@ -189,8 +189,9 @@ class Settings:
     submissions: SubmissionSettings
     quality: QualitySettings
     metrics: MetricsSettings
-    #: Processes that extract IATI datasets side by side (config ``run.workers``,
-    #: env CDCOMPACT_WORKERS; 0 = one per CPU).
+    #: Processes that extract IATI datasets side by side, and that validate batches
+    #: with Great Expectations (config ``run.workers``, env CDCOMPACT_WORKERS; 0 = one
+    #: per CPU).
     workers: int = 1
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)

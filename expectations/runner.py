@@ -19,14 +19,17 @@ table with a suite, :func:`validate_tables`:
 3. validates each batch with GX on a pandas frame indexed by the rows' numbers,
    unless :class:`expectations.batch_cache.BatchCache` holds the outcome of a batch
    with the same digest (its rows with their derived columns, the suite, and for the
-   calendar-dependent rule the next day its verdict can change);
+   calendar-dependent rule the next day its verdict can change). With ``workers`` above
+   one, the batches go to that many worker processes (GX holds the GIL), a few at a
+   time, while this process cuts the next table into batches;
 4. merges the batches' results into one result per expectation for the whole table,
    as GX reports a whole frame (counts summed, every failing row and value in row
    order, GX's own summary of the first 20), from which come the
    :class:`TableValidation` and, with ``data_docs_dir``, GX's Data Docs
    (:mod:`expectations.data_docs`): one validation per table, as before.
 
-Only one batch of rows is ever held in pandas. Every failing row
+Only one batch of rows is ever held in pandas in a process (and a few more as Arrow
+tables on their way to the worker processes). Every failing row
 (``ExpectationOutcome.rows``, ``Example.row``) is a row number of the table as
 written, so ``frame.loc[rows]`` of the table read back finds the rows and their
 ``source_file``. A rule over a group (the shares of one activity) fails on every
@@ -42,10 +45,14 @@ import datetime as dt
 import hashlib
 import json
 import math
+import multiprocessing
 import os
+import sys
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -72,6 +79,7 @@ from great_expectations.util import convert_to_json_serializable
 from great_expectations.validator.v1_validator import Validator
 
 from assets.harmonise.schema import table_schema
+from assets.pool import kill_workers
 from assets.warehouse import ROW, quote
 from expectations.batch_cache import BatchCache, decode, encode
 from expectations.data_docs import GX_LOCK, write_data_docs
@@ -391,13 +399,17 @@ def _batches(
     return [_Batch(int(n), int(count), str(digest), c) for n, count, digest, c in rows]
 
 
-def _frame(con: duckdb.DuckDBPyConnection, batch: int | None) -> pd.DataFrame:
-    """One batch of the work table as pandas, indexed by row number (None: no rows)."""
+def _rows(con: duckdb.DuckDBPyConnection, batch: int | None) -> pa.Table:
+    """One batch of the work table in row order, with its row numbers (None: no rows)."""
     where = f"{_BATCH} = {int(batch)}" if batch is not None else "false"
-    arrow = con.execute(
+    return con.execute(
         f"SELECT * EXCLUDE ({_BATCH}) FROM {_WORK} WHERE {where} ORDER BY {ROW}"
     ).to_arrow_table()
-    frame = arrow.to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+def _frame(rows: pa.Table) -> pd.DataFrame:
+    """A batch's rows (:func:`_rows`) as pandas, indexed by row number."""
+    frame = rows.to_pandas(types_mapper=_PANDAS_TYPES.get)
     frame.index = pd.Index(frame.pop(ROW).to_numpy(dtype="int64", na_value=-1))
     return frame
 
@@ -533,6 +545,161 @@ class _Merge:
         )
 
 
+@cache
+def _expectation_numbers(table: str, day: dt.date) -> dict[str, int]:
+    """Each expectation of the suite (:func:`_config_key`) by its place in the suite."""
+    configurations = _suite(table, day).expectation_configurations
+    return {_config_key(config): number for number, config in enumerate(configurations)}
+
+
+def _validate_batch(table: str, day: dt.date, rows: pa.Table) -> list[dict[str, Any]]:
+    """GX on one batch's rows (:func:`_rows`): each expectation's outcome on them, as
+    :func:`_compact` keeps it, with the expectation's place in the suite. The same in this
+    process and in a worker process."""
+    frame = _frame(rows)
+    numbers = _expectation_numbers(table, day)
+    with _LOCK, _quiet():
+        validator = Validator(
+            batch_definition=_batch_definition(table),
+            batch_parameters={"dataframe": frame},
+            result_format=_RESULT_FORMAT,
+        )
+        results = validator.validate_expectation_suite(_suite(table, day)).results
+    return [
+        {"expectation": numbers[_config_key(result.expectation_config)]}
+        | _compact(result, frame.index)
+        for result in results
+    ]
+
+
+def _start_worker() -> None:
+    """Once per worker process: GX's context, before the first batch arrives."""
+    _context()
+
+
+@dataclass
+class _TableMerge:
+    """One table's batches, merged in batch order as their outcomes come: one
+    :class:`_Merge` per expectation, in GX's order of results."""
+
+    table: str
+    day: dt.date
+    cache: BatchCache
+    configurations: list[Any]
+    n_rows: int
+    waiting: int = 0  # batches queued and not merged yet
+    merged: dict[int, _Merge] = field(default_factory=dict)
+
+    def results(self) -> list[ExpectationValidationResult]:
+        return [merge.result(self.configurations[n]) for n, merge in self.merged.items()]
+
+
+@dataclass
+class _Queued:
+    """A batch waiting to be merged: handed to a validator (``future``, with its ``rows``
+    in case its worker dies) or found in the cache (``kept``)."""
+
+    merge: _TableMerge
+    key: str
+    numbers: np.ndarray | None
+    future: Future[list[dict[str, Any]]] | None = None
+    rows: pa.Table | None = None
+    kept: list[dict[str, Any]] | None = None
+
+
+class _Validators:
+    """Where batches are validated: in this process, or in ``workers`` spawned worker
+    processes from the first table with two batches to validate (GX holds the GIL, so
+    one process validates on one core), until the call ends. At most :attr:`ahead` batches
+    are handed out and not merged yet, so that the rows held wait in a short queue. A
+    worker process that dies stops the pool: its batches and the rest are validated in
+    this process, with the same outcomes."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.broken = False
+        #: Every table's batches not merged yet, in the order they were queued.
+        self.queue: deque[_Queued] = deque()
+
+    def add(self, queued: _Queued) -> None:
+        """Queue a batch; merge the oldest ones while too many are handed out."""
+        self.queue.append(queued)
+        queued.merge.waiting += 1
+        while sum(q.future is not None for q in self.queue) >= self.ahead:
+            self._merge_next()
+
+    def finish(self, merge: _TableMerge) -> _TableMerge:
+        """``merge`` with every batch of its table merged."""
+        while merge.waiting:
+            self._merge_next()
+        return merge
+
+    def _merge_next(self) -> None:
+        queued = self.queue.popleft()
+        merge, kept = queued.merge, queued.kept
+        if queued.future is not None:
+            kept = self.outcome(queued.future, merge.table, merge.day, queued.rows)
+            merge.cache.put(merge.table, queued.key, kept)
+        assert kept is not None
+        for outcome in kept:
+            merge.merged.setdefault(int(outcome["expectation"]), _Merge()).add(
+                outcome, queued.numbers
+            )
+        merge.waiting -= 1
+
+    @property
+    def ahead(self) -> int:
+        return 2 * self.workers if self.pool is not None else 1
+
+    def start(self, batches: int) -> None:
+        """Start the worker processes when ``batches`` batches are to be validated."""
+        if self.pool is None and not self.broken and self.workers > 1 and batches > 1:
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+            )
+
+    def submit(self, table: str, day: dt.date, rows: pa.Table) -> Future[list[dict[str, Any]]]:
+        if self.pool is not None:
+            try:
+                return self.pool.submit(_validate_batch, table, day, rows)
+            except BrokenProcessPool:
+                self._stop()
+        done: Future[list[dict[str, Any]]] = Future()
+        done.set_result(_validate_batch(table, day, rows))
+        return done
+
+    def outcome(
+        self, future: Future[list[dict[str, Any]]], table: str, day: dt.date, rows: pa.Table | None
+    ) -> list[dict[str, Any]]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._stop()
+            assert rows is not None
+            return _validate_batch(table, day, rows)
+
+    def _stop(self) -> None:
+        if self.pool is not None and not self.broken:
+            print(
+                "cdcompact: a Great Expectations worker process stopped abruptly; the "
+                "batches it had are validated in the main process",
+                file=sys.stderr,
+            )
+        self.broken = True
+        if self.pool is not None:
+            kill_workers(self.pool)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
 def _cache_key(table: str, day: dt.date, columns: Sequence[tuple[str, str]], batch: _Batch) -> str:
     """The digest of everything a batch's outcome depends on."""
     tomorrow = day + dt.timedelta(days=1)
@@ -550,19 +717,20 @@ def _cache_key(table: str, day: dt.date, columns: Sequence[tuple[str, str]], bat
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
-def _table_results(
+def _queue_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     tables: Tables,
     day: dt.date,
     cache: BatchCache,
     batch_rows: int,
-) -> tuple[int, list[ExpectationValidationResult]]:
-    """Validate ``table`` batch by batch; the row count and one merged result per
-    expectation of its suite."""
-    suite = _suite(table, day)
-    prepared = prepared_sql(table, tables)
-    _work_table(con, table, prepared, batch_rows)
+    validators: _Validators,
+) -> _TableMerge:
+    """Cut ``table`` into batches and queue each to be validated (or its outcome found in
+    the cache); the merge of its results, which :meth:`_Validators.finish` completes. The
+    batches' rows are read here, so that the next table's work can begin while the
+    worker processes validate this one's last batches."""
+    _work_table(con, table, prepared_sql(table, tables), batch_rows)
     try:
         columns = [
             (str(name), str(kind))
@@ -572,37 +740,25 @@ def _table_results(
         batches = _batches(con, table, day, [name for name, _ in columns]) or [
             _Batch(-1, 0, "", None)
         ]
-        configurations = suite.expectation_configurations
-        index = {_config_key(config): number for number, config in enumerate(configurations)}
-        merged: dict[int, _Merge] = {}  # by expectation, in GX's order of results
-        for batch in batches:
-            key = _cache_key(table, day, columns, batch)
-            kept = cache.get(table, key)
-            numbers: np.ndarray | None = None
-            if kept is None:
-                frame = _frame(con, batch.number if batch.number >= 0 else None)
-                numbers = frame.index.to_numpy()
-                validator = Validator(
-                    batch_definition=_batch_definition(table),
-                    batch_parameters={"dataframe": frame},
-                    result_format=_RESULT_FORMAT,
-                )
-                results = validator.validate_expectation_suite(suite).results
-                kept = [
-                    {"expectation": index[_config_key(result.expectation_config)]}
-                    | _compact(result, frame.index)
-                    for result in results
-                ]
-                del frame, validator, results
-                cache.put(table, key, kept)
-            elif any(outcome.get("positions") for outcome in kept):
-                numbers = _batch_rows(con, batch.number)
-            for outcome in kept:
-                merged.setdefault(int(outcome["expectation"]), _Merge()).add(outcome, numbers)
+        configurations = _suite(table, day).expectation_configurations
         n_rows = sum(batch.rows for batch in batches)
+        merge = _TableMerge(table, day, cache, configurations, n_rows)
+        keys = [_cache_key(table, day, columns, batch) for batch in batches]
+        kept_before = [cache.get(table, key) for key in keys]
+        validators.start(sum(kept is None for kept in kept_before))
+        for batch, key, kept in zip(batches, keys, kept_before, strict=True):
+            if kept is None:
+                rows = _rows(con, batch.number if batch.number >= 0 else None)
+                numbers = rows.column(ROW).to_numpy(zero_copy_only=False).astype("int64")
+                future = validators.submit(table, day, rows)
+                validators.add(_Queued(merge, key, numbers, future=future, rows=rows))
+            else:
+                positions = any(outcome.get("positions") for outcome in kept)
+                numbers = _batch_rows(con, batch.number) if positions else None
+                validators.add(_Queued(merge, key, numbers, kept=kept))
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_WORK}")
-    return n_rows, [merge.result(configurations[number]) for number, merge in merged.items()]
+    return merge
 
 
 def _config_key(config: Any) -> str:
@@ -630,12 +786,15 @@ def validate_tables(
     data_docs_dir: Path | None = None,
     cache: BatchCache | None = None,
     batch_rows: int = BATCH_ROWS,
+    workers: int = 1,
 ) -> dict[str, TableValidation]:
     """Run the suite of every view of ``con`` named in ``tables`` that has one (others are
     left out), with the rules across tables judged on the tables given; by table, in order.
 
     ``data_docs_dir``: also write GX's Data Docs of these validations there. ``cache``:
-    reuse the outcomes of unchanged batches, and keep this run's.
+    reuse the outcomes of unchanged batches, and keep this run's. ``workers``: validate
+    the batches in that many worker processes once a table has two batches to validate
+    (the outcomes are the same as in this process).
     """
     day = today or dt.date.today()
     names = list(dict.fromkeys(tables))
@@ -644,15 +803,27 @@ def validate_tables(
     register_functions(con)
     validations: dict[str, TableValidation] = {}
     docs: dict[str, tuple[gx.ExpectationSuite, list[ExpectationValidationResult]]] = {}
-    with _LOCK, _quiet():
-        for table in names:
-            if not has_suite(table):
-                continue
-            n_rows, results = _table_results(
-                con, table, Tables(table, given), day, cache, batch_rows
-            )
-            validations[table] = _validation(con, table, n_rows, results)
-            docs[table] = (build_suite(table, day), results)
+    validators = _Validators(workers)
+
+    def finish(merge: _TableMerge) -> None:
+        results = validators.finish(merge).results()
+        validations[merge.table] = _validation(con, merge.table, merge.n_rows, results)
+        docs[merge.table] = (build_suite(merge.table, day), results)
+
+    try:
+        with _LOCK, _quiet():
+            queued: _TableMerge | None = None
+            for table in [name for name in names if has_suite(name)]:
+                merge = _queue_table(
+                    con, table, Tables(table, given), day, cache, batch_rows, validators
+                )
+                if queued is not None:  # the last table's batches, validated meanwhile
+                    finish(queued)
+                queued = merge
+            if queued is not None:
+                finish(queued)
+    finally:
+        validators.close()
     cache.save(validations)
     if data_docs_dir is not None:
         write_data_docs(docs, Path(data_docs_dir), run_name=f"cdcompact-{day.isoformat()}")

@@ -530,7 +530,12 @@ def iati_transform(
         summaries = schema_check_summaries(con, PUBLISHED_TABLES)
         seconds["schema checks"], clock = time.perf_counter() - clock, time.perf_counter()
         validations = validate_tables(
-            con, PUBLISHED_TABLES, today=today, data_docs_dir=work / DATA_DOCS, cache=batches
+            con,
+            PUBLISHED_TABLES,
+            today=today,
+            data_docs_dir=work / DATA_DOCS,
+            cache=batches,
+            workers=settings.workers,
         )
     save_validations(work, validations)
     seconds["great expectations"] = time.perf_counter() - clock

@@ -117,7 +117,11 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
         with connection(settings) as con:
             attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
             validations = validate_tables(
-                con, PUBLISHED_TABLES, data_docs_dir=docs, cache=BatchCache(work / GX_BATCHES)
+                con,
+                PUBLISHED_TABLES,
+                data_docs_dir=docs,
+                cache=BatchCache(work / GX_BATCHES),
+                workers=settings.workers,
             )
         save_validations(work, validations)
     quality = QualityInputs(

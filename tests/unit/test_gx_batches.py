@@ -1,13 +1,17 @@
-"""GX in batches from DuckDB: batches give the whole table's results, and a night where
-one file changed validates only the batch of that file again."""
+"""GX in batches from DuckDB: batches give the whole table's results, in this process or in
+worker processes, and a night where one file changed validates only the batch of that file
+again."""
 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from assets.harmonise.store import read_table, write_table
@@ -15,6 +19,7 @@ from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
 from assets.warehouse import attach_tables, connection
+from expectations import runner
 from expectations.batch_cache import BatchCache
 from expectations.runner import TableValidation, validate_tables
 from tests.conftest import IATI_FIXTURES, RATES
@@ -41,11 +46,13 @@ def _write(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def _validate(
-    folder: Path, cache: BatchCache, day: dt.date = TODAY, rows: int = ROWS
+    folder: Path, cache: BatchCache, day: dt.date = TODAY, rows: int = ROWS, workers: int = 1
 ) -> dict[str, dict[str, object]]:
     with connection(load_settings()) as con:
         attach_tables(con, folder, TABLES, row_numbers=True)
-        validations = validate_tables(con, TABLES, day, cache=cache, batch_rows=rows)
+        validations = validate_tables(
+            con, TABLES, day, cache=cache, batch_rows=rows, workers=workers
+        )
     return {table: v.to_dict() for table, v in validations.items()}
 
 
@@ -79,6 +86,39 @@ def test_batches_give_the_whole_tables_results(folder: Path, tmp_path: Path) -> 
     transactions = read_table("transactions", folder / "transactions.parquet")
     (row,) = _failed_rows(batched["transactions"], "no_future_disbursement")
     assert transactions.at[row, "transaction_date"] == TODAY + dt.timedelta(days=30)
+
+
+def test_worker_processes_give_the_same_results(folder: Path, tmp_path: Path) -> None:
+    cache = BatchCache(tmp_path / "batches")
+    parallel = _validate(folder, cache, workers=2)
+    assert cache.validated["transactions"] > 10
+    assert parallel == _cold(folder)
+    # what the workers validated is kept like the rest: the next night reuses all of it
+    again = BatchCache(tmp_path / "batches")
+    assert _validate(folder, again) == parallel
+    assert again.validated == {}
+
+
+def test_a_killed_worker_process_costs_time_not_results(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    class Killing(runner._Validators):
+        """Kills the worker processes once they have been handed five batches."""
+
+        handed = 0
+
+        def submit(self, table: str, day: dt.date, rows: pa.Table) -> Future[list[dict[str, Any]]]:
+            future = super().submit(table, day, rows)
+            self.handed += 1
+            if self.handed == 5 and self.pool is not None:
+                for process in list(self.pool._processes.values()):
+                    process.kill()
+            return future
+
+    monkeypatch.setattr(runner, "_Validators", Killing)
+    cache = BatchCache(tmp_path / "batches")
+    assert _validate(folder, cache, workers=2) == _cold(folder)
+    assert "a Great Expectations worker process stopped abruptly" in capfd.readouterr().err
 
 
 def test_only_the_changed_files_batch_is_validated_again(folder: Path, tmp_path: Path) -> None:
