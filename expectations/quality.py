@@ -616,14 +616,16 @@ def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
         f"""
         SELECT a.{_WHO}, count(*) AS activities,
             count(s.activity_id) AS with_sector,
-            count(c.activity_id) AS with_country,
+            count(c.activity_id) AS with_recipient,
             count(*) FILTER (WHERE a.cd) AS cd,
             count(*) FILTER (WHERE a.cd AND d.activity_id IS NOT NULL) AS cd_declared,
             count(*) FILTER (WHERE a.cd AND m.activity_id IS NOT NULL) AS cd_results
         FROM (SELECT {_WHO}, activity_id, coalesce(CAST(is_cd AS BOOLEAN), false) AS cd
               FROM {db.scoped("activities")}) AS a
         LEFT JOIN {ids("activity_sectors")} AS s ON a.activity_id = s.activity_id
-        LEFT JOIN {ids("activity_countries")} AS c ON a.activity_id = c.activity_id
+        LEFT JOIN (SELECT activity_id FROM {ids("activity_countries")}
+            UNION SELECT activity_id FROM {ids("activity_regions")}) AS c
+            ON a.activity_id = c.activity_id
         LEFT JOIN {ids("partner_declarations")} AS d ON a.activity_id = d.activity_id
         LEFT JOIN {ids("results", both)} AS m ON a.activity_id = m.activity_id
         GROUP BY a.{_WHO}
@@ -644,7 +646,7 @@ def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
     return {
         who: {
             "activities_with_sector": _item(n("with_sector", who), n("activities", who)),
-            "activities_with_country": _item(n("with_country", who), n("activities", who)),
+            "activities_with_recipient": _item(n("with_recipient", who), n("activities", who)),
             "cd_activities_with_declaration": _item(n("cd_declared", who), n("cd", who)),
             "cd_activities_with_results": _item(n("cd_results", who), n("cd", who)),
             "results_with_baseline_and_target": _item(n("results_both", who), n("results", who)),

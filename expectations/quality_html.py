@@ -137,11 +137,11 @@ COMPLETENESS = (
         ("has no sector", "have no sector"),
     ),
     (
-        "activities_with_country",
-        "Country",
-        "Activities with a recipient country",
+        "activities_with_recipient",
+        "Recipient",
+        "Activities with a recipient country or region",
         "activities",
-        ("has no recipient country", "have no recipient country"),
+        ("has no recipient country or region", "have no recipient country or region"),
     ),
     (
         "cd_activities_with_declaration",

@@ -23,6 +23,11 @@ and the failing rows, are the same floats as before the rules moved to SQL:
 - ``country_shares_at_most_1`` (error, ``activity_countries``): ``_share_sum``, the
   sum over the row's activity, must be at most 1 + SHARE_TOLERANCE. In IATI countries
   and regions together make 100%, so countries alone may sum to less than 1.
+- ``recipient_shares_sum_to_1`` (error, ``activity_countries`` and
+  ``activity_regions``): ``_recipient_sum``, the sum of ``share`` over the row's
+  activity in both tables, must be 1 ± SHARE_TOLERANCE: the harmoniser rebases an
+  activity's countries and regions together. Judged only when both tables are
+  validated together (one alone cannot tell).
 - ``transaction_type_for_version`` (warning, ``transactions``): ``_type_and_version``,
   the pair ``transaction_type|version class of the row's activity`` (the class of
   ``activities.iati_version``: 1.0x, 2.01, 2.02, 2.03), must be one of
@@ -343,6 +348,31 @@ def share_sums(keys: tuple[str, ...]) -> Compute:
     return compute
 
 
+#: The tables an activity's recipient shares are spread over (countries, then regions).
+RECIPIENT_TABLES = ("activity_countries", "activity_regions")
+
+
+def recipient_sums(tables: Tables, alias: str) -> Derived:
+    """Per row of a recipient table: the sum of ``share`` over the row's activity in every
+    recipient table (countries first, each in row order, Kahan-compensated); empty
+    unless both are validated with it."""
+    if not all(tables.has(name, ("activity_id", "share")) for name in RECIPIENT_TABLES):
+        return _empty("DOUBLE")
+    union = " UNION ALL ".join(
+        f'SELECT activity_id, TRY_CAST("share" AS DOUBLE) AS share, {part} AS part, '
+        f"{ROW} AS r FROM {quote(name)} WHERE activity_id IS NOT NULL"
+        for part, name in enumerate(RECIPIENT_TABLES)
+    )
+    return Derived(
+        f"CASE WHEN {alias}.n > 0 THEN {alias}.s END",
+        (
+            f"LEFT JOIN (SELECT activity_id, fsum(share ORDER BY part, r) AS s, count(share) "
+            f"AS n FROM ({union}) GROUP BY activity_id) AS {alias} "
+            f"ON {alias}.activity_id = t.activity_id",
+        ),
+    )
+
+
 def version_class(version: Any) -> str | None:
     """An ``iati_version`` as a key of TRANSACTION_TYPES_BY_VERSION (None: unknown)."""
     if version is None or version is pd.NA or (isinstance(version, float) and version != version):
@@ -544,6 +574,24 @@ def _country_shares() -> gxe.Expectation:
     )
 
 
+def _recipient_shares() -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToBeBetween(
+        column="_recipient_sum",
+        min_value=1 - SHARE_TOLERANCE,
+        max_value=1 + SHARE_TOLERANCE,
+        meta=_meta("recipient_shares_sum_to_1", "error"),
+        notes="`_recipient_sum`: the sum of `share` over the row's activity in "
+        "`activity_countries` and `activity_regions` (countries and regions share the "
+        "activity); empty (not judged) unless both tables are validated together. Every "
+        "row of a failing activity fails.",
+    )
+
+
+_RECIPIENT_RULE = DerivedRule(
+    "recipient_shares_sum_to_1", "_recipient_sum", "DOUBLE", recipient_sums, _recipient_shares
+)
+
+
 def _type_for_version() -> gxe.Expectation:
     return gxe.ExpectColumnValuesToBeInSet(
         column="_type_and_version",
@@ -615,8 +663,10 @@ _RULES: dict[str, list[DerivedRule]] = {
             "DOUBLE",
             share_sums(("activity_id",)),
             _country_shares,
-        )
+        ),
+        _RECIPIENT_RULE,
     ],
+    "activity_regions": [_RECIPIENT_RULE],
     "transactions": [
         DerivedRule(
             "transaction_type_for_version",

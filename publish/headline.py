@@ -39,28 +39,55 @@ def _number(column: str) -> str:
     return f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"
 
 
+#: Shares of an activity's recipients that leave less than this uncovered cover it all
+#: (a sum of float shares may fall short of 1 by a rounding).
+SHARE_GAP = 1e-9
+
+
 def disbursements_sql(tables: Collection[str]) -> str:
     """SQL of the USD disbursements per transaction and country: activity_id,
     country_code, year (of ``transaction_date``, as the metrics count it; missing when
-    undated), usd, is_cd (of the activity's first row)."""
+    undated), usd, is_cd (of the activity's first row).
+
+    A transaction that names its country goes to that country; one that names only a
+    region, to no country. The others are split over the activity's countries and
+    regions by their shares (the regions' parts go to no country), and what no share
+    covers (an activity with no recipient) to no country: the rows add up to the
+    disbursements, whatever the recipients."""
     types = ", ".join(literal(code) for code in DISBURSEMENT_TYPES)
     return f"""
         WITH counted AS (
-            SELECT activity_id, recipient_country, usd, year FROM (
-                SELECT activity_id, recipient_country, {_number("value_usd")} AS usd,
+            SELECT activity_id, recipient_country, recipient_region, usd, year FROM (
+                SELECT activity_id, recipient_country, recipient_region,
+                       {_number("value_usd")} AS usd,
                        year(CAST(transaction_date AS DATE)) AS year
                 FROM {relation("transactions", tables)}
                 WHERE transaction_type IN ({types}) AND coalesce(counts_toward_totals, false)
             ) WHERE usd IS NOT NULL
+        ), recipients AS (
+            SELECT activity_id, country_code, coalesce({_number("share")}, 1.0) AS share
+            FROM {relation("activity_countries", tables)} WHERE activity_id IS NOT NULL
+            UNION ALL
+            SELECT activity_id, NULL, coalesce({_number("share")}, 1.0)
+            FROM {relation("activity_regions", tables)} WHERE activity_id IS NOT NULL
+        ), covered AS (
+            SELECT activity_id, least(greatest(fsum(share), 0.0), 1.0) AS share
+            FROM recipients GROUP BY activity_id
+        ), own AS (
+            SELECT * FROM counted WHERE recipient_country IS NULL AND recipient_region IS NULL
         ), split AS (
             SELECT activity_id, recipient_country AS country_code, year, usd
             FROM counted WHERE recipient_country IS NOT NULL
             UNION ALL
-            SELECT c.activity_id, s.country_code, c.year,
-                   c.usd * coalesce({_number("s.share")}, 1.0) AS usd
-            FROM counted c LEFT JOIN {relation("activity_countries", tables)} s
-              ON s.activity_id = c.activity_id
-            WHERE c.recipient_country IS NULL
+            SELECT activity_id, NULL, year, usd
+            FROM counted WHERE recipient_country IS NULL AND recipient_region IS NOT NULL
+            UNION ALL
+            SELECT c.activity_id, r.country_code, c.year, c.usd * r.share
+            FROM own c JOIN recipients r ON r.activity_id = c.activity_id
+            UNION ALL
+            SELECT c.activity_id, NULL, c.year, c.usd * (1.0 - coalesce(v.share, 0.0))
+            FROM own c LEFT JOIN covered v ON v.activity_id = c.activity_id
+            WHERE coalesce(v.share, 0.0) < 1.0 - {SHARE_GAP}
         ), flags AS (
             SELECT activity_id, coalesce(is_cd, false) AS is_cd
             FROM {relation("activities", tables)}

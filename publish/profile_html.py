@@ -1893,6 +1893,15 @@ def render_country_page(
     )
 
 
+#: A partner's CD disbursements by where they went (``totals`` key, label after
+#: ``headline.``): together, all its CD disbursements.
+PARTNER_DESTINATIONS = (
+    ("cd_to_countries_usd", "cd_to_countries"),
+    ("cd_regional_usd", "cd_regional"),
+    ("cd_unspecified_usd", "cd_unspecified"),
+)
+
+
 def render_partner_page(
     profile: Mapping[str, Any], lang: str, labels: Labels, context: PageContext
 ) -> str:
@@ -1923,6 +1932,13 @@ def render_partner_page(
                 ("countries", labels("headline.countries"), labels.count(totals.get("countries"))),
             ]
         )
+        + _figures(
+            [
+                (key, labels(f"headline.{label}"), labels.usd(totals.get(key)))
+                for key, label in PARTNER_DESTINATIONS
+            ]
+        )
+        + _note(labels("headline.partner_note"))
         + _data_links(profile, ("transactions",), labels, context),
     )
     sections = [
@@ -1969,6 +1985,9 @@ def render_profiles_index(
         )
         if kind == "country":
             cells += _num(labels.share(totals.get("cd_share")), totals.get("cd_share"))
+        else:
+            for key, _ in PARTNER_DESTINATIONS:
+                cells += _num(labels.usd(totals.get(key)), totals.get(key))
         cells += _num(labels.count(totals.get("cd_activities")), totals.get("cd_activities"))
         other = "partners" if kind == "country" else "countries"
         cells += _num(labels.count(totals.get(other)), totals.get(other))
@@ -1981,6 +2000,8 @@ def render_profiles_index(
     columns.append((labels("headline.cd_disbursements"), True))
     if kind == "country":
         columns.append((labels("headline.cd_share"), True))
+    else:
+        columns += [(labels(f"headline.{label}"), True) for _, label in PARTNER_DESTINATIONS]
     columns += [
         (labels("headline.cd_activities"), True),
         (labels("headline.partners" if kind == "country" else "headline.countries"), True),

@@ -36,16 +36,20 @@ The contract (keys of a country profile; money rows are ``{key, label, year, usd
 
 A partner profile has ``kind`` ("partner"), ``code``, ``name``, ``slug``, ``years``,
 ``totals`` (``disbursement_usd``, ``cd_disbursement_usd``, ``cd_activities``,
-``countries``), ``money`` (``by_country``, ``by_sector``, ``by_modality``),
-``alignment`` (its own metrics per country), ``overlaps`` (``own`` and ``other``
+``countries``, and ``cd_to_countries_usd``, ``cd_regional_usd`` and ``cd_unspecified_usd``,
+which add up to ``cd_disbursement_usd``), ``money`` (``by_country``, ``by_sector``,
+``by_modality``), ``alignment`` (its own metrics per country), ``overlaps`` (``own`` and ``other``
 activity of each pair), ``declarations`` (``n_cd_activities``, ``n_declared``,
 ``share``, ``fields`` with ``known``/``total``/``share``), ``quality`` and ``rows``.
 
 Money follows metrics.md and the release's headline figures
 (:func:`publish.headline.disbursements`): CD disbursements (transaction types 3 and 4
-that count toward totals, in USD), by the year of the transaction, split across an
-activity's countries by ``share`` when the transaction names no country, and across
-its DAC sectors by their ``share``. A partner is the activity's reporting organisation.
+that count toward totals, in USD), by the year of the transaction, to the country or
+region the transaction names, else split across the activity's countries and regions by
+their ``share`` (what no share covers, an activity with no recipient, is unspecified),
+and across its DAC sectors by their ``share``. A partner is the activity's reporting
+organisation; its money is all of it (to countries, regional and global, unspecified),
+and its ``by_country`` money the part that went to countries.
 
 Peer comparison never combines metrics into a score: for each alignment metric, a
 country is ranked among all compact countries and among the peers of each group it
@@ -101,10 +105,20 @@ DECLARATION_FIELDS = tuple(
     if f["name"] not in _NOT_DECLARED
 )  # fmt: skip
 UNKNOWN = "unknown"
+#: Shares of an activity's recipients that leave less than this uncovered cover it all
+#: (a sum of float shares may fall short of 1 by a rounding).
+SHARE_GAP = 1e-9
+#: Where a partner's money went (``money.destination``), as its totals name them.
+DESTINATIONS = {
+    "country": "cd_to_countries_usd",
+    "region": "cd_regional_usd",
+    "unspecified": "cd_unspecified_usd",
+}
 #: The tables the profiles read.
 TABLES = (
     "activities",
     "activity_countries",
+    "activity_regions",
     "activity_sectors",
     "transactions",
     "cd_priorities",
@@ -332,29 +346,58 @@ def _prepare(con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> None:
         FROM {_view("activities")}
         QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1"""
     )
-    # Disbursements per transaction and country (publish.headline.disbursements), dated,
-    # with the activity's partner and modality.
+    # Disbursements per transaction and where they went (publish.headline.disbursements),
+    # dated, with the activity's partner and modality. A transaction that names its country
+    # goes there, one that names a region (and no country) to the region; the others are
+    # split over the activity's countries and regions by their shares, and what no share
+    # covers (an activity with no recipient at all) is "unspecified": so a partner's
+    # disbursements are its money to countries + regional and global + unspecified.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_name("money")} AS
         WITH counted AS (
-            SELECT activity_id, recipient_country, value_usd, year(transaction_date) AS year
+            SELECT activity_id, recipient_country, recipient_region, value_usd,
+                year(transaction_date) AS year
             FROM {_view("transactions")}
             WHERE transaction_type IN ('3', '4') AND coalesce(counts_toward_totals, false)
               AND value_usd IS NOT NULL
+        ), recipients AS (
+            SELECT activity_id, country_code, NULL::VARCHAR AS region_code,
+                coalesce(share, 1.0) AS share
+            FROM {_view("activity_countries")} WHERE activity_id IS NOT NULL
+            UNION ALL
+            SELECT activity_id, NULL, region_code, coalesce(share, 1.0)
+            FROM {_view("activity_regions")} WHERE activity_id IS NOT NULL
+        ), covered AS (
+            SELECT activity_id, least(greatest(fsum(share), 0.0), 1.0) AS share
+            FROM recipients GROUP BY activity_id
+        ), own AS (
+            SELECT * FROM counted WHERE recipient_country IS NULL AND recipient_region IS NULL
         ), split AS (
-            SELECT activity_id, recipient_country AS country_code, year, value_usd AS usd
+            SELECT activity_id, recipient_country AS country_code, NULL AS region_code, year,
+                value_usd AS usd
             FROM counted WHERE recipient_country IS NOT NULL
             UNION ALL
-            SELECT c.activity_id, s.country_code, c.year, c.value_usd * coalesce(s.share, 1.0)
-            FROM counted c LEFT JOIN {_view("activity_countries")} s USING (activity_id)
-            WHERE c.recipient_country IS NULL
+            SELECT activity_id, NULL, recipient_region, year, value_usd
+            FROM counted WHERE recipient_country IS NULL AND recipient_region IS NOT NULL
+            UNION ALL
+            SELECT c.activity_id, r.country_code, r.region_code, c.year, c.value_usd * r.share
+            FROM own c JOIN recipients r USING (activity_id)
+            UNION ALL
+            SELECT c.activity_id, NULL, NULL, c.year,
+                c.value_usd * (1.0 - coalesce(v.share, 0.0))
+            FROM own c LEFT JOIN covered v USING (activity_id)
+            WHERE coalesce(v.share, 0.0) < 1.0 - {SHARE_GAP}
         )
-        SELECT m.activity_id, m.country_code, CAST(m.year AS BIGINT) AS year, m.usd,
+        SELECT m.activity_id, m.country_code, m.region_code,
+               CASE WHEN m.country_code IS NOT NULL THEN 'country'
+                   WHEN m.region_code IS NOT NULL THEN 'region'
+                   ELSE 'unspecified' END AS destination,
+               CAST(m.year AS BIGINT) AS year, m.usd,
                coalesce(a.is_cd, false) AS is_cd,
                coalesce(a.reporting_org_ref, '') AS partner,
                coalesce(nullif(a.modality, ''), {literal(UNKNOWN)}) AS modality
         FROM split m LEFT JOIN {_name("activities")} a USING (activity_id)
-        WHERE m.country_code IS NOT NULL AND m.year IS NOT NULL"""
+        WHERE m.year IS NOT NULL"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {_name("dac")} AS
@@ -540,6 +583,8 @@ def _money(data: _Data, kind: str, key: str) -> dict[str, list[tuple[str, int, f
     own = "country_code" if kind == "country" else "partner"
     source = _name("sectors") if key == "sector_code" else _name("money")
     where = "" if key == "sector_code" else "WHERE is_cd"
+    if key == "country_code":  # a partner's money to countries (not to regions)
+        where += " AND country_code IS NOT NULL"
     return data.by_page(
         kind,
         f"""SELECT {own}, {key}, year, fsum(usd) FROM (SELECT * FROM {source} {where})
@@ -548,14 +593,19 @@ def _money(data: _Data, kind: str, key: str) -> dict[str, list[tuple[str, int, f
 
 
 def _totals(data: _Data, kind: str) -> dict[str, tuple[Any, ...]]:
-    """Per page of ``kind``: all disbursements, CD disbursements, CD partners or countries."""
+    """Per page of ``kind``: all disbursements, CD disbursements, CD partners or countries,
+    and (partners) CD disbursements to countries, regional and global, and unspecified."""
     own, other = ("country_code", "partner") if kind == "country" else ("partner", "country_code")
     # A country counts its partners that have a code; a partner all its countries.
     counted = "is_cd AND partner <> ''" if kind == "country" else "is_cd"
+    where = ", ".join(
+        f"coalesce(fsum(usd) FILTER (WHERE is_cd AND destination = {literal(d)}), 0.0)"
+        for d in DESTINATIONS
+    )
     found = data.by_page(
         kind,
         f"""SELECT {own}, fsum(usd), fsum(usd) FILTER (WHERE is_cd),
-               count(DISTINCT {other}) FILTER (WHERE {counted})
+               count(DISTINCT {other}) FILTER (WHERE {counted}), {where}
         FROM {_name("money")} WHERE {own} IN {{pages}} GROUP BY ALL""",
     )
     return {code: rows[0] for code, rows in found.items()}
@@ -1020,7 +1070,7 @@ def _country_profiles(data: _Data) -> list[dict[str, Any]]:
             )
     out = []
     for page, code in enumerate(countries):
-        total, cd_total, partners = totals.get(code, (0.0, 0.0, 0))
+        total, cd_total, partners, *_ = totals.get(code, (0.0, 0.0, 0))
         total, cd_total = float(total or 0.0), float(cd_total or 0.0)
         own = metrics.get(code, [])
         out.append(
@@ -1064,6 +1114,15 @@ def _partner_profiles(data: _Data) -> list[dict[str, Any]]:
     by_sector = _money(data, "partner", "sector_code")
     by_modality = _money(data, "partner", "modality")
     totals = _totals(data, "partner")
+    # the years of all its CD money, to countries, regions or unspecified
+    years = {
+        code: [int(row[0]) for row in rows]
+        for code, rows in data.by_page(
+            "partner",
+            f"""SELECT DISTINCT partner, year FROM {_name("money")}
+            WHERE is_cd AND partner IN {{pages}} ORDER BY ALL""",
+        ).items()
+    }
     cd_activities = _cd_activities(data, "partner")
     declarations = _declarations(data)
     pairs = _pairs(data)
@@ -1078,7 +1137,9 @@ def _partner_profiles(data: _Data) -> list[dict[str, Any]]:
         alignment.setdefault(str(partner), []).append(record)
     out = []
     for page, code in enumerate(data.partners, start=len(data.countries)):
-        total, cd_total, countries = totals.get(code, (0.0, 0.0, 0))
+        total, cd_total, countries, *destinations = totals.get(
+            code, (0.0, 0.0, 0, *(0.0 for _ in DESTINATIONS))
+        )
         overlaps = []
         for _, pair in pairs:
             if code not in (pair["a"]["partner_code"], pair["b"]["partner_code"]):
@@ -1106,12 +1167,16 @@ def _partner_profiles(data: _Data) -> list[dict[str, Any]]:
                 "code": code,
                 "name": data.partner_name(code),
                 "slug": slug(code),
-                "years": sorted({int(y) for _, y, _ in by_country.get(code, [])}),
+                "years": years.get(code, []),
                 "totals": {
                     "disbursement_usd": _usd(total),
                     "cd_disbursement_usd": _usd(cd_total),
                     "cd_activities": cd_activities.get(code, 0),
                     "countries": int(countries),
+                    **{
+                        key: _usd(usd)
+                        for key, usd in zip(DESTINATIONS.values(), destinations, strict=True)
+                    },
                 },
                 "money": {
                     "by_country": _long(

@@ -6,6 +6,7 @@ import hashlib
 import os
 import socket
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -103,15 +104,57 @@ def public_uri(uri: str | None, root: Path | None = None) -> str | None:
     return uri
 
 
+def local_names(uri: str | None, root: Path | None = None) -> list[tuple[str, str]]:
+    """How a text may name the local file of ``uri`` (its ``file:`` URI, its path, its
+    folder) and what a release shows instead (:func:`public_uri`), longest first; nothing
+    for a URI that is not a local file."""
+    if not uri or not uri.startswith("file:"):
+        return []
+    path = Path(unquote(urlsplit(uri).path))
+    shown = _local(path, root)
+    names = [(uri, shown), (path.as_uri(), shown), (path.as_posix(), shown)]
+    folder = path.parent
+    if len(folder.parts) > 1:  # not the root folder itself
+        inside = _local(folder, root) if _inside(folder, root) else ""
+        prefix = f"{inside}/" if inside else ""
+        names += [
+            (folder.as_uri() + "/", prefix),
+            (folder.as_posix() + "/", prefix),
+            (folder.as_posix(), inside or folder.name),
+        ]
+    return sorted(set(names), key=lambda pair: (-len(pair[0]), pair))
+
+
+def _inside(path: Path, root: Path | None) -> bool:
+    return root is not None and any(path.is_relative_to(base) for base in (root, root.resolve()))
+
+
+def public_text(text: str, names: Sequence[tuple[str, str]]) -> str:
+    """``text`` (a reason, a message) with every local name of :func:`local_names` replaced
+    by what a release shows instead."""
+    for name, shown in names:
+        if name in text:
+            text = text.replace(name, shown)
+    return text
+
+
 def private_strings(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
     """What must never appear in a published file, each with how to name it in an error
-    (never the value itself): this machine's folders and name, and every environment
-    value whose name says it is a secret (``*_KEY``, ``*TOKEN*``, ``*SECRET*``...)."""
+    (never the value itself): this machine's folders (the local inputs' outside the project
+    too) and name, and every environment value whose name says it is a secret (``*_KEY``,
+    ``*TOKEN*``, ``*SECRET*``...)."""
     env = dict(os.environ if environ is None else environ)
     found: dict[str, str] = {
         str(settings.root.resolve()): "the project folder's path on this machine",
         str(settings.data_dir.resolve()): "the data folder's path on this machine",
     }
+    for source in settings.iati_sources:  # local inputs outside the project
+        for path in source.paths:
+            folder = path if path.is_dir() else path.parent
+            folder = folder.resolve()
+            # a folder of a few letters ("/data") would match any text
+            if len(folder.parts) > 2 and not _inside(folder, settings.root):
+                found.setdefault(str(folder), "a local input folder's path on this machine")
     if env.get("DAGSTER_HOME"):
         found[str(Path(env["DAGSTER_HOME"]).resolve())] = "the Dagster folder's path (DAGSTER_HOME)"
     host = socket.gethostname()

@@ -49,8 +49,15 @@ from publish.quality import (
     read_history,
     write_latest_quality,
 )
-from publish.site import render_dcat, render_index_html
-from publish.tables import ReleaseTables, Stopwatch, StoredTables, TableFiles, read_sources
+from publish.site import render_dcat, render_index_html, render_release_html
+from publish.tables import (
+    ReleaseTables,
+    Stopwatch,
+    StoredTables,
+    TableFiles,
+    local_files,
+    read_sources,
+)
 from publish.targets import Target, content_type
 from publish.verify import read_back
 
@@ -466,6 +473,23 @@ def build_release(
         }
     stopwatch.add("profile pages", began)
     began = time.perf_counter()
+    files["index.html"] = render_release_html(
+        options.title,
+        version,
+        published,
+        [
+            (
+                resource["name"],
+                resource["title"],
+                resource["rows"],
+                resource["bytes"],
+                resource["parquet"]["bytes"],
+            )
+            for resource in resources
+        ],
+        has_quality=quality is not None,
+        has_profiles=profiles is not None,
+    ).encode()
     checksums.update({p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in files.items()})
     files["SHA256SUMS"] = "".join(
         f"{facts['sha256']}  {path}\n" for path, facts in sorted(checksums.items())
@@ -582,7 +606,8 @@ def publish_release(
     with _workspace(options.work_dir) as work:
         with _warehouse(options, work) as con:
             sources = read_sources(tables, options.project_root)
-            data = ReleaseTables(con, tables, sources, work, stopwatch)
+            local = local_files(tables, options.project_root)
+            data = ReleaseTables(con, tables, sources, work, stopwatch, local)
             digests = data.content_digests()
             digest = content_hash(digests)
             unchanged = bool(releases) and releases[0]["content_hash"] == digest

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from duckdb.sqltypes import VARCHAR
 
 from assets.harmonise.schema import arrow_schema, field_types, table_frame
 from assets.harmonise.store import read_table, to_arrow
 from assets.hashing import file_digest, file_sha256
-from assets.warehouse import duckdb_type, quote
+from assets.warehouse import duckdb_type, literal, quote
 from publish import files
-from publish.provenance import public_uri
+from publish.provenance import local_names, public_text, public_uri
 
 #: Beside the harmonised tables: each table's Parquet sha256 and CSV digest.
 CONTENT_DIGESTS = "content-digests.json"
@@ -38,6 +39,7 @@ CONTENT_DIGESTS = "content-digests.json"
 #: last good copy was kept, has the same data and publishes nothing new.
 RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
 _PUBLISHED_SOURCES = "__published_sources"
+_PUBLIC_TEXT = "__public_text"
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,44 @@ def read_sources(stored: StoredTables, root: Path | None) -> pd.DataFrame | None
     return public_sources(frame, root)
 
 
+def local_files(stored: StoredTables, root: Path | None) -> dict[str, list[tuple[str, str]]]:
+    """Each input file's local names and what a release shows instead
+    (:func:`publish.provenance.local_names`), by ``source_file``: none for a file that was
+    not local."""
+    path = stored.path("sources") if "sources" in stored.names else None
+    if path is None:
+        return {}
+    frame = read_table("sources", path)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, uri in zip(frame["source_file"], frame["uri"], strict=True):
+        names = local_names(uri, root) if isinstance(uri, str) else []
+        if isinstance(name, str) and names:
+            found.setdefault(name, names)
+    return found
+
+
 def public_sources(sources: pd.DataFrame, root: Path | None) -> pd.DataFrame:
     """``sources`` with each ``uri`` as a release may show it (no local paths outside the
-    project, no credentials): :func:`publish.provenance.public_uri`."""
+    project, no credentials): :func:`publish.provenance.public_uri`; and each ``reason``
+    without its local file's names (:func:`publish.provenance.local_names`)."""
     if "uri" not in sources.columns:
         return sources
-    shown = sources["uri"].map(lambda uri: public_uri(uri, root) if isinstance(uri, str) else uri)
-    return sources if shown.equals(sources["uri"]) else sources.assign(uri=shown)
+    raw = sources["uri"]
+    shown = raw.map(lambda uri: public_uri(uri, root) if isinstance(uri, str) else uri)
+    changed = {} if shown.equals(raw) else {"uri": shown}
+    if "reason" in sources.columns:
+        reasons = pd.array(
+            [
+                public_text(reason, local_names(uri, root))
+                if isinstance(reason, str) and isinstance(uri, str)
+                else reason
+                for reason, uri in zip(sources["reason"], raw, strict=True)
+            ],
+            dtype=sources["reason"].dtype,
+        )
+        if not pd.Series(reasons, index=sources.index).equals(sources["reason"]):
+            changed["reason"] = reasons
+    return sources.assign(**changed) if changed else sources
 
 
 @dataclass(frozen=True)
@@ -128,12 +161,24 @@ class ReleaseTables:
         sources: pd.DataFrame | None,
         work: Path,
         stopwatch: Stopwatch,
+        local: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self.con = con
         self.stored = stored
         self.work = work
         self.stopwatch = stopwatch
         files.prepare(con)
+        #: The local names of each input file (:func:`local_files`), which the messages of
+        #: ``quarantine`` (a file's rejection says where it was read) do not publish.
+        self.local = dict(local or {})
+        if self.local:
+            con.create_function(
+                _PUBLIC_TEXT,
+                lambda source_file, text: public_text(text, self.local.get(source_file, ())),
+                [VARCHAR, VARCHAR],
+                VARCHAR,
+                side_effects=False,
+            )
         #: Tables whose published files are written (while digesting, the CSV's digest is
         #: the published one): table -> (CSV, Parquet).
         self._rendered: dict[str, tuple[Path, Path]] = {}
@@ -160,7 +205,15 @@ class ReleaseTables:
         """The table as published (``sources`` with public URIs), with :data:`files.ROW`."""
         if table == "sources" and "sources" in self.names:
             return quote(_PUBLISHED_SOURCES)
-        return files.parquet_relation(table, self.stored.path(table))
+        relation = files.parquet_relation(table, self.stored.path(table))
+        if table == "quarantine" and self.local:
+            files_named = "[" + ", ".join(literal(name) for name in sorted(self.local)) + "]"
+            return (
+                f"(SELECT * REPLACE (CASE WHEN list_contains({files_named}, source_file) "
+                f"THEN {_PUBLIC_TEXT}(source_file, message) ELSE message END AS message) "
+                f"FROM {relation})"
+            )
+        return relation
 
     def content_relation(self, table: str) -> str:
         """The table as far as the content hash is concerned (run fields of sources empty)."""

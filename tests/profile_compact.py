@@ -14,6 +14,9 @@ can be computed by hand (the figures are in ``tests/unit/test_profiles.py``):
   in 2024). One results indicator with the same reference: baseline 0, target 100,
   actual 75.
 - Nepal (NP): its 40% of A2.
+- Beyond the countries, Donor D's West African audit network (D2: 200,000 in 2024 split
+  by the activity's one region, 298, and 50,000 on a transaction that names the region
+  289) and its global statistics fund (D3: 100,000 in 2024, no recipient at all).
 
 Peer groups: region Africa (GH, KE) and Asia (NP).
 """
@@ -102,6 +105,8 @@ def golden_tables() -> dict[str, pd.DataFrame]:
         _activity("XM-B-1", "XM-B", "Budget and employment advice", True, "technical_assistance"),
         _activity("XM-C-1", "XM-C", "Feeder roads", False, None),
         _activity("XM-D-1", "XM-D", "Treasury twinning", True, "twinning"),
+        _activity("XM-D-2", "XM-D", "Audit network", True, "technical_assistance"),
+        _activity("XM-D-3", "XM-D", "Global statistics fund", True, "technical_assistance"),
     ]
     countries = [
         {"activity_id": "XM-A-1", "country_code": "GH", "percentage": 100, "share": 1.0},
@@ -111,6 +116,16 @@ def golden_tables() -> dict[str, pd.DataFrame]:
         {"activity_id": "XM-C-1", "country_code": "GH", "percentage": 100, "share": 1.0},
         {"activity_id": "XM-D-1", "country_code": "KE", "percentage": 100, "share": 1.0},
     ]
+    countries = [{**row, "share_basis": "activity"} for row in countries]
+    regions = [
+        {
+            "activity_id": "XM-D-2",
+            "vocabulary": "1",
+            "region_code": "298",
+            "share": 1.0,
+            "share_basis": "activity",
+        }
+    ]
     sectors = [
         {"activity_id": "XM-A-1", "vocabulary": "1", "code": "15111", "share": 1.0},
         {"activity_id": "XM-A-2", "vocabulary": "1", "code": "15111", "share": 1.0},
@@ -118,7 +133,10 @@ def golden_tables() -> dict[str, pd.DataFrame]:
         {"activity_id": "XM-B-1", "vocabulary": "1", "code": "16020", "share": 0.5},
         {"activity_id": "XM-C-1", "vocabulary": "1", "code": "21020", "share": 1.0},
         {"activity_id": "XM-D-1", "vocabulary": "1", "code": "15111", "share": 1.0},
+        {"activity_id": "XM-D-2", "vocabulary": "1", "code": "15111", "share": 1.0},
+        {"activity_id": "XM-D-3", "vocabulary": "1", "code": "16062", "share": 1.0},
     ]
+    sectors = [{**row, "share_basis": "activity"} for row in sectors]
     transactions = [
         _disbursement("t1", "XM-A-1", "2023-03-01", 1_000_000, "GH"),
         _disbursement("t2", "XM-A-1", "2024-02-01", 500_000, "GH"),
@@ -126,6 +144,13 @@ def golden_tables() -> dict[str, pd.DataFrame]:
         _disbursement("t4", "XM-B-1", "2023-06-30", 400_000, "GH"),
         _disbursement("t5", "XM-C-1", "2023-09-30", 600_000, "GH"),
         _disbursement("t6", "XM-D-1", "2024-07-01", 300_000, "KE"),
+        _disbursement("t8", "XM-D-2", "2024-03-31", 200_000),
+        {
+            **_disbursement("t9", "XM-D-2", "2024-09-30", 50_000),
+            "recipient_region": "289",
+            "recipient_region_vocabulary": "1",
+        },
+        _disbursement("t10", "XM-D-3", "2024-06-30", 100_000),
         {  # incoming funds: never counted as a disbursement
             **_disbursement("t7", "XM-D-1", "2024-01-01", 900_000, "KE"),
             "transaction_type": "1",
@@ -333,8 +358,8 @@ def golden_tables() -> dict[str, pd.DataFrame]:
             "source_file": "xm-d.xml",
             "source": "iati",
             "status": "ok",
-            "n_records": 1,
-            "n_accepted": 1,
+            "n_records": 3,
+            "n_accepted": 3,
             "n_quarantined": 0,
         },
         {
@@ -357,6 +382,7 @@ def golden_tables() -> dict[str, pd.DataFrame]:
     tables = {
         "activities": table_frame("activities", activities),
         "activity_countries": table_frame("activity_countries", countries),
+        "activity_regions": table_frame("activity_regions", regions),
         "activity_sectors": table_frame("activity_sectors", sectors),
         "transactions": table_frame("transactions", transactions),
         "cd_priorities": table_frame("cd_priorities", priorities),

@@ -35,6 +35,7 @@ from assets.warehouse import ROW, empty_table_sql, quote, temp_table, typed_sele
 IATI_TABLES = (
     "activities",
     "activity_countries",
+    "activity_regions",
     "activity_sectors",
     "participating_orgs",
     "transactions",
@@ -53,7 +54,13 @@ ALL_TABLES = (
 )
 #: Tables that describe an activity: when a partner submission reports an
 #: activity IATI publishes, these come from IATI alone.
-DESCRIPTIVE_TABLES = ("activities", "activity_countries", "activity_sectors", "participating_orgs")
+DESCRIPTIVE_TABLES = (
+    "activities",
+    "activity_countries",
+    "activity_regions",
+    "activity_sectors",
+    "participating_orgs",
+)
 ALSO_IN_IATI_RULE = "activity_also_in_iati"
 DUPLICATE_RULE = "duplicate_activity_across_files"
 
@@ -62,6 +69,7 @@ DUPLICATE_RULE = "duplicate_activity_across_files"
 SORT_KEYS: dict[str, Sequence[str]] = {
     "activities": ("activity_id",),
     "activity_countries": ("activity_id", "country_code"),
+    "activity_regions": ("activity_id", "vocabulary", "region_code"),
     "activity_sectors": ("activity_id", "vocabulary", "code"),
     "participating_orgs": ("activity_id", "source_ref"),
     "transactions": ("activity_id", "source_ref", "transaction_id"),

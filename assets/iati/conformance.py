@@ -1169,6 +1169,12 @@ class _FileCheck:
             )
         name = local_name(root.tag)
         namespace = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else None
+        if namespace is None and ":" in name:  # libxml2 only warns of an undeclared prefix
+            raise _NotChecked(
+                f"the file was not checked: it is not well-formed XML: the namespace prefix "
+                f"{name.split(':', 1)[0]!r} of the root element <{name}> is not declared",
+                root.sourceline,
+            )
         if name == "iati-organisations" and namespace is None:
             raise _NotChecked(
                 "the file was not checked: it is an IATI organisation file "

@@ -44,7 +44,7 @@ from assets.iati.conformance import CODE_SCHEMA, CodeReader, code_version
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -122,6 +122,16 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
             ("percentage", _NUM),
         ]
     ),
+    "regions": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("source_ref", _STR),
+            ("line", _INT),
+            ("vocabulary", _STR),
+            ("code", _STR),
+            ("percentage", _NUM),
+        ]
+    ),
     "sectors": pa.schema(
         [
             ("activity_id", _STR),
@@ -165,9 +175,24 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
             ("disbursement_channel", _STR),
             ("sector_code", _STR),
             ("recipient_country", _STR),
+            ("recipient_region", _STR),
+            ("recipient_region_vocabulary", _STR),
             ("humanitarian", _BOOL),
             ("counts_toward_totals", _BOOL),
             ("exclusion_reason", _STR),
+        ]
+    ),
+    # the sectors (every vocabulary), recipient countries and recipient regions given on
+    # accepted transactions: the transform derives activity shares from them when the
+    # activity gives none of its own
+    "transaction_splits": pa.schema(
+        [
+            ("activity_id", _STR),
+            ("transaction_id", _STR),
+            # "sector", "country" or "region"
+            ("dimension", _STR),
+            ("vocabulary", _STR),
+            ("code", _STR),
         ]
     ),
     "budgets": pa.schema(
@@ -460,6 +485,7 @@ class _ActivityExtractor:
         status = _first(kids, "activity-status")
 
         self.countries()
+        self.regions()
         self.sectors()
         self.participating_orgs()
         self.transactions()
@@ -569,6 +595,31 @@ class _ActivityExtractor:
             percentage = self.percentage(node, ref, "activity_countries")
             self.tables["countries"].add(self.activity_id, ref, node.sourceline, code, percentage)
 
+    def regions(self) -> None:
+        for position, node in enumerate(self.kids.get("recipient-region", _NONE), start=1):
+            ref = f"{self.ref}/recipient-region[{position}]"
+            code = _attr(node, "code")
+            if not code:
+                self.file.problem(
+                    ref,
+                    "activity_regions",
+                    "missing_code",
+                    "recipient-region without a code; region not recorded",
+                    field="region_code",
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            percentage = self.percentage(node, ref, "activity_regions")
+            self.tables["regions"].add(
+                self.activity_id,
+                ref,
+                node.sourceline,
+                _attr(node, "vocabulary") or "1",
+                code,
+                percentage,
+            )
+
     def sectors(self) -> None:
         for position, node in enumerate(self.kids.get("sector", _NONE), start=1):
             ref = f"{self.ref}/sector[{position}]"
@@ -639,6 +690,7 @@ class _ActivityExtractor:
             values: list[etree._Element] = []
             first: dict[str, etree._Element] = {}
             coded: dict[str, str] = {}
+            sectors: list[etree._Element] = []
             for child in node:
                 tag = child.tag
                 if tag == "value":
@@ -648,10 +700,13 @@ class _ActivityExtractor:
                 elif tag in _TRANSACTION_FIRST:
                     if tag not in first:
                         first[tag] = child
-                elif tag in _TRANSACTION_CODED and tag not in coded:
-                    code = _coded(tag, child)
-                    if code:
-                        coded[tag] = code
+                elif tag in _TRANSACTION_CODED:
+                    if tag == "sector":
+                        sectors.append(child)
+                    if tag not in coded:
+                        code = _coded(tag, child)
+                        if code:
+                            coded[tag] = code
             raw_type = _attr(types[0], "code") if types else None
             kind = codes.transaction_type(raw_type)
             if len(values) > 1 or len(types) > 1:
@@ -712,6 +767,8 @@ class _ActivityExtractor:
             provider = first.get("provider-org")
             receiver = first.get("receiver-org")
             country = first.get("recipient-country")
+            region = first.get("recipient-region")
+            region_code = _attr(region, "code")
             humanitarian = codes.boolean(node.get("humanitarian"))
             exclusion = None
             if kind in codes.INCOMING_TRANSACTION_TYPES:
@@ -724,9 +781,12 @@ class _ActivityExtractor:
                 f"{'' if transaction_date is None else transaction_date}\x1f{raw_value}\x1f"
                 f"{'' if currency is None else currency}"
             )
+            transaction_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+            if sectors or country is not None or region is not None:
+                self.transaction_splits(transaction_id, ref, sectors, country, region)
             rows.append(
                 (
-                    hashlib.sha256(key.encode("utf-8")).hexdigest()[:20],
+                    transaction_id,
                     activity_id,
                     ref,
                     line,
@@ -745,11 +805,88 @@ class _ActivityExtractor:
                     coded.get("disbursement-channel"),
                     coded.get("sector"),
                     (_attr(country, "code") or "").upper() or None,
+                    region_code,
+                    (_attr(region, "vocabulary") or "1") if region_code else None,
                     humanitarian if humanitarian is not None else self.humanitarian,
                     exclusion is None,
                     exclusion,
                 )
             )
+
+    def transaction_splits(
+        self,
+        transaction_id: str,
+        ref: str,
+        sectors: list[etree._Element],
+        country: etree._Element | None,
+        region: etree._Element | None,
+    ) -> None:
+        """The sectors (the first of each vocabulary), recipient country or recipient region
+        an accepted transaction gives, for the activity's shares; what cannot be used for
+        them is said in quarantine (the transaction itself is accepted as it is)."""
+        f = self.file
+        add = self.tables["transaction_splits"].add
+        seen: dict[str, str] = {}
+        for node in sectors:
+            vocabulary = codes.sector_vocabulary(node.get("vocabulary"))
+            code = _attr(node, "code")
+            if not code:
+                continue
+            if vocabulary in seen:
+                f.problem(
+                    ref,
+                    "activity_sectors",
+                    "repeated_transaction_sector",
+                    f"the transaction gives a second sector of vocabulary {vocabulary} "
+                    f"({code}); IATI allows one per vocabulary, so only the first "
+                    f"({seen[vocabulary]}) counts in the activity's sector shares",
+                    field="code",
+                    value=code,
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            seen[vocabulary] = code
+            add(self.activity_id, transaction_id, "sector", vocabulary, code)
+        if country is not None:
+            code = (_attr(country, "code") or "").upper()
+            if re.fullmatch(r"[A-Z]{2}", code):
+                add(self.activity_id, transaction_id, "country", None, code)
+            else:
+                f.problem(
+                    ref,
+                    "activity_countries",
+                    "invalid_country_code",
+                    f"transaction recipient-country code {code!r} is not an ISO 3166-1 "
+                    "alpha-2 code; not counted in the activity's country shares",
+                    field="country_code",
+                    value=code,
+                    line=country.sourceline,
+                    severity="warning",
+                )
+        if region is not None:
+            code = _attr(region, "code")
+            if country is not None:
+                f.problem(
+                    ref,
+                    "activity_regions",
+                    "country_and_region",
+                    f"the transaction gives both a recipient-country and a recipient-region "
+                    f"({code}); IATI allows one of them, so only the country counts in the "
+                    "activity's shares",
+                    field="region_code",
+                    value=code,
+                    line=region.sourceline,
+                    severity="warning",
+                )
+            elif code:
+                add(
+                    self.activity_id,
+                    transaction_id,
+                    "region",
+                    _attr(region, "vocabulary") or "1",
+                    code,
+                )
 
     def budgets(self) -> None:
         f = self.file
@@ -936,7 +1073,7 @@ def _first(kids: Mapping[str, list[etree._Element]], name: str) -> etree._Elemen
 
 #: Transaction children of which the first one is read.
 _TRANSACTION_FIRST = frozenset(
-    {"transaction-date", "provider-org", "receiver-org", "recipient-country"}
+    {"transaction-date", "provider-org", "receiver-org", "recipient-country", "recipient-region"}
 )
 #: Transaction children read for their code: the first one with a code (and, for aid types
 #: and sectors, of the DAC vocabulary).

@@ -194,22 +194,23 @@ def prepare_file(
             uri,
             rejection=Rejection("unreadable", message, f"file rejected: {message}"),
         )
-    findings = None
-    if not extracted.rejected:
-        digest = str(extracted.summary["sha256"])
-        key = conformance_key or options.conformance_key()
-        findings = conformance_path(root / "conformance", key, digest)
-        if not findings.exists():
-            table = findings_arrow(
-                check_schema(
-                    path,
-                    "",
-                    schemas=options.schemas,
-                    max_findings=options.max_findings,
-                    well_formed=True,
-                )
+    # Every file read is checked, a rejected one too: the check says why it could not run
+    # (not XML, not an activity file...), where it stops being well-formed, or what the
+    # schema says of a well-formed file the extractor could take nothing from.
+    digest = str(extracted.summary["sha256"])
+    key = conformance_key or options.conformance_key()
+    findings = conformance_path(root / "conformance", key, digest)
+    if not findings.exists():
+        table = findings_arrow(
+            check_schema(
+                path,
+                "",
+                schemas=options.schemas,
+                max_findings=options.max_findings,
+                well_formed=extracted.summary.get("rejected_rule") in (None, "no_activities"),
             )
-            _write_atomic(table, findings)
+        )
+        _write_atomic(table, findings)
     return IatiInput(source_file, uri, extract=extracted.folder, conformance=findings)
 
 

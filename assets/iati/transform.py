@@ -4,9 +4,12 @@ The second half of harmonising (:mod:`assets.iati.extract` is the first). Over
 the extracted Parquet of every file of the night, in SQL:
 
 - narratives: the one in ``iati.preferred_languages`` order (else the first);
-- shares: repeated countries and sectors merged (percentages added), percentages
-  rebased to shares summing to 1 per activity (countries) and per activity and
-  vocabulary (sectors), missing ones split evenly, each rebasing said in quarantine;
+- shares: repeated countries, regions and sectors merged (percentages added),
+  percentages rebased to shares summing to 1 per activity (countries with the regions
+  of one vocabulary) and per activity and vocabulary (sectors), missing ones split
+  evenly, each rebasing said in quarantine; an activity that gives its sectors or
+  recipients only on its transactions gets its shares from their values
+  (``share_basis`` says which);
 - US dollars: a join with the exchange rates (the value date's month, else the
   nearest earlier month within ``reference.rate_fallback_months``);
 - capacity development: ``is_cd``, ``cd_basis`` and ``modality`` from the rules of
@@ -337,26 +340,66 @@ def _usd_message(options: TransformOptions) -> str:
     )
 
 
-def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) -> None:
-    """``h_<table>``: repeated codes merged and percentages rebased into shares, with
-    ``q_<table>`` holding the quarantine warnings this gives (repeated codes, negative
-    percentages, missing percentages, percentages not adding up to 100)."""
-    # as the pandas harmoniser wrote it: "activity_countries" without "activity_" and a
-    # trailing "s" gave "countrie"
-    noun = {"countries": "countrie", "sectors": "sector"}[table]
-    plural = {"countries": "countries", "sectors": "sectors"}[table]
-    harmonised = {"countries": "activity_countries", "sectors": "activity_sectors"}[table]
-    key_text = {
-        "countries": "n.country_code",
-        "sectors": "n.vocabulary || ' / ' || n.code",
-    }[table]
+@dataclass(frozen=True)
+class _ShareKind:
+    """How :func:`_shares` names one kind of share rows in its quarantine warnings (SQL
+    expressions over the row ``n`` or the group ``w``)."""
+
+    #: The harmonised table of a row (``n``) ...
+    table: str
+    #: ... and of a whole group (``w``).
+    group_table: str
+    #: "countrie"/"sector"/"region" + " " + the code, for a repeated row (``n``).
+    repeated: str
+    #: "countries", "sectors", "countries and regions" ... of a group (``w``).
+    plural: str
+    #: Extra aggregates of ``g_<name>`` that ``group_table`` and ``plural`` read.
+    counts: str = ""
+
+
+_SECTORS = _ShareKind(
+    table="'activity_sectors'",
+    group_table="'activity_sectors'",
+    # as the pandas harmoniser wrote it: "activity_sectors" without "activity_" and "s"
+    repeated="'sector ' || n.vocabulary || ' / ' || n.code",
+    plural="'sectors'",
+)
+#: Recipient countries and the regions of each activity's counted region vocabulary share
+#: the activity between them (IATI: their percentages add up to 100 together).
+_RECIPIENTS = _ShareKind(
+    table="CASE n.kind WHEN 'country' THEN 'activity_countries' ELSE 'activity_regions' END",
+    group_table=(
+        "CASE WHEN w.n_countries > 0 THEN 'activity_countries' ELSE 'activity_regions' END"
+    ),
+    # "activity_countries" without "activity_" and a trailing "s" gave "countrie"
+    repeated="CASE n.kind WHEN 'country' THEN 'countrie ' ELSE 'region ' END || n.code",
+    plural=(
+        "CASE WHEN w.n_regions = 0 THEN 'countries' WHEN w.n_countries = 0 THEN 'regions' "
+        "ELSE 'countries and regions' END"
+    ),
+    counts=(
+        ", count(*) FILTER (WHERE kind = 'country') AS n_countries, "
+        "count(*) FILTER (WHERE kind = 'region') AS n_regions"
+    ),
+)
+
+
+def _shares(
+    con: duckdb.DuckDBPyConnection, name: str, key: str, group: str, kind: _ShareKind
+) -> None:
+    """``h_<name>``: the activity-level rows of ``x_<name>`` with repeated codes merged and
+    percentages rebased into shares per activity and ``group`` (``share_basis``
+    ``activity``, or ``even`` when no percentage could weigh them), with ``q_<name>``
+    holding the quarantine warnings this gives (repeated codes, negative percentages,
+    missing percentages, percentages not adding up to 100)."""
+    source, merged, groups = quote("x_" + name), quote("m_" + name), quote("g_" + name)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {quote("m_" + table)} AS
+        CREATE OR REPLACE TEMP TABLE {merged} AS
         WITH numbered AS (
             SELECT *, row_number() OVER (PARTITION BY folder, activity_id, {key} ORDER BY _ord)
                 AS _repeat
-            FROM {quote("x_" + table)}
+            FROM {source}
         ), merged AS (
             SELECT folder, activity_id, {key},
                 list(percentage ORDER BY _ord) FILTER (WHERE percentage IS NOT NULL) AS given,
@@ -373,22 +416,23 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) ->
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {quote("g_" + table)} AS
+        CREATE OR REPLACE TEMP TABLE {groups} AS
         SELECT folder, activity_id, {group} AS _group,
             count(*) AS n_members,
             count(*) FILTER (WHERE percentage IS NULL) AS n_missing,
             list(CASE WHEN percentage > 0.0 THEN percentage ELSE 0.0 END ORDER BY _ord)
                 FILTER (WHERE percentage IS NOT NULL) AS given
-        FROM {quote("m_" + table)} GROUP BY ALL
+            {kind.counts}
+        FROM {merged} GROUP BY ALL
         """
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {quote("w_" + table)} AS
+        CREATE OR REPLACE TEMP TABLE {quote("w_" + name)} AS
         WITH sums AS (
             SELECT *, CASE WHEN len(given) = 0 THEN NULL
                 ELSE list_reduce(given, (a, b) -> a + b) END AS given_sum
-            FROM {quote("g_" + table)}
+            FROM {groups}
         )
         SELECT *,
             CASE WHEN n_missing = 0 THEN NULL WHEN given_sum IS NULL THEN 100.0
@@ -398,15 +442,15 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) ->
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {quote("h_" + table)} AS
+        CREATE OR REPLACE TEMP TABLE {quote("h_" + name)} AS
         WITH weighted AS (
             SELECT m.*, w.n_members, w.n_missing,
                 CASE WHEN m.percentage > 0.0 THEN m.percentage
                     WHEN m.percentage IS NOT NULL THEN 0.0
                     WHEN w.n_members = 1 THEN 100.0
                     ELSE w.remainder / w.n_missing END AS _weight
-            FROM {quote("m_" + table)} m
-            JOIN {quote("w_" + table)} w ON w.folder = m.folder
+            FROM {merged} m
+            JOIN {quote("w_" + name)} w ON w.folder = m.folder
                 AND w.activity_id = m.activity_id AND w._group = m.{group}
         ), totals AS (
             SELECT folder, activity_id, {group} AS _group,
@@ -415,7 +459,9 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) ->
         )
         SELECT w.* EXCLUDE (_weight, n_members, n_missing),
             CASE WHEN t._total > 0 THEN w._weight / t._total ELSE 1.0 / w.n_members END
-                AS share
+                AS share,
+            CASE WHEN t._total > 0 AND NOT (w.n_members > 1 AND w.n_missing = w.n_members)
+                THEN 'activity' ELSE 'even' END AS share_basis
         FROM weighted w JOIN totals t ON t.folder = w.folder
             AND t.activity_id = w.activity_id AND t._group = w.{group}
         """
@@ -430,48 +476,251 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, key: str, group: str) ->
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {quote("q_" + table)} AS
-        SELECT n.folder, n.source_ref, '{harmonised}' AS "table", 'percentage' AS field,
+        CREATE OR REPLACE TEMP TABLE {quote("q_" + name)} AS
+        SELECT n.folder, n.source_ref, {kind.table} AS "table", 'percentage' AS field,
             'repeated_code' AS rule, py_str(n.percentage) AS value,
             CASE WHEN n.line IS NULL OR n.line = 0 THEN '' ELSE 'line ' || n.line || ': ' END
-                || '{noun} ' || {key_text}
+                || {kind.repeated}
                 || ' listed again for the activity; percentages added into the row of '
                 || k.source_ref AS message,
             'warning' AS severity, 1 AS _kind, n._ord AS _ord
         FROM (
             SELECT *, row_number() OVER (PARTITION BY folder, activity_id, {key} ORDER BY _ord)
                 AS _repeat
-            FROM {quote("x_" + table)}
+            FROM {source}
         ) n
-        JOIN {quote("m_" + table)} k ON k.folder = n.folder AND k.activity_id = n.activity_id
-            AND {" AND ".join(f"k.{c} = n.{c}" for c in key.split(", "))}
+        JOIN {merged} k ON k.folder = n.folder AND k.activity_id = n.activity_id
+            AND {" AND ".join(f"k.{c} IS NOT DISTINCT FROM n.{c}" for c in key.split(", "))}
         WHERE n._repeat > 1
         UNION ALL
-        SELECT folder, source_ref, '{harmonised}', 'percentage', 'negative_percentage',
-            py_str(percentage),
-            CASE WHEN line IS NULL OR line = 0 THEN '' ELSE 'line ' || line || ': ' END
-                || 'percentage ' || py_g(percentage) || ' is negative; counted as 0 in the shares',
-            'warning', 2, _ord
-        FROM {quote("m_" + table)} WHERE percentage < 0
+        SELECT n.folder, n.source_ref, {kind.table}, 'percentage', 'negative_percentage',
+            py_str(n.percentage),
+            CASE WHEN n.line IS NULL OR n.line = 0 THEN '' ELSE 'line ' || n.line || ': ' END
+                || 'percentage ' || py_g(n.percentage)
+                || ' is negative; counted as 0 in the shares',
+            'warning', 2, n._ord
+        FROM {merged} n WHERE n.percentage < 0
         UNION ALL
-        SELECT w.folder, {activity_place}, '{harmonised}', 'share', 'percentage_missing', NULL,
+        SELECT w.folder, {activity_place}, {kind.group_table}, 'share', 'percentage_missing',
+            NULL,
             coalesce('line ' || nullif({activity_line}, 0) || ': ', '')
-                || w.n_missing || ' of ' || w.n_members || ' {plural} have no percentage; the '
+                || w.n_missing || ' of ' || w.n_members || ' ' || {kind.plural}
+                || ' have no percentage; the '
                 || CASE WHEN w.given_sum IS NULL THEN '' ELSE 'remaining ' END
                 || py_g(w.remainder) || '% is split evenly among them',
             'warning', 3, 0
-        FROM {quote("w_" + table)} w WHERE w.n_missing > 0 AND w.n_members > 1
+        FROM {quote("w_" + name)} w WHERE w.n_missing > 0 AND w.n_members > 1
         UNION ALL
-        SELECT w.folder, {activity_place}, '{harmonised}', 'percentage', 'percentages_not_100',
-            py_g(w.given_sum),
+        SELECT w.folder, {activity_place}, {kind.group_table}, 'percentage',
+            'percentages_not_100', py_g(w.given_sum),
             coalesce('line ' || nullif({activity_line}, 0) || ': ', '')
                 || 'percentages add up to ' || py_g(w.given_sum)
                 || ', not 100; shares rebased to sum to 1',
             'warning', 4, 0
-        FROM {quote("w_" + table)} w
+        FROM {quote("w_" + name)} w
         WHERE w.n_missing = 0 AND w.given_sum IS NOT NULL AND abs(w.given_sum - 100.0) > 0.01
         """
     )
+
+
+#: The place of a row derived from transactions (or of a region among the recipients): after
+#: every row of its file's own table, within the quarantine's places of one kind (10**12).
+_AFTER = 1_000_000_000
+
+
+def _recipients(con: duckdb.DuckDBPyConnection) -> None:
+    """``x_recipients``: each activity's recipient countries and the recipient regions of
+    its counted region vocabulary (``1``, the OECD DAC regions, when it gives any, else
+    the first of the others in code order), countries first; ``q_regions``: a warning for
+    each region of another vocabulary, which is not counted (it would count the same
+    money twice)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE r_counted AS
+        SELECT folder, activity_id,
+            CASE WHEN bool_or(vocabulary = '1') THEN '1' ELSE min(vocabulary) END AS vocabulary
+        FROM x_regions GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE x_recipients AS
+        SELECT folder, activity_id, source_ref, line, 'country' AS kind,
+            NULL::VARCHAR AS vocabulary, country_code AS code, percentage, _ord,
+            _ord AS _row
+        FROM x_countries
+        UNION ALL
+        SELECT r.folder, r.activity_id, r.source_ref, r.line, 'region', r.vocabulary, r.code,
+            r.percentage, {_AFTER} + r._ord, r._ord
+        FROM x_regions r JOIN r_counted c ON c.folder = r.folder
+            AND c.activity_id = r.activity_id AND c.vocabulary = r.vocabulary
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE q_regions AS
+        SELECT r.folder, r.source_ref, 'activity_regions' AS "table", 'vocabulary' AS field,
+            'region_vocabulary_not_counted' AS rule, r.vocabulary AS value,
+            CASE WHEN r.line IS NULL OR r.line = 0 THEN '' ELSE 'line ' || r.line || ': ' END
+                || 'recipient-region ' || r.code || ' of vocabulary ' || r.vocabulary
+                || ' not recorded: the activity''s regions are counted in vocabulary '
+                || c.vocabulary || ', and the same money is not counted twice' AS message,
+            'warning' AS severity, 6 AS _kind, r._ord AS _ord
+        FROM x_regions r JOIN r_counted c ON c.folder = r.folder
+            AND c.activity_id = r.activity_id AND c.vocabulary <> r.vocabulary
+        """
+    )
+
+
+def _transaction_shares(con: duckdb.DuckDBPyConnection) -> None:
+    """``t_shares``: the shares of the activities that give sectors (of a vocabulary) or
+    recipients only on their transactions, from the transactions' values; ``q_splits``:
+    a warning for each activity whose shares had to be split evenly instead.
+
+    The transactions weighed are those of the first kind that gives the dimension:
+    disbursements and expenditures, else commitments, else any. A code weighs the net
+    value of its transactions (in their own currency, so that the shares do not move
+    with the exchange rates; a negative net weighs 0), and its share is its weight over
+    all the codes' weights. When those transactions are in more than one currency, or
+    no code weighs more than 0, each code gets an even share (``share_basis`` ``even``)
+    and a warning says why."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE t_shares AS
+        WITH own AS (
+            SELECT DISTINCT folder, activity_id, 'recipient' AS _group FROM x_countries
+            UNION SELECT DISTINCT folder, activity_id, 'recipient' FROM x_regions
+            UNION SELECT DISTINCT folder, activity_id, 'sector ' || vocabulary FROM x_sectors
+        ), given AS (
+            SELECT s.folder, s.activity_id, s.dimension,
+                CASE WHEN s.dimension = 'sector' THEN 'sector ' || s.vocabulary
+                    ELSE 'recipient' END AS _group,
+                s.vocabulary, s.code, t.source_ref, t.line, t.currency,
+                coalesce(t.value, 0.0) AS weight,
+                CASE WHEN t.transaction_type IN ('3', '4') THEN 1
+                    WHEN t.transaction_type = '2' THEN 2 ELSE 3 END AS tier,
+                s._ord AS _ord
+            FROM x_transaction_splits s
+            JOIN x_transactions t ON t.folder = s.folder AND t.transaction_id = s.transaction_id
+            WHERE NOT EXISTS (
+                SELECT 1 FROM own o WHERE o.folder = s.folder AND o.activity_id = s.activity_id
+                    AND o._group = CASE WHEN s.dimension = 'sector' THEN 'sector ' || s.vocabulary
+                        ELSE 'recipient' END
+            )
+        ), weighed AS (
+            SELECT * FROM given
+            QUALIFY tier = min(tier) OVER (PARTITION BY folder, activity_id, _group)
+        ), codes AS (
+            SELECT folder, activity_id, _group, dimension, vocabulary, code,
+                greatest(list_reduce(list(weight ORDER BY _ord), (a, b) -> a + b), 0.0)
+                    AS weight,
+                arg_min(source_ref, _ord) AS source_ref, arg_min(line, _ord) AS line,
+                min(_ord) AS _ord
+            FROM weighed GROUP BY ALL
+        ), currencies AS (
+            SELECT folder, activity_id, _group,
+                list_sort(list(DISTINCT coalesce(currency, 'no currency'))) AS currencies
+            FROM weighed GROUP BY ALL
+        ), groups AS (
+            SELECT c.folder, c.activity_id, c._group,
+                list_reduce(list(c.weight ORDER BY c._ord), (a, b) -> a + b) AS total,
+                count(*) AS n_codes, any_value(k.currencies) AS currencies
+            FROM codes c JOIN currencies k USING (folder, activity_id, _group)
+            GROUP BY ALL
+        )
+        SELECT c.folder, c.activity_id, c._group, c.dimension, c.vocabulary, c.code,
+            c.source_ref, c.line, NULL::DOUBLE AS percentage,
+            CASE WHEN g.total > 0 AND len(g.currencies) <= 1 THEN c.weight / g.total
+                ELSE 1.0 / g.n_codes END AS share,
+            CASE WHEN g.total > 0 AND len(g.currencies) <= 1 THEN 'transaction'
+                ELSE 'even' END AS share_basis,
+            g.total, g.n_codes, g.currencies, {_AFTER} + c._ord AS _ord
+        FROM codes c JOIN groups g USING (folder, activity_id, _group)
+        """
+    )
+    activity_place = (
+        "(SELECT a.source_ref FROM x_activities a WHERE a.folder = t.folder "
+        "AND a.activity_id = t.activity_id)"
+    )
+    activity_line = (
+        "(SELECT a.line FROM x_activities a WHERE a.folder = t.folder "
+        "AND a.activity_id = t.activity_id)"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE q_splits AS
+        SELECT t.folder, {activity_place} AS source_ref,
+            CASE WHEN t.dimension = 'sector' THEN 'activity_sectors'
+                ELSE 'activity_countries' END AS "table",
+            'share' AS field,
+            CASE WHEN len(t.currencies) > 1 THEN 'transaction_currencies_differ'
+                ELSE 'transaction_values_zero' END AS rule,
+            CASE WHEN len(t.currencies) > 1 THEN array_to_string(t.currencies, ', ') END
+                AS value,
+            coalesce('line ' || nullif({activity_line}, 0) || ': ', '')
+                || CASE WHEN t.dimension = 'sector'
+                    THEN 'sectors of vocabulary ' || t.vocabulary
+                    ELSE 'recipient countries and regions' END
+                || ' are given on transactions '
+                || CASE WHEN len(t.currencies) > 1
+                    THEN 'in ' || len(t.currencies) || ' currencies ('
+                        || array_to_string(t.currencies, ', ') || '), which cannot be weighed '
+                        || 'together'
+                    ELSE 'whose values add up to nothing' END
+                || '; the activity is split evenly among the ' || t.n_codes || ' of them'
+                AS message,
+            'warning' AS severity, 7 AS _kind, min(t._ord) AS _ord
+        FROM t_shares t WHERE t.share_basis = 'even'
+        GROUP BY t.folder, t.activity_id, t.dimension, t.vocabulary, t.currencies, t.n_codes
+        """
+    )
+
+
+def _all_shares(con: duckdb.DuckDBPyConnection) -> None:
+    """``h_countries``, ``h_regions`` and ``h_sectors``: every activity's shares, from its
+    own percentages (:func:`_shares`) or from its transactions (:func:`_transaction_shares`),
+    with ``share_basis``."""
+    _recipients(con)
+    _shares(con, "recipients", "kind, code", "activity_id", _RECIPIENTS)
+    _shares(con, "sectors", "vocabulary, code", "vocabulary", _SECTORS)
+    _transaction_shares(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE h_countries AS
+        SELECT folder, activity_id, source_ref, code AS country_code, percentage, share,
+            share_basis, _ord
+        FROM h_recipients WHERE kind = 'country'
+        UNION ALL
+        SELECT folder, activity_id, source_ref, code, percentage, share, share_basis, _ord
+        FROM t_shares WHERE dimension = 'country'
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE h_regions AS
+        SELECT folder, activity_id, source_ref, vocabulary, code AS region_code, percentage,
+            share, share_basis, _row AS _ord
+        FROM h_recipients WHERE kind = 'region'
+        UNION ALL
+        SELECT folder, activity_id, source_ref, vocabulary, code, percentage, share,
+            share_basis, _ord
+        FROM t_shares WHERE dimension = 'region'
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE h_sectors_all AS
+        SELECT folder, activity_id, source_ref, vocabulary, code, names, percentage, share,
+            share_basis, _ord
+        FROM h_sectors
+        UNION ALL
+        SELECT folder, activity_id, source_ref, vocabulary, code, NULL, percentage, share,
+            share_basis, _ord
+        FROM t_shares WHERE dimension = 'sector'
+        """
+    )
+    con.execute("DROP TABLE h_sectors")
+    con.execute("ALTER TABLE h_sectors_all RENAME TO h_sectors")
 
 
 #: Bytes of IATI XML transformed together. Each file's tables are transformed on their
@@ -483,6 +732,7 @@ PART_BYTES = 512 * 2**20
 PART_TABLES = (
     "activities",
     "activity_countries",
+    "activity_regions",
     "activity_sectors",
     "participating_orgs",
     "results",
@@ -541,8 +791,7 @@ def iati_tables(
         for table in EXTRACT_SCHEMAS:
             _scan(con, table, folders)
         # rejected files' tables are empty; the accepted ones join the night's inputs
-        _shares(con, "countries", "country_code", "activity_id")
-        _shares(con, "sectors", "vocabulary, code", "vocabulary")
+        _all_shares(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE h_class AS {_classification_sql(options.rules)}")
         _activity_tables(con, options)
         _money_tables(con, options)
@@ -729,8 +978,17 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE iati_activity_countries AS
-        SELECT c.activity_id, c.country_code, c.percentage, c.share, {_provenance("c")}
+        SELECT c.activity_id, c.country_code, c.percentage, c.share, c.share_basis,
+            {_provenance("c")}
         FROM {_ACCEPTED} JOIN h_countries c ON c.folder = i.folder
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE iati_activity_regions AS
+        SELECT r.activity_id, r.vocabulary, r.region_code, r.percentage, r.share,
+            r.share_basis, {_provenance("r")}
+        FROM {_ACCEPTED} JOIN h_regions r ON r.folder = i.folder
         """
     )
     con.execute(
@@ -741,7 +999,7 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
                 nullif(n.name, ''),
                 pick_narrative(s.names, a.lang).text
             ) AS code_name,
-            s.percentage, s.share,
+            s.percentage, s.share, s.share_basis,
             s.vocabulary = '1' AND list_contains({cd_sectors}, s.code) AS is_cd_sector,
             {_provenance("s")}
         FROM {_ACCEPTED} JOIN h_sectors s ON s.folder = i.folder
@@ -823,6 +1081,7 @@ def _money_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> 
             t.usd_rate_period, t.usd_rate_source, t.provider_org_ref, t.provider_activity_id,
             t.receiver_org_ref, t.receiver_activity_id, t.aid_type, t.finance_type,
             t.flow_type, t.disbursement_channel, t.sector_code, t.recipient_country,
+            t.recipient_region, t.recipient_region_vocabulary,
             t.humanitarian, t.counts_toward_totals, t.exclusion_reason, {_provenance("t")}
         FROM {_ACCEPTED} JOIN u_transactions t ON t.folder = i.folder
         """
@@ -877,7 +1136,15 @@ def _file_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> N
         FROM x_quarantine
         """
     )
-    parts = ["x_quarantine_rows", "q_countries", "q_sectors", "q_transactions", "q_budgets"]
+    parts = [
+        "x_quarantine_rows",
+        "q_recipients",
+        "q_regions",
+        "q_sectors",
+        "q_splits",
+        "q_transactions",
+        "q_budgets",
+    ]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE iati_quarantine AS
@@ -899,16 +1166,16 @@ def _file_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> N
 
 
 def _conformance(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> None:
-    """``iati_conformance``: each accepted file's XML Schema findings (kept with its extract),
-    then its codelist findings, checked here against tonight's codelists."""
+    """``iati_conformance``: each file's XML Schema findings (kept with its extract; for a
+    file refused unread, one ``xsd:not_checked`` row saying why), then an accepted file's
+    codelist findings, checked here against tonight's codelists."""
     fields = [f for f in arrow_schema("conformance") if f.name != "source_file"]
     columns = ", ".join(quote(f.name) for f in fields)
     checked = [
         row[0]
         for row in con.execute(
             "SELECT DISTINCT i.conformance FROM iati_inputs i JOIN x_file f "
-            "ON f.folder = i.folder AND f.rejected_rule IS NULL "
-            "WHERE i.conformance IS NOT NULL ORDER BY 1"
+            "ON f.folder = i.folder WHERE i.conformance IS NOT NULL ORDER BY 1"
         ).fetchall()
     ]
     if checked:
@@ -939,8 +1206,12 @@ def _conformance(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> N
         CREATE OR REPLACE TEMP TABLE iati_conformance AS
         SELECT i.source_file, {", ".join("c." + quote(f.name) for f in fields)},
             i.source_file AS _file, c._ord
-        FROM iati_inputs i JOIN x_file f ON f.folder = i.folder AND f.rejected_rule IS NULL
+        FROM iati_inputs i JOIN x_file f ON f.folder = i.folder
         JOIN schema_findings c ON c.filename = i.conformance
+        UNION ALL
+        SELECT i.source_file, 'xsd', NULL, NULL, NULL, NULL, 'xsd:not_checked', NULL,
+            'the file was not checked: ' || i.rej_reason, 'warning', i.source_file, 0
+        FROM iati_inputs i WHERE i.folder IS NULL
         UNION ALL
         SELECT i.source_file, {", ".join("c." + quote(f.name) for f in fields)},
             i.source_file AS _file, 1000000000000 + c._ord

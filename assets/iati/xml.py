@@ -216,6 +216,13 @@ def _check_root(element: etree._Element, header: FileHeader) -> None:
         )
     name = local_name(element.tag)
     namespace = element.tag[1:].split("}", 1)[0] if element.tag.startswith("{") else None
+    if namespace is None and ":" in name:  # libxml2 only warns of an undeclared prefix
+        raise NotIatiActivities(
+            "not_well_formed",
+            f"not well-formed XML at line {element.sourceline}: the namespace prefix "
+            f"{name.split(':', 1)[0]!r} of the root element <{name}> is not declared",
+            element.sourceline,
+        )
     header.root_tag = name
     if name == "iati-organisations":
         raise NotIatiActivities(

@@ -160,6 +160,7 @@ def harmonise_submission(
                         "activity_id": activity_id,
                         "country_code": country,
                         "share": 1.0,
+                        "share_basis": "activity",
                         **provenance_row,
                     }
                 )

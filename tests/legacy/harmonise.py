@@ -25,7 +25,13 @@ from assets.hashing import file_digest as sha256_file
 from assets.iati import codes
 from assets.iati.classify import ActivityEvidence, CdClassifier
 from assets.iati.codelists import Codelists
-from assets.iati.conformance import IatiSchemas, check_conformance, findings_arrow
+from assets.iati.conformance import (
+    Finding,
+    IatiSchemas,
+    check_conformance,
+    check_schema,
+    findings_arrow,
+)
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 from assets.pool import WorkerDied, map_in_processes
@@ -37,6 +43,7 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 IATI_TABLES = (
     "activities",
     "activity_countries",
+    "activity_regions",
     "activity_sectors",
     "participating_orgs",
     "transactions",
@@ -524,17 +531,19 @@ class _ActivityBuilder:
         table: str,
         group: Callable[[dict[str, Any]], str],
     ) -> list[dict[str, Any]]:
-        """Merge repeated codes, then rebase percentages into shares per group."""
+        """Merge repeated codes, then rebase percentages into shares per group (an item's
+        ``_table`` overrides ``table``: countries and regions share one group)."""
         merged: dict[tuple[str, ...], dict[str, Any]] = {}
         for item in items:
             k = key(item)
             if k in merged:
                 kept = merged[k]
+                own = item.get("_table", table)
                 self.file.problem(
                     item["source_ref"],
-                    table,
+                    own,
                     "repeated_code",
-                    f"{table.replace('activity_', '').rstrip('s')} {' / '.join(k[1:])} listed "
+                    f"{own.replace('activity_', '').rstrip('s')} {' / '.join(k[1:])} listed "
                     "again for the activity; percentages added "
                     f"into the row of {kept['source_ref']}",
                     field="percentage",
@@ -554,7 +563,7 @@ class _ActivityBuilder:
                 # than the whole amount, so it counts as 0 (the published value is kept).
                 self.file.problem(
                     item["source_ref"],
-                    table,
+                    item.get("_table", table),
                     "negative_percentage",
                     f"percentage {item['percentage']:g} is negative; counted as 0 in the shares",
                     field="percentage",
@@ -566,6 +575,12 @@ class _ActivityBuilder:
         for members in groups.values():
             given = [max(0.0, m["percentage"]) for m in members if m["percentage"] is not None]
             missing = [m for m in members if m["percentage"] is None]
+            tables = [m.get("_table", table) for m in members]
+            group_table = "activity_countries" if "activity_countries" in tables else tables[0]
+            plural = table.replace("activity_", "")
+            if "activity_regions" in tables:
+                both = "activity_countries" in tables
+                plural = "countries and regions" if both else "regions"
             if missing and len(members) == 1:
                 # IATI: a single country or sector without a percentage is 100%.
                 missing[0]["_weight"] = 100.0
@@ -576,9 +591,9 @@ class _ActivityBuilder:
                     m["_weight"] = each
                 self.file.problem(
                     f"{self.ref}",
-                    table,
+                    group_table,
                     "percentage_missing",
-                    f"{len(missing)} of {len(members)} {table.replace('activity_', '')} have no "
+                    f"{len(missing)} of {len(members)} {plural} have no "
                     f"percentage; the {'remaining ' if given else ''}{remainder:g}% is split "
                     "evenly among them",
                     field="share",
@@ -589,13 +604,15 @@ class _ActivityBuilder:
                 if "_weight" not in m:
                     m["_weight"] = max(0.0, m["percentage"])
             total = sum(m["_weight"] for m in members)
+            weighed = total > 0 and not (len(members) > 1 and len(missing) == len(members))
             for m in members:
                 weight = m.pop("_weight")
                 m["share"] = weight / total if total > 0 else 1.0 / len(members)
+                m["share_basis"] = "activity" if weighed else "even"
             if given and not missing and abs(sum(given) - 100.0) > 0.01:
                 self.file.problem(
                     self.ref,
-                    table,
+                    group_table,
                     "percentages_not_100",
                     f"percentages add up to {sum(given):g}, not 100; shares rebased to sum to 1",
                     field="percentage",
@@ -640,14 +657,75 @@ class _ActivityBuilder:
                     **self.file.provenance(ref),
                 }
             )
+        items.extend(self.regions())
         rows = self._shares(
             items,
-            lambda r: (r["activity_id"], r["country_code"]),
+            # countries and regions never merge with each other, whatever their codes
+            lambda r: (
+                r["activity_id"] + ("\x1fregion" if "region_code" in r else ""),
+                r.get("region_code") or r["country_code"],
+            ),
             "activity_countries",
             lambda r: r["activity_id"],
         )
-        self.rows["activity_countries"].extend(rows)
+        for row in rows:
+            self.rows[row.pop("_table", "activity_countries")].append(row)
         return rows
+
+    def regions(self) -> list[dict[str, Any]]:
+        """The activity's recipient regions of its counted vocabulary (1 if it gives any,
+        else the lowest); the others are said in quarantine and not recorded."""
+        found = []
+        for position, node in enumerate(_children(self.element, "recipient-region"), start=1):
+            ref = f"{self.ref}/recipient-region[{position}]"
+            code = _attr(node, "code")
+            if not code:
+                self.file.problem(
+                    ref,
+                    "activity_regions",
+                    "missing_code",
+                    "recipient-region without a code; region not recorded",
+                    field="region_code",
+                    line=node.sourceline,
+                    severity="warning",
+                )
+                continue
+            _ok, percentage = self.file.number(
+                node.get("percentage"),
+                ref,
+                "activity_regions",
+                "percentage",
+                node.sourceline,
+                severity="warning",
+            )
+            found.append(
+                {
+                    "activity_id": self.activity_id,
+                    "vocabulary": _attr(node, "vocabulary") or "1",
+                    "region_code": code,
+                    "percentage": percentage,
+                    "_line": node.sourceline,
+                    "_table": "activity_regions",
+                    **self.file.provenance(ref),
+                }
+            )
+        vocabularies = {r["vocabulary"] for r in found}
+        counted = "1" if "1" in vocabularies else min(vocabularies, default=None)
+        for r in found:
+            if r["vocabulary"] != counted:
+                self.file.problem(
+                    r["source_ref"],
+                    "activity_regions",
+                    "region_vocabulary_not_counted",
+                    f"recipient-region {r['region_code']} of vocabulary {r['vocabulary']} not "
+                    f"recorded: the activity's regions are counted in vocabulary {counted}, "
+                    "and the same money is not counted twice",
+                    field="vocabulary",
+                    value=r["vocabulary"],
+                    line=r["_line"],
+                    severity="warning",
+                )
+        return [r for r in found if r["vocabulary"] == counted]
 
     def sectors(self) -> list[dict[str, Any]]:
         items = []
@@ -805,6 +883,7 @@ class _ActivityBuilder:
             if sector:
                 sector_codes.add(sector)
             country = _first(kids, "recipient-country")
+            region = _first(kids, "recipient-region")
             humanitarian = codes.boolean(node.get("humanitarian"))
             converted = f.usd(value, currency, value_date, ref, "transactions", line)
             rate_source = converted.pop("_rate_source", None)
@@ -837,6 +916,10 @@ class _ActivityBuilder:
                     "disbursement_channel": self.code_in(kids, "disbursement-channel"),
                     "sector_code": sector,
                     "recipient_country": (_attr(country, "code") or "").upper() or None,
+                    "recipient_region": _attr(region, "code"),
+                    "recipient_region_vocabulary": (
+                        (_attr(region, "vocabulary") or "1") if _attr(region, "code") else None
+                    ),
                     "humanitarian": humanitarian if humanitarian is not None else self.humanitarian,
                     "counts_toward_totals": exclusion is None,
                     "exclusion_reason": exclusion,
@@ -1164,11 +1247,31 @@ def harmonise_file(
             0,
         )
     state = _FileHarmoniser(path, name, sha256, options, classifier or CdClassifier(options.rules))
+
+    def schema_findings(well_formed: bool) -> list[Finding]:
+        return check_schema(
+            path,
+            name,
+            schemas=options.schemas,
+            max_findings=options.max_findings,
+            well_formed=well_formed,
+        )
+
     try:
         for item in iter_activities(path, state.header):
             state.activity(item)
     except NotIatiActivities as exc:
-        return _rejected(name, uri, sha256, size, exc.rule, str(exc), exc.line, state.n_records)
+        return _rejected(
+            name,
+            uri,
+            sha256,
+            size,
+            exc.rule,
+            str(exc),
+            exc.line,
+            state.n_records,
+            schema_findings(False),
+        )
     if state.n_records == 0:
         return _rejected(
             name,
@@ -1179,6 +1282,7 @@ def harmonise_file(
             "the file contains no iati-activity elements",
             None,
             0,
+            schema_findings(True),
         )
     errors = state.n_quarantined + state.rejected_parts
     if state.n_accepted == 0:
@@ -1262,8 +1366,21 @@ def _rejected(
     message: str,
     line: int | None,
     n_records: int,
+    conformance: list[Finding] | None = None,
 ) -> HarmonisedFile:
+    """A rejected file's tables; ``conformance``: its XSD findings (None: the file was not
+    read, and one ``xsd:not_checked`` row says why)."""
     tables = {t: table_frame(t, []) for t in IATI_TABLES}
+    if conformance is None:
+        conformance = [
+            Finding(
+                name, "xsd", None, None, None, None, "xsd:not_checked", None,
+                f"the file was not checked: {message}", "warning",
+            )
+        ]  # fmt: skip
+    tables["conformance"] = table_frame(
+        "conformance", [dict(vars(finding)) for finding in conformance]
+    )
     tables["sources"] = table_frame(
         "sources",
         [_source_row(name, uri, sha256, size, "rejected", message, n_records, 0, n_records)],
@@ -1313,6 +1430,7 @@ def combine(files: Iterable[HarmonisedFile]) -> dict[str, pd.DataFrame]:
 _SORT_KEYS: dict[str, Sequence[str]] = {
     "activities": ("activity_id",),
     "activity_countries": ("activity_id", "country_code"),
+    "activity_regions": ("activity_id", "vocabulary", "region_code"),
     "activity_sectors": ("activity_id", "vocabulary", "code"),
     "participating_orgs": ("activity_id", "source_ref"),
     "transactions": ("activity_id", "source_ref", "transaction_id"),
@@ -1347,7 +1465,13 @@ def _sorted(table: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 #: Tables that describe an activity: when a partner submission reports an
 #: activity IATI publishes, these come from IATI alone.
-_DESCRIPTIVE_TABLES = ("activities", "activity_countries", "activity_sectors", "participating_orgs")
+_DESCRIPTIVE_TABLES = (
+    "activities",
+    "activity_countries",
+    "activity_regions",
+    "activity_sectors",
+    "participating_orgs",
+)
 ALSO_IN_IATI_RULE = "activity_also_in_iati"
 
 

@@ -7,8 +7,9 @@ Headline figures of a release: what a reader looks at first, and what CHANGELOG 
 
 Disbursements follow metrics.md: transaction types 3 (disbursement) and 4
 (expenditure) that count toward totals, in USD at the value date. A
-transaction without its own recipient country is split across the activity's
-countries by ``share``, so country figures never add up to more than the total.
+transaction without its own recipient country (or region) is split across the
+activity's countries and regions by ``share``, so country figures never add up to more
+than the total, and what no recipient covers still counts in it.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ def disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     columns = ["activity_id", "country_code", "year", "usd", "is_cd"]
     if transactions is None or activities is None or transactions.empty:
         return pd.DataFrame(columns=columns)
-    counted = transactions[
+    region = (
+        transactions["recipient_region"]
+        if "recipient_region" in transactions
+        else pd.Series(pd.NA, index=transactions.index)
+    )
+    counted = transactions.assign(recipient_region=region)[
         transactions["transaction_type"].isin(DISBURSEMENT_TYPES)
         & transactions["counts_toward_totals"].fillna(False).astype(bool)
         & transactions["value_usd"].notna()
-    ][["activity_id", "recipient_country", "value_usd", "transaction_date"]]
+    ][["activity_id", "recipient_country", "recipient_region", "value_usd", "transaction_date"]]
     if counted.empty:
         return pd.DataFrame(columns=columns)
     counted = counted.assign(
@@ -42,19 +48,43 @@ def disbursements(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "Int64"
         )
     ).drop(columns="transaction_date")
+    # a transaction's own country, else its own region (no country), else the activity's
+    # countries and regions by share, and what they leave uncovered to no country
     own = counted[counted["recipient_country"].notna()].rename(
         columns={"recipient_country": "country_code", "value_usd": "usd"}
     )
-    rest = counted[counted["recipient_country"].isna()].drop(columns="recipient_country")
-    countries = tables.get("activity_countries")
-    if countries is not None and not countries.empty:
-        split = rest.merge(
-            countries[["activity_id", "country_code", "share"]], on="activity_id", how="left"
-        )
-        split["usd"] = split["value_usd"] * split["share"].fillna(1.0)
-        split = split.drop(columns=["value_usd", "share"])
-    else:
-        split = rest.rename(columns={"value_usd": "usd"}).assign(country_code=pd.NA)
+    regional = counted[counted["recipient_country"].isna() & counted["recipient_region"].notna()]
+    regional = regional.rename(columns={"value_usd": "usd"}).assign(country_code=pd.NA)
+    rest = counted[counted["recipient_country"].isna() & counted["recipient_region"].isna()]
+    rest = rest.drop(columns=["recipient_country", "recipient_region"])
+    parts = []
+    for table, key in (("activity_countries", "country_code"), ("activity_regions", None)):
+        frame = tables.get(table)
+        if frame is not None and not frame.empty:
+            shares = frame[["activity_id", "share"]].assign(
+                country_code=frame[key] if key else pd.NA
+            )
+            parts.append(shares)
+    recipients = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["activity_id", "share", "country_code"])
+    )
+    recipients["share"] = recipients["share"].astype("float64").fillna(1.0)
+    split = rest.merge(recipients, on="activity_id", how="inner")
+    split["usd"] = split["value_usd"] * split["share"]
+    covered = recipients.groupby("activity_id")["share"].sum().clip(0.0, 1.0)
+    left = rest.assign(covered=rest["activity_id"].map(covered).fillna(0.0).astype("float64"))
+    left = left[left["covered"] < 1.0 - 1e-9]
+    left = left.assign(usd=left["value_usd"] * (1.0 - left["covered"]), country_code=pd.NA)
+    split = pd.concat(
+        [
+            regional[["activity_id", "country_code", "year", "usd"]],
+            split[["activity_id", "country_code", "year", "usd"]],
+            left[["activity_id", "country_code", "year", "usd"]],
+        ],
+        ignore_index=True,
+    )
     rows = pd.concat(
         [own[["activity_id", "country_code", "year", "usd"]], split], ignore_index=True
     )

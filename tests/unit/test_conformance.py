@@ -8,6 +8,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from lxml import etree
 
@@ -912,3 +913,45 @@ def test_findings_table_has_the_published_columns(
     assert frame.loc[0, "rule"] == "xsd:SCHEMAV_CVC_DATATYPE_VALID_1_2_1"
     assert frame.loc[0, "line"] == 18
     assert findings_arrow([]).schema.names == field_names("conformance")
+
+
+def test_every_file_of_a_night_says_whether_and_how_its_schema_was_checked(
+    tmp_path: Path, schemas: IatiSchemas
+) -> None:
+    """A rejected file is no longer silent: the check ran and found what is wrong (a file
+    of no activities breaks the 2.03 schema; a file cut short is not well-formed where it
+    stops), or one ``xsd:not_checked`` row says why it could not run, a file refused
+    unread included."""
+    from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
+    from assets.settings import load_settings
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    write(folder, '<?xml version="1.0"?>\n<iati-activities version="2.03"/>\n', "empty.xml")
+    big = "<iati-activities>" + "<!-- padding -->" * 100_000 + "</iati-activities>"
+    write(folder, big, "big.xml")
+    for name in ("not-xml.xml", "truncated.xml", "organisation-file-not-activities.xml"):
+        (folder / name).write_bytes((IATI_FIXTURES / "invalid" / name).read_bytes())
+    options = HarmoniseOptions(
+        rules=load_settings().cd_rules, schemas=schemas, max_file_bytes=2**20
+    )
+    _, tables = harmonise_paths([folder], options)
+    assert set(tables["sources"]["status"]) == {"rejected"}
+    found = {
+        (r.source_file, r.rule, r.schema_version, None if r.line is pd.NA else r.line): r.message
+        for r in tables["conformance"].itertuples()
+    }
+    assert found == {
+        ("big.xml", "xsd:not_checked", pd.NA, None): "the file was not checked: the file is "
+        "1.5 MB, over the limit of 1 MB (fetch.max_file_mb); it was not read",
+        ("empty.xml", "xsd:SCHEMAV_ELEMENT_CONTENT", "2.03", 2): "line 2: Element "
+        "'iati-activities': Missing child element(s). Expected is ( iati-activity ).",
+        ("not-xml.xml", "xsd:not_checked", pd.NA, None): "the file was not checked: the file "
+        "is not XML: it starts with 'This is not XML'",
+        ("organisation-file-not-activities.xml", "xsd:not_checked", pd.NA, 2): "line 2: the "
+        "file was not checked: it is an IATI organisation file (<iati-organisations>), not an "
+        "activity file",
+        ("truncated.xml", "xsd:ERR_TAG_NOT_FINISHED", "1.01", 4): "line 4: the file is not "
+        "well-formed XML here: Premature end of data in tag iati-activities line 2; nothing "
+        "after it was checked",
+    }

@@ -77,7 +77,10 @@ def _transactions(records: list[dict[str, Any]], first_label: int = 100) -> pd.D
 def _sectors(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
     return _frame(
         "activity_sectors",
-        [{"activity_id": a, "vocabulary": v, "code": c, "share": share} for a, v, c, share in rows],
+        [
+            {"activity_id": a, "vocabulary": v, "code": c, "share": share, "share_basis": "even"}
+            for a, v, c, share in rows
+        ],
         first_label=10,
     )
 
@@ -85,7 +88,10 @@ def _sectors(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
 def _countries(rows: list[tuple[str, str, float | None]]) -> pd.DataFrame:
     return _frame(
         "activity_countries",
-        [{"activity_id": a, "country_code": c, "share": share} for a, c, share in rows],
+        [
+            {"activity_id": a, "country_code": c, "share": share, "share_basis": "activity"}
+            for a, c, share in rows
+        ],
         first_label=20,
     )
 
@@ -142,6 +148,42 @@ def test_country_shares_may_leave_room_for_regions_but_not_exceed_one() -> None:
     assert outcome.rows == (2, 3)
     assert _only_failures(validation) == ["country_shares_at_most_1"]
     assert validate_frame("activity_countries", countries.drop(index=[22, 23])).passed
+
+
+def test_countries_and_regions_of_an_activity_sum_to_one_together() -> None:
+    countries = _countries(
+        [
+            ("A", "AM", 0.6),  # 20: with its region, 1
+            ("B", "AR", 0.8),  # 21: with its region, 1.3
+            ("C", "KE", 0.5),  # 22: 0.5, and no region
+        ]
+    )
+    regions = _frame(
+        "activity_regions",
+        [
+            {
+                "activity_id": a,
+                "vocabulary": "1",
+                "region_code": r,
+                "share": share,
+                "share_basis": "activity",
+            }
+            for a, r, share in [("A", "689", 0.4), ("B", "389", 0.5), ("D", "298", 1.0)]
+        ],
+        first_label=30,
+    )
+    validations = validate_frames(
+        {"activity_countries": countries, "activity_regions": regions}, today=TODAY
+    )
+    outcome = validations["activity_countries"].outcome("recipient_shares_sum_to_1")
+    assert outcome.severity == "error"
+    assert outcome.rows == (1, 2)
+    assert [e.value for e in outcome.examples] == ["1.3", "0.5"]
+    assert validations["activity_regions"].outcome("recipient_shares_sum_to_1").rows == (1,)
+    assert _only_failures(validations["activity_regions"]) == ["recipient_shares_sum_to_1"]
+    # Alone, a table cannot tell what the other holds: the rule judges nothing.
+    assert validate_frame("activity_countries", countries).passed
+    assert validate_frame("activity_regions", regions).passed
 
 
 # -- transaction types by IATI version -----------------------------------------------------

@@ -240,6 +240,30 @@ def test_spreadsheet_renamed_xml_is_rejected_as_a_zip(
     assert "spreadsheet" in reason.lower()
 
 
+def test_an_undeclared_namespace_prefix_is_not_well_formed_not_foreign_xml(
+    tmp_path: Path, options: HarmoniseOptions
+) -> None:
+    """``<a:iati-activities>`` with no ``xmlns:a`` breaks the XML namespaces rules (libxml2
+    only warns): it is said as not well-formed, not as "XML, but not IATI"; the same root
+    with its prefix declared is well-formed XML of another vocabulary."""
+    broken = write(
+        tmp_path, "prefixed.xml", '<a:iati-activities version="2.03"></a:iati-activities>'
+    )
+    reason = check_rejected(harmonise_file(broken, options), "not_well_formed")["reason"]
+    assert reason == (
+        "not well-formed XML at line 1: the namespace prefix 'a' of the root element "
+        "<a:iati-activities> is not declared"
+    )
+    declared = write(
+        tmp_path,
+        "declared.xml",
+        '<a:iati-activities xmlns:a="urn:example" version="2.03"></a:iati-activities>',
+    )
+    reason = check_rejected(harmonise_file(declared, options), "not_iati_activities")["reason"]
+    assert str(reason).startswith("XML, but not IATI activities: the root element is ")
+    assert "(namespace urn:example)" in str(reason)
+
+
 @pytest.mark.parametrize("content", [b"", b"  \n\t\r\n  \n"], ids=["empty", "whitespace"])
 def test_empty_file_is_rejected(content: bytes, tmp_path: Path, options: HarmoniseOptions) -> None:
     result = harmonise_file(write(tmp_path, "empty.xml", content), options)

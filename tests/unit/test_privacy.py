@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from assets.settings import load_settings
+from assets.settings import IatiSource, load_settings
 from publish import release
 from publish.provenance import private_strings, public_uri
 from publish.release import ReleaseError, check_private, publish_release
@@ -51,6 +53,13 @@ def test_private_strings_are_paths_long_host_names_and_secret_values(tmp_path: P
     assert "/root" not in found
     assert found[str(settings.root.resolve())] == "the project folder's path on this machine"
     assert found[str(tmp_path / "dagster")] == "the Dagster folder's path (DAGSTER_HOME)"
+    # a local input outside the project: its folder (one inside the project is its root's)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    local = IatiSource("files", "local", (inbox / "a.xml", settings.root / "demo" / "iati"))
+    with_inputs = private_strings(dataclasses.replace(settings, iati_sources=(local,)), {})
+    assert with_inputs[str(inbox.resolve())] == "a local input folder's path on this machine"
+    assert str((settings.root / "demo" / "iati").resolve()) not in with_inputs
 
 
 def test_a_release_that_would_leak_names_the_file_and_what_but_never_the_value() -> None:
@@ -110,6 +119,53 @@ def test_local_sources_are_published_without_the_machines_folders(
     assert shown == {public_uri(uri, Path.cwd()) for uri in before}
     assert not any("file:" in uri or uri.startswith("/") for uri in shown)
     assert "file:///" not in (release / "data" / "sources.csv").read_text()
+
+
+def test_a_local_file_that_failed_is_named_as_a_release_shows_it(
+    tmp_path: Path, tables_dir: Path
+) -> None:
+    """A file read from a folder outside the project failed: its reason and its rejection
+    in quarantine say where it was read. The release names it by its name alone, in every
+    file it publishes (data, quality report, pages), and its guard, told this folder,
+    finds nothing to refuse."""
+    tables = demo_tables()
+    sources, quarantine = tables["sources"], tables["quarantine"]
+    uri = "file:///srv/inbox/partner%20data/who-arg.xml"
+    failed = (
+        f"{uri}: FileNotFoundError: [Errno 2] No such file or directory: "
+        "'/srv/inbox/partner data/who-arg.xml' (listed in /srv/inbox/partner data)"
+    )
+    name = sources.loc[0, "source_file"]
+    sources.loc[0, ["uri", "status", "reason"]] = [uri, "rejected", failed]
+    row = quarantine.iloc[[0]].copy()
+    row[["source_file", "source_ref", "table", "field", "rule", "value", "message"]] = [
+        name,
+        "/",
+        "sources",
+        None,
+        "not_fetched",
+        None,
+        f"file rejected: {failed}",
+    ]
+    tables["quarantine"] = pd.concat([quarantine, row], ignore_index=True)
+    private = {"/srv/inbox": "the input folder's path on this machine"}
+    options = OPTIONS.__class__(**{**OPTIONS.__dict__, "private": private})
+    publish_release(stored(tables, tables_dir), LocalTarget(tmp_path / "publish"), options, now=NOW)
+    release = tmp_path / "publish" / "releases" / "2026.11.28"
+    published = [p for p in (tmp_path / "publish").rglob("*") if p.is_file()]
+    assert len(published) > 20
+    for path in published:
+        assert b"/srv/inbox" not in path.read_bytes(), path
+    shown = (
+        "who-arg.xml: FileNotFoundError: [Errno 2] No such file or directory: 'who-arg.xml' "
+        "(listed in partner data)"
+    )
+    rows = pd.read_csv(release / "data" / "sources.csv", dtype=str).set_index("source_file")
+    assert (rows.loc[name, "uri"], rows.loc[name, "reason"]) == ("who-arg.xml", shown)
+    messages = pd.read_csv(release / "data" / "quarantine.csv", dtype=str)
+    assert f"file rejected: {shown}" in set(messages["message"])
+    report = json.loads((release / "quality" / "report.json").read_text())
+    assert shown in json.dumps(report)
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,8 @@ def _table_rows(section: lxml.html.HtmlElement, caption: str) -> list[list[str]]
 
 def test_every_page_and_extract_is_in_the_release(release: Path) -> None:
     pages = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.html"))
-    profile_pages = [p for p in pages if not p.startswith("quality/")]
+    profile_pages = [p for p in pages if p.startswith(("countries/", "partners/"))]
+    assert "index.html" in pages  # the release folder's own page
     assert profile_pages == [
         "countries/GH.fr.html",
         "countries/GH.html",
@@ -168,9 +169,33 @@ def test_agency_a(release: Path) -> None:
     assert ["On the national budget", "1", "2", "50.0%"] in _table_rows(declarations, "")
 
 
+def test_a_partners_money_beyond_countries_is_shown_apart(release: Path) -> None:
+    """Donor D: 300,000 to Kenya, 250,000 to West Africa, 100,000 to no recipient."""
+    page = _page(release, "partners/XM-D.html")
+    figures = {
+        f.get("data-figure"): _text(f.xpath('./*[@class="figure-value"]')[0])
+        for f in page.xpath('//section[@id="headline"]//*[@data-figure]')
+    }
+    assert figures["cd_disbursement_usd"] == "USD 650,000"
+    assert figures["cd_to_countries_usd"] == "USD 300,000"
+    assert figures["cd_regional_usd"] == "USD 250,000"
+    assert figures["cd_unspecified_usd"] == "USD 100,000"
+    index = _page(release, "partners/index.html")
+    (row,) = index.xpath('//tr[@data-code="XM-D"]')
+    cells = [_text(cell) for cell in row.xpath("./td")]
+    assert cells[:5] == ["XM-D", "USD 650,000", "USD 300,000", "USD 250,000", "USD 100,000"]
+    headers = [_text(h) for h in index.xpath("//table//th[@scope='col']")]
+    assert headers[2:6] == [  # the partner and its code first, as the cells
+        "CD disbursements",
+        "CD disbursements to countries",
+        "CD disbursements, regional and global",
+        "CD disbursements, no recipient given",
+    ]
+
+
 def test_every_link_of_every_page_resolves(release: Path) -> None:
     root = release.parent.parent
-    checked = 0
+    checked = folders = 0
     for page_path in release.rglob("*.html"):
         if "quality" in page_path.parts:
             continue
@@ -180,8 +205,29 @@ def test_every_link_of_every_page_resolves(release: Path) -> None:
             resolved = (page_path.parent / target.split("#")[0]).resolve()
             assert resolved.is_relative_to(root.resolve()), (page_path, target)
             assert resolved.exists(), f"{page_path.name}: {target}"
+            if resolved.is_dir():  # a folder a browser shows: its index.html
+                assert (resolved / "index.html").is_file(), f"{page_path.name}: {target}"
+                folders += 1
             checked += 1
     assert checked > 200
+    assert folders > 10  # the profiles link to their release's folder
+
+
+def test_the_release_folder_has_a_page_of_its_own(release: Path) -> None:
+    page = _page(release, "index.html")
+    assert _text(page.xpath("//h1")[0]) == f"{OPTIONS.title} {VERSION}"
+    links = set(page.xpath("//a/@href"))
+    assert {"datapackage.json", "README.md", "CHANGELOG.md", "SHA256SUMS"} <= links
+    assert {"countries/index.html", "partners/index.html"} <= links
+    # a quality report only when the release has one
+    assert ("quality/index.html" in links) == (release / "quality" / "index.html").is_file()
+    assert "../../index.html" in links  # the catalogue of every release
+    package = json.loads((release / "datapackage.json").read_text())
+    rows = {r.get("data-table"): r for r in page.xpath("//tr[@data-table]")}
+    assert sorted(rows) == sorted(r["name"] for r in package["resources"])
+    regions = [_text(c) for c in rows["activity_regions"].xpath("./td")]
+    assert regions[:2] == ["Activity recipient regions", "1"]
+    assert "data/activity_regions.csv" in rows["activity_regions"].xpath(".//a/@href")
 
 
 def test_row_extracts_hold_exactly_the_rows_behind_the_figures(release: Path) -> None:

@@ -244,6 +244,9 @@ def test_partner_profile(profiles: Profiles) -> None:
         "cd_disbursement_usd": 3_500_000.0,
         "cd_activities": 2,
         "countries": 3,
+        "cd_to_countries_usd": 3_500_000.0,
+        "cd_regional_usd": 0.0,
+        "cd_unspecified_usd": 0.0,
     }
     assert _money(agency["money"]["by_country"]) == {
         ("GH", 2023): 1_000_000.0,
@@ -265,6 +268,25 @@ def test_partner_profile(profiles: Profiles) -> None:
     assert fields["uses_country_pfm"] == (2, 2)
     assert fields["coordinated"] == (0, 2)
     assert [q["source_file"] for q in agency["quality"]] == ["xm-a.xml"]
+    # Donor D: D1's 300,000 to Kenya, D2's 200,000 by its region's share and 50,000 to the
+    # region its transaction names, D3's 100,000 to no recipient: 300,000 + 250,000 +
+    # 100,000 = 650,000, all of it in the totals, only Kenya's by country.
+    donor = _partner(profiles, "XM-D")
+    assert donor["totals"] == {
+        "disbursement_usd": 650_000.0,
+        "cd_disbursement_usd": 650_000.0,
+        "cd_activities": 3,
+        "countries": 1,
+        "cd_to_countries_usd": 300_000.0,
+        "cd_regional_usd": 250_000.0,
+        "cd_unspecified_usd": 100_000.0,
+    }
+    assert _money(donor["money"]["by_country"]) == {("KE", 2024): 300_000.0}
+    assert _money(donor["money"]["by_sector"]) == {
+        ("15111", 2024): 550_000.0,
+        ("16062", 2024): 100_000.0,
+    }
+    assert donor["years"] == [2024]
     bank = _partner(profiles, "XM-B")
     assert bank["declarations"]["n_declared"] == 0
     assert bank["declarations"]["share"] == 0.0
@@ -332,8 +354,10 @@ def test_extracts_hold_the_release_csv_lines_of_their_rows(tmp_path: Path) -> No
     transactions.loc[0, "provider_org_ref"] = '=HYPERLINK("http://example.org")'
     transactions.loc[1, "receiver_org_ref"] = 'Ministry, "Treasury"\r\nAccra'
     transactions.loc[2, "receiver_org_ref"] = "@sum\tand -1"
-    transactions["usd_rate"] = [1e16, 0.1, 1.5e-7, -0.0, 2.5, None, 1234567890123456.7]
-    transactions["humanitarian"] = pd.array([True, False, None, True, None, False, True])
+    rates = [1e16, 0.1, 1.5e-7, -0.0, 2.5, None, 1234567890123456.7]
+    transactions["usd_rate"] = (rates * 2)[: len(transactions)]
+    flags = [True, False, None, True, None, False, True]
+    transactions["humanitarian"] = pd.array((flags * 2)[: len(transactions)], dtype="boolean")
     transactions["value_date"] = transactions["transaction_date"]
     transactions.loc[3, "value_date"] = None
     tables["transactions"] = transactions

@@ -576,13 +576,15 @@ def test_split_amounts_never_exceed_the_original(generated: GeneratedFile, folde
     tables = combine([harmonised(generated, folder)])  # as the metrics stage gets them
     shown = _show(generated)
 
-    # the harmoniser's shares: 0..1, summing to 1 per activity (countries) and per
-    # activity and vocabulary (sectors)
-    for table, group in (
-        ("activity_countries", ["activity_id"]),
-        ("activity_sectors", ["activity_id", "vocabulary"]),
+    # the harmoniser's shares: 0..1, summing to 1 per activity (countries and regions
+    # together) and per activity and vocabulary (sectors)
+    recipients = pd.concat(
+        [tables["activity_countries"], tables["activity_regions"]], ignore_index=True
+    )
+    for table, frame, group in (
+        ("activity_countries + activity_regions", recipients, ["activity_id"]),
+        ("activity_sectors", tables["activity_sectors"], ["activity_id", "vocabulary"]),
     ):
-        frame = tables[table]
         shares = frame["share"].astype("float64")
         assert shares.notna().all(), (table, frame.to_dict("records"), shown)
         assert shares.between(0.0, 1.0).all(), (table, frame.to_dict("records"), shown)

@@ -77,7 +77,7 @@ def figures(
         },
         "completeness": {
             "activities_with_sector": item(with_sector, total),
-            "activities_with_country": item(total, total),
+            "activities_with_recipient": item(total, total),
             "cd_activities_with_declaration": item(min(5, total), min(8, total)),
             "cd_activities_with_results": item(min(2, total), min(8, total)),
             "results_with_baseline_and_target": item(3, 4) if total else item(0, 0),

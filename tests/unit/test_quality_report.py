@@ -393,6 +393,20 @@ def _compact() -> dict[str, pd.DataFrame]:
     return {
         "activities": table_frame("activities", activities),
         "activity_countries": table_frame("activity_countries", countries),
+        # A2 goes to a region: it has a recipient, though no country
+        "activity_regions": table_frame(
+            "activity_regions",
+            [
+                {
+                    "activity_id": "XM-DAC-46004-A2",
+                    "vocabulary": "1",
+                    "region_code": "789",
+                    "share": 1.0,
+                    "share_basis": "activity",
+                    **_iati(ADB_FILE, 2),
+                }
+            ],
+        ),
         "activity_sectors": table_frame("activity_sectors", sectors),
         "participating_orgs": table_frame("participating_orgs", []),
         "transactions": table_frame("transactions", transactions),
@@ -592,7 +606,7 @@ def _shares(figures: Mapping[str, Any]) -> dict[str, tuple[int, int, float | Non
 def test_completeness(report: dict[str, Any]) -> None:
     assert _shares(_figures(report, ADB)) == {
         "activities_with_sector": (2, 3, 2 / 3),
-        "activities_with_country": (1, 3, 1 / 3),
+        "activities_with_recipient": (2, 3, 2 / 3),  # A1's country, A2's region
         "cd_activities_with_declaration": (1, 2, 0.5),  # A1 (declared by GB-GOV-1)
         "cd_activities_with_results": (1, 2, 0.5),  # A1; A3's result has no target
         "results_with_baseline_and_target": (1, 2, 0.5),
@@ -601,7 +615,7 @@ def test_completeness(report: dict[str, Any]) -> None:
     }
     assert _shares(_figures(report, KE)) == {
         "activities_with_sector": (0, 0, None),  # not applicable, never 0 or 1
-        "activities_with_country": (0, 0, None),
+        "activities_with_recipient": (0, 0, None),
         "cd_activities_with_declaration": (0, 0, None),
         "cd_activities_with_results": (0, 0, None),
         "results_with_baseline_and_target": (0, 1, 0.0),
@@ -611,7 +625,7 @@ def test_completeness(report: dict[str, Any]) -> None:
     partner = _shares(_figures(report, GB))
     assert partner["cd_activities_with_declaration"] == (1, 1, 1.0)
     assert partner["cd_activities_with_results"] == (1, 1, 1.0)
-    assert partner["activities_with_country"] == (1, 1, 1.0)
+    assert partner["activities_with_recipient"] == (1, 1, 1.0)
     overall = _shares(report["overall"])
     assert overall["activities_with_sector"] == (4, 6, 4 / 6)
     assert overall["results_with_baseline_and_target"] == (2, 4, 0.5)

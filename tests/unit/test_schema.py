@@ -52,6 +52,10 @@ HARMONISED_TABLES = {
 ADDITIONS = {
     "budgets": ["budget_id", "usd_rate_period"],
     "alignment_metrics": ["n_activities_eligible", "coverage"],
+    # issue 19: what each share was computed from, and the region a transaction names
+    "activity_countries": ["share_basis"],
+    "activity_sectors": ["share_basis"],
+    "transactions": ["recipient_region", "recipient_region_vocabulary"],
 }
 FRICTIONLESS_TYPES = {"string", "integer", "number", "boolean", "date", "datetime", "year"}
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
@@ -160,6 +164,9 @@ PROJECT_TABLES = {
     # IATI XML Schema and codelist findings per file, with line numbers (issue 6):
     # about files as published, not records, so neither quarantine nor sources.
     "conformance",
+    # recipient regions beside the countries (issue 19): IATI's recipient-region, whose
+    # share the countries' shares leave (together they sum to 1 per activity)
+    "activity_regions",
 }
 
 
@@ -364,15 +371,20 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_1_2_0_semver() -> None:
+def test_the_schema_version_is_2_0_0_semver() -> None:
     """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
-    n_activities_eligible and coverage (MINOR: fields added, none renamed)."""
+    n_activities_eligible and coverage (MINOR: fields added, none renamed); 2.0.0:
+    activity_regions, share_basis and the transactions' region were added, and a
+    country's share is now rebased with the activity's regions (MAJOR: the meaning of
+    activity_countries.share changed)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "1.2.0"
+    assert data["schema_version"] == "2.0.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "1.2.0"
+    assert schema_version(SCHEMA_DIR) == "2.0.0"
+    regions = json.loads((SCHEMA_DIR / "activity_regions.json").read_text())
+    assert regions["primaryKey"] == ["activity_id", "vocabulary", "region_code"]
     fields = [
         f["name"] for f in json.loads((SCHEMA_DIR / "alignment_metrics.json").read_text())["fields"]
     ]
