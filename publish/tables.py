@@ -40,6 +40,11 @@ CONTENT_DIGESTS = "content-digests.json"
 RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
 _PUBLISHED_SOURCES = "__published_sources"
 _PUBLIC_TEXT = "__public_text"
+#: Tables whose ``message`` may quote a local file's reason, and which of their rows do.
+_SCRUBBED = {
+    "quarantine": "\"table\" = 'sources'",
+    "conformance": "rule = 'xsd:not_checked'",
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,8 @@ class ReleaseTables:
         self.stopwatch = stopwatch
         files.prepare(con)
         #: The local names of each input file (:func:`local_files`), which the messages of
-        #: ``quarantine`` (a file's rejection says where it was read) do not publish.
+        #: ``quarantine`` and ``conformance`` (a file's rejection says where it was read) do
+        #: not publish.
         self.local = dict(local or {})
         if self.local:
             con.create_function(
@@ -206,10 +212,12 @@ class ReleaseTables:
         if table == "sources" and "sources" in self.names:
             return quote(_PUBLISHED_SOURCES)
         relation = files.parquet_relation(table, self.stored.path(table))
-        if table == "quarantine" and self.local:
+        if table in _SCRUBBED and self.local:
+            # the rows that say why a file was refused or not checked: they quote its reason
             files_named = "[" + ", ".join(literal(name) for name in sorted(self.local)) + "]"
             return (
-                f"(SELECT * REPLACE (CASE WHEN list_contains({files_named}, source_file) "
+                f"(SELECT * REPLACE (CASE WHEN ({_SCRUBBED[table]}) "
+                f"AND list_contains({files_named}, source_file) "
                 f"THEN {_PUBLIC_TEXT}(source_file, message) ELSE message END AS message) "
                 f"FROM {relation})"
             )
