@@ -390,6 +390,29 @@ class _Db:
             f"SELECT DISTINCT activity_id, source_file, {_publisher('x')} AS who "
             f"FROM {activities} AS x WHERE {_is('x.source', 'iati')}",
         )
+        # IATI files holding the activities of more than one publisher: their figures are
+        # given per publisher, from its own activities (``parts``), never the whole file's.
+        self.shared = self.create(
+            "TABLE",
+            "shared",
+            f"SELECT source_file FROM {self.keyed} WHERE source_file IS NOT NULL "
+            "GROUP BY source_file HAVING count(DISTINCT who) > 1",
+        )
+        # Where each activity of a shared file is (its pointer), and whose it is.
+        self.places = self.create(
+            "TABLE",
+            "places",
+            f"SELECT DISTINCT x.source_file, x.source_ref, {_publisher('x')} AS who "
+            f"FROM {activities} AS x JOIN {self.shared} AS s ON s.source_file = x.source_file "
+            f"WHERE {_is('x.source', 'iati')} AND x.source_ref IS NOT NULL",
+        )
+        # Each publisher's part of each shared file: its accepted activities.
+        self.parts = self.create(
+            "TABLE",
+            "parts",
+            f"SELECT k.source_file, k.who, count(*) AS n_accepted FROM {self.keyed} AS k "
+            f"JOIN {self.shared} AS s ON s.source_file = k.source_file GROUP BY ALL",
+        )
 
     def scoped(self, table: str, grouped: str | None = None) -> str:
         """A view of the table's rows once per contributor (``_who``, and ``_part``: 0
@@ -430,6 +453,22 @@ class _Db:
                 ("o.who", 0, f"JOIN {owner}"),
                 ("f.who", 1, f"LEFT JOIN {owner} {files} WHERE o.who IS NULL"),
             ]
+        elif table == "quarantine":
+            # a row of a shared file about one activity (its pointer starts the row's place)
+            # belongs to that activity's publisher; any other row to the file's contributors
+            pointer = (
+                "regexp_extract(x.source_ref, "
+                "'^(/iati-activities/iati-activity\\[[0-9]+\\]|/iati-activity)(/|$)', 1)"
+            )
+            match = f"p.source_file = x.source_file AND p.source_ref = {pointer}"
+            parts = [
+                ("p.who", 1, f"JOIN {self.places} AS p ON {match}"),
+                (
+                    "f.who",
+                    1,
+                    f"{files} WHERE NOT EXISTS (SELECT 1 FROM {self.places} AS p WHERE {match})",
+                ),
+            ]
         elif table == "partner_declarations":
             known = _filled("x.partner_org_ref")
             parts = [
@@ -445,10 +484,10 @@ class _Db:
         every = select(literal(OVERALL), 2, "")
         if grouped is not None:
             return "(" + " UNION ALL ".join([*(select(*p) for p in parts), every]) + ")"
-        if table == "conformance":  # matched once, read by several figures
+        if table in ("conformance", "quarantine"):  # matched once, read by several figures
             members = self.create(
                 "TABLE",
-                "m_conformance",
+                f"m_{table}",
                 " UNION ALL ".join(select(*p, columns=f"x.{ROW}") for p in parts),
             )
             parts = [(f"m.{_WHO}", f"m.{_PART}", f"JOIN {members} AS m ON x.{ROW} = m.{ROW}")]
@@ -542,13 +581,18 @@ def _validity(
     files = db.by_who(
         f"""
         SELECT s.{_WHO}, count(*) AS files, {by_status},
-            sum(coalesce(s.n_records, 0)) AS records,
-            sum(coalesce(s.n_accepted, 0)) AS records_accepted,
-            sum(coalesce(s.n_quarantined, 0)) AS records_quarantined,
+            sum(CASE WHEN p.who IS NULL THEN coalesce(s.n_records, 0) ELSE p.n_accepted END)
+                AS records,
+            sum(CASE WHEN p.who IS NULL THEN coalesce(s.n_accepted, 0) ELSE p.n_accepted END)
+                AS records_accepted,
+            sum(CASE WHEN p.who IS NULL THEN coalesce(s.n_quarantined, 0) ELSE 0 END)
+                AS records_quarantined,
             count(*) FILTER (WHERE coalesce(f.xsd_checked, false)) AS schema_checked_files,
             count(*) FILTER (WHERE coalesce(f.xsd_checked, false) AND f.xsd_errors = 0)
                 AS schema_valid_files
         FROM {db.scoped("sources")} AS s LEFT JOIN {facts} AS f ON s.source_file = f.source_file
+        -- a publisher's part of a shared file: its own accepted activities, not the file's
+        LEFT JOIN {db.parts} AS p ON p.source_file = s.source_file AND p.who = s.{_WHO}
         GROUP BY s.{_WHO}
         """
     )
@@ -1439,6 +1483,7 @@ def _files_section(db: _Db, facts: str, max_examples: int) -> list[dict[str, Any
         str(row["source_file"]): row
         for row in db.records(f"SELECT * FROM {facts} WHERE source_file IS NOT NULL")
     }
+    parts = _file_parts(db, fields, order, max_examples)
     result = []
     for row in db.records(
         "SELECT source_file, source, status, reason, n_records, n_accepted, n_quarantined "
@@ -1470,9 +1515,72 @@ def _files_section(db: _Db, facts: str, max_examples: int) -> list[dict[str, Any
                 },
                 "quarantine": by_rule.get(name, []),
                 "findings": findings.get(name, []),
+                **({"parts": parts[name]} if name in parts else {}),
             }
         )
     return result
+
+
+def _file_parts(
+    db: _Db, fields: Sequence[str], order: Sequence[str], max_examples: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Per IATI file holding several publishers' activities: each publisher's part, from
+    its own activities (accepted ones, the quarantine rows and findings about them) and
+    what is about the file as a whole (found in every part)."""
+    rules: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    scoped = db.scoped("quarantine")
+    for source_file, who, severity, rule, n in db.rows(
+        f"SELECT q.source_file, q.{_WHO}, q.severity, q.rule, count(*) FROM {scoped} AS q "
+        f"JOIN {db.parts} AS p ON p.source_file = q.source_file AND p.who = q.{_WHO} "
+        "WHERE q.severity IS NOT NULL AND q.rule IS NOT NULL GROUP BY ALL ORDER BY ALL"
+    ):
+        rules.setdefault((str(source_file), str(who)), []).append(
+            {"severity": severity, "rule": rule, "rows": int(n)}
+        )
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if max_examples > 0:
+        scoped = db.scoped("conformance")
+        for source_file, who, first in db.rows(
+            f"SELECT c.source_file, c.{_WHO}, {_first(fields, order)[:-1]}, "
+            f"{int(max_examples)}) FROM {scoped} AS c "
+            f"JOIN {db.parts} AS p ON p.source_file = c.source_file AND p.who = c.{_WHO} "
+            "GROUP BY ALL"
+        ):
+            found[(str(source_file), str(who))] = [
+                {f: _plain(row[f]) for f in fields} for row in first
+            ]
+    checked = db.scoped("conformance")
+    counts = {
+        (str(row.pop("source_file")), str(row.pop(_WHO))): row
+        for row in db.records(
+            f"SELECT c.source_file, c.{_WHO}, {_findings('xsd')} FROM {_weighted(checked)} AS c "
+            f"JOIN {db.parts} AS p ON p.source_file = c.source_file AND p.who = c.{_WHO} "
+            "GROUP BY ALL"
+        )
+    }
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for source_file, who, accepted in db.rows(
+        f"SELECT source_file, who, n_accepted FROM {db.parts} ORDER BY ALL"
+    ):
+        key = (str(source_file), str(who))
+        count = counts.get(key, {})
+        parts.setdefault(str(source_file), []).append(
+            {
+                "contributor": str(who),
+                "n_accepted": int(accepted),
+                "schema": {
+                    "errors": int(count.get("xsd_errors") or 0),
+                    "warnings": int(count.get("xsd_warnings") or 0),
+                },
+                "codelists": {
+                    "errors": int(count.get("codelist_errors") or 0),
+                    "warnings": int(count.get("codelist_warnings") or 0),
+                },
+                "quarantine": rules.get(key, []),
+                "findings": found.get(key, []),
+            }
+        )
+    return parts
 
 
 # -- the report --------------------------------------------------------------------------------

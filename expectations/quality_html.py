@@ -1912,11 +1912,50 @@ def _problems_section(
     )
 
 
-def _their_files_section(files: Sequence[Mapping[str, Any]]) -> str:
+def _own_part(entry: Mapping[str, Any], ident: str | None) -> Mapping[str, Any] | None:
+    """The contributor's part of a file holding several publishers' activities."""
+    for part in _mappings(entry.get("parts")):
+        if _text(part.get("contributor")) == ident:
+            return part
+    return None
+
+
+def _their_files_section(files: Sequence[Mapping[str, Any]], ident: str | None = None) -> str:
     if not files:
         return _section("files", "Your files", '<p class="empty">No file in this run.</p>')
     parts = []
     for index, entry in enumerate(files):
+        own = _own_part(entry, ident)
+        if own is not None:  # a shared file: the contributor's own activities and findings
+            others = len(_mappings(entry.get("parts"))) - 1
+            shared_html = (
+                f'<p class="note" data-shared="{others}">This file also holds the activities '
+                f"of {format_count(others)} other publisher{'s' if others != 1 else ''}: the "
+                f"figures below are your {format_count(own.get('n_accepted'))} accepted "
+                "activities, with the findings about them and about the file as a whole"
+                + (
+                    f"; {format_count(entry.get('n_quarantined'))} activities of the file were "
+                    "not accepted, and whose they are cannot be known"
+                    if entry.get("n_quarantined")
+                    else ""
+                )
+                + ".</p>"
+            )
+            entry = {
+                **entry,
+                "n_records": own.get("n_accepted"),
+                "n_accepted": own.get("n_accepted"),
+                "n_quarantined": 0,
+                "quarantine": own.get("quarantine"),
+                "findings": own.get("findings"),
+                "schema": {**_mapping(entry.get("schema")), **_mapping(own.get("schema"))},
+                "codelists": {
+                    **_mapping(entry.get("codelists")),
+                    **_mapping(own.get("codelists")),
+                },
+            }
+        else:
+            shared_html = ""
         status = entry.get("status")
         schema = _mapping(entry.get("schema"))
         codelists = _mapping(entry.get("codelists"))
@@ -1968,7 +2007,7 @@ def _their_files_section(files: Sequence[Mapping[str, Any]]) -> str:
         parts.append(
             f'<div class="file" data-file="{_esc(entry.get("source_file"))}">'
             f"<h3><code>{_esc(entry.get('source_file'))}</code></h3>"
-            f"{reason_html}{facts}{set_aside_html}{findings_html}</div>"
+            f"{reason_html}{shared_html}{facts}{set_aside_html}{findings_html}</div>"
         )
     return _section(
         "files",
@@ -2142,7 +2181,7 @@ def render_contributor(
         header
         + summary
         + _problems_section(contributor)
-        + _their_files_section(files)
+        + _their_files_section(files, _text(contributor.get("id")))
         + _section(
             "completeness",
             "Completeness",

@@ -1157,6 +1157,7 @@ def test_report_on_real_iati_files() -> None:
             IATI_FIXTURES / "valid" / "iati-activities-am-armenia.xml",
             IATI_FIXTURES / "valid" / "who-arg.xml",
             IATI_FIXTURES / "invalid" / "truncated.xml",
+            IATI_FIXTURES / "invalid" / "not-xml.xml",
         ],
         options,
     )
@@ -1192,9 +1193,16 @@ def test_report_on_real_iati_files() -> None:
     assert truncated["status"] == "rejected"
     assert truncated["reason"]
     assert truncated["contributors"] == []
-    assert truncated["schema"]["checked"] is False
+    # the check ran up to where the file stops being well-formed, and says so there
+    assert truncated["schema"]["checked"] is True
+    assert truncated["schema"]["errors"] == 1
+    not_xml = files["not-xml.xml"]
+    assert not_xml["schema"]["checked"] is False  # its xsd:not_checked row says why
+    assert not_xml["findings"][0]["rule"] == "xsd:not_checked"
+    assert "not XML" in not_xml["findings"][0]["message"]
+    rejected = [p for p in report["problems"] if p["kind"] == "rejected_file"]
     assert report["problems"][0]["kind"] == "rejected_file"
-    assert "truncated.xml" in report["problems"][0]["message"]
+    assert {p["message"].split(":")[0] for p in rejected} == {"not-xml.xml", "truncated.xml line 4"}
     for publisher in (adb, who):
         print(publisher["id"], publisher["name"])
         print(json.dumps(publisher["figures"], indent=1))
