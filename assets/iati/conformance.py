@@ -1005,6 +1005,19 @@ class _NotChecked(Exception):
 # -- the check ------------------------------------------------------------------------------
 
 
+def _has_narratives(path: Path) -> bool:
+    """Whether the file holds a ``<narrative>`` element (IATI 2.01 introduced them: 1.0x
+    files write text in the element itself), read as far as the first one."""
+    try:
+        for _event, _element in etree.iterparse(
+            str(path), events=("start",), tag="narrative", **_PARSE_OPTIONS
+        ):
+            return True
+    except (etree.XMLSyntaxError, OSError):
+        return False
+    return False
+
+
 def check_schema(
     path: Path,
     source_file: str,
@@ -1192,6 +1205,12 @@ class _FileCheck:
         self.bare = name == _ACTIVITY
         stated = None if self.bare else (root.get("version") or "").strip() or None
         self.version = _VERSION_ALIASES.get(stated or "", stated) or DEFAULT_VERSION
+        self.inferred = False
+        if stated is None and self.schemas is not None and _has_narratives(self.path):
+            # no version stated, but 2.0x content: checked as the newest 2.0x version
+            newest = self.schemas.resolve("2.99")
+            if newest is not None:
+                self.version, self.inferred = newest, True
         self._set_up_schema(stated)
         if self.bare:
             self.root_path = ""
@@ -1232,11 +1251,25 @@ class _FileCheck:
             return
         self.xsd.version = resolved
         where = f"{self.root_path}/@version" if not self.bare else None
+        content = (
+            "; its content is IATI 2.0x (it uses <narrative> elements, which IATI 2.01 "
+            f"introduced), so it was checked as {version}, the newest 2.0x version"
+        )
         if self.bare:
             self._xsd_note(
-                f"the file states no IATI version (it has no <iati-activities> root); it was "
-                f"checked as {version}, the first IATI version",
+                "the file states no IATI version (it has no <iati-activities> root)"
+                + (
+                    content
+                    if self.inferred
+                    else f"; it was checked as {version}, the first IATI version"
+                ),
                 None,
+            )
+        elif stated is None and self.inferred:
+            self._xsd_note(
+                'the file states no IATI version (<iati-activities version="...">)' + content,
+                None,
+                where,
             )
         elif stated is None:
             self._xsd_note(

@@ -591,23 +591,46 @@ def test_a_version_without_its_schema_uses_the_nearest_earlier_and_says_so(
     )
 
 
-def test_a_file_without_a_version_is_checked_as_1_01(
+def test_a_file_without_a_version_is_checked_by_its_content(
     tmp_path: Path, schemas: IatiSchemas, codelists: Codelists
 ) -> None:
+    """No version stated: 2.0x content (``<narrative>`` elements) is checked as the newest
+    2.0x version, 1.0x content as 1.01, and the file is told which and why."""
     path = write(tmp_path, MINIMAL_2.format(version=""))
     findings = check(path, schemas, codelists)
     note = findings[0]
-    assert (note.rule, note.severity, note.schema_version, note.line) == (
+    assert (note.rule, note.severity, note.schema_version, note.line, note.path) == (
         "xsd:version",
         "warning",
-        "1.01",
+        "2.03",
         1,
+        "/iati-activities/@version",
     )
-    assert "states no IATI version" in note.message
-    assert "checked as 1.01" in note.message
-    # A 2.0x activity read as 1.01 breaks the 1.01 schema.
-    assert "xsd:SCHEMAV_ELEMENT_CONTENT" in {f.rule for f in findings}
+    assert note.message == (
+        'line 1: the file states no IATI version (<iati-activities version="...">); its '
+        "content is IATI 2.0x (it uses <narrative> elements, which IATI 2.01 introduced), "
+        "so it was checked as 2.03, the newest 2.0x version"
+    )
+    # read as 2.03, the one error is the missing version itself (as 1.01, the 2.0x
+    # activity would break the schema element after element)
+    assert [(f.rule, f.message) for f in findings if f.check == "xsd"][1:] == [
+        (
+            "xsd:SCHEMAV_CVC_COMPLEX_TYPE_4",
+            "line 1: Element 'iati-activities': The attribute 'version' is required but missing.",
+        )
+    ]
+    # the codes are still read as the file states (no version: the first one's codelists)
     assert {f.schema_version for f in findings if f.check == "codelist"} == {"1.05"}
+
+    bare = write(tmp_path, textwrap.dedent(MINIMAL_2).split("\n", 2)[2].rsplit("</iati", 1)[0])
+    (bare_note,) = [f for f in check(bare, schemas, None) if f.rule == "xsd:version"]
+    assert bare_note.schema_version == "2.03"
+    assert "it has no <iati-activities> root); its content is IATI 2.0x" in bare_note.message
+
+    old = write(tmp_path, "<iati-activities><iati-activity/></iati-activities>", "old.xml")
+    (old_note,) = [f for f in check(old, schemas, None) if f.rule == "xsd:version"]
+    assert old_note.schema_version == "1.01"
+    assert "it was checked as 1.01, the first IATI version" in old_note.message
 
 
 def test_without_schemas_or_codelists_nothing_is_claimed(tmp_path: Path) -> None:
