@@ -468,10 +468,17 @@ def activity_identifier(activity: Any) -> str | None:
     return ((found.text if found is not None else None) or "").strip() or None
 
 
-def code_version(bare: bool, stated: str | None) -> str:
-    """The version a file is checked as: the one it states (1.0 and 1 meaning 1.01), else
-    the first IATI version; a lone ``<iati-activity>`` root states none."""
+#: The version a file that states none is checked as when its content is IATI 2.0x.
+NEWEST_2X = "2.03"
+
+
+def code_version(bare: bool, stated: str | None, path: Path | None = None) -> str:
+    """The version a file is checked as: the one it states (1.0 and 1 meaning 1.01), else,
+    when ``path``'s content is IATI 2.0x (:func:`_has_narratives`), the newest 2.0x
+    version, else the first IATI version; a lone ``<iati-activity>`` root states none."""
     stated = None if bare else stated
+    if not stated and path is not None and _has_narratives(path):
+        return NEWEST_2X
     return _VERSION_ALIASES.get(stated or "", stated) or DEFAULT_VERSION
 
 
@@ -1208,7 +1215,7 @@ class _FileCheck:
         self.inferred = False
         if stated is None and self.schemas is not None and _has_narratives(self.path):
             # no version stated, but 2.0x content: checked as the newest 2.0x version
-            newest = self.schemas.resolve("2.99")
+            newest = self.schemas.resolve(NEWEST_2X)
             if newest is not None:
                 self.version, self.inferred = newest, True
         self._set_up_schema(stated)

@@ -44,7 +44,7 @@ from assets.iati.conformance import CODE_SCHEMA, CodeReader, code_version
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
-EXTRACTOR_VERSION = 4
+EXTRACTOR_VERSION = 5
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -1237,7 +1237,7 @@ def _read(
 
     def on_root(read: FileHeader) -> None:
         bare = read.root_tag == "iati-activity"
-        reader = CodeReader(code_version(bare, read.version))
+        reader = CodeReader(code_version(bare, read.version, path))
         if not bare:
             reader.root(read.raw_version, read.default_language, read.line)
         codes.append(reader)

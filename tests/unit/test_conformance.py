@@ -16,10 +16,12 @@ from assets.harmonise.schema import arrow_schema, field_names, frame_of_arrow
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.conformance import (
     EMBEDDED_CODELISTS,
+    CodeReader,
     Finding,
     IatiSchemas,
     SchemaError,
     check_conformance,
+    code_version,
     findings_arrow,
 )
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS
@@ -619,8 +621,11 @@ def test_a_file_without_a_version_is_checked_by_its_content(
             "line 1: Element 'iati-activities': The attribute 'version' is required but missing.",
         )
     ]
-    # the codes are still read as the file states (no version: the first one's codelists)
-    assert {f.schema_version for f in findings if f.check == "codelist"} == {"1.05"}
+    # its codes are checked against the 2.03 codelists too (read as 1.01: the 1.05 ones),
+    # and every one of them is in them
+    assert [f for f in findings if f.check == "codelist"] == []
+    reader = CodeReader(code_version(False, None, path))
+    assert reader.version == "2.03"
 
     bare = write(tmp_path, textwrap.dedent(MINIMAL_2).split("\n", 2)[2].rsplit("</iati", 1)[0])
     (bare_note,) = [f for f in check(bare, schemas, None) if f.rule == "xsd:version"]
