@@ -400,3 +400,39 @@ def test_extracts_hold_the_release_csv_lines_of_their_rows(tmp_path: Path) -> No
         "alignment_metrics", metrics[metrics["partner_org_ref"] == "XM-A"]
     )
     assert b'"Ministry, ""Treasury""\r\nAccra"' in extract("partners/XM-A/rows/transactions.csv")
+
+
+def test_on_the_shared_fixtures_a_partners_money_is_all_of_its_disbursements() -> None:
+    """Every partner of the real publishers' files: its CD disbursements to countries,
+    regional and global, and unspecified add up to its CD disbursements, which are all the
+    dated USD disbursements of its CD activities (none vanishes for going to a region or
+    to no recipient at all)."""
+    from tests.unit.test_release_files import _real_tables
+
+    tables = _real_tables()
+    profiles = profiles_of(tables, ProfileOptions())
+    activities = tables["activities"].drop_duplicates("activity_id")
+    transactions = tables["transactions"].merge(
+        activities[["activity_id", "reporting_org_ref", "is_cd"]], on="activity_id"
+    )
+    counted = transactions[
+        transactions["transaction_type"].isin(["3", "4"])
+        & transactions["counts_toward_totals"].fillna(False).astype(bool)
+        & transactions["value_usd"].notna()
+        & transactions["transaction_date"].notna()
+        & transactions["is_cd"].fillna(False).astype(bool)
+    ]
+    expected = counted.groupby("reporting_org_ref")["value_usd"].sum()
+    assert len(profiles.partners) >= 3
+    regional = 0.0
+    for partner in profiles.partners:
+        totals = partner["totals"]
+        parts = (
+            totals["cd_to_countries_usd"] + totals["cd_regional_usd"] + totals["cd_unspecified_usd"]
+        )
+        assert parts == pytest.approx(totals["cd_disbursement_usd"], abs=0.05), partner["code"]
+        assert totals["cd_disbursement_usd"] == pytest.approx(
+            float(expected.get(partner["code"], 0.0)), abs=0.05
+        ), partner["code"]
+        regional += totals["cd_regional_usd"]
+    assert regional > 0  # one of Spain's Indonesia activities gives most of itself to 789
