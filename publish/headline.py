@@ -44,17 +44,55 @@ def _number(column: str) -> str:
 SHARE_GAP = 1e-9
 
 
+def recipient_split_sql(countries: str, regions: str) -> str:
+    """CTEs (to follow a ``WITH counted AS (...)`` of the disbursements: ``activity_id``,
+    ``recipient_country``, ``recipient_region``, ``year``, ``usd``) ending in ``split``:
+    each disbursement where it went (``activity_id``, ``country_code``, ``region_code``,
+    ``year``, ``usd``).
+
+    A transaction that names its country goes to that country, one that names only a
+    region to that region. The others are split over the activity's countries and
+    regions (the relations ``countries`` and ``regions``) by their shares, and what no
+    share covers (an activity with no recipient) goes to neither: the rows add up to the
+    disbursements, whatever the recipients."""
+    return f""", recipients AS (
+            SELECT activity_id, country_code, NULL::VARCHAR AS region_code,
+                coalesce({_number("share")}, 1.0) AS share
+            FROM {countries} WHERE activity_id IS NOT NULL
+            UNION ALL
+            SELECT activity_id, NULL, region_code, coalesce({_number("share")}, 1.0)
+            FROM {regions} WHERE activity_id IS NOT NULL
+        ), covered AS (
+            SELECT activity_id, least(greatest(fsum(share), 0.0), 1.0) AS share
+            FROM recipients GROUP BY activity_id
+        ), own AS (
+            SELECT * FROM counted WHERE recipient_country IS NULL AND recipient_region IS NULL
+        ), split AS (
+            SELECT activity_id, recipient_country AS country_code,
+                NULL::VARCHAR AS region_code, year, usd
+            FROM counted WHERE recipient_country IS NOT NULL
+            UNION ALL
+            SELECT activity_id, NULL, recipient_region, year, usd
+            FROM counted WHERE recipient_country IS NULL AND recipient_region IS NOT NULL
+            UNION ALL
+            SELECT c.activity_id, r.country_code, r.region_code, c.year, c.usd * r.share
+            FROM own c JOIN recipients r ON r.activity_id = c.activity_id
+            UNION ALL
+            SELECT c.activity_id, NULL, NULL, c.year, c.usd * (1.0 - coalesce(v.share, 0.0))
+            FROM own c LEFT JOIN covered v ON v.activity_id = c.activity_id
+            WHERE coalesce(v.share, 0.0) < 1.0 - {SHARE_GAP}
+        )"""
+
+
 def disbursements_sql(tables: Collection[str]) -> str:
     """SQL of the USD disbursements per transaction and country: activity_id,
     country_code, year (of ``transaction_date``, as the metrics count it; missing when
-    undated), usd, is_cd (of the activity's first row).
-
-    A transaction that names its country goes to that country; one that names only a
-    region, to no country. The others are split over the activity's countries and
-    regions by their shares (the regions' parts go to no country), and what no share
-    covers (an activity with no recipient) to no country: the rows add up to the
-    disbursements, whatever the recipients."""
+    undated), usd, is_cd (of the activity's first row): split as
+    :func:`recipient_split_sql` says, a region's part going to no country."""
     types = ", ".join(literal(code) for code in DISBURSEMENT_TYPES)
+    split = recipient_split_sql(
+        relation("activity_countries", tables), relation("activity_regions", tables)
+    )
     return f"""
         WITH counted AS (
             SELECT activity_id, recipient_country, recipient_region, usd, year FROM (
@@ -64,31 +102,7 @@ def disbursements_sql(tables: Collection[str]) -> str:
                 FROM {relation("transactions", tables)}
                 WHERE transaction_type IN ({types}) AND coalesce(counts_toward_totals, false)
             ) WHERE usd IS NOT NULL
-        ), recipients AS (
-            SELECT activity_id, country_code, coalesce({_number("share")}, 1.0) AS share
-            FROM {relation("activity_countries", tables)} WHERE activity_id IS NOT NULL
-            UNION ALL
-            SELECT activity_id, NULL, coalesce({_number("share")}, 1.0)
-            FROM {relation("activity_regions", tables)} WHERE activity_id IS NOT NULL
-        ), covered AS (
-            SELECT activity_id, least(greatest(fsum(share), 0.0), 1.0) AS share
-            FROM recipients GROUP BY activity_id
-        ), own AS (
-            SELECT * FROM counted WHERE recipient_country IS NULL AND recipient_region IS NULL
-        ), split AS (
-            SELECT activity_id, recipient_country AS country_code, year, usd
-            FROM counted WHERE recipient_country IS NOT NULL
-            UNION ALL
-            SELECT activity_id, NULL, year, usd
-            FROM counted WHERE recipient_country IS NULL AND recipient_region IS NOT NULL
-            UNION ALL
-            SELECT c.activity_id, r.country_code, c.year, c.usd * r.share
-            FROM own c JOIN recipients r ON r.activity_id = c.activity_id
-            UNION ALL
-            SELECT c.activity_id, NULL, c.year, c.usd * (1.0 - coalesce(v.share, 0.0))
-            FROM own c LEFT JOIN covered v ON v.activity_id = c.activity_id
-            WHERE coalesce(v.share, 0.0) < 1.0 - {SHARE_GAP}
-        ), flags AS (
+        ){split}, flags AS (
             SELECT activity_id, coalesce(is_cd, false) AS is_cd
             FROM {relation("activities", tables)}
             QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1

@@ -90,6 +90,7 @@ from duckdb.sqltypes import DOUBLE, VARCHAR
 from assets.harmonise.schema import arrow_schema, field_types, table_schema
 from assets.warehouse import ROW, duckdb_type, literal, ordered_parts, quote, temp_table
 from publish.files import FORMULA_START
+from publish.headline import recipient_split_sql
 
 #: Alignment metrics where a lower value is the better one (ranks count from the lowest).
 LOWER_IS_BETTER = frozenset({"parallel_piu_count"})
@@ -105,9 +106,6 @@ DECLARATION_FIELDS = tuple(
     if f["name"] not in _NOT_DECLARED
 )  # fmt: skip
 UNKNOWN = "unknown"
-#: Shares of an activity's recipients that leave less than this uncovered cover it all
-#: (a sum of float shares may fall short of 1 by a rounding).
-SHARE_GAP = 1e-9
 #: Where a partner's money went (``money.destination``), as its totals name them.
 DESTINATIONS = {
     "country": "cd_to_countries_usd",
@@ -347,47 +345,18 @@ def _prepare(con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> None:
         QUALIFY row_number() OVER (PARTITION BY activity_id ORDER BY {ROW}) = 1"""
     )
     # Disbursements per transaction and where they went (publish.headline.disbursements),
-    # dated, with the activity's partner and modality. A transaction that names its country
-    # goes there, one that names a region (and no country) to the region; the others are
-    # split over the activity's countries and regions by their shares, and what no share
-    # covers (an activity with no recipient at all) is "unspecified": so a partner's
-    # disbursements are its money to countries + regional and global + unspecified.
+    # dated, with the activity's partner and modality: a partner's disbursements are its
+    # money to countries + regional and global + unspecified.
+    split = recipient_split_sql(_view("activity_countries"), _view("activity_regions"))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_name("money")} AS
         WITH counted AS (
-            SELECT activity_id, recipient_country, recipient_region, value_usd,
+            SELECT activity_id, recipient_country, recipient_region, value_usd AS usd,
                 year(transaction_date) AS year
             FROM {_view("transactions")}
             WHERE transaction_type IN ('3', '4') AND coalesce(counts_toward_totals, false)
               AND value_usd IS NOT NULL
-        ), recipients AS (
-            SELECT activity_id, country_code, NULL::VARCHAR AS region_code,
-                coalesce(share, 1.0) AS share
-            FROM {_view("activity_countries")} WHERE activity_id IS NOT NULL
-            UNION ALL
-            SELECT activity_id, NULL, region_code, coalesce(share, 1.0)
-            FROM {_view("activity_regions")} WHERE activity_id IS NOT NULL
-        ), covered AS (
-            SELECT activity_id, least(greatest(fsum(share), 0.0), 1.0) AS share
-            FROM recipients GROUP BY activity_id
-        ), own AS (
-            SELECT * FROM counted WHERE recipient_country IS NULL AND recipient_region IS NULL
-        ), split AS (
-            SELECT activity_id, recipient_country AS country_code, NULL AS region_code, year,
-                value_usd AS usd
-            FROM counted WHERE recipient_country IS NOT NULL
-            UNION ALL
-            SELECT activity_id, NULL, recipient_region, year, value_usd
-            FROM counted WHERE recipient_country IS NULL AND recipient_region IS NOT NULL
-            UNION ALL
-            SELECT c.activity_id, r.country_code, r.region_code, c.year, c.value_usd * r.share
-            FROM own c JOIN recipients r USING (activity_id)
-            UNION ALL
-            SELECT c.activity_id, NULL, NULL, c.year,
-                c.value_usd * (1.0 - coalesce(v.share, 0.0))
-            FROM own c LEFT JOIN covered v USING (activity_id)
-            WHERE coalesce(v.share, 0.0) < 1.0 - {SHARE_GAP}
-        )
+        ){split}
         SELECT m.activity_id, m.country_code, m.region_code,
                CASE WHEN m.country_code IS NOT NULL THEN 'country'
                    WHEN m.region_code IS NOT NULL THEN 'region'

@@ -340,6 +340,15 @@ def _usd_message(options: TransformOptions) -> str:
     )
 
 
+def _activity(alias: str, column: str) -> str:
+    """SQL: ``column`` of the extracted activity the row ``alias`` (folder, activity_id)
+    belongs to, for a warning about the activity as a whole."""
+    return (
+        f"(SELECT a.{column} FROM x_activities a WHERE a.folder = {alias}.folder "
+        f"AND a.activity_id = {alias}.activity_id)"
+    )
+
+
 @dataclass(frozen=True)
 class _ShareKind:
     """How :func:`_shares` names one kind of share rows in its quarantine warnings (SQL
@@ -466,14 +475,7 @@ def _shares(
             AND t.activity_id = w.activity_id AND t._group = w.{group}
         """
     )
-    activity_place = (
-        "(SELECT a.source_ref FROM x_activities a WHERE a.folder = w.folder "
-        "AND a.activity_id = w.activity_id)"
-    )
-    activity_line = (
-        "(SELECT a.line FROM x_activities a WHERE a.folder = w.folder "
-        "AND a.activity_id = w.activity_id)"
-    )
+    activity_place, activity_line = _activity("w", "source_ref"), _activity("w", "line")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {quote("q_" + name)} AS
@@ -638,14 +640,7 @@ def _transaction_shares(con: duckdb.DuckDBPyConnection) -> None:
         FROM codes c JOIN groups g USING (folder, activity_id, _group)
         """
     )
-    activity_place = (
-        "(SELECT a.source_ref FROM x_activities a WHERE a.folder = t.folder "
-        "AND a.activity_id = t.activity_id)"
-    )
-    activity_line = (
-        "(SELECT a.line FROM x_activities a WHERE a.folder = t.folder "
-        "AND a.activity_id = t.activity_id)"
-    )
+    activity_place, activity_line = _activity("t", "source_ref"), _activity("t", "line")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE q_splits AS
