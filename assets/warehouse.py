@@ -4,7 +4,7 @@ Every stage after extraction reads and writes columnar files through DuckDB:
 one connection per step, configured from ``warehouse`` in the configuration
 with a ``memory_limit`` and a ``temp_directory``, so a large night spills to
 disk instead of dying. The Dagster layer hands out the same connections through
-``dagster-duckdb``'s resource (:func:`duckdb_resource`).
+``dagster-duckdb``'s resource (:func:`pipelines.resources.duckdb_resource`).
 
 The contract between stages is Parquet on disk (``<data_dir>/tables/<table>.parquet``
 and the extracted partitions): :func:`attach_tables` puts a folder's tables in a
@@ -269,13 +269,3 @@ def register_frames(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.Data
         name = f"__frame_{table}"
         con.register(name, arrow)
         con.execute(f"CREATE OR REPLACE VIEW {quote(table)} AS SELECT * FROM {quote(name)}")
-
-
-def duckdb_resource(settings: Settings, database: str | Path = ":memory:") -> Any:
-    """``dagster_duckdb.DuckDBResource`` with the configured limits (the Dagster layer's
-    way to the same connections as :func:`connect`; call :func:`set_up` on each)."""
-    from dagster_duckdb import DuckDBResource
-
-    if database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(database), connection_config=connection_config(settings))

@@ -122,8 +122,8 @@ def _module(name: str) -> Any:
 
 
 def publish() -> dict[str, Any]:
-    from assets.release.assets import publish_tables
     from assets.settings import load_settings
+    from publish.stage import publish_tables
 
     with open("/proc/self/statm") as statm:
         baseline = int(statm.read().split()[1]) * _PAGE  # the code imported, nothing read
@@ -150,9 +150,9 @@ def previous() -> dict[str, Any]:
 
     from assets.harmonise.store import tables_dir
     from assets.metrics.stage import PUBLISHED_TABLES
-    from assets.release.assets import release_options, release_target
     from assets.settings import load_settings
     from publish.release import publish_release
+    from publish.stage import release_options, release_target
     from publish.tables import StoredTables
 
     settings = load_settings()

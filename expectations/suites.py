@@ -82,15 +82,13 @@ from duckdb.func import PythonUDFType
 from great_expectations.expectations.metadata_types import FailureSeverity
 from great_expectations.expectations.row_conditions import Column
 
-from assets.harmonise.schema import table_schema, table_schemas
+from assets.harmonise.schema import ACTUAL_DISBURSEMENT_TYPES, table_schema, table_schemas
 from assets.warehouse import ROW, literal, quote
 
 Severity = Literal["error", "warning"]
 
 #: IATI 2.0x TransactionType codes (1 incoming funds ... 13 incoming pledge).
 TRANSACTION_TYPE_CODES: tuple[str, ...] = tuple(str(code) for code in range(1, 14))
-#: Disbursement and expenditure: actual flows, which cannot lie in the future.
-ACTUAL_DISBURSEMENT_TYPES: tuple[str, ...] = ("3", "4")
 
 #: TransactionType codes valid in each IATI version (class): 1.0x letter codes are
 #: translated to 1-10 by the harmoniser; 2.02 added 11 (incoming commitment), 2.03

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
 
-from assets.iati.assets import (
-    CompactConfig,
+from assets.settings import Settings, load_settings
+from pipelines.iati import (
     iati_codelists,
     iati_exchange_rates,
     iati_extract,
@@ -15,12 +13,11 @@ from assets.iati.assets import (
     iati_schemas,
     iati_transform,
 )
-from assets.release.assets import data_release
-from assets.settings import Settings, load_settings
-from assets.submissions.assets import submission, submission_job, submissions_sensor
-from assets.warehouse import duckdb_resource
 from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
+from pipelines.release import data_release
+from pipelines.resources import resources
 from pipelines.schedules import iati_datasets_sensor, iati_tables_sensor, nightly_schedule
+from pipelines.submissions import submission, submission_job, submissions_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -41,15 +38,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[iati_datasets_sensor, iati_tables_sensor, submissions_sensor],
         resources=resources(settings),
     )
-
-
-def resources(settings: Settings) -> dict[str, Any]:
-    """The resources of the assets: the configuration file, and DuckDB (an in-memory
-    database with the ``warehouse`` section's memory limit, spill folder and threads)."""
-    return {
-        "compact": CompactConfig(config_file=str(settings.config_file)),
-        "warehouse": duckdb_resource(settings),
-    }
 
 
 @dg.definitions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.iati.assets import (
+from pipelines.iati import (
     iati_codelists,
     iati_exchange_rates,
     iati_extract,
@@ -13,7 +13,7 @@ from assets.iati.assets import (
     iati_schemas,
     iati_transform,
 )
-from assets.release.assets import data_release
+from pipelines.release import data_release
 
 iati_fetch_job = dg.define_asset_job(
     "iati_fetch_job",

@@ -19,13 +19,14 @@ import dagster as dg
 
 from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import tables_dir
-from assets.iati.assets import EXTRACT_BATCH, IATI_DATASETS_NAME
 from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
 from assets.pool import WorkerDied, map_in_processes
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.intake import pending, receive
 from pipelines.definitions import build_definitions
+from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
 from pipelines.schedules import RANGE_END, RANGE_START
+from publish.summary import summary
 
 #: Console log level of the runs (Dagster's default, DEBUG, prints every event).
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -43,8 +44,6 @@ def run_nightly(
     instance: dg.DagsterInstance | None = None,
 ) -> int:
     """Fetch, harmonise what changed, combine, check and publish; 0 when all succeeded."""
-    from pipelines.cli import summary
-
     started = time.monotonic()
     try:
         settings = load_settings(config_file)

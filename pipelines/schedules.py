@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster import RunStatusSensorContext
 
-from assets.iati.assets import EXTRACT_BATCH, IATI_DATASETS_NAME
 from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
 from assets.settings import Settings, load_settings
+from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
 from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
 
 #: Dagster's tags of a run over a range of partitions (a single-run backfill's).

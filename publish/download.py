@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
 from assets.hashing import file_digest as _digest_file
-from publish.targets import TargetError, check_key
+from assets.storage.targets import TargetError, check_key
 
 #: Exit codes of ``cdcompact download``.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
@@ -183,7 +183,7 @@ class _HttpSource(_Source):
 
 class _S3Source(_Source):
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None) -> None:
-        from publish.s3 import S3Target
+        from assets.storage.s3 import S3Target
 
         try:
             self.target = S3Target(bucket, prefix, endpoint_url=endpoint_url)

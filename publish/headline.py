@@ -20,9 +20,8 @@ from typing import Any
 
 import duckdb
 
+from assets.harmonise.schema import ACTUAL_DISBURSEMENT_TYPES
 from assets.warehouse import ROW, empty_table_sql, literal, quote
-
-DISBURSEMENT_TYPES = ("3", "4")
 
 
 def relation(table: str, tables: Collection[str]) -> str:
@@ -89,7 +88,7 @@ def disbursements_sql(tables: Collection[str]) -> str:
     country_code, year (of ``transaction_date``, as the metrics count it; missing when
     undated), usd, is_cd (of the activity's first row): split as
     :func:`recipient_split_sql` says, a region's part going to no country."""
-    types = ", ".join(literal(code) for code in DISBURSEMENT_TYPES)
+    types = ", ".join(literal(code) for code in ACTUAL_DISBURSEMENT_TYPES)
     split = recipient_split_sql(
         relation("activity_countries", tables), relation("activity_regions", tables)
     )

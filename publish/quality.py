@@ -21,10 +21,10 @@ from typing import Any
 import duckdb
 
 from assets.settings import QualitySettings
+from assets.storage.targets import Target, content_type
 from expectations.quality import build_quality_report
-from expectations.quality_html import render_quality_site
 from expectations.runner import TableValidation
-from publish.targets import Target, content_type
+from publish.quality_html import render_quality_site
 
 #: The latest report, at the root of the publishing target.
 QUALITY_DIR = "quality/"

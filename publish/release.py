@@ -36,6 +36,7 @@ import pandas as pd
 from assets.harmonise.schema import field_names, frame_of_arrow, table_frame, table_schema
 from assets.hashing import file_digest, sha256_hex
 from assets.settings import WarehouseSettings
+from assets.storage.targets import Target, content_type
 from assets.warehouse import ROW, quote, set_up, warehouse_config
 from publish.changelog import TableChange, compare_table, render_changelog
 from publish.files import parquet_relation
@@ -58,7 +59,6 @@ from publish.tables import (
     local_files,
     read_sources,
 )
-from publish.targets import Target, content_type
 from publish.verify import read_back
 
 CATALOG = "catalog.json"

@@ -41,9 +41,9 @@ import pyarrow.parquet as pq
 
 from assets.harmonise.schema import arrow_schema, table_schema
 from assets.hashing import CHUNK_BYTES
+from assets.storage.targets import Target
 from assets.warehouse import in_file_order, literal, quote
 from publish.tables import TableFiles
-from publish.targets import Target
 
 #: Problems listed per file before the rest are only counted.
 MAX_PROBLEMS = 10

@@ -1,6 +1,6 @@
 """Content-addressed store of raw downloads, with the last known good copy of each dataset.
 
-Objects live at ``raw/sha256/<ab>/<sha256><suffix>`` in a :class:`publish.targets.Target`
+Objects live at ``raw/sha256/<ab>/<sha256><suffix>`` in a :class:`assets.storage.targets.Target`
 (a local folder, or S3), so the same bytes are stored once however often they are fetched.
 ``raw/state.json`` keeps one record per dataset key: the sha256 of the last good copy, the
 validators for conditional requests (ETag, Last-Modified), when it was fetched and checked,
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from assets.fetch.http import strip_secrets
 from assets.hashing import file_sha256
-from publish.s3 import S3Target
-from publish.targets import LocalTarget, Target, check_key
+from assets.storage.s3 import S3Target
+from assets.storage.targets import LocalTarget, Target, check_key
 
 if TYPE_CHECKING:
     from assets.fetch.sources import FetchResult

@@ -40,7 +40,7 @@ from assets.fetch.http import (
 )
 from assets.fetch.rawstore import RawStore, RawStoreError, utc_now
 from assets.settings import IatiSource, Settings, over_size_limit, project_root
-from publish.targets import TargetError
+from assets.storage.targets import TargetError
 
 logger = logging.getLogger(__name__)
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import duckdb
 
+from assets.harmonise.schema import ACTUAL_DISBURSEMENT_TYPES
 from assets.settings import Settings, project_root
 from assets.warehouse import literal, quote
 
@@ -99,7 +100,6 @@ def first_future_disbursement(
     """The earliest actual-disbursement date after ``day`` (ISO) in the relation
     ``transactions`` of ``con``, or None: until then the ``no_future_disbursement``
     expectation gives the same outcome every day."""
-    from expectations.suites import ACTUAL_DISBURSEMENT_TYPES
 
     types = ", ".join(literal(code) for code in ACTUAL_DISBURSEMENT_TYPES)
     row = con.execute(

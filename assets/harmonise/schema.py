@@ -24,6 +24,10 @@ from assets.settings import project_root
 #: Frictionless field type -> pandas dtype of the harmonised frame.
 #: Dates stay Python ``datetime.date`` objects (Parquet date32); datetimes are
 #: timezone-aware UTC.
+#: IATI TransactionType codes of actual flows, disbursement and expenditure: the money
+#: that reached someone, which cannot lie in the future.
+ACTUAL_DISBURSEMENT_TYPES: tuple[str, ...] = ("3", "4")
+
 PANDAS_DTYPES: dict[str, str] = {
     "string": "string",
     "integer": "Int64",

@@ -22,8 +22,8 @@ however large the file is:
   warning.
 
 :func:`check_schema` (the XSD findings, kept with a file's extract) and
-:func:`check_conformance` (both, for one file on its own) never raise: a file that cannot
-be checked gets a finding saying why (``xsd:not_checked``).
+:func:`assets.iati.extract.check_conformance` (both, for one file on its own) never
+raise: a file that cannot be checked gets a finding saying why (``xsd:not_checked``).
 """
 
 from __future__ import annotations
@@ -1047,33 +1047,6 @@ def check_schema(
     except Exception as exc:  # any input, however broken, gets findings instead of an error
         check.not_checked(f"the check stopped with an internal error ({exc!r})")
     return check.result()
-
-
-def check_conformance(
-    path: Path,
-    source_file: str,
-    *,
-    schemas: IatiSchemas | None,
-    codelists: Codelists | None,
-    max_findings: int = 1000,
-) -> list[Finding]:
-    """The XSD and codelist findings of one IATI activity file (empty: it conforms), as the
-    pipeline makes them for a file on its own: :func:`check_schema`, then the codelist
-    findings of the coded values the extractor reads (:func:`codelist_findings`)."""
-    from assets.iati.extract import read_codes
-
-    findings = check_schema(path, source_file, schemas=schemas, max_findings=max_findings)
-    files, rows = read_codes(path)
-    con = duckdb.connect()
-    try:
-        found = codelist_findings(con, files, rows, codelists, max_findings)
-    finally:
-        con.close()
-    names = [field.name for field in CONFORMANCE_FIELDS]
-    for row in found.drop_columns(["file_key", "_ord"]).to_pylist():
-        row["source_file"] = source_file
-        findings.append(Finding(**{name: row[name] for name in names}))
-    return findings
 
 
 class _FileCheck:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
@@ -40,7 +41,17 @@ from lxml import etree
 from assets.hashing import file_digest
 from assets.iati import codes
 from assets.iati.classify import normalise_text
-from assets.iati.conformance import CODE_SCHEMA, CodeReader, code_version
+from assets.iati.codelists import Codelists
+from assets.iati.conformance import (
+    CODE_SCHEMA,
+    CONFORMANCE_FIELDS,
+    CodeReader,
+    Finding,
+    IatiSchemas,
+    check_schema,
+    code_version,
+    codelist_findings,
+)
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
@@ -1312,3 +1323,28 @@ def read_summary(folder: Path) -> dict[str, Any]:
     """The one-row summary of an extracted file."""
     rows = pq.read_table(folder / DONE).to_pylist()
     return dict(rows[0])
+
+
+def check_conformance(
+    path: Path,
+    source_file: str,
+    *,
+    schemas: IatiSchemas | None,
+    codelists: Codelists | None,
+    max_findings: int = 1000,
+) -> list[Finding]:
+    """The XSD and codelist findings of one IATI activity file (empty: it conforms), as the
+    pipeline makes them for a file on its own: :func:`check_schema`, then the codelist
+    findings of the coded values the extractor reads (:func:`codelist_findings`)."""
+    findings = check_schema(path, source_file, schemas=schemas, max_findings=max_findings)
+    files, rows = read_codes(path)
+    con = duckdb.connect()
+    try:
+        found = codelist_findings(con, files, rows, codelists, max_findings)
+    finally:
+        con.close()
+    names = [field.name for field in CONFORMANCE_FIELDS]
+    for row in found.drop_columns(["file_key", "_ord"]).to_pylist():
+        row["source_file"] = source_file
+        findings.append(Finding(**{name: row[name] for name in names}))
+    return findings

@@ -35,7 +35,7 @@ from assets.iati.harmonise import (
 )
 from assets.iati.transform import IatiInput, Rejection
 from assets.settings import Settings, over_size_limit, project_root
-from publish.targets_config import make_target
+from assets.storage.targets_config import make_target
 
 LAST_RUN = "last_run.json"
 #: Which IATI schema folder this run checks files against, and its fingerprint.

@@ -29,11 +29,11 @@ from assets.iati.fetching import raw_store
 from assets.iati.harmonise import ALL_TABLES, IATI_TABLES, HarmonisedFile
 from assets.iati.rates import ExchangeRates
 from assets.settings import Settings
+from assets.storage.targets import LocalTarget, Target
+from assets.storage.targets_config import make_target
 from assets.submissions.check import check_submission
 from assets.submissions.harmonise import harmonise_submission, rejected_submission
 from assets.submissions.read import SubmissionRejected, read_submission
-from publish.targets import LocalTarget, Target
-from publish.targets_config import make_target
 
 #: Inbox files larger than this are refused before they are read.
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024

@@ -150,8 +150,8 @@ def test_a_real_release_of_the_demo_data_in_chromium(
     """The folder the release builder publishes, opened as a reader would open it."""
     import datetime as dt
 
+    from assets.storage.targets import LocalTarget
     from publish.release import publish_release
-    from publish.targets import LocalTarget
     from tests.unit.test_release import OPTIONS, demo_tables, stored
 
     root = tmp_path / "publish"

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import lxml.html
 import pytest
 
-from expectations.quality_html import CSP, render_quality_site
+from publish.quality_html import CSP, render_quality_site
 from tests.conftest import PROJECT_ROOT
 from tests.e2e.test_index_in_browser import PNG_SIGNATURE, run_chromium  # the same flags
 from tests.unit.test_quality_html import ADB, BROKEN, GIZ, KE, sample_report

@@ -12,19 +12,19 @@ import pytest
 import yaml
 
 from assets.harmonise.store import tables_dir
-from assets.iati.assets import (
+from assets.iati.extract import extract_dir
+from assets.iati.fetching import iati_dir, last_run
+from assets.settings import load_settings
+from pipelines.definitions import build_definitions, defs
+from pipelines.iati import (
     iati_codelists,
     iati_exchange_rates,
     iati_extract,
     iati_fetch,
     iati_transform,
 )
-from assets.iati.extract import extract_dir
-from assets.iati.fetching import iati_dir, last_run
-from assets.settings import load_settings
-from pipelines.definitions import build_definitions, defs
-from pipelines.definitions import resources as definitions_resources
 from pipelines.nightly import run_nightly
+from pipelines.resources import resources as definitions_resources
 from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
 
 

@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 import yaml
 
+from assets.storage.s3 import S3Target
+from assets.storage.targets import LocalTarget, Target
 from pipelines.nightly import run_nightly
 from publish.download import download_release
-from publish.s3 import S3Target
-from publish.targets import LocalTarget, Target
 from tests.conftest import PROJECT_ROOT
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401
 
@@ -120,7 +120,7 @@ def test_nightly_publishes_to_s3(
 def test_a_broken_table_stops_publishing_through_a_blocking_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assets.iati.assets as iati_assets
+    import pipelines.iati as iati_assets
 
     publish_dir = tmp_path / "publish"
     config = _config(tmp_path, {"target": "local", "local_dir": str(publish_dir)})

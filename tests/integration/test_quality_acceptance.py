@@ -25,9 +25,9 @@ from assets.iati.conformance import IatiSchemas
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
+from assets.storage.targets import LocalTarget
 from publish.quality import QualityInputs
 from publish.release import ReleaseOptions, publish_release
-from publish.targets import LocalTarget
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS, RATES, validate_frames
 from tests.unit.test_release import stored
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from assets.storage.s3 import S3Target
+from assets.storage.targets import LocalTarget, TargetError
 from publish.download import download_release
 from publish.release import publish_release
-from publish.s3 import S3Target
-from publish.targets import LocalTarget, TargetError
 from tests.s3 import (  # noqa: F401
     FaultyS3,
     S3Bucket,

@@ -130,7 +130,7 @@ def test_submissions_are_checked_harmonised_and_published(
 
 
 def test_the_inbox_sensor_adds_a_partition_per_new_file(tmp_path: Path, inbox_env: Path) -> None:
-    from assets.submissions.assets import submissions_sensor
+    from pipelines.submissions import submissions_sensor
 
     clean_country_report_ghana(inbox_env)
     instance = dg.DagsterInstance.ephemeral()
@@ -150,8 +150,8 @@ def test_the_inbox_sensor_adds_a_partition_per_new_file(tmp_path: Path, inbox_en
 
 def test_an_s3_inbox(tmp_path: Path, s3_bucket: S3Bucket) -> None:
     from assets.settings import load_settings
+    from assets.storage.s3 import S3Target
     from assets.submissions.intake import process, receive
-    from publish.s3 import S3Target
 
     config = tmp_path / "compact.yaml"
     config.write_text(

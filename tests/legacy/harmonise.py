@@ -28,10 +28,10 @@ from assets.iati.codelists import Codelists
 from assets.iati.conformance import (
     Finding,
     IatiSchemas,
-    check_conformance,
     check_schema,
     findings_arrow,
 )
+from assets.iati.extract import check_conformance
 from assets.iati.rates import ExchangeRates
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 from assets.pool import WorkerDied, map_in_processes

@@ -22,7 +22,8 @@ from assets.harmonise.schema import table_frame
 from assets.harmonise.store import read_tables, write_tables
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import load_settings
-from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main, summary
+from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main
+from publish.summary import summary
 from tests.conftest import CODELISTS, IATI_FIXTURES, RATES
 from tests.legacy.summary import summary as legacy_summary
 from tests.unit.test_release import demo_tables
@@ -289,7 +290,7 @@ HEAVY_MODULES = (
     "duckdb",
     "publish.site",
     "publish.profile_html",
-    "expectations.quality_html",
+    "publish.quality_html",
 )
 
 

@@ -20,10 +20,10 @@ from assets.iati.conformance import (
     Finding,
     IatiSchemas,
     SchemaError,
-    check_conformance,
     code_version,
     findings_arrow,
 )
+from assets.iati.extract import check_conformance
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS
 from tests.http_fixture_server import FixtureServer, http_server_fixture  # noqa: F401
 

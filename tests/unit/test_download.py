@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from assets.storage.s3 import S3Target
+from assets.storage.targets import LocalTarget, Target
 from pipelines.cli import add_download_arguments
 from publish.download import (
     EXIT_BAD_ARGUMENTS,
@@ -30,8 +32,6 @@ from publish.download import (
     download_main,
     download_release,
 )
-from publish.s3 import S3Target
-from publish.targets import LocalTarget, Target
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401 - fixtures
 
 OLD, NEW = "2026.11.27", "2026.11.28"

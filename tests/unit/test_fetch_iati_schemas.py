@@ -11,7 +11,8 @@ import pytest
 
 from assets.fetch.http import HttpClient
 from assets.fetch.reference import IATI_SCHEMA_FILES, fetch_iati_schemas
-from assets.iati.conformance import IatiSchemas, check_conformance
+from assets.iati.conformance import IatiSchemas
+from assets.iati.extract import check_conformance
 from tests.conftest import IATI_FIXTURES, IATI_SCHEMAS
 from tests.http_fixture_server import (  # noqa: F401 - fixture
     FixtureServer,

@@ -31,7 +31,7 @@ from assets.fetch.sources import (
 )
 from assets.iati.xml import FileHeader, iter_activities
 from assets.settings import IatiSource, Settings, load_settings
-from publish.s3 import S3Target
+from assets.storage.s3 import S3Target
 from tests.conftest import IATI_FIXTURES
 from tests.http_fixture_server import (  # noqa: F401 - fixture
     FixtureServer,

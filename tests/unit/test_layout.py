@@ -34,7 +34,7 @@ PURE_MODULES = [
     "publish.release",
     "publish.tables",
     "publish.verify",
-    "publish.targets",
+    "assets.storage.targets",
     "publish.download",
 ]
 

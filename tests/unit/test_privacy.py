@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from assets.settings import IatiSource, load_settings
+from assets.storage.targets import LocalTarget
 from publish import release
 from publish.provenance import private_strings, public_uri
 from publish.release import ReleaseError, check_private, publish_release
-from publish.targets import LocalTarget
 from tests.unit.test_release import NOW, OPTIONS, demo_tables, stored
 
 SECRET = "s3cr3t-value-0123456789abcdef"

@@ -16,9 +16,9 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from assets.storage.targets import LocalTarget
 from publish.profiles import ProfileOptions
 from publish.release import publish_release
-from publish.targets import LocalTarget
 from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
 from tests.unit.test_release import OPTIONS, stored
 

@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from assets.harmonise.schema import field_types, table_frame
+from assets.harmonise.schema import ACTUAL_DISBURSEMENT_TYPES, field_types, table_frame
 from assets.harmonise.store import read_table, write_table
 from assets.iati.codelists import Codelists, load_codelists
 from assets.iati.conformance import IatiSchemas
@@ -633,7 +633,7 @@ def test_split_amounts_never_exceed_the_original(generated: GeneratedFile, folde
         register_frames(con, money_tables)
         money = headline.disbursements(con, list(money_tables)).df()
     counted = transactions[
-        transactions["transaction_type"].isin(headline.DISBURSEMENT_TYPES)
+        transactions["transaction_type"].isin(ACTUAL_DISBURSEMENT_TYPES)
         & transactions["counts_toward_totals"].fillna(False).astype(bool)
         & transactions["value_usd"].notna()
     ]

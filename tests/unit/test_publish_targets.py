@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from publish.s3 import S3Target, normalise_prefix
-from publish.targets import LocalTarget, Target, TargetError
-from publish.targets_config import make_target
+from assets.storage.s3 import S3Target, normalise_prefix
+from assets.storage.targets import LocalTarget, Target, TargetError
+from assets.storage.targets_config import make_target
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401 - fixtures
 
 UNSAFE_KEYS = ["", "../escape.txt", "a/../../b", "/absolute", "a\\b"]

@@ -10,7 +10,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from expectations.quality_html import (
+from publish.quality_html import (
     CSP,
     DATA_DOCS,
     SCRIPT_HASH,
@@ -993,7 +993,7 @@ def test_long_trends_fold_their_tables() -> None:
 
 
 def test_records_neither_accepted_nor_quarantined_are_shown_as_a_problem() -> None:
-    from expectations.quality_html import _tile, _unaccounted
+    from publish.quality_html import _tile, _unaccounted
 
     lost = {"records": 10, "records_accepted": 7, "records_quarantined": 2}
     assert _unaccounted(lost) == 1

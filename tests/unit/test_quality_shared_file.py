@@ -25,7 +25,7 @@ from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.settings import load_settings
 from assets.warehouse import register_frames
 from expectations.quality import build_quality_report
-from expectations.quality_html import render_contributor
+from publish.quality_html import render_contributor
 from tests.conftest import IATI_FIXTURES, IATI_SCHEMAS
 
 VALID = IATI_FIXTURES / "valid"

@@ -21,11 +21,11 @@ from assets.harmonise.store import write_tables
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
 from assets.settings import load_settings
+from assets.storage.s3 import S3Target
+from assets.storage.targets import LocalTarget, Target, TargetError
 from publish.download import download_release
 from publish.release import ReleaseError, ReleaseOptions, publish_release
-from publish.s3 import S3Target
 from publish.tables import StoredTables
-from publish.targets import LocalTarget, Target, TargetError
 from tests.conftest import PROJECT_ROOT
 from tests.s3 import S3Bucket, moto_endpoint_fixture, s3_bucket_fixture  # noqa: F401
 

@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.harmonise.schema import table_schema
+from assets.storage.targets import LocalTarget
 from assets.warehouse import set_up
 from publish.release import ReleaseError, publish_release
-from publish.targets import LocalTarget
 from publish.verify import Problem, WrittenTable, python_pattern, verify_tables
 from tests.unit.test_release import NOW, OPTIONS, demo_tables, stored
 

@@ -9,7 +9,8 @@ import pytest
 from assets.harmonise.schema import arrow_schema, field_names, table_frame
 from assets.harmonise.store import write_table
 from assets.settings import ConfigError, load_settings
-from assets.warehouse import attach_tables, connection, duckdb_resource, set_up
+from assets.warehouse import attach_tables, connection, set_up
+from pipelines.resources import duckdb_resource
 
 
 def _config(tmp_path: Path, body: str) -> Path:

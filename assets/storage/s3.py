@@ -4,7 +4,7 @@ Credentials come from the standard AWS chain (environment, shared config,
 instance or container role), never from this project's configuration. Every
 upload carries its SHA-256 so S3 rejects an object whose bytes were damaged
 on the way (``BadDigest``); a single ``put_object`` is atomic, as
-:class:`publish.targets.Target` requires.
+:class:`assets.storage.targets.Target` requires.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from assets.hashing import CHUNK_BYTES
-from publish.targets import Target, TargetError, check_key
+from assets.storage.targets import Target, TargetError, check_key
 
 #: ``delete_objects`` accepts at most this many keys per request.
 _DELETE_BATCH = 1000

@@ -1,4 +1,5 @@
-"""Dagster assets of the IATI stage: thin wrappers over the pure modules beside them.
+"""Dagster assets of the IATI stage: thin wrappers over the pure modules of
+:mod:`assets.iati`, :mod:`assets.harmonise` and :mod:`assets.metrics`.
 
 - ``iati_exchange_rates``, ``iati_codelists``, ``iati_schemas``: reference data.
 - ``iati_fetch``: every configured dataset into the raw store, a partition each.
@@ -66,15 +67,8 @@ from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
 from assets.metrics.sql import table_order as combined_order
 from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics, table_order
-from assets.settings import Settings, load_settings
+from assets.settings import Settings
 from assets.warehouse import attach_tables, quote, set_up
-from expectations.asset_checks import (
-    expectation_check_results,
-    expectation_check_specs,
-    schema_check_results_from,
-    schema_check_specs,
-    schema_check_summaries,
-)
 from expectations.batch_cache import BatchCache
 from expectations.runner import TableValidation, validate_tables
 from expectations.store import (
@@ -84,6 +78,14 @@ from expectations.store import (
     quality_work_dir,
     save_validations,
 )
+from pipelines.checks import (
+    expectation_check_results,
+    expectation_check_specs,
+    schema_check_results_from,
+    schema_check_specs,
+    schema_check_summaries,
+)
+from pipelines.resources import CompactConfig
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
@@ -95,15 +97,6 @@ IATI_GROUP = "iati"
 HARMONISED_GROUP = "harmonised"
 METRICS_GROUP = "metrics"
 PREVIEW_ROWS = 5
-
-
-class CompactConfig(dg.ConfigurableResource):
-    """The compact's configuration file (empty: $CDCOMPACT_CONFIG or config/compact.yaml)."""
-
-    config_file: str = ""
-
-    def settings(self) -> Settings:
-        return load_settings(self.config_file or None)
 
 
 def _preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.MetadataValue:

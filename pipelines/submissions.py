@@ -5,9 +5,10 @@ import pandas as pd
 from dagster import AssetExecutionContext, SensorEvaluationContext
 
 from assets.harmonise.store import tables_dir
-from assets.iati.assets import CompactConfig, iati_codelists, iati_exchange_rates, load_reference
 from assets.settings import load_settings
 from assets.submissions.intake import load_index, process, receive
+from pipelines.iati import iati_codelists, iati_exchange_rates, load_reference
+from pipelines.resources import CompactConfig
 
 SUBMISSIONS_NAME = "submissions"
 SUBMISSIONS = dg.DynamicPartitionsDefinition(name=SUBMISSIONS_NAME)

@@ -1,19 +1,20 @@
-"""Dagster asset ``data_release``: publish the harmonised tables as a versioned release."""
+"""The publish stage: the harmonised tables of a night, with their checks, the quality
+report and the profiles, as a versioned release on the configured target (what
+``cdcompact publish`` and the ``data_release`` asset run)."""
 
-import time
+from __future__ import annotations
+
 from dataclasses import replace
 from pathlib import Path
 
-import dagster as dg
-from dagster import AssetExecutionContext
-
 from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
-from assets.harmonise.store import add_timings, tables_dir
-from assets.iati.assets import CompactConfig
+from assets.harmonise.store import tables_dir
 from assets.iati.codelists import CodelistError, load_codelists
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
+from assets.storage.targets import Target
+from assets.storage.targets_config import make_target
 from assets.warehouse import attach_tables, connection
 from expectations.batch_cache import BatchCache
 from expectations.runner import validate_tables
@@ -34,10 +35,6 @@ from publish.provenance import (
 from publish.quality import QualityInputs
 from publish.release import PublishOutcome, ReleaseError, ReleaseOptions, publish_release
 from publish.tables import StoredTables
-from publish.targets import Target
-from publish.targets_config import make_target
-
-PUBLISH_GROUP = "publish"
 
 
 def release_target(settings: Settings) -> Target:
@@ -134,40 +131,3 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     return publish_release(
         stored, release_target(settings), release_options(settings, run_id, quality)
     )
-
-
-@dg.asset(
-    group_name=PUBLISH_GROUP,
-    kinds={"csv", "parquet", "json"},
-    deps=[dg.AssetKey(table) for table in PUBLISHED_TABLES],
-    description="A versioned, immutable open data release of the harmonised tables "
-    "(releases/<version>/ with datapackage.json, CSV, Parquet, README, CHANGELOG, "
-    "quality report), published only when the data changed; catalog.json, latest.json, "
-    "dcat.jsonld and index.html point to it.",
-)
-def data_release(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
-    settings = compact.settings()
-    began = time.perf_counter()
-    outcome = publish_tables(settings, context.run.run_id)
-    parts = {f"release: {part}": seconds for part, seconds in outcome.timings.items()}
-    add_timings(settings.data_dir, {"release": time.perf_counter() - began, **parts})
-    if outcome.status == "no_change":
-        context.log.info(f"no change: the data equals release {outcome.version}")
-    else:
-        context.log.info(f"published release {outcome.version} at {outcome.location}")
-    metadata: dict[str, dg.RawMetadataValue] = {
-        "status": outcome.status,
-        "version": outcome.version,
-        "location": outcome.location,
-        "content_hash": outcome.content_hash,
-        "files": outcome.files,
-        "row_counts": dg.MetadataValue.json(outcome.row_counts),
-    }
-    if outcome.changelog:
-        metadata["changelog"] = dg.MetadataValue.md(outcome.changelog)
-    if outcome.cleared_leftovers:
-        metadata["cleared_leftovers"] = outcome.cleared_leftovers
-    if outcome.quality is not None:
-        metadata["quality"] = dg.MetadataValue.json(outcome.quality.summary)
-        metadata["quality_report"] = release_target(settings).url("quality/index.html")
-    return dg.MaterializeResult(metadata=metadata)

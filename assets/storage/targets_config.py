@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publish.targets import LocalTarget, Target, TargetError
+from assets.storage.targets import LocalTarget, Target, TargetError
 
 #: The kinds of target :func:`make_target` knows.
 TARGET_KINDS = ("local", "s3")
@@ -30,7 +30,7 @@ def make_target(
             raise TargetError(
                 "publish target 's3' needs a bucket: set publish.s3.bucket in the configuration"
             )
-        from publish.s3 import S3Target
+        from assets.storage.s3 import S3Target
 
         return S3Target(bucket, prefix, endpoint_url=endpoint_url or None, region=region or None)
     raise TargetError(f"unknown publish target {kind!r}: expected one of {', '.join(TARGET_KINDS)}")
