@@ -1,18 +1,34 @@
 """Configuration: config/compact.yaml (or CDCOMPACT_CONFIG) read into typed settings.
 
-Paths are resolved against the project root, never the current directory.
+The file is validated by pydantic models (:class:`ConfigFile`): an unknown key, a wrong
+type or a value out of range is a :class:`ConfigError` naming the file and the key. A
+chosen file is layered over config/compact.yaml key by key (:func:`merge`), and the
+``CDCOMPACT_*`` variables (:data:`ENVIRONMENT`) over both. Paths are resolved against
+the project root, never the current directory.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 DEFAULT_CONFIG = "config/compact.yaml"
 
@@ -103,9 +119,11 @@ class SubmissionSettings:
 
 
 #: Update frequencies the freshness states know (HDX's list).
-FREQUENCIES = ("daily", "weekly", "fortnightly", "monthly", "quarterly", "semiannually", "annually")
-#: Kinds of contributor the quality report judges.
-CONTRIBUTOR_KINDS = ("publisher", "country", "partner")
+FrequencyName = Literal[
+    "daily", "weekly", "fortnightly", "monthly", "quarterly", "semiannually", "annually"
+]
+#: Expected update frequency of each kind unless ``quality.freshness`` says otherwise.
+DEFAULT_FRESHNESS = {"publisher": "quarterly", "country": "annually", "partner": "semiannually"}
 
 
 @dataclass(frozen=True)
@@ -195,6 +213,15 @@ class Settings:
     workers: int = 1
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    #: What each configuration file and variable set, in priority order (for
+    #: :meth:`where`).
+    origins: tuple[tuple[str, Mapping[str, Any]], ...] = field(
+        default=(), compare=False, repr=False
+    )
+
+    def where(self, *loc: int | str) -> str:
+        """The file (or variable) that set the key at ``loc``, for messages."""
+        return _origin(self.origins, loc) if self.origins else str(self.config_file)
 
     @property
     def schema_dir(self) -> Path:
@@ -204,6 +231,258 @@ class Settings:
     def duckdb_temp_directory(self) -> Path:
         """Where DuckDB spills: ``warehouse.temp_directory``, else ``<data_dir>/duckdb-tmp``."""
         return self.warehouse.temp_directory or self.data_dir / "duckdb-tmp"
+
+
+#: IATI activity standard versions that have an official XML Schema.
+IATI_VERSIONS = ("1.01", "1.03", "1.04", "1.05", "2.01", "2.02", "2.03")
+
+# -- the configuration file, as typed models ------------------------------------------------
+#
+# Every section is a pydantic model that forbids keys it does not know, so a typo is an
+# error naming the key instead of a setting silently left at its default. Values keep the
+# YAML's types, except that numbers are read as text where text is expected (a sector
+# code written 15110 is "15110").
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+def _blank(value: Any) -> Any:
+    """An empty YAML value (``key:`` or ``key: ""``) is the key not set."""
+    return None if value == "" else value
+
+
+class S3Section(_Section):
+    """``s3`` of ``storage.raw``, ``submissions`` and ``publish``."""
+
+    bucket: str | None = None
+    prefix: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    _blanks = field_validator("bucket", "prefix", "endpoint_url", "region", mode="before")(_blank)
+
+
+class CompactSection(_Section):
+    name: str = "Capacity Development Compact"
+    countries: list[str] = []
+
+
+def _needs_bucket(target: str, s3: S3Section) -> None:
+    if target == "s3" and not s3.bucket:
+        raise PydanticCustomError("bucket", "target s3 needs s3.bucket")
+
+
+class RawStorageSection(_Section):
+    target: Literal["local", "s3"] = "local"
+    s3: S3Section = S3Section()
+
+    @model_validator(mode="after")
+    def _bucket(self) -> RawStorageSection:
+        _needs_bucket(self.target, self.s3)
+        return self
+
+
+class StorageSection(_Section):
+    data_dir: str = "var/data"
+    raw: RawStorageSection = RawStorageSection()
+
+
+class WarehouseSection(_Section):
+    memory_limit: str = "512MB"
+    temp_directory: str | None = None
+    threads: StrictInt = Field(default=0, ge=0)
+
+    _blanks = field_validator("temp_directory", mode="before")(_blank)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"must be an amount such as 1GB or 512MB, not {value!r}")
+        return value.replace(" ", "")
+
+
+class RunSection(_Section):
+    #: 0 = one per CPU.
+    workers: StrictInt = Field(default=0, ge=0)
+
+
+class SubmissionsSection(_Section):
+    target: Literal["local", "s3"] = "local"
+    inbox: str = "var/inbox"
+    s3: S3Section = S3Section()
+
+    @model_validator(mode="after")
+    def _bucket(self) -> SubmissionsSection:
+        _needs_bucket(self.target, self.s3)
+        return self
+
+
+class FetchSection(_Section):
+    connect_timeout: float = Field(default=10, gt=0)
+    read_timeout: float = Field(default=60, gt=0)
+    retries: StrictInt = Field(default=4, ge=0)
+    max_file_mb: float = Field(default=100, gt=0)
+
+
+class PublishSection(_Section):
+    target: Literal["local", "s3"] = "local"
+    local_dir: str = "var/publish"
+    s3: S3Section = S3Section()
+    base_url: str | None = None
+    title: str | None = None
+    description: str | None = None
+    license: str = "CC-BY-4.0"
+    license_url: str = "https://creativecommons.org/licenses/by/4.0/"
+
+    _blanks = field_validator("base_url", "title", "description", mode="before")(_blank)
+
+    @model_validator(mode="after")
+    def _bucket(self) -> PublishSection:
+        _needs_bucket(self.target, self.s3)
+        return self
+
+
+class ProfilesSection(_Section):
+    languages: list[str] = Field(default_factory=lambda: ["en", "fr"], min_length=1)
+    peer_groups: dict[str, dict[str, list[str]]] = {}
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for language in value:
+            if not _LANGUAGE.match(language):
+                raise ValueError(f"{language!r} is not a language code such as fr")
+            if not (project_root() / "publish" / "i18n" / f"{language}.json").is_file():
+                raise ValueError(
+                    f"no labels for {language!r} (add publish/i18n/{language}.json, a copy of "
+                    "en.json translated)"
+                )
+        return value
+
+
+class MetricsSection(_Section):
+    overlap_threshold: float = Field(default=0.3, ge=0, le=1)
+    overlap_use_text: StrictBool = True
+    method_version: str = "1"
+
+
+class QualitySection(_Section):
+    freshness: dict[Literal["publisher", "country", "partner"], FrequencyName] = {}
+    forward_years: StrictInt = Field(default=3, ge=1)
+    history_runs: StrictInt = Field(default=400, ge=1)
+    max_findings: StrictInt = Field(default=1000, ge=1)
+
+
+class ScheduleSection(_Section):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class SourceSection(BaseModel):
+    """One ``iati.sources`` entry. The options beside ``name``, ``kind`` and ``paths``
+    belong to the kind's adapter, which checks them (:mod:`assets.fetch.sources`)."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+    name: str | None = None
+    kind: str
+    paths: list[str] = []
+
+
+class IatiSection(_Section):
+    sources: list[SourceSection] = []
+    preferred_languages: list[str] = ["en"]
+
+
+class ReferenceSection(_Section):
+    codelists: str | None = None
+    iati_schemas: str | None = None
+    iati_schema_versions: list[str] = list(IATI_VERSIONS)
+    exchange_rates: list[str] = []
+    exchange_rates_credit: str | None = None
+    rate_fallback_months: StrictInt = Field(default=12, ge=0)
+
+    _blanks = field_validator("codelists", "iati_schemas", "exchange_rates_credit", mode="before")(
+        _blank
+    )
+
+    @field_validator("iati_schemas")
+    @classmethod
+    def _schemas(cls, value: str | None) -> str | None:
+        if value and _is_url(value) and "{version}" not in value:
+            raise ValueError("must contain {version} when a URL")
+        return value
+
+
+class CdClassificationSection(_Section):
+    technical_cooperation_aid_types: list[str] = []
+    ftc_flag: StrictBool = True
+    cd_sectors: list[str] = []
+    keywords: dict[str, list[str]] = {}
+    modalities: dict[str, list[str]] = {}
+
+
+class ConfigFile(_Section):
+    """The whole configuration file (config/compact.yaml documents every key)."""
+
+    compact: CompactSection = CompactSection()
+    storage: StorageSection = StorageSection()
+    warehouse: WarehouseSection = WarehouseSection()
+    run: RunSection = RunSection()
+    submissions: SubmissionsSection = SubmissionsSection()
+    fetch: FetchSection = FetchSection()
+    publish: PublishSection = PublishSection()
+    profiles: ProfilesSection = ProfilesSection()
+    metrics: MetricsSection = MetricsSection()
+    quality: QualitySection = QualitySection()
+    schedule: ScheduleSection = ScheduleSection()
+    iati: IatiSection = IatiSection()
+    reference: ReferenceSection = ReferenceSection()
+    cd_classification: CdClassificationSection = CdClassificationSection()
+
+    @model_validator(mode="after")
+    def _peer_groups(self) -> ConfigFile:
+        countries = {c.upper() for c in self.compact.countries}
+        for kind, named in self.profiles.peer_groups.items():
+            seen: dict[str, str] = {}
+            for name, members in named.items():
+                for code in (c.upper() for c in members):
+                    if countries and code not in countries:
+                        raise PydanticCustomError(
+                            "peer_group",
+                            f"profiles.peer_groups.{kind}.{name}: {code} is not one of the "
+                            "compact's countries (compact.countries)",
+                        )
+                    if code in seen:
+                        raise PydanticCustomError(
+                            "peer_group",
+                            f"profiles.peer_groups.{kind}: {code} is in both {seen[code]!r} "
+                            f"and {name!r}; a country belongs to one group of a kind",
+                        )
+                    seen[code] = name
+        return self
+
+
+#: Environment variables that override one key each: variable -> key path.
+ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "CDCOMPACT_DATA_DIR": ("storage", "data_dir"),
+    "CDCOMPACT_WORKERS": ("run", "workers"),
+    "CDCOMPACT_PUBLISH_TARGET": ("publish", "target"),
+    "CDCOMPACT_PUBLISH_DIR": ("publish", "local_dir"),
+    "CDCOMPACT_S3_ENDPOINT_URL": ("publish", "s3", "endpoint_url"),
+    "CDCOMPACT_INBOX_DIR": ("submissions", "inbox"),
+    "CDCOMPACT_IATI_SCHEMAS": ("reference", "iati_schemas"),
+    "CDCOMPACT_DUCKDB_MEMORY_LIMIT": ("warehouse", "memory_limit"),
+    "CDCOMPACT_DUCKDB_TEMP_DIR": ("warehouse", "temp_directory"),
+}
+#: Those whose value is a whole number.
+_WHOLE_NUMBERS = {"CDCOMPACT_WORKERS"}
 
 
 def _resolve(root: Path, value: str | os.PathLike[str]) -> Path:
@@ -231,299 +510,270 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _workers(run: dict[str, Any], path: Path) -> int:
-    raw = os.environ.get("CDCOMPACT_WORKERS") or run.get("workers", 0)
-    try:
-        workers = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: run.workers must be a whole number, not {raw!r}") from None
-    if workers < 0:
-        raise ConfigError(f"{path}: run.workers must be 0 (one per CPU) or more, not {workers}")
-    return workers or max(1, os.cpu_count() or 1)
+#: Mappings that an override replaces whole: a compact's peer groups are one set, which
+#: must not keep the default's groups of other countries.
+WHOLE: frozenset[tuple[str, ...]] = frozenset({("profiles", "peer_groups")})
 
 
-def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
-    value = data.get(name) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: section '{name}' must be a mapping")
-    return value
+def merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], at: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``override`` layered over ``base`` key by key: mappings merge (except those in
+    :data:`WHOLE`), everything else (text, numbers, lists) is replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        where = (*at, key)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+            and where not in WHOLE
+        ):
+            merged[key] = merge(merged[key], value, where)
+        else:
+            merged[key] = value
+    return merged
 
 
-def _phrases(value: Any, where: str, path: Path) -> dict[str, tuple[str, ...]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
-        raise ConfigError(f"{path}: {where} must map a name to a list of phrases")
-    return {str(k): tuple(str(p) for p in v) for k, v in value.items()}
+def _origin(origins: Sequence[tuple[str, Mapping[str, Any]]], loc: Sequence[int | str]) -> str:
+    """Where the key at ``loc`` was set, following :func:`merge`: a variable beats the
+    chosen file beats the default, mappings merge and anything else is owned whole by the
+    origin that set it (a list of sources from the chosen file holds all its items)."""
+    holders: list[tuple[str, Any]] = list(origins)
+    for depth, part in enumerate(loc, start=1):
+        having = [
+            (origin, data[part])
+            for origin, data in holders
+            if isinstance(data, Mapping) and part in data
+        ]
+        if not having:
+            break
+        if not isinstance(having[0][1], Mapping) or tuple(loc[:depth]) in WHOLE:
+            return having[0][0]
+        holders = [(origin, value) for origin, value in having if isinstance(value, Mapping)]
+    return holders[0][0]
 
 
-def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings:
-    """Read the configuration; ``config_file`` beats CDCOMPACT_CONFIG beats the default.
+def _key(loc: Sequence[int | str]) -> str:
+    shown = ""
+    for part in loc:
+        shown += f"[{part}]" if isinstance(part, int) else (f".{part}" if shown else str(part))
+    return shown
 
-    A file other than the default is layered over the default section by
-    section, so config/live.yaml only says what differs.
-    """
+
+def _known_keys(loc: Sequence[int | str]) -> list[str]:
+    """The keys the model at ``loc`` (the mapping that holds an unknown key) accepts."""
+    model: Any = ConfigFile
+    for part in loc:
+        if isinstance(part, int):
+            (model,) = get_args(model) or (model,)
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field_info = model.model_fields.get(part)
+        if field_info is None:
+            return []
+        model = field_info.annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _problem(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(error["loc"][:-1])
+        return "unknown key" + (f"; expected one of {', '.join(known)}" if known else "")
+    if error["type"] == "literal_error":
+        return f"{error['msg'][:1].lower()}{error['msg'][1:]}, not {error['input']!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in {"int_type", "int_parsing", "float_parsing", "bool_type", "string_type"}:
+        message += f", not {error['input']!r}"
+    return message[:1].lower() + message[1:]
+
+
+def _config_error(
+    exc: ValidationError, origins: Sequence[tuple[str, Mapping[str, Any]]]
+) -> ConfigError:
+    """One message per problem, each naming where the key was set and the key."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "peer_group":  # the message names its key itself
+            where = _origin(origins, ("profiles", "peer_groups"))
+            lines.append(f"{where}: {error['msg']}")
+            continue
+        lines.append(f"{_origin(origins, loc)}: {_key(loc)}: {_problem(error)}")
+    return ConfigError("\n".join(lines))
+
+
+def _environment(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``CDCOMPACT_*`` overrides that are set, each as a configuration mapping."""
+    found = []
+    for name, loc in ENVIRONMENT.items():
+        value: Any = environ.get(name)
+        if not value:
+            continue
+        if name in _WHOLE_NUMBERS:
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(
+                    f"environment variable {name}: {_key(loc)} must be a whole number, "
+                    f"not {value!r}"
+                ) from None
+        nested = functools.reduce(lambda inner, key: {key: inner}, reversed(loc), value)
+        found.append((f"environment variable {name}", nested))
+    return found
+
+
+def read_config(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, ConfigFile, tuple[tuple[str, Mapping[str, Any]], ...]]:
+    """The configuration file's path, its typed content and what each origin set: the
+    default file, the chosen file layered over it key by key (:func:`merge`), then the
+    ``CDCOMPACT_*`` variables.
+
+    ConfigError names the file (or variable) and the key of every problem: an unknown
+    key, a wrong type, a value out of range."""
+    environ = os.environ if environ is None else environ
     root = project_root()
     default_path = root / DEFAULT_CONFIG
-    chosen = config_file or os.environ.get("CDCOMPACT_CONFIG")
+    chosen = config_file or environ.get("CDCOMPACT_CONFIG")
     path = _resolve(root, chosen) if chosen else default_path
-    data = _read_yaml(default_path) if default_path.exists() else {}
+    env = _environment(environ)
+    origins: list[tuple[str, Mapping[str, Any]]] = list(env)
+    data: dict[str, Any] = {}
     if path != default_path:
-        data.update(_read_yaml(path))
-    elif not default_path.exists():
+        override = _read_yaml(path)
+        origins.append((str(path), override))
+    else:
+        override = {}
+    if default_path.exists():
+        default = _read_yaml(default_path)
+        origins.append((str(default_path), default))
+        data = default
+    elif path == default_path:
         raise ConfigError(f"{path}: configuration file not found")
-
-    compact = _section(data, "compact", path)
-    storage = _section(data, "storage", path)
-    schedule = _section(data, "schedule", path)
-    iati = _section(data, "iati", path)
-    reference = _section(data, "reference", path)
-    rules = _section(data, "cd_classification", path)
-    publish = _section(data, "publish", path)
-    fetch = _section(data, "fetch", path)
-    submissions = _section(data, "submissions", path)
-    quality = _quality(_section(data, "quality", path), path)
-    metrics = _metrics(_section(data, "metrics", path), path)
-    workers = _workers(_section(data, "run", path), path)
-    inbox_s3 = submissions.get("s3") or {}
-    if not isinstance(inbox_s3, dict):
-        raise ConfigError(f"{path}: submissions.s3 must be a mapping")
-    raw = storage.get("raw") or {}
-    raw_s3 = raw.get("s3") or {} if isinstance(raw, dict) else {}
-    if not isinstance(raw, dict) or not isinstance(raw_s3, dict):
-        raise ConfigError(f"{path}: storage.raw and storage.raw.s3 must be mappings")
+    data = merge(data, override)
+    for _, variable in env:
+        data = merge(data, variable)
     try:
-        fetch_settings = FetchSettings(
-            connect_timeout=float(fetch.get("connect_timeout", 10)),
-            read_timeout=float(fetch.get("read_timeout", 60)),
-            retries=int(fetch.get("retries", 4)),
-            max_bytes=int(float(fetch.get("max_file_mb", 100)) * 1024 * 1024),
-            raw_target=str(raw.get("target", "local")),
-            raw_s3_bucket=str(raw_s3["bucket"]) if raw_s3.get("bucket") else None,
-            raw_s3_prefix=str(raw_s3.get("prefix") or ""),
-            raw_s3_endpoint_url=str(raw_s3["endpoint_url"]) if raw_s3.get("endpoint_url") else None,
-            raw_s3_region=str(raw_s3["region"]) if raw_s3.get("region") else None,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: fetch settings must be numbers: {exc}") from exc
-    s3 = publish.get("s3") or {}
-    if not isinstance(s3, dict):
-        raise ConfigError(f"{path}: publish.s3 must be a mapping")
-    publish_dir = os.environ.get("CDCOMPACT_PUBLISH_DIR") or publish.get("local_dir", "var/publish")
+        return path, ConfigFile.model_validate(data), tuple(origins)
+    except ValidationError as exc:
+        raise _config_error(exc, origins) from None
 
-    data_dir_value = os.environ.get("CDCOMPACT_DATA_DIR") or storage.get("data_dir", "var/data")
 
-    sources: list[IatiSource] = []
-    for position, raw in enumerate(iati.get("sources") or [], start=1):
-        if not isinstance(raw, dict) or "kind" not in raw:
-            raise ConfigError(f"{path}: iati.sources item {position} needs a 'kind'")
-        options = {k: v for k, v in raw.items() if k not in {"name", "kind", "paths"}}
-        sources.append(
-            IatiSource(
-                name=str(raw.get("name") or f"source-{position}"),
-                kind=str(raw["kind"]),
-                paths=tuple(_resolve(root, p) for p in raw.get("paths") or []),
-                options=options,
-            )
-        )
-
-    codelists = reference.get("codelists")
-    schemas = os.environ.get("CDCOMPACT_IATI_SCHEMAS") or reference.get("iati_schemas")
-    if schemas and _is_url(schemas) and "{version}" not in str(schemas):
-        raise ConfigError(f"{path}: reference.iati_schemas must contain {{version}} when a URL")
-    schema_versions = reference.get("iati_schema_versions") or list(IATI_VERSIONS)
-    rates = reference.get("exchange_rates") or []
-    fallback = reference.get("rate_fallback_months", 12)
-    if not isinstance(fallback, int) or fallback < 0:
-        raise ConfigError(f"{path}: reference.rate_fallback_months must be a whole number >= 0")
-
-    countries = tuple(str(c).upper() for c in compact.get("countries") or [])
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the configuration (:func:`read_config`); ``config_file`` beats
+    CDCOMPACT_CONFIG beats the default, and paths are resolved against the project root."""
+    path, config, origins = read_config(config_file, environ)
+    root = project_root()
+    compact, reference, publish = config.compact, config.reference, config.publish
+    raw_s3, inbox_s3, publish_s3 = config.storage.raw.s3, config.submissions.s3, publish.s3
+    countries = tuple(c.upper() for c in compact.countries)
+    schemas = reference.iati_schemas
+    codelists = reference.codelists
     return Settings(
         config_file=path,
         root=root,
-        compact_name=str(compact.get("name", "Capacity Development Compact")),
+        compact_name=compact.name,
         countries=countries,
-        data_dir=_resolve(root, data_dir_value),
-        schedule_cron=str(schedule.get("cron", "0 2 * * *")),
-        schedule_timezone=str(schedule.get("timezone", "UTC")),
-        iati_sources=tuple(sources),
-        preferred_languages=tuple(str(x) for x in iati.get("preferred_languages") or ["en"]),
+        data_dir=_resolve(root, config.storage.data_dir),
+        schedule_cron=config.schedule.cron,
+        schedule_timezone=config.schedule.timezone,
+        iati_sources=tuple(
+            IatiSource(
+                name=source.name or f"source-{position}",
+                kind=source.kind,
+                paths=tuple(_resolve(root, p) for p in source.paths),
+                options=dict(source.model_extra or {}),
+            )
+            for position, source in enumerate(config.iati.sources, start=1)
+        ),
+        preferred_languages=tuple(config.iati.preferred_languages),
         codelists_dir=_resolve(root, codelists) if codelists and not _is_url(codelists) else None,
-        codelists_url=str(codelists) if codelists and _is_url(codelists) else None,
+        codelists_url=codelists if codelists and _is_url(codelists) else None,
         iati_schemas_dir=_resolve(root, schemas) if schemas and not _is_url(schemas) else None,
-        iati_schemas_url=str(schemas) if schemas and _is_url(schemas) else None,
-        iati_schema_versions=tuple(str(v) for v in schema_versions),
-        exchange_rate_files=tuple(_resolve(root, p) for p in rates if not _is_url(p)),
-        exchange_rate_urls=tuple(str(p) for p in rates if _is_url(p)),
-        exchange_rates_credit=str(reference["exchange_rates_credit"])
-        if reference.get("exchange_rates_credit")
-        else None,
-        rate_fallback_months=fallback,
+        iati_schemas_url=schemas if schemas and _is_url(schemas) else None,
+        iati_schema_versions=tuple(reference.iati_schema_versions),
+        exchange_rate_files=tuple(
+            _resolve(root, p) for p in reference.exchange_rates if not _is_url(p)
+        ),
+        exchange_rate_urls=tuple(p for p in reference.exchange_rates if _is_url(p)),
+        exchange_rates_credit=reference.exchange_rates_credit,
+        rate_fallback_months=reference.rate_fallback_months,
         cd_rules=CdRules(
             technical_cooperation_aid_types=frozenset(
-                str(x) for x in rules.get("technical_cooperation_aid_types") or []
+                config.cd_classification.technical_cooperation_aid_types
             ),
-            ftc_flag=bool(rules.get("ftc_flag", True)),
-            cd_sectors=frozenset(str(x) for x in rules.get("cd_sectors") or []),
-            keywords=_phrases(rules.get("keywords"), "cd_classification.keywords", path),
-            modalities=_phrases(rules.get("modalities"), "cd_classification.modalities", path),
+            ftc_flag=config.cd_classification.ftc_flag,
+            cd_sectors=frozenset(config.cd_classification.cd_sectors),
+            keywords={k: tuple(v) for k, v in config.cd_classification.keywords.items()},
+            modalities={k: tuple(v) for k, v in config.cd_classification.modalities.items()},
         ),
         publish=PublishSettings(
-            target=str(
-                os.environ.get("CDCOMPACT_PUBLISH_TARGET") or publish.get("target", "local")
-            ),
-            local_dir=_resolve(root, publish_dir),
-            s3_bucket=str(s3["bucket"]) if s3.get("bucket") else None,
-            s3_prefix=str(s3.get("prefix") or ""),
-            s3_endpoint_url=os.environ.get("CDCOMPACT_S3_ENDPOINT_URL")
-            or (str(s3["endpoint_url"]) if s3.get("endpoint_url") else None),
-            s3_region=str(s3["region"]) if s3.get("region") else None,
-            title=str(publish.get("title") or compact.get("name") or "cdcompact"),
-            description=str(publish.get("description") or ""),
-            license_name=str(publish.get("license", "CC-BY-4.0")),
-            license_url=str(
-                publish.get("license_url", "https://creativecommons.org/licenses/by/4.0/")
-            ),
-            base_url=str(publish["base_url"]) if publish.get("base_url") else None,
+            target=publish.target,
+            local_dir=_resolve(root, publish.local_dir),
+            s3_bucket=publish_s3.bucket,
+            s3_prefix=publish_s3.prefix or "",
+            s3_endpoint_url=publish_s3.endpoint_url,
+            s3_region=publish_s3.region,
+            title=publish.title or compact.name or "cdcompact",
+            description=publish.description or "",
+            license_name=publish.license,
+            license_url=publish.license_url,
+            base_url=publish.base_url,
         ),
-        fetch=fetch_settings,
+        fetch=FetchSettings(
+            connect_timeout=config.fetch.connect_timeout,
+            read_timeout=config.fetch.read_timeout,
+            retries=config.fetch.retries,
+            max_bytes=int(config.fetch.max_file_mb * 1024 * 1024),
+            raw_target=config.storage.raw.target,
+            raw_s3_bucket=raw_s3.bucket,
+            raw_s3_prefix=raw_s3.prefix or "",
+            raw_s3_endpoint_url=raw_s3.endpoint_url,
+            raw_s3_region=raw_s3.region,
+        ),
         submissions=SubmissionSettings(
-            inbox_target=str(submissions.get("target", "local")),
-            inbox_dir=_resolve(
-                root, os.environ.get("CDCOMPACT_INBOX_DIR") or submissions.get("inbox", "var/inbox")
-            ),
-            s3_bucket=str(inbox_s3["bucket"]) if inbox_s3.get("bucket") else None,
-            s3_prefix=str(inbox_s3.get("prefix") or ""),
-            s3_endpoint_url=str(inbox_s3["endpoint_url"]) if inbox_s3.get("endpoint_url") else None,
-            s3_region=str(inbox_s3["region"]) if inbox_s3.get("region") else None,
+            inbox_target=config.submissions.target,
+            inbox_dir=_resolve(root, config.submissions.inbox),
+            s3_bucket=inbox_s3.bucket,
+            s3_prefix=inbox_s3.prefix or "",
+            s3_endpoint_url=inbox_s3.endpoint_url,
+            s3_region=inbox_s3.region,
         ),
-        quality=quality,
-        metrics=metrics,
-        profiles=_profiles(_section(data, "profiles", path), path, root, countries),
-        workers=workers,
-        warehouse=_warehouse(_section(data, "warehouse", path), path, root),
+        quality=QualitySettings(
+            freshness={
+                **DEFAULT_FRESHNESS,
+                **{str(k): str(v) for k, v in config.quality.freshness.items()},
+            },
+            forward_years=config.quality.forward_years,
+            history_runs=config.quality.history_runs,
+            max_findings=config.quality.max_findings,
+        ),
+        metrics=MetricsSettings(
+            overlap_threshold=config.metrics.overlap_threshold,
+            overlap_use_text=config.metrics.overlap_use_text,
+            method_version=config.metrics.method_version,
+        ),
+        profiles=ProfileSettings(
+            languages=tuple(config.profiles.languages),
+            peer_groups={
+                kind: {name: tuple(c.upper() for c in members) for name, members in named.items()}
+                for kind, named in config.profiles.peer_groups.items()
+            },
+        ),
+        workers=config.run.workers or max(1, os.cpu_count() or 1),
+        warehouse=WarehouseSettings(
+            memory_limit=config.warehouse.memory_limit,
+            temp_directory=_resolve(root, config.warehouse.temp_directory)
+            if config.warehouse.temp_directory
+            else None,
+            threads=config.warehouse.threads,
+        ),
+        origins=origins,
     )
-
-
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
-
-
-def _warehouse(section: dict[str, Any], path: Path, root: Path) -> WarehouseSettings:
-    memory = str(
-        os.environ.get("CDCOMPACT_DUCKDB_MEMORY_LIMIT") or section.get("memory_limit") or "512MB"
-    )
-    if not _MEMORY.match(memory):
-        raise ConfigError(
-            f"{path}: warehouse.memory_limit must be an amount such as 1GB or 512MB, not {memory!r}"
-        )
-    threads = section.get("threads", 0)
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-        raise ConfigError(f"{path}: warehouse.threads must be 0 (one per CPU) or more")
-    temp = os.environ.get("CDCOMPACT_DUCKDB_TEMP_DIR") or section.get("temp_directory")
-    return WarehouseSettings(
-        memory_limit=memory.replace(" ", ""),
-        temp_directory=_resolve(root, temp) if temp else None,
-        threads=threads,
-    )
-
-
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-
-
-def _profiles(
-    section: dict[str, Any], path: Path, root: Path, countries: tuple[str, ...]
-) -> ProfileSettings:
-    languages = section.get("languages", ["en", "fr"])
-    if not isinstance(languages, list) or not languages:
-        raise ConfigError(f"{path}: profiles.languages must be a list such as [en, fr]")
-    for language in languages:
-        if not isinstance(language, str) or not _LANGUAGE.match(language):
-            raise ConfigError(
-                f"{path}: profiles.languages: {language!r} is not a language code such as fr"
-            )
-        if not (root / "publish" / "i18n" / f"{language}.json").is_file():
-            raise ConfigError(
-                f"{path}: profiles.languages: no labels for {language!r} "
-                f"(add publish/i18n/{language}.json, a copy of en.json translated)"
-            )
-    raw_groups = section.get("peer_groups") or {}
-    if not isinstance(raw_groups, dict):
-        raise ConfigError(f"{path}: profiles.peer_groups must map a kind to its groups")
-    groups: dict[str, dict[str, tuple[str, ...]]] = {}
-    for kind, named in raw_groups.items():
-        if not isinstance(named, dict):
-            raise ConfigError(
-                f"{path}: profiles.peer_groups.{kind} must map a group name to country codes"
-            )
-        seen: dict[str, str] = {}
-        groups[str(kind)] = {}
-        for name, members in named.items():
-            if not isinstance(members, list):
-                raise ConfigError(
-                    f"{path}: profiles.peer_groups.{kind}.{name} must be a list of country codes"
-                )
-            codes = tuple(str(c).upper() for c in members)
-            for code in codes:
-                if countries and code not in countries:
-                    raise ConfigError(
-                        f"{path}: profiles.peer_groups.{kind}.{name}: {code} is not one of "
-                        f"the compact's countries (compact.countries)"
-                    )
-                if code in seen:
-                    raise ConfigError(
-                        f"{path}: profiles.peer_groups.{kind}: {code} is in both "
-                        f"{seen[code]!r} and {name!r}; a country belongs to one group of a kind"
-                    )
-                seen[code] = str(name)
-            groups[str(kind)][str(name)] = codes
-    return ProfileSettings(languages=tuple(languages), peer_groups=groups)
-
-
-def _metrics(section: dict[str, Any], path: Path) -> MetricsSettings:
-    threshold = section.get("overlap_threshold", 0.3)
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ConfigError(f"{path}: metrics.overlap_threshold must be a number between 0 and 1")
-    if not 0 <= threshold <= 1:
-        raise ConfigError(f"{path}: metrics.overlap_threshold must be between 0 and 1")
-    use_text = section.get("overlap_use_text", True)
-    if not isinstance(use_text, bool):
-        raise ConfigError(f"{path}: metrics.overlap_use_text must be true or false")
-    return MetricsSettings(
-        overlap_threshold=float(threshold),
-        overlap_use_text=use_text,
-        method_version=str(section.get("method_version", "1")),
-    )
-
-
-#: IATI activity standard versions that have an official XML Schema.
-IATI_VERSIONS = ("1.01", "1.03", "1.04", "1.05", "2.01", "2.02", "2.03")
-
-
-def _quality(section: dict[str, Any], path: Path) -> QualitySettings:
-    freshness_value = section.get("freshness") or {}
-    if not isinstance(freshness_value, dict):
-        raise ConfigError(f"{path}: quality.freshness must map contributor kinds to frequencies")
-    freshness = {"publisher": "quarterly", "country": "annually", "partner": "semiannually"}
-    for kind, frequency in freshness_value.items():
-        if kind not in CONTRIBUTOR_KINDS:
-            raise ConfigError(
-                f"{path}: quality.freshness: unknown contributor kind {kind!r} "
-                f"(one of {', '.join(CONTRIBUTOR_KINDS)})"
-            )
-        if frequency not in FREQUENCIES:
-            raise ConfigError(
-                f"{path}: quality.freshness.{kind}: unknown frequency {frequency!r} "
-                f"(one of {', '.join(FREQUENCIES)})"
-            )
-        freshness[kind] = str(frequency)
-    numbers = {}
-    for name, default, low in (
-        ("forward_years", 3, 1),
-        ("history_runs", 400, 1),
-        ("max_findings", 1000, 1),
-    ):
-        value = section.get(name, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{path}: quality.{name} must be a whole number >= {low}")
-        numbers[name] = value
-    return QualitySettings(freshness=freshness, **numbers)

@@ -576,7 +576,7 @@ def _validity(
 ) -> dict[str, dict[str, Any]]:
     by_status = ", ".join(
         f"count(*) FILTER (WHERE s.status = '{status}') AS files_{status}"
-        for status in ("ok", "partial", "rejected", "unchanged")
+        for status in ("ok", "partial", "rejected", "unchanged", "stale")
     )
     files = db.by_who(
         f"""
@@ -617,6 +617,7 @@ def _validity(
             "files_partial": n("files_partial"),
             "files_rejected": n("files_rejected"),
             "files_unchanged": n("files_unchanged"),
+            "files_stale": n("files_stale"),
             "records": n("records"),
             "records_accepted": n("records_accepted"),
             "records_quarantined": n("records_quarantined"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.settings import Settings, load_settings
+from pipelines.alerts import run_failure_alert, stale_datasets_alert
 from pipelines.iati import (
     iati_codelists,
     iati_exchange_rates,
@@ -35,7 +36,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         jobs=[iati_fetch_job, iati_extract_job, iati_tables_job, submission_job],
         schedules=[nightly_schedule(settings)],
-        sensors=[iati_datasets_sensor, iati_tables_sensor, submissions_sensor],
+        sensors=[
+            iati_datasets_sensor,
+            iati_tables_sensor,
+            submissions_sensor,
+            run_failure_alert,
+            stale_datasets_alert,
+        ],
         resources=resources(settings),
     )
 

@@ -58,6 +58,7 @@ from assets.iati.fetching import (
     fetch_datasets,
     load_schemas,
     plan,
+    preflight,
     rate_files,
     record_schemas,
     schemas_folder,
@@ -67,7 +68,7 @@ from assets.iati.rates import ExchangeRates, load_exchange_rates
 from assets.iati.transform import IatiInput
 from assets.metrics.sql import table_order as combined_order
 from assets.metrics.stage import METRIC_TABLES, PUBLISHED_TABLES, add_metrics, table_order
-from assets.settings import Settings
+from assets.settings import ConfigError, Settings
 from assets.warehouse import attach_tables, quote, set_up
 from expectations.batch_cache import BatchCache
 from expectations.runner import TableValidation, validate_tables
@@ -208,6 +209,13 @@ def load_reference(settings: Settings) -> tuple[ExchangeRates, Codelists]:
 )
 def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
+    try:
+        preflight(settings)
+    except ConfigError as exc:
+        raise dg.Failure(
+            description=f"configuration error, nothing was fetched:\n{exc}",
+            allow_retries=False,
+        ) from exc
     results = fetch_datasets(settings)
     keys = [r["key"] for r in results if r["sha256"]]
     known = set(context.instance.get_dynamic_partitions(IATI_DATASETS_NAME))

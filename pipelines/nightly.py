@@ -19,10 +19,11 @@ import dagster as dg
 
 from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import tables_dir
-from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
+from assets.iati.fetching import extract_ranges, last_run, plan, preflight, raw_store
 from assets.pool import WorkerDied, map_in_processes
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.intake import pending, receive
+from pipelines.alerts import alert_on_run
 from pipelines.definitions import build_definitions
 from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
 from pipelines.schedules import RANGE_END, RANGE_START
@@ -47,9 +48,13 @@ def run_nightly(
     started = time.monotonic()
     try:
         settings = load_settings(config_file)
+        preflight(settings)
         defs = build_definitions(settings)
     except ConfigError as exc:
-        print(f"cdcompact: {exc}", file=sys.stderr)
+        print(
+            f"cdcompact: configuration error, nothing was fetched or published:\n{exc}",
+            file=sys.stderr,
+        )
         return 2
     if instance is None:
         if not os.environ.get("DAGSTER_HOME"):
@@ -65,6 +70,7 @@ def run_nightly(
     fetch = defs.resolve_job_def("iati_fetch_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
+    alert_on_run(instance, fetch)
     if not fetch.success:
         failure = next(
             (e.message for e in fetch.all_events if e.is_failure and e.message), "see the run"
@@ -108,6 +114,7 @@ def run_nightly(
         run = submission_job.execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False, run_config=RUN_CONFIG
         )
+        alert_on_run(instance, run)
         meta = _metadata(run, "submission")
         shown = f"{meta.get('status')}: {meta.get('n_accepted')} of {meta.get('n_records')} rows"
         print(f"  {meta.get('source_file', key)}: {shown if run.success else 'run FAILED'}")
@@ -120,6 +127,7 @@ def run_nightly(
     tables = defs.resolve_job_def("iati_tables_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
+    alert_on_run(instance, tables)
     if not tables.success:
         print(
             "cdcompact: combining, checking or publishing failed; see the run in Dagster",
@@ -257,6 +265,7 @@ def _extract_run(span: tuple[str, str]) -> tuple[tuple[str, str], bool, str]:
             raise_on_error=False,
             run_config=RUN_CONFIG,
         )
+    alert_on_run(_EXTRACT_WORKER["instance"], run)
     metadata = _metadata(run, "iati_extract")
     if "datasets" in metadata:
         mark = f"{metadata.get('extracted', 0)} extracted, {metadata.get('rejected', 0)} rejected"

@@ -9,18 +9,23 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from assets.settings import Settings, load_settings
 from assets.warehouse import connection_config
 
 
 class CompactConfig(dg.ConfigurableResource):
-    """The compact's configuration file (empty: $CDCOMPACT_CONFIG or config/compact.yaml)."""
+    """The compact's configuration file (empty: $CDCOMPACT_CONFIG or config/compact.yaml),
+    read and checked once per process that uses it (:func:`assets.settings.load_settings`)."""
 
     config_file: str = ""
+    _settings: Settings | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
-        return load_settings(self.config_file or None)
+        if self._settings is None:
+            self._settings = load_settings(self.config_file or None)
+        return self._settings
 
 
 def duckdb_resource(settings: Settings, database: str | Path = ":memory:") -> DuckDBResource:

@@ -74,7 +74,7 @@ MAX_SERIES = 7  # series drawn one by one in a money chart; the rest are summed 
 CHART_WIDTH = 900
 LOW_COVERAGE = 0.5
 MAX_LABEL_CHARS = 30  # per line; a longer name goes on two lines, then is shortened with …
-STATUSES = ("ok", "partial", "rejected", "unchanged")
+STATUSES = ("ok", "partial", "rejected", "unchanged", "stale")
 #: What an overlapping pair's score is made of (a partner's overlaps carry the first two).
 PAIR_MEASURES = ("sector_overlap", "date_overlap", "title_similarity")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -117,6 +117,7 @@ tr.total th,tr.total td{font-weight:700;border-top:2px solid var(--line)}
 .status-partial{border-color:#E69F00;color:#6b4a00}
 .status-rejected{border-color:#D55E00;color:#7a3500}
 .status-unchanged,.status-other{border-color:#8C8C8C;color:#3d3d3d}
+.status-stale{border-color:#E69F00;color:#3d3d3d}
 table th[scope=row]{min-width:8em}
 .activities{margin:.3em 0;padding-left:1.2em}
 .activities code,td code{font-size:.85rem;overflow-wrap:anywhere}

@@ -107,6 +107,7 @@ FILE_STATUS: dict[str, tuple[str, str, str]] = {
     "partial": ("◐", "partly accepted", OKABE_ITO["orange"]),
     "rejected": ("✗", "rejected", OKABE_ITO["vermillion"]),
     "unchanged": ("=", "unchanged", OKABE_ITO["grey"]),
+    "stale": ("⌛", "stale: fetch failed, last good copy used", OKABE_ITO["orange"]),
 }
 SEVERITY: dict[str, tuple[str, str, str]] = {
     "error": ("✗", "error", OKABE_ITO["vermillion"]),
@@ -1158,6 +1159,7 @@ def _tiles(report: Mapping[str, Any]) -> str:
         "<h3>Files and records</h3>",
         _tile("files", "Files", validity.get("files"), neutral=True),
         _tile("files_rejected", "Files rejected", validity.get("files_rejected"), bad=True),
+        _tile("files_stale", "Files stale", validity.get("files_stale"), bad=True),
         _tile("records", "Records read", validity.get("records"), neutral=True),
         _tile("records_accepted", "Records accepted", validity.get("records_accepted")),
         _tile(
@@ -2153,6 +2155,7 @@ def render_contributor(
         + _tile("records_quarantined", "Quarantined", validity.get("records_quarantined"), bad=True)
         + _tile("warnings", "Warnings", validity.get("warnings"), bad=True)
         + _tile("files_rejected", "Files rejected", validity.get("files_rejected"), bad=True)
+        + _tile("files_stale", "Files stale", validity.get("files_stale"), bad=True)
         + _tile("schema_errors", "Schema errors", validity.get("schema_errors"), bad=True)
         + _tile("codelist_errors", "Codelist errors", validity.get("codelist_errors"), bad=True)
         + _tile(

@@ -33,11 +33,12 @@ def summary(settings: Settings, folder: Path) -> str:
             assert found is not None
             return tuple(int(value) for value in found)
 
-        n_files, ok, partial, rejected, unchanged = one(
+        n_files, ok, partial, rejected, unchanged, stale = one(
             """SELECT count(*), count(*) FILTER (WHERE status = 'ok'),
                 count(*) FILTER (WHERE status = 'partial'),
                 count(*) FILTER (WHERE status = 'rejected'),
-                count(*) FILTER (WHERE status = 'unchanged')
+                count(*) FILTER (WHERE status = 'unchanged'),
+                count(*) FILTER (WHERE status = 'stale')
             FROM sources"""
         )
         errors, warnings = one(
@@ -72,11 +73,12 @@ def summary(settings: Settings, folder: Path) -> str:
         )
         problems = con.execute(
             f"""SELECT status, source_file, reason FROM sources
-            WHERE status IN ('rejected', 'partial') ORDER BY {ROW}"""
+            WHERE status IN ('rejected', 'partial', 'stale') ORDER BY {ROW}"""
         ).fetchall()
     lines = [
         f"files        {n_files:>8,}   ok {ok:,} · partial {partial:,} · rejected {rejected:,}"
-        + (f" · unchanged {unchanged:,}" if unchanged else ""),
+        + (f" · unchanged {unchanged:,}" if unchanged else "")
+        + (f" · stale {stale:,}" if stale else ""),
         f"activities   {n_activities:>8,}   capacity development: {cd:,}",
         f"transactions {n_transactions:>8,}",
         f"budgets      {n_budgets:>8,}",

@@ -36,8 +36,13 @@ from publish.provenance import local_names, public_text, public_uri
 CONTENT_DIGESTS = "content-digests.json"
 #: Fields of ``sources`` that describe a run rather than the data: a night whose
 #: files were merely re-checked (``unchanged``), or whose fetch failed while the
-#: last good copy was kept, has the same data and publishes nothing new.
+#: last good copy was kept (``stale``), has the same data and publishes nothing new.
 RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
+#: Tables with rows about IATI datasets that could not be fetched at all (no bytes, no
+#: earlier copy: a failed listing, a download that never succeeded). Those rows are run
+#: facts, not data: they are published, but a night does not publish a new release for
+#: them alone (:meth:`ReleaseTables.content_relation`).
+UNFETCHED_ROWS = ("sources", "quarantine", "conformance")
 _PUBLISHED_SOURCES = "__published_sources"
 _PUBLIC_TEXT = "__public_text"
 #: Tables whose ``message`` may quote a local file's reason, and which of their rows do.
@@ -193,6 +198,14 @@ class ReleaseTables:
             arrow = to_arrow("sources", sources.reset_index(drop=True))
             rows = pa.array(np.arange(arrow.num_rows, dtype=np.int64))
             con.register(_PUBLISHED_SOURCES, arrow.append_column(files.ROW, rows))
+        #: IATI datasets tonight could not fetch at all (see :data:`UNFETCHED_ROWS`).
+        self.unfetched: tuple[str, ...] = ()
+        if "sources" in self.names:
+            found = con.execute(
+                f"SELECT source_file FROM {self.relation('sources')} "
+                "WHERE source = 'iati' AND sha256 IS NULL ORDER BY source_file"
+            ).fetchall()
+            self.unfetched = tuple(str(row[0]) for row in found)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -223,9 +236,19 @@ class ReleaseTables:
             )
         return relation
 
+    def content_only(self, table: str) -> bool:
+        """Whether the table's content (what the content hash covers) differs from the
+        table as published: ``sources`` always (run fields), and the tables with rows of
+        datasets that could not be fetched, on a night that has some."""
+        return table == "sources" or (bool(self.unfetched) and table in UNFETCHED_ROWS)
+
     def content_relation(self, table: str) -> str:
-        """The table as far as the content hash is concerned (run fields of sources empty)."""
+        """The table as far as the content hash is concerned: run fields of ``sources``
+        empty, and no rows of the datasets tonight could not fetch at all."""
         relation = self.relation(table)
+        if self.unfetched and table in UNFETCHED_ROWS:
+            names = "[" + ", ".join(literal(name) for name in self.unfetched) + "]"
+            relation = f"(SELECT * FROM {relation} WHERE NOT list_contains({names}, source_file))"
         if table != "sources":
             return relation
         types = {f.name: duckdb_type(f.type) for f in arrow_schema(table)}
@@ -261,7 +284,8 @@ class ReleaseTables:
         A table whose Parquet file has the same bytes as when its digest was last
         computed (``content-digests.json`` beside the tables) has the same CSV: the
         digest is taken from that record instead of writing the CSV again. ``sources``
-        is always digested (its run fields change every night and it is small)."""
+        is always digested (its run fields change every night and it is small), and so is
+        a table whose content differs from its published rows (:meth:`content_only`)."""
         record_path = self.stored.folder / CONTENT_DIGESTS
         record: dict[str, dict[str, str]] = {}
         if record_path.exists():
@@ -273,7 +297,7 @@ class ReleaseTables:
         for table in sorted(self.names):
             parquet = self.stored.path(table)
             key = None
-            if parquet is not None and table != "sources":
+            if parquet is not None and not self.content_only(table):
                 began = time.perf_counter()
                 key = f"{file_sha256(parquet)}:{_csv_code()}"
                 self.stopwatch.add("checksums", began)
@@ -281,8 +305,8 @@ class ReleaseTables:
                 if known is not None and known.get("parquet_sha256") == key:
                     digests[table] = known["csv_sha256"]
                     continue
-            if table == "sources":
-                path = self.work / "content" / "sources.csv"
+            if self.content_only(table):
+                path = self.work / "content" / f"{table}.csv"
                 digests[table], _ = self._write_csv(table, self.content_relation(table), path)
             else:
                 digests[table] = self._render(table, self.relation(table))
@@ -305,7 +329,7 @@ class ReleaseTables:
             csv_key, parquet_key = f"data/{table}.csv", f"data/{table}.parquet"
             relation = self.relation(table)
             # sources' published CSV differs from its content CSV (run fields): write it
-            digest = None if table == "sources" else digests.get(table)
+            digest = None if self.content_only(table) else digests.get(table)
             if digest is None:
                 digest = self._render(table, relation)
             old_csv, old_parquet = known.get(csv_key), known.get(parquet_key)

@@ -34,6 +34,7 @@ class Request:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
 
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -71,12 +72,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self._answer("GET", b"")
+
+    def do_POST(self) -> None:
+        """A POST's body is kept in the request log (webhooks post JSON)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        self._answer("POST", self.rfile.read(length) if length else b"")
+
+    def _answer(self, method: str, body: bytes) -> None:
         parts = urlsplit(self.path)
         request = Request(
-            "GET",
+            method,
             parts.path,
             parse_qs(parts.query, keep_blank_values=True),
             {k.lower(): v for k, v in self.headers.items()},
+            body,
         )
         reply = self.server.fixture._reply_for(request)
         if reply.delay:

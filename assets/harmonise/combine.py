@@ -93,7 +93,8 @@ class FetchOutcome:
     fetched_at: str | None
     http_etag: str | None
     uri: str | None
-    #: ``unchanged`` when fetched again without change, else None (the status stands).
+    #: ``unchanged`` when fetched again without change, ``stale`` when the fetch failed
+    #: and the last good copy stood in, else None (the status stands).
     status: str | None
     #: Appended to ``reason`` when the fetch failed and the last good copy stood in.
     note: str | None

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,7 +23,12 @@ from typing import Any
 from assets.fetch.http import HttpClient
 from assets.fetch.rawstore import RawStore, StateRecord
 from assets.fetch.reference import fetch_codelists, fetch_exchange_rates, fetch_iati_schemas
-from assets.fetch.sources import FetchResult, adapters_from_settings, fetch_all
+from assets.fetch.sources import (
+    FetchResult,
+    SourceConfigError,
+    adapters_from_settings,
+    fetch_all,
+)
 from assets.harmonise.combine import FetchOutcome
 from assets.harmonise.store import reference_dir
 from assets.iati.conformance import IatiSchemas
@@ -34,7 +40,7 @@ from assets.iati.harmonise import (
     schema_check_key,
 )
 from assets.iati.transform import IatiInput, Rejection
-from assets.settings import Settings, over_size_limit, project_root
+from assets.settings import ConfigError, Settings, over_size_limit, project_root
 from assets.storage.targets_config import make_target
 
 LAST_RUN = "last_run.json"
@@ -69,6 +75,53 @@ def http_client(settings: Settings) -> HttpClient:
         retries=fetch.retries,
         max_bytes=fetch.max_bytes,
     )
+
+
+def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Check what the configuration points at before anything is fetched or published:
+    every IATI source can be built from its options, every local source folder and
+    every configured reference file or folder exists. ConfigError lists each problem
+    with the file (or variable) that set the key, and the key.
+
+    Secrets are not checked here: a source whose secret is missing is reported by the
+    fetch, and the other sources still run."""
+    problems: list[str] = []
+    with http_client(settings) as client:
+        for index, source in enumerate(settings.iati_sources):
+            key = f"iati.sources[{index}]"
+            try:
+                adapters_from_settings(
+                    dataclasses.replace(settings, iati_sources=(source,)), client, environ=environ
+                )
+            except SourceConfigError as exc:
+                problems.append(f"{settings.where('iati', 'sources', index)}: {key}: {exc}")
+                continue
+            if source.kind != "local":
+                continue
+            for position, path in enumerate(source.paths):
+                # a named .xml file that is missing fails at fetch and keeps its last good
+                # copy; anything else names a folder that must be there
+                if not path.exists() and path.suffix.lower() != ".xml":
+                    where = settings.where("iati", "sources", index, "paths", position)
+                    problems.append(f"{where}: {key}.paths[{position}]: no such folder: {path}")
+    names = [source.name for source in settings.iati_sources]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(
+            f"{settings.where('iati', 'sources')}: iati.sources: two are named {name!r}"
+        )
+    for path in settings.exchange_rate_files:
+        if not path.is_file():
+            where = settings.where("reference", "exchange_rates")
+            problems.append(f"{where}: reference.exchange_rates: no such file: {path}")
+    for key, folder in (
+        ("codelists", settings.codelists_dir),
+        ("iati_schemas", settings.iati_schemas_dir),
+    ):
+        if folder is not None and not folder.is_dir():
+            where = settings.where("reference", key)
+            problems.append(f"{where}: reference.{key}: no such folder: {folder}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _result_record(result: FetchResult) -> dict[str, Any]:
@@ -267,8 +320,8 @@ def extract_ranges(
 
 def fetch_outcome(key: str, result: Mapping[str, Any], record: StateRecord | None) -> FetchOutcome:
     """What tonight's fetch says about a dataset's ``sources`` row: when and where from the
-    copy was fetched, ``unchanged`` when it was fetched again without change, and a note
-    when the fetch failed and the last good copy stood in."""
+    copy was fetched, ``unchanged`` when it was fetched again without change, and
+    ``stale`` with a note when the fetch failed and the last good copy stood in."""
     note = None
     if result["status"] == "failed":
         note = (
@@ -281,7 +334,7 @@ def fetch_outcome(key: str, result: Mapping[str, Any], record: StateRecord | Non
         fetched_at=record.fetched_at if record else None,
         http_etag=record.etag if record else None,
         uri=shown_uri(record.uri) if record else None,
-        status="unchanged" if result["status"] == "unchanged" else None,
+        status={"unchanged": "unchanged", "failed": "stale"}.get(result["status"]),
         note=note,
     )
 

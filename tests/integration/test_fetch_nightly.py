@@ -116,7 +116,7 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet").set_index(
         "source_file"
     )
-    assert sources.loc["who-arg", "status"] == "ok"  # yesterday's copy, harmonised as before
+    assert sources.loc["who-arg", "status"] == "stale"  # yesterday's copy, harmonised as before
     assert "fetch failed" in sources.loc["who-arg", "reason"]
     assert "HTML" in sources.loc["who-arg", "reason"]
     assert "last good copy" in sources.loc["who-arg", "reason"]

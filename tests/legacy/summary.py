@@ -21,7 +21,8 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
     lines = [
         f"files        {len(sources):>8,}   ok {int(status.get('ok', 0)):,} · "
         f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}"
-        + (f" · unchanged {int(status['unchanged']):,}" if status.get("unchanged") else ""),
+        + (f" · unchanged {int(status['unchanged']):,}" if status.get("unchanged") else "")
+        + (f" · stale {int(status['stale']):,}" if status.get("stale") else ""),
         f"activities   {len(tables['activities']):>8,}   capacity development: {cd:,}",
         f"transactions {len(tables['transactions']):>8,}",
         f"budgets      {len(tables['budgets']):>8,}",
@@ -58,7 +59,7 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
             f"{int(kinds.get('same_activity_reported_twice', 0)):,} reported twice · "
             f"{excluded:,} transactions not counted toward totals"
         )
-    problems = sources[sources["status"].isin(["rejected", "partial"])]
+    problems = sources[sources["status"].isin(["rejected", "partial", "stale"])]
     for row in problems.itertuples(index=False):
         lines.append(f"  {row.status:<8} {row.source_file}: {row.reason}")
     if out is not None:

@@ -546,6 +546,7 @@ def test_validity_and_states(report: dict[str, Any]) -> None:
         "files_partial": 1,
         "files_rejected": 0,
         "files_unchanged": 0,
+        "files_stale": 0,
         "records": 4,
         "records_accepted": 3,
         "records_quarantined": 1,

@@ -67,12 +67,12 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     [
         ("iati: [unclosed", "not valid YAML"),
         ("- a list\n- not sections\n", "top level must be a mapping"),
-        ("iati:\n  sources:\n    - name: x\n", "iati.sources item 1 needs a 'kind'"),
+        ("iati:\n  sources:\n    - name: x\n", "iati.sources[0].kind: field required"),
         ("reference:\n  rate_fallback_months: -1\n", "rate_fallback_months"),
         ("cd_classification:\n  keywords: [a, b]\n", "cd_classification.keywords"),
-        ("run:\n  workers: many\n", "run.workers must be a whole number, not 'many'"),
-        ("run:\n  workers: -2\n", "run.workers must be 0 (one per CPU) or more, not -2"),
-        ("profiles:\n  languages: en\n", "profiles.languages must be a list such as [en, fr]"),
+        ("run:\n  workers: many\n", "run.workers: input should be a valid integer, not 'many'"),
+        ("run:\n  workers: -2\n", "run.workers: input should be greater than or equal to 0"),
+        ("profiles:\n  languages: en\n", "profiles.languages: input should be a valid list"),
         (
             "profiles:\n  languages: [en, de]\n",
             "profiles.languages: no labels for 'de' (add publish/i18n/de.json",
@@ -86,7 +86,25 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
             "profiles:\n  peer_groups:\n    income:\n      Low: [GH]\n      High: [gh]\n",
             "profiles.peer_groups.income: GH is in both 'Low' and 'High'",
         ),
-        ("profiles:\n  peer_groups: [GH]\n", "profiles.peer_groups must map a kind"),
+        (
+            "profiles:\n  peer_groups: [GH]\n",
+            "profiles.peer_groups: input should be a valid dictionary",
+        ),
+        (
+            "fetch:\n  retrys: 3\n",
+            "fetch.retrys: unknown key; expected one of connect_timeout, max_file_mb, "
+            "read_timeout, retries",
+        ),
+        ("storage:\n  raw:\n    s3:\n      secret: x\n", "storage.raw.s3.secret: unknown key"),
+        ("warehous:\n  threads: 2\n", "warehous: unknown key; expected one of cd_classification"),
+        ("publish:\n  target: ftp\n", "publish.target: input should be 'local' or 's3', not 'ftp'"),
+        ("metrics:\n  overlap_use_text: maybe\n", "metrics.overlap_use_text: input should be a"),
+        ("fetch:\n  read_timeout: soon\n", "fetch.read_timeout: input should be a valid number"),
+        (
+            "quality:\n  freshness:\n    country: hourly\n",
+            "quality.freshness.country: input should be 'daily'",
+        ),
+        ("reference:\n  iati_schemas: https://e.org/\n", "must contain {version} when a URL"),
     ],
 )
 def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -128,3 +146,60 @@ def test_keywords_in_four_languages_and_known_modalities() -> None:
     assert set(rules.keywords) == {"en", "fr", "es", "pt"}
     assert all(len(phrases) >= 5 for phrases in rules.keywords.values())
     assert set(rules.modalities) <= MODALITIES
+
+
+def test_an_override_file_merges_key_by_key(tmp_path: Path) -> None:
+    """A file that sets only iati.sources keeps the default's preferred languages, and one
+    that sets publish.s3.bucket keeps the default's prefix; lists are replaced whole."""
+    default = load_settings()
+    path = tmp_path / "override.yaml"
+    path.write_text(
+        "iati:\n  sources:\n    - {name: mine, kind: local, paths: [demo/iati]}\n"
+        "publish:\n  target: s3\n  s3:\n    bucket: open-data\n"
+        "compact:\n  countries: [GH, KE]\n"
+        "profiles:\n  peer_groups:\n    region:\n      Africa: [GH, KE]\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path)
+    assert [s.name for s in settings.iati_sources] == ["mine"]
+    assert settings.preferred_languages == default.preferred_languages == ("en", "fr", "es", "pt")
+    assert (settings.publish.target, settings.publish.s3_bucket) == ("s3", "open-data")
+    assert settings.publish.s3_prefix == default.publish.s3_prefix == "cdcompact/"
+    assert settings.countries == ("GH", "KE")
+    # peer groups are one set: the default's groups of other countries are not kept
+    assert settings.profiles.peer_groups == {"region": {"Africa": ("GH", "KE")}}
+    assert settings.cd_rules == default.cd_rules
+
+
+def test_a_problem_names_where_its_key_was_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "override.yaml"
+    path.write_text("iati:\n  sources:\n    - name: x\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    # the list of sources is the override's, so its missing kind is the override's
+    assert str(error.value) == f"{path}: iati.sources[0].kind: field required"
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_TARGET", "ftp")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert str(error.value) == (
+        "environment variable CDCOMPACT_PUBLISH_TARGET: publish.target: input should be "
+        "'local' or 's3', not 'ftp'"
+    )
+    monkeypatch.setenv("CDCOMPACT_PUBLISH_TARGET", "local")
+    monkeypatch.setenv("CDCOMPACT_WORKERS", "many")
+    with pytest.raises(ConfigError, match=r"CDCOMPACT_WORKERS: run\.workers must be a whole"):
+        load_settings()
+
+
+def test_every_problem_of_a_file_is_named_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("fetch:\n  retries: -1\n  max_file_mb: 0\nrun:\n  worker: 2\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(error.value).splitlines() == [
+        f"{path}: run.worker: unknown key; expected one of workers",
+        f"{path}: fetch.retries: input should be greater than or equal to 0",
+        f"{path}: fetch.max_file_mb: input should be greater than 0",
+    ]
