@@ -511,20 +511,29 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 #: Mappings that an override replaces whole: a compact's peer groups are one set, which
-#: must not keep the default's groups of other countries.
-WHOLE: frozenset[tuple[str, ...]] = frozenset({("profiles", "peer_groups")})
+#: must not keep the default's groups of other countries, and so are the CD keywords
+#: and modality phrases (a language left out is a language not searched).
+WHOLE: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("profiles", "peer_groups"),
+        ("cd_classification", "keywords"),
+        ("cd_classification", "modalities"),
+    }
+)
 
 
 def merge(
     base: Mapping[str, Any], override: Mapping[str, Any], at: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """``override`` layered over ``base`` key by key: mappings merge (except those in
-    :data:`WHOLE`), everything else (text, numbers, lists) is replaced whole."""
+    :data:`WHOLE`, and an empty one, which clears), everything else (text, numbers,
+    lists) is replaced whole."""
     merged = dict(base)
     for key, value in override.items():
         where = (*at, key)
         if (
             isinstance(value, Mapping)
+            and value
             and isinstance(merged.get(key), Mapping)
             and where not in WHOLE
         ):
@@ -547,7 +556,8 @@ def _origin(origins: Sequence[tuple[str, Mapping[str, Any]]], loc: Sequence[int 
         ]
         if not having:
             break
-        if not isinstance(having[0][1], Mapping) or tuple(loc[:depth]) in WHOLE:
+        value = having[0][1]
+        if not isinstance(value, Mapping) or not value or tuple(loc[:depth]) in WHOLE:
             return having[0][0]
         holders = [(origin, value) for origin, value in having if isinstance(value, Mapping)]
     return holders[0][0]

@@ -23,9 +23,13 @@ iati_fetch_job = dg.define_asset_job(
     description="Load the reference data and fetch every IATI dataset: the nightly chain's start.",
 )
 
+#: The tag of extraction runs, which dagster.yaml's queue limits.
+STAGE_TAG = "cdcompact/stage"
+
 iati_extract_job = dg.define_asset_job(
     "iati_extract_job",
     selection=dg.AssetSelection.assets(iati_extract),
+    tags={STAGE_TAG: "extract"},
     description="Extract IATI datasets (one dynamic partition each; only datasets whose "
     "copy has not been extracted yet).",
 )

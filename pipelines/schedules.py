@@ -4,28 +4,40 @@
 dataset (registering a dynamic partition per dataset); when that run
 succeeds, ``iati_datasets_sensor`` requests the extraction of every dataset not
 extracted yet, a run per range of at most ``EXTRACT_BATCH`` dataset partitions —
-or, when there is nothing to extract, the tables run directly; when no
-extraction run is left queued or running, ``iati_tables_sensor`` requests the
-transform-and-publish run. ``cdcompact run`` drives the same chain synchronously.
+or, when there is nothing to extract, the tables run directly. Every run of the
+chain carries the night's tag (:data:`NIGHT_TAG`: the fetch run's id). Once every
+extraction run of a night has finished, ``iati_tables_sensor`` requests that
+night's transform-and-publish run, one per night (its run key is the night's);
+when one of them failed, it requests nothing and says so (the failed run itself
+is alerted by :mod:`pipelines.alerts`). ``cdcompact run`` drives the same chain
+synchronously.
 """
 
-from collections.abc import Iterator
+import json
 
 import dagster as dg
 from dagster import RunStatusSensorContext
 
 from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
-from assets.settings import Settings, load_settings
+from assets.settings import Settings
 from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
 from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
+from pipelines.resources import CompactConfig
 
 #: Dagster's tags of a run over a range of partitions (a single-run backfill's).
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+#: The tag that ties the runs of one night together: the id of its fetch run.
+NIGHT_TAG = "cdcompact/night"
+#: Nights the tables sensor has dealt with, kept in its cursor.
+NIGHTS_KEPT = 50
+#: Extraction runs the tables sensor looks back over.
+RUNS_LOOKED_AT = 1000
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
 ]
 
 
@@ -49,16 +61,15 @@ def nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
     description="After the fetch: the extraction of the datasets not extracted yet (a run "
     "per range of dataset partitions), or the tables run at once when there is none.",
 )
-def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult:
-    settings = load_settings()
+def iati_datasets_sensor(
+    context: RunStatusSensorContext, compact: CompactConfig
+) -> dg.SensorResult:
+    settings = compact.settings()
     to_extract = plan(settings, last_run(settings.data_dir))
-    run_id = context.dagster_run.run_id
+    night = context.dagster_run.run_id
+    tags = {NIGHT_TAG: night}
     if not to_extract:
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(run_key=f"tables-after-{run_id}", job_name=iati_tables_job.name)
-            ]
-        )
+        return dg.SensorResult(run_requests=[tables_request(night)])
     order = context.instance.get_dynamic_partitions(IATI_DATASETS_NAME)
     sizes = {k: r.bytes for k, r in raw_store(settings).records().items()}
     requests = []
@@ -66,32 +77,66 @@ def iati_datasets_sensor(context: RunStatusSensorContext) -> dg.SensorResult:
         if first == last:
             requests.append(
                 dg.RunRequest(
-                    partition_key=first, run_key=f"{run_id}:{first}", job_name=iati_extract_job.name
+                    partition_key=first,
+                    run_key=f"{night}:{first}",
+                    job_name=iati_extract_job.name,
+                    tags=tags,
                 )
             )
         else:
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{run_id}:{first}:{last}",
+                    run_key=f"{night}:{first}:{last}",
                     job_name=iati_extract_job.name,
-                    tags={RANGE_START: first, RANGE_END: last},
+                    tags={**tags, RANGE_START: first, RANGE_END: last},
                 )
             )
     return dg.SensorResult(run_requests=requests)
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[iati_extract_job],
-    request_job=iati_tables_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When the last extraction run of a night has finished, transform the tables.",
-)
-def iati_tables_sensor(context: RunStatusSensorContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-    pending = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=iati_extract_job.name, statuses=IN_FLIGHT), limit=1
+def tables_request(night: str) -> dg.RunRequest:
+    """The one transform-and-publish run of a night (its run key is the night's)."""
+    return dg.RunRequest(
+        run_key=f"tables-{night}", job_name=iati_tables_job.name, tags={NIGHT_TAG: night}
     )
-    if pending:
-        yield dg.SkipReason("extraction runs are still queued or running")
-        return
-    yield dg.RunRequest(run_key=f"tables-after-{context.dagster_run.run_id}")
+
+
+@dg.sensor(
+    jobs=[iati_tables_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When every extraction run of a night has finished: the night's tables "
+    "run if they all succeeded, else nothing, said in the tick's log.",
+)
+def iati_tables_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    handled: list[str] = json.loads(context.cursor) if context.cursor else []
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=iati_extract_job.name), limit=RUNS_LOOKED_AT
+    )
+    nights: dict[str, list[dg.DagsterRun]] = {}
+    for run in reversed(runs):  # oldest first
+        night = run.tags.get(NIGHT_TAG)
+        if night and night not in handled:
+            nights.setdefault(night, []).append(run)
+    requests = []
+    skipped = []
+    for night, night_runs in nights.items():
+        if any(run.status in IN_FLIGHT for run in night_runs):
+            continue
+        handled.append(night)
+        failed = [run.run_id for run in night_runs if run.status != dg.DagsterRunStatus.SUCCESS]
+        if failed:
+            message = (
+                f"night {night}: {len(failed)} of {len(night_runs)} extraction runs did not "
+                f"succeed ({', '.join(failed)}): the tables are not combined and nothing is "
+                "published"
+            )
+            context.log.error(message)
+            skipped.append(message)
+            continue
+        requests.append(tables_request(night))
+    return dg.SensorResult(
+        run_requests=requests,
+        skip_reason="; ".join(skipped) if skipped and not requests else None,
+        cursor=json.dumps(handled[-NIGHTS_KEPT:]),
+    )

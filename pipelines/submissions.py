@@ -1,12 +1,13 @@
 """Dagster side of submissions: a partition per received file, the inbox sensor."""
 
+import json
+
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext, SensorEvaluationContext
 
 from assets.harmonise.store import tables_dir
-from assets.settings import load_settings
-from assets.submissions.intake import load_index, process, receive
+from assets.submissions.intake import load_index, process, receive_changed
 from pipelines.iati import iati_codelists, iati_exchange_rates, load_reference
 from pipelines.resources import CompactConfig
 
@@ -72,16 +73,22 @@ submission_job = dg.define_asset_job(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches the submissions inbox: every new file (by sha256) becomes a "
-    "partition and a run; the cursor is the number of files received so far.",
+    "partition and a run. The cursor keeps each inbox object's version (size and time, "
+    "or S3 ETag): an object as it was is not read again.",
 )
-def submissions_sensor(context: SensorEvaluationContext) -> dg.SensorResult:
-    settings = load_settings()
-    new = receive(settings)
-    total = len(load_index(settings.data_dir))
+def submissions_sensor(context: SensorEvaluationContext, compact: CompactConfig) -> dg.SensorResult:
+    settings = compact.settings()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    received = len(load_index(settings.data_dir))
+    # the cursor stands only for the index it was written with (a wiped data folder, or
+    # a cursor of an older format, means every object is read again; nothing is lost,
+    # the same bytes are the same submission)
+    seen = cursor.get("objects", {}) if cursor.get("received") == received else {}
+    new, versions = receive_changed(settings, seen)
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
         dynamic_partitions_requests=(
             [dg.AddDynamicPartitionsRequest(SUBMISSIONS_NAME, new)] if new else []
         ),
-        cursor=str(total),
+        cursor=json.dumps({"received": received + len(new), "objects": versions}),
     )

@@ -218,6 +218,22 @@ class S3Target(Target):
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("list", prefix or "(all keys)", exc) from exc
 
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """An object's version: its ETag, size and last-modified time, from the listing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    modified = item.get("LastModified")
+                    version = f"{item.get('ETag', '')}:{item.get('Size', '')}:" + (
+                        modified.isoformat() if modified is not None else ""
+                    )
+                    yield item["Key"][len(self.prefix) :], version
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", prefix or "(all keys)", exc) from exc
+
     def delete(self, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -83,6 +83,13 @@ class Target(ABC):
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under ``prefix``, in no particular order."""
 
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """``(key, version)`` of every object under ``prefix``, without reading any: the
+        version changes whenever the object's bytes may have (empty: unknown, so always
+        read again). Targets that can tell override this."""
+        for key in self.list_keys(prefix):
+            yield key, ""
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; a missing object is not an error."""
@@ -165,6 +172,15 @@ class LocalTarget(Target):
         for path in base.rglob("*"):
             if path.is_file() and not path.name.startswith("."):
                 yield path.relative_to(self.root).as_posix()
+
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """A file's version: its size and modification time in nanoseconds."""
+        for key in self.list_keys(prefix):
+            try:
+                stat = (self.root / key).stat()
+            except OSError:  # removed while listed
+                continue
+            yield key, f"{stat.st_size}:{stat.st_mtime_ns}"
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

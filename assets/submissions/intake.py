@@ -17,6 +17,7 @@ import json
 import re
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,31 +92,59 @@ def _folder_as_zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _inbox_items(box: Target) -> list[tuple[str, bytes]]:
-    """(label, bytes) of each submission in the inbox: a file, or a folder of CSV files."""
+def _submission_of(name: str) -> str:
+    """The submission an inbox object belongs to: itself, or its folder of CSV files."""
+    return name.split("/", 1)[0] if "/" in name and name.lower().endswith(".csv") else name
+
+
+def _inbox_items(
+    box: Target, versions: Mapping[str, str], seen: Mapping[str, str]
+) -> list[tuple[str, bytes]]:
+    """(label, bytes) of each submission in the inbox (a file, or a folder of CSV files)
+    that is not as ``seen``: an object whose version is known and the same is not read,
+    and a folder is read again when any of its files is new or changed."""
+    members: dict[str, list[str]] = {}
+    for name in sorted(versions):
+        members.setdefault(_submission_of(name), []).append(name)
+    changed = {
+        submission: names
+        for submission, names in members.items()
+        if any(not versions[n] or seen.get(n) != versions[n] for n in names)
+    }
     folders: dict[str, dict[str, bytes]] = {}
     items: list[tuple[str, bytes]] = []
-    for name in sorted(box.list_keys()):
-        data = box.read_bytes(name)
-        if data is None:
-            continue
-        if "/" in name and name.lower().endswith(".csv"):
-            folders.setdefault(name.split("/", 1)[0], {})[name] = data
-        else:
-            items.append((name, data))
+    for submission, names in changed.items():
+        for name in names:
+            data = box.read_bytes(name)
+            if data is None:
+                continue
+            if submission != name:
+                folders.setdefault(submission, {})[name] = data
+            else:
+                items.append((name, data))
     items += [(f"{folder}.zip", _folder_as_zip(files)) for folder, files in folders.items()]
     return items
 
 
 def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
     """Store every new file of the inbox; the keys of the new submissions."""
+    return receive_changed(settings, {}, now)[0]
+
+
+def receive_changed(
+    settings: Settings, seen: Mapping[str, str], now: dt.datetime | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """Store every new file of the inbox, reading only the objects not as ``seen``
+    (``{object: version}``, :meth:`Target.list_versions`); the keys of the new
+    submissions, and the inbox's objects and versions now (the next call's ``seen``)."""
     now = now or dt.datetime.now(dt.UTC)
     index = load_index(settings.data_dir)
     known = {entry["sha256"] for entry in index.values()}
     store = raw_store(settings)
     box = inbox(settings)
+    versions = dict(box.list_versions())
     new: list[str] = []
-    for name, data in _inbox_items(box):
+    for name, data in _inbox_items(box, versions, seen):
         if len(data) > MAX_SUBMISSION_BYTES:
             continue
         sha256 = hashlib.sha256(data).hexdigest()
@@ -137,7 +166,7 @@ def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
         new.append(key)
     if new:
         _save_index(settings.data_dir, index)
-    return new
+    return new, versions
 
 
 def process(

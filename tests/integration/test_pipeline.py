@@ -66,6 +66,8 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
         "iati_datasets_sensor",
         "iati_tables_sensor",
         "submissions_sensor",
+        "run_failure_alert",
+        "stale_datasets_alert",
     }
     keys = {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
     assert keys >= {
@@ -214,26 +216,32 @@ def test_sensor_requests_runs_for_changed_datasets_only(
     definitions = build_definitions(load_settings(config))
     repository = definitions.get_repository_def()
 
+    nights: list[str] = []
+
     def sensor_after_fetch() -> dg.SensorResult:
         fetch = definitions.resolve_job_def("iati_fetch_job").execute_in_process(instance=instance)
+        nights.append(fetch.dagster_run.run_id)
         context = dg.build_run_status_sensor_context(
             sensor_name="iati_datasets_sensor",
             dagster_instance=instance,
             dagster_run=fetch.dagster_run,
             dagster_event=fetch.get_run_success_event(),
             repository_def=repository,
+            resources={"compact": definitions_resources(load_settings(config))["compact"]},
         )
         result = iati_datasets_sensor(context)
         assert isinstance(result, dg.SensorResult)
         return result
 
     first = sensor_after_fetch()
+    first_night = nights[0]
     expected = sorted(p.name.removesuffix(".xml") for p in (IATI_FIXTURES / "valid").glob("*.xml"))
     order = instance.get_dynamic_partitions("iati_datasets")
     assert sorted(order) == expected
     covered: list[str] = []
     for request in first.run_requests or []:
         assert request.job_name == "iati_extract_job"
+        assert request.tags["cdcompact/night"] == first_night
         job = definitions.resolve_job_def("iati_extract_job")
         if request.partition_key is not None:
             covered.append(request.partition_key)
@@ -247,8 +255,10 @@ def test_sensor_requests_runs_for_changed_datasets_only(
     assert sorted(covered) == expected
     assert sorted(instance.get_materialized_partitions(dg.AssetKey("iati_extract"))) == expected
 
-    second = sensor_after_fetch()  # nothing changed: straight to the tables
-    assert [r.job_name for r in second.run_requests or []] == ["iati_tables_job"]
+    second = sensor_after_fetch()  # nothing changed: straight to the tables, once a night
+    assert [(r.job_name, r.run_key) for r in second.run_requests or []] == [
+        ("iati_tables_job", f"tables-{nights[1]}")
+    ]
 
 
 def test_a_datastore_source_without_a_key_fails_alone(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -129,23 +130,59 @@ def test_submissions_are_checked_harmonised_and_published(
     shutil.rmtree(inbox_env)
 
 
-def test_the_inbox_sensor_adds_a_partition_per_new_file(tmp_path: Path, inbox_env: Path) -> None:
+def test_the_inbox_sensor_adds_a_partition_per_new_file(
+    tmp_path: Path, inbox_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assets.storage.targets import LocalTarget
+    from pipelines.resources import CompactConfig
     from pipelines.submissions import submissions_sensor
 
-    clean_country_report_ghana(inbox_env)
+    read: list[str] = []
+    original = LocalTarget.read_bytes
+
+    def counted(self: LocalTarget, key: str) -> bytes | None:
+        read.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(LocalTarget, "read_bytes", counted)
+    ghana = clean_country_report_ghana(inbox_env)
     instance = dg.DagsterInstance.ephemeral()
-    first = submissions_sensor(dg.build_sensor_context(instance=instance))
-    assert isinstance(first, dg.SensorResult)
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"compact": CompactConfig()}
+        )
+        result = submissions_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    first = tick(None)
     assert len(first.run_requests or []) == 1
     key = (first.run_requests or [])[0].partition_key
     assert str(key).startswith("sub-")
     requests = first.dynamic_partitions_requests or []
     assert isinstance(requests[0], dg.AddDynamicPartitionsRequest)
     assert list(requests[0].partition_keys) == [key]
-    assert first.cursor == "1"
-    again = submissions_sensor(dg.build_sensor_context(instance=instance, cursor="1"))
-    assert isinstance(again, dg.SensorResult)
-    assert not again.run_requests  # the same file: nothing new
+    cursor = json.loads(first.cursor or "{}")
+    assert cursor["received"] == 1
+    assert list(cursor["objects"]) == [ghana.name]
+    assert read == [ghana.name]
+
+    # the same inbox again: nothing new, and no object is read
+    again = tick(first.cursor)
+    assert not again.run_requests
+    assert read == [ghana.name]
+
+    # the file is replaced by a corrected one: only it is read, and it is new
+    ghana.write_bytes(ghana.read_bytes() + b"\0")
+    changed = tick(again.cursor)
+    assert len(changed.run_requests or []) == 1
+    assert read == [ghana.name, ghana.name]
+
+    # a cursor written for another index (the data folder was wiped): read everything again
+    stale = json.dumps({"received": 99, "objects": json.loads(changed.cursor or "{}")["objects"]})
+    assert not tick(stale).run_requests  # the same bytes are the same submissions
+    assert read == [ghana.name] * 3
 
 
 def test_an_s3_inbox(tmp_path: Path, s3_bucket: S3Bucket) -> None:

@@ -67,6 +67,21 @@ def test_list_keys_returns_relative_keys_under_a_prefix(target: Target) -> None:
     assert list(target.list_keys("releases/2026.12.01/")) == []
 
 
+def test_versions_change_with_the_bytes_and_only_then(target: Target) -> None:
+    """What the inbox sensor keeps in its cursor: a version per object, read from the
+    listing, that changes when the object is written again and not otherwise."""
+    target.write_bytes("inbox/a.xlsx", b"first")
+    target.write_bytes("inbox/b/c.csv", b"x,y")
+    before = dict(target.list_versions("inbox/"))
+    assert set(before) == {"inbox/a.xlsx", "inbox/b/c.csv"}
+    assert all(before.values())
+    assert dict(target.list_versions("inbox/")) == before
+    target.write_bytes("inbox/a.xlsx", b"second, longer")
+    after = dict(target.list_versions("inbox/"))
+    assert after["inbox/a.xlsx"] != before["inbox/a.xlsx"]
+    assert after["inbox/b/c.csv"] == before["inbox/b/c.csv"]
+
+
 def test_delete_removes_and_tolerates_missing(target: Target) -> None:
     target.write_bytes("latest.json", b"{}")
     target.delete("latest.json")

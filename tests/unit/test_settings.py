@@ -169,6 +169,15 @@ def test_an_override_file_merges_key_by_key(tmp_path: Path) -> None:
     # peer groups are one set: the default's groups of other countries are not kept
     assert settings.profiles.peer_groups == {"region": {"Africa": ("GH", "KE")}}
     assert settings.cd_rules == default.cd_rules
+    # keywords are one set too, and an empty mapping clears what the default had
+    path.write_text(
+        "cd_classification:\n  keywords:\n    en: [capacity]\n  modalities: {}\n",
+        encoding="utf-8",
+    )
+    rules = load_settings(path).cd_rules
+    assert rules.keywords == {"en": ("capacity",)}
+    assert rules.modalities == {}
+    assert rules.cd_sectors == default.cd_rules.cd_sectors
 
 
 def test_a_problem_names_where_its_key_was_set(
