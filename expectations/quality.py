@@ -47,7 +47,7 @@ from assets.harmonise.schema import arrow_schema, table_schemas
 from assets.harmonise.sql import SPACE, py_strip
 from assets.iati.harmonise import IATI_TABLES
 from assets.warehouse import ROW, duckdb_type, empty_table_sql, literal, quote
-from expectations.runner import ExpectationOutcome, TableValidation
+from expectations.outcomes import ExpectationOutcome, TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table, table_columns
 
 REPORT_FORMAT = "cdcompact-quality/1"

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sized
 from pathlib import Path
 
-from expectations.runner import TableValidation
+from expectations.outcomes import TableValidation
 
 VALIDATIONS = "validations.json"
 DATA_DOCS = "data-docs"

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from expectations.runner import TableValidation
+from expectations.outcomes import TableValidation
 from expectations.schema_checks import check_foreign_keys, check_table
 
 CHECK_NAME = "schema_conformance"

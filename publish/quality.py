@@ -22,8 +22,8 @@ import duckdb
 
 from assets.settings import QualitySettings
 from assets.storage.targets import Target, content_type
+from expectations.outcomes import TableValidation
 from expectations.quality import build_quality_report
-from expectations.runner import TableValidation
 from publish.quality_html import render_quality_site
 
 #: The latest report, at the root of the publishing target.

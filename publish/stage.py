@@ -17,7 +17,6 @@ from assets.storage.targets import Target
 from assets.storage.targets_config import make_target
 from assets.warehouse import attach_tables, connection
 from expectations.batch_cache import BatchCache
-from expectations.runner import validate_tables
 from expectations.store import (
     DATA_DOCS,
     GX_BATCHES,
@@ -111,6 +110,8 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
     validations = load_validations(work, sizes)
     docs: Path | None = work / DATA_DOCS
     if validations is None:  # tables of an earlier run, or checked by other code: check now
+        from expectations.runner import validate_tables  # Great Expectations: only when needed
+
         with connection(settings) as con:
             attach_tables(con, folder, PUBLISHED_TABLES, row_numbers=True)
             validations = validate_tables(

@@ -13,9 +13,9 @@ import pytest
 
 from assets.warehouse import ROW, register_frames
 from expectations.batch_cache import BatchCache
+from expectations.outcomes import TableValidation
 from expectations.runner import (
     BATCH_ROWS,
-    TableValidation,
     prepared_sql,
     validate_table,
     validate_tables,

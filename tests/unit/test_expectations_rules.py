@@ -15,12 +15,8 @@ import pandas as pd
 import pytest
 
 from assets.harmonise.schema import table_frame
-from expectations.runner import (
-    MAX_EXAMPLES,
-    Example,
-    ExpectationOutcome,
-    TableValidation,
-)
+from expectations.outcomes import Example, ExpectationOutcome, TableValidation
+from expectations.runner import MAX_EXAMPLES
 from expectations.suites import (
     OUTLIER_MIN_GROUP,
     TRANSACTION_TYPES_BY_VERSION,

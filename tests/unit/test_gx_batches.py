@@ -21,7 +21,8 @@ from assets.settings import load_settings
 from assets.warehouse import attach_tables, connection
 from expectations import runner
 from expectations.batch_cache import BatchCache
-from expectations.runner import TableValidation, validate_tables
+from expectations.outcomes import TableValidation
+from expectations.runner import validate_tables
 from tests.conftest import IATI_FIXTURES, RATES
 
 TODAY = dt.date(2026, 6, 30)

@@ -24,6 +24,7 @@ import pytest
 from assets.harmonise.schema import table_frame
 from assets.harmonise.store import write_tables
 from assets.warehouse import attach_tables, register_frames, set_up
+from expectations.outcomes import Example, ExpectationOutcome, TableValidation
 from expectations.quality import (
     FREQUENCIES,
     build_quality_report,
@@ -31,7 +32,6 @@ from expectations.quality import (
     freshness_state,
     history_entry,
 )
-from expectations.runner import Example, ExpectationOutcome, TableValidation
 from tests.conftest import CODELISTS, IATI_FIXTURES, IATI_SCHEMAS, RATES
 
 AS_OF = dt.date(2026, 6, 30)
