@@ -53,10 +53,16 @@ def nightly_schedule(settings: Settings) -> dg.ScheduleDefinition:
     )
 
 
+#: Seconds between two evaluations of the sensors that carry a night on: each costs one
+#: query of run storage, and a night waits for them between its stages.
+CHAIN_INTERVAL = 10
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[iati_fetch_job],
     request_jobs=[iati_extract_job, iati_tables_job],
+    minimum_interval_seconds=CHAIN_INTERVAL,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After the fetch: the extraction of the datasets not extracted yet (a run "
     "per range of dataset partitions), or the tables run at once when there is none.",
@@ -103,7 +109,7 @@ def tables_request(night: str) -> dg.RunRequest:
 
 @dg.sensor(
     jobs=[iati_tables_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=CHAIN_INTERVAL,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="When every extraction run of a night has finished: the night's tables "
     "run if they all succeeded, else nothing, said in the tick's log.",
