@@ -205,7 +205,8 @@ def load_reference(settings: Settings) -> tuple[ExchangeRates, Codelists]:
     group_name=IATI_GROUP,
     kinds={"python"},
     description="Fetch every configured IATI dataset into the raw store (conditional "
-    "requests, sha256, last good copy kept on failure) and register a partition for each.",
+    "requests, sha256, last good copy kept on failure); iati_datasets_sensor then "
+    "registers a partition for each.",
 )
 def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
     settings = compact.settings()
@@ -217,11 +218,6 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
             allow_retries=False,
         ) from exc
     results = fetch_datasets(settings)
-    keys = [r["key"] for r in results if r["sha256"]]
-    known = set(context.instance.get_dynamic_partitions(IATI_DATASETS_NAME))
-    new = [k for k in keys if k not in known]
-    if new:
-        context.instance.add_dynamic_partitions(IATI_DATASETS_NAME, new)
     to_harmonise = plan(settings, results)
     counts = {s: sum(1 for r in results if r["status"] == s) for s in FETCH_STATUSES}
     for result in results:

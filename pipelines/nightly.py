@@ -26,7 +26,8 @@ from assets.submissions.intake import pending, receive
 from pipelines.alerts import alert_on_run
 from pipelines.definitions import build_definitions
 from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
-from pipelines.schedules import RANGE_END, RANGE_START
+from pipelines.resources import resources
+from pipelines.schedules import RANGE_END, RANGE_START, register_datasets
 from publish.summary import summary
 
 #: Console log level of the runs (Dagster's default, DEBUG, prints every event).
@@ -71,6 +72,8 @@ def run_nightly(
         instance=instance, raise_on_error=False, run_config=RUN_CONFIG
     )
     alert_on_run(instance, fetch)
+    if fetch.success:  # as the daemon: iati_datasets_sensor registers the partitions
+        register_datasets(instance, fetch, resources(settings)["compact"])
     if not fetch.success:
         failure = next(
             (e.message for e in fetch.all_events if e.is_failure and e.message), "see the run"

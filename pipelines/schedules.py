@@ -1,8 +1,9 @@
 """The nightly schedule and the sensors that carry the chain on.
 
 ``nightly`` (cron from config) loads the reference data and fetches every
-dataset (registering a dynamic partition per dataset); when that run
-succeeds, ``iati_datasets_sensor`` requests the extraction of every dataset not
+dataset; when that run succeeds, ``iati_datasets_sensor`` registers a dynamic
+partition for every dataset new to the instance and requests the extraction of
+every dataset not
 extracted yet, a run per range of at most ``EXTRACT_BATCH`` dataset partitions —
 or, when there is nothing to extract, the tables run directly. Every run of the
 chain carries the night's tag (:data:`NIGHT_TAG`: the fetch run's id). Once every
@@ -20,7 +21,7 @@ from dagster import RunStatusSensorContext
 
 from assets.iati.fetching import extract_ranges, last_run, plan, raw_store
 from assets.settings import Settings
-from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
+from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS, IATI_DATASETS_NAME
 from pipelines.jobs import iati_extract_job, iati_fetch_job, iati_tables_job
 from pipelines.resources import CompactConfig
 
@@ -64,19 +65,27 @@ CHAIN_INTERVAL = 10
     request_jobs=[iati_extract_job, iati_tables_job],
     minimum_interval_seconds=CHAIN_INTERVAL,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After the fetch: the extraction of the datasets not extracted yet (a run "
-    "per range of dataset partitions), or the tables run at once when there is none.",
+    description="After the fetch: a partition for every dataset new to the instance, the "
+    "extraction of the datasets not extracted yet (a run per range of dataset partitions), "
+    "or the tables run at once when there is none.",
 )
 def iati_datasets_sensor(
     context: RunStatusSensorContext, compact: CompactConfig
 ) -> dg.SensorResult:
     settings = compact.settings()
-    to_extract = plan(settings, last_run(settings.data_dir))
+    fetched = last_run(settings.data_dir)
+    to_extract = plan(settings, fetched)
     night = context.dagster_run.run_id
     tags = {NIGHT_TAG: night}
+    # every dataset with a copy is a partition; the new ones are added before the runs
+    known = context.instance.get_dynamic_partitions(IATI_DATASETS_NAME)
+    new = [r["key"] for r in fetched if r["sha256"] and r["key"] not in set(known)]
+    partitions = [IATI_DATASETS.build_add_request(new)] if new else []
     if not to_extract:
-        return dg.SensorResult(run_requests=[tables_request(night)])
-    order = context.instance.get_dynamic_partitions(IATI_DATASETS_NAME)
+        return dg.SensorResult(
+            run_requests=[tables_request(night)], dynamic_partitions_requests=partitions
+        )
+    order = [*known, *new]
     sizes = {k: r.bytes for k, r in raw_store(settings).records().items()}
     requests = []
     for first, last in extract_ranges(order, to_extract, sizes, EXTRACT_BATCH):
@@ -97,7 +106,30 @@ def iati_datasets_sensor(
                     tags={**tags, RANGE_START: first, RANGE_END: last},
                 )
             )
-    return dg.SensorResult(run_requests=requests)
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partitions)
+
+
+def register_datasets(
+    instance: dg.DagsterInstance, fetch: dg.ExecuteInProcessResult, compact: CompactConfig
+) -> list[str]:
+    """What the daemon does with ``iati_datasets_sensor``'s partitions after a fetch run,
+    for a fetch run executed in this process (``cdcompact run``): the dataset partitions
+    the sensor asks for, registered; their keys."""
+    context = dg.build_run_status_sensor_context(
+        sensor_name=iati_datasets_sensor.name,
+        dagster_instance=instance,
+        dagster_run=fetch.dagster_run,
+        dagster_event=fetch.get_run_success_event(),
+        resources={"compact": compact},
+    )
+    result = iati_datasets_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    added: list[str] = []
+    for request in result.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+            added.extend(request.partition_keys)
+    return added
 
 
 def tables_request(night: str) -> dg.RunRequest:

@@ -25,6 +25,7 @@ from pipelines.iati import (
 )
 from pipelines.nightly import run_nightly
 from pipelines.resources import resources as definitions_resources
+from pipelines.schedules import register_datasets
 from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
 
 
@@ -106,7 +107,12 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     )
     assert reference.success
     keys = [r["key"] for r in last_run(settings.data_dir)]
+    # the fetch registers nothing itself: iati_datasets_sensor adds a partition per dataset
+    assert instance.get_dynamic_partitions("iati_datasets") == []
+    added = register_datasets(instance, reference, resources["compact"])
+    assert sorted(added) == sorted(keys)
     assert sorted(instance.get_dynamic_partitions("iati_datasets")) == sorted(keys)
+    assert register_datasets(instance, reference, resources["compact"]) == []  # once
     fetch_meta = reference.asset_materializations_for_node("iati_fetch")[0].metadata
     assert fetch_meta["fetch/updated"].value == 3
     rates_meta = reference.asset_materializations_for_node("iati_exchange_rates")[0].metadata
@@ -231,6 +237,9 @@ def test_sensor_requests_runs_for_changed_datasets_only(
         )
         result = iati_datasets_sensor(context)
         assert isinstance(result, dg.SensorResult)
+        for request in result.dynamic_partitions_requests or []:  # as the daemon does
+            assert isinstance(request, dg.AddDynamicPartitionsRequest)
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
         return result
 
     first = sensor_after_fetch()
