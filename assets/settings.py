@@ -526,11 +526,13 @@ def merge(
     base: Mapping[str, Any], override: Mapping[str, Any], at: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """``override`` layered over ``base`` key by key: mappings merge (except those in
-    :data:`WHOLE`, and an empty one, which clears), everything else (text, numbers,
-    lists) is replaced whole."""
+    :data:`WHOLE`, and an empty one, which clears; a section with nothing under it is
+    not set), everything else (text, numbers, lists) is replaced whole."""
     merged = dict(base)
     for key, value in override.items():
         where = (*at, key)
+        if value is None and isinstance(merged.get(key), Mapping):
+            continue  # a section written with nothing under it (`quality:`) is not set
         if (
             isinstance(value, Mapping)
             and value

@@ -178,6 +178,10 @@ def test_an_override_file_merges_key_by_key(tmp_path: Path) -> None:
     assert rules.keywords == {"en": ("capacity",)}
     assert rules.modalities == {}
     assert rules.cd_sectors == default.cd_rules.cd_sectors
+    # a section left empty (its keys commented out) is a section not set
+    path.write_text("quality:\nwarehouse:\n  # memory_limit: 2GB\n", encoding="utf-8")
+    empty = load_settings(path)
+    assert (empty.quality, empty.warehouse) == (default.quality, default.warehouse)
 
 
 def test_a_problem_names_where_its_key_was_set(
