@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _whole(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
+    """A count or row number read from GX or JSON (None stays None)."""
     return None if value is None else int(value)
 
 
@@ -143,14 +144,14 @@ class TableValidation:
                     severity=str(o["severity"]),
                     expectation_type=str(o["expectation_type"]),
                     success=bool(o["success"]),
-                    element_count=_whole(o.get("element_count")),
-                    unexpected_count=_whole(o.get("unexpected_count")),
+                    element_count=whole_number(o.get("element_count")),
+                    unexpected_count=whole_number(o.get("unexpected_count")),
                     examples=tuple(
                         Example(
                             table=str(e["table"]),
                             rule=str(e["rule"]),
                             severity=str(e["severity"]),
-                            row=_whole(e.get("row")),
+                            row=whole_number(e.get("row")),
                             value=None if e.get("value") is None else str(e["value"]),
                         )
                         for e in o.get("examples", [])

@@ -83,7 +83,7 @@ from assets.pool import kill_workers
 from assets.warehouse import ROW, quote
 from expectations.batch_cache import BatchCache, decode, encode
 from expectations.data_docs import GX_LOCK, write_data_docs
-from expectations.outcomes import Example, ExpectationOutcome, TableValidation
+from expectations.outcomes import Example, ExpectationOutcome, TableValidation, whole_number
 from expectations.schema_checks import table_columns
 from expectations.suites import (
     Tables,
@@ -300,7 +300,7 @@ def _compact(result: ExpectationValidationResult, labels: pd.Index) -> dict[str,
     return {
         "success": bool(result.success),
         "element_count": int(details.get("element_count") or 0),
-        "missing_count": _int(details.get("missing_count")),
+        "missing_count": whole_number(details.get("missing_count")),
         "unexpected_count": int(details.get("unexpected_count") or 0),
         "positions": [int(p) for p in labels.get_indexer(indices)],
         "values": [encode(v) for v in details.get("unexpected_list") or []],
@@ -768,8 +768,8 @@ def _outcome(
         severity,
         kind,
         bool(result.success),
-        _int(details.get("element_count")),
-        _int(details.get("unexpected_count")),
+        whole_number(details.get("element_count")),
+        whole_number(details.get("unexpected_count")),
         examples,
         rows=tuple(row for row in failing if row is not None),
     )
@@ -790,10 +790,6 @@ def _exception_message(info: dict[str, Any]) -> str | None:
         if isinstance(value, dict) and value.get("raised_exception"):
             return str(value.get("exception_message"))
     return None
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def _row(label: Any) -> int | None:

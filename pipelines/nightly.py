@@ -17,7 +17,6 @@ from typing import Any
 
 import dagster as dg
 
-from assets.fetch.sources import SourceConfigError
 from assets.harmonise.store import tables_dir
 from assets.iati.fetching import extract_ranges, last_run, plan, preflight, raw_store
 from assets.pool import WorkerDied, map_in_processes
@@ -79,7 +78,7 @@ def run_nightly(
             (e.message for e in fetch.all_events if e.is_failure and e.message), "see the run"
         )
         print(f"cdcompact: fetching failed: {failure}", file=sys.stderr)
-        return 2 if _config_failure(fetch) else 1
+        return 1
     results = last_run(settings.data_dir)
     counts = {
         s: sum(1 for r in results if r["status"] == s) for s in ("updated", "unchanged", "failed")
@@ -275,9 +274,3 @@ def _extract_run(span: tuple[str, str]) -> tuple[tuple[str, str], bool, str]:
     else:
         mark = str(metadata.get("status", "done"))
     return span, run.success, mark
-
-
-def _config_failure(result: dg.ExecuteInProcessResult) -> bool:
-    return any(
-        SourceConfigError.__name__ in (e.message or "") for e in result.all_events if e.is_failure
-    )

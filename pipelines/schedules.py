@@ -79,7 +79,8 @@ def iati_datasets_sensor(
     tags = {NIGHT_TAG: night}
     # every dataset with a copy is a partition; the new ones are added before the runs
     known = context.instance.get_dynamic_partitions(IATI_DATASETS_NAME)
-    new = [r["key"] for r in fetched if r["sha256"] and r["key"] not in set(known)]
+    registered = set(known)
+    new = [r["key"] for r in fetched if r["sha256"] and r["key"] not in registered]
     partitions = [IATI_DATASETS.build_add_request(new)] if new else []
     if not to_extract:
         return dg.SensorResult(
