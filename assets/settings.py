@@ -167,6 +167,22 @@ class WarehouseSettings:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """How the steps of a night's run are executed (config ``run.executor``, ``run.celery``).
+
+    ``multiprocess``: each step in a process of its own on this machine, at most
+    ``run.workers`` at once. ``celery``: each step a Celery task sent to ``queue`` on
+    ``broker``, run by the workers that read it (``cdcompact worker``); results come
+    back over ``backend``."""
+
+    kind: str = "multiprocess"
+    broker: str = "pyamqp://guest:guest@127.0.0.1:5672//"
+    backend: str = "rpc://"
+    #: The broker's queue the steps are sent to and the workers read.
+    queue: str = "dagster"
+
+
+@dataclass(frozen=True)
 class ProfileSettings:
     """Country and partner profile pages of every release (config ``profiles``)."""
 
@@ -211,6 +227,7 @@ class Settings:
     #: with Great Expectations (config ``run.workers``, env CDCOMPACT_WORKERS; 0 = one
     #: per CPU).
     workers: int = 1
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     #: What each configuration file and variable set, in priority order (for
@@ -307,9 +324,17 @@ class WarehouseSection(_Section):
         return value.replace(" ", "")
 
 
+class CelerySection(_Section):
+    broker: str = ExecutorSettings.broker
+    backend: str = ExecutorSettings.backend
+    queue: str = Field(default=ExecutorSettings.queue, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
 class RunSection(_Section):
     #: 0 = one per CPU.
     workers: StrictInt = Field(default=0, ge=0)
+    executor: Literal["multiprocess", "celery"] = "multiprocess"
+    celery: CelerySection = CelerySection()
 
 
 class SubmissionsSection(_Section):
@@ -473,6 +498,9 @@ class ConfigFile(_Section):
 ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "CDCOMPACT_DATA_DIR": ("storage", "data_dir"),
     "CDCOMPACT_WORKERS": ("run", "workers"),
+    "CDCOMPACT_EXECUTOR": ("run", "executor"),
+    "CDCOMPACT_CELERY_BROKER": ("run", "celery", "broker"),
+    "CDCOMPACT_CELERY_QUEUE": ("run", "celery", "queue"),
     "CDCOMPACT_PUBLISH_TARGET": ("publish", "target"),
     "CDCOMPACT_PUBLISH_DIR": ("publish", "local_dir"),
     "CDCOMPACT_S3_ENDPOINT_URL": ("publish", "s3", "endpoint_url"),
@@ -780,6 +808,12 @@ def load_settings(
             },
         ),
         workers=config.run.workers or max(1, os.cpu_count() or 1),
+        executor=ExecutorSettings(
+            kind=config.run.executor,
+            broker=config.run.celery.broker,
+            backend=config.run.celery.backend,
+            queue=config.run.celery.queue,
+        ),
         warehouse=WarehouseSettings(
             memory_limit=config.warehouse.memory_limit,
             temp_directory=_resolve(root, config.warehouse.temp_directory)

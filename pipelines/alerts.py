@@ -11,7 +11,8 @@ The message (``Content-Type: application/json``)::
     {"event": "run_failed" | "datasets_stale", "text": "<one line for a chat>",
      "job": ..., "run_id": ..., "at": "<UTC ISO 8601>",
      "error": ... (run_failed: the run's error, then each failed step's),
-     "datasets": [{"key", "error", "last_good_kept"}] (datasets_stale)}
+     "datasets": [{"key", "error", "last_good_kept"}] (datasets_stale; run_failed
+                 when the failed night's fetch left datasets stale)}
 
 ``text`` makes it readable by Slack- and Mattermost-style incoming webhooks as it is.
 The daemon evaluates the sensors; ``cdcompact run`` evaluates the same sensors on the
@@ -27,7 +28,7 @@ from typing import Any
 import dagster as dg
 import requests
 
-from pipelines.jobs import iati_fetch_job
+from pipelines.jobs import nightly_job
 
 #: The environment variable with the webhook's URL.
 WEBHOOK_ENV = "CDCOMPACT_ALERT_WEBHOOK"
@@ -70,10 +71,13 @@ def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 
 def failure_payload(
-    run: dg.DagsterRun, error: str | None, steps: list[str] | None = None
+    run: dg.DagsterRun,
+    error: str | None,
+    steps: list[str] | None = None,
+    stale: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     shown = "\n".join([(error or "see the run in Dagster").strip(), *(steps or [])])
-    return {
+    payload: dict[str, Any] = {
         "event": "run_failed",
         "text": f"cdcompact: run {run.run_id} of {run.job_name} failed: {shown.splitlines()[0]}",
         "job": run.job_name,
@@ -81,6 +85,9 @@ def failure_payload(
         "at": _now(),
         "error": shown,
     }
+    if stale:  # a night that failed after its fetch still says what the fetch could not do
+        payload["datasets"] = stale
+    return payload
 
 
 def stale_payload(run: dg.DagsterRun, failures: list[dict[str, Any]]) -> dict[str, Any]:
@@ -119,16 +126,18 @@ def fetch_failures(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, 
 def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
     steps = step_errors(context.instance, run.run_id)
-    post_alert(failure_payload(run, context.failure_event.message, steps), context.log)
+    stale = fetch_failures(context.instance, run.run_id)
+    post_alert(failure_payload(run, context.failure_event.message, steps, stale), context.log)
 
 
 @dg.run_status_sensor(
     name="stale_datasets_alert",
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[iati_fetch_job],
+    monitored_jobs=[nightly_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"Posts a JSON message to the webhook in ${WEBHOOK_ENV} when tonight's "
-    "fetch could not fetch some datasets (stale: their last good copy stands in).",
+    "fetch could not fetch some datasets (stale: their last good copy stands in); a night "
+    "that failed says so in its run_failed message instead.",
 )
 def stale_datasets_alert(context: dg.RunStatusSensorContext) -> None:
     failures = fetch_failures(context.instance, context.dagster_run.run_id)
@@ -136,7 +145,9 @@ def stale_datasets_alert(context: dg.RunStatusSensorContext) -> None:
         post_alert(stale_payload(context.dagster_run, failures), context.log)
 
 
-def alert_on_run(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> None:
+def alert_on_run(
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult | dg.JobExecutionResult
+) -> None:
     """Evaluate the alert sensors on a run executed in this process (``cdcompact run``),
     as the daemon evaluates them on the runs it watches."""
     if not result.success:
@@ -148,7 +159,7 @@ def alert_on_run(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
         ).for_run_failure()
         run_failure_alert(failed)
         return
-    if result.dagster_run.job_name == iati_fetch_job.name:
+    if result.dagster_run.job_name == nightly_job.name:
         context = dg.build_run_status_sensor_context(
             sensor_name=stale_datasets_alert.name,
             dagster_instance=instance,

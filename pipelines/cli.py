@@ -9,6 +9,7 @@ dictionary from schema/.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -131,6 +132,40 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.nightly import run_nightly
 
     return run_nightly(config_file=args.config)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """A Celery worker for the steps of the night's runs (``run.executor: celery``): it
+    reads the configured broker and queue, one step at a time per process."""
+    import shutil
+
+    from assets.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"cdcompact: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    command = [
+        celery,
+        "-A",
+        "pipelines.celery_app",
+        "worker",
+        "--queues",
+        settings.executor.queue,
+        "--concurrency",
+        str(args.concurrency),
+        "--prefetch-multiplier=1",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"{args.name}@%h",
+    ]
+    if args.config:  # the app and every step it runs read the same configuration
+        os.environ["CDCOMPACT_CONFIG"] = str(Path(args.config).resolve())
+    sys.stdout.flush()
+    os.execv(command[0], command)  # noqa: S606 (the worker replaces this process)
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -338,6 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the nightly job once now (Dagster, $DAGSTER_HOME)")
     run.set_defaults(handler=_run)
+
+    worker = commands.add_parser(
+        "worker",
+        help="start a Celery worker for the night's steps (run.executor: celery); it reads "
+        "run.celery's broker and queue",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="steps this worker runs at once (default 1)"
+    )
+    worker.add_argument(
+        "--name", default="cdcompact", help="the worker's name, before @host (default cdcompact)"
+    )
+    worker.set_defaults(handler=_worker)
 
     schema = commands.add_parser("schema", help="the CD results schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)

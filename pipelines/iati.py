@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, OpExecutionContext
 from dagster_duckdb import DuckDBResource
 
 from assets.harmonise.combined import (
@@ -54,12 +54,15 @@ from assets.iati.extract import EXTRACT_TABLES, read_summary
 from assets.iati.fetching import (
     codelists_folder,
     conformance_key,
+    extract_batches,
     extract_datasets,
     fetch_datasets,
+    last_run,
     load_schemas,
     plan,
     preflight,
     rate_files,
+    raw_store,
     record_schemas,
     schemas_folder,
 )
@@ -90,8 +93,14 @@ from pipelines.resources import CompactConfig
 
 IATI_DATASETS_NAME = "iati_datasets"
 IATI_DATASETS = dg.DynamicPartitionsDefinition(name=IATI_DATASETS_NAME)
-#: At most this many datasets are extracted in one run (a backfill's runs, ``cdcompact run``).
+#: The asset a partition of which records one dataset's extraction.
+IATI_DATASET = "iati_dataset"
+#: At most this many datasets are extracted in one step: Dagster's bookkeeping of a step
+#: costs about as much as extracting a typical file.
 EXTRACT_BATCH = 64
+#: With Celery, the batches a night's datasets are at least shared into (the workers
+#: are not known to the run).
+EXTRACT_SHARES = 8
 FETCH_STATUSES = ("updated", "unchanged", "failed")
 REFERENCE_GROUP = "reference"
 IATI_GROUP = "iati"
@@ -194,10 +203,20 @@ def write_table_plain(frame: pd.DataFrame, path: Path) -> None:
 
 
 def load_reference(settings: Settings) -> tuple[ExchangeRates, Codelists]:
-    """The reference data the reference assets stored for this run."""
+    """The reference data the reference assets stored last; before the first night has
+    stored any (a submission received first), read from the configured sources as those
+    assets read them."""
     folder = reference_dir(settings.data_dir)
-    rates = ExchangeRates.from_frame(pd.read_parquet(folder / "exchange_rates.parquet"))
-    codelists = Codelists.from_frame(pd.read_parquet(folder / "codelists.parquet"))
+    rates_file, codelists_file = folder / "exchange_rates.parquet", folder / "codelists.parquet"
+    if rates_file.exists():
+        rates = ExchangeRates.from_frame(pd.read_parquet(rates_file))
+    else:
+        rates = load_exchange_rates(rate_files(settings)[0])
+    if codelists_file.exists():
+        codelists = Codelists.from_frame(pd.read_parquet(codelists_file))
+    else:
+        lists_folder = codelists_folder(settings)[0]
+        codelists = load_codelists(lists_folder) if lists_folder else Codelists()
     return rates, codelists
 
 
@@ -291,43 +310,107 @@ def extract_metadata(extracted: IatiInput) -> dict[str, Any]:
     return metadata
 
 
-@dg.asset(
+iati_dataset = dg.AssetSpec(
+    IATI_DATASET,
     group_name=IATI_GROUP,
-    kinds={"python", "parquet"},
+    kinds={"parquet"},
     partitions_def=IATI_DATASETS,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=EXTRACT_BATCH),
-    deps=[iati_codelists, iati_schemas, iati_fetch],
-    description="IATI datasets' last good copies, each extracted once (values as published, "
-    "a Parquet file per table with rows, keyed by the file's sha256 and the extractor's "
-    "version) and checked against the IATI schema and codelists; new exchange rates or CD "
-    "rules never extract a file again. A run takes one dataset or a range of them.",
+    deps=[iati_fetch],
+    description="One IATI dataset's extraction, a partition per dataset: recorded by the "
+    "step of iati_extract that extracted it (rows per table, or the rule that rejected "
+    "the file and why). iati_datasets_sensor registers the partitions.",
 )
-def iati_extract(context: AssetExecutionContext, compact: CompactConfig) -> dg.MaterializeResult:
+
+
+@dg.op(
+    ins={"fetched": dg.In(dg.Nothing)},
+    out=dg.DynamicOut(list),
+    description="The datasets whose copy is not extracted yet, shared out into batches: "
+    "a step each.",
+)
+def extract_plan(context: OpExecutionContext, compact: CompactConfig) -> Any:
+    settings = compact.settings()
+    to_extract = plan(settings, last_run(settings.data_dir))
+    sizes = {k: r.bytes for k, r in raw_store(settings).records().items()}
+    shares = settings.workers if settings.executor.kind == "multiprocess" else EXTRACT_SHARES
+    batches = extract_batches(to_extract, sizes, EXTRACT_BATCH, shares=shares)
+    if to_extract:
+        context.log.info(f"extracting {len(to_extract)} datasets in {len(batches)} steps")
+    else:
+        context.log.info("nothing to extract: every dataset's copy is extracted already")
+    width = len(str(len(batches)))
+    for index, batch in enumerate(batches, start=1):
+        yield dg.DynamicOutput(batch, mapping_key=f"batch_{index:0{width}d}")
+
+
+@dg.op(
+    retry_policy=dg.RetryPolicy(max_retries=1),
+    description="Extract a batch of datasets (each once per copy and extractor version), "
+    "recording each as a partition of iati_dataset. A step whose process dies is retried "
+    "once; what it extracted before is not extracted again.",
+)
+def extract_batch(
+    context: OpExecutionContext, compact: CompactConfig, batch: list[str]
+) -> dict[str, int]:
     settings = compact.settings()
     options = extract_options(settings)
     counts = {"extracted": 0, "rejected": 0}
     failed: dict[str, str] = {}
-    last: dict[str, Any] = {}
-    for key, outcome in extract_datasets(settings, context.partition_keys, options):
+    for key, outcome in extract_datasets(settings, batch, options):
         if isinstance(outcome, Exception):  # one dataset's failure must not hide the others'
             failed[key] = f"{type(outcome).__name__}: {outcome}"
             context.log.error(f"{key}: {failed[key]}")
             continue
-        last = extract_metadata(outcome)
-        counts[last["status"]] += 1
-        if last["status"] == "rejected":
-            context.log.warning(f"{key} rejected: {last['reason']}")
+        metadata = extract_metadata(outcome)
+        counts[metadata["status"]] += 1
+        if metadata["status"] == "rejected":
+            context.log.warning(f"{key} rejected: {metadata['reason']}")
+        context.log_event(
+            dg.AssetMaterialization(asset_key=IATI_DATASET, partition=key, metadata=metadata)
+        )
     if failed:
         raise dg.Failure(
-            description=f"{len(failed)} of {len(context.partition_keys)} datasets could not be "
-            "extracted: " + "; ".join(f"{key}: {why}" for key, why in failed.items()),
+            description=f"{len(failed)} of {len(batch)} datasets could not be extracted: "
+            + "; ".join(f"{key}: {why}" for key, why in failed.items()),
             metadata={"failed": dg.MetadataValue.json(failed)},
+            allow_retries=False,
         )
-    if len(context.partition_keys) == 1:
-        return dg.MaterializeResult(
-            metadata=last, data_version=dg.DataVersion(str(last.get("sha256") or "rejected"))
-        )
-    return dg.MaterializeResult(metadata={"datasets": len(context.partition_keys), **counts})
+    shown = batch[0] if len(batch) == 1 else f"{batch[0]} ... {batch[-1]}"
+    context.log.info(
+        f"{shown} ({len(batch)} datasets): {counts['extracted']} extracted, "
+        f"{counts['rejected']} rejected"
+    )
+    return counts
+
+
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    description="Once every batch is extracted: the night's counts.",
+)
+def extract_collect(counts: list[dict[str, int]]) -> dg.Output[None]:
+    totals = {status: sum(c[status] for c in counts) for status in ("extracted", "rejected")}
+    return dg.Output(
+        None, metadata={"datasets": sum(totals.values()), "batches": len(counts), **totals}
+    )
+
+
+@dg.graph_asset(
+    group_name=IATI_GROUP,
+    kinds={"python", "parquet"},
+    ins={
+        "codelists": dg.AssetIn(key=iati_codelists.key, dagster_type=dg.Nothing),
+        "schemas": dg.AssetIn(key=iati_schemas.key, dagster_type=dg.Nothing),
+        "fetched": dg.AssetIn(key=iati_fetch.key, dagster_type=dg.Nothing),
+    },
+    description="Every IATI dataset whose last good copy is not extracted yet, extracted "
+    "(values as published, a Parquet file per table with rows, keyed by the file's sha256 "
+    "and the extractor's version) and checked against the IATI schema and codelists: "
+    "batches of datasets fanned out as steps, which the run's executor spreads over "
+    "processes or Celery workers; new exchange rates or CD rules never extract a file "
+    "again.",
+)
+def iati_extract(codelists: Any, schemas: Any, fetched: Any) -> Any:
+    return extract_collect(extract_plan([codelists, schemas, fetched]).map(extract_batch).collect())
 
 
 HARMONISED_SPECS = [

@@ -1,5 +1,6 @@
-"""The jobs of the nightly chain: fetch (with reference data), the extraction of each
-dataset not extracted yet, then the transform, the checks and the release."""
+"""The night's job: reference data and fetch, the extraction of every dataset not
+extracted yet (batches fanned out as steps), the transform, the checks and the release,
+in one run that the schedule, the UI and ``cdcompact run`` launch alike."""
 
 from __future__ import annotations
 
@@ -15,28 +16,24 @@ from pipelines.iati import (
 )
 from pipelines.release import data_release
 
-iati_fetch_job = dg.define_asset_job(
-    "iati_fetch_job",
-    selection=dg.AssetSelection.assets(
-        iati_exchange_rates, iati_codelists, iati_schemas, iati_fetch
-    ),
-    description="Load the reference data and fetch every IATI dataset: the nightly chain's start.",
-)
-
-#: The tag of extraction runs, which dagster.yaml's queue limits.
+NIGHTLY_JOB = "nightly_job"
+#: The tag of the night's runs, which dagster.yaml's queue limits to one at a time (two
+#: nights at once would write the same data folder).
 STAGE_TAG = "cdcompact/stage"
 
-iati_extract_job = dg.define_asset_job(
-    "iati_extract_job",
-    selection=dg.AssetSelection.assets(iati_extract),
-    tags={STAGE_TAG: "extract"},
-    description="Extract IATI datasets (one dynamic partition each; only datasets whose "
-    "copy has not been extracted yet).",
-)
-
-iati_tables_job = dg.define_asset_job(
-    "iati_tables_job",
-    selection=dg.AssetSelection.assets(iati_transform, data_release),
-    description="Transform every extracted dataset and submission into the harmonised tables "
-    "in DuckDB, check them (blocking) and publish a release when they changed.",
+nightly_job = dg.define_asset_job(
+    NIGHTLY_JOB,
+    selection=dg.AssetSelection.assets(
+        iati_exchange_rates,
+        iati_codelists,
+        iati_schemas,
+        iati_fetch,
+        iati_extract,
+        iati_transform,
+        data_release,
+    ),
+    tags={STAGE_TAG: "night"},
+    description="The night: reference data and fetch, the extraction of every dataset not "
+    "extracted yet (in batches, a step each), the transform in DuckDB, the blocking checks "
+    "and a release when the tables changed.",
 )

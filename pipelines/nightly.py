@@ -1,10 +1,14 @@
-"""``cdcompact run``: the nightly chain once, now, on the instance in $DAGSTER_HOME.
+"""``cdcompact run``: the night once, now, on the Dagster instance in $DAGSTER_HOME.
 
-The same jobs the schedule and sensors launch, executed one after the other in
-this process and recorded in the instance's run storage: fetch (with the
-reference data), the extraction of every dataset whose copy is not extracted yet
-(ranges of dataset partitions, a run each, in a pool of processes), then the
-transform, the checks and the release.
+What the daemon does over a day, done at once and waited for: the inbox sensor's
+submissions are received and each checked in a run of ``submission_job``; then one run
+of ``nightly_job`` (the job the schedule launches) fetches, extracts what changed,
+transforms, checks and publishes. Dagster executes the runs, with the executor of the
+configuration (``run.executor``: processes on this machine, or Celery workers); an
+in-memory instance (tests) executes them in this process. Every run is recorded in the
+instance, the alert sensors are evaluated on each, and the exit code says whether the
+night succeeded: 0, 1 when a run failed, 2 when the configuration is wrong (nothing is
+fetched or published then).
 """
 
 from __future__ import annotations
@@ -12,39 +16,35 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from assets.harmonise.store import tables_dir
-from assets.iati.fetching import extract_ranges, last_run, plan, preflight, raw_store
-from assets.pool import WorkerDied, map_in_processes
+from assets.iati.fetching import last_run, preflight
 from assets.settings import ConfigError, Settings, load_settings
-from assets.submissions.intake import pending, receive
+from assets.submissions.intake import pending
 from pipelines.alerts import alert_on_run
 from pipelines.definitions import build_definitions
-from pipelines.iati import EXTRACT_BATCH, IATI_DATASETS_NAME
-from pipelines.resources import resources
-from pipelines.schedules import RANGE_END, RANGE_START, register_datasets
+from pipelines.jobs import NIGHTLY_JOB
+from pipelines.resources import CompactConfig
+from pipelines.schedules import iati_datasets_sensor
+from pipelines.submissions import SUBMISSIONS_NAME, submission_job, submissions_sensor
 from publish.summary import summary
 
 #: Console log level of the runs (Dagster's default, DEBUG, prints every event).
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-
-def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
-    events = result.asset_materializations_for_node(node)
-    if not events:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
+Result = dg.ExecuteInProcessResult | dg.JobExecutionResult
 
 
 def run_nightly(
     config_file: str | os.PathLike[str] | None = None,
     instance: dg.DagsterInstance | None = None,
 ) -> int:
-    """Fetch, harmonise what changed, combine, check and publish; 0 when all succeeded."""
+    """Receive and check submissions, then run the night; 0 when every run succeeded."""
     started = time.monotonic()
     try:
         settings = load_settings(config_file)
@@ -62,23 +62,147 @@ def run_nightly(
             return 2
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         instance = dg.DagsterInstance.get()
+    runner = _Runner(settings, defs, instance)
     print(f"cdcompact: configuration {settings.config_file}")
     print(f"cdcompact: Dagster instance {instance.root_directory or '(in memory)'}")
+    print(f"cdcompact: steps executed by {runner.executed_by}")
+    compact = (defs.resources or {})["compact"]
+    assert isinstance(compact, CompactConfig)
 
-    stages: dict[str, float] = {}
-    clock = time.monotonic()
-    fetch = defs.resolve_job_def("iati_fetch_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-    )
-    alert_on_run(instance, fetch)
-    if fetch.success:  # as the daemon: iati_datasets_sensor registers the partitions
-        register_datasets(instance, fetch, resources(settings)["compact"])
-    if not fetch.success:
-        failure = next(
-            (e.message for e in fetch.all_events if e.is_failure and e.message), "see the run"
-        )
-        print(f"cdcompact: fetching failed: {failure}", file=sys.stderr)
+    failed = _submissions(settings, runner, compact)
+    if failed:
+        print(f"cdcompact: {len(failed)} submission runs failed", file=sys.stderr)
         return 1
+    night = runner.execute(NIGHTLY_JOB)
+    _register_datasets(instance, compact)  # as iati_datasets_sensor does under the daemon
+    _report_fetch(settings, night)
+    steps = _step_seconds(instance, night.run_id)
+    if not night.success:
+        for step, error in _step_failures(night):
+            print(f"  step {step} failed: {error}", file=sys.stderr)
+        print(
+            f"cdcompact: the night's run {night.run_id} failed; nothing was published. "
+            "See the run in Dagster (the steps that did not fail are recorded as done).",
+            file=sys.stderr,
+        )
+        return 1
+    _report_extraction(night)
+    print(summary(settings, tables_dir(settings.data_dir)))
+    release = _metadata(night, "data_release")
+    if release.get("status") == "published":
+        print(f"published release {release['version']}: {release['location']}")
+    elif release:
+        print(f"no change since release {release['version']}: nothing published")
+    if release.get("quality_report"):
+        print(f"data-quality report: {release['quality_report']}")
+    shown = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items())
+    print(f"cdcompact: steps: {shown}")
+    print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+class _Runner:
+    """Executes a job of the code location on the instance and evaluates the alert
+    sensors on its run: with the definitions' executor (``dg.execute_job``, the job
+    rebuilt in every process or worker from the configuration file), or in this
+    process when the instance is in memory (nothing else could read its storage)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        defs: dg.Definitions,
+        instance: dg.DagsterInstance,
+    ) -> None:
+        self.defs, self.instance = defs, instance
+        # every process or worker rebuilds the job from the same file, wherever it runs
+        self.config_file = str(settings.config_file)
+        self.in_process = instance.is_ephemeral
+        if self.in_process:
+            self.executed_by = "this process (in-memory instance)"
+        elif settings.executor.kind == "celery":
+            self.executed_by = f"Celery workers ({_without_password(settings.executor.broker)})"
+        else:
+            self.executed_by = f"up to {settings.workers} processes (multiprocess executor)"
+
+    def execute(self, job_name: str, tags: Mapping[str, str] | None = None) -> Result:
+        result: Result
+        if self.in_process:
+            result = self.defs.resolve_job_def(job_name).execute_in_process(
+                instance=self.instance, tags=tags, raise_on_error=False, run_config=RUN_CONFIG
+            )
+        else:
+            factory = "night_job" if job_name == NIGHTLY_JOB else "submissions_job"
+            rebuilt = dg.build_reconstructable_job(
+                "pipelines.definitions",
+                factory,
+                reconstructable_kwargs={"config_file": self.config_file},
+            )
+            # Dagster keeps the last job it rebuilt in this process: a night reads its
+            # configuration (file and CDCOMPACT_* variables) afresh
+            type(rebuilt).get_definition.cache_clear()
+            type(rebuilt).get_repository_definition.cache_clear()
+            result = dg.execute_job(
+                rebuilt, instance=self.instance, run_config=RUN_CONFIG, tags=tags
+            )
+        alert_on_run(self.instance, result)
+        return result
+
+
+def _without_password(url: str) -> str:
+    """A broker URL as it can be printed."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _submissions(settings: Settings, runner: _Runner, compact: CompactConfig) -> list[str]:
+    """What ``submissions_sensor`` does under the daemon: every new inbox file received
+    and registered as a partition; then a run of ``submission_job`` for every received
+    submission not processed yet. The keys whose run failed."""
+    context = dg.build_sensor_context(instance=runner.instance, resources={"compact": compact})
+    result = submissions_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    _apply_partitions(runner.instance, result)
+    new = [request.partition_key for request in result.run_requests or []]
+    waiting = pending(settings)
+    known = set(runner.instance.get_dynamic_partitions(SUBMISSIONS_NAME))
+    earlier = [key for key in waiting if key not in known]
+    if earlier:  # received by an older release of cdcompact, never registered
+        runner.instance.add_dynamic_partitions(SUBMISSIONS_NAME, earlier)
+    if new or waiting:
+        print(f"cdcompact: submissions: {len(new)} new in the inbox, {len(waiting)} to check")
+    failed = []
+    for key in waiting:
+        run = runner.execute(submission_job.name, tags={"dagster/partition": key})
+        meta = _metadata(run, "submission")
+        shown = f"{meta.get('status')}: {meta.get('n_accepted')} of {meta.get('n_records')} rows"
+        print(f"  {meta.get('source_file', key)}: {shown if run.success else 'run FAILED'}")
+        if not run.success:
+            failed.append(key)
+    return failed
+
+
+def _register_datasets(instance: dg.DagsterInstance, compact: CompactConfig) -> None:
+    """What ``iati_datasets_sensor`` does under the daemon after a fetch."""
+    context = dg.build_sensor_context(instance=instance, resources={"compact": compact})
+    result = iati_datasets_sensor(context)
+    if isinstance(result, dg.SensorResult):
+        _apply_partitions(instance, result)
+
+
+def _apply_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
+    for request in result.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest) and request.partition_keys:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+
+
+def _report_fetch(settings: Settings, night: Result) -> None:
+    """Tonight's fetch, when the night got that far."""
+    if not _metadata(night, "iati_fetch"):
+        return
     results = last_run(settings.data_dir)
     counts = {
         s: sum(1 for r in results if r["status"] == s) for s in ("updated", "unchanged", "failed")
@@ -91,186 +215,63 @@ def run_nightly(
         if record["status"] == "failed":
             kept = "last good copy kept" if record["sha256"] else "no earlier copy"
             print(f"  failed  {record['key']}: {record['error']} ({kept})")
-    to_extract = plan(settings, results)
-    stages["fetch"], clock = time.monotonic() - clock, time.monotonic()
-    if not to_extract:
+
+
+def _report_extraction(night: Result) -> None:
+    """Tonight's extraction, a line per step (its batch of datasets)."""
+    steps: dict[str, list[tuple[str, str]]] = {}
+    for event in night.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.partition and event.step_key:
+            status = materialization.metadata.get("status")
+            shown = str(getattr(status, "value", status))
+            steps.setdefault(event.step_key, []).append((materialization.partition, shown))
+    if not steps:
         print("cdcompact: nothing to extract: every dataset's copy is extracted already")
-    failed = _extract(settings, defs, instance, config_file, to_extract)
-    stages["datasets"], clock = time.monotonic() - clock, time.monotonic()
-    if failed:
+        return
+    total = sum(len(datasets) for datasets in steps.values())
+    print(f"cdcompact: extracting {total} datasets in {len(steps)} steps")
+    for index, step in enumerate(sorted(steps), start=1):
+        datasets = steps[step]
+        first, last = datasets[0][0], datasets[-1][0]
+        shown = first if len(datasets) == 1 else f"{first} ... {last}"
+        counts = {
+            s: sum(1 for _, status in datasets if status == s) for s in ("extracted", "rejected")
+        }
         print(
-            f"cdcompact: {len(failed)} datasets could not be extracted: {', '.join(failed)}",
-            file=sys.stderr,
+            f"  [{index}/{len(steps)}] {shown} ({len(datasets)} datasets): "
+            f"{counts['extracted']} extracted, {counts['rejected']} rejected"
         )
-        return 1
-    new = receive(settings)
-    waiting = pending(settings)
-    known = set(instance.get_dynamic_partitions("submissions"))
-    missing = [k for k in waiting if k not in known]
-    if missing:
-        instance.add_dynamic_partitions("submissions", missing)
-    if new or waiting:
-        print(f"cdcompact: submissions: {len(new)} new in the inbox, {len(waiting)} to check")
-    submission_job = defs.resolve_job_def("submission_job")
-    for key in waiting:
-        run = submission_job.execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False, run_config=RUN_CONFIG
-        )
-        alert_on_run(instance, run)
-        meta = _metadata(run, "submission")
-        shown = f"{meta.get('status')}: {meta.get('n_accepted')} of {meta.get('n_records')} rows"
-        print(f"  {meta.get('source_file', key)}: {shown if run.success else 'run FAILED'}")
-        if not run.success:
-            failed.append(key)
-    if failed:
-        print(f"cdcompact: {len(failed)} submission runs failed", file=sys.stderr)
-        return 1
-    stages["submissions"], clock = time.monotonic() - clock, time.monotonic()
-    tables = defs.resolve_job_def("iati_tables_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-    )
-    alert_on_run(instance, tables)
-    if not tables.success:
-        print(
-            "cdcompact: combining, checking or publishing failed; see the run in Dagster",
-            file=sys.stderr,
-        )
-        return 1
-    stages["tables, checks and release"] = time.monotonic() - clock
-    print(summary(settings, tables_dir(settings.data_dir)))
-    release = _metadata(tables, "data_release")
-    if release.get("status") == "published":
-        print(f"published release {release['version']}: {release['location']}")
-    elif release:
-        print(f"no change since release {release['version']}: nothing published")
-    if release.get("quality_report"):
-        print(f"data-quality report: {release['quality_report']}")
-    shown = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in stages.items())
-    print(f"cdcompact: stages: {shown}")
-    print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
-    return 0
 
 
-def _extract(
-    settings: Settings,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    config_file: str | os.PathLike[str] | None,
-    to_extract: list[str],
-) -> list[str]:
-    """Run ``iati_extract_job`` over the datasets to extract, a range of partitions per run
-    (:func:`extract_ranges`), in a pool of ``run.workers`` processes; the keys that failed.
+def _metadata(result: Result, asset: str) -> dict[str, Any]:
+    """The metadata of the run's materialization of the (unpartitioned) ``asset``."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == dg.AssetKey(asset) and materialization.partition is None:
+            return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return {}
 
-    Every dataset is recorded as a materialised partition of its run. A run whose process
-    dies is run again; if it dies again, its datasets run one per run, so that only a
-    dataset that kills its own process fails."""
-    if not to_extract:
-        return []
-    order = instance.get_dynamic_partitions(IATI_DATASETS_NAME)
-    sizes = {k: r.bytes for k, r in raw_store(settings).records().items()}
-    workers = min(settings.workers, len(to_extract))
-    parallel = workers > 1 and not instance.is_ephemeral
-    ranges = extract_ranges(
-        order, to_extract, sizes, EXTRACT_BATCH, shares=workers if parallel else 1
-    )
-    where = f"{workers} processes" if parallel else "this process"
-    print(f"cdcompact: extracting {len(to_extract)} datasets in {len(ranges)} runs, in {where}")
-    planned = set(to_extract)
-    position = {key: index for index, key in enumerate(order)}
 
-    def members(span: tuple[str, str]) -> list[str]:
-        first, last = position[span[0]], position[span[1]]
-        return [k for k in order[first : last + 1] if k in planned]
+def _step_failures(result: Result) -> list[tuple[str, str]]:
+    shown = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        message = data.error.message.strip() if data.error else "see the run"
+        shown.append((event.step_key or "?", message.splitlines()[0]))
+    return shown
 
-    failed: list[str] = []
-    if not parallel:
-        _EXTRACT_WORKER.update(defs=defs, instance=instance)
-        for index, span in enumerate(ranges, start=1):
-            _, success, mark = _extract_run(span)
-            _report(index, len(ranges), span, members(span), mark if success else "run FAILED")
-            if not success:
-                failed.extend(members(span))
-        return failed
-    died: list[str] = []
-    outcomes = map_in_processes(
-        _extract_run,
-        ranges,
-        workers,
-        initializer=_start_extract_worker,
-        initargs=(None if config_file is None else str(config_file),),
-        on_restart=lambda n: print(
-            f"cdcompact: a worker process stopped abruptly; {n} unfinished extraction runs "
-            "run again",
-            file=sys.stderr,
-        ),
-    )
-    for index, outcome in outcomes:
-        span = ranges[index]
-        if isinstance(outcome, WorkerDied):
-            _report(index + 1, len(ranges), span, members(span), f"run died ({outcome.message})")
-            died.extend(members(span))
+
+def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall-clock seconds of each asset's steps in the run (a fanned-out asset's steps
+    together, from the first start to the last end), in the order they started."""
+    spans: dict[str, list[float]] = {}
+    ends = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+    for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, *ends}):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
             continue
-        _, success, mark = outcome
-        _report(index + 1, len(ranges), span, members(span), mark if success else "run FAILED")
-        if not success:
-            failed.extend(members(span))
-    if died:  # one dataset per run, so that only the one that kills its process fails
-        print(f"cdcompact: {len(died)} datasets of runs that died run one per run")
-        alone = [(key, key) for key in died]
-        for index, outcome in map_in_processes(
-            _extract_run,
-            alone,
-            workers,
-            initializer=_start_extract_worker,
-            initargs=(None if config_file is None else str(config_file),),
-        ):
-            key = died[index]
-            if isinstance(outcome, WorkerDied):
-                print(f"  {key}: run FAILED ({outcome.message})")
-                failed.append(key)
-            elif not outcome[1]:
-                print(f"  {key}: run FAILED")
-                failed.append(key)
-    return failed
-
-
-def _report(index: int, total: int, span: tuple[str, str], keys: list[str], mark: str) -> None:
-    shown = span[0] if span[0] == span[1] else f"{span[0]} ... {span[1]}"
-    print(f"  [{index}/{total}] {shown} ({len(keys)} datasets): {mark}")
-
-
-_EXTRACT_WORKER: dict[str, Any] = {}
-
-
-def _start_extract_worker(config_file: str | None) -> None:
-    """Once per worker process: the definitions and the instance in $DAGSTER_HOME."""
-    _EXTRACT_WORKER["defs"] = build_definitions(load_settings(config_file))
-    _EXTRACT_WORKER["instance"] = dg.DagsterInstance.get()
-
-
-def _extract_run(span: tuple[str, str]) -> tuple[tuple[str, str], bool, str]:
-    """One run of ``iati_extract_job`` over a range of dataset partitions, recorded in the
-    instance; the same code whether it runs here or in a worker process."""
-    first, last = span
-    job = _EXTRACT_WORKER["defs"].resolve_job_def("iati_extract_job")
-    if first == last:
-        run = job.execute_in_process(
-            instance=_EXTRACT_WORKER["instance"],
-            partition_key=first,
-            raise_on_error=False,
-            run_config=RUN_CONFIG,
-        )
-    else:
-        run = job.execute_in_process(
-            instance=_EXTRACT_WORKER["instance"],
-            tags={RANGE_START: first, RANGE_END: last},
-            raise_on_error=False,
-            run_config=RUN_CONFIG,
-        )
-    alert_on_run(_EXTRACT_WORKER["instance"], run)
-    metadata = _metadata(run, "iati_extract")
-    if "datasets" in metadata:
-        mark = f"{metadata.get('extracted', 0)} extracted, {metadata.get('rejected', 0)} rejected"
-    else:
-        mark = str(metadata.get("status", "done"))
-    return span, run.success, mark
+        name = event.step_key.split(".")[0].split("[")[0]
+        span = spans.setdefault(name, [entry.timestamp, entry.timestamp])
+        span[1] = max(span[1], entry.timestamp)
+    return {name: end - start for name, (start, end) in spans.items()}

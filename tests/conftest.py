@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from multiprocessing import forkserver
 from pathlib import Path
 
 import duckdb
@@ -34,6 +35,17 @@ IATI_SCHEMAS = FIXTURES / "iati-schemas"
 # Great Expectations and Dagster print progress bars and phone home by default.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fork_server() -> Iterator[None]:
+    """The multiprocess executor forks each step from a server that this process starts
+    once, with this process's environment at that moment (a ``cdcompact run`` process
+    runs one night). Tests change the environment from one night to the next: the
+    server is stopped after each test, so the next night's steps see the next
+    environment."""
+    yield
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,7 @@
 - :func:`plan` names the datasets whose last good copy has not been extracted yet
   (or not checked against tonight's IATI XML Schemas); only those are read.
 - :func:`extract_datasets` extracts datasets' last good copies;
-  :func:`extract_ranges` shares the planned ones out into runs.
+  :func:`extract_batches` shares the planned ones out into steps.
 - :func:`dataset_inputs` gives every listed dataset as the transform reads it, and
   what tonight's fetch said of each (``unchanged`` datasets, failed downloads that
   kept their last good copy, and failures with no copy at all).
@@ -278,44 +278,31 @@ def extract_datasets(
             yield name, exc
 
 
-def extract_ranges(
-    order: Sequence[str],
+def extract_batches(
     planned: Sequence[str],
     sizes: Mapping[str, int | None],
     max_datasets: int,
     max_bytes: int = 64 * 2**20,
     shares: int = 1,
-) -> list[tuple[str, str]]:
-    """The planned datasets as contiguous ranges (first and last key, inclusive) of the
-    partitions in ``order``, each holding at most ``max_datasets`` planned datasets and
-    at most ``max_bytes`` of them, or a ``shares``-th of all (so that ``shares`` processes
-    each get work; a larger file is a range of its own). Datasets inside a range that were
-    not planned cost a look at their cached extract."""
-    wanted = set(planned)
-    total = sum(sizes.get(name) or 0 for name in wanted)
-    count_total = len(wanted)
+) -> list[list[str]]:
+    """The planned datasets, in order, as batches of at most ``max_datasets`` and at most
+    ``max_bytes`` of them, or a ``shares``-th of all (so that ``shares`` processes each
+    get work; a larger file is a batch of its own)."""
+    total = sum(sizes.get(name) or 0 for name in planned)
     if shares > 1:
         max_bytes = min(max_bytes, max(1, -(-total // shares)))
-        max_datasets = min(max_datasets, max(1, -(-count_total // shares)))
-    ranges: list[tuple[str, str]] = []
-    first: str | None = None
-    last = ""
-    count = size = 0
-    for name in order:
-        if name not in wanted:
-            continue
+        max_datasets = min(max_datasets, max(1, -(-len(planned) // shares)))
+    batches: list[list[str]] = []
+    size = 0
+    for name in planned:
         weight = sizes.get(name) or 0
-        if first is not None and (count >= max_datasets or size + weight > max_bytes):
-            ranges.append((first, last))
-            first = None
-        if first is None:
-            first, count, size = name, 0, 0
-        last = name
-        count += 1
-        size += weight
-    if first is not None:
-        ranges.append((first, last))
-    return ranges
+        if batches and len(batches[-1]) < max_datasets and size + weight <= max_bytes:
+            batches[-1].append(name)
+            size += weight
+        else:
+            batches.append([name])
+            size = weight
+    return batches
 
 
 def fetch_outcome(key: str, result: Mapping[str, Any], record: StateRecord | None) -> FetchOutcome:

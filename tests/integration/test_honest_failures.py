@@ -178,7 +178,7 @@ def test_a_failing_fetch_marks_datasets_stale_and_publishes_nothing_new(
         alert = _alerts(http_server)[-1]
         assert len(_alerts(http_server)) == night - 1
         assert alert["event"] == "datasets_stale"
-        assert alert["job"] == "iati_fetch_job"
+        assert alert["job"] == "nightly_job"
         stale = sorted(d["key"] for d in alert["datasets"] if d["last_good_kept"])
         assert stale == broken, night
         assert alert["text"].startswith("cdcompact: ")
@@ -199,11 +199,13 @@ def test_a_failed_run_exits_1_and_posts_to_the_webhook(
     (tmp_path / "publish").write_text("a file where the publish folder should be")
     instance = dg.DagsterInstance.ephemeral()
     assert run_nightly(config, instance=instance) == 1
-    assert "combining, checking or publishing failed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "step data_release failed: " in err
+    assert "failed; nothing was published" in err
     (alert,) = _alerts(http_server)
     assert alert["event"] == "run_failed"
-    assert alert["job"] == "iati_tables_job"
-    (run,) = instance.get_runs(filters=dg.RunsFilter(job_name="iati_tables_job"))
+    assert alert["job"] == "nightly_job"
+    (run,) = instance.get_runs(filters=dg.RunsFilter(job_name="nightly_job"))
     assert run.status == dg.DagsterRunStatus.FAILURE
     assert alert["run_id"] == run.run_id
     assert "Steps failed: ['data_release']" in alert["error"]

@@ -1,7 +1,7 @@
 """A nightly run killed with SIGKILL at every stage, then run again.
 
-The real ``cdcompact run`` (fetch, dataset runs in a process pool, combine, checks,
-metrics, release) on real files, in its own process group, is killed once during
+The real ``cdcompact run`` (fetch, extraction steps in processes of their own, combine,
+checks, metrics, release) on real files, in its own process group, is killed once during
 each stage at a point drawn at random (seeded: the draw is printed, so a failure can
 be replayed), then started again. After every kill, what a reader can reach is whole:
 the catalogue is valid JSON and the release it names downloads with every checksum
@@ -41,8 +41,8 @@ SEED = int(os.environ.get("CDCOMPACT_KILL_SEED", "20261128"))
 #: The release follows the transform whether it ran in full or (killed after it had
 #: saved its state) reused the tables.
 STAGES: list[tuple[str, tuple[str, ...], float]] = [
-    ("fetch", ("cdcompact: configuration",), 2.0),
-    ("dataset runs", ("IATI datasets:",), 5.0),
+    ("fetch", ("cdcompact: steps executed by",), 2.0),
+    ("extraction steps", ("iati_extract.extract_plan - ",), 2.0),
     ("combine and checks", ("iati_transform - activities:",), 6.0),
     ("release", ("iati_transform stages:", "no input changed since the tables were"), 1.5),
 ]
@@ -57,7 +57,7 @@ def _start(tmp_path: Path, config: Path) -> tuple[subprocess.Popen[str], queue.Q
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group: the pool's workers die with it
+        start_new_session=True,  # its own process group: the steps' processes die with it
     )
     lines: queue.Queue[str] = queue.Queue()
 

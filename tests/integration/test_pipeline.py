@@ -21,11 +21,12 @@ from pipelines.iati import (
     iati_exchange_rates,
     iati_extract,
     iati_fetch,
+    iati_schemas,
     iati_transform,
 )
 from pipelines.nightly import run_nightly
 from pipelines.resources import resources as definitions_resources
-from pipelines.schedules import register_datasets
+from pipelines.schedules import iati_datasets_sensor
 from tests.conftest import CODELISTS, IATI_FIXTURES, PROJECT_ROOT, RATES
 
 
@@ -54,18 +55,13 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
     definitions = defs()  # what `dagster dev -m pipelines.definitions` loads
     assert isinstance(definitions, dg.Definitions)
     repository = definitions.get_repository_def()
-    assert {j.name for j in repository.get_all_jobs()} >= {
-        "iati_fetch_job",
-        "iati_extract_job",
-        "iati_tables_job",
-        "submission_job",
-    }
+    assert {j.name for j in repository.get_all_jobs()} >= {"nightly_job", "submission_job"}
     schedule = repository.get_schedule_def("nightly")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == "nightly_job"
     assert {s.name for s in repository.sensor_defs} == {
         "iati_datasets_sensor",
-        "iati_tables_sensor",
         "submissions_sensor",
         "run_failure_alert",
         "stale_datasets_alert",
@@ -78,6 +74,7 @@ def test_code_location_loads_with_schedule_sensors_and_jobs() -> None:
         "iati_exchange_rates",
         "iati_codelists",
         "iati_extract",
+        "iati_dataset",
         "activities",
         "transactions",
         "sources",
@@ -109,10 +106,21 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     keys = [r["key"] for r in last_run(settings.data_dir)]
     # the fetch registers nothing itself: iati_datasets_sensor adds a partition per dataset
     assert instance.get_dynamic_partitions("iati_datasets") == []
-    added = register_datasets(instance, reference, resources["compact"])
-    assert sorted(added) == sorted(keys)
-    assert sorted(instance.get_dynamic_partitions("iati_datasets")) == sorted(keys)
-    assert register_datasets(instance, reference, resources["compact"]) == []  # once
+    compact = resources["compact"]
+    sensed = iati_datasets_sensor(
+        dg.build_sensor_context(instance=instance, resources={"compact": compact})
+    )
+    assert isinstance(sensed, dg.SensorResult)
+    (request,) = sensed.dynamic_partitions_requests or []
+    assert isinstance(request, dg.AddDynamicPartitionsRequest)
+    assert sorted(request.partition_keys) == sorted(keys)
+    instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    again = iati_datasets_sensor(  # the same fetch again: nothing to do
+        dg.build_sensor_context(
+            instance=instance, cursor=sensed.cursor, resources={"compact": compact}
+        )
+    )
+    assert isinstance(again, dg.SkipReason)
     fetch_meta = reference.asset_materializations_for_node("iati_fetch")[0].metadata
     assert fetch_meta["fetch/updated"].value == 3
     rates_meta = reference.asset_materializations_for_node("iati_exchange_rates")[0].metadata
@@ -120,22 +128,32 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
     assert isinstance(currencies, int)
     assert currencies > 60
 
+    extracted = dg.materialize([iati_schemas, iati_extract], resources=resources, instance=instance)
+    assert extracted.success
+    (summary,) = (
+        m.metadata
+        for m in extracted.asset_materializations_for_node("iati_extract")
+        if m.asset_key == dg.AssetKey("iati_extract")
+    )
+    assert (summary["extracted"].value, summary["rejected"].value) == (2, 1)
+    records = instance.fetch_materializations(dg.AssetKey("iati_dataset"), limit=10).records
+    per_dataset = {
+        str(r.asset_materialization.partition): r.asset_materialization.metadata
+        for r in records
+        if r.asset_materialization is not None
+    }
+    assert sorted(per_dataset) == sorted(keys)
     statuses = {}
-    for key in keys:
-        result = dg.materialize(
-            [iati_extract], partition_key=key, resources=resources, instance=instance
-        )
-        assert result.success
-        metadata = result.asset_materializations_for_node("iati_extract")[0].metadata
+    for key, metadata in per_dataset.items():
         statuses[key] = metadata["status"].value
         sha256 = next(r["sha256"] for r in last_run(settings.data_dir) if r["key"] == key)
         folder = extract_dir(iati_dir(settings.data_dir) / "extract", sha256)
         assert metadata["sha256"].value == sha256
         assert (folder / "file.parquet").exists()
         # a rejected file's tables are empty, and an empty table has no file
-        extracted = metadata["status"].value == "extracted"
-        assert (folder / "activities.parquet").exists() == extracted
-        assert (metadata["rows/activities"].value != 0) == extracted
+        extracted_file = metadata["status"].value == "extracted"
+        assert (folder / "activities.parquet").exists() == extracted_file
+        assert (metadata["rows/activities"].value != 0) == extracted_file
     assert statuses == {
         "who-arg": "extracted",
         "dfid-AF-1.01": "extracted",
@@ -191,13 +209,10 @@ def test_nightly_run_on_the_default_demo_config(
     assert len(json.loads((tmp_path / "publish" / "catalog.json").read_text())["releases"]) == 1
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        extract = instance.get_runs(filters=dg.RunsFilter(job_name="iati_extract_job"))
-        # first night: fetch, the 4 datasets' extraction (ranges of partitions), tables;
-        # second night: fetch and tables only
-        assert 1 <= len(extract) <= 4
-        assert len(runs) == (1 + len(extract) + 1) + (1 + 1)
-        assert len(instance.get_materialized_partitions(dg.AssetKey("iati_extract"))) == 4
+        assert [run.job_name for run in runs] == ["nightly_job", "nightly_job"]  # one a night
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert all(run.tags["cdcompact/stage"] == "night" for run in runs)
+        assert len(instance.get_materialized_partitions(dg.AssetKey("iati_dataset"))) == 4
         assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
             "fr-demo-3003",
             "gb-demo-2002",
@@ -209,65 +224,6 @@ def test_nightly_run_on_the_default_demo_config(
     gbp = transactions[transactions["currency"] == "GBP"].iloc[0]
     assert gbp["usd_rate_period"] == "2024-02"  # the demo rates skip GBP 2024-03
     assert round(gbp["value_usd"], 2) == 149625.94
-
-
-def test_sensor_requests_runs_for_changed_datasets_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipelines.schedules import iati_datasets_sensor
-
-    config = write_config(tmp_path, [IATI_FIXTURES / "valid"])
-    monkeypatch.setenv("CDCOMPACT_CONFIG", str(config))
-    instance = dg.DagsterInstance.ephemeral()
-    definitions = build_definitions(load_settings(config))
-    repository = definitions.get_repository_def()
-
-    nights: list[str] = []
-
-    def sensor_after_fetch() -> dg.SensorResult:
-        fetch = definitions.resolve_job_def("iati_fetch_job").execute_in_process(instance=instance)
-        nights.append(fetch.dagster_run.run_id)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="iati_datasets_sensor",
-            dagster_instance=instance,
-            dagster_run=fetch.dagster_run,
-            dagster_event=fetch.get_run_success_event(),
-            repository_def=repository,
-            resources={"compact": definitions_resources(load_settings(config))["compact"]},
-        )
-        result = iati_datasets_sensor(context)
-        assert isinstance(result, dg.SensorResult)
-        for request in result.dynamic_partitions_requests or []:  # as the daemon does
-            assert isinstance(request, dg.AddDynamicPartitionsRequest)
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        return result
-
-    first = sensor_after_fetch()
-    first_night = nights[0]
-    expected = sorted(p.name.removesuffix(".xml") for p in (IATI_FIXTURES / "valid").glob("*.xml"))
-    order = instance.get_dynamic_partitions("iati_datasets")
-    assert sorted(order) == expected
-    covered: list[str] = []
-    for request in first.run_requests or []:
-        assert request.job_name == "iati_extract_job"
-        assert request.tags["cdcompact/night"] == first_night
-        job = definitions.resolve_job_def("iati_extract_job")
-        if request.partition_key is not None:
-            covered.append(request.partition_key)
-            run = job.execute_in_process(instance=instance, partition_key=request.partition_key)
-        else:  # a run over a range of dataset partitions
-            start = request.tags["dagster/asset_partition_range_start"]
-            end = request.tags["dagster/asset_partition_range_end"]
-            covered.extend(order[order.index(start) : order.index(end) + 1])
-            run = job.execute_in_process(instance=instance, tags=dict(request.tags))
-        assert run.success
-    assert sorted(covered) == expected
-    assert sorted(instance.get_materialized_partitions(dg.AssetKey("iati_extract"))) == expected
-
-    second = sensor_after_fetch()  # nothing changed: straight to the tables, once a night
-    assert [(r.job_name, r.run_key) for r in second.run_requests or []] == [
-        ("iati_tables_job", f"tables-{nights[1]}")
-    ]
 
 
 def test_a_datastore_source_without_a_key_fails_alone(

@@ -141,7 +141,7 @@ def test_a_broken_table_stops_publishing_through_a_blocking_check(
     _change_a_title(tmp_path)  # new data, so a release would otherwise be published
     assert run_nightly(config, instance=instance) == 1
     assert (publish_dir / "catalog.json").read_bytes() == catalog_before
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name="iati_tables_job"), limit=1)
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="nightly_job"), limit=1)
     assert runs[0].status == dg.DagsterRunStatus.FAILURE
     release = instance.get_latest_materialization_event(dg.AssetKey("data_release"))
     assert release is not None

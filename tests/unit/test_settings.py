@@ -105,6 +105,12 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
             "quality.freshness.country: input should be 'daily'",
         ),
         ("reference:\n  iati_schemas: https://e.org/\n", "must contain {version} when a URL"),
+        (
+            "run:\n  executor: kubernetes\n",
+            "run.executor: input should be 'multiprocess' or 'celery', not 'kubernetes'",
+        ),
+        ("run:\n  celery:\n    queue: a b\n", "run.celery.queue: string should match pattern"),
+        ("run:\n  celery:\n    brokr: x\n", "run.celery.brokr: unknown key"),
     ],
 )
 def test_bad_config_names_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -124,6 +130,26 @@ def test_workers_default_to_one_per_cpu_and_follow_the_environment(
     assert load_settings().workers == 6  # compact.yaml: run.workers 0
     monkeypatch.setenv("CDCOMPACT_WORKERS", "3")
     assert load_settings().workers == 3
+
+
+def test_the_executor_follows_the_file_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("CDCOMPACT_EXECUTOR", "CDCOMPACT_CELERY_BROKER", "CDCOMPACT_CELERY_QUEUE"):
+        monkeypatch.delenv(name, raising=False)
+    default = load_settings().executor
+    assert (default.kind, default.queue) == ("multiprocess", "dagster")
+    path = tmp_path / "celery.yaml"
+    path.write_text("run:\n  executor: celery\n  celery:\n    queue: nights\n")
+    chosen = load_settings(path).executor
+    assert (chosen.kind, chosen.queue, chosen.backend) == ("celery", "nights", "rpc://")
+    monkeypatch.setenv("CDCOMPACT_CELERY_BROKER", "pyamqp://cd:secret@mq.example.org//")
+    monkeypatch.setenv("CDCOMPACT_CELERY_QUEUE", "other")
+    chosen = load_settings(path).executor
+    assert (chosen.broker, chosen.queue) == ("pyamqp://cd:secret@mq.example.org//", "other")
+    monkeypatch.setenv("CDCOMPACT_EXECUTOR", "threads")
+    with pytest.raises(ConfigError, match=r"CDCOMPACT_EXECUTOR: run\.executor: input should be"):
+        load_settings(path)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
@@ -212,7 +238,7 @@ def test_every_problem_of_a_file_is_named_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert str(error.value).splitlines() == [
-        f"{path}: run.worker: unknown key; expected one of workers",
+        f"{path}: run.worker: unknown key; expected one of celery, executor, workers",
         f"{path}: fetch.retries: input should be greater than or equal to 0",
         f"{path}: fetch.max_file_mb: input should be greater than 0",
     ]
