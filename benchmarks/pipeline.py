@@ -237,8 +237,10 @@ def run_once(folder: Path, config: Path) -> dict[str, Any]:
 
 
 def after_extraction(run: dict[str, Any]) -> float:
-    """Seconds of the stages after the dataset runs (submissions, tables, checks, release)."""
-    return sum(v for name, v in run["stages"].items() if name not in ("fetch", "datasets"))
+    """Seconds of the stages after the extraction (tables, checks, release)."""
+    return sum(
+        v for name, v in run["stages"].items() if name not in ("submissions", "fetch", "extraction")
+    )
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ def run_nightly(
     config_file: str | os.PathLike[str] | None = None,
     instance: dg.DagsterInstance | None = None,
 ) -> int:
-    """Receive and check submissions, then run the night; 0 when every run succeeded."""
+    """Receive and check submissions, then run the night; 0 when every run succeeded, 1
+    when one failed (a failed submission run does not stop the night), 2 when the
+    configuration is wrong."""
     started = time.monotonic()
     try:
         settings = load_settings(config_file)
@@ -69,14 +71,19 @@ def run_nightly(
     compact = (defs.resources or {})["compact"]
     assert isinstance(compact, CompactConfig)
 
+    clock = time.monotonic()
     failed = _submissions(settings, runner, compact)
-    if failed:
-        print(f"cdcompact: {len(failed)} submission runs failed", file=sys.stderr)
-        return 1
+    stages = {"submissions": time.monotonic() - clock}
+    if failed:  # the night goes on with every other input; the exit code says so
+        print(
+            f"cdcompact: {len(failed)} submission runs failed: {', '.join(failed)}; the night "
+            "goes on without them",
+            file=sys.stderr,
+        )
     night = runner.execute(NIGHTLY_JOB)
     _register_datasets(instance, compact)  # as iati_datasets_sensor does under the daemon
     _report_fetch(settings, night)
-    steps = _step_seconds(instance, night.run_id)
+    stages.update(_stage_seconds(instance, night.run_id))
     if not night.success:
         for step, error in _step_failures(night):
             print(f"  step {step} failed: {error}", file=sys.stderr)
@@ -95,10 +102,10 @@ def run_nightly(
         print(f"no change since release {release['version']}: nothing published")
     if release.get("quality_report"):
         print(f"data-quality report: {release['quality_report']}")
-    shown = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items())
-    print(f"cdcompact: steps: {shown}")
+    shown = " · ".join(f"{name} {seconds:.1f} s" for name, seconds in stages.items())
+    print(f"cdcompact: stages: {shown}")
     print(f"cdcompact: nightly job finished in {time.monotonic() - started:.1f} s")
-    return 0
+    return 1 if failed else 0
 
 
 class _Runner:
@@ -262,16 +269,33 @@ def _step_failures(result: Result) -> list[tuple[str, str]]:
     return shown
 
 
-def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    """Wall-clock seconds of each asset's steps in the run (a fanned-out asset's steps
-    together, from the first start to the last end), in the order they started."""
+#: The stages a night's summary times, by the asset whose steps make each up.
+STAGES = {
+    "iati_exchange_rates": "fetch",
+    "iati_codelists": "fetch",
+    "iati_schemas": "fetch",
+    "iati_fetch": "fetch",
+    "iati_extract": "extraction",
+    "iati_transform": "tables and checks",
+    "data_release": "release",
+}
+
+
+def _stage_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall-clock seconds of each stage of the night's run: from the first of its steps
+    being started (its process included) to the last one's end."""
     spans: dict[str, list[float]] = {}
-    ends = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
-    for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, *ends}):
+    kinds = {
+        dg.DagsterEventType.STEP_WORKER_STARTING,
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    for entry in instance.all_logs(run_id, of_type=kinds):
         event = entry.dagster_event
         if event is None or not event.step_key:
             continue
-        name = event.step_key.split(".")[0].split("[")[0]
-        span = spans.setdefault(name, [entry.timestamp, entry.timestamp])
-        span[1] = max(span[1], entry.timestamp)
-    return {name: end - start for name, (start, end) in spans.items()}
+        stage = STAGES.get(event.step_key.split(".")[0], event.step_key)
+        span = spans.setdefault(stage, [entry.timestamp, entry.timestamp])
+        span[0], span[1] = min(span[0], entry.timestamp), max(span[1], entry.timestamp)
+    return {stage: end - start for stage, (start, end) in spans.items()}

@@ -244,3 +244,32 @@ def test_a_folder_of_csv_files_in_the_inbox_is_one_submission(
     assert harmonised.status in {"ok", "partial"}
     assert len(harmonised.tables["activities"]) > 0
     assert receive(settings) == []  # the same folder again is the same submission
+
+
+def test_a_failed_submission_run_does_not_stop_the_night(
+    tmp_path: Path,
+    inbox_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A submission whose run crashes (not a rejected file: a fault of the code) fails
+    its run; the IATI night goes on and publishes, and the exit code says 1."""
+    import pipelines.submissions as submissions
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(submissions, "process", crash)
+    clean_partner_submission(inbox_env)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_nightly(instance=instance) == 1
+    shown = capsys.readouterr()
+    assert "1 submission runs failed: sub-" in shown.err
+    assert "the night goes on without them" in shown.err
+    assert "published release" in shown.out
+    (failed,) = instance.get_runs(filters=dg.RunsFilter(job_name="submission_job"))
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    (night,) = instance.get_runs(filters=dg.RunsFilter(job_name="nightly_job"))
+    assert night.status == dg.DagsterRunStatus.SUCCESS
+    sources = pd.read_parquet(tmp_path / TABLES / "sources.parquet")
+    assert set(sources["source"]) == {"iati"}  # the crashed submission is not in it
