@@ -56,6 +56,9 @@ def _night(
     monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / name / "publish"))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # the storage's tables
+        instance.get_runs()  # exist before the night and a watcher open it at once
+    (home / "ready").touch()
     assert run_nightly() == 0
     return dg.DagsterInstance.from_config(str(home))
 
@@ -108,11 +111,10 @@ def test_the_night_is_one_run_whose_steps_run_in_processes_of_their_own(
 
 def _kill_a_batch_step(home: Path, stop: threading.Event, killed: list[int]) -> None:
     """SIGKILL the process of the first extraction step, once it has started."""
-    while not stop.is_set() and not killed:
+    while not stop.is_set() and not (home / "ready").exists():
         time.sleep(0.02)
-        if not (home / "history" / "runs.db").exists():
-            continue
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while not stop.is_set() and not killed:
             for run in instance.get_runs():
                 for entry in _step_events(instance, run.run_id, dg.DagsterEventType.STEP_START):
                     event = entry.dagster_event
@@ -120,6 +122,7 @@ def _kill_a_batch_step(home: Path, stop: threading.Event, killed: list[int]) -> 
                         os.kill(event.pid, signal.SIGKILL)
                         killed.append(event.pid)
                         return
+            time.sleep(0.01)
 
 
 def test_a_step_whose_process_is_killed_is_run_again(
