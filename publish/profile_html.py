@@ -10,7 +10,7 @@ page of a release, keyed by its release-relative path::
     countries/index.html  countries/index.fr.html  countries/<slug>.html  countries/<slug>.fr.html
     partners/index.html   partners/index.fr.html   partners/<slug>.html   partners/<slug>.fr.html
 
-Like the catalogue page (:mod:`publish.site`, whose style and helpers are reused) every
+Like the catalogue page (:mod:`publish.site`, whose style sheet is reused) every
 page is self-contained: inline CSS and inline SVG, no JavaScript, no font, image or
 stylesheet from anywhere (a Content-Security-Policy says so to the browser), relative
 links only. Every string of a profile is data and is escaped; slugs are checked before
@@ -55,8 +55,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from publish.site import ALIGNMENT_METRICS, COUNT_METRICS, _esc, _link, _number, href
-from publish.site import STYLE as SITE_STYLE
+from publish.formats import number as _number
+from publish.html_strings import _esc, _link
+from publish.render import SITE_CSS as SITE_STYLE
+from publish.site import ALIGNMENT_METRICS, COUNT_METRICS, href
 
 I18N_DIR = Path(__file__).with_name("i18n")
 DEFAULT_LANGUAGE = "en"

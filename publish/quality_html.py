@@ -29,16 +29,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from expectations.quality import FREQUENCIES
-from publish.site import STYLE as SITE_STYLE
-from publish.site import (
-    _esc,
-    _format_timestamp,
-    _number,
-    format_count,
-    format_share,
-    format_usd,
-    href,
-)
+from publish.formats import format_count, format_share, format_usd
+from publish.formats import format_timestamp as _format_timestamp
+from publish.formats import number as _number
+from publish.html_strings import _esc
+from publish.render import SITE_CSS as SITE_STYLE
+from publish.site import href
 
 INDEX = "index.html"
 CONTRIBUTORS_DIR = "contributors"

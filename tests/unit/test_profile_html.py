@@ -20,6 +20,7 @@ from typing import Any
 import lxml.html
 import pytest
 
+from publish.formats import format_share, format_usd
 from publish.profile_html import (
     I18N_DIR,
     PageContext,
@@ -30,7 +31,7 @@ from publish.profile_html import (
     render_partner_page,
     render_profiles_index,
 )
-from publish.site import ALIGNMENT_METRICS, format_share, format_usd
+from publish.site import ALIGNMENT_METRICS
 
 NNBSP = "\u202f"  # narrow no-break space: French thousands separator and before %
 NBSP = "\u00a0"

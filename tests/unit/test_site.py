@@ -11,16 +11,8 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
-from publish.site import (
-    NOT_COMPUTED,
-    format_bytes,
-    format_count,
-    format_share,
-    format_usd,
-    href,
-    render_dcat,
-    render_index_html,
-)
+from publish.formats import format_bytes, format_count, format_share, format_usd
+from publish.site import NOT_COMPUTED, href, render_dcat, render_index_html
 
 LATEST = "2026.11.28"
 PREVIOUS = "2026.11.27"
