@@ -228,11 +228,13 @@ class Labels:
             key = f"ordinal.end{rank % 10}"
         return self(key, n=rank)
 
-    def rank(self, rank: object, n: object) -> str:
-        position, size = _number(rank), _number(n)
+    def rank(self, rank: object, n: object, tied: object = 1) -> str:
+        """``2nd of 4``; ``joint 1st of 4`` when others share the rank (``tied`` > 1)."""
+        position, size, sharing = _number(rank), _number(n), _number(tied)
         if position is None or size is None:
             return self.missing
-        return self("rank.text", ordinal=self.ordinal(int(position)), n=int(size))
+        key = "rank.joint" if sharing is not None and sharing > 1 else "rank.text"
+        return self(key, ordinal=self.ordinal(int(position)), n=int(size))
 
     def years(self, values: Iterable[object]) -> str:
         found = sorted({int(y) for y in (_number(v) for v in values) if y is not None})
@@ -1153,10 +1155,11 @@ def _quantiles_row(
     group: str, comparison: Mapping[str, Any], fmt: Callable[[object], str], labels: Labels
 ) -> str:
     quantiles = _map(comparison.get("quantiles"))
+    rank = labels.rank(comparison.get("rank"), comparison.get("n"), comparison.get("tied", 1))
     return (
         f'<tr data-group="{_esc(comparison.get("group_kind"))}"><th scope="row">{_esc(group)}</th>'
         + _num(labels.count(comparison.get("n")))
-        + f'<td class="num rank">{_esc(labels.rank(comparison.get("rank"), comparison.get("n")))}'
+        + f'<td class="num rank">{_esc(rank)}'
         "</td>"
         + "".join(
             _num(fmt(quantiles.get(key)), quantiles.get(key))
@@ -1253,7 +1256,9 @@ def _peers_section(profile: Mapping[str, Any], labels: Labels, context: PageCont
         quantile_rows = []
         for j, comparison in enumerate(comparisons):
             group = _group_label(comparison, labels)
-            rank = labels.rank(comparison.get("rank"), comparison.get("n"))
+            rank = labels.rank(
+                comparison.get("rank"), comparison.get("n"), comparison.get("tied", 1)
+            )
             members = _maps(comparison.get("members"))
             quantiles = _map(comparison.get("quantiles"))
             median = _number(quantiles.get("median"))
@@ -1324,7 +1329,7 @@ def _shared_indicators(profile: Mapping[str, Any], labels: Labels, context: Page
     for i, indicator in enumerate(shared):
         members = _maps(indicator.get("members"))
         title = _text(indicator.get("title")) or _text(indicator.get("reference"))
-        rank = labels.rank(indicator.get("rank"), indicator.get("n"))
+        rank = labels.rank(indicator.get("rank"), indicator.get("n"), indicator.get("tied", 1))
         quantiles = _map(indicator.get("quantiles"))
         median = quantiles.get("median")
         chart_id = f"chart-shared-{i}"

@@ -26,9 +26,10 @@ The contract (keys of a country profile; money rows are ``{key, label, year, usd
   year, with ``numerator``, ``denominator``, ``value``, ``n_activities``,
   ``n_activities_eligible``, ``coverage``;
 - ``peers``: per metric ``value``, ``lower_is_better`` and ``comparisons`` (per group:
-  ``group_kind``, ``group``, ``n``, ``rank``, ``quantiles`` ``min``/``q25``/``median``/
+  ``group_kind``, ``group``, ``n``, ``rank`` (ties share the best), ``tied`` (how many
+  share it, the page's own included), ``quantiles`` ``min``/``q25``/``median``/
   ``q75``/``max``, ``members`` with ``is_self``);
-- ``shared_indicators``: ``reference``, ``title``, ``n``, ``rank``, ``quantiles``,
+- ``shared_indicators``: ``reference``, ``title``, ``n``, ``rank``, ``tied``, ``quantiles``,
   ``members`` (``progress``, ``latest_actual``, ``target_value``, ``is_self``);
 - ``hotspots`` (duplication metrics by sector, latest year), ``pairs`` (overlapping
   effort: ``score``, ``a`` and ``b`` activities), ``quality`` (the sources behind the
@@ -278,6 +279,11 @@ def _rank(value: float, values: Iterable[float], lower_is_better: bool) -> int:
     if lower_is_better:
         return 1 + sum(1 for v in values if v < value)
     return 1 + sum(1 for v in values if v > value)
+
+
+def _tied(value: float, values: Iterable[float]) -> int:
+    """How many of ``values`` (the page's own included) share its rank: 1 when none ties."""
+    return sum(1 for v in values if v == value)
 
 
 def _grouped(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -803,6 +809,7 @@ def _peers(
                     "group": group,
                     "n": len(present),
                     "rank": _rank(value, numbers, lower),
+                    "tied": _tied(value, numbers),
                     "quantiles": _quantiles(numbers),
                     "members": [
                         {
@@ -850,6 +857,7 @@ def _shared_indicators(
                 "title": countries[code]["indicator_title"],
                 "n": len(countries),
                 "rank": _rank(progress, [i["progress"] for i in countries.values()], False),
+                "tied": _tied(progress, [i["progress"] for i in countries.values()]),
                 "quantiles": _quantiles([i["progress"] for i in countries.values()]),
                 "members": [
                     {

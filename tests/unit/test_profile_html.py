@@ -609,6 +609,9 @@ def test_french_numbers_ordinals_and_dates() -> None:
     assert fr.usd_full(1_234_567) == f"1{NNBSP}234{NNBSP}567{NBSP}USD"
     assert fr.date("2026-11-01") == "1er novembre 2026"
     assert [fr.rank(r, 5) for r in (1, 2, 3)] == ["1er sur 5", "2e sur 5", "3e sur 5"]
+    # a rank shared with another page reads as shared, in both languages
+    assert (en.rank(1, 4, tied=2), en.rank(3, 4, tied=2)) == ("joint 1st of 4", "joint 3rd of 4")
+    assert (fr.rank(1, 4, tied=2), en.rank(1, 4, tied=1)) == ("1er ex æquo sur 4", "1st of 4")
     assert [en.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st",
         "111th",
@@ -636,6 +639,13 @@ def test_rank_and_quantiles_per_comparison_group() -> None:
     # Never a combined score: one block per metric, and the page says so.
     assert "never combined into a single score" in text(peers)
     assert not tree.xpath('//*[contains(@id, "score")]')
+
+    tied = ghana()
+    tied["peers"][0]["comparisons"][0]["tied"] = 2  # another country shares the 2nd place
+    assert text(section(country_page(tied), "peers").xpath(".//h4")[0]) == (
+        "All compact countries: joint 2nd of 3"
+    )
+    assert table_rows(country_page(tied), "table-quantiles-0")[0][2] == "joint 2nd of 3"
 
     french = country_page(ghana(), "fr")
     assert table_rows(french, "table-quantiles-0")[0][:3] == [

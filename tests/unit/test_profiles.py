@@ -163,6 +163,7 @@ def test_peer_ranks_and_quantiles(profiles: Profiles) -> None:
     # GH 0.8, KE 0.5, NP 0.2: first of three; quartiles of (0.2, 0.5, 0.8) by linear
     # interpolation: 0.35 and 0.65.
     assert (everyone["group_kind"], everyone["n"], everyone["rank"]) == ("all", 3, 1)
+    assert everyone["tied"] == 1  # no other country has 0.8
     assert everyone["quantiles"] == {
         "min": 0.2,
         "q25": 0.35,
@@ -436,3 +437,23 @@ def test_on_the_shared_fixtures_a_partners_money_is_all_of_its_disbursements() -
         ), partner["code"]
         regional += totals["cd_regional_usd"]
     assert regional > 0  # one of Spain's Indonesia activities gives most of itself to 789
+
+
+def test_tied_countries_share_the_rank_and_say_so() -> None:
+    tables = golden_tables()
+    metrics = tables["alignment_metrics"].copy()
+    kenya = (
+        (metrics["country_code"] == "KE")
+        & (metrics["metric"] == "priority_alignment")
+        & metrics["partner_org_ref"].isna()
+    )
+    metrics.loc[kenya, ["numerator", "value"]] = [1_200_000.0, 0.8]  # as Ghana's 0.8
+    tied = profiles_of({**tables, "alignment_metrics": metrics}, OPTIONS)
+    for code in ("GH", "KE"):
+        peers = {p["metric"]: p for p in _country(tied, code)["peers"]}
+        everyone = peers["priority_alignment"]["comparisons"][0]
+        # GH and KE 0.8, NP 0.2: both first, two sharing it
+        assert (everyone["n"], everyone["rank"], everyone["tied"]) == (3, 1, 2)
+    nepal = {p["metric"]: p for p in _country(tied, "NP")["peers"]}
+    everyone = nepal["priority_alignment"]["comparisons"][0]
+    assert (everyone["rank"], everyone["tied"]) == (3, 1)  # third, alone
