@@ -179,6 +179,32 @@ COMPLETENESS = (
         ("could not be converted to US dollars", "could not be converted to US dollars"),
     ),
 )
+
+#: The contributors table's column groups, which the reader picks between (kind, name,
+#: state and freshness always show): 19 columns do not fit a laptop's screen, and a
+#: squeezed table wraps names onto four lines.
+COLUMN_GROUPS = (
+    (
+        "problems",
+        "Records and errors",
+        ("records", "quarantined", "schema-errors", "codelist-errors", "expectation-errors"),
+    ),
+    ("completeness", "Completeness", tuple(key.replace("_", "-") for key, *_ in COMPLETENESS)),
+    ("flows", "Budgets and traceability", ("forward-budgets", "traceability")),
+)
+
+
+def _column_rules() -> str:
+    """CSS that shows one group's columns while its radio button is checked. A browser
+    without ``:has()`` ignores the rules and shows every column, which scrolls."""
+    rules = []
+    for group, _, _ in COLUMN_GROUPS:
+        hidden = [key for other, _, keys in COLUMN_GROUPS if other != group for key in keys]
+        cells = ",".join(f'[data-col="{key}"],[data-key="{key}"]' for key in hidden)
+        rules.append(f"#contributors:has(#columns-{group}:checked) :is({cells}){{display:none}}")
+    return "\n".join(rules)
+
+
 PROBLEM_KINDS = {
     "rejected_file": "Rejected file",
     "schema": "XML Schema",
@@ -236,7 +262,15 @@ CSP = (
 
 STYLE = (
     SITE_STYLE
+    + _column_rules()
     + """
+main{max-width:1280px}
+.columns{border:0;padding:0;margin:0 0 8px;display:flex;flex-wrap:wrap;gap:4px 16px;
+  align-items:center}
+.columns legend{float:left;padding:0;margin-right:4px;font-weight:600}
+.columns label{white-space:nowrap}
+#contributors-table th,#contributors-table td{padding:6px}
+#contributors-table th[data-col="contributor"]{min-width:14em}
 header .facts{margin-top:10px}
 .back{margin:16px 0 0;font-size:.92rem}
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:0}
@@ -1210,6 +1244,17 @@ def _forward_share(figures: Mapping[str, Any], as_of: object) -> Mapping[str, An
     return years[0] if years else {}
 
 
+def _column_picker() -> str:
+    """Radio buttons for the contributors table's column groups (no script: CSS)."""
+    options = [(group, label) for group, label, _ in COLUMN_GROUPS] + [("all", "All columns")]
+    buttons = "".join(
+        f'<label><input type="radio" name="contributor-columns" id="columns-{group}" '
+        f'value="{group}"{" checked" if number == 0 else ""}> {_esc(label)}</label>'
+        for number, (group, label) in enumerate(options)
+    )
+    return f'<fieldset class="columns"><legend>Show</legend>{buttons}</fieldset>'
+
+
 def _contributors_table(report: Mapping[str, Any], pages: Mapping[str, str]) -> str:
     contributors = _contributors(report)
     if not contributors:
@@ -1283,8 +1328,9 @@ def _contributors_table(report: Mapping[str, Any], pages: Mapping[str, str]) -> 
         ("traceability", "Traceable", "number"),
     )
     note = (
-        '<p class="note">Click a column heading to sort (state sorts worst first, freshness by '
-        "age). Completeness columns: the share of activities with a sector, with a recipient "
+        '<p class="note">Pick the columns to show below (All columns on a wide screen); click '
+        "a column heading to sort (state sorts worst first, freshness by age). Completeness "
+        "columns: the share of activities with a sector, with a recipient "
         "country, of CD activities with a partner declaration, of CD activities with a results "
         "indicator with baseline and target, of results indicators with both, of transactions "
         f"with a value date and of transactions converted to USD. Budget {_esc(year)}: current "
@@ -1295,6 +1341,7 @@ def _contributors_table(report: Mapping[str, Any], pages: Mapping[str, str]) -> 
         "contributors",
         "Contributors",
         note
+        + _column_picker()
         + _scroll(
             '<table id="contributors-table" class="sortable">'
             f"<caption>{len(contributors)} contributors</caption>{head}"

@@ -9,6 +9,7 @@ scroll sideways, and keeps screenshots at phone and desktop widths as artifacts
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -258,3 +259,55 @@ def test_a_contributor_page_prints(
     assert len(data) > 20_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(pdf, ARTIFACTS / "quality-contributor.pdf")
+
+
+def test_the_contributors_table_fits_a_laptop_screen_one_group_at_a_time(
+    chromium: Path,
+    site: Path,
+    tmp_path: Path,
+) -> None:
+    """At 1280 px the table shows the contributor and one group of columns at a time (the
+    reader picks the group), without scrolling sideways or wrapping names; every column
+    is still there, and "All columns" shows them all."""
+    probe = (
+        "<script>window.addEventListener('load',function(){"
+        "function seen(){var n=[];document.querySelectorAll('#contributors-table thead th')"
+        ".forEach(function(h){if(h.getClientRects().length)n.push(h.dataset.key||'');});"
+        "return n.join(' ');}"
+        "function fits(){var w=document.querySelector('#contributors .scroll');"
+        "return w.scrollWidth<=w.clientWidth;}"
+        "function tallest(){var t=[];document.querySelectorAll("
+        "'#contributors-table tbody th[data-col=contributor] a').forEach(function(a){"
+        "t.push(a.getClientRects().length);});return t;}"
+        "var b=document.body,r={};r.problems=seen();r.fits=fits();r.lines=tallest();"
+        "['completeness','flows','all'].forEach(function(g){"
+        "document.getElementById('columns-'+g).click();r[g]=seen();r[g+'_fits']=fits();});"
+        "b.setAttribute('data-probe',JSON.stringify(r));});</script></body>"
+    )
+    html = site.read_text(encoding="utf-8")
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    measured = site.with_name("measured-columns.html")
+    measured.write_text(html.replace("</body>", probe), encoding="utf-8")
+    tree = dom(
+        chromium, tmp_path / "profile", measured.as_uri(), DESKTOP, "--virtual-time-budget=5000"
+    )
+    probe_result = json.loads(tree.xpath("//body/@data-probe")[0])
+    always = ["kind", "contributor", "state", "freshness"]
+    assert probe_result["problems"].split() == [
+        *always,
+        "records",
+        "quarantined",
+        "schema-errors",
+        "codelist-errors",
+        "expectation-errors",
+    ]
+    assert probe_result["completeness"].split()[:4] == always
+    assert len(probe_result["completeness"].split()) == 4 + 7
+    assert probe_result["flows"].split() == [*always, "forward-budgets", "traceability"]
+    assert len(probe_result["all"].split()) == 18  # every column, scrolling if it must
+    assert probe_result["fits"] is True
+    assert probe_result["completeness_fits"] is True
+    # in the default view the longest name (56 characters: Deutsche Gesellschaft für
+    # Internationale Zusammenarbeit) takes two lines, the others one (all 18 columns
+    # squeezed into 1280 px put it on four)
+    assert sorted(probe_result["lines"]) == [1, 1, 1, 2]
