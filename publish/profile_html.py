@@ -55,6 +55,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from babel import Locale
+
 from publish.formats import number as _number
 from publish.html_strings import _esc, _link
 from publish.render import SITE_CSS as SITE_STYLE
@@ -1852,6 +1854,7 @@ def render_country_page(
     """One country's page (``countries/<slug>[.<lang>].html``)."""
     if labels.lang != lang:
         raise ValueError(f"labels are {labels.lang!r}, the page {lang!r}")
+    profile = country_names_in(profile, lang)
     totals = _map(profile.get("totals"))
     groups = _map(profile.get("groups"))
     group_text = " · ".join(
@@ -1916,6 +1919,7 @@ def render_partner_page(
     """One development partner's page (``partners/<slug>[.<lang>].html``)."""
     if labels.lang != lang:
         raise ValueError(f"labels are {labels.lang!r}, the page {lang!r}")
+    profile = country_names_in(profile, lang)
     totals = _map(profile.get("totals"))
     headline = _section(
         "headline",
@@ -1978,6 +1982,7 @@ def render_profiles_index(
     context: PageContext,
 ) -> str:
     """``countries/index[.<lang>].html`` or ``partners/index...``: every profile, its figures."""
+    profiles = [country_names_in(profile, lang) for profile in profiles]
     if kind not in KINDS:
         raise ValueError(f"kind is 'country' or 'partner', not {kind!r}")
     if labels.lang != lang:
@@ -2082,3 +2087,33 @@ def render_all(
                     render(profile, lang, labels[lang], context),
                 )
     return pages
+
+
+def country_names_in(value: Any, lang: str) -> Any:
+    """``value`` (a profile, or any part of one) with every country's name in ``lang``:
+    CLDR's name of the territory (Babel), as the IATI Country codelist has names in English
+    only; a code CLDR does not know keeps the name it has. English is returned as it is.
+
+    Country names sit in three shapes: ``code`` and ``name`` (a country's profile, the
+    members of a peer group or a shared indicator), ``country_code`` and
+    ``country_name`` (alignment rows, overlapping pairs), and ``key`` and ``label`` in the
+    money ``by_country``."""
+    if lang == DEFAULT_LANGUAGE:
+        return value
+    territories = Locale.parse(lang).territories
+
+    def walk(item: Any, countries: bool = False) -> Any:
+        if isinstance(item, Mapping):
+            out = {key: walk(inner, key == "by_country") for key, inner in item.items()}
+            for code, name in (("code", "name"), ("country_code", "country_name")):
+                found = territories.get(_text(out.get(code)))
+                if found and isinstance(out.get(name), str) and len(_text(out[code])) == 2:
+                    out[name] = found
+            if countries and territories.get(_text(out.get("key"))) and "label" in out:
+                out["label"] = territories[_text(out["key"])]
+            return out
+        if isinstance(item, list | tuple):
+            return [walk(inner, countries) for inner in item]
+        return item
+
+    return walk(value)

@@ -1268,3 +1268,22 @@ def test_without_a_quality_report_nothing_links_to_it() -> None:
     assert len(table_rows(tree, "table-quality")) == 2  # the sources are still listed
     with pytest.raises(TypeError, match="PageContext"):
         render_all([ghana()], [])
+
+
+def test_french_pages_name_countries_in_french() -> None:
+    """The IATI Country codelist names countries in English only: French pages take
+    CLDR's names (Sénégal), English pages keep the codelist's; partners keep theirs."""
+    assert text(country_page(senegal(), "fr").xpath("//h1")[0]).startswith("Sénégal")
+    assert text(country_page(senegal()).xpath("//h1")[0]).startswith("Senegal")
+    french = country_page(ghana(), "fr")
+    members = [text(th) for th in french.xpath('//table[@id="table-peers-0-0"]//tbody/tr/th')]
+    assert "Sénégal" in members
+    assert "Senegal" not in text(french.xpath("//main")[0])
+    agency = demo_agency()
+    agency["money"]["by_country"].append(
+        {"key": "SN", "label": "Senegal", "year": 2023, "usd": 1.0}
+    )
+    page = text(partner_page(agency, "fr").xpath("//main")[0])
+    assert "Sénégal" in page
+    assert "Senegal" not in page
+    assert text(partner_page(agency, "fr").xpath("//h1")[0]).startswith("Demo Agency")
