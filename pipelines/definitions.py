@@ -18,7 +18,7 @@ from pipelines.iati import (
     iati_schemas,
     iati_transform,
 )
-from pipelines.jobs import NIGHTLY_JOB, nightly_job
+from pipelines.jobs import nightly_job
 from pipelines.release import data_release
 from pipelines.resources import resources
 from pipelines.schedules import iati_datasets_sensor, nightly_schedule
@@ -94,12 +94,7 @@ def defs() -> dg.Definitions:
     return build_definitions(load_settings())
 
 
-def night_job(config_file: str | None = None) -> dg.JobDefinition:
-    """The night's job under a configuration file: how ``cdcompact run`` and the processes
+def job_for(name: str, config_file: str | None = None) -> dg.JobDefinition:
+    """The job ``name`` under a configuration file: how ``cdcompact run`` and the processes
     or Celery workers that execute its steps rebuild it (``dg.build_reconstructable_job``)."""
-    return build_definitions(load_settings(config_file)).resolve_job_def(NIGHTLY_JOB)
-
-
-def submissions_job(config_file: str | None = None) -> dg.JobDefinition:
-    """The submission job under a configuration file, rebuilt the same way."""
-    return build_definitions(load_settings(config_file)).resolve_job_def(submission_job.name)
+    return build_definitions(load_settings(config_file)).resolve_job_def(name)

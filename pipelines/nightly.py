@@ -28,6 +28,7 @@ from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.intake import pending
 from pipelines.alerts import alert_on_run
 from pipelines.definitions import build_definitions
+from pipelines.iati import FETCH_STATUSES
 from pipelines.jobs import NIGHTLY_JOB
 from pipelines.resources import CompactConfig
 from pipelines.schedules import iati_datasets_sensor
@@ -138,11 +139,10 @@ class _Runner:
                 instance=self.instance, tags=tags, raise_on_error=False, run_config=RUN_CONFIG
             )
         else:
-            factory = "night_job" if job_name == NIGHTLY_JOB else "submissions_job"
             rebuilt = dg.build_reconstructable_job(
                 "pipelines.definitions",
-                factory,
-                reconstructable_kwargs={"config_file": self.config_file},
+                "job_for",
+                reconstructable_kwargs={"name": job_name, "config_file": self.config_file},
             )
             # Dagster keeps the last job it rebuilt in this process: a night reads its
             # configuration (file and CDCOMPACT_* variables) afresh
@@ -211,9 +211,7 @@ def _report_fetch(settings: Settings, night: Result) -> None:
     if not _metadata(night, "iati_fetch"):
         return
     results = last_run(settings.data_dir)
-    counts = {
-        s: sum(1 for r in results if r["status"] == s) for s in ("updated", "unchanged", "failed")
-    }
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in FETCH_STATUSES}
     print(
         f"cdcompact: {len(results)} IATI datasets: {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged, {counts['failed']} failed"
