@@ -28,6 +28,13 @@ TEMPLATES = "templates"
 SITE_CSS = files("publish").joinpath(TEMPLATES, "site.css").read_text(encoding="utf-8")
 
 
+def _data_number(value: object) -> str:
+    """A figure for a ``data-*`` attribute (a script sorts by it): the float's repr, or
+    empty when it is missing."""
+    parsed = formats.number(value)
+    return "" if parsed is None else repr(parsed)
+
+
 @cache
 def environment(locale: str = "en") -> Environment:
     """The template environment whose filters format for ``locale`` (a CLDR identifier)."""
@@ -50,6 +57,9 @@ def environment(locale: str = "en") -> Environment:
         date=partial(formats.format_date, locale=locale),
         timestamp=partial(formats.format_timestamp, locale=locale),
         short_hash=formats.short_hash,
+        number=formats.number,
+        text=lambda value: "" if value is None else str(value),
+        data_number=_data_number,
     )
     env.globals["locale"] = locale
     return env

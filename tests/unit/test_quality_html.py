@@ -794,9 +794,13 @@ def test_every_chart_has_a_title_and_its_figures_beside_it(site: dict[str, bytes
         for svg in tree.xpath("//svg"):
             charts += 1
             assert svg.get("role") == "img"
-            assert svg.get("aria-label")
             (title,) = svg.xpath("./title")
-            assert title.text_content() == svg.get("aria-label")
+            (desc,) = svg.xpath("./desc")
+            assert title.text_content()
+            assert desc.text_content()
+            assert svg.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
+            (caption,) = svg.xpath("ancestor::figure[1]/figcaption")
+            assert title.text_content() == caption.text_content()
             (figure,) = svg.xpath("ancestor::figure[1]")
             tables = figure.xpath('.//table[@class="chart-data"]')
             assert len(tables) == 1
@@ -995,12 +999,15 @@ def test_long_trends_fold_their_tables() -> None:
 
 
 def test_records_neither_accepted_nor_quarantined_are_shown_as_a_problem() -> None:
-    from publish.quality_html import _tile, _unaccounted
+    from publish.quality_html import _unaccounted
 
     lost = {"records": 10, "records_accepted": 7, "records_quarantined": 2}
     assert _unaccounted(lost) == 1
     assert _unaccounted({**lost, "records_accepted": 8}) == 0
     assert _unaccounted({"records": 10}) is None
-    html = _tile("records_unaccounted", "Records neither accepted nor quarantined", 1, bad=True)
-    assert 'class="tile problem"' in html
-    assert ">1</dd>" in html
+    report = sample_report()
+    report["overall"]["validity"]["records_accepted"] -= 1
+    index = parse(render_quality_site(report)["index.html"])
+    (tile,) = index.xpath('//dd[@data-figure="records_unaccounted"]')
+    assert tile.text_content() == "1"
+    assert "problem" in tile.getparent().get("class").split()
