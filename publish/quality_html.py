@@ -49,22 +49,6 @@ SLUG = re.compile(r"[a-z0-9-]{1,100}")
 MAX_INDEX_FINDINGS = 5
 FOLD_ROWS = 16  # a chart's figures table with more rows than this is folded
 
-KINDS = {
-    "publisher": ("IATI publisher", "IATI organisation identifier"),
-    "country": ("Compact country", "Country code"),
-    "partner": ("Development partner", "Partner organisation identifier"),
-}
-KIND_PLURALS = {
-    "publisher": "IATI publishers",
-    "country": "compact countries",
-    "partner": "development partners",
-}
-SOURCES = {
-    "iati": "IATI file",
-    "country_report": "Country results report",
-    "partner_submission": "Partner submission",
-}
-
 # Okabe–Ito, safe for the common forms of colour blindness.
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -84,13 +68,6 @@ STATES: dict[str, tuple[str, str, str]] = {
     "rejected": ("✗", "rejected", OKABE_ITO["vermillion"]),
 }
 STATE_RANK = {"rejected": 0, "invalid": 1, "valid": 2}
-STATE_EXPLAINED = {
-    "valid": "nothing was rejected and no schema error, codelist error or error-level "
-    "expectation failure was found (warnings are allowed).",
-    "invalid": "some of the data breaks a rule of severity error, but some of it was "
-    "accepted into the release.",
-    "rejected": "every file was rejected: none of the data is in the release.",
-}
 FRESHNESS: dict[str, tuple[str, str, str]] = {
     "up_to_date": ("✓", "up to date", OKABE_ITO["green"]),
     "due": ("◔", "due", OKABE_ITO["yellow"]),
@@ -124,60 +101,15 @@ BADGES = {
 # HDX data freshness: days from which data is due, overdue and delinquent.
 HDX_THRESHOLDS = FREQUENCIES
 
-# (key, column heading, label, the things counted, what is missing: said of one, of several)
+#: The completeness figures, in the pages' order (their texts are in quality_macros.html).
 COMPLETENESS = (
-    (
-        "activities_with_sector",
-        "Sector",
-        "Activities with a sector",
-        "activities",
-        ("has no sector", "have no sector"),
-    ),
-    (
-        "activities_with_recipient",
-        "Recipient",
-        "Activities with a recipient country or region",
-        "activities",
-        ("has no recipient country or region", "have no recipient country or region"),
-    ),
-    (
-        "cd_activities_with_declaration",
-        "Declaration",
-        "CD activities with a partner declaration",
-        "capacity-development activities",
-        ("has no partner declaration", "have no partner declaration"),
-    ),
-    (
-        "cd_activities_with_results",
-        "CD results",
-        "CD activities with an indicator that has a baseline and a target",
-        "capacity-development activities",
-        (
-            "has no results indicator with both a baseline and a target",
-            "have no results indicator with both a baseline and a target",
-        ),
-    ),
-    (
-        "results_with_baseline_and_target",
-        "Baseline + target",
-        "Results indicators with a baseline and a target",
-        "results indicators",
-        ("lacks a baseline or a target", "lack a baseline or a target"),
-    ),
-    (
-        "transactions_with_value_date",
-        "Value date",
-        "Transactions with a value date",
-        "transactions",
-        ("has no value date", "have no value date"),
-    ),
-    (
-        "transactions_with_usd",
-        "USD",
-        "Transactions converted to US dollars",
-        "transactions",
-        ("could not be converted to US dollars", "could not be converted to US dollars"),
-    ),
+    "activities_with_sector",
+    "activities_with_recipient",
+    "cd_activities_with_declaration",
+    "cd_activities_with_results",
+    "results_with_baseline_and_target",
+    "transactions_with_value_date",
+    "transactions_with_usd",
 )
 
 #: The contributors table's column groups, which the reader picks between (kind, name,
@@ -189,19 +121,10 @@ COLUMN_GROUPS = (
         "Records and errors",
         ("records", "quarantined", "schema-errors", "codelist-errors", "expectation-errors"),
     ),
-    ("completeness", "Completeness", tuple(key.replace("_", "-") for key, *_ in COMPLETENESS)),
+    ("completeness", "Completeness", tuple(key.replace("_", "-") for key in COMPLETENESS)),
     ("flows", "Budgets and traceability", ("forward-budgets", "traceability")),
 )
 
-
-PROBLEM_KINDS = {
-    "rejected_file": "Rejected file",
-    "schema": "XML Schema",
-    "codelist": "Codelist",
-    "quarantine": "Quarantined records",
-    "expectation": "Expectation",
-    "freshness": "Freshness",
-}
 
 # Chart geometry in SVG user units (the SVG scales with the page).
 CHART_WIDTH = 720
@@ -428,15 +351,6 @@ def _contributor_label(contributor: Mapping[str, Any]) -> str:
     return _text(contributor.get("name") or contributor.get("ref") or contributor.get("id"))
 
 
-def _kind_label(kind: object) -> str:
-    return KINDS[kind][0] if isinstance(kind, str) and kind in KINDS else _text(kind)
-
-
-def _source_label(entry: Mapping[str, Any]) -> str:
-    source = _text(entry.get("source"))
-    return SOURCES.get(source, source)
-
-
 def _run_label(entry: Mapping[str, Any]) -> str:
     return _text(entry.get("as_of") or format_timestamp(entry.get("generated_at")) or "?")
 
@@ -625,11 +539,7 @@ def _page(template: str, **data: Any) -> bytes:
         template,
         csp=CSP,
         badges=BADGES,
-        completeness=[
-            {"key": key, "column": key.replace("_", "-"), "heading": heading, "label": label}
-            for key, heading, label, *_ in COMPLETENESS
-        ],
-        problem_kinds=PROBLEM_KINDS,
+        completeness=[{"key": key, "column": key.replace("_", "-")} for key in COMPLETENESS],
         fold_rows=FOLD_ROWS,
         column_groups=[
             {
@@ -666,7 +576,7 @@ def _contributor_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> li
         rows.append(
             {
                 "id": ident,
-                "kind": _kind_label(contributor.get("kind")),
+                "kind": contributor.get("kind"),
                 "name": name,
                 "href": href(CONTRIBUTORS_DIR, f"{slug}.html") if slug else None,
                 "ref": ref if ref and ref != name else None,
@@ -713,7 +623,6 @@ def _file_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> list[dict
                 "entry": entry,
                 "name": _text(entry.get("source_file")),
                 "status": entry.get("status"),
-                "source": _source_label(entry),
                 "contributors": who,
                 "schema": _mapping(entry.get("schema")),
                 "codelists": _mapping(entry.get("codelists")),
@@ -802,7 +711,7 @@ def _trend_data(report: Mapping[str, Any]) -> dict[str, Any] | None:
 def _distributions(report: Mapping[str, Any]) -> dict[str, Any]:
     contributors = _contributors(report)
     states, fresh = _state_counts(contributors), _freshness_counts(contributors)
-    settings = _mapping(_mapping(report.get("settings")).get("freshness"))
+    settings = list(_mapping(_mapping(report.get("settings")).get("freshness")).items())
     return {
         "validity": chart_bars(
             [
@@ -817,10 +726,7 @@ def _distributions(report: Mapping[str, Any]) -> dict[str, Any]:
                 if key != "unknown" or fresh[key]
             ]
         ),
-        "expected": "; ".join(
-            f"{KIND_PLURALS.get(_text(kind), _text(kind))}: {_text(frequency)}"
-            for kind, frequency in settings.items()
-        ),
+        "expected": settings,
     }
 
 
@@ -910,7 +816,6 @@ def _own_file(entry: Mapping[str, Any], ident: str) -> dict[str, Any]:
     return {
         "entry": entry,
         "shared": shared,
-        "source": _source_label(entry),
         "schema": _mapping(entry.get("schema")),
         "codelists": _mapping(entry.get("codelists")),
         "findings": _mappings(entry.get("findings")),
@@ -926,34 +831,18 @@ def _summary(
     state = _text(validity.get("state"))
     records = _number(validity.get("records"))
     errors = [
-        {"value": _number(validity.get(key)), "one": one, "many": many}
-        for key, one, many in (
-            ("schema_errors", "schema error", "schema errors"),
-            ("codelist_errors", "codelist error", "codelist errors"),
-            (
-                "expectation_errors",
-                "row failing an error-level check",
-                "rows failing an error-level check",
-            ),
-        )
+        {"key": key, "value": _number(validity.get(key))}
+        for key in ("schema_errors", "codelist_errors", "expectation_errors")
         if _number(validity.get(key))
     ]
     missing = []
     completeness = _mapping(figures.get("completeness"))
-    for key, _, _, things, (one, several) in COMPLETENESS:
+    for key in COMPLETENESS:
         item = _mapping(completeness.get(key))
         numerator, denominator = _number(item.get("numerator")), _number(item.get("denominator"))
         if numerator is None or not denominator or numerator >= denominator:
             continue
-        missing.append(
-            {
-                "missing": denominator - numerator,
-                "denominator": denominator,
-                "things": things,
-                "one": one,
-                "several": several,
-            }
-        )
+        missing.append({"key": key, "missing": denominator - numerator, "denominator": denominator})
     age = _number(timeliness.get("age_days"))
     fresh_state = _text(timeliness.get("state"))
     fresh = None
@@ -963,7 +852,7 @@ def _summary(
         fresh = "unknown"
     forward = _forward_share(figures, report.get("as_of"))
     summary = {
-        "state": state if state in STATE_EXPLAINED else None,
+        "state": state if state in STATES else None,
         "rejected": [entry for entry in files if entry.get("status") == "rejected"],
         "records": records or None,
         "errors": errors,
@@ -1042,13 +931,11 @@ def render_contributor(
         **_common(report, release),
         contributor=contributor,
         name=name,
-        kind=_kind_label(kind),
-        ref_label=KINDS[kind][1] if isinstance(kind, str) and kind in KINDS else "Identifier",
+        kind=kind,
         figures=_block(figures),
         validity=_validity(figures),
         timeliness=timeliness,
         summary=_summary(report, figures, files),
-        state_explained=STATE_EXPLAINED,
         problems=_mappings(contributor.get("problems")),
         files=[_own_file(entry, ident) for entry in files],
         thresholds=_thresholds(timeliness),
