@@ -84,3 +84,6 @@ def test_every_message_is_translated_and_none_is_unused(lang: str) -> None:
     assert not unused, f"no longer used, remove from {lang}: {unused}"
     fuzzy = sorted(str(key) for key, m in known.items() if m.fuzzy)
     assert not fuzzy, fuzzy
+    # Babel's checks: the same python-format placeholders in every translation.
+    problems = [(message.id, [str(e) for e in errors]) for message, errors in catalogue.check()]
+    assert not problems, problems
