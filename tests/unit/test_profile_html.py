@@ -11,6 +11,7 @@ hotspot, an overlapping pair and two source files. Senegal has nothing at all.
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
@@ -1303,3 +1304,17 @@ def test_french_pages_name_countries_in_french() -> None:
     assert "Sénégal" in page
     assert "Senegal" not in page
     assert text(partner_page(agency, "fr").xpath("//h1")[0]).startswith("Demo Agency")
+
+
+def test_the_markup_is_in_the_templates_not_in_python() -> None:
+    """No HTML or SVG tag in any string of the module: it prepares data, the templates
+    (publish/templates/) write the markup."""
+    source = (ROOT / "publish" / "profile_html.py").read_text(encoding="utf-8")
+    tag = re.compile(r"</?[A-Za-z][\w-]*(\s[^<>]*)?/?>")
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    assert strings
+    assert [s for s in strings if tag.search(s)] == []
