@@ -97,6 +97,24 @@ def page_name(stem: str, lang: str) -> str:
 # ---------------------------------------------------------------------- plumbing
 
 
+class _Record(dict[str, Any]):
+    """A profile's dict as the templates read it: a key the data lacks reads as None
+    (``profile.totals.cd_share``), which the templates show as "–" or an empty section."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+    def __getattr__(self, key: str) -> Any:
+        # Jinja reads ``record.key`` as an attribute first: answering here spares it an
+        # AttributeError for every key; Python's own dunder lookups stay attribute errors.
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]
+
+
+BLANK = _Record()
+
+
 def _map(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -358,7 +376,7 @@ def _with_median(chart: dict, median: float | None, scale: float) -> dict:
 # ---------------------------------------------------------------------- sections
 
 
-def _peers(profile: Mapping[str, Any], lang: str) -> list[dict]:
+def _peers(profile: Mapping[str, Any], lang: str) -> list[_Record]:
     """The peer entries, in the metrics' order, each comparison with its chart."""
     peers = sorted(_maps(profile.get("peers")), key=lambda p: _metric_order(_text(p.get("metric"))))
     out = []
@@ -373,12 +391,12 @@ def _peers(profile: Mapping[str, Any], lang: str) -> list[dict]:
                 scale = max(scale, 1.0)
             median = _number(_map(comparison.get("quantiles")).get("median"))
             chart = _ranked_chart(f"chart-peers-{i}-{j}", members, "value", scale, lang)
-            comparisons.append({**comparison, "chart": _with_median(chart, median, scale)})
-        out.append({**peer, "comparisons": comparisons})
+            comparisons.append(_Record(comparison, chart=_with_median(chart, median, scale)))
+        out.append(_Record(peer, comparisons=comparisons))
     return out
 
 
-def _shared(profile: Mapping[str, Any], lang: str) -> list[dict]:
+def _shared(profile: Mapping[str, Any], lang: str) -> list[_Record]:
     out = []
     for i, indicator in enumerate(_maps(profile.get("shared_indicators"))):
         quantiles = _map(indicator.get("quantiles"))
@@ -386,7 +404,7 @@ def _shared(profile: Mapping[str, Any], lang: str) -> list[dict]:
         members = _maps(indicator.get("members"))
         chart = _ranked_chart(f"chart-shared-{i}", members, "progress", scale, lang)
         median = _number(quantiles.get("median"))
-        out.append({**indicator, "chart": _with_median(chart, median, scale)})
+        out.append(_Record(indicator, chart=_with_median(chart, median, scale)))
     return out
 
 
@@ -408,7 +426,7 @@ def _declarations(profile: Mapping[str, Any], lang: str) -> dict | None:
         "parallel_piu": t.gettext("Parallel implementation unit"),
     }
     items = [
-        {**item, "field": _text(item.get("field")), "name": names.get(_text(item.get("field")))}
+        _Record(item, field=_text(item.get("field")), name=names.get(_text(item.get("field"))))
         for item in _maps(declarations.get("fields"))
     ]
     for item in items:
@@ -418,7 +436,7 @@ def _declarations(profile: Mapping[str, Any], lang: str) -> dict | None:
     rows, y = [], 6.0
     for item in items:
         width = _width(_number(item.get("share")), 1.0, span)
-        rows.append(_row(y, item["name"], 26, **item, width=width))
+        rows.append(_Record(_row(y, item["name"], 26, **item, width=width)))
         y += rows[-1]["height"]
     known = [row for row in rows if _number(row.get("share")) is not None]
     return {
@@ -477,6 +495,7 @@ def _frame(stem: str, kind: str, lang: str, context: PageContext) -> dict[str, A
         "count_metrics": COUNT_METRICS,
         "low_coverage": LOW_COVERAGE,
         "known_statuses": STATUSES,
+        "blank": BLANK,
         "pair_measures": PAIR_MEASURES,
     }
 
@@ -504,7 +523,7 @@ def _profile_page(
 def render_country_page(profile: Mapping[str, Any], lang: str, context: PageContext) -> str:
     """One country's page (``countries/{slug}[.{lang}].html``)."""
     translations(lang)  # an unknown language is refused before anything is rendered
-    profile = country_names_in(profile, lang)
+    profile = _records(profile, lang)
     results = [
         (result, _progress_chart(f"chart-result-{i}", result))
         for i, result in enumerate(_maps(profile.get("results")))
@@ -528,7 +547,7 @@ def render_country_page(profile: Mapping[str, Any], lang: str, context: PageCont
 def render_partner_page(profile: Mapping[str, Any], lang: str, context: PageContext) -> str:
     """One development partner's page (``partners/{slug}[.{lang}].html``)."""
     translations(lang)
-    profile = country_names_in(profile, lang)
+    profile = _records(profile, lang)
     return _profile_page(
         "partner.html",
         profile,
@@ -549,7 +568,7 @@ def render_profiles_index(
     translations(lang)
     rows = [
         {"profile": profile, "href": href(page_name(_stem(profile), lang))}
-        for profile in (country_names_in(p, lang) for p in profiles)
+        for profile in (_records(p, lang) for p in profiles)
     ]
     return render(
         "profiles_index.html", locale=lang, rows=rows, **_frame("index", kind, lang, context)
@@ -612,20 +631,28 @@ def country_names_in(value: Any, lang: str) -> Any:
     money ``by_country``."""
     if lang == DEFAULT_LANGUAGE:
         return value
-    territories = Locale.parse(lang).territories
+    return _walk(value, Locale.parse(lang).territories, dict)
 
-    def walk(item: Any, countries: bool = False) -> Any:
-        if isinstance(item, Mapping):
-            out = {key: walk(inner, key == "by_country") for key, inner in item.items()}
-            for code, name in (("code", "name"), ("country_code", "country_name")):
-                found = territories.get(_text(out.get(code)))
-                if found and isinstance(out.get(name), str) and len(_text(out[code])) == 2:
-                    out[name] = found
-            if countries and territories.get(_text(out.get("key"))) and "label" in out:
-                out["label"] = territories[_text(out["key"])]
-            return out
-        if isinstance(item, list | tuple):
-            return [walk(inner, countries) for inner in item]
-        return item
 
-    return walk(value)
+def _records(value: Any, lang: str) -> Any:
+    """``value`` with its dicts as :class:`_Record` and its countries named in ``lang``."""
+    territories = {} if lang == DEFAULT_LANGUAGE else Locale.parse(lang).territories
+    return _walk(value, territories, _Record)
+
+
+def _walk(item: Any, territories: Mapping[str, str], kind: type, countries: bool = False) -> Any:
+    if isinstance(item, Mapping):
+        out = kind(
+            (key, _walk(inner, territories, kind, key == "by_country"))
+            for key, inner in item.items()
+        )
+        for code, name in (("code", "name"), ("country_code", "country_name")):
+            found = territories.get(_text(out.get(code)))
+            if found and isinstance(out.get(name), str) and len(_text(out[code])) == 2:
+                out[name] = found
+        if countries and territories.get(_text(out.get("key"))) and "label" in out:
+            out["label"] = territories[_text(out["key"])]
+        return out
+    if isinstance(item, list | tuple):
+        return [_walk(inner, territories, kind, countries) for inner in item]
+    return item
