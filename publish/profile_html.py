@@ -642,10 +642,12 @@ def _records(value: Any, lang: str) -> Any:
 
 def _walk(item: Any, territories: Mapping[str, str], kind: type, countries: bool = False) -> Any:
     if isinstance(item, Mapping):
-        out = kind(
-            (key, _walk(inner, territories, kind, key == "by_country"))
-            for key, inner in item.items()
-        )
+        out = kind()
+        for key, inner in item.items():
+            scalar = inner is None or isinstance(inner, str | int | float)
+            out[key] = inner if scalar else _walk(inner, territories, kind, key == "by_country")
+        if not territories:
+            return out
         for code, name in (("code", "name"), ("country_code", "country_name")):
             found = territories.get(_text(out.get(code)))
             if found and isinstance(out.get(name), str) and len(_text(out[code])) == 2:
