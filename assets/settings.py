@@ -187,7 +187,7 @@ class ProfileSettings:
     """Country and partner profile pages of every release (config ``profiles``)."""
 
     #: Languages of the pages (English always, without a suffix; the others get
-    #: .<lang>.html); each needs publish/i18n/<lang>.json.
+    #: .<lang>.html); each but English needs publish/locale/<lang>/LC_MESSAGES/messages.po.
     languages: tuple[str, ...] = ("en", "fr")
     #: Peer groups: kind (region, income...) -> group name -> country codes.
     peer_groups: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -383,10 +383,11 @@ class ProfilesSection(_Section):
         for language in value:
             if not _LANGUAGE.match(language):
                 raise ValueError(f"{language!r} is not a language code such as fr")
-            if not (project_root() / "publish" / "i18n" / f"{language}.json").is_file():
+            catalogue = f"publish/locale/{language}/LC_MESSAGES/messages.po"
+            if language != "en" and not (project_root() / catalogue).is_file():
                 raise ValueError(
-                    f"no labels for {language!r} (add publish/i18n/{language}.json, a copy of "
-                    "en.json translated)"
+                    f"no translation for {language!r} (add {catalogue}, a translation of "
+                    "the English messages such as publish/locale/fr/LC_MESSAGES/messages.po)"
                 )
         return value
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale
 from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
-from babel.numbers import NumberPattern, format_decimal, format_percent, parse_pattern
+from babel.numbers import NumberPattern, parse_pattern
 from babel.units import format_unit
 
 MISSING = "–"
@@ -46,14 +46,27 @@ def _exact(value: float) -> Decimal:
 
 
 @cache
+def _locale(locale: str) -> Locale:
+    """The parsed locale, once (Babel would parse the identifier at every call)."""
+    return Locale.parse(locale)
+
+
+@cache
 def _pattern(locale: str, places: int, percent: bool = False) -> NumberPattern:
     """The locale's decimal (or percent) pattern with exactly ``places`` decimals: its
     grouping, and for a percentage where the sign goes and the space before it."""
-    data = Locale.parse(locale)
+    data = _locale(locale)
     standard = (data.percent_formats if percent else data.decimal_formats)[None]
     pattern = parse_pattern(standard.pattern)
     pattern.frac_prec = (places, places)
     return pattern
+
+
+@lru_cache(maxsize=1 << 16)
+def _apply(locale: str, places: int, percent: bool, value: float | Decimal) -> str:
+    """``value`` through the locale's pattern with ``places`` decimals; a page writes the
+    same figures many times (counts, shares, years), so they are remembered."""
+    return _pattern(locale, places, percent).apply(value, _locale(locale))
 
 
 def blank(value: object) -> bool:
@@ -67,11 +80,7 @@ def blank(value: object) -> bool:
 def format_count(value: object, locale: str = "en") -> str:
     """A whole number with the locale's grouping (``12,480``)."""
     parsed = number(value)
-    return (
-        MISSING
-        if parsed is None
-        else format_decimal(round(parsed), _pattern(locale, 0), locale=locale)
-    )
+    return MISSING if parsed is None else _apply(locale, 0, False, round(parsed))
 
 
 def format_usd(value: object, locale: str = "en") -> str:
@@ -83,7 +92,7 @@ def format_usd(value: object, locale: str = "en") -> str:
     if abs(parsed) >= 1e6:
         amount = _compact(parsed, locale)
     else:
-        amount = format_decimal(round(parsed), _pattern(locale, 0), locale=locale)
+        amount = _apply(locale, 0, False, round(parsed))
     return f"USD {amount}"
 
 
@@ -92,7 +101,7 @@ def _compact(value: float, locale: str) -> str:
     ``2,0 millions``), from Babel's locale data: the pattern and plural form of the value's
     magnitude, or of the next one when rounding reaches it (999.96 million is
     ``1.0 billion``). Babel's ``format_compact_decimal`` would drop the trailing zero."""
-    data = Locale.parse(locale)
+    data = _locale(locale)
     forms = data.compact_decimal_formats["long"]
     magnitudes = sorted(int(m) for m in forms["other"])
 
@@ -102,7 +111,7 @@ def _compact(value: float, locale: str) -> str:
 
     reached = [m for m in magnitudes if abs(value) >= m]
     if not reached:
-        return format_decimal(_exact(value), _pattern(locale, 1), locale=locale)
+        return _apply(locale, 1, False, _exact(value))
     magnitude = reached[-1]
     divisor, rounded = scaled(magnitude)
     bigger = [m for m in magnitudes if m > magnitude]
@@ -122,7 +131,7 @@ def format_share(value: object, locale: str = "en") -> str:
     parsed = number(value)
     if parsed is None:
         return MISSING
-    return format_percent(_exact(parsed * 100) / 100, _pattern(locale, 1, True), locale=locale)
+    return _apply(locale, 1, True, _exact(parsed * 100) / 100)
 
 
 def format_plain(value: object, locale: str = "en") -> str:
@@ -131,7 +140,7 @@ def format_plain(value: object, locale: str = "en") -> str:
     if parsed is None:
         return MISSING
     places = 0 if parsed.is_integer() else 2
-    return format_decimal(_exact(parsed), _pattern(locale, places), locale=locale)
+    return _apply(locale, places, False, _exact(parsed))
 
 
 def format_decimal_places(value: object, places: int, locale: str = "en") -> str:
@@ -139,7 +148,7 @@ def format_decimal_places(value: object, places: int, locale: str = "en") -> str
     parsed = number(value)
     if parsed is None:
         return MISSING
-    return format_decimal(_exact(parsed), _pattern(locale, places), locale=locale)
+    return _apply(locale, places, False, _exact(parsed))
 
 
 def format_bytes(value: object, locale: str = "en") -> str:
@@ -152,7 +161,7 @@ def format_bytes(value: object, locale: str = "en") -> str:
             amount = _exact(parsed / size)
             return format_unit(amount, unit, length="short", format="#,##0.0", locale=locale)
     # CLDR's short English name of a byte is "byte"; the SI symbol reads as the rest do.
-    return f"{format_decimal(round(parsed), _pattern(locale, 0), locale=locale)} B"
+    return f"{_apply(locale, 0, False, round(parsed))} B"
 
 
 def _moment(value: object) -> datetime | None:

@@ -4,39 +4,157 @@ One environment per language, all built here alike: templates read from the
 package (so an installed copy finds them), autoescape on for ``.html``, an
 undefined name is an error (:class:`jinja2.StrictUndefined`), block tags leave no
 blank lines (``trim_blocks``, ``lstrip_blocks``). Its filters format figures through
-Babel (:mod:`publish.formats`) for the environment's locale; the i18n extension is
-installed with null translations, so ``{% trans %}`` and ``ngettext`` work in
-English today and a gettext catalogue is all another language needs.
+Babel (:mod:`publish.formats`) for the environment's locale.
 
-Python builds plain data (dicts, lists, strings, numbers) and calls :func:`render`;
-the markup lives in the templates.
+Texts are English gettext messages (``{{ _("Country profile") }}``, newstyle:
+``_("%(name)s: ...", name=...)``). English needs no catalogue; any other language
+is ``publish/locale/{lang}/LC_MESSAGES/messages.po``, compiled here when first used
+(``babel.cfg`` at the repository root says where ``pybabel extract`` finds the
+messages). Python builds plain data (dicts, lists, strings, numbers) and calls
+:func:`render`; the markup lives in the templates.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from datetime import date
 from functools import cache, partial
 from importlib.resources import files
+from importlib.resources.abc import Traversable
+from io import BytesIO
 from typing import Any
 
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from publish import formats
 
 TEMPLATES = "templates"
-#: The shared style sheet; the hand-built profile and quality pages still paste it in
-#: (until they are templates too).
-SITE_CSS = files("publish").joinpath(TEMPLATES, "site.css").read_text(encoding="utf-8")
+DEFAULT_LOCALE = "en"
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+#: Where the catalogues are: ``{lang}/LC_MESSAGES/messages.po`` under it.
+LOCALE_ROOT: Traversable = files("publish").joinpath("locale")
 
 
-def _data_number(value: object) -> str:
-    """A figure for a ``data-*`` attribute (a script sorts by it): the float's repr, or
-    empty when it is missing."""
+def catalogue(locale: str) -> Traversable:
+    return LOCALE_ROOT.joinpath(locale, "LC_MESSAGES", "messages.po")
+
+
+def available_locales() -> tuple[str, ...]:
+    """English and every language with a catalogue, English first."""
+    found = sorted(
+        item.name
+        for item in LOCALE_ROOT.iterdir()
+        if item.is_dir() and catalogue(item.name).is_file()
+    )
+    return (DEFAULT_LOCALE, *(code for code in found if code != DEFAULT_LOCALE))
+
+
+@cache
+def translations(locale: str = DEFAULT_LOCALE) -> NullTranslations:
+    """The gettext translations of ``locale``, compiled from its ``.po`` catalogue."""
+    if not LANGUAGE_CODE.fullmatch(locale):
+        raise ValueError(f"not a language code: {locale!r} (two or three lowercase letters)")
+    if locale == DEFAULT_LOCALE:
+        return NullTranslations()
+    path = catalogue(locale)
+    if not path.is_file():
+        raise ValueError(
+            f"no translation for {locale!r}: add publish/locale/{locale}/LC_MESSAGES/"
+            "messages.po, a translation of the English messages (copy the French one)"
+        )
+    with path.open("rb") as po:
+        messages = read_po(po, locale=locale)
+    compiled = BytesIO()
+    write_mo(compiled, messages)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def ordinal(n: int, locale: str = DEFAULT_LOCALE) -> str:
+    """``1st``, ``22nd``; French ``1er``, ``2e``: CLDR's ordinal form of ``n``, translated."""
+    t = translations(locale)
+    form = Locale.parse(locale).ordinal_form(n)
+    texts = {
+        "one": str(t.pgettext("ordinal", "%(n)sst")),
+        "two": str(t.pgettext("ordinal", "%(n)snd")),
+        "few": str(t.pgettext("ordinal", "%(n)srd")),
+    }
+    return texts.get(form, str(t.pgettext("ordinal", "%(n)sth"))) % {"n": n}
+
+
+def rank(position: object, size: object, tied: object = 1, locale: str = DEFAULT_LOCALE) -> str:
+    """``2nd of 4``; ``joint 1st of 4`` when others share the rank (``tied`` > 1)."""
+    t = translations(locale)
+    place, n, sharing = formats.number(position), formats.number(size), formats.number(tied)
+    if place is None or n is None:
+        return formats.MISSING
+    words = {"ordinal": ordinal(int(place), locale), "n": int(n)}
+    if sharing is not None and sharing > 1:
+        return t.gettext("joint %(ordinal)s of %(n)s") % words
+    return t.gettext("%(ordinal)s of %(n)s") % words
+
+
+def long_date(value: object, locale: str = DEFAULT_LOCALE) -> str:
+    """``1 January 2024`` (CLDR's month names; French ``1er janvier 2024``)."""
+    text = "" if value is None else str(value)
+    try:
+        day = date.fromisoformat(text[:10])
+    except ValueError:
+        return text or formats.MISSING
+    shown = formats.format_date(day.isoformat(), locale, "d MMMM y")
+    if day.day == 1:
+        first = translations(locale).pgettext("first day of a month", "1")
+        shown = str(first) + shown[1:]
+    return shown
+
+
+def years(values: Iterable[object], locale: str = DEFAULT_LOCALE) -> str:
+    """``2021`` or ``2019 to 2024``."""
+    found = sorted({int(y) for y in (formats.number(v) for v in values) if y is not None})
+    if not found:
+        return formats.MISSING
+    if found[0] == found[-1]:
+        return str(found[0])
+    text = translations(locale).gettext("%(first)s to %(last)s")
+    return text % {"first": found[0], "last": found[-1]}
+
+
+def money(value: object, locale: str = DEFAULT_LOCALE) -> str:
+    """Short US dollars: ``USD 1.2 million`` (French ``1,2 M USD``), ``USD 329,644``."""
+    t, parsed = translations(locale), formats.number(value)
+    if parsed is None:
+        return formats.MISSING
+    if abs(parsed) >= 1e9:
+        text, amount = t.gettext("USD %(amount)s billion"), parsed / 1e9
+    elif abs(parsed) >= 1e6:
+        text, amount = t.gettext("USD %(amount)s million"), parsed / 1e6
+    else:
+        return money_full(parsed, locale)
+    return text % {"amount": formats.format_decimal_places(amount, 1, locale)}
+
+
+def money_full(value: object, locale: str = DEFAULT_LOCALE) -> str:
+    """Every dollar: ``USD 1,234,567`` (French ``1 234 567 USD``)."""
+    parsed = formats.number(value)
+    if parsed is None:
+        return formats.MISSING
+    amount = formats.format_count(parsed, locale)
+    return translations(locale).gettext("USD %(amount)s") % {"amount": amount}
+
+
+def data_value(value: object) -> str:
+    """A number as a ``data-value`` attribute holds it (``repr`` of the float), else empty."""
     parsed = formats.number(value)
     return "" if parsed is None else repr(parsed)
 
 
 @cache
-def environment(locale: str = "en") -> Environment:
+def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     """The template environment whose filters format for ``locale`` (a CLDR identifier)."""
     env = Environment(
         loader=PackageLoader("publish", TEMPLATES),
@@ -46,7 +164,7 @@ def environment(locale: str = "en") -> Environment:
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         count=partial(formats.format_count, locale=locale),
         usd=partial(formats.format_usd, locale=locale),
@@ -57,14 +175,19 @@ def environment(locale: str = "en") -> Environment:
         date=partial(formats.format_date, locale=locale),
         timestamp=partial(formats.format_timestamp, locale=locale),
         short_hash=formats.short_hash,
-        number=formats.number,
+        money=partial(money, locale=locale),
+        money_full=partial(money_full, locale=locale),
+        rank=partial(rank, locale=locale),
+        long_date=partial(long_date, locale=locale),
+        years=partial(years, locale=locale),
+        data=data_value,
         text=lambda value: "" if value is None else str(value),
-        data_number=_data_number,
+        number=formats.number,
     )
     env.globals["locale"] = locale
     return env
 
 
-def render(template: str, /, locale: str = "en", **data: Any) -> str:
+def render(template: str, /, locale: str = DEFAULT_LOCALE, **data: Any) -> str:
     """``template`` rendered with ``data`` for ``locale``."""
     return environment(locale).get_template(template).render(**data)

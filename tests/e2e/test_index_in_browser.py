@@ -1,14 +1,14 @@
 """The catalogue page in a real browser: headless Chromium renders it from disk (``file://``).
 
 Checks the rendered DOM (latest version, figures, per-country bars), that every
-relative link points at a file in the published folder, and keeps a screenshot
-as an artifact (``var/artifacts/index.png``) for a human to look at.
+relative link points at a file in the published folder, and keeps a screenshot of a
+real release's page (``var/artifacts/index-demo-release.png``); the catalogue's screenshots
+at phone and laptop widths are ``tests/e2e/test_page_screenshots.py``'s.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from publish.site import render_dcat, render_index_html
 from tests.conftest import PROJECT_ROOT
 from tests.unit.test_site import COUNTRIES, LATEST, make_catalog
 
-ARTIFACT = PROJECT_ROOT / "var" / "artifacts" / "index.png"
+ARTIFACT = PROJECT_ROOT / "var" / "artifacts" / "index-demo-release.png"
 TIMEOUT = 60
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FLAGS = (
@@ -127,23 +127,6 @@ def test_every_relative_link_resolves_to_a_published_file(
     assert "dcat.jsonld" in checked
 
 
-def test_screenshot_is_kept_as_an_artifact(chromium: Path, site: Path, tmp_path: Path) -> None:
-    screenshot = tmp_path / "index.png"
-    run_chromium(
-        chromium,
-        tmp_path / "profile",
-        f"--screenshot={screenshot}",
-        "--window-size=1280,2000",
-        "--hide-scrollbars",
-        site.as_uri(),
-    )
-    data = screenshot.read_bytes()
-    assert data.startswith(PNG_SIGNATURE)
-    assert len(data) > 10_000
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(screenshot, ARTIFACT)
-
-
 def test_a_real_release_of_the_demo_data_in_chromium(
     chromium: Path, tmp_path: Path, tables_dir: Path
 ) -> None:
@@ -188,4 +171,4 @@ def test_a_real_release_of_the_demo_data_in_chromium(
     )
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    (ARTIFACT.parent / "index-demo-release.png").write_bytes(screenshot.read_bytes())
+    ARTIFACT.write_bytes(screenshot.read_bytes())

@@ -1,9 +1,9 @@
 """Country and partner profile pages in a real browser: headless Chromium opens them from a
 release of the small compact (``tests/profile_compact.py``), as a reader would from disk.
 
-Checks the figures the rendered pages show, that the charts are drawn, that nothing is
-loaded from outside, and keeps screenshots (desktop and phone width) as artifacts in
-``var/artifacts/`` for a human to look at.
+Checks the figures the rendered pages show, that the charts are drawn and that nothing is
+loaded from outside, and keeps a printed page as an artifact in ``var/artifacts/``
+(the screenshots are ``tests/e2e/test_page_screenshots.py``'s).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import lxml.html
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-from tests.e2e.test_index_in_browser import PNG_SIGNATURE, rendered_dom, run_chromium
+from tests.e2e.test_index_in_browser import rendered_dom, run_chromium
 from tests.unit.test_profile_pages import publish_golden
 
 ARTIFACTS = PROJECT_ROOT / "var" / "artifacts"
@@ -39,19 +39,6 @@ def _cells(dom: lxml.html.HtmlElement, section: str, caption: str) -> list[list[
     ]
     assert tables, f"no table '{caption}' in section {section}"
     return [[_text(c) for c in row.xpath("./th|./td")] for row in tables[0].xpath(".//tr")]
-
-
-def _screenshot(browser: Path, page: Path, tmp: Path, name: str, size: str) -> None:
-    shot = tmp / name
-    run_chromium(
-        browser, tmp / f"profile-{name}", f"--screenshot={shot}", f"--window-size={size}",
-        "--hide-scrollbars", page.as_uri(),
-    )  # fmt: skip
-    data = shot.read_bytes()
-    assert data.startswith(PNG_SIGNATURE)
-    assert len(data) > 10_000
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, ARTIFACTS / name)
 
 
 def test_a_country_page_in_chromium(chromium: Path, release: Path, tmp_path: Path) -> None:
@@ -77,8 +64,6 @@ def test_a_country_page_in_chromium(chromium: Path, release: Path, tmp_path: Pat
     # Nothing is loaded from outside: no script, no external source of any kind.
     assert not dom.xpath("//script | //img | //iframe | //link[@rel='stylesheet']")
     assert not [s for s in dom.xpath("//@src") if s]
-    _screenshot(chromium, page, tmp_path, "profile-country-GH.png", "1280,3000")
-    _screenshot(chromium, page, tmp_path, "profile-country-GH-phone.png", "390,2400")
 
 
 def test_a_partner_page_in_chromium(chromium: Path, release: Path, tmp_path: Path) -> None:
@@ -92,7 +77,6 @@ def test_a_partner_page_in_chromium(chromium: Path, release: Path, tmp_path: Pat
     overlaps = _text(dom.xpath('//section[@id="overlaps"]')[0])
     assert "Bank B" in overlaps
     assert "XM-B-1" in overlaps
-    _screenshot(chromium, page, tmp_path, "profile-partner-XM-A-fr.png", "1280,2400")
 
 
 def test_a_country_page_prints(chromium: Path, release: Path, tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 Checks the rendered DOM (figures, the sort script ran under the page's
 Content-Security-Policy, sorting from a ``#sort=`` link), that every relative
-link points at a file of the published folder, that a phone-width page does not
-scroll sideways, and keeps screenshots at phone and desktop widths as artifacts
-(``var/artifacts/quality-*.png``) for a human to look at.
+link points at a file of the published folder, and keeps a printed contributor page
+(``var/artifacts/quality-contributor.pdf``); phone widths and the screenshots are
+``tests/e2e/test_page_screenshots.py``'s.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ import pytest
 
 from publish.quality_html import CSP, render_quality_site
 from tests.conftest import PROJECT_ROOT
-from tests.e2e.test_index_in_browser import PNG_SIGNATURE, run_chromium  # the same flags
+from tests.e2e.test_index_in_browser import run_chromium  # the same flags
 from tests.unit.test_quality_html import ADB, BROKEN, GIZ, KE, sample_report
 
 ARTIFACTS = PROJECT_ROOT / "var" / "artifacts"
 RELEASE = "../releases/2026.11.28/"
-PHONE = "--window-size=390,2400"
 DESKTOP = "--window-size=1280,2400"
 
 
@@ -158,85 +157,6 @@ def test_every_relative_link_resolves(
     assert "releases/2026.11.28/data/quarantine.csv" in checked
     assert "quality/contributors/publisher-xi-iati-broken.html" in checked
     assert "quality/index.html" in checked
-
-
-@pytest.mark.parametrize("width", [320, 390])
-def test_a_phone_does_not_scroll_sideways(
-    chromium: Path,
-    site: Path,
-    tmp_path: Path,
-    width: int,
-) -> None:
-    """Wide tables and charts scroll inside their wrapper; the page itself fits the phone.
-
-    Headless Chromium will not open a window narrower than 500 pixels, so each
-    page is shown in a frame as wide as a phone: a copy of it with a probe
-    script (and without the policy that would, rightly, block that script)
-    measures itself and posts the widths to the frame's parent.
-    """
-    probe = (
-        "<script>window.addEventListener('load',function(){var d=document.documentElement;"
-        "parent.postMessage({scroll:d.scrollWidth,client:d.clientWidth},'*');});</script></body>"
-    )
-    pages = [site, site.parent / "contributors" / "publisher-xm-dac-46004.html"]
-    for number, page in enumerate(pages):
-        html = page.read_text(encoding="utf-8")
-        html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
-        measured = page.with_name(f"measured-{page.name}")
-        measured.write_text(html.replace("</body>", probe), encoding="utf-8")
-        frame = page.with_name(f"phone-{page.name}")
-        frame.write_text(
-            "<!DOCTYPE html><html><body>"
-            f'<iframe src="{measured.name}" width="{width}" height="2000"></iframe>'
-            "<script>window.addEventListener('message',function(e){"
-            "document.body.setAttribute('data-scroll',e.data.scroll);"
-            "document.body.setAttribute('data-client',e.data.client);});</script>"
-            "</body></html>",
-            encoding="utf-8",
-        )
-        tree = dom(
-            chromium,
-            tmp_path / f"profile{number}",
-            frame.as_uri(),
-            "--virtual-time-budget=5000",
-        )
-        (body,) = tree.xpath("//body")
-        client = int(body.get("data-client"))
-        assert width - 20 <= client <= width, client
-        assert int(body.get("data-scroll")) <= client, page.name
-
-
-@pytest.mark.parametrize(
-    ("page", "size", "name"),
-    [
-        ("index.html", PHONE, "quality-index-phone.png"),
-        ("index.html", DESKTOP, "quality-index-desktop.png"),
-        ("contributors/publisher-xm-dac-46004.html", PHONE, "quality-contributor-phone.png"),
-        ("contributors/publisher-xm-dac-46004.html", DESKTOP, "quality-contributor-desktop.png"),
-    ],
-)
-def test_screenshots_are_kept_as_artifacts(
-    chromium: Path,
-    site: Path,
-    tmp_path: Path,
-    page: str,
-    size: str,
-    name: str,
-) -> None:
-    screenshot = tmp_path / name
-    run_chromium(
-        chromium,
-        tmp_path / "profile",
-        f"--screenshot={screenshot}",
-        size,
-        "--hide-scrollbars",
-        (site.parent / page).as_uri(),
-    )
-    data = screenshot.read_bytes()
-    assert data.startswith(PNG_SIGNATURE)
-    assert len(data) > 20_000
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(screenshot, ARTIFACTS / name)
 
 
 def test_a_contributor_page_prints(

@@ -14,18 +14,21 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lxml.html
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
 
-from publish.formats import format_share, format_usd
+from publish import render
+from publish.formats import format_decimal_places, format_share, format_usd
 from publish.profile_html import (
-    I18N_DIR,
     PageContext,
+    _money_names,
     available_languages,
-    load_labels,
     render_all,
     render_country_page,
     render_partner_page,
@@ -33,8 +36,8 @@ from publish.profile_html import (
 )
 from publish.site import ALIGNMENT_METRICS
 
-NNBSP = "\u202f"  # narrow no-break space: French thousands separator and before %
-NBSP = "\u00a0"
+NNBSP = "\u202f"  # narrow no-break space: French thousands separator
+NBSP = "\u00a0"  # no-break space: before % (CLDR) and the currency
 ROOT = Path(__file__).resolve().parents[2]
 
 DEMO = {
@@ -520,15 +523,11 @@ CONTEXT = PageContext(
 
 
 def country_page(profile: dict[str, Any], lang: str = "en") -> Any:
-    return lxml.html.document_fromstring(
-        render_country_page(profile, lang, load_labels(lang), CONTEXT)
-    )
+    return lxml.html.document_fromstring(render_country_page(profile, lang, CONTEXT))
 
 
 def partner_page(profile: dict[str, Any], lang: str = "en") -> Any:
-    return lxml.html.document_fromstring(
-        render_partner_page(profile, lang, load_labels(lang), CONTEXT)
-    )
+    return lxml.html.document_fromstring(render_partner_page(profile, lang, CONTEXT))
 
 
 def text(node: Any) -> str:
@@ -579,7 +578,7 @@ def test_country_figures_in_french() -> None:
     tree = country_page(ghana(), "fr")
     assert tree.get("lang") == "fr"
     headline = [text(v) for v in tree.xpath('//section[@id="headline"]//*[@class="figure-value"]')]
-    assert headline == [f"1,2{NBSP}M{NBSP}USD", f"49,4{NNBSP}%", "3", "2"]
+    assert headline == [f"1,2{NBSP}M{NBSP}USD", f"49,4{NBSP}%", "3", "2"]
     rows = table_rows(tree, "table-money-by-partner")
     assert rows[-1] == [
         "Total",
@@ -595,29 +594,32 @@ def test_country_figures_in_french() -> None:
 
 
 def test_english_numbers_are_written_as_on_the_catalogue_page() -> None:
-    labels = load_labels("en")
     for value in (0, 12.4, 999_999.4, 1_000_000, 1_234_567, 2.5e9, -3_400_000, None, "x"):
-        assert labels.usd(value) == format_usd(value)
-    for value in (0, 0.4938, 1, 0.0005, 1.5, None):
-        assert labels.share(value) == format_share(value)
+        assert render.money(value) == format_usd(value)
 
 
 def test_french_numbers_ordinals_and_dates() -> None:
-    fr, en = load_labels("fr"), load_labels("en")
-    assert fr.number(1234.5, 1) == f"1{NNBSP}234,5"
-    assert fr.share(0.42) == f"42,0{NNBSP}%"
-    assert fr.usd_full(1_234_567) == f"1{NNBSP}234{NNBSP}567{NBSP}USD"
-    assert fr.date("2026-11-01") == "1er novembre 2026"
-    assert [fr.rank(r, 5) for r in (1, 2, 3)] == ["1er sur 5", "2e sur 5", "3e sur 5"]
+    assert format_decimal_places(1234.5, 1, "fr") == f"1{NNBSP}234,5"
+    assert format_share(0.42, "fr") == f"42,0{NBSP}%"
+    assert render.money_full(1_234_567, "fr") == f"1{NNBSP}234{NNBSP}567{NBSP}USD"
+    assert render.money(1_234_567, "fr") == f"1,2{NBSP}M{NBSP}USD"
+    assert render.money(2.5e9, "fr") == f"2,5{NBSP}Md{NBSP}USD"
+    assert render.long_date("2026-11-01", "fr") == "1er novembre 2026"
+    assert render.long_date("2026-11-02", "fr") == "2 novembre 2026"
+    assert render.long_date("2026-11-01", "en") == "1 November 2026"
+    assert [render.rank(r, 5, locale="fr") for r in (1, 2, 3, 21)] == [
+        "1er sur 5", "2e sur 5", "3e sur 5", "21e sur 5",
+    ]  # fmt: skip
     # a rank shared with another page reads as shared, in both languages
-    assert (en.rank(1, 4, tied=2), en.rank(3, 4, tied=2)) == ("joint 1st of 4", "joint 3rd of 4")
-    assert (fr.rank(1, 4, tied=2), en.rank(1, 4, tied=1)) == ("1er ex æquo sur 4", "1st of 4")
-    assert [en.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
+    assert (render.rank(1, 4, 2), render.rank(3, 4, 2)) == ("joint 1st of 4", "joint 3rd of 4")
+    assert (render.rank(1, 4, 2, "fr"), render.rank(1, 4, 1)) == ("1er ex æquo sur 4", "1st of 4")
+    assert [render.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st",
         "111th",
     ]  # fmt: skip
-    assert en.years([2023, 2021, 2022]) == "2021 to 2023"
-    assert fr.years([2023]) == "2023"
+    assert render.years([2023, 2021, 2022]) == "2021 to 2023"
+    assert render.years([2019, 2023], "fr") == "de 2019 à 2023"
+    assert render.years([2023], "fr") == "2023"
 
 
 # ------------------------------------------------------------ peers and metrics
@@ -654,7 +656,7 @@ def test_rank_and_quantiles_per_comparison_group() -> None:
         "2e sur 3",
     ]
     assert table_rows(french, "table-quantiles-0")[1][2] == "1er sur 2"
-    assert f"45,0{NNBSP}%" in table_rows(french, "table-quantiles-0")[0]
+    assert f"45,0{NBSP}%" in table_rows(french, "table-quantiles-0")[0]
 
 
 def test_the_country_stands_out_in_peer_charts_not_only_by_colour() -> None:
@@ -1165,13 +1167,12 @@ def test_partner_page() -> None:
         "../quality/index.html"
     ]
     french = partner_page(demo_agency(), "fr")
-    assert "3 sur 4 (75,0\u202f%)" in text(french.xpath('//svg[@id="chart-declarations"]')[0])
+    assert "3 sur 4 (75,0\u00a0%)" in text(french.xpath('//svg[@id="chart-declarations"]')[0])
 
 
 def test_index_pages_list_every_profile_with_its_figures() -> None:
-    labels = load_labels("en")
     tree = lxml.html.document_fromstring(
-        render_profiles_index("country", [ghana(), senegal()], "en", labels, CONTEXT)
+        render_profiles_index("country", [ghana(), senegal()], "en", CONTEXT)
     )
     assert table_rows(tree, "table-index") == [
         ["Ghana", "GH", "USD 1.2 million", "49.4%", "3", "2", "2022 to 2023"],
@@ -1179,7 +1180,7 @@ def test_index_pages_list_every_profile_with_its_figures() -> None:
     ]
     assert tree.xpath('//table[@id="table-index"]//a/@href') == ["GH.html", "SN.html"]
     french = lxml.html.document_fromstring(
-        render_profiles_index("partner", [demo_agency()], "fr", load_labels("fr"), CONTEXT)
+        render_profiles_index("partner", [demo_agency()], "fr", CONTEXT)
     )
     assert french.xpath('//table[@id="table-index"]//a/@href') == ["XM-DEMO-1001.fr.html"]
     assert table_rows(french, "table-index")[0][2] == f"1,0{NBSP}M{NBSP}USD"
@@ -1189,70 +1190,85 @@ def test_index_pages_list_every_profile_with_its_figures() -> None:
 # ------------------------------------------------------------------ translations
 
 
-def _texts(lang: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def test_translation_files_have_exactly_the_same_keys_and_placeholders() -> None:
-    languages = available_languages()
-    assert languages[0] == "en"
-    assert "fr" in languages
-    english = _texts("en")
-    for lang in languages:
-        other = _texts(lang)
-        assert set(other) == set(english), lang
-        for key, value in english.items():
-            placeholders = set(re.findall(r"\{(\w+)\}", value))
-            assert set(re.findall(r"\{(\w+)\}", other[key])) == placeholders, (lang, key)
-            assert other[key].strip() or key == "format.thousands", (lang, key)
-        load_labels(lang)  # accepted as complete
+def _catalogue(lang: str) -> Catalog:
+    with (ROOT / "publish" / "locale" / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=lang)
 
 
 def test_french_is_written_in_french() -> None:
-    english, french = _texts("en"), _texts("fr")
-    same = {k for k in english if english[k] == french[k]}
+    french = _catalogue("fr")
+    same = {m.id for m in french if m.id and m.string == m.id}
     # Framework references (GPEDC 1a.2, Paris 6...) are written alike; the words are not.
-    anchors = {k for k in same if k.endswith(".anchor")}
-    assert all(re.fullmatch(r"(GPEDC|Paris) [\w./, ]+", english[k]) for k in anchors), anchors
-    assert french["metric.coordinated_tc.anchor"] == "Paris 4, cible 50\u00a0%"
+    anchors = {m for m in same if isinstance(m, str) and re.match(r"(GPEDC|Paris) ", m)}
+    anchor = french.get("Paris 4, target 50%%")
+    assert anchor is not None
+    assert anchor.string == "Paris 4, cible 50\u00a0%%"
     # Only what both languages write alike: patterns, and words French shares with English.
     assert same - anchors == {
-        "format.date",
-        "format.missing",
-        "index.page_title",
-        "col.code",
-        "col.point",
-        "col.score",
-        "col.total",
-        "quantile.min",
-        "quantile.max",
+        "%(heading)s · %(title)s %(version)s",
+        "Code",
+        "Point",
+        "Score",
+        "Total",
+        "Minimum",
+        "Maximum",
     }
 
 
 def test_every_metric_modality_and_status_has_a_label() -> None:
-    english = _texts("en")
-    for metric, (label, anchor) in ALIGNMENT_METRICS.items():
+    french = _catalogue("fr")
+    for label, anchor in ALIGNMENT_METRICS.values():
         # The English labels and anchors are the catalogue page's: one name for one metric.
-        assert english[f"metric.{metric}.label"] == label
-        assert english[f"metric.{metric}.anchor"] == anchor
-        assert english[f"metric.{metric}.explain"]
+        assert french.get(label) is not None, label
+        assert french.get(anchor.replace("%", "%%")) is not None, anchor
     schema = json.loads((ROOT / "schema" / "activities.json").read_text(encoding="utf-8"))
     (modality,) = [f for f in schema["fields"] if f["name"] == "modality"]
+    names = _money_names("by_modality", "fr")
     for code in [*modality["constraints"]["enum"], "unknown"]:
-        assert f"modality.{code}" in english
-    for status in ("ok", "partial", "rejected", "unchanged"):
-        assert f"status.{status}" in english
+        assert names[code] != code.replace("_", " ").capitalize(), code
+    tree = country_page(ghana(), "fr")
+    statuses = {text(s) for s in tree.xpath('//span[contains(@class, "status-")]')}
+    assert statuses
+    assert not statuses & {"ok", "partial", "rejected", "unchanged"}
 
 
-def test_labels_refuse_unknown_or_unsafe_languages() -> None:
+def test_unknown_or_unsafe_languages_are_refused() -> None:
     for lang in ("../en", "EN", "e", "en.json"):
         with pytest.raises(ValueError, match="not a language code"):
-            load_labels(lang)
-    with pytest.raises(ValueError, match=r"add publish/i18n/xx\.json"):
-        load_labels("xx")
-    with pytest.raises(ValueError, match="labels are 'en'"):
-        render_country_page(ghana(), "fr", load_labels("en"), CONTEXT)
+            render_country_page(ghana(), lang, CONTEXT)
+    with pytest.raises(ValueError, match=r"add publish/locale/xx/LC_MESSAGES/messages\.po"):
+        render_country_page(ghana(), "xx", CONTEXT)
+    with pytest.raises(ValueError, match=r"add publish/locale/xx/LC_MESSAGES/messages\.po"):
+        render_all([ghana()], [], ("en", "xx"), CONTEXT)
+
+
+@pytest.fixture
+def third_language(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """German pages, their catalogue a copy of the French one in a locale folder of its own."""
+    for lang in ("fr", "de"):
+        folder = tmp_path / lang / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        po = ROOT / "publish" / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
+        (folder / "messages.po").write_bytes(po.read_bytes())
+    monkeypatch.setattr(render, "LOCALE_ROOT", tmp_path)
+    render.translations.cache_clear()
+    render.environment.cache_clear()
+    yield "de"
+    render.translations.cache_clear()
+    render.environment.cache_clear()
+
+
+def test_a_third_language_is_one_catalogue_away(third_language: str) -> None:
+    assert available_languages() == ("en", "de", "fr")
+    pages = render_all([ghana()], [demo_agency()], ("en", "fr", third_language), CONTEXT)
+    assert "countries/GH.de.html" in pages
+    assert "partners/index.de.html" in pages
+    tree = lxml.html.document_fromstring(pages["countries/GH.de.html"])
+    assert tree.xpath("/html/@lang") == ["de"]
+    assert tree.xpath('//nav[@class="lang"]//span[@aria-current="page"]/text()') == ["Deutsch"]
+    # The copied catalogue's texts, German numbers and country names from CLDR.
+    assert text(tree.xpath("//h2[@id='money-h']")[0]) == "Les versements DC dans le temps"
+    assert f"49,4{NBSP}%" in text(tree.xpath('//div[@data-figure="cd_share"]')[0])
 
 
 def test_without_a_quality_report_nothing_links_to_it() -> None:

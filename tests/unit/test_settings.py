@@ -75,7 +75,8 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("profiles:\n  languages: en\n", "profiles.languages: input should be a valid list"),
         (
             "profiles:\n  languages: [en, de]\n",
-            "profiles.languages: no labels for 'de' (add publish/i18n/de.json",
+            "profiles.languages: no translation for 'de' "
+            "(add publish/locale/de/LC_MESSAGES/messages.po",
         ),
         ("profiles:\n  languages: [EN]\n", "'EN' is not a language code such as fr"),
         (
