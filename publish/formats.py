@@ -83,17 +83,17 @@ def format_count(value: object, locale: str = "en") -> str:
     return MISSING if parsed is None else _apply(locale, 0, False, round(parsed))
 
 
-def format_usd(value: object, locale: str = "en") -> str:
-    """US dollars for humans: ``USD 10.6 million`` from a million up (CLDR's long compact
-    form, one decimal), else whole dollars (``USD 329,644``)."""
+def format_usd_amount(value: object, locale: str = "en", compact: bool = True) -> str:
+    """A sum of US dollars without the currency, for humans: from a million up CLDR's long
+    compact form with one decimal (``10.6 million``, French ``10,6 millions``), else whole
+    dollars (``329,644``); ``compact=False``: every dollar (``1,234,567``). The currency
+    is placed by the page's language (``publish.render.usd``)."""
     parsed = number(value)
     if parsed is None:
         return MISSING
-    if abs(parsed) >= 1e6:
-        amount = _compact(parsed, locale)
-    else:
-        amount = _apply(locale, 0, False, round(parsed))
-    return f"USD {amount}"
+    if compact and abs(parsed) >= 1e6:
+        return _compact(parsed, locale)
+    return _apply(locale, 0, False, round(parsed))
 
 
 def _compact(value: float, locale: str) -> str:

@@ -124,26 +124,14 @@ def years(values: Iterable[object], locale: str = DEFAULT_LOCALE) -> str:
     return text % {"first": found[0], "last": found[-1]}
 
 
-def money(value: object, locale: str = DEFAULT_LOCALE) -> str:
-    """Short US dollars: ``USD 1.2 million`` (French ``1,2 M USD``), ``USD 329,644``."""
-    t, parsed = translations(locale), formats.number(value)
-    if parsed is None:
-        return formats.MISSING
-    if abs(parsed) >= 1e9:
-        text, amount = t.gettext("USD %(amount)s billion"), parsed / 1e9
-    elif abs(parsed) >= 1e6:
-        text, amount = t.gettext("USD %(amount)s million"), parsed / 1e6
-    else:
-        return money_full(parsed, locale)
-    return text % {"amount": formats.format_decimal_places(amount, 1, locale)}
-
-
-def money_full(value: object, locale: str = DEFAULT_LOCALE) -> str:
-    """Every dollar: ``USD 1,234,567`` (French ``1 234 567 USD``)."""
-    parsed = formats.number(value)
-    if parsed is None:
-        return formats.MISSING
-    amount = formats.format_count(parsed, locale)
+def usd(value: object, locale: str = DEFAULT_LOCALE, compact: bool = True) -> str:
+    """US dollars in the page's language: ``USD 1.2 million``, ``USD 329,644`` (French
+    ``1,2 million USD``); ``compact=False`` writes every dollar (``USD 1,234,567``), for
+    tables. The amount is CLDR's (:func:`publish.formats.format_usd_amount`); where the
+    currency goes is the message ``USD %(amount)s``."""
+    amount = formats.format_usd_amount(value, locale, compact)
+    if amount == formats.MISSING:
+        return amount
     return translations(locale).gettext("USD %(amount)s") % {"amount": amount}
 
 
@@ -167,7 +155,8 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         count=partial(formats.format_count, locale=locale),
-        usd=partial(formats.format_usd, locale=locale),
+        usd=partial(usd, locale=locale),
+        usd_full=partial(usd, locale=locale, compact=False),
         share=partial(formats.format_share, locale=locale),
         plain=partial(formats.format_plain, locale=locale),
         bytes=partial(formats.format_bytes, locale=locale),
@@ -175,8 +164,6 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
         date=partial(formats.format_date, locale=locale),
         timestamp=partial(formats.format_timestamp, locale=locale),
         short_hash=formats.short_hash,
-        money=partial(money, locale=locale),
-        money_full=partial(money_full, locale=locale),
         rank=partial(rank, locale=locale),
         long_date=partial(long_date, locale=locale),
         years=partial(years, locale=locale),

@@ -12,9 +12,8 @@ from publish.formats import (
     format_plain,
     format_share,
     format_timestamp,
-    format_usd,
 )
-from publish.render import environment, render
+from publish.render import environment, render, usd
 
 NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 NBSP = "\u00a0"  # no-break space: before % in French (CLDR)
@@ -35,16 +34,16 @@ def test_shares_round_as_before(value: float, shown: str) -> None:
 
 
 def test_millions_keep_their_decimal_and_round_into_the_next_word() -> None:
-    assert format_usd(1_982_577.14) == "USD 2.0 million"
-    assert format_usd(996_617_003.68) == "USD 996.6 million"
-    assert format_usd(999_960_000) == "USD 1.0 billion"
-    assert format_usd(-3_400_000) == "USD -3.4 million"
+    assert usd(1_982_577.14) == "USD 2.0 million"
+    assert usd(996_617_003.68) == "USD 996.6 million"
+    assert usd(999_960_000) == "USD 1.0 billion"
+    assert usd(-3_400_000) == "USD -3.4 million"
 
 
 def test_french_figures_come_from_cldr() -> None:
     assert format_count(12480, "fr") == f"12{NNBSP}480"
-    assert format_usd(1_982_577.14, "fr") == "USD 2,0 millions"
-    assert format_usd(1_500_000_000, "fr") == "USD 1,5 milliard"
+    assert usd(1_982_577.14, "fr") == f"2,0 millions{NBSP}USD"
+    assert usd(1_500_000_000, "fr") == f"1,5 milliard{NBSP}USD"
     assert format_share(0.6693, "fr") == f"66,9{NBSP}%"
     assert format_plain(1982577.14, "fr") == f"1{NNBSP}982{NNBSP}577,14"
     assert format_bytes(2_246_400, "fr") == f"2,2{NNBSP}Mo"

@@ -24,7 +24,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from publish import render
-from publish.formats import format_decimal_places, format_share, format_usd
+from publish.formats import format_decimal_places, format_share
 from publish.profile_html import (
     PageContext,
     _money_names,
@@ -578,7 +578,7 @@ def test_country_figures_in_french() -> None:
     tree = country_page(ghana(), "fr")
     assert tree.get("lang") == "fr"
     headline = [text(v) for v in tree.xpath('//section[@id="headline"]//*[@class="figure-value"]')]
-    assert headline == [f"1,2{NBSP}M{NBSP}USD", f"49,4{NBSP}%", "3", "2"]
+    assert headline == [f"1,2 million{NBSP}USD", f"49,4{NBSP}%", "3", "2"]
     rows = table_rows(tree, "table-money-by-partner")
     assert rows[-1] == [
         "Total",
@@ -593,17 +593,14 @@ def test_country_figures_in_french() -> None:
     assert table_rows(tree, "table-money-by-modality")[0][0] == "Formation"
 
 
-def test_english_numbers_are_written_as_on_the_catalogue_page() -> None:
-    for value in (0, 12.4, 999_999.4, 1_000_000, 1_234_567, 2.5e9, -3_400_000, None, "x"):
-        assert render.money(value) == format_usd(value)
-
-
 def test_french_numbers_ordinals_and_dates() -> None:
     assert format_decimal_places(1234.5, 1, "fr") == f"1{NNBSP}234,5"
     assert format_share(0.42, "fr") == f"42,0{NBSP}%"
-    assert render.money_full(1_234_567, "fr") == f"1{NNBSP}234{NNBSP}567{NBSP}USD"
-    assert render.money(1_234_567, "fr") == f"1,2{NBSP}M{NBSP}USD"
-    assert render.money(2.5e9, "fr") == f"2,5{NBSP}Md{NBSP}USD"
+    assert render.usd(1_234_567, "fr", compact=False) == f"1{NNBSP}234{NNBSP}567{NBSP}USD"
+    assert render.usd(1_234_567, "fr") == f"1,2 million{NBSP}USD"
+    assert render.usd(2.5e9, "fr") == f"2,5 milliards{NBSP}USD"
+    assert render.usd(329_643.61, "fr") == f"329{NNBSP}644{NBSP}USD"
+    assert render.usd(None, "fr") == "–"
     assert render.long_date("2026-11-01", "fr") == "1er novembre 2026"
     assert render.long_date("2026-11-02", "fr") == "2 novembre 2026"
     assert render.long_date("2026-11-01", "en") == "1 November 2026"
@@ -1010,7 +1007,7 @@ def test_money_chart_is_summarised_and_followed_by_its_table() -> None:
     french = country_page(ghana(), "fr")
     assert french.xpath('//svg[@id="chart-money-by-partner"]/desc')[0].text == (
         f"Versements DC par partenaire, de 2022 à 2023{NNBSP}; le plus important{NBSP}: "
-        f"Demo Agency, 1,0{NBSP}M{NBSP}USD"
+        f"Demo Agency, 1,0 million{NBSP}USD"
     )
 
 
@@ -1183,7 +1180,7 @@ def test_index_pages_list_every_profile_with_its_figures() -> None:
         render_profiles_index("partner", [demo_agency()], "fr", CONTEXT)
     )
     assert french.xpath('//table[@id="table-index"]//a/@href') == ["XM-DEMO-1001.fr.html"]
-    assert table_rows(french, "table-index")[0][2] == f"1,0{NBSP}M{NBSP}USD"
+    assert table_rows(french, "table-index")[0][2] == f"1,0 million{NBSP}USD"
     assert french.xpath('//nav[@class="lang"]//a/@href') == ["index.html"]
 
 

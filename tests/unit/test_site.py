@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
-from publish.formats import format_bytes, format_count, format_share, format_usd
+from publish.formats import format_bytes, format_count, format_share
+from publish.render import usd
 from publish.site import NOT_COMPUTED, href, render_dcat, render_index_html
 
 LATEST = "2026.11.28"
@@ -289,7 +290,7 @@ def text(tree: Any, xpath: str) -> str:
     ],
 )
 def test_usd_is_formatted_for_humans(value: object, shown: str) -> None:
-    assert format_usd(value) == shown
+    assert usd(value) == shown
 
 
 def test_counts_shares_and_sizes() -> None:
