@@ -39,7 +39,14 @@ from typing import Any
 from babel import Locale
 
 from publish.formats import number as _number
-from publish.render import DEFAULT_LOCALE, available_locales, render, translations
+from publish.render import (
+    DEFAULT_LOCALE,
+    available_locales,
+    language_links,
+    page_name,
+    render,
+    translations,
+)
 from publish.site import ALIGNMENT_METRICS, COUNT_METRICS, href
 
 DEFAULT_LANGUAGE = DEFAULT_LOCALE
@@ -87,11 +94,6 @@ class PageContext:
     partner_pages: Mapping[str, str] = field(default_factory=dict)
     #: Country code -> slug of its page.
     country_pages: Mapping[str, str] = field(default_factory=dict)
-
-
-def page_name(stem: str, lang: str) -> str:
-    """``GH.html`` in the default language, ``GH.fr.html`` in French."""
-    return f"{stem}.html" if lang == DEFAULT_LANGUAGE else f"{stem}.{lang}.html"
 
 
 # ---------------------------------------------------------------------- plumbing
@@ -466,7 +468,6 @@ def _partner_alignment(profile: Mapping[str, Any]) -> list[tuple[str, list]]:
 
 def _frame(stem: str, kind: str, lang: str, context: PageContext) -> dict[str, Any]:
     """What every page's frame needs: its languages, the links between pages."""
-    langs = context.languages if lang in context.languages else (lang, *context.languages)
     other = "partner" if kind == "country" else "country"
 
     def pages(kind: str, stems: Mapping[str, str]) -> dict[str, str]:
@@ -477,15 +478,7 @@ def _frame(stem: str, kind: str, lang: str, context: PageContext) -> dict[str, A
         "context": context,
         "stem": stem,
         "kind": kind,
-        "languages": [
-            {
-                "code": code,
-                "name": (Locale.parse(code).get_display_name(code) or code).capitalize(),
-                "href": href(page_name(stem, code)),
-                "current": code == lang,
-            }
-            for code in langs
-        ],
+        "languages": language_links(stem, lang, context.languages),
         "index_page": page_name("index", lang),
         "other_index": f"{context.release_root}{KINDS[other]}/{page_name('index', lang)}",
         "links": {

@@ -54,6 +54,28 @@ def available_locales() -> tuple[str, ...]:
     return (DEFAULT_LOCALE, *(code for code in found if code != DEFAULT_LOCALE))
 
 
+def page_name(stem: str, lang: str) -> str:
+    """A page's file name in ``lang``: ``GH.html`` in English, ``GH.fr.html`` in French."""
+    return f"{stem}.html" if lang == DEFAULT_LOCALE else f"{stem}.{lang}.html"
+
+
+def language_links(stem: str, lang: str, languages: Iterable[str]) -> list[dict[str, Any]]:
+    """The page ``stem`` in each of ``languages`` (``lang`` among them, first when it is
+    not), for the language switch and the ``hreflang`` links (``macros.html``): code, the
+    language's own name (CLDR), the file beside this page, and whether it is this page."""
+    codes = tuple(dict.fromkeys(languages))
+    codes = codes if lang in codes else (lang, *codes)
+    return [
+        {
+            "code": code,
+            "name": (Locale.parse(code).get_display_name(code) or code).capitalize(),
+            "href": page_name(stem, code),
+            "current": code == lang,
+        }
+        for code in codes
+    ]
+
+
 @cache
 def translations(locale: str = DEFAULT_LOCALE) -> NullTranslations:
     """The gettext translations of ``locale``, compiled from its ``.po`` catalogue."""
