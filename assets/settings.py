@@ -81,6 +81,10 @@ class PublishSettings:
     license_name: str
     license_url: str
     base_url: str | None
+    #: Languages of the pages (the catalogue, the quality report, the profiles): English
+    #: always, without a suffix; the others get .<lang>.html, and each needs
+    #: publish/locale/<lang>/LC_MESSAGES/messages.po.
+    languages: tuple[str, ...] = ("en", "fr")
 
 
 def over_size_limit(size: int, limit: int) -> str:
@@ -184,11 +188,9 @@ class ExecutorSettings:
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """Country and partner profile pages of every release (config ``profiles``)."""
+    """Country and partner profile pages of every release (config ``profiles``); their
+    languages are ``publish.languages``."""
 
-    #: Languages of the pages (English always, without a suffix; the others get
-    #: .<lang>.html); each but English needs publish/locale/<lang>/LC_MESSAGES/messages.po.
-    languages: tuple[str, ...] = ("en", "fr")
     #: Peer groups: kind (region, income...) -> group name -> country codes.
     peer_groups: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -364,18 +366,9 @@ class PublishSection(_Section):
     description: str | None = None
     license: str = "CC-BY-4.0"
     license_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    languages: list[str] = Field(default_factory=lambda: ["en", "fr"], min_length=1)
 
     _blanks = field_validator("base_url", "title", "description", mode="before")(_blank)
-
-    @model_validator(mode="after")
-    def _bucket(self) -> PublishSection:
-        _needs_bucket(self.target, self.s3)
-        return self
-
-
-class ProfilesSection(_Section):
-    languages: list[str] = Field(default_factory=lambda: ["en", "fr"], min_length=1)
-    peer_groups: dict[str, dict[str, list[str]]] = {}
 
     @field_validator("languages")
     @classmethod
@@ -390,6 +383,15 @@ class ProfilesSection(_Section):
                     "the English messages such as publish/locale/fr/LC_MESSAGES/messages.po)"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _bucket(self) -> PublishSection:
+        _needs_bucket(self.target, self.s3)
+        return self
+
+
+class ProfilesSection(_Section):
+    peer_groups: dict[str, dict[str, list[str]]] = {}
 
 
 class MetricsSection(_Section):
@@ -767,6 +769,7 @@ def load_settings(
             license_name=publish.license,
             license_url=publish.license_url,
             base_url=publish.base_url,
+            languages=tuple(publish.languages),
         ),
         fetch=FetchSettings(
             connect_timeout=config.fetch.connect_timeout,
@@ -802,7 +805,6 @@ def load_settings(
             method_version=config.metrics.method_version,
         ),
         profiles=ProfileSettings(
-            languages=tuple(config.profiles.languages),
             peer_groups={
                 kind: {name: tuple(c.upper() for c in members) for name, members in named.items()}
                 for kind, named in config.profiles.peer_groups.items()

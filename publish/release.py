@@ -97,8 +97,8 @@ class ReleaseOptions:
     private: Mapping[str, str] = field(default_factory=dict)
     #: Country and partner profile pages (``countries/``, ``partners/``); None = none.
     profiles: ProfileOptions | None = None
-    #: Languages of the profile pages (English always; see ``render_all``).
-    profile_languages: tuple[str, ...] = ("en",)
+    #: Languages of the pages (English always; see ``publish.render.page_name``).
+    languages: tuple[str, ...] = ("en",)
     #: DuckDB's limits while the release is made (its spill folder: ``temp_directory``,
     #: else a folder in ``work_dir``).
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
@@ -460,11 +460,9 @@ def build_release(
             published=published[:10],
             has_quality=quality is not None,
         )
-        files.update(
-            render_all(built.countries, built.partners, options.profile_languages, context)
-        )
+        files.update(render_all(built.countries, built.partners, options.languages, context))
         profiles_entry = {
-            "languages": list(options.profile_languages),
+            "languages": list(options.languages),
             "countries": [
                 {"code": p["code"], "name": p["name"], "path": f"countries/{p['slug']}.html"}
                 for p in built.countries

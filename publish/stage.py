@@ -68,7 +68,7 @@ def release_options(
         project_root=settings.root,
         private=private_strings(settings),
         profiles=profile_options(settings),
-        profile_languages=settings.profiles.languages,
+        languages=settings.publish.languages,
         warehouse=replace(settings.warehouse, temp_directory=settings.duckdb_temp_directory),
         work_dir=settings.data_dir / "release",
     )

@@ -34,7 +34,7 @@ PROFILES = ProfileOptions(
 
 def publish_golden(root: Path, tables: Path) -> Path:
     """The small compact published with its profile pages in English and French."""
-    options = replace(OPTIONS, profiles=PROFILES, profile_languages=("en", "fr"))
+    options = replace(OPTIONS, profiles=PROFILES, languages=("en", "fr"))
     outcome = publish_release(stored(golden_tables(), tables), LocalTarget(root), options, now=NOW)
     assert outcome.status == "published"
     return root / "releases" / VERSION

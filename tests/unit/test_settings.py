@@ -30,7 +30,7 @@ def test_default_config_is_the_offline_demo() -> None:
     assert settings.preferred_languages[0] == "en"
     assert len(settings.countries) >= 3
     # Every compact country is in one region and one income group.
-    assert settings.profiles.languages == ("en", "fr")
+    assert settings.publish.languages == ("en", "fr")
     for kind in ("region", "income"):
         groups = settings.profiles.peer_groups[kind]
         assert sorted(c for members in groups.values() for c in members) == sorted(
@@ -72,13 +72,14 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("cd_classification:\n  keywords: [a, b]\n", "cd_classification.keywords"),
         ("run:\n  workers: many\n", "run.workers: input should be a valid integer, not 'many'"),
         ("run:\n  workers: -2\n", "run.workers: input should be greater than or equal to 0"),
-        ("profiles:\n  languages: en\n", "profiles.languages: input should be a valid list"),
+        ("publish:\n  languages: en\n", "publish.languages: input should be a valid list"),
+        ("profiles:\n  languages: [en]\n", "profiles.languages: unknown key"),
         (
-            "profiles:\n  languages: [en, de]\n",
-            "profiles.languages: no translation for 'de' "
+            "publish:\n  languages: [en, de]\n",
+            "publish.languages: no translation for 'de' "
             "(add publish/locale/de/LC_MESSAGES/messages.po",
         ),
-        ("profiles:\n  languages: [EN]\n", "'EN' is not a language code such as fr"),
+        ("publish:\n  languages: [EN]\n", "'EN' is not a language code such as fr"),
         (
             "profiles:\n  peer_groups:\n    region:\n      Africa: [GH, ZZ]\n",
             "profiles.peer_groups.region.Africa: ZZ is not one of the compact's countries",
