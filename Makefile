@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck audit pytest fuzz bench dictionary templates venv browser clean
+.PHONY: run test lint typecheck audit pytest fuzz bench dictionary templates messages venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -68,6 +68,16 @@ dictionary: venv
 
 templates: venv
 	$(BIN)/cdcompact templates --out templates
+
+# The pages' texts (gettext): extract every message of publish/ (babel.cfg) and
+# bring each catalogue of publish/locale/ up to date; a new message comes in
+# untranslated, and tests/unit/test_translations.py names it until it is.
+# A new language: make messages, then
+#   .venv/bin/pybabel init -i var/messages.pot -d publish/locale --no-wrap -l <lang>
+messages: venv
+	@mkdir -p var
+	$(BIN)/pybabel -q extract -F babel.cfg --no-wrap --sort-by-file -o var/messages.pot .
+	$(BIN)/pybabel -q update -i var/messages.pot -d publish/locale --no-wrap -N
 
 # Benchmarks print figures (never run by the test suite): harmonising against
 # bare lxml iterparse on 100 MB and 1 GB corpora built from the fixtures (under
