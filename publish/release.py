@@ -98,7 +98,8 @@ class ReleaseOptions:
     private: Mapping[str, str] = field(default_factory=dict)
     #: Country and partner profile pages (``countries/``, ``partners/``); None = none.
     profiles: ProfileOptions | None = None
-    #: Languages of the profile pages (English always; see ``render_all``).
+    #: Languages of the pages: the profiles, the catalogue (``index.fr.html``...) and each
+    #: release folder's page (English always; see ``render_all``).
     profile_languages: tuple[str, ...] = ("en",)
     #: DuckDB's limits while the release is made (its spill folder: ``temp_directory``,
     #: else a folder in ``work_dir``).

@@ -1,5 +1,7 @@
 """The static catalogue page (``index.html``), each release folder's page and the DCAT-AP
-description, from ``catalog.json``.
+description, from ``catalog.json``. The two pages are written in every language of the
+release (``index.fr.html`` in French, :func:`publish.render.page_name`); their texts are
+gettext messages, translated in ``publish/locale/``.
 
 All are pure functions of the catalogue dict, so the pages can be rebuilt and tested
 without publishing anything. This module gathers the figures as plain data; the markup
