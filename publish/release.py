@@ -50,6 +50,7 @@ from publish.quality import (
     read_history,
     write_latest_quality,
 )
+from publish.render import DEFAULT_LOCALE, page_name
 from publish.site import render_dcat, render_index_html, render_release_html
 from publish.tables import (
     ReleaseTables,
@@ -97,7 +98,8 @@ class ReleaseOptions:
     private: Mapping[str, str] = field(default_factory=dict)
     #: Country and partner profile pages (``countries/``, ``partners/``); None = none.
     profiles: ProfileOptions | None = None
-    #: Languages of the pages (English always; see ``publish.render.page_name``).
+    #: Languages of the pages: the profiles, the catalogue (``index.fr.html``...) and each
+    #: release folder's page (English always; see ``publish.render.page_name``).
     languages: tuple[str, ...] = ("en",)
     #: DuckDB's limits while the release is made (its spill folder: ``temp_directory``,
     #: else a folder in ``work_dir``).
@@ -471,23 +473,29 @@ def build_release(
         }
     stopwatch.add("profile pages", began)
     began = time.perf_counter()
-    files["index.html"] = render_release_html(
-        options.title,
-        version,
-        published,
-        [
-            (
-                resource["name"],
-                resource["title"],
-                resource["rows"],
-                resource["bytes"],
-                resource["parquet"]["bytes"],
-            )
-            for resource in resources
-        ],
-        has_quality=quality is not None,
-        has_profiles=profiles is not None,
-    ).encode()
+    languages = _languages(options)
+    quality_languages = [x for x in languages if f"quality/{page_name('index', x)}" in files]
+    for lang in languages:
+        files[page_name("index", lang)] = render_release_html(
+            options.title,
+            version,
+            published,
+            [
+                (
+                    resource["name"],
+                    resource["title"],
+                    resource["rows"],
+                    resource["bytes"],
+                    resource["parquet"]["bytes"],
+                )
+                for resource in resources
+            ],
+            has_quality=quality is not None,
+            has_profiles=profiles is not None,
+            lang=lang,
+            languages=languages,
+            quality_languages=quality_languages,
+        ).encode()
     checksums.update({p: {"sha256": sha256_hex(d), "bytes": len(d)} for p, d in files.items()})
     files["SHA256SUMS"] = "".join(
         f"{facts['sha256']}  {path}\n" for path, facts in sorted(checksums.items())
@@ -542,6 +550,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _languages(options: ReleaseOptions) -> tuple[str, ...]:
+    """The languages of the pages (the catalogue, each release's page, the profiles):
+    English first, always."""
+    return tuple(dict.fromkeys([DEFAULT_LOCALE, *options.languages]))
+
+
 def empty_catalog(options: ReleaseOptions) -> dict[str, Any]:
     return {
         "name": "cdcompact",
@@ -576,7 +590,11 @@ def write_catalogue_files(
             }
         )
     wanted["dcat.jsonld"] = _json_bytes(render_dcat(dict(catalog), options.base_url))
-    wanted["index.html"] = render_index_html(dict(catalog)).encode("utf-8")
+    languages = _languages(options)
+    for lang in languages:
+        wanted[page_name("index", lang)] = render_index_html(dict(catalog), lang, languages).encode(
+            "utf-8"
+        )
     if options.dictionary is not None and options.dictionary.exists():
         wanted["data-dictionary.md"] = options.dictionary.read_bytes()
     for key, data in wanted.items():

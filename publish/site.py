@@ -1,5 +1,7 @@
 """The static catalogue page (``index.html``), each release folder's page and the DCAT-AP
-description, from ``catalog.json``.
+description, from ``catalog.json``. The two pages are written in every language of the
+release (``index.fr.html`` in French, :func:`publish.render.page_name`); their texts are
+gettext messages, translated in ``publish/locale/``.
 
 All are pure functions of the catalogue dict, so the pages can be rebuilt and tested
 without publishing anything. This module gathers the figures as plain data; the markup
@@ -13,14 +15,16 @@ on S3.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from babel.numbers import format_percent
+
 from publish.formats import blank as _blank
 from publish.formats import number as _number
-from publish.render import render
+from publish.render import DEFAULT_LOCALE, language_links, page_name, render, translations
 
 DATA_FORMATS = ("csv", "parquet")
 MEDIA_TYPES = {
@@ -91,7 +95,6 @@ ALIGNMENT_METRICS = {
     "results_reporting": ("Activities with baseline and target", "results focus"),
 }
 COUNT_METRICS = frozenset({"parallel_piu_count"})
-NOT_COMPUTED = "Alignment and duplication metrics are not computed yet."
 
 DCAT_CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -223,19 +226,20 @@ def _credits(catalog: Mapping[str, Any]) -> list[str]:
 # ------------------------------------------------------- the page's figures
 
 
-def _about(catalog: Mapping[str, Any]) -> dict[str, Any]:
+def _about(catalog: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """Title, description, licence and credits of the catalogue."""
+    t = translations(lang)
     description = str(catalog.get("description") or "")
     licence = None
     license_ = _mapping(catalog.get("license"))
     if license_:
         path = str(license_.get("path") or "")
         licence = {
-            "name": str(license_.get("title") or license_.get("name") or "licence"),
+            "name": str(license_.get("title") or license_.get("name") or t.gettext("licence")),
             "href": path if path.startswith(("https://", "http://")) else href(path),
         }
     return {
-        "title": str(catalog.get("title") or catalog.get("name") or "Data catalogue"),
+        "title": str(catalog.get("title") or catalog.get("name") or t.gettext("Data catalogue")),
         "name": _text(catalog.get("name")),
         "summary": " ".join(description.split()),
         "paragraphs": [
@@ -250,18 +254,26 @@ def _hash(value: object) -> str:
     return "" if _blank(value) else str(value)
 
 
-def _downloads(latest: Mapping[str, Any]) -> dict[str, Any]:
+def _translated_page(files: Mapping[str, Any], path: str, lang: str) -> str:
+    """``path`` (an English page of a release) in ``lang`` when the release holds it."""
+    translated = page_name(path.removesuffix(".html"), lang)
+    return translated if translated in files else path
+
+
+def _downloads(latest: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """The release's facts, documents and data files (with sizes and checksums)."""
     path = release_path(latest)
     files = _files(latest)
     documents = []
-    for name in RELEASE_DOCUMENTS:
-        if name != "datapackage.json" and name not in files:
+    for document in RELEASE_DOCUMENTS:
+        if document != "datapackage.json" and document not in files:
             continue
+        name = _translated_page(files, document, lang) if document.endswith(".html") else document
         meta = _mapping(files.get(name))
         documents.append(
             {
-                "file": name,
+                "file": document,
+                "path": name,
                 "href": href(path, name),
                 "sized": bool(meta),
                 "bytes": meta.get("bytes"),
@@ -346,17 +358,20 @@ def _countries(release: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _profiles(release: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Links to a release's country and partner profile pages (None when it has none)."""
+def _profiles(release: Mapping[str, Any], lang: str) -> dict[str, Any] | None:
+    """Links to a release's country and partner profile pages (None when it has none):
+    each in ``lang`` when the profiles are published in it, with links to the others."""
     profiles = _mapping(release.get("profiles"))
     countries = [c for c in profiles.get("countries") or [] if isinstance(c, Mapping)]
     if not countries:
         return None
     base = release_path(release)
-    languages = [str(x) for x in profiles.get("languages") or ["en"]]
+    languages = [str(x) for x in profiles.get("languages") or [DEFAULT_LOCALE]]
+    shown = lang if lang in languages else DEFAULT_LOCALE
+    others = [x for x in languages if x != shown]
 
-    def page(path: str, language: str | None) -> str:
-        return path if language is None else re.sub(r"\.html$", f".{language}.html", path)
+    def page(path: str, language: str) -> str:
+        return page_name(re.sub(r"\.html$", "", path), language)
 
     return {
         "countries": [
@@ -364,16 +379,16 @@ def _profiles(release: Mapping[str, Any]) -> dict[str, Any] | None:
                 "label": _country_label(
                     {"country_code": country.get("code"), "country_name": country.get("name")}
                 ),
-                "href": href(base, page(str(country.get("path")), None)),
+                "href": href(base, page(str(country.get("path")), shown)),
                 "translations": [
                     {"lang": x, "href": href(base, page(str(country.get("path")), x))}
-                    for x in languages[1:]
+                    for x in others
                 ],
             }
             for country in countries
         ],
-        "countries_index": href(base, "countries/index.html"),
-        "partners_index": href(base, "partners/index.html"),
+        "countries_index": href(base, "countries", page_name("index", shown)),
+        "partners_index": href(base, "partners", page_name("index", shown)),
         "partners": int(_number(profiles.get("partners")) or 0),
     }
 
@@ -398,9 +413,16 @@ def _latest_year_per_country(rows: Sequence[Mapping[str, Any]]) -> dict[str, int
     return years
 
 
-def _alignment(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _message(lang: str, english: str) -> str:
+    """``english``, a text the templates also write (their literal ``%`` doubled, as
+    gettext's python-format messages have it), in ``lang``."""
+    return translations(lang).gettext(english.replace("%", "%%")).replace("%%", "%")
+
+
+def _alignment(rows: Sequence[Mapping[str, Any]], lang: str) -> dict[str, Any]:
     """Alignment metrics for all partners together, each country's latest year: one row
-    per metric, one cell per country (None where the country has no value)."""
+    per metric, one cell per country (None where the country has no value). The metrics'
+    names and references are the profile pages' messages (``profile_parts.html``)."""
     overall = [row for row in rows if _blank(row.get("partner_org_ref"))]
     years = _latest_year_per_country(overall)
     cells: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -438,8 +460,12 @@ def _alignment(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "metrics": [
             {
                 "key": metric,
-                "label": ALIGNMENT_METRICS.get(metric, (metric, ""))[0],
-                "anchor": ALIGNMENT_METRICS.get(metric, (metric, ""))[1],
+                "label": _message(lang, ALIGNMENT_METRICS[metric][0])
+                if metric in ALIGNMENT_METRICS
+                else metric,
+                "anchor": _message(lang, ALIGNMENT_METRICS[metric][1])
+                if metric in ALIGNMENT_METRICS
+                else "",
                 "cells": [cell(metric, code) for code in countries],
             }
             for metric in metrics
@@ -447,23 +473,32 @@ def _alignment(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _duplication(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _duplication(rows: Sequence[Mapping[str, Any]], lang: str) -> list[dict[str, Any]]:
     """Effective partners and HHI per country × CD sector or priority, latest year per country."""
     years = _latest_year_per_country(rows)
     latest = [row for row in rows if _year(row) == years.get(str(row["country_code"]))]
+    t = translations(lang)
 
-    def cell_name(row: Mapping[str, Any]) -> str:
+    def cell_key(row: Mapping[str, Any]) -> str:
+        """The English name: the rows keep one order in every language."""
         if not _blank(row.get("sector_code")):
             return f"sector {row['sector_code']}"
         if not _blank(row.get("priority_id")):
             return f"priority {row['priority_id']}"
         return "all CD"
 
+    def cell_name(row: Mapping[str, Any]) -> str:
+        if not _blank(row.get("sector_code")):
+            return t.gettext("sector %(code)s") % {"code": row["sector_code"]}
+        if not _blank(row.get("priority_id")):
+            return t.gettext("priority %(id)s") % {"id": row["priority_id"]}
+        return t.gettext("all CD")
+
     latest.sort(
         key=lambda row: (
             str(row["country_code"]),
             -(_number(row.get("cd_disbursement_usd")) or 0.0),
-            cell_name(row),
+            cell_key(row),
         )
     )
     return [
@@ -490,12 +525,14 @@ def _duplication(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _quality(latest: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's quality counts (problems flagged) and links to the release's report."""
+def _quality(latest: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The run's quality counts (problems flagged) and links to the release's report (its
+    page in ``lang`` when the release has one, and the latest run's at the root alike)."""
     quality = _mapping(latest.get("quality"))
     files = _files(latest)
     path = release_path(latest)
-    main = next((p for p in ("quality/index.html", "quality/report.md") if p in files), None)
+    page = _translated_page(files, "quality/index.html", lang)
+    main = next((p for p in (page, "quality/report.md") if p in files), None)
     counts = []
     for key in QUALITY:
         value = _number(quality.get(key))
@@ -505,23 +542,24 @@ def _quality(latest: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "counts": counts,
         "report": None if main is None else href(path, main),
+        "latest": href(page),
         "report_json": href(path, "quality/report.json")
         if "quality/report.json" in files
         else None,
     }
 
 
-def _latest(latest: Mapping[str, Any]) -> dict[str, Any]:
+def _latest(latest: Mapping[str, Any], lang: str) -> dict[str, Any]:
     alignment = _rows(latest, "alignment")
     duplication = _rows(latest, "duplication")
     return {
-        **_downloads(latest),
+        **_downloads(latest, lang),
         "headline": _headline(latest),
         "countries": _countries(latest),
-        "profiles": _profiles(latest),
-        "alignment": _alignment(alignment) if alignment else None,
-        "duplication": _duplication(duplication) if duplication else None,
-        "quality": _quality(latest),
+        "profiles": _profiles(latest, lang),
+        "alignment": _alignment(alignment, lang) if alignment else None,
+        "duplication": _duplication(duplication, lang) if duplication else None,
+        "quality": _quality(latest, lang),
     }
 
 
@@ -546,16 +584,26 @@ def _release_rows(catalog: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_index_html(catalog: Mapping[str, Any]) -> str:
-    """The catalogue page: latest release, downloads, figures, charts, quality and every release."""
+def render_index_html(
+    catalog: Mapping[str, Any],
+    lang: str = DEFAULT_LOCALE,
+    languages: Sequence[str] = (DEFAULT_LOCALE,),
+) -> str:
+    """The catalogue page in ``lang`` (``index.html``, French ``index.fr.html``): latest
+    release, downloads, figures, charts, quality and every release. ``languages``: the
+    languages the catalogue is published in, linked from the page (hreflang and the
+    language switch); with one language the page has neither."""
+    translations(lang)  # an unknown language is refused before anything is rendered
     latest = latest_release(catalog)
     return render(
         "index.html",
-        catalog=_about(catalog),
-        latest=None if latest is None else _latest(latest),
+        locale=lang,
+        catalog=_about(catalog, lang),
+        latest=None if latest is None else _latest(latest, lang),
         releases=_release_rows(catalog),
         root_files=ROOT_FILES,
-        not_computed=NOT_COMPUTED,
+        full_scale=format_percent(1, locale=lang),  # the top of the share chart's scale
+        languages=language_links("index", lang, languages),
     )
 
 
@@ -567,12 +615,28 @@ def render_release_html(
     *,
     has_quality: bool,
     has_profiles: bool,
+    lang: str = DEFAULT_LOCALE,
+    languages: Sequence[str] = (DEFAULT_LOCALE,),
+    quality_languages: Collection[str] = (DEFAULT_LOCALE,),
 ) -> str:
-    """A release folder's own ``index.html`` (``releases/{version}/``): what the release
-    holds, linked, for a reader who lands on the folder from a profile or quality page.
-    ``tables``: (name, title, rows, CSV bytes, Parquet bytes) of each data table."""
+    """A release folder's own page in ``lang`` (``releases/{version}/index.html``, French
+    ``index.fr.html``): what the release holds, linked, for a reader who lands on the
+    folder from a profile or quality page. ``tables``: (name, title, rows, CSV bytes,
+    Parquet bytes) of each data table. ``languages``: the languages the catalogue and the
+    profiles are published in (the page links to its own versions in each);
+    ``quality_languages``: those the quality report is in (else it links the English one)."""
+    translations(lang)
+    quality = page_name("index", lang if lang in quality_languages else DEFAULT_LOCALE)
     return render(
         "release.html",
+        locale=lang,
+        languages=language_links("index", lang, languages),
+        links={
+            "catalogue": f"../../{page_name('index', lang)}",
+            "quality": f"quality/{quality}",
+            "countries": f"countries/{page_name('index', lang)}",
+            "partners": f"partners/{page_name('index', lang)}",
+        },
         title=title,
         version=version,
         published=published,

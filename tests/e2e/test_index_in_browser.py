@@ -24,6 +24,7 @@ from tests.unit.test_site import COUNTRIES, LATEST, make_catalog
 ARTIFACT = PROJECT_ROOT / "var" / "artifacts" / "index-demo-release.png"
 TIMEOUT = 60
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LANGUAGES = ("en", "fr")
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -52,7 +53,9 @@ def publish_folder(root: Path, catalog: dict[str, Any]) -> Path:
     dcat = render_dcat(catalog, None)
     (root / "dcat.jsonld").write_text(json.dumps(dcat, indent=2), encoding="utf-8")
     index = root / "index.html"
-    index.write_text(render_index_html(catalog), encoding="utf-8")
+    index.write_text(render_index_html(catalog, "en", LANGUAGES), encoding="utf-8")
+    french = render_index_html(catalog, "fr", LANGUAGES)
+    (root / "index.fr.html").write_text(french, encoding="utf-8")
     return index
 
 
@@ -125,6 +128,28 @@ def test_every_relative_link_resolves_to_a_published_file(
     assert f"releases/{LATEST}/quality/index.html" in checked
     assert "quality/index.html" in checked
     assert "dcat.jsonld" in checked
+
+
+def test_the_french_catalogue_renders_in_chromium(
+    chromium: Path, site: Path, tmp_path: Path
+) -> None:
+    dom = rendered_dom(chromium, site.with_name("index.fr.html"), tmp_path / "profile")
+    assert dom.xpath("//html/@lang") == ["fr"]
+    (version,) = dom.xpath('//*[@id="latest-version"]')
+    assert version.text_content() == LATEST
+    figures = {
+        node.get("data-figure"): node.xpath("./span")[0].text_content().strip()
+        for node in dom.xpath("//*[@data-figure]")
+    }
+    assert figures["activities"] == "12\u202f480"
+    assert figures["cd_share"] == "66,9\u00a0%"
+    assert dom.xpath('//nav[@class="lang"]//a/@href') == ["index.html"]
+    root = site.parent.resolve()
+    for target in dom.xpath("//a/@href | //link/@href"):
+        parts = urlsplit(target)
+        if parts.scheme or target.startswith("#"):
+            continue
+        assert (root / unquote(parts.path)).resolve().exists(), target
 
 
 def test_a_real_release_of_the_demo_data_in_chromium(

@@ -44,6 +44,7 @@ FRAME = (
 #: (name of the screenshots, the page under the published root)
 PAGES = (
     ("catalogue", "index.html"),
+    ("catalogue-fr", "index.fr.html"),
     ("quality-report", "quality/index.html"),
     ("quality-contributor", "quality/contributors/publisher-xm-dac-46004.html"),
     ("country-en", "releases/{version}/countries/GH.html"),

@@ -13,7 +13,8 @@ from publish.formats import (
     format_share,
     format_timestamp,
 )
-from publish.render import environment, render, usd
+from publish.render import environment, usd
+from publish.site import render_release_html
 
 NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 NBSP = "\u00a0"  # no-break space: before % in French (CLDR)
@@ -72,13 +73,5 @@ def test_the_environment_escapes_and_refuses_undefined_names() -> None:
 def test_the_templates_are_found_in_the_package() -> None:
     names = set(environment().list_templates())
     assert {"base.html", "macros.html", "charts.html", "index.html", "release.html"} <= names
-    page = render(
-        "release.html",
-        title="T",
-        version="1",
-        published="2026-11-28",
-        tables=[],
-        has_quality=False,
-        has_profiles=False,
-    )
+    page = render_release_html("T", "1", "2026-11-28", [], has_quality=False, has_profiles=False)
     assert page.startswith('<!DOCTYPE html>\n<html lang="en">')

@@ -262,6 +262,28 @@ def test_the_catalogue_and_index_link_the_profiles(release: Path) -> None:
     assert f"releases/{VERSION}/partners/index.html" in links
 
 
+def test_the_catalogue_and_the_release_page_are_published_in_french_too(release: Path) -> None:
+    root = release.parent.parent
+    assert (root / "index.fr.html").is_file()
+    catalog = json.loads((root / "catalog.json").read_text())
+    files = catalog["releases"][0]["files"]
+    assert {"index.html", "index.fr.html"} <= set(files)  # checksummed like every file
+    assert "  index.fr.html\n" in (release / "SHA256SUMS").read_text()
+    french = lxml.html.fromstring((root / "index.fr.html").read_bytes())
+    assert french.get("lang") == "fr"
+    assert french.xpath('//link[@hreflang="en"]/@href') == ["index.html"]
+    links = french.xpath('//*[@id="profiles"]//a/@href')
+    assert f"releases/{VERSION}/countries/index.fr.html" in links
+    assert f"releases/{VERSION}/partners/index.fr.html" in links
+    assert f"releases/{VERSION}/countries/GH.fr.html" in links
+    english = lxml.html.fromstring((root / "index.html").read_bytes())
+    assert english.xpath('//link[@hreflang="fr"]/@href') == ["index.fr.html"]
+    page = _page(release, "index.fr.html")
+    assert page.get("lang") == "fr"
+    assert {"../../index.fr.html", "countries/index.fr.html"} <= set(page.xpath("//a/@href"))
+    assert _page(release, "index.html").xpath('//link[@hreflang="fr"]/@href') == ["index.fr.html"]
+
+
 @pytest.mark.parametrize("page", ["countries/GH.html", "partners/XM-A.fr.html"])
 def test_every_section_with_figures_links_to_its_rows(release: Path, page: str) -> None:
     dom = _page(release, page)

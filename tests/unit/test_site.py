@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,8 +14,9 @@ import pytest
 
 from publish.formats import format_bytes, format_count, format_share
 from publish.render import usd
-from publish.site import NOT_COMPUTED, href, render_dcat, render_index_html
+from publish.site import href, render_dcat, render_index_html, render_release_html
 
+NOT_COMPUTED = "Alignment and duplication metrics are not computed yet."
 LATEST = "2026.11.28"
 PREVIOUS = "2026.11.27"
 TABLES = {
@@ -545,6 +547,213 @@ def test_latest_follows_the_catalogue_pointer() -> None:
 
 
 # ------------------------------------------------------------------ DCAT
+
+
+# --------------------------------------------------------------- languages
+
+BOTH = ("en", "fr")
+
+
+def with_profiles(catalog: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    """The latest release with profile pages of two countries in ``languages``."""
+    catalog["releases"][0]["profiles"] = {
+        "languages": languages,
+        "countries": [
+            {"code": "GH", "name": "Ghana", "path": "countries/GH.html"},
+            {"code": "KE", "name": "Kenya", "path": "countries/KE.html"},
+        ],
+        "partners": 3,
+    }
+    return catalog
+
+
+def exact(node: Any) -> str:
+    """The text, ASCII blanks folded (French numbers' narrow no-break spaces are kept)."""
+    return re.sub(r"[ \t\r\n]+", " ", node.text_content()).strip()
+
+
+def pages(catalog: dict[str, Any]) -> tuple[Any, Any]:
+    """The English and French catalogue pages, each linking to the other."""
+    return (
+        lxml.html.document_fromstring(render_index_html(catalog, "en", BOTH)),
+        lxml.html.document_fromstring(render_index_html(catalog, "fr", BOTH)),
+    )
+
+
+def test_the_french_catalogue_is_in_french() -> None:
+    english, french = pages(make_catalog())
+    assert french.get("lang") == "fr"
+    assert english.get("lang") == "en"
+    headings = [" ".join(h.text_content().split()) for h in french.xpath("//h2")]
+    assert headings == [
+        "Télécharger la dernière version",
+        "Chiffres clés",
+        "Par pays",
+        "Alignement et doublons",
+        "Qualité des données",
+        "Toutes les versions",
+    ]
+    assert text(french, '//*[@data-figure="activities"]/*[@class="figure-label"]') == "Activités"
+    assert text(french, '//tr[@data-metric="cd_share"]/th').startswith(
+        "Part du DC dans les versements"
+    )
+    # Every heading, label and note differs from the English one, but for the words
+    # French shares with English and the data (codes, file formats).
+    shared = {"Version", "Date", "Table", "Transactions", "CSV", "Parquet", "GH", "KE"}
+    shared |= {"SHA-256 (CSV)", "SHA-256 (Parquet)", "GH2025", "KE2025"}
+    texts = "//h2 | //h3 | //th[@scope='col'] | //caption | //figcaption | //dt | //summary"
+    texts += " | //nav[@aria-label]//a | //p[@class='note'] | //svg/title | //svg/desc"
+    for en, fr in zip(english.xpath(texts), french.xpath(texts), strict=True):
+        en_text, fr_text = (" ".join(x.text_content().split()) for x in (en, fr))
+        assert en_text != fr_text or en_text in shared, en_text
+    # French typography: a no-break space before a colon or a semicolon
+    (note,) = french.xpath('//*[@id="headline"]//p[@class="note"]')
+    assert "valeur\u202f; DC" in exact(note)
+    assert exact(french.xpath('//*[@class="licence"]')[0]).startswith("Licence\u00a0:")
+
+
+def test_the_french_catalogue_shows_the_same_figures_formatted_in_french() -> None:
+    catalog = make_catalog()
+    english, french = pages(catalog)
+    headline = catalog["releases"][0]["headline"]
+
+    def figures(tree: Any) -> dict[str, tuple[str, str]]:
+        return {
+            node.get("data-figure"): (
+                node.get("data-value"),
+                exact(node.xpath('./*[@class="figure-value"]')[0]),
+            )
+            for node in tree.xpath("//*[@data-figure]")
+        }
+
+    shown_en, shown_fr = figures(english), figures(french)
+    assert {k: v[0] for k, v in shown_en.items()} == {k: v[0] for k, v in shown_fr.items()}
+    for key in ("activities", "cd_activities", "publishers", "countries"):
+        assert shown_fr[key][1] == format_count(headline[key], "fr"), key
+    for key in ("disbursement_usd", "cd_disbursement_usd"):
+        assert shown_fr[key][1] == usd(headline[key], "fr"), key
+    assert shown_fr["cd_share"][1] == format_share(headline["cd_share"], "fr")
+    assert shown_fr["activities"][1] == "12\u202f480"
+    assert shown_fr["cd_share"][1] == "66,9\u00a0%"
+    quality_en = {n.get("data-quality"): n.text_content() for n in english.xpath("//dd")}
+    quality_fr = {n.get("data-quality"): n.text_content() for n in french.xpath("//dd")}
+    assert quality_en.keys() == quality_fr.keys()
+    (ke,) = french.xpath('//table[@id="country-table"]//tr[@data-country="KE"]')
+    assert [c.text_content() for c in ke.xpath("./td")] == [
+        usd(4922577.14, "fr"),
+        usd(1982577.14, "fr"),
+        format_share(0.4028, "fr"),
+        "5",
+    ]
+    bars_en = english.xpath('//*[@id="chart-disbursements"]//rect[@data-country]/@width')
+    bars_fr = french.xpath('//*[@id="chart-disbursements"]//rect[@data-country]/@width')
+    assert bars_en == bars_fr
+
+
+def test_each_catalogue_page_links_to_the_other_language() -> None:
+    english, french = pages(make_catalog())
+    for tree, lang, other, other_page in (
+        (english, "en", "fr", "index.fr.html"),
+        (french, "fr", "en", "index.html"),
+    ):
+        alternates = {
+            link.get("hreflang"): link.get("href")
+            for link in tree.xpath('//head/link[@rel="alternate"][@hreflang]')
+        }
+        assert alternates == {"en": "index.html", "fr": "index.fr.html"}
+        assert tree.xpath('//nav[@class="lang"]//a/@href') == [other_page]
+        assert tree.xpath('//nav[@class="lang"]//a/@hreflang') == [other]
+        assert tree.xpath('//nav[@class="lang"]//*[@aria-current="page"]/@lang') == [lang]
+    # one language: no switch, no alternates
+    alone = parse(make_catalog())
+    assert not alone.xpath('//nav[@class="lang"] | //link[@hreflang]')
+
+
+def test_the_french_catalogue_links_to_the_french_profiles() -> None:
+    catalog = with_profiles(make_catalog(), ["en", "fr"])
+    english, french = pages(catalog)
+    base = f"releases/{LATEST}/"
+    links = french.xpath('//*[@id="profiles"]//a/@href')
+    assert base + "countries/index.fr.html" in links
+    assert base + "partners/index.fr.html" in links
+    (ghana,) = french.xpath('//*[@id="profiles"]//li[contains(., "Ghana")]')
+    assert ghana.xpath("./a/@href") == [base + "countries/GH.fr.html", base + "countries/GH.html"]
+    assert ghana.xpath("./a/@hreflang") == ["en"]
+    english_links = english.xpath('//*[@id="profiles"]//a/@href')
+    assert base + "countries/index.html" in english_links
+    assert base + "countries/GH.fr.html" in english_links
+    # profiles in English only: the French catalogue links to them
+    only_english = lxml.html.document_fromstring(
+        render_index_html(with_profiles(make_catalog(), ["en"]), "fr", BOTH)
+    )
+    assert base + "countries/index.html" in only_english.xpath('//*[@id="profiles"]//a/@href')
+
+
+def test_the_french_catalogue_links_the_french_quality_report_when_there_is_one() -> None:
+    catalog = make_catalog()
+    _, french = pages(catalog)
+    links = french.xpath('//*[@id="quality"]//a/@href')
+    assert f"releases/{LATEST}/quality/index.html" in links  # no French report yet
+    assert "quality/index.html" in links
+    files = catalog["releases"][0]["files"]
+    files["quality/index.fr.html"] = {"sha256": _digest("fr"), "bytes": 1300}
+    english, french = pages(catalog)
+    links = french.xpath('//*[@id="quality"]//a/@href')
+    assert f"releases/{LATEST}/quality/index.fr.html" in links
+    assert "quality/index.fr.html" in links
+    assert f"releases/{LATEST}/quality/index.fr.html" in french.xpath(
+        '//*[@id="downloads"]//a/@href'
+    )
+    assert "quality/index.fr.html" not in english.xpath("//a/@href")
+
+
+def test_a_language_without_a_catalogue_is_refused() -> None:
+    with pytest.raises(ValueError, match="no translation"):
+        render_index_html(make_catalog(), "xx", ("en", "xx"))
+
+
+def test_the_release_page_in_french() -> None:
+    tables = [("activities", "Activities", 12480, 2_246_400, 748_800)]
+
+    def page(lang: str, **options: Any) -> Any:
+        return lxml.html.document_fromstring(
+            render_release_html(
+                "CD open data",
+                LATEST,
+                "2026-11-28T04:20:00Z",
+                tables,
+                has_quality=True,
+                has_profiles=True,
+                lang=lang,
+                languages=BOTH,
+                **options,
+            )
+        )
+
+    english, french = page("en"), page("fr")
+    assert french.get("lang") == "fr"
+    assert [text(french, "//h1")] == [f"CD open data {LATEST}"]
+    assert [" ".join(h.text_content().split()) for h in french.xpath("//h2")] == [
+        "Cette version",
+        "Tables de données",
+    ]
+    links = french.xpath("//a/@href")
+    assert {"../../index.fr.html", "countries/index.fr.html", "partners/index.fr.html"} <= set(
+        links
+    )
+    assert "quality/index.html" in links  # the quality report is in English only
+    french_quality = page("fr", quality_languages=BOTH).xpath("//a/@href")
+    assert "quality/index.fr.html" in french_quality
+    assert {"../../index.html", "countries/index.html", "quality/index.html"} <= set(
+        english.xpath("//a/@href")
+    )
+    (row,) = french.xpath('//tr[@data-table="activities"]')
+    assert [c.text_content() for c in row.xpath("./td")][1] == format_count(12480, "fr")
+    for tree in (english, french):
+        alternates = tree.xpath('//link[@rel="alternate"][@hreflang]/@href')
+        assert alternates == ["index.html", "index.fr.html"]
+    assert french.xpath('//nav[@class="lang"]//a/@href') == ["index.html"]
+    assert english.xpath('//nav[@class="lang"]//a/@href') == ["index.fr.html"]
 
 
 def distributions(document: dict[str, Any]) -> list[dict[str, Any]]:
