@@ -636,6 +636,7 @@ def publish_release(
                     history=history,
                     inputs=options.quality,
                     now=now,
+                    languages=options.profile_languages,
                 )
                 stopwatch.add("quality report", began)
             if not unchanged and options.profiles is not None:
