@@ -36,12 +36,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from babel import Locale
-
 from publish.formats import number as _number
 from publish.render import (
     DEFAULT_LOCALE,
     available_locales,
+    country_names_in,
     language_links,
     page_name,
     render,
@@ -479,6 +478,13 @@ def _frame(stem: str, kind: str, lang: str, context: PageContext) -> dict[str, A
         "stem": stem,
         "kind": kind,
         "languages": language_links(stem, lang, context.languages),
+        # the catalogue, the release's page and the quality report in the page's language
+        "home": {
+            "catalogue": context.catalogue.removesuffix("index.html") + page_name("index", lang),
+            "release": context.release_root
+            + ("" if lang == DEFAULT_LANGUAGE else page_name("index", lang)),
+            "quality": context.quality.removesuffix("index.html") + page_name("index", lang),
+        },
         "index_page": page_name("index", lang),
         "other_index": f"{context.release_root}{KINDS[other]}/{page_name('index', lang)}",
         "links": {
@@ -613,41 +619,6 @@ def render_all(
     return pages
 
 
-def country_names_in(value: Any, lang: str) -> Any:
-    """``value`` (a profile, or any part of one) with every country's name in ``lang``:
-    CLDR's name of the territory (Babel), as the IATI Country codelist has names in English
-    only; a code CLDR does not know keeps the name it has. English is returned as it is.
-
-    Country names sit in three shapes: ``code`` and ``name`` (a country's profile, the
-    members of a peer group or a shared indicator), ``country_code`` and
-    ``country_name`` (alignment rows, overlapping pairs), and ``key`` and ``label`` in the
-    money ``by_country``."""
-    if lang == DEFAULT_LANGUAGE:
-        return value
-    return _walk(value, Locale.parse(lang).territories, dict)
-
-
 def _records(value: Any, lang: str) -> Any:
     """``value`` with its dicts as :class:`_Record` and its countries named in ``lang``."""
-    territories = {} if lang == DEFAULT_LANGUAGE else Locale.parse(lang).territories
-    return _walk(value, territories, _Record)
-
-
-def _walk(item: Any, territories: Mapping[str, str], kind: type, countries: bool = False) -> Any:
-    if isinstance(item, Mapping):
-        out = kind()
-        for key, inner in item.items():
-            scalar = inner is None or isinstance(inner, str | int | float)
-            out[key] = inner if scalar else _walk(inner, territories, kind, key == "by_country")
-        if not territories:
-            return out
-        for code, name in (("code", "name"), ("country_code", "country_name")):
-            found = territories.get(_text(out.get(code)))
-            if found and isinstance(out.get(name), str) and len(_text(out[code])) == 2:
-                out[name] = found
-        if countries and territories.get(_text(out.get("key"))) and "label" in out:
-            out["label"] = territories[_text(out["key"])]
-        return out
-    if isinstance(item, list | tuple):
-        return [_walk(inner, territories, kind, countries) for inner in item]
-    return item
+    return country_names_in(value, lang, _Record)

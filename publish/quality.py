@@ -79,9 +79,11 @@ def quality_bundle(
     history: Sequence[Mapping[str, Any]] = (),
     inputs: QualityInputs | None = None,
     now: dt.datetime | None = None,
+    languages: Sequence[str] = ("en",),
 ) -> QualityBundle:
     """Every file of the report for the data in ``tables`` (held by ``release``), views of
-    ``con`` with their row numbers (:func:`expectations.quality.build_quality_report`)."""
+    ``con`` with their row numbers (:func:`expectations.quality.build_quality_report`);
+    the pages in each of ``languages`` (``index.html``, ``index.fr.html``...)."""
     inputs = inputs or QualityInputs()
     generated_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     report = build_quality_report(
@@ -105,11 +107,14 @@ def quality_bundle(
         "report.md": render_quality_markdown(report).encode(),
         **docs,
     }
-    frozen = render_quality_site(report, data_docs=bool(docs), release_link="../")
+    frozen = render_quality_site(
+        report, data_docs=bool(docs), release_link="../", languages=languages
+    )
     latest = render_quality_site(
         report,
         data_docs=bool(docs),
         release_link=f"../releases/{release}/" if release else None,
+        languages=languages,
     )
     return QualityBundle(report, {**common, **frozen}, {**common, **latest})
 

@@ -38,7 +38,14 @@ from urllib.parse import urlsplit
 from expectations.quality import FREQUENCIES
 from publish.formats import format_timestamp
 from publish.formats import number as _number
-from publish.render import TEMPLATES, render
+from publish.render import (
+    DEFAULT_LOCALE,
+    TEMPLATES,
+    language_links,
+    page_name,
+    render,
+    translations,
+)
 from publish.site import href
 
 INDEX = "index.html"
@@ -48,6 +55,13 @@ DATA_DOCS = "data-docs/index.html"
 SLUG = re.compile(r"[a-z0-9-]{1,100}")
 MAX_INDEX_FINDINGS = 5
 FOLD_ROWS = 16  # a chart's figures table with more rows than this is folded
+
+
+def N_(message: str) -> str:
+    """``message`` as it is: marks an English text for ``pybabel extract`` (a default
+    keyword); the page translates it (:func:`_translated`) when it shows it."""
+    return message
+
 
 # Okabe–Ito, safe for the common forms of colour blindness.
 OKABE_ITO = {
@@ -63,32 +77,32 @@ OKABE_ITO = {
 
 # (symbol, label, colour) per state; the label is always written next to the colour.
 STATES: dict[str, tuple[str, str, str]] = {
-    "valid": ("✓", "valid", OKABE_ITO["green"]),
-    "invalid": ("!", "invalid", OKABE_ITO["orange"]),
-    "rejected": ("✗", "rejected", OKABE_ITO["vermillion"]),
+    "valid": ("✓", N_("valid"), OKABE_ITO["green"]),
+    "invalid": ("!", N_("invalid"), OKABE_ITO["orange"]),
+    "rejected": ("✗", N_("rejected"), OKABE_ITO["vermillion"]),
 }
 STATE_RANK = {"rejected": 0, "invalid": 1, "valid": 2}
 FRESHNESS: dict[str, tuple[str, str, str]] = {
-    "up_to_date": ("✓", "up to date", OKABE_ITO["green"]),
-    "due": ("◔", "due", OKABE_ITO["yellow"]),
-    "overdue": ("◑", "overdue", OKABE_ITO["orange"]),
-    "delinquent": ("✗", "delinquent", OKABE_ITO["vermillion"]),
-    "unknown": ("?", "unknown", OKABE_ITO["grey"]),
+    "up_to_date": ("✓", N_("up to date"), OKABE_ITO["green"]),
+    "due": ("◔", N_("due"), OKABE_ITO["yellow"]),
+    "overdue": ("◑", N_("overdue"), OKABE_ITO["orange"]),
+    "delinquent": ("✗", N_("delinquent"), OKABE_ITO["vermillion"]),
+    "unknown": ("?", N_("unknown"), OKABE_ITO["grey"]),
 }
 FILE_STATUS: dict[str, tuple[str, str, str]] = {
-    "ok": ("✓", "ok", OKABE_ITO["green"]),
-    "partial": ("◐", "partly accepted", OKABE_ITO["orange"]),
-    "rejected": ("✗", "rejected", OKABE_ITO["vermillion"]),
-    "unchanged": ("=", "unchanged", OKABE_ITO["grey"]),
-    "stale": ("⌛", "stale: fetch failed, last good copy used", OKABE_ITO["orange"]),
+    "ok": ("✓", N_("ok"), OKABE_ITO["green"]),
+    "partial": ("◐", N_("partly accepted"), OKABE_ITO["orange"]),
+    "rejected": ("✗", N_("rejected"), OKABE_ITO["vermillion"]),
+    "unchanged": ("=", N_("unchanged"), OKABE_ITO["grey"]),
+    "stale": ("⌛", N_("stale: fetch failed, last good copy used"), OKABE_ITO["orange"]),
 }
 SEVERITY: dict[str, tuple[str, str, str]] = {
-    "error": ("✗", "error", OKABE_ITO["vermillion"]),
-    "warning": ("!", "warning", OKABE_ITO["orange"]),
+    "error": ("✗", N_("error"), OKABE_ITO["vermillion"]),
+    "warning": ("!", N_("warning"), OKABE_ITO["orange"]),
 }
 CHECK: dict[str, tuple[str, str, str]] = {
-    "passed": ("✓", "passed", OKABE_ITO["green"]),
-    "failed": ("✗", "failed", OKABE_ITO["vermillion"]),
+    "passed": ("✓", N_("passed"), OKABE_ITO["green"]),
+    "failed": ("✗", N_("failed"), OKABE_ITO["vermillion"]),
 }
 BADGES = {
     "check": CHECK,
@@ -118,11 +132,11 @@ COMPLETENESS = (
 COLUMN_GROUPS = (
     (
         "problems",
-        "Records and errors",
+        N_("Records and errors"),
         ("records", "quarantined", "schema-errors", "codelist-errors", "expectation-errors"),
     ),
-    ("completeness", "Completeness", tuple(key.replace("_", "-") for key in COMPLETENESS)),
-    ("flows", "Budgets and traceability", ("forward-budgets", "traceability")),
+    ("completeness", N_("Completeness"), tuple(key.replace("_", "-") for key in COMPLETENESS)),
+    ("flows", N_("Budgets and traceability"), ("forward-budgets", "traceability")),
 )
 
 
@@ -145,26 +159,26 @@ CSP = (
 )
 
 INDEX_NAV = (
-    ("figures", "Figures"),
-    ("contributors", "Contributors"),
-    ("problems", "Problems"),
-    ("files", "Files"),
-    ("tables", "Tables"),
-    ("completeness", "Completeness"),
-    ("trend", "Trend"),
-    ("distributions", "Distributions"),
-    ("quarantine", "Quarantine"),
+    ("figures", N_("Figures")),
+    ("contributors", N_("Contributors")),
+    ("problems", N_("Problems")),
+    ("files", N_("Files")),
+    ("tables", N_("Tables")),
+    ("completeness", N_("Completeness")),
+    ("trend", N_("Trend")),
+    ("distributions", N_("Distributions")),
+    ("quarantine", N_("Quarantine")),
 )
 CONTRIBUTOR_NAV = (
-    ("summary", "Summary"),
-    ("problems", "Problems"),
-    ("files", "Files"),
-    ("completeness", "Completeness"),
-    ("timeliness", "Timeliness"),
-    ("forward-budgets", "Forward budgets"),
-    ("traceability", "Traceability"),
-    ("quarantine", "Quarantine"),
-    ("trend", "Trend"),
+    ("summary", N_("Summary")),
+    ("problems", N_("Problems")),
+    ("files", N_("Files")),
+    ("completeness", N_("Completeness")),
+    ("timeliness", N_("Timeliness")),
+    ("forward-budgets", N_("Forward budgets")),
+    ("traceability", N_("Traceability")),
+    ("quarantine", N_("Quarantine")),
+    ("trend", N_("Trend")),
 )
 
 
@@ -351,8 +365,8 @@ def _contributor_label(contributor: Mapping[str, Any]) -> str:
     return _text(contributor.get("name") or contributor.get("ref") or contributor.get("id"))
 
 
-def _run_label(entry: Mapping[str, Any]) -> str:
-    return _text(entry.get("as_of") or format_timestamp(entry.get("generated_at")) or "?")
+def _run_label(entry: Mapping[str, Any], lang: str = DEFAULT_LOCALE) -> str:
+    return _text(entry.get("as_of") or format_timestamp(entry.get("generated_at"), lang) or "?")
 
 
 def _release_target(release_link: str | None) -> str | None:
@@ -533,37 +547,68 @@ def chart_bars(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------- pages
 
 
-def _page(template: str, **data: Any) -> bytes:
-    """A page of the report: the data every page needs, then the page's own."""
+def _translated(lang: str) -> dict[str, dict[str, tuple[str, str, str]]]:
+    """:data:`BADGES` with their words in ``lang``."""
+    t = translations(lang)
+    return {
+        group: {
+            key: (symbol, t.gettext(label), colour)
+            for key, (symbol, label, colour) in known.items()
+        }
+        for group, known in BADGES.items()
+    }
+
+
+def _page(template: str, lang: str, nav: Sequence[tuple[str, str]], **data: Any) -> bytes:
+    """A page of the report in ``lang``: the data every page needs, then the page's own."""
+    t = translations(lang)
     return render(
         template,
+        locale=lang,
         csp=CSP,
-        badges=BADGES,
+        badges=_translated(lang),
         completeness=[{"key": key, "column": key.replace("_", "-")} for key in COMPLETENESS],
         fold_rows=FOLD_ROWS,
+        nav=[(key, t.gettext(text)) for key, text in nav],
         column_groups=[
             {
                 "key": group,
-                "label": label,
+                "label": t.gettext(label),
                 "hidden": [k for other, _, keys in COLUMN_GROUPS if other != group for k in keys],
             }
             for group, label, _ in COLUMN_GROUPS
         ]
-        + [{"key": "all", "label": "All columns", "hidden": []}],
+        + [{"key": "all", "label": t.gettext("All columns"), "hidden": []}],
         **data,
     ).encode()
 
 
-def _common(report: Mapping[str, Any], release: str | None) -> dict[str, Any]:
+def _release_page(release: str | None, lang: str) -> str | None:
+    """The release's own page in ``lang``: its folder in English (the catalogue's index),
+    ``index.{lang}.html`` in it in another language (published in the same languages)."""
+    if not release or lang == DEFAULT_LOCALE or not release.endswith("/"):
+        return release
+    return release + page_name("index", lang)
+
+
+def _contributor_href(slug: str | None, lang: str) -> str | None:
+    return href(CONTRIBUTORS_DIR, page_name(slug, lang)) if slug else None
+
+
+def _common(report: Mapping[str, Any], release: str | None, lang: str) -> dict[str, Any]:
     return {
         "as_of": report.get("as_of"),
         "generated_at": report.get("generated_at"),
         "version": report.get("release"),
         "release": release,
+        "release_page": _release_page(release, lang),
+        "index_page": page_name("index", lang),
     }
 
 
-def _contributor_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> list[dict[str, Any]]:
+def _contributor_rows(
+    report: Mapping[str, Any], pages: Mapping[str, str], lang: str
+) -> list[dict[str, Any]]:
     rows = []
     for contributor in _contributors(report):
         ident = _text(contributor.get("id"))
@@ -578,7 +623,7 @@ def _contributor_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> li
                 "id": ident,
                 "kind": contributor.get("kind"),
                 "name": name,
-                "href": href(CONTRIBUTORS_DIR, f"{slug}.html") if slug else None,
+                "href": _contributor_href(slug, lang),
                 "ref": ref if ref and ref != name else None,
                 "state": state,
                 "rank": STATE_RANK.get(_text(state), ""),
@@ -600,7 +645,9 @@ def _contributor_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> li
     return rows
 
 
-def _file_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> list[dict[str, Any]]:
+def _file_rows(
+    report: Mapping[str, Any], pages: Mapping[str, str], lang: str
+) -> list[dict[str, Any]]:
     by_id: dict[str, Mapping[str, Any]] = {}
     for contributor in _contributors(report):
         by_id.setdefault(_text(contributor.get("id")), contributor)
@@ -614,7 +661,7 @@ def _file_rows(report: Mapping[str, Any], pages: Mapping[str, str]) -> list[dict
             who.append(
                 {
                     "label": _contributor_label(known) if known else key,
-                    "href": href(CONTRIBUTORS_DIR, f"{slug}.html") if slug else None,
+                    "href": _contributor_href(slug, lang),
                 }
             )
         findings = _mappings(entry.get("findings"))
@@ -665,34 +712,40 @@ def _table_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _runs(trend: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{"label": _run_label(entry), "release": entry.get("release")} for entry in trend]
+def _runs(trend: Sequence[Mapping[str, Any]], lang: str) -> list[dict[str, Any]]:
+    return [{"label": _run_label(entry, lang), "release": entry.get("release")} for entry in trend]
 
 
-def _trend_data(report: Mapping[str, Any]) -> dict[str, Any] | None:
+def _trend_data(report: Mapping[str, Any], lang: str) -> dict[str, Any] | None:
     trend = _trend(report)
     if not trend:
         return None
-    runs = _runs(trend)
+    t = translations(lang)
+    runs = _runs(trend, lang)
     labels = [run["label"] for run in runs]
     overall = [_mapping(entry.get("overall")) for entry in trend]
     counts = [_mapping(entry.get("state_counts")) for entry in overall]
     states = [
-        {"key": state, "legend": label, "colour": colour, "figures": [c.get(state) for c in counts]}
+        {
+            "key": state,
+            "legend": t.gettext(label),
+            "colour": colour,
+            "figures": [c.get(state) for c in counts],
+        }
         for state, (_, label, colour) in STATES.items()
     ]
     quarantined = [entry.get("records_quarantined") for entry in overall]
     errors = [
-        {"key": key, "legend": name, "figures": [entry.get(key) for entry in overall]}
+        {"key": key, "legend": t.gettext(name), "figures": [entry.get(key) for entry in overall]}
         for key, name in (
-            ("schema_errors", "schema errors"),
-            ("codelist_errors", "codelist errors"),
-            ("expectation_errors", "expectation errors"),
+            ("schema_errors", N_("schema errors")),
+            ("codelist_errors", N_("codelist errors")),
+            ("expectation_errors", N_("expectation errors")),
         )
     ]
     quarantine_series = {
         "key": "records_quarantined",
-        "legend": "records quarantined",
+        "legend": t.gettext("records quarantined"),
         "colour": OKABE_ITO["orange"],
         "figures": quarantined,
     }
@@ -708,20 +761,31 @@ def _trend_data(report: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _distributions(report: Mapping[str, Any]) -> dict[str, Any]:
+def _distributions(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    t = translations(lang)
     contributors = _contributors(report)
     states, fresh = _state_counts(contributors), _freshness_counts(contributors)
     settings = list(_mapping(_mapping(report.get("settings")).get("freshness")).items())
     return {
         "validity": chart_bars(
             [
-                {"key": key, "label": label, "value": float(states[key]), "colour": colour}
+                {
+                    "key": key,
+                    "label": t.gettext(label),
+                    "value": float(states[key]),
+                    "colour": colour,
+                }
                 for key, (_, label, colour) in STATES.items()
             ]
         ),
         "freshness": chart_bars(
             [
-                {"key": key, "label": label, "value": float(fresh[key]), "colour": colour}
+                {
+                    "key": key,
+                    "label": t.gettext(label),
+                    "value": float(fresh[key]),
+                    "colour": colour,
+                }
                 for key, (_, label, colour) in FRESHNESS.items()
                 if key != "unknown" or fresh[key]
             ]
@@ -730,13 +794,19 @@ def _distributions(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _quarantine(figures: Mapping[str, Any]) -> dict[str, Any]:
+def _severity(value: object, lang: str) -> str:
+    """A severity in words (the code itself when it is not one)."""
+    known = SEVERITY.get(_text(value))
+    return translations(lang).gettext(known[1]) if known else _text(value)
+
+
+def _quarantine(figures: Mapping[str, Any], lang: str) -> dict[str, Any]:
     rules = _rules(_by_rule(figures))
     chart = chart_bars(
         [
             {
                 "key": f"{_text(rule['rule'])}:{_text(rule['severity'])}",
-                "label": f"{_text(rule['rule'])} ({_text(rule['severity'])})",
+                "label": f"{_text(rule['rule'])} ({_severity(rule['severity'], lang)})",
                 "value": rule["rows"],
                 "colour": OKABE_ITO["vermillion" if rule["severity"] == "error" else "orange"],
             }
@@ -747,35 +817,46 @@ def _quarantine(figures: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_index(
-    report: Mapping[str, Any], *, data_docs: bool = False, release_link: str | None = None
+    report: Mapping[str, Any],
+    *,
+    data_docs: bool = False,
+    release_link: str | None = None,
+    lang: str = DEFAULT_LOCALE,
+    languages: Iterable[str] = (),
 ) -> bytes:
-    """``index.html``: the overall report for the secretariat."""
+    """``index.html`` (``index.{lang}.html``): the overall report for the secretariat, in
+    ``lang``, linking its versions in ``languages`` (none when only ``lang``)."""
+    t = translations(lang)
     pages = _pages(report)
     release = _release_target(release_link)
     contributors = _contributors(report)
     overall = _mapping(report.get("overall"))
-    year = _text(report.get("as_of"))[:4] or "this year"
+    year = _text(report.get("as_of"))[:4] or t.gettext("this year")
+    title = t.gettext("Data-quality report %(date)s") % {"date": _text(report.get("as_of"))}
     return _page(
         "quality_index.html",
-        title=f"Data-quality report {_text(report.get('as_of'))}".strip(),
-        description="How good the Capacity Development Compact's data is, contributor by "
-        "contributor.",
+        lang,
+        INDEX_NAV,
+        title=title.strip(),
+        description=t.gettext(
+            "How good the Capacity Development Compact's data is, contributor by contributor."
+        ),
         root="",
-        nav=INDEX_NAV,
+        languages=language_links("index", lang, languages),
         data_docs=DATA_DOCS if data_docs else None,
-        **_common(report, release),
+        **_common(report, release, lang),
         overall=_block(overall),
         states=_state_counts(contributors),
         fresh=_freshness_counts(contributors),
         unaccounted=_unaccounted(_validity(overall)),
         year=year,
-        contributors=_contributor_rows(report, pages),
+        contributors=_contributor_rows(report, pages, lang),
         problems=_mappings(report.get("problems")),
-        files=_file_rows(report, pages),
+        files=_file_rows(report, pages, lang),
         tables=_table_rows(report),
-        trend=_trend_data(report),
-        distributions=_distributions(report),
-        quarantine=_quarantine(overall),
+        trend=_trend_data(report, lang),
+        distributions=_distributions(report, lang),
+        quarantine=_quarantine(overall, lang),
     )
 
 
@@ -879,19 +960,20 @@ def _thresholds(timeliness: Mapping[str, Any]) -> str | dict[str, int] | None:
     return {"due": due, "overdue": overdue, "delinquent": delinquent}
 
 
-def _their_trend(report: Mapping[str, Any], ident: str) -> dict[str, Any] | None:
+def _their_trend(report: Mapping[str, Any], ident: str, lang: str) -> dict[str, Any] | None:
     trend = _trend(report)
     entries = [_mapping(_mapping(entry.get("contributors")).get(ident)) for entry in trend]
     if not any(entries):
         return None
-    runs = _runs(trend)
+    t = translations(lang)
+    runs = _runs(trend, lang)
     series = [
-        {"key": key, "legend": name, "figures": [entry.get(key) for entry in entries]}
+        {"key": key, "legend": t.gettext(name), "figures": [entry.get(key) for entry in entries]}
         for key, name in (
-            ("records_quarantined", "records quarantined"),
-            ("schema_errors", "schema errors"),
-            ("codelist_errors", "codelist errors"),
-            ("expectation_errors", "expectation errors"),
+            ("records_quarantined", N_("records quarantined")),
+            ("schema_errors", N_("schema errors")),
+            ("codelist_errors", N_("codelist errors")),
+            ("expectation_errors", N_("expectation errors")),
         )
     ]
     return {
@@ -908,11 +990,16 @@ def render_contributor(
     *,
     data_docs: bool = False,
     release_link: str | None = None,
+    lang: str = DEFAULT_LOCALE,
+    languages: Iterable[str] = (),
 ) -> bytes:
-    """``contributors/{slug}.html``: one contributor's page, understandable on its own."""
+    """``contributors/{slug}.html`` (``{slug}.{lang}.html``): one contributor's page in
+    ``lang``, understandable on its own, linking its versions in ``languages``."""
+    t = translations(lang)
     release = _release_target(release_link)
     release = _from_subfolder(release) if release else None
     ident = _text(contributor.get("id"))
+    slug = _pages(report).get(ident) or safe_slug(contributor.get("slug"))
     figures = _figures(contributor)
     timeliness = _timeliness(figures)
     kind = contributor.get("kind")
@@ -922,13 +1009,17 @@ def render_contributor(
     frequency = timeliness.get("frequency")
     return _page(
         "quality_contributor.html",
-        title=f"{name}: data-quality report {as_of}",
-        description=f"Data-quality report for {name}, a contributor to the Capacity "
-        "Development Compact.",
+        lang,
+        CONTRIBUTOR_NAV,
+        title=t.gettext("%(name)s: data-quality report %(date)s") % {"name": name, "date": as_of},
+        description=t.gettext(
+            "Data-quality report for %(name)s, a contributor to the Capacity Development Compact."
+        )
+        % {"name": name},
         root="../",
-        nav=CONTRIBUTOR_NAV,
+        languages=language_links(slug, lang, languages) if slug else [],
         data_docs="../" + DATA_DOCS if data_docs else None,
-        **_common(report, release),
+        **_common(report, release, lang),
         contributor=contributor,
         name=name,
         kind=kind,
@@ -944,30 +1035,47 @@ def render_contributor(
             | {"current": key == frequency}
             for key, (due, overdue, delinquent) in HDX_THRESHOLDS.items()
         ],
-        trend=_their_trend(report, ident),
+        trend=_their_trend(report, ident, lang),
     )
 
 
 def render_quality_site(
-    report: Mapping[str, Any], *, data_docs: bool = False, release_link: str | None = None
+    report: Mapping[str, Any],
+    *,
+    data_docs: bool = False,
+    release_link: str | None = None,
+    languages: Iterable[str] = (DEFAULT_LOCALE,),
 ) -> dict[str, bytes]:
-    """The quality website: ``{relative path: content}``.
+    """The quality website: ``{relative path: content}``, in each of ``languages``.
 
     ``index.html`` is the overall report; ``contributors/{slug}.html`` one page per
     contributor whose ``slug`` is made of ``[a-z0-9-]`` (others get no page and
-    no link). ``data_docs`` links ``data-docs/index.html`` (the Great Expectations
-    Data Docs, published next to these pages); ``release_link`` is the release
-    folder holding the data, relative to ``index.html`` (e.g.
+    no link). In another language than English, ``index.{lang}.html`` and
+    ``contributors/{slug}.{lang}.html``; every page links its other languages and links
+    the report's pages in its own. ``data_docs`` links ``data-docs/index.html`` (the
+    Great Expectations Data Docs, published next to these pages); ``release_link`` is the
+    release folder holding the data, relative to ``index.html`` (e.g.
     ``../releases/2026.11.28/``) or an http(s) URL. Same report, same bytes.
     """
-    site = {INDEX: render_index(report, data_docs=data_docs, release_link=release_link)}
+    codes = tuple(dict.fromkeys(languages)) or (DEFAULT_LOCALE,)
+    for lang in codes:
+        translations(lang)  # an unknown language is refused before anything is rendered
+    options: dict[str, Any] = {
+        "data_docs": data_docs,
+        "release_link": release_link,
+        "languages": codes,
+    }
+    site: dict[str, bytes] = {}
     pages = _pages(report)
-    for contributor in _contributors(report):
-        ident = _text(contributor.get("id"))
-        slug = pages.get(ident)
-        if slug is None or f"{CONTRIBUTORS_DIR}/{slug}.html" in site:
-            continue
-        site[f"{CONTRIBUTORS_DIR}/{slug}.html"] = render_contributor(
-            report, contributor, data_docs=data_docs, release_link=release_link
-        )
+    for lang in codes:
+        site[page_name("index", lang)] = render_index(report, lang=lang, **options)
+        done: set[str] = set()
+        for contributor in _contributors(report):
+            slug = pages.get(_text(contributor.get("id")))
+            if slug is None or slug in done:
+                continue
+            done.add(slug)
+            site[f"{CONTRIBUTORS_DIR}/{page_name(slug, lang)}"] = render_contributor(
+                report, contributor, lang=lang, **options
+            )
     return site

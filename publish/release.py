@@ -652,6 +652,7 @@ def publish_release(
                     history=history,
                     inputs=options.quality,
                     now=now,
+                    languages=options.languages,
                 )
                 stopwatch.add("quality report", began)
             if not unchanged and options.profiles is not None:

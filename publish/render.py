@@ -17,7 +17,7 @@ messages). Python builds plain data (dicts, lists, strings, numbers) and calls
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache, partial
 from importlib.resources import files
@@ -74,6 +74,44 @@ def language_links(stem: str, lang: str, languages: Iterable[str]) -> list[dict[
         }
         for code in codes
     ]
+
+
+def country_names_in(value: Any, lang: str, kind: type = dict) -> Any:
+    """``value`` (a profile, a catalogue, or any part of one; its mappings rebuilt as
+    ``kind``) with every country's name in ``lang``: CLDR's name of the territory (Babel),
+    as the IATI Country codelist has names in English only; a code CLDR does not know keeps
+    the name it has. English names stay as they are.
+
+    Country names sit in three shapes: ``code`` and ``name`` (a country's profile, the
+    members of a peer group or a shared indicator, the catalogue's profiles),
+    ``country_code`` and ``country_name`` (alignment rows, overlapping pairs, the
+    catalogue's countries), and ``key`` and ``label`` in the money ``by_country``."""
+    territories = {} if lang == DEFAULT_LOCALE else Locale.parse(lang).territories
+    return _walk(value, territories, kind)
+
+
+def _walk(item: Any, territories: Mapping[str, str], kind: type, countries: bool = False) -> Any:
+    if isinstance(item, Mapping):
+        out = kind()
+        for key, inner in item.items():
+            scalar = inner is None or isinstance(inner, str | int | float)
+            out[key] = inner if scalar else _walk(inner, territories, kind, key == "by_country")
+        if not territories:
+            return out
+        for code, name in (("code", "name"), ("country_code", "country_name")):
+            found = territories.get(_plain(out.get(code)))
+            if found and isinstance(out.get(name), str) and len(_plain(out[code])) == 2:
+                out[name] = found
+        if countries and territories.get(_plain(out.get("key"))) and "label" in out:
+            out["label"] = territories[_plain(out["key"])]
+        return out
+    if isinstance(item, list | tuple):
+        return [_walk(inner, territories, kind, countries) for inner in item]
+    return item
+
+
+def _plain(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 @cache

@@ -24,7 +24,14 @@ from babel.numbers import format_percent
 
 from publish.formats import blank as _blank
 from publish.formats import number as _number
-from publish.render import DEFAULT_LOCALE, language_links, page_name, render, translations
+from publish.render import (
+    DEFAULT_LOCALE,
+    country_names_in,
+    language_links,
+    page_name,
+    render,
+    translations,
+)
 
 DATA_FORMATS = ("csv", "parquet")
 MEDIA_TYPES = {
@@ -594,6 +601,7 @@ def render_index_html(
     languages the catalogue is published in, linked from the page (hreflang and the
     language switch); with one language the page has neither."""
     translations(lang)  # an unknown language is refused before anything is rendered
+    catalog = country_names_in(catalog, lang)  # CLDR's names in French (Sénégal)
     latest = latest_release(catalog)
     return render(
         "index.html",

@@ -47,6 +47,8 @@ PAGES = (
     ("catalogue-fr", "index.fr.html"),
     ("quality-report", "quality/index.html"),
     ("quality-contributor", "quality/contributors/publisher-xm-dac-46004.html"),
+    ("quality-report-fr", "quality/index.fr.html"),
+    ("quality-contributor-fr", "quality/contributors/publisher-xm-dac-46004.fr.html"),
     ("country-en", "releases/{version}/countries/GH.html"),
     ("country-fr", "releases/{version}/countries/GH.fr.html"),
     ("partner-en", "releases/{version}/partners/XM-A.html"),
@@ -57,13 +59,14 @@ PAGES = (
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A published folder with a release of the small compact (catalogue and profiles in
-    English and French) and the quality report of the sample report."""
+    English and French) and the quality report of the sample report (in both too)."""
     root = tmp_path_factory.mktemp("publish")
     release = publish_golden(root, tmp_path_factory.mktemp("tables"))
     quality = root / "quality"
     shutil.rmtree(quality, ignore_errors=True)
     link = f"../releases/{release.name}/"
-    for name, content in render_quality_site(sample_report(), release_link=link).items():
+    site = render_quality_site(sample_report(), release_link=link, languages=("en", "fr"))
+    for name, content in site.items():
         (quality / name).parent.mkdir(parents=True, exist_ok=True)
         (quality / name).write_bytes(content)
     (root / "version.txt").write_text(release.name, encoding="utf-8")

@@ -1011,3 +1011,184 @@ def test_records_neither_accepted_nor_quarantined_are_shown_as_a_problem() -> No
     (tile,) = index.xpath('//dd[@data-figure="records_unaccounted"]')
     assert tile.text_content() == "1"
     assert "problem" in tile.getparent().get("class").split()
+
+
+# ------------------------------------------------------------------ languages
+
+NBSP = "\u00a0"
+
+
+@pytest.fixture(scope="module")
+def bilingual() -> dict[str, bytes]:
+    return render_quality_site(
+        sample_report(),
+        data_docs=True,
+        release_link="../releases/2026.11.28/",
+        languages=("en", "fr"),
+    )
+
+
+def test_every_page_in_every_language(bilingual: dict[str, bytes]) -> None:
+    english = render_quality_site(sample_report())
+    assert sorted(bilingual) == sorted(
+        [*english, *(path.removesuffix(".html") + ".fr.html" for path in english)]
+    )
+    for path, content in bilingual.items():
+        assert parse(content).get("lang") == ("fr" if path.endswith(".fr.html") else "en")
+
+
+def test_english_alone_has_no_language_links(site: dict[str, bytes]) -> None:
+    for content in site.values():
+        tree = parse(content)
+        assert not tree.xpath("//link[@hreflang]")
+        assert not tree.xpath('//nav[@class="lang"]')
+
+
+def test_the_languages_link_each_other(bilingual: dict[str, bytes]) -> None:
+    for stem in ("index", "contributors/publisher-xm-dac-46004", "contributors/country-ke"):
+        name = stem.rsplit("/", 1)[-1]
+        for lang, path in (("en", f"{stem}.html"), ("fr", f"{stem}.fr.html")):
+            tree = parse(bilingual[path])
+            alternates = {
+                link.get("hreflang"): link.get("href")
+                for link in tree.xpath('//link[@rel="alternate"]')
+            }
+            assert alternates == {"en": f"{name}.html", "fr": f"{name}.fr.html"}
+            (switch,) = tree.xpath('//nav[@class="lang"]')
+            other = "fr" if lang == "en" else "en"
+            assert switch.xpath(".//a/@hreflang") == [other]
+            assert switch.xpath(".//a/@href") == [alternates[other]]
+            assert switch.xpath(".//*[@aria-current]/@lang") == [lang]
+
+
+def test_french_pages_link_french_pages(bilingual: dict[str, bytes]) -> None:
+    index = parse(bilingual["index.fr.html"])
+    pages = index.xpath('//table[@id="contributors-table"]//a/@href')
+    assert pages
+    assert all(href.endswith(".fr.html") for href in pages)
+    assert set(pages) <= set(bilingual)
+    files = index.xpath('//table[@id="files-table"]//a/@href')
+    assert files
+    assert all(href.endswith(".fr.html") for href in files)
+    english = parse(bilingual["index.html"])
+    assert all(
+        not href.endswith(".fr.html")
+        for href in english.xpath('//table[@id="contributors-table"]//a/@href')
+    )
+    page = parse(bilingual["contributors/publisher-xm-dac-46004.fr.html"])
+    assert page.xpath('//p[@class="back"]/a/@href') == ["../index.fr.html"]
+    # Data Docs and the data stay as they are; the release's page is its French one.
+    assert page.xpath('//a[@id="data-docs-link"]/@href') == ["../data-docs/index.html"]
+    assert page.xpath('//a[@id="release"]/@href') == ["../../releases/2026.11.28/index.fr.html"]
+    assert index.xpath('//a[@id="release"]/@href') == ["../releases/2026.11.28/index.fr.html"]
+    assert "../releases/2026.11.28/data/quarantine.csv" in index.xpath("//a/@href")
+
+
+def test_french_index(bilingual: dict[str, bytes]) -> None:
+    index = parse(bilingual["index.fr.html"])
+    english = parse(bilingual["index.html"])
+    assert text(index, "//h1") == "Rapport sur la qualité des données"
+    assert text(index, "//head/title") == "Rapport sur la qualité des données 2026-11-28"
+    assert texts(index, '//section[@id="figures"]//h3') == [
+        "Contributeurs par état",
+        "Fichiers et enregistrements",
+        "Actualité",
+    ]
+    assert "Problèmes à corriger (tout le Compact)" in texts(index, "//h2")
+    # the same figures as in English
+    tiles = "//dd[@data-figure]"
+    assert texts(index, tiles) == texts(english, tiles)
+    (row,) = index.xpath(f'//tr[@data-contributor="{ADB}"]')
+
+    def cell(key: str) -> str:
+        return " ".join(row.xpath(f'./*[@data-col="{key}"]')[0].text_content().split())
+
+    assert cell("kind") == "Éditeur IITA"
+    assert cell("state") == "! non valide"
+    assert cell("freshness") == "◔ à mettre à jour 119 jours"
+    # shares and counts through Babel: decimal comma, no-break space before %
+    assert cell("activities-with-sector") == f"72,1{NBSP}% 31 sur 43".replace(NBSP, " ")
+    sector = row.xpath('./*[@data-col="activities-with-sector"]')[0].text_content()
+    assert f"72,1{NBSP}%" in sector
+    assert text(index, '//table[@id="contributors-table"]/caption') == "4 contributeurs"
+    assert "Choisissez les colonnes" in index.text_content()
+    labels = texts(index, '//fieldset[@class="columns"]/label')
+    assert labels == [
+        "Enregistrements et erreurs",
+        "Complétude",
+        "Budgets et traçabilité",
+        "Toutes les colonnes",
+    ]
+    (nav,) = index.xpath('//nav[@aria-label="Rubriques"]')
+    assert nav.xpath(".//a/text()")[0] == "Chiffres clés"
+    (rejected,) = index.xpath('//div[@id="rejected-files"]/h3')
+    assert rejected.text_content() == "1 fichier rejeté"
+    chart = index.xpath('//svg[@id="chart-validity"]')[0]
+    assert chart.xpath("./*[local-name()='title']/text()") == ["Contributeurs par état de validité"]
+    assert "valide" in chart.xpath(".//*[local-name()='text']/text()")
+    # validator messages and rule ids are data: as they are
+    assert "Sector code 99999 is not in the DAC 5-digit codelist" in index.text_content()
+    footer = text(index, "//footer")
+    assert footer.startswith("Produit par cdcompact à partir de report.json")
+
+
+def test_french_contributor_page(bilingual: dict[str, bytes]) -> None:
+    page = parse(bilingual["contributors/publisher-xm-dac-46004.fr.html"])
+    english = parse(bilingual["contributors/publisher-xm-dac-46004.html"])
+    assert text(page, "//h1") == "Asian Development Bank"
+    assert text(page, '//*[@id="kind"]') == "Éditeur IITA"
+    assert text(page, '//*[@id="state"]') == "! non valide"
+    assert text(page, '//*[@id="summary-h"]') == "Résumé"
+    points = texts(page, '//ul[@id="summary-points"]/li')
+    # texts() reads a no-break space as a space; French typography is checked on the bytes
+    assert points[0].startswith("Vos données sont non valides : ")
+    raw = bilingual["contributors/publisher-xm-dac-46004.fr.html"].decode()
+    assert f"non valides</strong>{NBSP}: une partie" in raw
+    assert (
+        "41 enregistrements sur 43 ont été acceptés ; 2 ont été mis en quarantaine (non acceptés)."
+    ) in points
+    assert "12 activités sur 43 n'ont pas de secteur." in points
+    assert "1 indicateur de résultats sur 4 n'a pas de situation de référence ou de cible." in (
+        points
+    )
+    assert "14 activités en cours sur 20 ont un budget pour 2026." in points
+    assert text(page, '//*[@id="frequency"]') == "chaque trimestre"
+    assert text(page, '//*[@id="age"]') == "119 jours"
+    assert text(page, '//*[@id="freshness-state"]') == "◔ à mettre à jour"
+    explained = text(page, '//*[@id="freshness-explained"]')
+    assert "à jour pendant 0 à 89 jours" in explained
+    (sector,) = page.xpath(
+        '//table[@id="completeness-table"]//tr[@data-item="activities_with_sector"]'
+    )
+    assert texts(sector, "./td") == ["31", "43", "72,1 %"]
+    assert f"72,1{NBSP}%" in sector.text_content()
+    years = page.xpath('//table[@id="forward-table"]/tbody/tr')
+    assert texts(years[0], "./*") == ["2026", "14", "20", "70,0 %", "17,5 millions USD"]
+    (block,) = page.xpath('//div[@class="file"]')
+    assert "codelist:Sector (erreur) 2" in block.text_content()
+    assert texts(block, ".//dd")[-2:] == [
+        "1 erreur, 0 avertissement (IATI 2.03)",
+        "1 erreur, 0 avertissement",
+    ]
+    # the findings are data: the validator's English message, the rule id
+    finding = block.xpath(".//table//tbody/tr")[0]
+    assert "xsd:SCHEMAV_CVC_DATATYPE_VALID_1_2_1" in finding.text_content()
+    assert "is not a valid value of the atomic type" in finding.text_content()
+    # the same figures as in English
+    tiles = "//dd[@data-figure]"
+    assert texts(page, tiles) == texts(english, tiles)
+    trend = '//table[@data-chart="chart-contributor-trend"]/tbody/tr/td[4]'
+    assert texts(page, trend) == texts(english, trend)
+
+
+def test_an_unknown_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="no translation"):
+        render_quality_site(sample_report(), languages=("en", "xx"))
+
+
+def test_the_sort_script_is_allowed_in_every_language(bilingual: dict[str, bytes]) -> None:
+    for content in bilingual.values():
+        tree = parse(content)
+        (csp,) = tree.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')
+        assert csp == CSP
+        assert tree.xpath("//script/text()") == [SORT_SCRIPT]

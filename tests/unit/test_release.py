@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import frictionless
+import lxml.html
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -131,6 +133,26 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir
     for name in ("index.html", "dcat.jsonld", "data-dictionary.md"):
         assert (tmp_path / "publish" / name).is_file()
     assert "First release" in (release / "CHANGELOG.md").read_text()
+
+
+def test_the_quality_report_is_in_every_language_of_the_pages(
+    tmp_path: Path, tables_dir: Path
+) -> None:
+    """The release's report and tonight's at the root: every page in English and French."""
+    options = dataclasses.replace(OPTIONS, languages=("en", "fr"))
+    target = LocalTarget(tmp_path / "publish")
+    outcome = publish_release(stored(demo_tables(), tables_dir), target, options, now=NOW)
+    assert outcome.status == "published"
+    root = tmp_path / "publish"
+    for quality in (root / "releases" / "2026.11.28" / "quality", root / "quality"):
+        assert (quality / "index.html").is_file(), quality
+        french = lxml.html.fromstring((quality / "index.fr.html").read_bytes())
+        assert french.get("lang") == "fr"
+        assert french.xpath('//link[@rel="alternate"]/@hreflang') == ["en", "fr"]
+        names = [p.name for p in (quality / "contributors").glob("*.html")]
+        english = {n.removesuffix(".html") for n in names if not n.endswith(".fr.html")}
+        assert english
+        assert {n.removesuffix(".fr.html") for n in names if n.endswith(".fr.html")} == english
 
 
 def test_release_loads_in_pandas_through_frictionless_and_with_pyarrow(

@@ -689,6 +689,24 @@ def test_the_french_catalogue_links_to_the_french_profiles() -> None:
     assert base + "countries/index.html" in only_english.xpath('//*[@id="profiles"]//a/@href')
 
 
+def test_the_french_catalogue_names_countries_in_french() -> None:
+    """The IATI Country codelist names countries in English only; French pages take
+    CLDR's names (as the French profiles do), English pages keep the codelist's."""
+    catalog = with_profiles(make_catalog(), ["en", "fr"])
+    for row in catalog["releases"][0]["countries"]:
+        row["country_name"] = {"NP": "Nepal", "SV": "El Salvador"}.get(row["country_code"])
+    catalog["releases"][0]["profiles"]["countries"][1]["name"] = "Kenya"
+    english, french = pages(catalog)
+
+    def names(tree: Any) -> list[str]:
+        return [exact(th) for th in tree.xpath('//table[@id="country-table"]//th[@scope="row"]')]
+
+    assert any("Nepal" in name for name in names(english)), names(english)
+    assert any("Népal" in name for name in names(french)), names(french)
+    assert any("Salvador" in name and "El " not in name for name in names(french))
+    assert not any("Népal" in name for name in names(english))
+
+
 def test_the_french_catalogue_links_the_french_quality_report_when_there_is_one() -> None:
     catalog = make_catalog()
     _, french = pages(catalog)

@@ -35,7 +35,13 @@ def _used() -> dict[str | tuple[str, str], list[str]]:
         ROOT / "publish",
         method_map,
         options,
-        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)},
+        keywords={
+            "_": None,
+            "gettext": None,
+            "N_": None,  # a text marked for translation, translated where it is shown
+            "ngettext": (1, 2),
+            "pgettext": ((1, "c"), 2),
+        },
     ):
         ids = [message] if isinstance(message, str) else [m for m in message if m]
         for msgid in ids:
