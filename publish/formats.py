@@ -160,8 +160,10 @@ def format_bytes(value: object, locale: str = "en") -> str:
         if parsed >= size:
             amount = _exact(parsed / size)
             return format_unit(amount, unit, length="short", format="#,##0.0", locale=locale)
-    # CLDR's short English name of a byte is "byte"; the SI symbol reads as the rest do.
-    return f"{_apply(locale, 0, False, round(parsed))} B"
+    if _locale(locale).language == "en":
+        # CLDR's short English name of a byte is "byte"; the SI symbol reads as kB and MB do.
+        return f"{_apply(locale, 0, False, round(parsed))} B"
+    return format_unit(round(parsed), "digital-byte", length="short", locale=locale)  # 785 o
 
 
 def _moment(value: object) -> datetime | None:

@@ -48,6 +48,8 @@ def test_french_figures_come_from_cldr() -> None:
     assert format_share(0.6693, "fr") == f"66,9{NBSP}%"
     assert format_plain(1982577.14, "fr") == f"1{NNBSP}982{NNBSP}577,14"
     assert format_bytes(2_246_400, "fr") == f"2,2{NNBSP}Mo"
+    assert format_bytes(785, "fr") == f"785{NNBSP}o"
+    assert format_bytes(785) == "785 B"
     assert format_date("2026-11-28T04:20:00Z", "fr", "d MMMM y") == "28 novembre 2026"
 
 
