@@ -116,6 +116,8 @@ class SubmissionSettings:
 
     inbox_target: str  # local | s3
     inbox_dir: Path
+    #: Submissions copied into an empty inbox on the first run (the demo's), or None.
+    seed_dir: Path | None
     s3_bucket: str | None
     s3_prefix: str
     s3_endpoint_url: str | None
@@ -342,7 +344,10 @@ class RunSection(_Section):
 class SubmissionsSection(_Section):
     target: Literal["local", "s3"] = "local"
     inbox: str = "var/inbox"
+    seed: str | None = None
     s3: S3Section = S3Section()
+
+    _blanks = field_validator("seed", mode="before")(_blank)
 
     @model_validator(mode="after")
     def _bucket(self) -> SubmissionsSection:
@@ -508,6 +513,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "CDCOMPACT_PUBLISH_DIR": ("publish", "local_dir"),
     "CDCOMPACT_S3_ENDPOINT_URL": ("publish", "s3", "endpoint_url"),
     "CDCOMPACT_INBOX_DIR": ("submissions", "inbox"),
+    "CDCOMPACT_SUBMISSIONS_SEED": ("submissions", "seed"),
     "CDCOMPACT_IATI_SCHEMAS": ("reference", "iati_schemas"),
     "CDCOMPACT_DUCKDB_MEMORY_LIMIT": ("warehouse", "memory_limit"),
     "CDCOMPACT_DUCKDB_TEMP_DIR": ("warehouse", "temp_directory"),
@@ -785,6 +791,7 @@ def load_settings(
         submissions=SubmissionSettings(
             inbox_target=config.submissions.target,
             inbox_dir=_resolve(root, config.submissions.inbox),
+            seed_dir=_resolve(root, config.submissions.seed) if config.submissions.seed else None,
             s3_bucket=inbox_s3.bucket,
             s3_prefix=inbox_s3.prefix or "",
             s3_endpoint_url=inbox_s3.endpoint_url,

@@ -25,7 +25,7 @@ import dagster as dg
 from assets.harmonise.store import tables_dir
 from assets.iati.fetching import last_run, preflight
 from assets.settings import ConfigError, Settings, load_settings
-from assets.submissions.intake import pending
+from assets.submissions.intake import pending, seed_inbox
 from pipelines.alerts import alert_on_run
 from pipelines.definitions import build_definitions
 from pipelines.iati import FETCH_STATUSES
@@ -73,6 +73,12 @@ def run_nightly(
     assert isinstance(compact, CompactConfig)
 
     clock = time.monotonic()
+    seeded = seed_inbox(settings)
+    if seeded:
+        print(
+            f"cdcompact: first run: the {len(seeded)} submissions of "
+            f"{settings.submissions.seed_dir} copied into the empty inbox (submissions.seed)"
+        )
     failed = _submissions(settings, runner, compact)
     stages = {"submissions": time.monotonic() - clock}
     if failed:  # the night goes on with every other input; the exit code says so
@@ -184,7 +190,7 @@ def _submissions(settings: Settings, runner: _Runner, compact: CompactConfig) ->
     failed = []
     for key in waiting:
         run = runner.execute(submission_job.name, tags={"dagster/partition": key})
-        meta = _metadata(run, "submission")
+        meta = _metadata(run, "submission", partition=key)
         shown = f"{meta.get('status')}: {meta.get('n_accepted')} of {meta.get('n_records')} rows"
         print(f"  {meta.get('source_file', key)}: {shown if run.success else 'run FAILED'}")
         if not run.success:
@@ -249,11 +255,14 @@ def _report_extraction(night: Result) -> None:
         )
 
 
-def _metadata(result: Result, asset: str) -> dict[str, Any]:
-    """The metadata of the run's materialization of the (unpartitioned) ``asset``."""
+def _metadata(result: Result, asset: str, partition: str | None = None) -> dict[str, Any]:
+    """The metadata of the run's materialization of ``asset`` (of its ``partition``)."""
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == dg.AssetKey(asset) and materialization.partition is None:
+        if (
+            materialization.asset_key == dg.AssetKey(asset)
+            and materialization.partition == partition
+        ):
             return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     return {}
 

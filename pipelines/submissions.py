@@ -15,13 +15,16 @@ SUBMISSIONS_NAME = "submissions"
 SUBMISSIONS = dg.DynamicPartitionsDefinition(name=SUBMISSIONS_NAME)
 
 
-def iati_activity_ids(data_dir_tables: str) -> set[str]:
-    """Activity identifiers of the last harmonised IATI data (to check partner references)."""
+def iati_activity_ids(data_dir_tables: str) -> set[str] | None:
+    """Activity identifiers of the last harmonised IATI data (to check partner references);
+    None before the first night harmonised any (nothing to check them against yet)."""
     try:
         frame = pd.read_parquet(
             f"{data_dir_tables}/activities.parquet", columns=["activity_id", "source"]
         )
-    except (FileNotFoundError, OSError, ValueError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
         return set()
     return set(frame.loc[frame["source"] == "iati", "activity_id"].dropna())
 

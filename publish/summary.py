@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assets.metrics.alignment import METRICS
 from assets.settings import Settings
 from assets.warehouse import ROW, attach_tables, connection
 
@@ -19,6 +20,9 @@ SUMMARY_TABLES = (
     "conformance",
     "duplication_pairs",
     "alignment_metrics",
+    "cd_priorities",
+    "partner_declarations",
+    "alignment_links",
 )
 
 
@@ -71,6 +75,16 @@ def summary(settings: Settings, folder: Path) -> str:
                 count(*) FILTER (WHERE kind = 'same_activity_reported_twice')
             FROM duplication_pairs"""
         )
+        n_priorities, n_countries = one(
+            "SELECT count(*), count(DISTINCT country_code) FROM cd_priorities"
+        )
+        n_declarations, n_partners = one(
+            "SELECT count(*), count(DISTINCT partner_org_ref) FROM partner_declarations"
+        )
+        (n_links,) = one("SELECT count(*) FROM alignment_links")
+        (measured,) = one(
+            "SELECT count(DISTINCT metric) FILTER (WHERE value IS NOT NULL) FROM alignment_metrics"
+        )
         problems = con.execute(
             f"""SELECT status, source_file, reason FROM sources
             WHERE status IN ('rejected', 'partial', 'stale') ORDER BY {ROW}"""
@@ -91,8 +105,15 @@ def summary(settings: Settings, folder: Path) -> str:
             f"{codes:,} codelist errors"
             + (f" · {unchecked:,} files not checked against the IATI schema" if unchecked else "")
         )
+    if n_priorities or n_declarations:
+        lines.append(
+            f"priorities   {n_priorities:>8,}   from {n_countries:,} countries · "
+            f"{n_declarations:,} partner declarations from {n_partners:,} partners · "
+            f"{n_links:,} alignment links"
+        )
     lines.append(
-        f"metrics      {n_metrics:>8,}   alignment rows · "
+        f"metrics      {n_metrics:>8,}   alignment rows ({measured:,} of {len(METRICS)} metrics "
+        "measured) · "
         f"{overlapping:,} overlapping pairs · {chains:,} funding chains · "
         f"{twice:,} reported twice · {excluded:,} transactions not counted toward totals"
     )

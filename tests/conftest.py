@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from multiprocessing import forkserver
 from pathlib import Path
@@ -35,6 +38,14 @@ IATI_SCHEMAS = FIXTURES / "iati-schemas"
 # Great Expectations and Dagster print progress bars and phone home by default.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+# The default configuration copies the demo's submissions (demo/submissions) into an
+# empty inbox on a first run. Tests start from an empty folder instead, so a night
+# reads what its test put in the inbox and nothing is written to the checkout's own
+# inbox; a test of the demo sets CDCOMPACT_SUBMISSIONS_SEED to demo/submissions.
+NO_SEED = Path(tempfile.mkdtemp(prefix="cdcompact-no-seed-"))
+atexit.register(shutil.rmtree, NO_SEED, ignore_errors=True)
+os.environ["CDCOMPACT_SUBMISSIONS_SEED"] = str(NO_SEED)
 
 
 @pytest.fixture(autouse=True)

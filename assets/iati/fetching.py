@@ -120,6 +120,10 @@ def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> N
         if folder is not None and not folder.is_dir():
             where = settings.where("reference", key)
             problems.append(f"{where}: reference.{key}: no such folder: {folder}")
+    seed = settings.submissions.seed_dir
+    if seed is not None and not seed.is_dir():
+        where = settings.where("submissions", "seed")
+        problems.append(f"{where}: submissions.seed: no such folder: {seed}")
     if problems:
         raise ConfigError("\n".join(problems))
 

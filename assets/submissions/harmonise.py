@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from assets.harmonise.schema import table_frame
+from assets.iati.codelists import Codelists
 from assets.iati.harmonise import ALL_TABLES, HarmonisedFile, stable_id
 from assets.iati.rates import ExchangeRates
 from assets.submissions.check import CheckedSubmission
@@ -87,8 +88,12 @@ def harmonise_submission(
     size: int,
     uri: str,
     rates: ExchangeRates | None = None,
+    cd_sectors: frozenset[str] = frozenset(),
+    codelists: Codelists | None = None,
 ) -> HarmonisedFile:
-    """The tables of one checked submission, with its sources row and quarantine."""
+    """The tables of one checked submission, with its sources row and quarantine; a
+    partner activity's sector is a CD sector when it is one of ``cd_sectors``, and is
+    named from the Sector codelist."""
     source = checked.type_name or "partner_submission"
     who = checked.metadata.get("country_code" if source == "country_report" else "partner_org_ref")
     attributable = checked.type_name is not None and not _empty(who)
@@ -161,6 +166,21 @@ def harmonise_submission(
                         "country_code": country,
                         "share": 1.0,
                         "share_basis": "activity",
+                        **provenance_row,
+                    }
+                )
+            sector = _value(row, "sector_code")
+            if sector:
+                rows["activity_sectors"].append(
+                    {
+                        "activity_id": activity_id,
+                        "vocabulary": "1",
+                        "code": sector,
+                        "code_name": codelists.name("Sector", sector) if codelists else None,
+                        "percentage": 100.0,
+                        "share": 1.0,
+                        "share_basis": "activity",
+                        "is_cd_sector": sector in cd_sectors,
                         **provenance_row,
                     }
                 )

@@ -126,6 +126,28 @@ def _inbox_items(
     return items
 
 
+def seed_inbox(settings: Settings) -> list[str]:
+    """The first run's demo: every submission of ``submissions.seed`` (a file, or a folder
+    of CSV files) copied into the inbox, when nothing was ever received and the inbox is
+    empty. The names copied (none when there is no seed, or on any later run)."""
+    seed = settings.submissions.seed_dir
+    if seed is None or load_index(settings.data_dir):
+        return []
+    box = inbox(settings)
+    if next(box.list_keys(), None) is not None:
+        return []
+    copied = []
+    for entry in sorted(seed.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        files = sorted(entry.glob("*.csv")) if entry.is_dir() else [entry]
+        for path in files:
+            key = f"{entry.name}/{path.name}" if entry.is_dir() else entry.name
+            box.write_file(key, path)
+        copied.append(entry.name)
+    return copied
+
+
 def receive(settings: Settings, now: dt.datetime | None = None) -> list[str]:
     """Store every new file of the inbox; the keys of the new submissions."""
     return receive_changed(settings, {}, now)[0]
@@ -203,6 +225,8 @@ def process(
             size=entry["bytes"],
             uri=uri,
             rates=rates,
+            cd_sectors=frozenset(settings.cd_rules.cd_sectors),
+            codelists=codelists,
         )
         meta = checked.metadata
         identity = {

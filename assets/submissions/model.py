@@ -255,6 +255,16 @@ def partner_submission() -> SubmissionType:
                     ),
                     from_schema("activities", "title", required=True),
                     from_schema("activity_countries", "country_code", codelist="Country"),
+                    from_schema(
+                        "activity_sectors",
+                        "code",
+                        column="sector_code",
+                        required=False,
+                        codelist="Sector",
+                        description="OECD DAC 5-digit sector of the activity (IATI sector "
+                        "vocabulary 1), e.g. 15111 for public finance management; used to "
+                        "classify it and to find partners working on the same thing.",
+                    ),
                     from_schema("activities", "start_date"),
                     from_schema("activities", "end_date"),
                     Column("budget", "number", "Total budget of the activity, in `currency`."),

@@ -1,6 +1,7 @@
 """The run summary of ``cdcompact iati harmonise`` and ``cdcompact run`` as pandas computed
 it over whole tables (``pipelines/cli.py`` before it moved to SQL), kept whole as the
-oracle of tests/unit/test_cli.py. Not used by the pipeline."""
+oracle of tests/unit/test_cli.py; the submissions' line and the metrics measured (issue
+23) are counted here in pandas too. Not used by the pipeline."""
 
 from __future__ import annotations
 
@@ -47,13 +48,26 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
                 else ""
             )
         )
+    empty = pd.DataFrame({"country_code": [], "partner_org_ref": []})
+    priorities = tables.get("cd_priorities", empty)
+    declarations = tables.get("partner_declarations", empty)
+    links = tables.get("alignment_links")
+    if len(priorities) or len(declarations):
+        lines.append(
+            f"priorities   {len(priorities):>8,}   from {priorities['country_code'].nunique():,} "
+            f"countries · {len(declarations):,} partner declarations from "
+            f"{declarations['partner_org_ref'].nunique():,} partners · "
+            f"{0 if links is None else len(links):,} alignment links"
+        )
     pairs = tables.get("duplication_pairs")
     metrics = tables.get("alignment_metrics")
     if pairs is not None and metrics is not None:
         kinds = pairs["kind"].value_counts()
         excluded = int((~tables["transactions"]["counts_toward_totals"].fillna(True)).sum())
         lines.append(
-            f"metrics      {len(metrics):>8,}   alignment rows · "
+            f"metrics      {len(metrics):>8,}   alignment rows "
+            f"({metrics.loc[metrics['value'].notna(), 'metric'].nunique():,} of 12 metrics "
+            "measured) · "
             f"{int(kinds.get('overlapping_effort', 0)):,} overlapping pairs · "
             f"{int(kinds.get('funding_chain', 0)):,} funding chains · "
             f"{int(kinds.get('same_activity_reported_twice', 0)):,} reported twice · "

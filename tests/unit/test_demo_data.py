@@ -580,3 +580,120 @@ def test_readme_per_activity_table_matches_the_xml() -> None:
         assert row["Countries"] == countries, identifier
         sectors = ", ".join(s.get("code") for s in activity.findall("sector"))
         assert row["Sectors"] == sectors, identifier
+
+
+# --- the demo's submissions (demo/submissions/) ---------------------------------------------
+
+DEMO_SUBMISSIONS = sorted(p for p in (DEMO / "submissions").iterdir() if p.is_dir())
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _iati_titles() -> dict[str, str]:
+    titles = {}
+    for activity in _all_activities():
+        english = activity.find("title/narrative[@{http://www.w3.org/XML/1998/namespace}lang='en']")
+        first = english if english is not None else activity.find("title/narrative")
+        titles[activity.findtext("iati-identifier").strip()] = (first.text or "").strip()
+    return titles
+
+
+def test_the_demo_has_three_country_reports_and_two_partner_submissions() -> None:
+    kinds = Counter(
+        "country_report" if (folder / "cd_priorities.csv").exists() else "partner_submission"
+        for folder in DEMO_SUBMISSIONS
+    )
+    assert kinds == {"country_report": 3, "partner_submission": 2}
+    # a folder of the templates' CSV files only: every file is one of the template's
+    for folder in DEMO_SUBMISSIONS:
+        kind = "country_report" if (folder / "cd_priorities.csv").exists() else "partner_submission"
+        template = PROJECT_ROOT / "templates" / kind
+        assert {p.name for p in folder.iterdir()} <= {p.name for p in template.glob("*.csv")}
+        for path in folder.glob("*.csv"):
+            header = (template / path.name).read_text(encoding="utf-8").splitlines()[0]
+            assert path.read_text(encoding="utf-8").splitlines()[0] == header, path
+
+
+@pytest.mark.parametrize("folder", DEMO_SUBMISSIONS, ids=lambda p: p.name)
+def test_demo_submission_passes_the_check(folder: Path) -> None:
+    from assets.iati.codelists import load_codelists
+    from assets.settings import load_settings
+    from assets.submissions.check import check_submission
+    from assets.submissions.read import read_submission
+
+    settings = load_settings()
+    titles = _iati_titles()
+    checked = check_submission(
+        read_submission(folder), settings, load_codelists(DEMO_CODELISTS), set(titles)
+    )
+    assert [(p.sheet, p.row, p.rule, p.message) for p in checked.problems] == []
+    # an activity marked as in IATI is one of the demo's, under its IATI title
+    activities = folder / "activities.csv"
+    for row in _csv_rows(activities) if activities.exists() else []:
+        if row["in_iati"] == "yes":
+            assert titles[row["activity_id"]] == row["title"]
+
+
+def test_demo_readme_counts_the_rows_of_each_submission() -> None:
+    table = markdown_table(_readme(), "## Submissions")
+    assert sorted(row["Folder"] for row in table) == [p.name for p in DEMO_SUBMISSIONS]
+    for row in table:
+        folder = DEMO / "submissions" / row["Folder"]
+        counts = {
+            "priorities": "cd_priorities.csv",
+            "results": "results.csv",
+            "activities": "activities.csv",
+            "declarations": "declarations.csv",
+        }
+        said = dict(
+            (name, int(number))
+            for number, name in (part.split() for part in row["Rows"].split(", "))
+        )
+        assert said == {
+            name: len(_csv_rows(folder / file))
+            for name, file in counts.items()
+            if (folder / file).exists()
+        }
+        who = _csv_rows(folder / "metadata.csv")[0]
+        assert (who.get("country_code") or who["partner_org_ref"]) in row["Type"]
+        assert who["reporting_period"] in row["Type"]
+
+
+def test_a_partner_activity_not_in_iati_keeps_its_sector_money_and_declaration() -> None:
+    from assets.iati.codelists import load_codelists
+    from assets.settings import load_settings
+    from assets.submissions.check import check_submission
+    from assets.submissions.harmonise import harmonise_submission
+    from assets.submissions.read import read_submission
+
+    settings = load_settings()
+    codelists = load_codelists(DEMO_CODELISTS)
+    folder = DEMO / "submissions" / "demo-skills-trust-2025"
+    checked = check_submission(read_submission(folder), settings, codelists, set(_iati_titles()))
+    tables = harmonise_submission(
+        checked,
+        source_file="demo-skills-trust-2025.zip",
+        sha256="0" * 64,
+        size=1,
+        uri="inbox:demo-skills-trust-2025.zip",
+        cd_sectors=frozenset(settings.cd_rules.cd_sectors),
+        codelists=codelists,
+    ).tables
+    academy = "GB-DEMO-2002:GH-PFM-ACADEMY"
+    sectors = tables["activity_sectors"]
+    assert sectors[["activity_id", "vocabulary", "code", "code_name", "share"]].values.tolist() == [
+        [academy, "1", "15111", "Public finance management (PFM)", 1.0]
+    ]
+    assert sectors["is_cd_sector"].tolist() == [True]
+    money = tables["transactions"]
+    assert money[["activity_id", "transaction_type", "value", "currency"]].values.tolist() == [
+        [academy, "3", 300000.0, "USD"]
+    ]
+    assert str(money["transaction_date"].iloc[0])[:10] == "2025-12-31"  # the period's end
+    declared = tables["partner_declarations"].set_index("activity_id")
+    assert declared.loc[academy, "priority_ids"] == "GH-CD-1"
+    assert bool(declared.loc[academy, "parallel_piu"]) is True
+    assert len(declared) == 4
