@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,7 @@ import yaml
 from assets.harmonise.store import tables_dir
 from assets.iati.extract import extract_dir
 from assets.iati.fetching import iati_dir, last_run
+from assets.metrics.alignment import METRICS
 from assets.settings import load_settings
 from pipelines.definitions import build_definitions, defs
 from pipelines.iati import (
@@ -186,32 +188,82 @@ def test_materialize_iati_assets_on_fixture_files(tmp_path: Path) -> None:
 def test_nightly_run_on_the_default_demo_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`make run`'s command on a fresh SQLite instance, with the offline demo set."""
+    """`make run`'s command on a fresh SQLite instance, with the offline demo set: the IATI
+    files, and the country reports and partner submissions copied into the empty inbox."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("CDCOMPACT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CDCOMPACT_PUBLISH_DIR", str(tmp_path / "publish"))
+    monkeypatch.setenv("CDCOMPACT_INBOX_DIR", str(tmp_path / "inbox"))
+    monkeypatch.delenv("CDCOMPACT_SUBMISSIONS_SEED")  # the configuration's: demo/submissions
     assert run_nightly() == 0
     output = capsys.readouterr().out
+    assert (
+        f"cdcompact: first run: the 5 submissions of {PROJECT_ROOT / 'demo' / 'submissions'} "
+        "copied into the empty inbox (submissions.seed)"
+    ) in output
+    assert "cdcompact: submissions: 5 new in the inbox, 5 to check" in output
+    for name, rows in (
+        ("ghana-country-report-2025", 12),
+        ("kenya-country-report-2025", 6),
+        ("nepal-country-report-2025", 6),
+        ("demo-development-agency-2025", 9),
+        ("demo-skills-trust-2025", 11),
+    ):
+        assert re.search(rf"  sub-[0-9a-f]{{16}}-{name}\.zip: ok: {rows} of {rows} rows", output)
     assert "4 IATI datasets" in output
-    assert "activities         16   capacity development: 12" in output
-    assert "transactions       59" in output
+    assert "activities         17   capacity development: 13" in output  # + the PFM academy
+    assert "transactions       60" in output  # + its 2025 disbursement
+    assert (
+        "priorities         10   from 3 countries · 7 partner declarations from 2 partners · "
+        "16 alignment links"
+    ) in output
+    assert "(12 of 12 metrics measured)" in output
     today = dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
     assert f"published release {today}" in output
     catalog = json.loads((tmp_path / "publish" / "catalog.json").read_text())
     assert catalog["latest"] == today
-    assert (tmp_path / "publish" / "releases" / today / "datapackage.json").is_file()
+    release = tmp_path / "publish" / "releases" / today
+    assert (release / "datapackage.json").is_file()
 
-    assert run_nightly() == 0  # nothing changed: nothing published
-    assert f"no change since release {today}: nothing published" in capsys.readouterr().out
+    # what the compact is about: priorities, declarations, alignment, overlapping effort
+    tables = tmp_path / "data" / "tables"
+    priorities = pd.read_parquet(tables / "cd_priorities.parquet")
+    assert priorities.groupby("country_code").size().to_dict() == {"GH": 4, "KE": 3, "NP": 3}
+    declarations = pd.read_parquet(tables / "partner_declarations.parquet")
+    assert declarations.groupby("partner_org_ref").size().to_dict() == {
+        "GB-DEMO-2002": 4,
+        "XM-DEMO-1001": 3,
+    }
+    metrics = pd.read_parquet(tables / "alignment_metrics.parquet")
+    measured = metrics[metrics["value"].notna()]
+    assert set(measured["metric"]) == set(METRICS)  # each for at least one country
+    pairs = pd.read_parquet(tables / "duplication_pairs.parquet")
+    overlapping = pairs[pairs["kind"] == "overlapping_effort"]
+    academy = "GB-DEMO-2002:GH-PFM-ACADEMY"
+    assert academy in set(overlapping["activity_id_a"]) | set(overlapping["activity_id_b"])
+    pair = overlapping[overlapping["activity_id_a"] == academy].iloc[0]
+    assert (pair["activity_id_b"], pair["country_code"]) == ("XM-DEMO-1001-GH-PFM-01", "GH")
+    ghana = (release / "countries" / "GH.html").read_text(encoding="utf-8")
+    assert "This country has reported no CD priorities" not in ghana
+    assert "Public financial management: programme-based budgeting" in ghana
+    assert academy in ghana
+
+    assert run_nightly() == 0  # nothing changed: nothing published, nothing copied again
+    output = capsys.readouterr().out
+    assert f"no change since release {today}: nothing published" in output
+    assert "first run" not in output
+    assert "submissions:" not in output
     assert len(json.loads((tmp_path / "publish" / "catalog.json").read_text())["releases"]) == 1
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert [run.job_name for run in runs] == ["nightly_job", "nightly_job"]  # one a night
+        # one run a night, and one run per submission
+        assert sorted(run.job_name for run in runs) == 2 * ["nightly_job"] + 5 * ["submission_job"]
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-        assert all(run.tags["cdcompact/stage"] == "night" for run in runs)
+        nights = [run for run in runs if run.job_name == "nightly_job"]
+        assert all(run.tags["cdcompact/stage"] == "night" for run in nights)
         assert len(instance.get_materialized_partitions(dg.AssetKey("iati_dataset"))) == 4
         assert sorted(instance.get_dynamic_partitions("iati_datasets")) == [
             "fr-demo-3003",
@@ -220,7 +272,7 @@ def test_nightly_run_on_the_default_demo_config(
             "xm-demo-1001",
         ]
     assert (home / "history" / "runs.db").exists()  # SQLite storage under DAGSTER_HOME
-    transactions = pd.read_parquet(tmp_path / "data" / "tables" / "transactions.parquet")
+    transactions = pd.read_parquet(tables / "transactions.parquet")
     gbp = transactions[transactions["currency"] == "GBP"].iloc[0]
     assert gbp["usd_rate_period"] == "2024-02"  # the demo rates skip GBP 2024-03
     assert round(gbp["value_usd"], 2) == 149625.94
