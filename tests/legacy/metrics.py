@@ -959,6 +959,27 @@ def alignment_metrics(
         n / e if e else None
         for n, e in zip(out["n_activities"], out["n_activities_eligible"], strict=True)
     ]
+    # nothing to measure is not a row: a zero denominator, or a priority metric in a year
+    # no priority of the country covers
+    priorities = _table(tables, "cd_priorities")
+    covered = {
+        (_text(c), year)
+        for c, start, end in zip(
+            priorities["country_code"],
+            priorities["start_year"],
+            priorities["end_year"],
+            strict=True,
+        )
+        for year in set(out["year"])
+        if (_missing(start) or int(start) <= year) and (_missing(end) or int(end) >= year)
+    }
+    keep = [
+        d != 0 and (m != "priority_alignment" or (c, y) in covered)
+        for d, m, c, y in zip(
+            out["denominator"], out["metric"], out["country_code"], out["year"], strict=True
+        )
+    ]
+    out = out.loc[keep]
     order = {m: i for i, m in enumerate(METRICS)}
     out = out.assign(_m=out["metric"].map(order)).sort_values(
         ["country_code", "year", "partner_org_ref", "_m"], kind="stable"
