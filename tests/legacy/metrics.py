@@ -1350,6 +1350,22 @@ def _month(days: np.ndarray) -> np.ndarray:
     )
 
 
+def _flows(tx: pd.DataFrame) -> set[tuple[str, str]]:
+    """(activity, the activity or organisation its funds go to or come from): receivers
+    of outgoing funds (types 2, 3), providers of incoming funds (types 1, 11)."""
+    out: set[tuple[str, str]] = set()
+    for row in tx.itertuples(index=False):
+        activity, kind = _text(row.activity_id), _text(row.transaction_type)
+        if kind in CHAIN_OUTGOING_TYPES:
+            others = (row.receiver_activity_id, row.receiver_org_ref)
+        elif kind in CHAIN_INCOMING_TYPES:
+            others = (row.provider_activity_id, row.provider_org_ref)
+        else:
+            continue
+        out.update((activity, _text(o)) for o in others if _text(o) not in ("", activity))
+    return out
+
+
 def overlapping_pairs(
     tables: Mapping[str, pd.DataFrame],
     settings: OverlapSettings = OverlapSettings(),
@@ -1372,7 +1388,9 @@ def overlapping_pairs(
     if n_acts < 2:
         return empty
     index = pd.Index(ids)
+    refs = acts["reporting_org_ref"].astype("string").fillna("").to_numpy(dtype=object)
     partner = pd.factorize(acts["reporting_org_ref"].astype("string").fillna(""))[0]
+    flows = _flows(_table(tables, "transactions"))
 
     sectors = _vocab1_sectors(tables)
     sectors["act"] = index.get_indexer(sectors["activity_id"])
@@ -1435,7 +1453,16 @@ def overlapping_pairs(
         a, b = act_b[rows[:, 0]], act_b[rows[:, 1]]
         pair_country = country_b[rows[:, 0]]
         del rows
-        different = partner[a] != partner[b]
+        different = (partner[a] != partner[b]) & ~np.array(
+            [
+                (ids[x], ids[y]) in flows
+                or (ids[x], refs[y]) in flows
+                or (ids[y], ids[x]) in flows
+                or (ids[y], refs[x]) in flows
+                for x, y in zip(a, b, strict=True)
+            ],
+            dtype=bool,
+        )
         a, b, pair_country = a[different], b[different], pair_country[different]
         stats.scored += len(a)
         # date overlap (inclusive days)
