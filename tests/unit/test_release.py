@@ -100,7 +100,7 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir
 
     package = json.loads((release / "datapackage.json").read_text())
     assert package["version"] == "2026.11.28"
-    assert package["schema_version"] == "2.1.0"
+    assert package["schema_version"] == "2.1.1"
     resources = {r["name"]: r for r in package["resources"]}
     assert resources["activities"]["rows"] == 16
     assert resources["transactions"]["rows"] == 59
