@@ -29,8 +29,9 @@ Overlapping effort (:func:`overlapping_pairs`)
     activities of one partner, a parent and its child included, are never a pair),
     not linked by a flow (neither activity's transactions name the other, or the
     other's reporting organisation, as the receiver of its outgoing funds or the
-    provider of its incoming funds: a funder and its implementer are one funding
-    chain, not two efforts; see :func:`_flows`), date overlap, sector overlap;
+    provider of its incoming funds, nor does one name the other as a participating
+    organisation's activity: a funder and its implementer are one funding chain, not
+    two efforts; see :func:`_flows`), date overlap, sector overlap;
     pairs whose date overlap is below the threshold are dropped first (score ≤
     date overlap). Pairs found in several blocks are kept once (with the
     alphabetically first country). Title similarity is computed in Python
@@ -359,10 +360,11 @@ def _flows(con: duckdb.DuckDBPyConnection) -> None:
     """``m_du_flows``: each dated CD activity and the activities and organisations its
     transactions name as the other end of a flow: the receiver of its outgoing funds
     (types 2 and 3), the provider of its incoming funds (types 1 and 11), the funding
-    chains of :mod:`assets.metrics.double_counting`, by activity
-    identifier and by organisation identifier. Two activities one of which names the
-    other, or the other's reporting organisation, are one funding chain, never two
-    efforts."""
+    chains of :mod:`assets.metrics.double_counting`, by activity identifier and by
+    organisation identifier; and the activities of its participating organisations
+    (``org_activity_id``: a funder's or an implementer's own activity). Two activities
+    one of which names the other, or the other's reporting organisation, are one
+    funding chain, never two efforts."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE m_du_flows AS
@@ -381,6 +383,9 @@ def _flows(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL
             SELECT activity, unnest([provider_activity, provider_org])
             FROM tx WHERE list_contains({[*CHAIN_INCOMING_TYPES]}, type)
+            UNION ALL
+            SELECT {text("activity_id")}, {text("org_activity_id")} FROM m_participating_orgs
+            WHERE {text("activity_id")} IN (SELECT activity FROM m_du_acts)
         )
         SELECT DISTINCT activity, other FROM named WHERE other <> '' AND other <> activity
         """

@@ -1350,10 +1350,15 @@ def _month(days: np.ndarray) -> np.ndarray:
     )
 
 
-def _flows(tx: pd.DataFrame) -> set[tuple[str, str]]:
+def _flows(tx: pd.DataFrame, orgs: pd.DataFrame) -> set[tuple[str, str]]:
     """(activity, the activity or organisation its funds go to or come from): receivers
-    of outgoing funds (types 2, 3), providers of incoming funds (types 1, 11)."""
-    out: set[tuple[str, str]] = set()
+    of outgoing funds (types 2, 3), providers of incoming funds (types 1, 11), and its
+    participating organisations' activities."""
+    out: set[tuple[str, str]] = {
+        (_text(a), _text(o))
+        for a, o in zip(orgs["activity_id"], orgs["org_activity_id"], strict=True)
+        if _text(o) not in ("", _text(a))
+    }
     for row in tx.itertuples(index=False):
         activity, kind = _text(row.activity_id), _text(row.transaction_type)
         if kind in CHAIN_OUTGOING_TYPES:
@@ -1390,7 +1395,7 @@ def overlapping_pairs(
     index = pd.Index(ids)
     refs = acts["reporting_org_ref"].astype("string").fillna("").to_numpy(dtype=object)
     partner = pd.factorize(acts["reporting_org_ref"].astype("string").fillna(""))[0]
-    flows = _flows(_table(tables, "transactions"))
+    flows = _flows(_table(tables, "transactions"), _table(tables, "participating_orgs"))
 
     sectors = _vocab1_sectors(tables)
     sectors["act"] = index.get_indexer(sectors["activity_id"])

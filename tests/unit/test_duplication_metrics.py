@@ -374,21 +374,27 @@ def _flow(aid: str, kind: str, **ends: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "flows",
+    ("flows", "orgs"),
     [
         # B0 disburses to B1 (receiver-activity-id); B2 gets funds from P1 (provider org)
-        [_flow("B0", "3", receiver_activity_id="B1"), _flow("B2", "1", provider_org_ref=P1)],
+        ([_flow("B0", "3", receiver_activity_id="B1"), _flow("B2", "1", provider_org_ref=P1)], []),
         # B1 gets funds from B0 (provider-activity-id); B0 commits to P3 (receiver org)
-        [_flow("B1", "11", provider_activity_id="B0"), _flow("B0", "2", receiver_org_ref=P3)],
+        ([_flow("B1", "11", provider_activity_id="B0"), _flow("B0", "2", receiver_org_ref=P3)], []),
+        # B0 disburses to B1; B2 names B0 as its funding organisation's activity
+        (
+            [_flow("B0", "3", receiver_activity_id="B1")],
+            [{"activity_id": "B2", "role": "1", "org_ref": P1, "org_activity_id": "B0"}],
+        ),
     ],
 )
 def test_a_funder_and_its_implementer_are_not_overlapping_effort(
-    flows: list[dict[str, Any]],
+    flows: list[dict[str, Any]], orgs: list[dict[str, Any]]
 ) -> None:
     tables = three_partners_tables()
     tables["transactions"] = table_frame(
         "transactions", [*tables["transactions"].to_dict("records"), *flows]
     )
+    tables["participating_orgs"] = table_frame("participating_orgs", orgs)
     published = run_metrics(tables)
     pairs = published["duplication_pairs"]
     overlap = pairs.loc[
