@@ -536,7 +536,8 @@ def render_country_page(profile: Mapping[str, Any], lang: str, context: PageCont
         unfunded=sum(1 for p in _maps(profile.get("priorities")) if not p.get("funded")),
         results=results,
         metrics=sorted(
-            _maps(profile.get("metrics")), key=lambda m: _metric_order(_text(m.get("metric")))
+            [*_maps(profile.get("metrics")), *_maps(profile.get("unmeasured"))],
+            key=lambda m: _metric_order(_text(m.get("metric"))),
         ),
         peers=_peers(profile, lang),
         shared=_shared(profile, lang),

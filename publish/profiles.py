@@ -25,13 +25,17 @@ The contract (keys of a country profile; money rows are ``{key, label, year, usd
 - ``metrics``: the alignment metrics of all partners together, each country's latest
   year, with ``numerator``, ``denominator``, ``value``, ``n_activities``,
   ``n_activities_eligible``, ``coverage``;
+- ``unmeasured``: where the country has metrics, the alignment metrics without a row
+  (nothing to measure), each ``metric`` with its ``reason`` (``no_priorities``,
+  ``no_priority_years``, ``no_incoming_funds``, ``no_known_value``);
 - ``peers``: per metric ``value``, ``lower_is_better`` and ``comparisons`` (per group:
   ``group_kind``, ``group``, ``n``, ``rank`` (ties share the best), ``tied`` (how many
   share it, the page's own included), ``quantiles`` ``min``/``q25``/``median``/
   ``q75``/``max``, ``members`` with ``is_self``);
 - ``shared_indicators``: ``reference``, ``title``, ``n``, ``rank``, ``tied``, ``quantiles``,
   ``members`` (``progress``, ``latest_actual``, ``target_value``, ``is_self``);
-- ``hotspots`` (duplication metrics by sector, latest year), ``pairs`` (overlapping
+- ``hotspots`` (duplication metrics by sector, of the latest year with CD disbursements,
+  ``hotspot_year``), ``pairs`` (overlapping
   effort: ``score``, ``a`` and ``b`` activities), ``quality`` (the sources behind the
   page), ``rows`` (table -> release-relative path of its extract).
 
@@ -89,6 +93,7 @@ import pyarrow.parquet as pq
 from duckdb.sqltypes import DOUBLE, VARCHAR
 
 from assets.harmonise.schema import arrow_schema, field_types, table_schema
+from assets.metrics.alignment import METRICS
 from assets.warehouse import ROW, duckdb_type, literal, ordered_parts, quote, temp_table
 from publish.files import FORMULA_START
 from publish.headline import recipient_split_sql
@@ -772,6 +777,26 @@ def _latest_metrics(data: _Data, where: str, order: str) -> list[tuple[Any, ...]
     )
 
 
+def _unmeasured(
+    metrics: Sequence[str], measured: Iterable[Mapping[str, Any]], has_priorities: bool
+) -> list[dict[str, str]]:
+    """The alignment metrics of ``metrics`` without a row for a country (nothing to
+    measure), each with why: ``no_priorities`` (the country reported no CD priority),
+    ``no_priority_years`` (none of its priorities covers a year with CD money),
+    ``no_incoming_funds`` (no incoming funds to trace) or ``no_known_value`` (no activity
+    the metric covers has a known declaration or indicator)."""
+    present = {str(record["metric"]) for record in measured}
+    reasons = {
+        "priority_alignment": "no_priority_years" if has_priorities else "no_priorities",
+        "traceability": "no_incoming_funds",
+    }
+    return [
+        {"metric": metric, "reason": reasons.get(metric, "no_known_value")}
+        for metric in metrics
+        if metric not in present
+    ]
+
+
 def _metric_record(values: Sequence[Any]) -> dict[str, Any]:
     return {c: _plain(v) for c, v in zip(_METRIC_COLUMNS, values, strict=True)}
 
@@ -891,12 +916,14 @@ _HOTSPOT_COLUMNS = (
 
 
 def _hotspots(data: _Data) -> dict[str, list[dict[str, Any]]]:
-    """Duplication metrics by sector of each compact country's latest year, the sectors
-    with the most partners first."""
+    """Duplication metrics by sector of each compact country's latest year with CD
+    disbursements (a sector row of that year with a non-zero ``cd_disbursement_usd``),
+    the sectors with the most partners first; none where no year has any."""
     found = data.by_page(
         "country",
         f"""SELECT country_code, {", ".join(_HOTSPOT_COLUMNS)} FROM (
-            SELECT *, max(year) OVER (PARTITION BY country_code) AS latest
+            SELECT *, max(year) FILTER (WHERE cd_disbursement_usd <> 0)
+                OVER (PARTITION BY country_code) AS latest
             FROM {_view("duplication_metrics")}
             WHERE sector_code IS NOT NULL AND country_code IN {{pages}})
         WHERE year = latest
@@ -1076,9 +1103,11 @@ def _country_profiles(data: _Data) -> list[dict[str, Any]]:
                 "priorities": priorities.get(code, []),
                 "results": indicators.get(code, []),
                 "metrics": own,
+                "unmeasured": _unmeasured(METRICS, own, bool(priorities.get(code))) if own else [],
                 "peers": _peers(data, code, own, latest_values, countries),
                 "shared_indicators": _shared_indicators(data, code, indicators),
                 "hotspots": hotspots.get(code, []),
+                "hotspot_year": next((h["year"] for h in hotspots.get(code, [])), None),
                 "pairs": [p for country, p in pairs if country == code],
                 "quality": quality.get(page, []),
             }

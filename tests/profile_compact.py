@@ -293,6 +293,17 @@ def golden_tables() -> dict[str, pd.DataFrame]:
             "overlap_value_share": 0.0,
             "method_version": "1",
         },
+        # a later year whose activities still run but disbursed nothing: not the hotspots'
+        {
+            "country_code": "GH",
+            "sector_code": "15111",
+            "year": 2025,
+            "n_partners": 2,
+            "n_activities": 2,
+            "cd_disbursement_usd": 0.0,
+            "n_overlap_pairs": 1,
+            "method_version": "1",
+        },
     ]
     pairs = [
         {

@@ -1017,7 +1017,12 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE iati_results AS
-        SELECT r.result_id, r.activity_id, NULL::VARCHAR AS country_code,
+        WITH single_country AS (
+            SELECT folder, activity_id, any_value(country_code) AS country_code
+            FROM h_countries GROUP BY folder, activity_id
+            HAVING count(DISTINCT country_code) = 1
+        )
+        SELECT r.result_id, r.activity_id, c.country_code,
             NULL::VARCHAR AS priority_id, r.level,
             pick_narrative(r.result_title, a.lang).text AS result_title, r.indicator_id,
             pick_narrative(r.indicator_title, a.lang).text AS indicator_title, r.measure,
@@ -1028,6 +1033,7 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
             {_provenance("r")}
         FROM {_ACCEPTED} JOIN x_results r ON r.folder = i.folder
         JOIN x_activities a ON a.folder = r.folder AND a.activity_id = r.activity_id
+        LEFT JOIN single_country c ON c.folder = r.folder AND c.activity_id = r.activity_id
         """
     )
 

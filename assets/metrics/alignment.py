@@ -33,7 +33,13 @@ Rules (the method of ``method_version`` "1"):
 * Coverage: ``n_activities`` counts the activities with a known value,
   ``n_activities_eligible`` every activity the metric's definition covers
   (known or not), and ``coverage`` = n_activities ÷ n_activities_eligible
-  (empty when none is eligible), so the unknowns left out are always shown.
+  (empty when none is eligible), so the unknowns left out of a value are always shown.
+* Nothing to measure is not a row: a metric has a row for a country, partner and
+  year only where its denominator is not 0 (some unit with a known value), and
+  ``priority_alignment`` only where the country has a CD priority covering the year
+  (``start_year`` <= year <= ``end_year``, an empty bound open). A country that
+  reported no priorities, or a year whose activities declared nothing, has no row
+  rather than a 0 beside a full coverage.
 
 Sums are pandas' (:mod:`assets.metrics.sql`): the rows of a group in the order of
 the transactions and, within one, of the activity's countries.
@@ -550,6 +556,10 @@ def alignment_metrics(con: duckdb.DuckDBPyConnection, method_version: str = METH
                 THEN CAST(n_activities AS DOUBLE) / n_activities_eligible END AS coverage,
             {literal(method_version)} AS method_version,
             CASE metric {metric_order} END AS _metric
-        FROM rows
+        FROM rows r
+        WHERE denominator <> 0 AND (metric <> 'priority_alignment' OR EXISTS (
+            SELECT 1 FROM m_cd_priorities p WHERE p.country_code = r.country_code
+                AND coalesce(p.start_year <= r.year, true)
+                AND coalesce(p.end_year >= r.year, true)))
         """
     )

@@ -25,7 +25,13 @@ Overlapping effort (:func:`overlapping_pairs`)
     ``PairSearchStats.window_hits`` counts the activities concerned.
 
     The candidates are joined, scored and filtered in SQL (DuckDB spills to disk
-    within its memory limit): different partners, date overlap, sector overlap;
+    within its memory limit): different partners (``reporting_org_ref``, so two
+    activities of one partner, a parent and its child included, are never a pair),
+    not linked by a flow (neither activity's transactions name the other, or the
+    other's reporting organisation, as the receiver of its outgoing funds or the
+    provider of its incoming funds, nor does one name the other as a participating
+    organisation's activity: a funder and its implementer are one funding chain, not
+    two efforts; see :func:`_flows`), date overlap, sector overlap;
     pairs whose date overlap is below the threshold are dropped first (score ≤
     date overlap). Pairs found in several blocks are kept once (with the
     alphabetically first country). Title similarity is computed in Python
@@ -54,7 +60,8 @@ import pandas as pd
 import pyarrow as pa
 
 from assets.metrics import similarity
-from assets.metrics.sql import ORDER, aggregate_in_batches, sum_sql, takes_reduceat
+from assets.metrics.double_counting import CHAIN_INCOMING_TYPES, CHAIN_OUTGOING_TYPES
+from assets.metrics.sql import ORDER, aggregate_in_batches, sum_sql, takes_reduceat, text
 from assets.warehouse import literal
 
 KIND = "overlapping_effort"
@@ -289,12 +296,17 @@ def _scored_candidates(
             >= {_double(threshold)} * CAST(greatest(f.e, j.e) - f.s + 1 AS DOUBLE)
         """
     )
+    _flows(con)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE m_du_different AS
         SELECT c.* FROM m_du_candidates c
         JOIN m_du_acts a ON a.act = c.act_i JOIN m_du_acts b ON b.act = c.act_j
         WHERE a.partner <> b.partner
+            AND NOT EXISTS (SELECT 1 FROM m_du_flows f
+                WHERE f.activity = a.activity AND f.other IN (b.activity, b.partner))
+            AND NOT EXISTS (SELECT 1 FROM m_du_flows f
+                WHERE f.activity = b.activity AND f.other IN (a.activity, a.partner))
         """
     )
     row = con.execute("SELECT count(*) FROM m_du_different").fetchone()
@@ -340,6 +352,42 @@ def _scored_candidates(
         )
         SELECT *, sector_overlap * date_overlap AS score FROM scored
         WHERE sector_overlap * date_overlap >= {_double(threshold)}
+        """
+    )
+
+
+def _flows(con: duckdb.DuckDBPyConnection) -> None:
+    """``m_du_flows``: each dated CD activity and the activities and organisations its
+    transactions name as the other end of a flow: the receiver of its outgoing funds
+    (types 2 and 3), the provider of its incoming funds (types 1 and 11), the funding
+    chains of :mod:`assets.metrics.double_counting`, by activity identifier and by
+    organisation identifier; and the activities of its participating organisations
+    (``org_activity_id``: a funder's or an implementer's own activity). Two activities
+    one of which names the other, or the other's reporting organisation, are one
+    funding chain, never two efforts."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE m_du_flows AS
+        WITH tx AS (
+            SELECT {text("activity_id")} AS activity, {text("transaction_type")} AS type,
+                {text("receiver_activity_id")} AS receiver_activity,
+                {text("receiver_org_ref")} AS receiver_org,
+                {text("provider_activity_id")} AS provider_activity,
+                {text("provider_org_ref")} AS provider_org
+            FROM m_transactions
+            WHERE {text("activity_id")} IN (SELECT activity FROM m_du_acts)
+        ),
+        named AS (
+            SELECT activity, unnest([receiver_activity, receiver_org]) AS other
+            FROM tx WHERE list_contains({[*CHAIN_OUTGOING_TYPES]}, type)
+            UNION ALL
+            SELECT activity, unnest([provider_activity, provider_org])
+            FROM tx WHERE list_contains({[*CHAIN_INCOMING_TYPES]}, type)
+            UNION ALL
+            SELECT {text("activity_id")}, {text("org_activity_id")} FROM m_participating_orgs
+            WHERE {text("activity_id")} IN (SELECT activity FROM m_du_acts)
+        )
+        SELECT DISTINCT activity, other FROM named WHERE other <> '' AND other <> activity
         """
     )
 

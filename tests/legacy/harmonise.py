@@ -995,6 +995,13 @@ class _ActivityBuilder:
 
     def results(self) -> None:
         f = self.file
+        # the activity's country, where it has exactly one
+        countries = {
+            r["country_code"]
+            for r in self.rows["activity_countries"]
+            if r.get("activity_id") == self.activity_id and r.get("country_code")
+        }
+        country = next(iter(countries)) if len(countries) == 1 else None
         for r_pos, result in enumerate(_children(self.element, "result"), start=1):
             r_ref = f"{self.ref}/result[{r_pos}]"
             result_type = (result.get("type") or "").strip().lower()
@@ -1014,7 +1021,7 @@ class _ActivityBuilder:
                 indicator_title, _ = f.pick(_child(indicator, "title"), self.language)
                 common = {
                     "activity_id": self.activity_id,
-                    "country_code": None,
+                    "country_code": country,
                     "priority_id": None,
                     "level": level,
                     "result_title": result_title,

@@ -959,6 +959,27 @@ def alignment_metrics(
         n / e if e else None
         for n, e in zip(out["n_activities"], out["n_activities_eligible"], strict=True)
     ]
+    # nothing to measure is not a row: a zero denominator, or a priority metric in a year
+    # no priority of the country covers
+    priorities = _table(tables, "cd_priorities")
+    covered = {
+        (_text(c), year)
+        for c, start, end in zip(
+            priorities["country_code"],
+            priorities["start_year"],
+            priorities["end_year"],
+            strict=True,
+        )
+        for year in set(out["year"])
+        if (_missing(start) or int(start) <= year) and (_missing(end) or int(end) >= year)
+    }
+    keep = [
+        d != 0 and (m != "priority_alignment" or (c, y) in covered)
+        for d, m, c, y in zip(
+            out["denominator"], out["metric"], out["country_code"], out["year"], strict=True
+        )
+    ]
+    out = out.loc[keep]
     order = {m: i for i, m in enumerate(METRICS)}
     out = out.assign(_m=out["metric"].map(order)).sort_values(
         ["country_code", "year", "partner_org_ref", "_m"], kind="stable"
@@ -1329,6 +1350,27 @@ def _month(days: np.ndarray) -> np.ndarray:
     )
 
 
+def _flows(tx: pd.DataFrame, orgs: pd.DataFrame) -> set[tuple[str, str]]:
+    """(activity, the activity or organisation its funds go to or come from): receivers
+    of outgoing funds (types 2, 3), providers of incoming funds (types 1, 11), and its
+    participating organisations' activities."""
+    out: set[tuple[str, str]] = {
+        (_text(a), _text(o))
+        for a, o in zip(orgs["activity_id"], orgs["org_activity_id"], strict=True)
+        if _text(o) not in ("", _text(a))
+    }
+    for row in tx.itertuples(index=False):
+        activity, kind = _text(row.activity_id), _text(row.transaction_type)
+        if kind in CHAIN_OUTGOING_TYPES:
+            others = (row.receiver_activity_id, row.receiver_org_ref)
+        elif kind in CHAIN_INCOMING_TYPES:
+            others = (row.provider_activity_id, row.provider_org_ref)
+        else:
+            continue
+        out.update((activity, _text(o)) for o in others if _text(o) not in ("", activity))
+    return out
+
+
 def overlapping_pairs(
     tables: Mapping[str, pd.DataFrame],
     settings: OverlapSettings = OverlapSettings(),
@@ -1351,7 +1393,9 @@ def overlapping_pairs(
     if n_acts < 2:
         return empty
     index = pd.Index(ids)
+    refs = acts["reporting_org_ref"].astype("string").fillna("").to_numpy(dtype=object)
     partner = pd.factorize(acts["reporting_org_ref"].astype("string").fillna(""))[0]
+    flows = _flows(_table(tables, "transactions"), _table(tables, "participating_orgs"))
 
     sectors = _vocab1_sectors(tables)
     sectors["act"] = index.get_indexer(sectors["activity_id"])
@@ -1414,7 +1458,16 @@ def overlapping_pairs(
         a, b = act_b[rows[:, 0]], act_b[rows[:, 1]]
         pair_country = country_b[rows[:, 0]]
         del rows
-        different = partner[a] != partner[b]
+        different = (partner[a] != partner[b]) & ~np.array(
+            [
+                (ids[x], ids[y]) in flows
+                or (ids[x], refs[y]) in flows
+                or (ids[y], ids[x]) in flows
+                or (ids[y], refs[x]) in flows
+                for x, y in zip(a, b, strict=True)
+            ],
+            dtype=bool,
+        )
         a, b, pair_country = a[different], b[different], pair_country[different]
         stats.scored += len(a)
         # date overlap (inclusive days)

@@ -286,14 +286,30 @@ def alignment_tables() -> dict[str, pd.DataFrame]:
             "from_country_framework": True,
         },
     ]
+    # Kenya's priorities cover 2024 on (none covers 2023); Uganda reported none
     priorities = [
-        {"country_code": "KE", "priority_id": "PR1", "title": "PFM", "sector_code": "15111"},
-        {"country_code": "KE", "priority_id": "PR2", "title": "Statistics", "sector_code": "16062"},
+        {
+            "country_code": "KE",
+            "priority_id": "PR1",
+            "title": "PFM",
+            "sector_code": "15111",
+            "start_year": 2024,
+            "end_year": 2027,
+        },
+        {
+            "country_code": "KE",
+            "priority_id": "PR2",
+            "title": "Statistics",
+            "sector_code": "16062",
+            "start_year": 2024,
+        },
         {
             "country_code": "KE",
             "priority_id": "PR3",
             "title": "Disaster risk",
             "sector_code": "43060",
+            "start_year": 2025,
+            "end_year": 2030,
         },
     ]
     orgs = [
@@ -383,9 +399,12 @@ def _check(
 def test_output_columns_are_the_schema(metrics: pd.DataFrame) -> None:
     assert list(metrics.columns) == field_names("alignment_metrics")
     assert set(metrics["method_version"]) == {"1"}
-    # every metric, once per country x partner x year, plus the all-partners rows
+    # each metric at most once per country x partner x year, plus the all-partners rows,
+    # and only where it measured something: never an empty value
     groups = metrics.groupby(["country_code", "partner_org_ref", "year"], dropna=False)
-    assert all(sorted(g["metric"]) == sorted(METRICS) for _, g in groups)
+    assert all(g["metric"].is_unique and set(g["metric"]) <= set(METRICS) for _, g in groups)
+    assert metrics["value"].notna().all()
+    assert (metrics["denominator"] != 0).all()
     assert {
         (p if isinstance(p, str) else "", y)
         for p, y in zip(metrics["partner_org_ref"], metrics["year"], strict=True)
@@ -467,25 +486,45 @@ def test_unknown_declarations_are_left_out_and_coverage_shown(covered: pd.DataFr
     assert every["results_reporting"]["coverage"] == pytest.approx(1.0)
 
 
-def test_zero_denominators_give_empty_values(metrics: pd.DataFrame) -> None:
+def test_nothing_to_measure_is_not_a_row(metrics: pd.DataFrame) -> None:
     undp = _rows(metrics, UNDP)
-    # UNDP has no incoming funds in 2024
-    _check(undp["traceability"], 0, 0, None, 0)
-    # 2023: C5 spent 30, all CD, and declared nothing
+    # UNDP has no incoming funds in 2024: no traceability, not a 0
+    assert "traceability" not in undp
+    assert len(undp) == len(METRICS) - 1
+    # 2023: C5 spent 30, all CD, declared nothing and reported no results; no priority of
+    # Kenya covers 2023
+    assert set(_rows(metrics, UNDP, 2023)) == {"cd_share", "results_reporting"}
     c5 = _rows(metrics, UNDP, 2023)
     _check(c5["cd_share"], 30, 30, 1.0, 1)
-    for metric in (
-        "coordinated_tc",
-        "country_systems_use",
-        "on_budget",
-        "programme_based",
-        "parallel_piu_count",
-        "results_framework_use",
-    ):
-        assert pd.isna(c5[metric]["value"]), metric
-        assert c5[metric]["denominator"] == 0
     _check(c5["results_reporting"], 0, 1, 0.0, 1)
+    assert c5["results_reporting"]["coverage"] == 1.0
+    assert set(_rows(metrics, "", 2023)) == {"cd_share", "results_reporting"}
     assert not metrics["value"].dropna().map(math.isnan).any()
+
+
+def test_priority_alignment_only_where_the_country_has_priorities(metrics: pd.DataFrame) -> None:
+    uganda = metrics[metrics["country_code"] == "UG"]
+    # Uganda reported no priorities: A2's other half (100 of 200) has no priority metric,
+    # but its other metrics (all from GB's declaration of A2, all false) are measured
+    got = {
+        (p if isinstance(p, str) else "", m): v
+        for p, m, v in zip(
+            uganda["partner_org_ref"], uganda["metric"], uganda["value"], strict=True
+        )
+    }
+    assert "priority_alignment" not in {m for _, m in got}
+    assert got[(GB, "cd_share")] == 1.0
+    assert got[("", "cd_share")] == 1.0
+    assert got[(GB, "coordinated_tc")] == 0.0
+    assert got[(GB, "parallel_piu_count")] == 1
+    # Kenya's priorities cover 2024: measured for each partner there
+    kenya = metrics[(metrics["country_code"] == "KE") & (metrics["metric"] == "priority_alignment")]
+    assert set(zip(kenya["partner_org_ref"].fillna(""), kenya["year"], strict=True)) == {
+        (GB, 2024),
+        (SE, 2024),
+        (UNDP, 2024),
+        ("", 2024),
+    }
 
 
 def test_empty_inputs_give_an_empty_schema_frame() -> None:

@@ -358,6 +358,64 @@ def test_three_mutually_overlapping_activities_form_one_cluster() -> None:
     assert set(found) == {"A01", "A02", "B0", "B1", "B2"}
 
 
+def _flow(aid: str, kind: str, **ends: str) -> dict[str, Any]:
+    """A transaction of ``aid`` naming the other end of its flow (``ends``)."""
+    return {
+        "transaction_id": f"flow-{aid}-{kind}",
+        "activity_id": aid,
+        "transaction_type": kind,
+        "transaction_date": d("2022-06-01"),
+        "value": 10_000.0,
+        "currency": "USD",
+        "value_usd": 10_000.0,
+        "counts_toward_totals": kind in ("3", "4"),
+        **ends,
+    }
+
+
+@pytest.mark.parametrize(
+    ("flows", "orgs"),
+    [
+        # B0 disburses to B1 (receiver-activity-id); B2 gets funds from P1 (provider org)
+        ([_flow("B0", "3", receiver_activity_id="B1"), _flow("B2", "1", provider_org_ref=P1)], []),
+        # B1 gets funds from B0 (provider-activity-id); B0 commits to P3 (receiver org)
+        ([_flow("B1", "11", provider_activity_id="B0"), _flow("B0", "2", receiver_org_ref=P3)], []),
+        # B0 disburses to B1; B2 names B0 as its funding organisation's activity
+        (
+            [_flow("B0", "3", receiver_activity_id="B1")],
+            [{"activity_id": "B2", "role": "1", "org_ref": P1, "org_activity_id": "B0"}],
+        ),
+    ],
+)
+def test_a_funder_and_its_implementer_are_not_overlapping_effort(
+    flows: list[dict[str, Any]], orgs: list[dict[str, Any]]
+) -> None:
+    tables = three_partners_tables()
+    tables["transactions"] = table_frame(
+        "transactions", [*tables["transactions"].to_dict("records"), *flows]
+    )
+    tables["participating_orgs"] = table_frame("participating_orgs", orgs)
+    published = run_metrics(tables)
+    pairs = published["duplication_pairs"]
+    overlap = pairs.loc[
+        (pairs["kind"] == "overlapping_effort") & pairs["activity_id_a"].str.startswith("B")
+    ]
+    # of the three mutually overlapping B activities, only B1 x B2 (no flow between P2's
+    # and P3's activities) is two efforts; B0 funds both
+    assert list(zip(overlap["activity_id_a"], overlap["activity_id_b"], strict=True)) == [
+        ("B1", "B2")
+    ]
+    assert overlap["score"].tolist() == pytest.approx([1.0])
+    # the activity-id link is still published as the same money counted twice
+    chains = pairs.loc[pairs["kind"] == "funding_chain"]
+    assert list(zip(chains["activity_id_a"], chains["activity_id_b"], strict=True)) == [
+        ("B0", "B1")
+    ]
+    # the cell counts only that pair: KE x 16062 x 2022
+    cell = _cell(published["duplication_metrics"], "16062", 2022)
+    assert cell["n_overlap_pairs"] == 1
+
+
 def test_clusters_from_pairs() -> None:
     pairs = table_frame(
         "duplication_pairs",

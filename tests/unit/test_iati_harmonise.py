@@ -423,3 +423,47 @@ def test_every_activity_of_every_fixture_is_accepted_or_quarantined(path: Path) 
     assert whole_activities["source_ref"].nunique() == n_quarantined
     for table in ("transactions", "budgets", "activity_sectors", "activity_countries"):
         assert set(result.tables[table]["activity_id"].dropna()) <= set(activities["activity_id"])
+
+
+def _activity_with_result(identifier: str, recipients: str) -> str:
+    return f"""
+  <iati-activity default-currency="USD" last-updated-datetime="2024-01-01T00:00:00">
+    <iati-identifier>{identifier}</iati-identifier>
+    <reporting-org ref="XM-TEST" type="40"><narrative>Test</narrative></reporting-org>
+    <title><narrative>Statistics capacity {identifier}</narrative></title>
+    {recipients}
+    <result type="1">
+      <title><narrative>Surveys run</narrative></title>
+      <indicator measure="1">
+        <title><narrative>Surveys</narrative></title>
+        <baseline year="2022" value="1"/>
+        <period>
+          <period-start iso-date="2023-01-01"/><period-end iso-date="2023-12-31"/>
+          <target value="3"/><actual value="2"/>
+        </period>
+      </indicator>
+    </result>
+  </iati-activity>"""
+
+
+def test_a_result_takes_its_activitys_only_country(tmp_path: Path) -> None:
+    path = tmp_path / "results-countries.xml"
+    activities = [
+        _activity_with_result("XM-TEST-ONE", '<recipient-country code="KE"/>'),
+        _activity_with_result(
+            "XM-TEST-TWO",
+            '<recipient-country code="KE" percentage="60"/>'
+            '<recipient-country code="UG" percentage="40"/>',
+        ),
+        _activity_with_result("XM-TEST-NONE", '<recipient-region code="289"/>'),
+    ]
+    path.write_text(
+        '<iati-activities version="2.03" generated-datetime="2024-01-01T00:00:00">'
+        + "".join(activities)
+        + "\n</iati-activities>\n",
+        encoding="utf-8",
+    )
+    results = harmonised(path).tables["results"]
+    got = dict(zip(results["activity_id"], results["country_code"].fillna(""), strict=True))
+    # one country: the result is about it; several or none: it stays empty
+    assert got == {"XM-TEST-ONE": "KE", "XM-TEST-TWO": "", "XM-TEST-NONE": ""}

@@ -300,6 +300,7 @@ def ghana() -> dict[str, Any]:
                 },
             }
         ],
+        "hotspot_year": 2023,
         "hotspots": [
             {
                 "sector_code": "15111",
@@ -716,6 +717,33 @@ def test_alignment_metrics_with_numerator_denominator_coverage_and_anchor() -> N
     assert "Inscrit au budget" in text(french_row)
 
 
+def test_a_metric_with_nothing_to_measure_says_not_measured_and_why() -> None:
+    profile = ghana()
+    profile["unmeasured"] = [
+        {"metric": "traceability", "reason": "no_incoming_funds"},
+        {"metric": "results_framework_use", "reason": "no_known_value"},
+    ]
+    tree = country_page(profile)
+    rows = tree.xpath('//table[@id="table-alignment"]//tbody/tr')
+    assert [(r.get("data-metric"), r.get("data-unmeasured")) for r in rows] == [
+        ("priority_alignment", None),
+        ("results_framework_use", "no_known_value"),
+        ("on_budget", None),
+        ("traceability", "no_incoming_funds"),
+    ]
+    # one cell across the value columns: no 0.0%, no coverage, no low-coverage flag
+    (cell,) = rows[3].xpath("./td")
+    assert text(cell) == "Not measured: no incoming funds to CD activities in this country."
+    assert cell.get("colspan") == "7"
+    assert not rows[3].xpath('.//*[@data-flag="low-coverage"]')
+    assert text(rows[1].xpath("./td")[0]).startswith("Not measured: no activity this metric")
+    french = country_page(profile, "fr")
+    (row,) = french.xpath('//tr[@data-metric="traceability"]')
+    assert text(row.xpath("./td")[0]) == (
+        "Non mesuré : aucun fonds reçu par des activités DC dans ce pays."
+    )
+
+
 # ------------------------------------------------------- priorities, results, pairs
 
 
@@ -782,6 +810,8 @@ def test_results_progress_chart_and_table() -> None:
 def test_duplication_hotspots_and_pairs_link_both_partners() -> None:
     tree = country_page(ghana())
     (hotspot,) = table_rows(tree, "table-hotspots")
+    (note,) = tree.xpath('//h3[@id="hotspots"]/following-sibling::p[1]')
+    assert text(note).startswith("2023, the country's latest year with CD disbursements")
     assert hotspot[:4] == ["Public finance management (PFM) (15111)", "–", "2023", "2"]
     assert hotspot[5:7] == ["USD 500,000", "0.52"]
     assert hotspot[7] == "1.9"
@@ -1061,7 +1091,7 @@ EMPTY_COUNTRY = {
     "alignment": "No alignment metrics computed for this country.",
     "peers": "No alignment metric to compare for this country.",
     "shared-indicators": "No results indicator of this country is shared with another country.",
-    "hotspots": "No duplication metrics computed for this country.",
+    "hotspots": "No CD disbursements to this country in the duplication metrics.",
     "pairs": "No overlapping activities found in this country.",
     "quality": "No source file is recorded for this page.",
 }

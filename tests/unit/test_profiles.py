@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from assets import warehouse
+from assets.metrics.alignment import METRICS
 from assets.warehouse import register_frames, set_up
-from publish.profiles import ProfileOptions, Profiles, build_profiles, slug
+from publish.profiles import ProfileOptions, Profiles, _unmeasured, build_profiles, slug
 from tests.profile_compact import COUNTRY_NAMES, PEER_GROUPS, SECTOR_NAMES, golden_tables
 from tests.unit.test_release_files import release_files
 
@@ -157,6 +158,24 @@ def test_metrics_show_the_latest_year_with_numerator_denominator_and_coverage(
     }
 
 
+def test_metrics_without_a_row_are_not_measured_with_the_reason(profiles: Profiles) -> None:
+    ghana = _country(profiles, "GH")
+    unmeasured = {u["metric"]: u["reason"] for u in ghana["unmeasured"]}
+    # Ghana has rows for priority_alignment and parallel_piu_count only
+    assert set(unmeasured) == set(METRICS) - {"priority_alignment", "parallel_piu_count"}
+    assert unmeasured["traceability"] == "no_incoming_funds"
+    assert unmeasured["on_budget"] == "no_known_value"
+    assert {m["metric"] for m in ghana["metrics"]} & set(unmeasured) == set()
+    # a country that reported no priorities is told so; one whose priorities cover no
+    # year with money, that
+    assert _unmeasured(("priority_alignment", "cd_share"), [{"metric": "cd_share"}], False) == [
+        {"metric": "priority_alignment", "reason": "no_priorities"}
+    ]
+    assert _unmeasured(("priority_alignment",), [], True) == [
+        {"metric": "priority_alignment", "reason": "no_priority_years"}
+    ]
+
+
 def test_peer_ranks_and_quantiles(profiles: Profiles) -> None:
     peers = {p["metric"]: p for p in _country(profiles, "GH")["peers"]}
     everyone, africa = peers["priority_alignment"]["comparisons"]
@@ -213,10 +232,13 @@ def test_a_results_indicator_shared_with_a_peer(profiles: Profiles) -> None:
 
 def test_duplication_hotspots_and_overlapping_pairs(profiles: Profiles) -> None:
     ghana = _country(profiles, "GH")
-    assert [(h["sector_code"], h["n_partners"]) for h in ghana["hotspots"]] == [
-        ("15111", 2),
-        ("16020", 1),
+    # 2023, the latest year with CD disbursements (2025's cell disbursed nothing)
+    assert [(h["sector_code"], h["year"], h["n_partners"]) for h in ghana["hotspots"]] == [
+        ("15111", 2023, 2),
+        ("16020", 2023, 1),
     ]
+    assert ghana["hotspot_year"] == 2023
+    assert ghana["hotspots"][0]["cd_disbursement_usd"] == 1_200_000.0
     assert ghana["hotspots"][0]["sector_name"] == "Public finance management (PFM)"
     (pair,) = ghana["pairs"]
     assert (pair["score"], pair["a"]["partner"], pair["b"]["partner"]) == (

@@ -377,19 +377,21 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_2_1_0_semver() -> None:
+def test_the_schema_version_is_2_1_1_semver() -> None:
     """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
     n_activities_eligible and coverage (MINOR: fields added, none renamed); 2.0.0:
     activity_regions, share_basis and the transactions' region were added, and a
     country's share is now rebased with the activity's regions (MAJOR: the meaning of
     activity_countries.share changed); 2.1.0: sources.status may be ``stale`` (MINOR:
-    a value added, nothing valid before becomes invalid)."""
+    a value added, nothing valid before becomes invalid); 2.1.1: the descriptions say
+    that alignment_metrics has a row only where the metric measured something and that
+    an IATI result takes its activity's only country (PATCH: nothing valid changes)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "2.1.0"
+    assert data["schema_version"] == "2.1.1"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "2.1.0"
+    assert schema_version(SCHEMA_DIR) == "2.1.1"
     status = next(
         f
         for f in json.loads((SCHEMA_DIR / "sources.json").read_text())["fields"]
