@@ -98,8 +98,6 @@ CODE_TABLES: dict[str, CodeTable] = {
     ),
 }
 
-assert set(NAME_TABLES) == {*CODE_TABLES, "organisations"}
-
 
 def codelist_rows(
     spec: CodeTable, codelists: Codelists | None

@@ -18,10 +18,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from assets.harmonise.schema import schema_dir
+from assets.harmonise.schema import NAME_TABLES, schema_dir
 from assets.iati.codelists import load_codelists
 from assets.storage.targets import LocalTarget
 from publish.dictionary import render_data_dictionary
+from publish.names import CODE_TABLES
 from publish.release import publish_release
 from tests.conftest import PROJECT_ROOT
 from tests.unit.test_release import NOW, OPTIONS, demo_tables, stored
@@ -194,6 +195,7 @@ def test_a_release_without_a_base_url_cites_no_url(tmp_path: Path) -> None:
 
 
 def test_foreign_keys_to_the_name_tables_hold_on_the_demo_release(release: Path) -> None:
+    assert set(NAME_TABLES) == {*CODE_TABLES, "organisations"}
     package = json.loads((release / "datapackage.json").read_text())
     resources = {r["name"]: r for r in package["resources"]}
     keys = {
