@@ -130,7 +130,8 @@ def _used_codes(stored: StoredTables, columns: Sequence[tuple[str, str]]) -> str
     ]
     if not parts:
         return "SELECT CAST(NULL AS VARCHAR) AS code WHERE false"
-    return f"SELECT DISTINCT code FROM ({' UNION ALL '.join(parts)}) WHERE code IS NOT NULL"
+    # an empty cell is a missing value (as the CSV files and Frictionless read it)
+    return f"SELECT DISTINCT code FROM ({' UNION ALL '.join(parts)}) WHERE code <> ''"
 
 
 def code_table_sql(stored: StoredTables, spec: CodeTable) -> str:
@@ -158,11 +159,12 @@ def organisations_sql(stored: StoredTables) -> str:
         )
     if not parts:
         return "SELECT NULL AS org_ref, NULL AS name, NULL AS org_type WHERE false"
-    seen = f"(SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE ref IS NOT NULL)"
+    # an empty identifier (a metric of all partners together) names no organisation
+    seen = f"(SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE ref <> '')"
     return f"""
         WITH seen AS {seen},
-        names AS (SELECT ref, name, count(*) AS n FROM seen WHERE name IS NOT NULL GROUP BY ALL),
-        kinds AS (SELECT ref, kind, count(*) AS n FROM seen WHERE kind IS NOT NULL GROUP BY ALL)
+        names AS (SELECT ref, name, count(*) AS n FROM seen WHERE name <> '' GROUP BY ALL),
+        kinds AS (SELECT ref, kind, count(*) AS n FROM seen WHERE kind <> '' GROUP BY ALL)
         SELECT refs.ref AS org_ref,
             (SELECT first(name ORDER BY n DESC, name) FROM names WHERE names.ref = refs.ref)
                 AS name,

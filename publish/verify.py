@@ -470,10 +470,7 @@ class _FileCheck:
             ]
         lookup = self._keyed(parent_fields, self.parents[parent])
         same = " AND ".join(f"c.__k{i} IS NOT DISTINCT FROM p.__k{i}" for i in range(len(fields)))
-        # a row whose key is empty in every field refers to nothing (as Frictionless reads
-        # it): a transaction without an aid type, a metric of all partners together
-        given = " OR ".join(f"c.__k{i} IS NOT NULL" for i in range(len(fields)))
-        missing = f"({given}) AND NOT EXISTS (SELECT 1 FROM {lookup} p WHERE {same})"
+        missing = f"NOT EXISTS (SELECT 1 FROM {lookup} p WHERE {same})"
         found = self.con.execute(
             f"SELECT count(*) FROM {self._keyed(fields)} c WHERE {missing}"
         ).fetchone()

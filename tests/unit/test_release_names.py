@@ -213,6 +213,9 @@ def test_a_code_the_codelist_lacks_is_listed_without_a_name(tmp_path: Path) -> N
     tables = demo_tables()
     transactions = tables["transactions"]
     transactions.loc[transactions.index[0], "aid_type"] = "Z99"
+    # an empty cell is a missing value, not a code or an organisation of its own
+    transactions.loc[transactions.index[1], "aid_type"] = ""
+    transactions.loc[transactions.index[1], "provider_org_ref"] = ""
     options = dataclasses.replace(
         OPTIONS, codelists=load_codelists(PROJECT_ROOT / "demo" / "codelists")
     )
@@ -246,3 +249,6 @@ def test_a_code_the_codelist_lacks_is_listed_without_a_name(tmp_path: Path) -> N
         {"code": "Z99", "name_en": None, "name_fr": None, "status": None, "in_codelist": False},
     ]
     assert len(pd.read_parquet(release / "data" / "transactions.parquet")) == 59
+    organisations = pq.read_table(release / "data" / "organisations.parquet").to_pylist()
+    assert "" not in {row["org_ref"] for row in organisations}
+    assert len(organisations) == 21  # the demo's organisations, as without the edit
