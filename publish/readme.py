@@ -35,12 +35,12 @@ _DUCKDB = {
     "datetime": "TIMESTAMP WITH TIME ZONE",
 }
 _READR = {
-    "integer": "col_integer()",
-    "year": "col_integer()",
-    "number": "col_double()",
-    "boolean": "col_logical()",
-    "date": "col_date()",
-    "datetime": "col_datetime()",
+    "integer": "readr::col_integer()",
+    "year": "readr::col_integer()",
+    "number": "readr::col_double()",
+    "boolean": "readr::col_logical()",
+    "date": "readr::col_date()",
+    "datetime": "readr::col_datetime()",
 }
 
 

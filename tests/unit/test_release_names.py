@@ -171,6 +171,31 @@ def test_the_readme_python_examples_read_codes_as_text(release: Path) -> None:
     assert from_csv["transaction_type"].tolist() == parquet["transaction_type"].tolist()
 
 
+def test_the_readme_sql_runs_on_the_database_and_r_reads_codes_as_text(release: Path) -> None:
+    """The SQL example is run with DuckDB's Python client (no duckdb CLI on the test
+    machines; the database and the SQL are the same); the R example is not run (no R),
+    only read for the types it gives readr."""
+    readme = (release / "README.md").read_text()
+    (sql,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    lines = [line for line in sql.splitlines() if not line.startswith("--")]  # the shell's
+    statements = [s for s in "\n".join(lines).split(";") if s.strip()]
+    with _database(release) as con:
+        rows = con.execute(statements[0]).fetchall()
+        comments = con.execute(statements[1]).fetchall()
+    # 36 disbursements in all, over the recipient countries the transactions name or not
+    assert sum(row[4] for row in rows if row[0] == "3") == 36
+    assert {row[1] for row in rows if row[0] == "3"} == {"Disbursement"}
+    assert (
+        "countries",
+        "code",
+        "The code (ISO 3166-1 alpha-2 code, IATI Country codelist), as the data tables hold it.",
+    ) in comments
+    (r,) = re.findall(r"```r\n(.*?)```", readme, flags=re.S)
+    assert "readr::cols(.default = readr::col_character()" in r
+    assert "value = readr::col_double()" in r
+    assert "transaction_type =" not in r  # a code: read as text, the default
+
+
 def test_the_release_folder_holds_its_dictionary_and_citation(release: Path) -> None:
     dictionary = (release / "data-dictionary.md").read_text()
     assert dictionary == render_data_dictionary(schema_dir())
