@@ -10,8 +10,9 @@ recipient country, provider and receiver).
 
 Constraints: each table's primary key is declared (the release's verification has
 already found it unique and complete, :mod:`publish.verify`). DuckDB keeps an index for
-each (an ART index: for a million transactions some tens of megabytes while it is
-built, within the warehouse's ``memory_limit``, spilling to its ``temp_directory``).
+each (an ART index), built within the warehouse's ``memory_limit`` and
+``temp_directory``: a million synthetic transactions took 11 s, the whole process at most
+433 MB with the default ``memory_limit`` of 512MB, for a 151 MB file (2026-12-07).
 Foreign keys are not declared: DuckDB would check every one on every insert (slow at a
 million rows) and then refuse a reader's updates and deletes of a referenced row, while
 the release's verification has already found every reference; the ``*_named`` views
