@@ -1688,8 +1688,23 @@ def _report(
             )
         )
     )
+    # a release's organisations table (publish.names) names the partners; the run's own
+    # report, made before there is one, shows their identifiers
+    partner_names = (
+        dict(
+            db.rows(
+                f"SELECT org_ref, name FROM {db.relation('organisations')} WHERE name IS NOT NULL"
+            )
+        )
+        if "organisations" in db.given
+        else {}
+    )
     names = {
-        who: (publisher_names.get(who) or ref) if kind == "publisher" else ref
+        who: (publisher_names.get(who) or ref)
+        if kind == "publisher"
+        else (partner_names.get(ref) or ref)
+        if kind == "partner"
+        else ref
         for kind, ref, who in contributors
     }
 

@@ -133,6 +133,7 @@ TABLES = (
     "duplication_pairs",
     "partner_declarations",
     "sources",
+    "organisations",
 )
 #: Lines of an extract streamed at a time (bounds the memory of the largest extract).
 BATCH_ROWS = 50_000
@@ -471,16 +472,15 @@ class _Data:
         self.con = con
         self.options = options
         activities, money = _name("activities"), _name("money")
+        # the release's organisations table names every identifier the data reports
+        # (publish.names): a partner is named there, whether it reports or is reported on
         self.partner_names: dict[str, str] = {}
         for ref, name in con.execute(
-            f"""SELECT reporting_org_ref, reporting_org_name FROM (
-                SELECT reporting_org_ref, reporting_org_name, min({ROW}) AS first
-                FROM {activities}
-                WHERE reporting_org_ref IS NOT NULL AND reporting_org_name IS NOT NULL
-                GROUP BY ALL) ORDER BY first"""
+            f"""SELECT org_ref, name FROM {_view("organisations")}
+                WHERE name IS NOT NULL ORDER BY org_ref"""
         ).fetchall():
             if _text(ref) and _text(name):
-                self.partner_names.setdefault(_text(ref), _text(name))
+                self.partner_names[_text(ref)] = _text(name)
         self.sector_name_of: dict[str, str] = {}
         for code, name in con.execute(
             f"""SELECT sector_code, code_name FROM (

@@ -33,14 +33,24 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from assets.harmonise.schema import field_names, frame_of_arrow, table_frame, table_schema
+from assets.harmonise.schema import (
+    field_names,
+    frame_of_arrow,
+    schema_dir,
+    table_frame,
+    table_schema,
+)
 from assets.hashing import file_digest, sha256_hex
+from assets.iati.codelists import Codelists
 from assets.settings import WarehouseSettings
 from assets.storage.targets import Target, content_type
 from assets.warehouse import ROW, quote, set_up, warehouse_config
 from publish.changelog import TableChange, compare_table, render_changelog
+from publish.database import DATABASE, write_database
+from publish.dictionary import render_data_dictionary
 from publish.files import parquet_relation
 from publish.headline import country_figures, headline_figures, publishers, relation
+from publish.names import write_name_tables
 from publish.profile_html import PageContext, render_all
 from publish.profiles import ProfileOptions, Profiles, build_profiles
 from publish.quality import (
@@ -50,6 +60,7 @@ from publish.quality import (
     read_history,
     write_latest_quality,
 )
+from publish.readme import render_citation, render_readme
 from publish.render import DEFAULT_LOCALE, page_name
 from publish.site import render_dcat, render_index_html, render_release_html
 from publish.tables import (
@@ -107,6 +118,9 @@ class ReleaseOptions:
     #: Where the data files are written before they are stored (None: the system's
     #: temporary folder); each run uses a fresh folder in it and removes it.
     work_dir: Path | None = None
+    #: The codelists the run read (all their languages): the release's codelist tables
+    #: name the codes with them (:mod:`publish.names`); None = codes without names.
+    codelists: Codelists | None = None
 
 
 @dataclass
@@ -128,7 +142,19 @@ class PublishOutcome:
 
 
 #: Files the private-string check does not read (binary: strings are not plain bytes).
-_BINARY = (".parquet", ".png", ".gif", ".jpg", ".jpeg", ".ico", ".otf", ".ttf", ".woff", ".woff2")
+_BINARY = (
+    ".parquet",
+    ".duckdb",
+    ".png",
+    ".gif",
+    ".jpg",
+    ".jpeg",
+    ".ico",
+    ".otf",
+    ".ttf",
+    ".woff",
+    ".woff2",
+)
 
 
 #: Bytes of a file on disk read at a time when it is checked for private strings.
@@ -270,81 +296,6 @@ def _credits(
     return sources
 
 
-def _readme(
-    version: str,
-    options: ReleaseOptions,
-    counts: Mapping[str, int],
-    credits: Sequence[Mapping[str, str]],
-    published: str,
-) -> str:
-    rows = "\n".join(
-        f"| `{t}` | {counts[t]:,} | {table_schema(t).get('description', '')} |" for t in counts
-    )
-    first = next(iter(counts), "activities")
-    credit_lines = "\n".join(f"- {c['title']}" for c in credits) or "- (none)"
-    return f"""# {options.title} — release {version}
-
-{options.description}
-
-Published {published}; CD results schema version {options.schema_version}.
-Licence: {options.license_name} ({options.license_url}); each IATI publisher's
-own licence applies to its data.
-
-## What is inside
-
-| table | rows | what |
-|---|---:|---|
-{rows}
-
-Every table is here twice: `data/<table>.csv` (UTF-8, RFC 4180, an empty cell
-is a missing value) and `data/<table>.parquet` (typed). `datapackage.json`
-describes every field (Frictionless Data Package; the data dictionary explains
-them for people), with the sha256 hash, size and row count of each file.
-`SHA256SUMS` lists the checksum of every file (`sha256sum -c SHA256SUMS`).
-`CHANGELOG.md` says what changed since the previous release and
-`quality/index.html` how good the data is, contributor by contributor (one page
-per contributor under `quality/contributors/`, the figures in
-`quality/report.json`, a text digest in `quality/report.md`, and the Great
-Expectations Data Docs under `quality/data-docs/` when the run built them).
-
-In the CSV files, a text cell that starts with `=`, `+`, `-`, `@`, a tab or a
-carriage return is written with a leading apostrophe (`'`) so spreadsheets do
-not run it as a formula; the Parquet files hold the values exactly as published.
-
-## Load it
-
-Python:
-
-```python
-import pandas as pd
-from frictionless import Package
-
-package = Package("datapackage.json")          # validates against the schema
-{first} = package.get_resource("{first}").to_pandas()
-{first} = pd.read_parquet("data/{first}.parquet")   # or, typed, with pyarrow
-```
-
-R:
-
-```r
-library(frictionless)                           # install.packages("frictionless")
-package <- read_package("datapackage.json")
-{first} <- read_resource(package, "{first}")
-{first} <- arrow::read_parquet("data/{first}.parquet")
-```
-
-## Cite
-
-{options.title}, release {version} (CD results schema {options.schema_version}).
-{options.base_url or ""}{"" if not options.base_url else "/"}{RELEASES}/{version}/ . Content hash
-in `catalog.json`; the same version always has the same bytes.
-
-## Sources and credits
-
-{credit_lines}
-"""
-
-
 def build_release(
     figures: ReleaseFigures,
     sources: pd.DataFrame | None,
@@ -359,6 +310,7 @@ def build_release(
     profiles: Profiles | None = None,
     digest: str,
     stopwatch: Stopwatch | None = None,
+    database: Path | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Every file of the release besides the data files and the profiles' row extracts
     (relative path -> bytes), and its catalogue entry (which lists those too: the data
@@ -367,7 +319,8 @@ def build_release(
     ``figures``: the tables' figures (:func:`release_figures`); ``sources``: the input
     files as the release shows them (:func:`publish.tables.read_sources`), or None;
     ``profiles``: the country and partner profiles
-    (:func:`publish.profiles.build_profiles`), or None."""
+    (:func:`publish.profiles.build_profiles`), or None; ``database``: the release's
+    ``cdcompact.duckdb`` (:func:`publish.database.write_database`), or None."""
     stopwatch = stopwatch or Stopwatch()
     began = time.perf_counter()
     names = sorted(written)
@@ -405,6 +358,9 @@ def build_release(
         )
         for data_file in (csv, parquet):
             checksums[data_file.key] = {"sha256": data_file.sha256, "bytes": data_file.bytes}
+    if database is not None:  # stored from its file, as the row extracts are
+        sha256, size = file_digest(database)
+        checksums[DATABASE] = {"sha256": sha256, "bytes": size}
     input_files = (
         [
             {
@@ -436,7 +392,9 @@ def build_release(
         "resources": resources,
     }
     files["datapackage.json"] = _json_bytes(package)
-    files["README.md"] = _readme(version, options, counts, credits, published).encode()
+    files["README.md"] = render_readme(version, options, counts, credits, published).encode()
+    files["CITATION.cff"] = render_citation(version, options, published).encode()
+    files["data-dictionary.md"] = render_data_dictionary(schema_dir()).encode()
     files["CHANGELOG.md"] = render_changelog(
         version,
         previous["version"] if previous else None,
@@ -621,6 +579,7 @@ def publish_release(
     figures: ReleaseFigures | None = None
     with _workspace(options.work_dir) as work:
         with _warehouse(options, work) as con:
+            tables = write_name_tables(con, tables, options.codelists, work / "names")
             sources = read_sources(tables, options.project_root)
             local = local_files(tables, options.project_root)
             data = ReleaseTables(con, tables, sources, work, stopwatch, local)
@@ -641,6 +600,9 @@ def publish_release(
                 began = time.perf_counter()
                 leaks = data.leaks(options.private)
                 stopwatch.add("verification", began)
+                began = time.perf_counter()
+                database = _database(written, target, options, work)
+                stopwatch.add("database", began)
             # the report, the profile pages and the figures read the tables as published
             data.views()
             if reported:
@@ -681,8 +643,10 @@ def publish_release(
             profiles=built,
             digest=digest,
             stopwatch=stopwatch,
+            database=database,
         )
         extracts = {path: built.rows.path(path) for path in built.rows} if built else {}
+        extracts[DATABASE] = database
         began = time.perf_counter()
         check_private(files, options.private, prefix, leaks, extracts)
         stopwatch.add("verification", began)
@@ -821,10 +785,38 @@ def _workspace(parent: Path | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _database(
+    written: Mapping[str, TableFiles], target: Target, options: ReleaseOptions, work: Path
+) -> Path:
+    """The release's ``cdcompact.duckdb``, written in ``work`` from its Parquet files (those
+    copied from the previous release fetched from the target first)."""
+    parquet: dict[str, Path] = {}
+    for table, table_files in written.items():
+        data_file = table_files.parquet
+        if data_file.path is not None:
+            parquet[table] = data_file.path
+            continue
+        assert data_file.copy_of is not None
+        fetched = target.fetch(data_file.copy_of, work / "previous-data")
+        if fetched is None:
+            raise ReleaseError(f"{target.location}/{data_file.copy_of}: not found")
+        parquet[table] = fetched
+    path = work / "database" / DATABASE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_database(parquet, path, _config(options, work))
+    return path
+
+
+def _config(options: ReleaseOptions, work: Path) -> dict[str, Any]:
+    """DuckDB's settings while the release is made: the warehouse's limits."""
+    return warehouse_config(
+        options.warehouse, options.warehouse.temp_directory or work / "duckdb-tmp"
+    )
+
+
 @contextmanager
 def _warehouse(options: ReleaseOptions, work: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    temp = options.warehouse.temp_directory or work / "duckdb-tmp"
-    con = duckdb.connect(config=warehouse_config(options.warehouse, temp))
+    con = duckdb.connect(config=_config(options, work))
     try:
         set_up(con)
         yield con

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from babel.numbers import format_percent
 
+from publish.database import DATABASE
 from publish.formats import blank as _blank
 from publish.formats import number as _number
 from publish.render import (
@@ -38,13 +39,18 @@ MEDIA_TYPES = {
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
     "json": "application/json",
+    # DuckDB's database file has no registered media type
+    "duckdb": "application/octet-stream",
 }
-FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "json": "JSON"}
+FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "json": "JSON", "duckdb": "DuckDB"}
 # The documents of a release, in the order the page lists them (their names are in
 # the template); the descriptor is listed even when the catalogue does not say its size.
 RELEASE_DOCUMENTS = (
     "datapackage.json",
     "README.md",
+    "cdcompact.duckdb",
+    "data-dictionary.md",
+    "CITATION.cff",
     "CHANGELOG.md",
     "quality/index.html",
     "quality/report.json",
@@ -724,6 +730,18 @@ def render_dcat(catalog: Mapping[str, Any], base_url: str | None) -> dict[str, A
         )
         data_package["dct:conformsTo"] = {"@id": DATA_PACKAGE_SPEC}
         distributions.append(data_package)
+        database = _mapping(files.get(DATABASE))
+        if database:
+            database_bytes = _number(database.get("bytes"))
+            distributions.append(
+                _distribution(
+                    _url(base_url, path, DATABASE),
+                    f"{DATABASE} (every table in one DuckDB database, names beside codes)",
+                    "duckdb",
+                    _text(database.get("sha256")) or None,
+                    None if database_bytes is None else int(database_bytes),
+                )
+            )
         for table, formats in data_files(entry).items():
             for fmt, item in formats.items():
                 distributions.append(

@@ -10,7 +10,7 @@ from pathlib import Path
 from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import tables_dir
-from assets.iati.codelists import CodelistError, load_codelists
+from assets.iati.codelists import CodelistError, Codelists, load_codelists
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
 from assets.storage.targets import Target
@@ -52,6 +52,7 @@ def release_options(
     settings: Settings, run_id: str | None, quality: QualityInputs | None = None
 ) -> ReleaseOptions:
     publish = settings.publish
+    codelists = run_codelists(settings)
     return ReleaseOptions(
         title=publish.title,
         description=publish.description,
@@ -67,30 +68,38 @@ def release_options(
         quality=quality,
         project_root=settings.root,
         private=private_strings(settings),
-        profiles=profile_options(settings),
+        profiles=profile_options(settings, codelists),
         languages=settings.publish.languages,
         warehouse=replace(settings.warehouse, temp_directory=settings.duckdb_temp_directory),
         work_dir=settings.data_dir / "release",
+        codelists=codelists,
     )
 
 
-def profile_options(settings: Settings) -> ProfileOptions:
+def run_codelists(settings: Settings) -> Codelists | None:
+    """The codelists the run read, in all their languages; None when there are none or
+    they cannot be read (the quality report says so; the release's codes then have no
+    names)."""
+    folder = codelists_folder(settings)
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        return load_codelists(folder)
+    except CodelistError:
+        return None
+
+
+def profile_options(settings: Settings, codelists: Codelists | None) -> ProfileOptions:
     """Names from the codelists the run read, and the peer groups of the configuration."""
     countries: dict[str, str] = {}
     sectors: dict[str, str] = {}
-    folder = codelists_folder(settings)
-    if folder is not None and folder.is_dir():
-        try:
-            codelists = load_codelists(folder)
-        except CodelistError:
-            codelists = None  # the quality report says so; pages show codes instead
-        if codelists is not None:
-            for codelist, names in (("Country", countries), ("Sector", sectors)):
-                if codelists.has(codelist):
-                    for code in codelists.codes(codelist):
-                        name = codelists.name(codelist, code)
-                        if name:
-                            names[code] = name
+    if codelists is not None:
+        for codelist, names in (("Country", countries), ("Sector", sectors)):
+            if codelists.has(codelist):
+                for code in codelists.codes(codelist):
+                    name = codelists.name(codelist, code)
+                    if name:
+                        names[code] = name
     return ProfileOptions(
         country_names=countries,
         sector_names=sectors,

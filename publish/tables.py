@@ -54,13 +54,15 @@ _SCRUBBED = {
 
 @dataclass(frozen=True)
 class StoredTables:
-    """The tables to publish: ``folder/<table>.parquet`` for each name (no file: empty)."""
+    """The tables to publish: ``folder/<table>.parquet`` for each name (no file: empty),
+    or the file ``elsewhere`` names (the tables made when publishing, :mod:`publish.names`)."""
 
     folder: Path
     names: tuple[str, ...]
+    elsewhere: Mapping[str, Path] = field(default_factory=dict)
 
     def path(self, table: str) -> Path | None:
-        path = self.folder / f"{table}.parquet"
+        path = self.elsewhere.get(table) or self.folder / f"{table}.parquet"
         return path if path.exists() else None
 
     def rows(self, table: str) -> int:

@@ -404,6 +404,11 @@ def golden_tables() -> dict[str, pd.DataFrame]:
         "duplication_pairs": table_frame("duplication_pairs", pairs),
         "partner_declarations": table_frame("partner_declarations", declarations),
         "sources": table_frame("sources", sources),
+        # the partners' names, as the release's organisations table gives them
+        "organisations": table_frame(
+            "organisations",
+            [{"org_ref": ref, "name": name, "org_type": "10"} for ref, name in PARTNERS.items()],
+        ),
     }
     return {name: _with_provenance(frame) for name, frame in tables.items()}
 

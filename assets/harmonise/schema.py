@@ -50,6 +50,21 @@ _EXACT_DTYPES: dict[str, Any] = {
 }
 
 
+#: Tables a release makes from the codelists and the codes and organisations the data
+#: holds (:mod:`publish.names`): not harmonised, so not checked before publishing (a
+#: release verifies every foreign key to them, :mod:`publish.verify`).
+NAME_TABLES = (
+    "countries",
+    "sectors",
+    "transaction_types",
+    "aid_types",
+    "finance_types",
+    "flow_types",
+    "organisation_types",
+    "organisations",
+)
+
+
 def schema_dir() -> Path:
     return project_root() / "schema"
 

@@ -100,6 +100,14 @@ class Codelists:
             if include_withdrawn or item.status != "withdrawn"
         )
 
+    def items(self, codelist: str, version: str | None = None) -> list[CodelistItem]:
+        """Every code of a codelist with its names by language, in the file's order;
+        KeyError when it is not loaded (check :meth:`has`)."""
+        found = self._resolve(codelist, version)
+        if found is None:
+            raise KeyError(f"codelist {codelist!r} (version {version or 'newest'}) is not loaded")
+        return list(found.items.values())
+
     def has(self, codelist: str, version: str | None = None) -> bool:
         return self._resolve(codelist, version) is not None
 

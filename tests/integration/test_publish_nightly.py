@@ -57,7 +57,10 @@ def _nightly_three_times(tmp_path: Path, config: Path, target: Target) -> None:
         assert [r["version"] for r in catalog["releases"]] == [today]
         first_keys = set(target.list_keys(f"releases/{today}/"))
         prefix = f"releases/{today}/"
-        assert len([k for k in first_keys if k.startswith(prefix + "data/")]) == 34  # 17 tables
+        # 17 tables and the 8 that name their codes (countries, ..., organisations)
+        assert len([k for k in first_keys if k.startswith(prefix + "data/")]) == 50
+        for name in ("cdcompact.duckdb", "data-dictionary.md", "CITATION.cff"):
+            assert prefix + name in first_keys, name
         listed = (target.read_bytes(prefix + "SHA256SUMS") or b"").decode().splitlines()
         assert len(first_keys) == len(listed) + 1
         for name in ("quality/index.html", "quality/report.json", "quality/data-docs/index.html"):

@@ -395,6 +395,20 @@ def _used_codes() -> dict[str, set[str]]:
         )
         add("TransactionType", (t.get("code") for t in a.findall("transaction/transaction-type")))
         add(
+            "FinanceType",
+            (
+                t.get("code")
+                for t in a.findall("default-finance-type") + a.findall("transaction/finance-type")
+            ),
+        )
+        add(
+            "FlowType",
+            (
+                t.get("code")
+                for t in a.findall("default-flow-type") + a.findall("transaction/flow-type")
+            ),
+        )
+        add(
             "Country",
             (
                 c.get("code")
@@ -432,6 +446,8 @@ def _used_codes() -> dict[str, set[str]]:
         "Sector",
         "AidType",
         "TransactionType",
+        "FinanceType",
+        "FlowType",
         "Country",
         "Currency",
         "OrganisationRole",

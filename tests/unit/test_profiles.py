@@ -62,6 +62,16 @@ def _rows(profiles: Profiles, path: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(profiles.rows[path].decode("utf-8"))))
 
 
+def test_partner_names_come_from_the_organisations_table() -> None:
+    """The release's organisations table names a partner (issue 23), not the name an
+    activity happens to give its reporting organisation."""
+    tables = golden_tables()
+    organisations = tables["organisations"]
+    organisations.loc[organisations["org_ref"] == "XM-B", "name"] = "Bank B (as organisations)"
+    partners = profiles_of(tables, OPTIONS).partners
+    assert [p["name"] for p in partners] == ["Agency A", "Bank B (as organisations)", "Donor D"]
+
+
 def test_pages_for_every_compact_country_and_every_cd_partner(profiles: Profiles) -> None:
     assert [p["code"] for p in profiles.countries] == ["GH", "KE", "NP"]
     # Council C has no capacity-development activity: no partner page.

@@ -523,6 +523,16 @@ def _figures(report: Mapping[str, Any], who: str) -> dict[str, Any]:
 # -- contributors and validity ------------------------------------------------------------------
 
 
+def test_a_partner_is_named_as_the_releases_organisations_table_names_it() -> None:
+    """In a release, the organisations table (issue 23) names a partner that the run's
+    own report, made without it, shows by its identifier."""
+    tables = dict(_compact())
+    tables["organisations"] = table_frame(
+        "organisations", [{"org_ref": "GB-GOV-1", "name": "UK Government", "org_type": "10"}]
+    )
+    assert _contributor(_build(tables), GB)["name"] == "UK Government"
+
+
 def test_contributors_are_attributed_named_and_sorted(report: dict[str, Any]) -> None:
     assert [c["id"] for c in report["contributors"]] == [KE, GB, ADB, WHO]
     adb = _contributor(report, ADB)

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from assets.harmonise.schema import schema_version
+from assets.harmonise.schema import NAME_TABLES, schema_version
 from assets.harmonise.store import write_tables
 from assets.iati.harmonise import HarmoniseOptions, harmonise_paths
 from assets.iati.rates import load_exchange_rates
@@ -44,9 +44,11 @@ OPTIONS = ReleaseOptions(
 
 
 #: The demo's content hash (every table's CSV sha256, the run fields of sources aside), since
-#: schema 2.0.0 (``activity_regions``, ``share_basis``, ``recipient_region``); before it,
-#: the hash the pandas release of 7ca04e4 gave was 50c813604f5ab439...
-DEMO_CONTENT_HASH = "0cd3ebe064f1ef50c851bed4cf49523978f44fcf7326228613aa0b3bbec57bea"
+#: schema 2.2.0 (the name tables, here without codelists: every code ``in_codelist`` false;
+#: IATI results with their activity's only country; alignment metrics only where measured);
+#: from schema 2.0.0 (``activity_regions``, ``share_basis``, ``recipient_region``) it was
+#: fd5e3320a6ecfe3f..., and the hash the pandas release of 7ca04e4 gave 50c813604f5ab439...
+DEMO_CONTENT_HASH = "4a3fb306632298c5aaab0d554a079d64325fdd7da04c19e32f2e8b26a878bc25"
 
 
 @cache
@@ -100,7 +102,7 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir
 
     package = json.loads((release / "datapackage.json").read_text())
     assert package["version"] == "2026.11.28"
-    assert package["schema_version"] == "2.1.1"
+    assert package["schema_version"] == "2.2.0"
     resources = {r["name"]: r for r in package["resources"]}
     assert resources["activities"]["rows"] == 16
     assert resources["transactions"]["rows"] == 59
@@ -213,7 +215,7 @@ def test_same_inputs_give_byte_identical_data_files(tmp_path: Path, tables_dir: 
     assert other.version == "2028.01.02"
     a = files_under(tmp_path / "a" / "releases" / "2026.11.28" / "data")
     b = files_under(tmp_path / "b" / "releases" / "2028.01.02" / "data")
-    assert len(a) == 26  # 13 tables, CSV and Parquet
+    assert len(a) == 42  # 13 tables and the 8 name tables, CSV and Parquet
     assert a == b
 
 
@@ -526,7 +528,7 @@ def test_unchanged_tables_are_copied_from_the_previous_release(
         f"data/{table}.{kind}": "written"
         if table == "activities"
         else f"copied from {old}data/{table}.{kind}"
-        for table in tables
+        for table in (*tables, *NAME_TABLES)  # the codes did not change: nor their names
         for kind in ("csv", "parquet")
     }
     for table in tables:
@@ -564,7 +566,7 @@ def test_unchanged_tables_are_copied_within_s3(
             "PutObject" if table == "transactions" else "CopyObject",
             f"open/releases/2026.11.28.2/data/{table}.{kind}",
         )
-        for table in tables
+        for table in (*tables, *NAME_TABLES)
         for kind in ("csv", "parquet")
     )
     for table in ("activities", "sources"):

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.harmonise.schema import table_schema
+from assets.harmonise.schema import NAME_TABLES, table_schema
 from assets.storage.targets import LocalTarget
 from assets.warehouse import set_up
 from publish.release import ReleaseError, publish_release
@@ -60,6 +60,7 @@ def copy_of(release: Path, folder: Path) -> Path:
 
 
 def written(folder: Path) -> dict[str, WrittenTable]:
+    """The release's tables: the demo's, and the name tables every release makes."""
     package = json.loads((folder / "datapackage.json").read_text())
     rows = {r["name"]: r["rows"] for r in package["resources"]}
     return {
@@ -71,7 +72,7 @@ def written(folder: Path) -> dict[str, WrittenTable]:
             f"data/{table}.csv",
             f"data/{table}.parquet",
         )
-        for table in TABLES
+        for table in (*TABLES, *NAME_TABLES)
     }
 
 

@@ -20,6 +20,7 @@ import pytest
 from frictionless import Schema
 
 from assets.harmonise.schema import (
+    NAME_TABLES,
     ArrowTables,
     arrow_schema,
     frame_of_arrow,
@@ -172,6 +173,9 @@ PROJECT_TABLES = {
     # recipient regions beside the countries (issue 19): IATI's recipient-region, whose
     # share the countries' shares leave (together they sum to 1 per activity)
     "activity_regions",
+    # the names beside the codes (issue 23): the codelists a release used, and its
+    # organisations, made when publishing (publish/names.py) so every code can be named
+    *NAME_TABLES,
 }
 
 
@@ -306,6 +310,25 @@ def test_primary_and_foreign_keys_name_existing_fields_and_tables(table: str) ->
         )
 
 
+def test_codes_point_at_the_name_tables() -> None:
+    """Each code with a codelist, and each organisation identifier, refers to the table
+    that names it (issue 23)."""
+    named = {
+        (table, fk["fields"][0]): fk["reference"]["resource"]
+        for table, descriptor in schemas().items()
+        for fk in descriptor.get("foreignKeys", [])
+        if fk["reference"]["resource"] in NAME_TABLES
+    }
+    assert named[("transactions", "transaction_type")] == "transaction_types"
+    assert named[("transactions", "recipient_country")] == "countries"
+    assert named[("activities", "default_finance_type")] == "finance_types"
+    assert named[("participating_orgs", "org_type")] == "organisation_types"
+    assert named[("alignment_metrics", "partner_org_ref")] == "organisations"
+    for table in NAME_TABLES:
+        fields = schemas()[table]["fields"]
+        assert all(f.get("description") for f in fields), table
+
+
 def test_child_tables_point_at_activities() -> None:
     for table in sorted(HARMONISED_TABLES - {"activities", "cd_priorities"}):
         targets = [fk["reference"]["resource"] for fk in schemas()[table]["foreignKeys"]]
@@ -313,6 +336,7 @@ def test_child_tables_point_at_activities() -> None:
     assert {fk["reference"]["resource"] for fk in schemas()["alignment_links"]["foreignKeys"]} == {
         "activities",
         "cd_priorities",
+        "countries",
     }
     assert schemas()["quarantine"]["foreignKeys"][0]["reference"]["resource"] == "sources"
 
@@ -377,7 +401,7 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_2_1_1_semver() -> None:
+def test_the_schema_version_is_2_2_0_semver() -> None:
     """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
     n_activities_eligible and coverage (MINOR: fields added, none renamed); 2.0.0:
     activity_regions, share_basis and the transactions' region were added, and a
@@ -385,13 +409,16 @@ def test_the_schema_version_is_2_1_1_semver() -> None:
     activity_countries.share changed); 2.1.0: sources.status may be ``stale`` (MINOR:
     a value added, nothing valid before becomes invalid); 2.1.1: the descriptions say
     that alignment_metrics has a row only where the metric measured something and that
-    an IATI result takes its activity's only country (PATCH: nothing valid changes)."""
+    an IATI result takes its activity's only country (PATCH: nothing valid changes); 2.2.0:
+    the codelist tables and ``organisations``, with foreign keys from the codes to them
+    (MINOR: tables added; a release holds every code the data uses, so no data valid
+    before becomes invalid)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "2.1.1"
+    assert data["schema_version"] == "2.2.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "2.1.1"
+    assert schema_version(SCHEMA_DIR) == "2.2.0"
     status = next(
         f
         for f in json.loads((SCHEMA_DIR / "sources.json").read_text())["fields"]
