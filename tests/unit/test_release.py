@@ -44,19 +44,24 @@ OPTIONS = ReleaseOptions(
 
 
 #: The demo's content hash (every table's CSV sha256, the run fields of sources aside), since
-#: schema 2.0.0 (``activity_regions``, ``share_basis``, ``recipient_region``); before it,
-#: the hash the pandas release of 7ca04e4 gave was 50c813604f5ab439...
+#: schema 3.0.0 (transaction ids by ref or position, ``participating_orgs.position``);
+#: before it, the hash the pandas release of 7ca04e4 gave was 50c813604f5ab439...
 DEMO_CONTENT_HASH = "2649550d2aa5a521cccce385796cb67f6457bd9962435b4ef4630b2b0b08ae39"
 
 
-@cache
-def _demo_tables() -> dict[str, pd.DataFrame]:
+def harmonise_folder(folder: Path) -> dict[str, pd.DataFrame]:
+    """The harmonised tables of the IATI files in ``folder``, with the project's settings."""
     settings = load_settings()
     options = HarmoniseOptions(
         rules=settings.cd_rules, rates=load_exchange_rates(list(settings.exchange_rate_files))
     )
-    _, tables = harmonise_paths([PROJECT_ROOT / "demo" / "iati"], options)
+    _, tables = harmonise_paths([folder], options)
     return tables
+
+
+@cache
+def _demo_tables() -> dict[str, pd.DataFrame]:
+    return harmonise_folder(PROJECT_ROOT / "demo" / "iati")
 
 
 def demo_tables() -> dict[str, pd.DataFrame]:
