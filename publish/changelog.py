@@ -6,6 +6,12 @@ cells joined by `` / ``), one without is compared as a multiset of rows. Two
 rows are the same when every cell's CSV text is: texts are compared as
 written (``'=x`` for ``=x``), other values by value (a CSV cell is a value's
 only spelling, except that ``-0.0`` is written ``0`` and NaN as nothing).
+
+For a table with a key, the first :data:`MAX_KEYS` keys added and removed are
+named, and the first :data:`MAX_KEYS` changed rows with each field that changed,
+its old and new CSV text (``title: Old title → New title``). The ``sources``
+table also says which files the previous release used and this one does not:
+rejected now (with the reason) or no longer among the inputs.
 """
 
 from __future__ import annotations
@@ -20,11 +26,22 @@ from assets.harmonise.schema import field_types
 from assets.warehouse import quote
 from publish.files import cell_sql, parquet_relation, primary_key
 
-#: Example keys listed per table and kind of change.
-MAX_KEYS = 10
+#: Keys (and changed rows) listed per table and kind of change.
+MAX_KEYS = 20
+#: Characters of a changed cell's text shown in the CHANGELOG (longer ones are cut).
+MAX_TEXT = 60
 #: Fields that say where a row came from; a row whose other fields are equal is
 #: "re-sourced" (e.g. its file was republished with other edits), not changed.
 PROVENANCE = frozenset({"source", "source_file", "source_sha256", "source_ref"})
+
+
+@dataclass(frozen=True)
+class FieldEdit:
+    """One changed cell: the field and its CSV text before and after (None: empty)."""
+
+    name: str
+    old: str | None
+    new: str | None
 
 
 @dataclass
@@ -35,6 +52,11 @@ class TableChange:
     changed: int = 0
     resourced: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    #: The first changed rows: key, then each changed field with its old and new CSV text.
+    edits: list[tuple[str, list[FieldEdit]]] = field(default_factory=list)
+    #: ``sources`` only: the files of the previous release not used now, with why.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    dropped_total: int = 0
 
     @property
     def any(self) -> bool:
@@ -52,11 +74,16 @@ def _value(kind: str, column: str) -> str:
     return quote(column)
 
 
-def _rows(table: str, relation: str) -> str:
+def _rows(table: str, relation: str, texts: bool = False) -> str:
     """Each row of ``relation`` as its key text (``__key``, with a primary key) and the
-    values it is compared by (``__v0``, ``__v1``...)."""
+    values it is compared by (``__v0``, ``__v1``...); with ``texts``, also each cell's CSV
+    text (``__t0``, ``__t1``...)."""
     types = field_types(table)
     columns = [f"{_value(kind, name)} AS __v{i}" for i, (name, kind) in enumerate(types.items())]
+    if texts:
+        columns += [
+            f"{cell_sql(kind, name)} AS __t{i}" for i, (name, kind) in enumerate(types.items())
+        ]
     key = primary_key(table)
     if key:
         text = " || ' / ' || ".join(f"coalesce({cell_sql(types[k], k)}, '')" for k in key)
@@ -105,7 +132,75 @@ def compare_table(
     for kind, keys in zip(("added", "removed", "changed"), found[4:], strict=True):
         if keys:
             change.examples[kind] = list(keys)
+    if change.examples.get("changed"):
+        change.edits = _edits(con, table, old, new, change.examples["changed"])
+    if table == "sources" and old is not None:
+        change.dropped, change.dropped_total = _dropped_sources(con, old, new)
     return change
+
+
+def _edits(
+    con: duckdb.DuckDBPyConnection, table: str, old: str | None, new: str, keys: list[str]
+) -> list[tuple[str, list[FieldEdit]]]:
+    """The rows of ``keys`` (changed rows), each with the fields other than provenance
+    that differ and their CSV text before and after, in key order."""
+    names = list(field_types(table))
+    fields = [i for i, name in enumerate(names) if name not in PROVENANCE]
+    wanted = "__key IN (SELECT unnest($keys))"
+    before = _rows(table, old if old is not None else parquet_relation(table, None), texts=True)
+    after = _rows(table, new, texts=True)
+    cells = ", ".join(f"o.__v{i} IS DISTINCT FROM n.__v{i}, o.__t{i}, n.__t{i}" for i in fields)
+    found = con.execute(
+        f"SELECT o.__key, {cells} FROM (SELECT * FROM {before} WHERE {wanted}) o "
+        f"JOIN (SELECT * FROM {after} WHERE {wanted}) n ON o.__key = n.__key ORDER BY o.__key",
+        {"keys": keys},
+    ).fetchall()
+    edits = []
+    for row in found:
+        cells_of = [row[1 + 3 * j : 4 + 3 * j] for j in range(len(fields))]
+        edits.append(
+            (
+                row[0],
+                [
+                    FieldEdit(names[i], before_text, after_text)
+                    for i, (differs, before_text, after_text) in zip(fields, cells_of, strict=True)
+                    if differs
+                ],
+            )
+        )
+    return edits
+
+
+def _dropped_sources(
+    con: duckdb.DuckDBPyConnection, old: str, new: str
+) -> tuple[list[tuple[str, str]], int]:
+    """The first :data:`MAX_KEYS` files (by name) the previous release used and this one
+    does not, each with why (rejected now, with the reason, or no longer among the
+    inputs), and how many there are."""
+    found = con.execute(
+        f"""
+        SELECT o.source_file,
+            CASE WHEN n.source_file IS NOT NULL THEN 'rejected: '
+                    || coalesce(nullif(n.reason, ''), 'no reason given')
+                WHEN o.source = 'iati' THEN 'no longer in the IATI feed'
+                ELSE 'no longer among the submitted files' END,
+            count(*) OVER ()
+        FROM {old} o LEFT JOIN {new} n ON n.source_file = o.source_file
+        WHERE o.status IS DISTINCT FROM 'rejected'
+            AND (n.source_file IS NULL OR n.status = 'rejected')
+        ORDER BY o.source_file
+        LIMIT {MAX_KEYS}
+        """
+    ).fetchall()
+    return [(name, why) for name, why, _ in found], (found[0][2] if found else 0)
+
+
+def _shorten(text: str | None) -> str:
+    """A cell's text on one line, cut to :data:`MAX_TEXT` characters; ``(empty)`` for none."""
+    line = " ".join((text or "").split())
+    if not line:
+        return "(empty)"
+    return line if len(line) <= MAX_TEXT else line[: MAX_TEXT - 1] + "…"
 
 
 def _format(value: Any) -> str:
@@ -154,15 +249,39 @@ def render_changelog(
     ]
     details = [c for c in changes if c.examples]
     if details:
-        lines += ["Rows are matched by primary key; the first keys of each kind:", ""]
+        lines += [
+            f"Rows are matched by primary key; the first {MAX_KEYS} of each kind, a changed "
+            "row with each field that changed (`field: before → after`):",
+            "",
+        ]
         for change in details:
             for kind, keys in change.examples.items():
-                shown = ", ".join(f"`{k}`" for k in keys)
                 more = getattr(change, kind) - len(keys)
+                if kind == "changed" and change.edits:
+                    lines += [
+                        f"- {change.table} changed: `{key}` "
+                        + "; ".join(
+                            f"{e.name}: {_shorten(e.old)} → {_shorten(e.new)}" for e in edits
+                        )
+                        for key, edits in change.edits
+                    ]
+                    if more > 0:
+                        lines.append(f"- {change.table} changed: and {more:,} more")
+                    continue
+                shown = ", ".join(f"`{k}`" for k in keys)
                 lines.append(
                     f"- {change.table} {kind}: {shown}"
                     + (f" and {more:,} more" if more > 0 else "")
                 )
+        lines.append("")
+    dropped = [c for c in changes if c.dropped]
+    if dropped:
+        lines += ["## Sources no longer used", ""]
+        for change in dropped:
+            lines += [f"- `{name}`: {why}" for name, why in change.dropped]
+            more = change.dropped_total - len(change.dropped)
+            if more > 0:
+                lines.append(f"- and {more:,} more")
         lines.append("")
     lines += ["## Headline figures", ""]
     moved = [

@@ -55,7 +55,7 @@ from assets.iati.conformance import (
 from assets.iati.xml import ActivityElement, FileHeader, NotIatiActivities, iter_activities
 
 #: Bumped whenever what the extractor writes changes: every file is extracted again.
-EXTRACTOR_VERSION = 5
+EXTRACTOR_VERSION = 6
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -158,6 +158,7 @@ EXTRACT_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("activity_id", _STR),
             ("source_ref", _STR),
+            ("position", _INT),
             ("role", _STR),
             ("org_ref", _STR),
             ("org_name", NARRATIVES),
@@ -277,6 +278,22 @@ def stable_id(*parts: object) -> str:
     """A short, stable identifier from the parts (hex of their sha256)."""
     text = "\x1f".join("" if p is None else str(p) for p in parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def transaction_ids(activity_id: str, refs: list[str | None]) -> list[str]:
+    """The identifiers of an activity's transactions, given their ``ref`` attributes in
+    document order: ``<activity_id>#ref:<ref>`` for a ref that no other transaction of the
+    activity uses, else ``<activity_id>#<n>`` (n the transaction's 1-based position).
+    Neither depends on a transaction's value, date or other content, so a changed
+    transaction keeps its identifier; the activity in it makes it unique across files."""
+    counts: dict[str, int] = {}
+    for ref in refs:
+        if ref:
+            counts[ref] = counts.get(ref, 0) + 1
+    return [
+        f"{activity_id}#ref:{ref}" if ref and counts[ref] == 1 else f"{activity_id}#{position}"
+        for position, ref in enumerate(refs, start=1)
+    ]
 
 
 Narratives = list[dict[str, str | None]]
@@ -679,6 +696,7 @@ class _ActivityExtractor:
             self.tables["participating_orgs"].add(
                 self.activity_id,
                 ref,
+                position,
                 role,
                 _attr(node, "ref"),
                 _narratives(node),
@@ -693,7 +711,9 @@ class _ActivityExtractor:
         default_currency = self.default_currency
         activity_id = self.activity_id
         secondary = self.secondary
-        for position, node in enumerate(self.kids.get("transaction", _NONE), start=1):
+        nodes = self.kids.get("transaction", _NONE)
+        ids = transaction_ids(activity_id, [_attr(node, "ref") for node in nodes])
+        for position, node in enumerate(nodes, start=1):
             ref = f"{self.ref}/transaction[{position}]"
             line = node.sourceline
             # One pass over the transaction's children: what each field needs of them.
@@ -786,13 +806,7 @@ class _ActivityExtractor:
                 exclusion = "incoming funds"
             elif secondary:
                 exclusion = "secondary reporter"
-            # stable_id(activity_id, position, kind, transaction_date, raw_value, currency)
-            key = (
-                f"{activity_id}\x1f{position}\x1f{kind}\x1f"
-                f"{'' if transaction_date is None else transaction_date}\x1f{raw_value}\x1f"
-                f"{'' if currency is None else currency}"
-            )
-            transaction_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+            transaction_id = ids[position - 1]
             if sectors or country is not None or region is not None:
                 self.transaction_splits(transaction_id, ref, sectors, country, region)
             rows.append(

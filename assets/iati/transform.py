@@ -1007,7 +1007,7 @@ def _activity_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) 
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE iati_participating_orgs AS
-        SELECT o.activity_id, o.role, o.org_ref,
+        SELECT o.activity_id, o.position, o.role, o.org_ref,
             pick_narrative(o.org_name, a.lang).text AS org_name,
             o.org_type, o.org_activity_id, {_provenance("o")}
         FROM {_ACCEPTED} JOIN x_participating_orgs o ON o.folder = i.folder

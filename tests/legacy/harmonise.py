@@ -798,6 +798,7 @@ class _ActivityBuilder:
             self.rows["participating_orgs"].append(
                 {
                     "activity_id": self.activity_id,
+                    "position": position,
                     "role": role,
                     "org_ref": _attr(node, "ref"),
                     "org_name": self.file.pick(node, self.language)[0],
@@ -811,7 +812,9 @@ class _ActivityBuilder:
         aid_types: set[str] = set()
         sector_codes: set[str] = set()
         f = self.file
-        for position, node in enumerate(_children(self.element, "transaction"), start=1):
+        nodes = list(_children(self.element, "transaction"))
+        refs = [_attr(node, "ref") for node in nodes]
+        for position, node in enumerate(nodes, start=1):
             ref = f"{self.ref}/transaction[{position}]"
             line = node.sourceline
             kids = _grouped(node)
@@ -894,8 +897,10 @@ class _ActivityBuilder:
                 exclusion = "secondary reporter"
             self.rows["transactions"].append(
                 {
-                    "transaction_id": stable_id(
-                        self.activity_id, position, kind, transaction_date, raw_value, currency
+                    "transaction_id": (
+                        f"{self.activity_id}#ref:{refs[position - 1]}"
+                        if refs[position - 1] and refs.count(refs[position - 1]) == 1
+                        else f"{self.activity_id}#{position}"
                     ),
                     "activity_id": self.activity_id,
                     "transaction_type": kind,

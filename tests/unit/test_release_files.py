@@ -174,7 +174,7 @@ def csv_digests(tables: Mapping[str, pd.DataFrame], folder: Path) -> dict[str, s
 #: when the harmonised tables themselves change (issue 19: activity_regions, share_basis,
 #: the transactions' region, countries rebased with regions, rejected files' conformance;
 #: issue 23: IATI results with their activity's only country, alignment metrics only where
-#: they measured something).
+#: they measured something, transaction ids by ref or position, participating_orgs' position).
 DEMO_CSV = {
     "activities": "bd666051edc1be3fc2ff4c70083fe61cced5a8109b703f15bec11bd1a6bd9b4b",
     "activity_countries": "50925ff8907e1cd36b7c215e5a801ccf1c70d6a9d9e656f9603218eec87b1fb3",
@@ -183,12 +183,12 @@ DEMO_CSV = {
     "budgets": "5425eb730d57cbea3eeef2a1dd63a48214af9c928471a7d882aa1313cb781a58",
     "cd_priorities": "05b25b062762f2104435284c2b27b56f5da80a5c78076ff69db8b45651ff5779",
     "conformance": "9937bc3ea145bc93eb336e63df3f7c6c7293cf70588c0f098cb585ca2a91528e",
-    "participating_orgs": "ddebb5d4148ecbfb53905c51a9f54e0d2b9675aa5601a165770ea6c3e6441429",
+    "participating_orgs": "72ecbbbc54a80c5f0d50d81422b192fc45728169a5e1435d8e8d0bd5bf9f2ea1",
     "partner_declarations": "b5aca221bf9e96e5c8a7dfc94006b8d26c36953865135331b80a06f1ff49a3cd",
     "quarantine": "2fef59ceb04ea6f879d3b648d799032eba4aec66d2f656148e224aa05a77b0e8",
     "results": "57d24a169abc085ef5ca93b39104904c1a31764c88b91b527112a880e3ce3637",
     "sources": "7f7da43ec9fc9aef4d6504bc8a41922f5a7593478b8cef28a1cc918f4d992120",
-    "transactions": "c1e01dd74476f58ac36300ce45f688799fd938846a34f634bde8d02c7230b3ec",
+    "transactions": "b8f3e4a932709c90955b46540c0f558ed3be432b8362cde8be834ae0d2df9445",
 }
 FIXTURES_CSV = {
     "activities": "7a469fb3d4f90ddd0ab1b0d7aa3e42f6f7d7dbea245d5c006aeaad39f9f1030e",
@@ -202,12 +202,12 @@ FIXTURES_CSV = {
     "conformance": "5fa25073cf4376716e8411391127e410d095b619e4359102fc13f349663b9e2d",
     "duplication_metrics": "a1588210349d5d5243b0eb73c0ecf3efdd9b274defcae45585cdd97abe4a3fd0",
     "duplication_pairs": "e2d025fb6a03692bebd3c7df2d796b2a9dcde2985b67f8f05c70864610ff4009",
-    "participating_orgs": "24535a54460a61437aeae2b8530888b511ea5f63ceeab8b79970f1b7fbe5bbae",
+    "participating_orgs": "92660dff7b54a5cc1d844bf55eee17870e71ccec9ddfc7f60f6a597ac35ccb96",
     "partner_declarations": "b5aca221bf9e96e5c8a7dfc94006b8d26c36953865135331b80a06f1ff49a3cd",
     "quarantine": "9638b4b6aa9098ea9f29c5c81c157783a08cd7ebca6dcb0deb399c059685948a",
     "results": "8faa6633f2ca9951b2c5c8101f74dac574758db8e1ba1440795d6035fbb7e2bd",
     "sources": "738fd14482aeb4bf728092aeb86c756b29d82a4e121156d2859f462f0cc3fbd9",
-    "transactions": "110974c1b67db1a460a683718d878cd09e5bd3c1abd5bd0cff35101479c1105e",
+    "transactions": "70647135454b1f7ecfd5ca48171ce6899d9d10f9c67afeb99e28043435562536",
 }
 
 

@@ -57,6 +57,8 @@ ADDITIONS = {
     "activity_countries": ["share_basis"],
     "activity_sectors": ["share_basis"],
     "transactions": ["recipient_region", "recipient_region_vocabulary"],
+    # issue 23: a key for the CHANGELOG to match rows by
+    "participating_orgs": ["position"],
 }
 #: Codes the project adds to a specified list (each a MINOR schema change).
 CODE_ADDITIONS = {
@@ -347,7 +349,6 @@ def test_tables_without_primary_key_explain_why() -> None:
         "alignment_metrics",
         "conformance",
         "duplication_metrics",
-        "participating_orgs",
         "quarantine",
     ]
     for table in ["alignment_metrics", "conformance", "duplication_metrics"]:
@@ -401,7 +402,7 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_2_2_0_semver() -> None:
+def test_the_schema_version_is_3_0_0_semver() -> None:
     """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
     n_activities_eligible and coverage (MINOR: fields added, none renamed); 2.0.0:
     activity_regions, share_basis and the transactions' region were added, and a
@@ -412,13 +413,17 @@ def test_the_schema_version_is_2_2_0_semver() -> None:
     an IATI result takes its activity's only country (PATCH: nothing valid changes); 2.2.0:
     the codelist tables and ``organisations``, with foreign keys from the codes to them
     (MINOR: tables added; a release holds every code the data uses, so no data valid
-    before becomes invalid)."""
+    before becomes invalid); 3.0.0: transactions.transaction_id
+    is the transaction's ref, else its activity and position, instead of a hash of its
+    content, and participating_orgs got ``position`` and the key [activity_id, position]
+    (MAJOR: the meaning of a key changed, and a release's rows match an earlier one's
+    by other keys)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "2.2.0"
+    assert data["schema_version"] == "3.0.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "2.2.0"
+    assert schema_version(SCHEMA_DIR) == "3.0.0"
     status = next(
         f
         for f in json.loads((SCHEMA_DIR / "sources.json").read_text())["fields"]
