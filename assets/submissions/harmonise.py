@@ -100,6 +100,14 @@ def harmonise_submission(
     provenance = {"source": source, "source_file": source_file, "source_sha256": sha256}
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ALL_TABLES}
     meta = checked.metadata
+    # Identifiers stay the same when the same country or partner sends a corrected report
+    # for the same period (it replaces the older one): they come from who sent it, the
+    # period and the row's own key, never from the file's name or a changed value.
+    issuer = (
+        source,
+        _value(meta, "country_code" if source == "country_report" else "partner_org_ref"),
+        _value(meta, "reporting_period"),
+    )
 
     def ref(sheet: str, row: Mapping[str, Any]) -> dict[str, Any]:
         return {**provenance, "source_ref": f"sheet {sheet}, row {row.get('_row')}"}
@@ -126,7 +134,7 @@ def harmonise_submission(
                 }
             )
         for row in _valid_rows(checked, "results"):
-            rows["results"].append(_result(row, None, country, ref("results", row), source_file))
+            rows["results"].append(_result(row, None, country, ref("results", row), issuer))
     else:
         partner = _value(meta, "partner_org_ref")
         period = _value(meta, "reporting_period")
@@ -188,7 +196,7 @@ def harmonise_submission(
             if budget is not None:
                 rows["budgets"].append(
                     {
-                        "budget_id": stable_id(activity_id, "budget", source_file, budget),
+                        "budget_id": stable_id(*issuer, activity_id, "budget"),
                         "activity_id": activity_id,
                         "period_start": start,
                         "period_end": end,
@@ -205,7 +213,7 @@ def harmonise_submission(
                 converted = _usd(rates, float(disbursed), currency, when)
                 rows["transactions"].append(
                     {
-                        "transaction_id": stable_id(activity_id, "disbursed", source_file, period),
+                        "transaction_id": stable_id(*issuer, activity_id, "disbursed"),
                         "activity_id": activity_id,
                         "transaction_type": "3",
                         "transaction_date": when,
@@ -252,7 +260,7 @@ def harmonise_submission(
             if given not in ids:
                 continue
             rows["results"].append(
-                _result(row, ids[given], countries.get(given), ref("results", row), source_file)
+                _result(row, ids[given], countries.get(given), ref("results", row), issuer)
             )
 
     data_sheets = [s for s in checked.frames if s != "metadata"]
@@ -325,11 +333,11 @@ def _result(
     activity_id: str | None,
     country: str | None,
     provenance: Mapping[str, Any],
-    source_file: str,
+    issuer: tuple[Any, ...],
 ) -> dict[str, Any]:
     return {
         "result_id": stable_id(
-            source_file,
+            *issuer,
             activity_id,
             _value(row, "indicator_id"),
             _value(row, "period_start"),

@@ -277,6 +277,26 @@ def test_nightly_run_on_the_default_demo_config(
     assert gbp["usd_rate_period"] == "2024-02"  # the demo rates skip GBP 2024-03
     assert round(gbp["value_usd"], 2) == 149625.94
 
+    # as the README says: a corrected copy of a report in the inbox replaces the older one,
+    # and the next release's CHANGELOG names the one figure that changed
+    corrected = tmp_path / "inbox" / "ghana-country-report-2025" / "results.csv"
+    text = corrected.read_text(encoding="utf-8")
+    assert text.count(",2025-12-31,340,") == 1
+    corrected.write_text(text.replace(",2025-12-31,340,", ",2025-12-31,352,"), encoding="utf-8")
+    assert run_nightly() == 0
+    output = capsys.readouterr().out
+    assert "cdcompact: submissions: 1 new in the inbox, 1 to check" in output
+    assert f"published release {today}.2" in output
+    changelog = (tmp_path / "publish" / "releases" / f"{today}.2" / "CHANGELOG.md").read_text()
+    assert "| results | 0 | 0 | 1 | 7 |" in changelog  # 1 changed, 7 from the new file
+    assert "| cd_priorities | 0 | 0 | 0 | 4 |" in changelog
+    assert re.search(r"- results changed: `[0-9a-f]{20}` actual_value: 340(\.0)? → 352", changelog)
+    assert re.search(
+        r"- `sub-[0-9a-f]{16}-ghana-country-report-2025\.zip`: rejected: replaced by the newer "
+        r"submission sub-[0-9a-f]{16}-ghana-country-report-2025\.zip",
+        changelog,
+    )
+
 
 def test_a_datastore_source_without_a_key_fails_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
