@@ -103,11 +103,7 @@ def harmonise_submission(
     # Identifiers stay the same when the same country or partner sends a corrected report
     # for the same period (it replaces the older one): they come from who sent it, the
     # period and the row's own key, never from the file's name or a changed value.
-    issuer = (
-        source,
-        _value(meta, "country_code" if source == "country_report" else "partner_org_ref"),
-        _value(meta, "reporting_period"),
-    )
+    issuer = (source, None if _empty(who) else who, _value(meta, "reporting_period"))
 
     def ref(sheet: str, row: Mapping[str, Any]) -> dict[str, Any]:
         return {**provenance, "source_ref": f"sheet {sheet}, row {row.get('_row')}"}

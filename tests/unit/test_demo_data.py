@@ -22,6 +22,11 @@ import pytest
 import yaml
 from lxml import etree
 
+from assets.iati.codelists import load_codelists
+from assets.settings import load_settings
+from assets.submissions.check import CheckedSubmission, check_submission
+from assets.submissions.harmonise import harmonise_submission
+from assets.submissions.read import read_submission
 from tests.conftest import IATI_SCHEMAS, PROJECT_ROOT
 
 DEMO = PROJECT_ROOT / "demo"
@@ -611,22 +616,32 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 def _iati_titles() -> dict[str, str]:
     titles = {}
     for activity in _all_activities():
-        english = activity.find("title/narrative[@{http://www.w3.org/XML/1998/namespace}lang='en']")
+        english = activity.find(f"title/narrative[@{XML_LANG}='en']")
         first = english if english is not None else activity.find("title/narrative")
         titles[activity.findtext("iati-identifier").strip()] = (first.text or "").strip()
     return titles
 
 
-def test_the_demo_has_three_country_reports_and_two_partner_submissions() -> None:
-    kinds = Counter(
-        "country_report" if (folder / "cd_priorities.csv").exists() else "partner_submission"
-        for folder in DEMO_SUBMISSIONS
+def _kind(folder: Path) -> str:
+    return "country_report" if (folder / "cd_priorities.csv").exists() else "partner_submission"
+
+
+def _checked(folder: Path) -> CheckedSubmission:
+    """A demo submission checked as the night checks it, against the demo's IATI ids."""
+    return check_submission(
+        read_submission(folder),
+        load_settings(),
+        load_codelists(DEMO_CODELISTS),
+        set(_iati_titles()),
     )
+
+
+def test_the_demo_has_three_country_reports_and_two_partner_submissions() -> None:
+    kinds = Counter(_kind(folder) for folder in DEMO_SUBMISSIONS)
     assert kinds == {"country_report": 3, "partner_submission": 2}
     # a folder of the templates' CSV files only: every file is one of the template's
     for folder in DEMO_SUBMISSIONS:
-        kind = "country_report" if (folder / "cd_priorities.csv").exists() else "partner_submission"
-        template = PROJECT_ROOT / "templates" / kind
+        template = PROJECT_ROOT / "templates" / _kind(folder)
         assert {p.name for p in folder.iterdir()} <= {p.name for p in template.glob("*.csv")}
         for path in folder.glob("*.csv"):
             header = (template / path.name).read_text(encoding="utf-8").splitlines()[0]
@@ -635,16 +650,8 @@ def test_the_demo_has_three_country_reports_and_two_partner_submissions() -> Non
 
 @pytest.mark.parametrize("folder", DEMO_SUBMISSIONS, ids=lambda p: p.name)
 def test_demo_submission_passes_the_check(folder: Path) -> None:
-    from assets.iati.codelists import load_codelists
-    from assets.settings import load_settings
-    from assets.submissions.check import check_submission
-    from assets.submissions.read import read_submission
-
-    settings = load_settings()
+    checked = _checked(folder)
     titles = _iati_titles()
-    checked = check_submission(
-        read_submission(folder), settings, load_codelists(DEMO_CODELISTS), set(titles)
-    )
     assert [(p.sheet, p.row, p.rule, p.message) for p in checked.problems] == []
     # an activity marked as in IATI is one of the demo's, under its IATI title
     activities = folder / "activities.csv"
@@ -656,14 +663,14 @@ def test_demo_submission_passes_the_check(folder: Path) -> None:
 def test_demo_readme_counts_the_rows_of_each_submission() -> None:
     table = markdown_table(_readme(), "## Submissions")
     assert sorted(row["Folder"] for row in table) == [p.name for p in DEMO_SUBMISSIONS]
+    counts = {
+        "priorities": "cd_priorities.csv",
+        "results": "results.csv",
+        "activities": "activities.csv",
+        "declarations": "declarations.csv",
+    }
     for row in table:
         folder = DEMO / "submissions" / row["Folder"]
-        counts = {
-            "priorities": "cd_priorities.csv",
-            "results": "results.csv",
-            "activities": "activities.csv",
-            "declarations": "declarations.csv",
-        }
         said = dict(
             (name, int(number))
             for number, name in (part.split() for part in row["Rows"].split(", "))
@@ -679,24 +686,14 @@ def test_demo_readme_counts_the_rows_of_each_submission() -> None:
 
 
 def test_a_partner_activity_not_in_iati_keeps_its_sector_money_and_declaration() -> None:
-    from assets.iati.codelists import load_codelists
-    from assets.settings import load_settings
-    from assets.submissions.check import check_submission
-    from assets.submissions.harmonise import harmonise_submission
-    from assets.submissions.read import read_submission
-
-    settings = load_settings()
-    codelists = load_codelists(DEMO_CODELISTS)
-    folder = DEMO / "submissions" / "demo-skills-trust-2025"
-    checked = check_submission(read_submission(folder), settings, codelists, set(_iati_titles()))
     tables = harmonise_submission(
-        checked,
+        _checked(DEMO / "submissions" / "demo-skills-trust-2025"),
         source_file="demo-skills-trust-2025.zip",
         sha256="0" * 64,
         size=1,
         uri="inbox:demo-skills-trust-2025.zip",
-        cd_sectors=frozenset(settings.cd_rules.cd_sectors),
-        codelists=codelists,
+        cd_sectors=frozenset(load_settings().cd_rules.cd_sectors),
+        codelists=load_codelists(DEMO_CODELISTS),
     ).tables
     academy = "GB-DEMO-2002:GH-PFM-ACADEMY"
     sectors = tables["activity_sectors"]
