@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck audit pytest fuzz bench dictionary templates messages venv browser clean
+.PHONY: run test lint typecheck audit docs pytest fuzz bench dictionary templates messages venv browser clean
 
 venv: $(VENV)/.installed
 
@@ -51,12 +51,17 @@ browser:
 pytest: venv browser
 	$(BIN)/python -m pytest
 
+# The manual (docs/, mkdocs.yml) as a site in var/site/; --strict fails on a broken
+# link or anchor and on a page missing from the navigation.
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet
+
 # Known vulnerabilities in requirements.lock (pip-audit); says so and passes
 # when the advisory database cannot be reached.
 audit: venv
 	$(BIN)/python tools/audit.py
 
-test: lint typecheck audit pytest
+test: lint typecheck audit docs pytest
 
 # Coverage-guided fuzzing (atheris) of the IATI harmoniser and the submission
 # readers, two minutes each; crashes are kept under var/fuzz/.
