@@ -943,9 +943,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "warnings": {"normalised_list", "normalised_code"},
         "normalisations": 2,
         "messages": [
-            "activity 'KE-WATER-99' is not on the `activities` sheet (known: KE-WATER-07, "
-            "GH-HEALTH-08) — did you mean KE-WATER-07?",
-            "the activity ends before it starts",
+            "results[1].activity_id: activity 'KE-WATER-99' is not in the array "
+            '"activities" (known: KE-WATER-07, GH-HEALTH-08) — did you mean KE-WATER-07?',
+            "activities[1].end_date: the activity ends before it starts",
         ],
     },
     "zip_bomb": {"rejected": "zip_bomb", "message": "possible ZIP bomb"},

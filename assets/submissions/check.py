@@ -21,11 +21,23 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from openpyxl.utils.cell import (
+    column_index_from_string,
+    coordinate_from_string,
+    range_boundaries,
+)
 
 from assets.iati.codelists import CodelistError, Codelists, load_codelists
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions.model import Column, Sheet, SubmissionType, submission_types
-from assets.submissions.read import RawSheet, RawSubmission, SubmissionRejected, read_submission
+from assets.submissions.read import (
+    TEMPLATE_LISTS_SHEET,
+    TEMPLATE_README_SHEET,
+    RawSheet,
+    RawSubmission,
+    SubmissionRejected,
+    read_submission,
+)
 
 ERROR, WARNING = "error", "warning"
 #: Exit codes of ``cdcompact check``.
@@ -40,6 +52,14 @@ REQUIRED_SHEETS = {
     "country_report": ("metadata", "cd_priorities"),
     "partner_submission": ("metadata", "activities"),
 }
+#: Sheets that hold one row (in JSON: one object, ``"metadata": {...}``).
+SINGLE_OBJECT = frozenset(
+    sheet.name for kind in submission_types() for sheet in kind.sheets if sheet.single_row
+)
+#: Formula cells reported one by one on a sheet; the rest are counted.
+MAX_FORMULA_CELLS = 10
+#: 5-digit purpose codes shown as examples of a DAC 3-digit sector category.
+CATEGORY_EXAMPLES = 4
 #: Excel serial day numbers accepted as dates (1954-10-03 .. 2119-01-01).
 EXCEL_SERIAL_RANGE = (20_000, 80_000)
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -57,6 +77,7 @@ _DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _SECTOR = re.compile(r"\d{5}")
+_SECTOR_CATEGORY = re.compile(r"\d{3}")
 _ORG_REF = re.compile(r"[A-Z]{2}-[A-Za-z0-9]+(?:-[A-Za-z0-9._-]+)?")
 
 
@@ -73,8 +94,11 @@ class Problem:
     message: str
     fix: str | None = None
 
-    def describe(self) -> str:
-        """``sheet results, row 12, column country_code: <message>``."""
+    def describe(self, json: bool = False) -> str:
+        """``sheet results, row 12, column country_code: <message>``; in a JSON file
+        ``results[10].country_code: <message>`` (arrays count from 0)."""
+        if json:
+            return f"{self.json_path()}: {self.message}" if self.sheet else self.message
         where = []
         if self.sheet:
             where.append(f"sheet {self.sheet}")
@@ -83,6 +107,26 @@ class Problem:
         if self.column:
             where.append(f"column {self.column}")
         return f"{', '.join(where)}: {self.message}" if where else self.message
+
+    def json_path(self) -> str:
+        return json_path(self.sheet or "", self.row, self.column)
+
+
+def json_path(sheet: str, row: int | None, column: str | None = None) -> str:
+    """Where something is in a JSON submission: ``results[10].actual_value``, or
+    ``metadata.country_code`` (the metadata is one object)."""
+    path = sheet
+    if sheet in SINGLE_OBJECT:
+        return f"{path}.{column}" if column else path
+    if row is not None:
+        path += f"[{json_index(row)}]"
+        return f"{path}.{column}" if column else path
+    return f'{path}, field "{column}"' if column else path
+
+
+def json_index(row: int) -> int:
+    """The index in its array of the object read as ``row`` (objects count from 1)."""
+    return row - 1
 
 
 @dataclass
@@ -127,8 +171,9 @@ def format_problems(checked: CheckedSubmission) -> str:
     ``sheet results, row 12, column country_code: 'Keyna' is not an ISO country code — did
     you mean KE (Kenya)?``."""
     blocks = []
+    json = checked.format == "json"
     for severity, title in ((ERROR, "Errors"), (WARNING, "Warnings")):
-        lines = [p.describe() for p in checked.problems if p.severity == severity]
+        lines = [p.describe(json) for p in checked.problems if p.severity == severity]
         if lines:
             blocks.append(f"{title} ({len(lines)}):\n" + "\n".join(f"  {line}" for line in lines))
     return "\n".join(blocks)
@@ -211,6 +256,21 @@ class _Checker:
         self.iati_ids = iati_activity_ids
         self.problems: list[Problem] = []
         self.invalid: dict[str, set[int]] = {}
+        #: A JSON file has arrays of objects and their fields, not sheets, rows and columns.
+        self.json = raw.format == "json"
+        self.column_word = "field" if self.json else "column"
+
+    # words: a JSON file is spoken of in JSON's terms
+
+    def the_sheet(self, name: str) -> str:
+        """``the sheet `results``` or, in JSON, ``the array "results"``."""
+        if self.json:
+            return f'the {"object" if name in SINGLE_OBJECT else "array"} "{name}"'
+        return f"the `{name}` sheet"
+
+    def place(self, sheet: str, row: int) -> str:
+        """``row 12`` or, in JSON, ``results[10]``."""
+        return f"{sheet}[{json_index(row)}]" if self.json else f"row {row}"
 
     # recording
 
@@ -268,8 +328,13 @@ class _Checker:
             ERROR,
             None,
             "cannot tell whether this is a country results report or a partner submission: "
-            "the metadata sheet needs a `country_code` column (country report) or a "
-            "`partner_org_ref` column (partner submission)",
+            + (
+                'the "metadata" object needs a "country_code" field (country report) or a '
+                '"partner_org_ref" field (partner submission)'
+                if self.json
+                else "the metadata sheet needs a `country_code` column (country report) or a "
+                "`partner_org_ref` column (partner submission)"
+            ),
             "start from the template for your kind of submission",
         )
         return None
@@ -311,9 +376,15 @@ class _Checker:
                     "missing_sheet",
                     ERROR if required else WARNING,
                     None,
-                    f"the sheet `{sheet.name}` ({sheet.title}) is missing"
+                    (self.the_sheet(sheet.name) if self.json else f"the sheet `{sheet.name}`")
+                    + f" ({sheet.title}) is missing"
                     + ("" if required else "; no rows of this kind were read"),
-                    f"add a sheet named {sheet.name} as in the template",
+                    (
+                        f"add {'an object' if sheet.single_row else 'an array'} named "
+                        f'"{sheet.name}" as in the example templates/{kind.name}.json'
+                        if self.json
+                        else f"add a sheet named {sheet.name} as in the template"
+                    ),
                 )
                 records[sheet.name] = []
                 continue
@@ -350,6 +421,11 @@ class _Checker:
         assigned: dict[str, RawSheet] = {}
         unknown: list[str] = []
         for raw_name, raw_sheet in self.raw.sheets.items():
+            if self.raw.format == "xlsx" and raw_name in (
+                TEMPLATE_README_SHEET,
+                TEMPLATE_LISTS_SHEET,
+            ):
+                continue  # the template's instructions and drop-down lists
             key = normalise_name(raw_name)
             target = None
             if key in expected:
@@ -372,7 +448,11 @@ class _Checker:
                     None,
                     "sheet_name",
                     raw_name,
-                    f"sheet {raw_name!r} read as the `{target}` sheet",
+                    (
+                        f'array {raw_name!r} read as the array "{target}"'
+                        if self.json
+                        else f"sheet {raw_name!r} read as the `{target}` sheet"
+                    ),
                 )
         for raw_name in unknown:
             self.add(
@@ -382,8 +462,9 @@ class _Checker:
                 "unknown_sheet",
                 WARNING,
                 None,
-                f"the sheet {raw_name!r} is not part of a {kind.title.lower()}; it was ignored "
-                f"(expected sheets: {', '.join(expected)})",
+                f"{'' if self.json else 'the sheet '}{raw_name!r} is not part of a "
+                f"{kind.title.lower()}; it was ignored (expected "
+                f"{'names' if self.json else 'sheets'}: {', '.join(expected)})",
             )
         return assigned
 
@@ -417,7 +498,7 @@ class _Checker:
                 None,
                 "header",
                 dict(renamed),
-                "column headers read as the template's names: "
+                f"{self.column_word} names read as the template's names: "
                 + ", ".join(f"`{h}` → `{n}`" for h, n in renamed),
             )
         left: list[tuple[int, str]] = []
@@ -434,14 +515,14 @@ class _Checker:
                 target,
                 "header",
                 header,
-                f"column `{header}` looks like `{target}`; read as `{target}`",
+                f"{self.column_word} `{header}` looks like `{target}`; read as `{target}`",
             )
             self._take(sheet, mapping, taken, index, header, by_name[target])
         missing = [c for c in sheet.columns if c.name not in taken]
         for column in missing:
             hint = _closest(column.name, [normalise_name(h) for _, h in left], 0.5)
             hint_raw = next((h for _, h in left if normalise_name(h) == hint), None)
-            suggestion = f" — column `{hint_raw}` looks like it" if hint_raw else ""
+            suggestion = f" — {self.column_word} `{hint_raw}` looks like it" if hint_raw else ""
             if column.required:
                 self.add(
                     sheet.name,
@@ -450,8 +531,13 @@ class _Checker:
                     "missing_column",
                     ERROR,
                     None,
-                    f"the required column `{column.name}` is missing{suggestion}",
-                    f"add a column headed {column.name}",
+                    f"the required {self.column_word} `{column.name}` is missing{suggestion}",
+                    (
+                        f'add the field "{column.name}" to '
+                        + ("the object" if sheet.single_row else "every object of the array")
+                        if self.json
+                        else f"add a column headed {column.name}"
+                    ),
                 )
                 self.invalid.setdefault(sheet.name, set()).update(raw_sheet.row_numbers)
         if left:
@@ -463,11 +549,14 @@ class _Checker:
                 "unknown_column",
                 WARNING,
                 [h for _, h in left],
-                f"column{'s' if len(left) > 1 else ''} {names} "
-                f"{'are' if len(left) > 1 else 'is'} not part of the `{sheet.name}` sheet; "
+                f"{self.column_word}{'s' if len(left) > 1 else ''} {names} "
+                f"{'are' if len(left) > 1 else 'is'} not part of {self.the_sheet(sheet.name)}; "
                 f"{'they were' if len(left) > 1 else 'it was'} ignored",
             )
-        empty_headers = [i for i, h in enumerate(raw_sheet.header) if not normalise_name(h)]
+        merged = _merged_columns(raw_sheet)
+        empty_headers = [
+            i for i, h in enumerate(raw_sheet.header) if not normalise_name(h) and i not in merged
+        ]
         for index in empty_headers:
             if any(index < len(row) and not _blank(row[index]) for row in raw_sheet.rows):
                 self.add(
@@ -498,7 +587,7 @@ class _Checker:
                 "duplicate_column",
                 ERROR,
                 header,
-                f"column `{header}` repeats `{taken[column.name]}` (both read as "
+                f"{self.column_word} `{header}` repeats `{taken[column.name]}` (both read as "
                 f"`{column.name}`); only the first was read",
             )
             return False
@@ -510,6 +599,8 @@ class _Checker:
 
     def read_sheet(self, sheet: Sheet, raw_sheet: RawSheet) -> list[dict[str, Any]]:
         mapping = self.match_columns(sheet, raw_sheet)
+        self.merged_headers(sheet, raw_sheet)
+        self.formula_cells(sheet, raw_sheet, mapping)
         records: list[dict[str, Any]] = []
         blank_rows: list[int] = []
         for number, values in zip(raw_sheet.row_numbers, raw_sheet.rows, strict=True):
@@ -528,7 +619,13 @@ class _Checker:
                     "no_known_columns",
                     WARNING,
                     None,
-                    "the row has values only in columns that are not part of the sheet; skipped",
+                    (
+                        "the object has values only in fields that are not part of the array; "
+                        "skipped"
+                        if self.json
+                        else "the row has values only in columns that are not part of the sheet; "
+                        "skipped"
+                    ),
                 )
                 continue
             record: dict[str, Any] = {"_row": number}
@@ -538,14 +635,20 @@ class _Checker:
         if blank_rows:
             shown = ", ".join(str(n) for n in blank_rows[:10])
             more = f" and {len(blank_rows) - 10} more" if len(blank_rows) > 10 else ""
+            many = len(blank_rows) > 1
             self.normalised(
                 sheet.name,
                 None,
                 None,
                 "blank_rows",
                 len(blank_rows),
-                f"{len(blank_rows)} blank row{'s' if len(blank_rows) > 1 else ''} skipped "
-                f"(row{'s' if len(blank_rows) > 1 else ''} {shown}{more})",
+                (
+                    f"{len(blank_rows)} empty object{'s' if many else ''} skipped "
+                    f"({', '.join(self.place(sheet.name, n) for n in blank_rows[:10])}{more})"
+                    if self.json
+                    else f"{len(blank_rows)} blank row{'s' if many else ''} skipped "
+                    f"(row{'s' if many else ''} {shown}{more})"
+                ),
             )
         if sheet.single_row and len(records) > 1:
             for extra in records[1:]:
@@ -556,7 +659,11 @@ class _Checker:
                     "extra_metadata_row",
                     ERROR,
                     None,
-                    f"the `{sheet.name}` sheet holds one row only; this row was not used",
+                    (
+                        f'"{sheet.name}" is one object; this one was not used'
+                        if self.json
+                        else f"the `{sheet.name}` sheet holds one row only; this row was not used"
+                    ),
                 )
             del records[1:]
         if sheet.single_row and not records:
@@ -567,10 +674,77 @@ class _Checker:
                 "missing_metadata",
                 ERROR,
                 None,
-                f"the `{sheet.name}` sheet has no row below its header",
+                (
+                    f'the object "{sheet.name}" is empty'
+                    if self.json
+                    else f"the `{sheet.name}` sheet has no row below its header"
+                ),
             )
         self.duplicate_keys(sheet, records)
         return records
+
+    def merged_headers(self, sheet: Sheet, raw_sheet: RawSheet) -> None:
+        """A merged header cell leaves the columns after its first without a header, so
+        their values would be lost: the sheet is refused until it is unmerged."""
+        if not raw_sheet.merged_header:
+            return
+        cells = ", ".join(raw_sheet.merged_header)
+        several = len(raw_sheet.merged_header) > 1
+        self.add(
+            sheet.name,
+            raw_sheet.header_row,
+            None,
+            "merged_header",
+            ERROR,
+            cells,
+            f"the header cell{'s' if several else ''} {cells} "
+            f"{'are' if several else 'is'} merged: the columns after the first of a merged "
+            "header have no header, so their values cannot be read; no row of this sheet "
+            "was read",
+            f"unmerge {cells} and give each column its own header, one per column, as in "
+            "the template",
+        )
+        self.invalid.setdefault(sheet.name, set()).update(raw_sheet.row_numbers)
+
+    def formula_cells(self, sheet: Sheet, raw_sheet: RawSheet, mapping: dict[int, Column]) -> None:
+        """Each cell holding a formula, located: its last calculated value was read."""
+        rows = dict(zip(raw_sheet.row_numbers, raw_sheet.rows, strict=True))
+        for ref in raw_sheet.formulas[:MAX_FORMULA_CELLS]:
+            letters, row = coordinate_from_string(ref)
+            index = column_index_from_string(letters) - 1
+            column = mapping.get(index)
+            header = raw_sheet.header[index] if index < len(raw_sheet.header) else ""
+            values = raw_sheet.header if row == raw_sheet.header_row else rows.get(row, [])
+            value = values[index] if index < len(values) else None
+            read = (
+                f"its last calculated value {_show(value)} was read"
+                if not _blank(value)
+                else "it was never calculated (a file written by a program?), so the cell "
+                "reads as empty"
+            )
+            self.add(
+                sheet.name,
+                row,
+                column.name if column else (header or None),
+                "formula",
+                WARNING,
+                value,
+                f"cell {ref} holds a formula; {read}",
+                "type the value itself if the formula's result is not what should be sent",
+            )
+        more = len(raw_sheet.formulas) - MAX_FORMULA_CELLS
+        if more > 0:
+            self.add(
+                sheet.name,
+                None,
+                None,
+                "formula",
+                WARNING,
+                more,
+                f"{more} more cell{'s' if more > 1 else ''} hold formulas "
+                f"({', '.join(raw_sheet.formulas[MAX_FORMULA_CELLS:][:10])}"
+                f"{', ...' if more > 10 else ''}); their last calculated values were read",
+            )
 
     def duplicate_keys(self, sheet: Sheet, records: list[dict[str, Any]]) -> None:
         if not sheet.key:
@@ -595,8 +769,18 @@ class _Checker:
                 "duplicate_key",
                 ERROR,
                 key[0] if len(key) == 1 else list(key),
-                f"{shown} appears twice (first on row {first}); each must be unique on this sheet",
-                "give the row its own id, or delete the repeated row",
+                (
+                    f"{shown} appears twice (first in {self.place(sheet.name, first)}); each "
+                    "must be unique in the array"
+                    if self.json
+                    else f"{shown} appears twice (first on row {first}); each must be unique on "
+                    "this sheet"
+                ),
+                (
+                    "give the object its own id, or delete the repeated object"
+                    if self.json
+                    else "give the row its own id, or delete the repeated row"
+                ),
             )
 
     def value(self, sheet: Sheet, row: int, column: Column, value: Any) -> Any:
@@ -851,6 +1035,9 @@ class _Checker:
         if column.codelist == "Currency":
             return self._coded(where, text, "Currency", _CURRENCY, "an ISO 4217 currency code")
         if column.codelist == "Sector":
+            if _SECTOR_CATEGORY.fullmatch(text):
+                self._sector_category(where, text)
+                return None
             return self._coded(where, text, "Sector", _SECTOR, "a DAC 5-digit sector code")
         if column.name == "partner_org_ref" and not _ORG_REF.fullmatch(text):
             self.add(
@@ -868,6 +1055,46 @@ class _Checker:
                 self.normalised(*where, "list", text, f"{text!r} read as {joined!r}")
             return joined or None
         return text
+
+    def _sector_category(self, where: tuple[str, int, str], text: str) -> None:
+        """A DAC 3-digit sector category where a 5-digit purpose code is asked for: said
+        so, with some purpose codes of the category, and none chosen for the submitter
+        (picking one would change what the row says)."""
+        categories = self.reference.codes("SectorCategory")
+        sectors = self.reference.codes("Sector")
+        purposes = sorted(c for c in sectors or () if c[:3] == text and _SECTOR.fullmatch(c))
+        # without the category list, a category is the start of purpose codes
+        known = text in categories if categories is not None else bool(purposes) or sectors is None
+        if not known:
+            self.add(
+                *where,
+                "invalid_sector",
+                ERROR,
+                text,
+                f"{text!r} is neither a DAC 5-digit purpose code nor a DAC 3-digit sector category",
+                "write the 5-digit DAC purpose code of the row's sector",
+            )
+            return
+        name = self.reference.name("SectorCategory", text)
+        shown = []
+        for code in purposes[:CATEGORY_EXAMPLES]:
+            label = self.reference.name("Sector", code)
+            shown.append(f"{code} ({label})" if label else code)
+        examples = ""
+        if shown:
+            more = len(purposes) - len(shown)
+            examples = f": {', '.join(shown)}{f' and {more} more' if more > 0 else ''}"
+        self.add(
+            *where,
+            "sector_category",
+            ERROR,
+            text,
+            f"{text!r} is a DAC 3-digit sector category"
+            f"{f' ({name})' if name else ''}, not a 5-digit purpose code; the sector must "
+            f"be the purpose code within that category{examples}",
+            f"choose the 5-digit purpose code of category {text} that fits the row "
+            "(codes starting with " + text + ")",
+        )
 
     def _enum(self, where: tuple[str, int, str], column: Column, text: str) -> str | None:
         if text in column.enum:
@@ -1113,9 +1340,20 @@ class _Checker:
             f"unknown_{what}",
             ERROR,
             value,
-            f"{what} {value!r} is not on the `{target}` sheet (known: {listed or 'none'}){hint}",
-            f"use an id from the {target} sheet",
+            f"{what} {value!r} is not "
+            f"{'in ' + self.the_sheet(target) if self.json else f'on the `{target}` sheet'} "
+            f"(known: {listed or 'none'}){hint}",
+            f"use an id from {self.the_sheet(target) if self.json else f'the {target} sheet'}",
         )
+
+
+def _merged_columns(raw_sheet: RawSheet) -> set[int]:
+    """Indexes of the columns covered by a merged header cell."""
+    covered: set[int] = set()
+    for ref in raw_sheet.merged_header:
+        first, _, last, _ = range_boundaries(ref)
+        covered.update(range(int(first or 1) - 1, int(last or first or 1)))
+    return covered
 
 
 def _blank(value: Any) -> bool:
@@ -1161,7 +1399,8 @@ def check_submission(
                 rule,
                 "error",
                 None,
-                f"the row does not fit the template's structure: {note}",
+                f"the {'object' if checked.format == 'json' else 'row'} does not fit the "
+                f"template's structure: {note}",
             )
         )
         frame = checked.frames.get(sheet)

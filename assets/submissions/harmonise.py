@@ -20,7 +20,7 @@ from assets.harmonise.schema import table_frame
 from assets.iati.codelists import Codelists
 from assets.iati.harmonise import ALL_TABLES, HarmonisedFile, stable_id
 from assets.iati.rates import ExchangeRates
-from assets.submissions.check import CheckedSubmission
+from assets.submissions.check import CheckedSubmission, json_path
 
 #: The harmonised table each submission sheet feeds (for quarantine rows).
 SHEET_TABLE = {
@@ -106,7 +106,7 @@ def harmonise_submission(
     issuer = (source, None if _empty(who) else who, _value(meta, "reporting_period"))
 
     def ref(sheet: str, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {**provenance, "source_ref": f"sheet {sheet}, row {row.get('_row')}"}
+        return {**provenance, "source_ref": source_ref(checked, sheet, row.get("_row"))}
 
     if source == "country_report":
         country = _value(meta, "country_code")
@@ -310,7 +310,7 @@ def harmonise_submission(
         [
             {
                 "source_file": source_file,
-                "source_ref": f"sheet {p.sheet}, row {p.row}" if p.row else f"sheet {p.sheet}",
+                "source_ref": source_ref(checked, p.sheet, p.row),
                 "table": SHEET_TABLE.get(p.sheet or "", "sources"),
                 "field": p.column,
                 "rule": p.rule,
@@ -322,6 +322,17 @@ def harmonise_submission(
         ],
     )
     return HarmonisedFile(source_file, tables)
+
+
+def source_ref(checked: CheckedSubmission, sheet: str | None, row: Any) -> str:
+    """Where in the submission a row or problem is: ``sheet results, row 12`` (in JSON
+    ``results[10]``), ``sheet metadata``, or the file's name for the whole file."""
+    if sheet is None:
+        return checked.name
+    number = None if _empty(row) else int(row)
+    if checked.format == "json":
+        return json_path(sheet, number)
+    return f"sheet {sheet}, row {number}" if number else f"sheet {sheet}"
 
 
 def _result(

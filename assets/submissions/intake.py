@@ -34,7 +34,7 @@ from assets.storage.targets import LocalTarget, Target
 from assets.storage.targets_config import make_target
 from assets.submissions.check import check_submission
 from assets.submissions.harmonise import harmonise_submission, rejected_submission
-from assets.submissions.read import SubmissionRejected, read_submission
+from assets.submissions.read import TEMPLATE_DESCRIPTOR, SubmissionRejected, read_submission
 
 #: Inbox files larger than this are refused before they are read.
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
@@ -93,8 +93,13 @@ def _folder_as_zip(files: dict[str, bytes]) -> bytes:
 
 
 def _submission_of(name: str) -> str:
-    """The submission an inbox object belongs to: itself, or its folder of CSV files."""
-    return name.split("/", 1)[0] if "/" in name and name.lower().endswith(".csv") else name
+    """The submission an inbox object belongs to: itself, or its folder of CSV files (with
+    the CSV template's own ``datapackage.json``, kept in a filled copy of the folder)."""
+    if "/" in name and (
+        name.lower().endswith(".csv") or name.rsplit("/", 1)[-1] == TEMPLATE_DESCRIPTOR
+    ):
+        return name.split("/", 1)[0]
+    return name
 
 
 def _inbox_items(
@@ -119,6 +124,8 @@ def _inbox_items(
             if data is None:
                 continue
             if submission != name:
+                if name.rsplit("/", 1)[-1] == TEMPLATE_DESCRIPTOR:
+                    continue  # describes the template's columns; no data of the submission
                 folders.setdefault(submission, {})[name] = data
             else:
                 items.append((name, data))

@@ -16,19 +16,32 @@ import hashlib
 import io
 import json
 import lzma
+import math
 import re
 import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from lxml import etree
+from openpyxl.utils.cell import range_boundaries
 
 #: Formats :func:`read_submission` returns.
 FORMATS = ("xlsx", "csv_folder", "csv_zip", "json")
 
+#: The XLSX template's own sheets (see :mod:`assets.submissions.templates`): its
+#: instructions and the hidden sheet of drop-down lists, which are no data.
+TEMPLATE_README_SHEET, TEMPLATE_LISTS_SHEET = "README", "lists"
+#: The CSV template folder's own Frictionless descriptor, which is no data either.
+TEMPLATE_DESCRIPTOR = "datapackage.json"
+
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_CELL = re.compile(r"[A-Z]{1,3}[1-9]\d{0,6}")
+_CELL_RANGE = re.compile(r"[A-Z]{1,3}[1-9]\d{0,6}:[A-Z]{1,3}[1-9]\d{0,6}")
 _ABSOLUTE_NAME = re.compile(r"^(?:[A-Za-z]:|[\\/])")
 #: What reading a damaged or unsupported ZIP raises: the decompressors' own errors
 #: (zlib.error, LZMAError) are not OSErrors; an unknown compression method or ZIP version
@@ -88,6 +101,11 @@ class RawSheet:
     header_row: int
     rows: list[list[Any]] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
+    #: XLSX: merged ranges (``D1:E1``) that take in the header row; every column of a
+    #: merged header but the first is left without a header.
+    merged_header: list[str] = field(default_factory=list)
+    #: XLSX: the cells holding a formula (``C7``), whose last calculated value was read.
+    formulas: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -259,14 +277,19 @@ def _open_zip(data: bytes, limits: ReadLimits) -> zipfile.ZipFile:
     return archive
 
 
-def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadLimits) -> bytes:
+def _member_bytes(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    limits: ReadLimits,
+    what: str = "the archive member",
+) -> bytes:
     """A member's bytes, reading no more than its declared size (which was checked)."""
     try:
         with archive.open(info) as stream:
             data = stream.read(info.file_size + 1)
     except _ZIP_ERRORS as exc:
         raise SubmissionRejected(
-            "corrupt", f"the archive member {info.filename!r} cannot be read ({exc})"
+            "corrupt", f"{what} {info.filename!r} cannot be read ({exc})"
         ) from exc
     if len(data) > info.file_size:
         raise SubmissionRejected(
@@ -297,11 +320,13 @@ def _read_xlsx(
         raise SubmissionRejected(
             "unknown_format", "an Office document other than an Excel workbook (Word?)"
         )
-    if _has_formulas(archive):
-        raw.notes.append(
-            "the workbook contains formulas: their last calculated values were read; a formula "
-            "that was never calculated (a file written by a program) reads as an empty cell"
-        )
+    # Every worksheet part is decompressed and parsed first: a damaged part is named, and
+    # merged cells and formulas (which the read-only mode does not report) are found.
+    parts = {
+        info.filename: _sheet_cells(archive, info, limits)
+        for info in archive.infolist()
+        if re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename)
+    }
     try:
         workbook = openpyxl.load_workbook(
             io.BytesIO(data), read_only=True, data_only=True, keep_links=False
@@ -316,14 +341,15 @@ def _read_xlsx(
             )
         for sheet_name in workbook.sheetnames:
             worksheet = workbook[sheet_name]
-            if getattr(worksheet, "sheet_state", "visible") != "visible":
+            hidden = getattr(worksheet, "sheet_state", "visible") != "visible"
+            if hidden and sheet_name != TEMPLATE_LISTS_SHEET:
                 raw.notes.append(f"sheet {sheet_name!r} is hidden; it was read all the same")
             if hasattr(worksheet, "reset_dimensions"):
                 worksheet.reset_dimensions()
             try:
                 rows = (
-                    (number, list(values))
-                    for number, values in enumerate(worksheet.iter_rows(values_only=True), 1)
+                    (number, [_shown_value(cell) for cell in cells])
+                    for number, cells in enumerate(worksheet.iter_rows(), 1)
                 )
                 sheet = _collect(sheet_name, rows, limits)
             except SubmissionRejected:
@@ -333,28 +359,97 @@ def _read_xlsx(
                     "corrupt", f"sheet {sheet_name!r} cannot be read ({exc})"
                 ) from exc
             if sheet is not None:
+                part = getattr(worksheet, "_worksheet_path", None)
+                if part in parts:
+                    merges, sheet.formulas, unlocated = parts[part]
+                    if unlocated:
+                        raw.notes.append(
+                            f"sheet {sheet_name!r} holds {unlocated} formula cell"
+                            f"{'s' if unlocated > 1 else ''} without a cell reference: their "
+                            "last calculated values were read (an uncalculated one reads as empty)"
+                        )
+                    sheet.merged_header = [
+                        ref
+                        for ref in merges
+                        if _rows_of(ref)[0] <= sheet.header_row <= _rows_of(ref)[1]
+                    ]
                 raw.sheets[sheet_name] = sheet
     finally:
         workbook.close()
 
 
-def _has_formulas(archive: zipfile.ZipFile) -> bool:
-    """Whether any worksheet holds a formula (``<f>`` element), read in chunks."""
-    for info in archive.infolist():
-        if not re.fullmatch(r"xl/worksheets/[^/]+\.xml", info.filename):
-            continue
-        tail = b""
-        try:
-            with archive.open(info) as stream:
-                while chunk := stream.read(1 << 16):
-                    if re.search(rb"<(?:\w+:)?f[ >]", tail + chunk):
-                        return True
-                    tail = chunk[-16:]
-        except _ZIP_ERRORS as exc:
-            raise SubmissionRejected(
-                "corrupt", f"the workbook part {info.filename!r} cannot be read ({exc})"
-            ) from exc
-    return False
+def _is_percent(number_format: str | None) -> bool:
+    """Whether an Excel number format shows a number as a percentage (``0%``, ``0.0%``):
+    a ``%`` outside quoted text and not escaped."""
+    if not number_format:
+        return False
+    shown = re.sub(r'"[^"]*"|\\.', "", number_format)
+    return "%" in shown
+
+
+def _shown_value(cell: Any) -> Any:
+    """A cell's value as the submitter sees it: a number in a percent-formatted cell
+    (typed ``45%``, stored 0.45) is the text ``45%``, read like a typed ``"45%"``."""
+    value = getattr(cell, "value", None)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and _is_percent(getattr(cell, "number_format", None))
+    ):
+        if not math.isfinite(value):
+            return value  # left for the checker to refuse
+        text = format(Decimal(repr(value)) * 100, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return f"{text}%"
+    return value
+
+
+def _rows_of(ref: str) -> tuple[int, int]:
+    """First and last row of a cell range such as ``D1:E1``."""
+    _, first, _, last = range_boundaries(ref)
+    return int(first or 0), int(last or first or 0)
+
+
+def _sheet_cells(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadLimits
+) -> tuple[list[str], list[str], int]:
+    """The merged ranges and the formula cells of one worksheet part (which openpyxl's
+    read-only mode does not report), read from its XML, and how many formula cells have
+    no (valid) cell reference."""
+    merges: list[str] = []
+    formulas: list[str] = []
+    data = _member_bytes(archive, info, limits, what="the workbook part")
+    events = etree.iterparse(
+        io.BytesIO(data),
+        events=("end",),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    try:
+        for _, element in events:
+            tag = etree.QName(element).localname
+            if tag == "mergeCell" and element.get("ref"):
+                merges.append(str(element.get("ref")))
+            elif tag == "c":
+                if any(
+                    isinstance(child.tag, str) and etree.QName(child).localname == "f"
+                    for child in element
+                ):
+                    formulas.append(str(element.get("r") or ""))
+                element.clear()
+    except etree.XMLSyntaxError as exc:
+        raise SubmissionRejected(
+            "corrupt", f"the workbook part {info.filename!r} cannot be read ({exc})"
+        ) from exc
+    located = [ref for ref in formulas if _CELL.fullmatch(ref)]
+    return (
+        [ref for ref in merges if _CELL_RANGE.fullmatch(ref)],
+        located,
+        len(formulas) - len(located),
+    )
 
 
 def _read_csv_zip(archive: zipfile.ZipFile, raw: RawSubmission, limits: ReadLimits) -> None:
@@ -366,7 +461,7 @@ def _read_csv_zip(archive: zipfile.ZipFile, raw: RawSubmission, limits: ReadLimi
             raw.notes.append(f"{info.filename!r} in the archive is not a file name; skipped")
             continue
         base = parts[-1]
-        if parts[0] == "__MACOSX" or base.startswith((".", "~$")):
+        if parts[0] == "__MACOSX" or base.startswith((".", "~$")) or base == TEMPLATE_DESCRIPTOR:
             continue
         if not base.lower().endswith((".csv", ".txt")):
             raw.notes.append(f"{info.filename!r} in the archive is not a CSV file; skipped")
@@ -376,7 +471,11 @@ def _read_csv_zip(archive: zipfile.ZipFile, raw: RawSubmission, limits: ReadLimi
 
 def _read_folder(path: Path, name: str, limits: ReadLimits) -> RawSubmission:
     digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if not p.name.startswith((".", "~$")))
+    files = sorted(
+        p
+        for p in path.iterdir()
+        if not p.name.startswith((".", "~$")) and p.name != TEMPLATE_DESCRIPTOR
+    )
     raw = RawSubmission(name=name, format="csv_folder", sha256="", size=0)
     for file in files:
         if file.is_symlink() or not file.is_file():
@@ -489,25 +588,27 @@ def _read_json(data: bytes, raw: RawSubmission, limits: ReadLimits) -> None:
     if not isinstance(document, dict):
         raise SubmissionRejected(
             "bad_json",
-            'the JSON must be an object: {"metadata": {...}, "<sheet>": [{...}, ...]}',
+            'the JSON must be an object: {"metadata": {...}, "<table>": [{...}, ...]}, '
+            "one array of objects per table of the template",
         )
     for sheet_name, records in document.items():
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list):
             raise SubmissionRejected(
-                "bad_json", f"{sheet_name!r} must be a list of records (objects)"
+                "bad_json", f"{sheet_name!r} must be an array of objects ([{{...}}, ...])"
             )
         if len(records) + 1 > limits.max_rows:
             raise SubmissionRejected(
                 "too_many_rows",
-                f"sheet {sheet_name!r} has {len(records)} records (at most {limits.max_rows - 1})",
+                f"the array {sheet_name!r} has {len(records)} objects "
+                f"(at most {limits.max_rows - 1})",
             )
         header: list[str] = []
         for record in records:
             if not isinstance(record, dict):
                 raise SubmissionRejected(
-                    "bad_json", f"{sheet_name!r} must hold objects ({{column: value}})"
+                    "bad_json", f"the array {sheet_name!r} must hold objects ({{field: value}})"
                 )
             for key in record:
                 if key not in header:
@@ -515,14 +616,17 @@ def _read_json(data: bytes, raw: RawSubmission, limits: ReadLimits) -> None:
         if len(header) > limits.max_columns:
             raise SubmissionRejected(
                 "too_many_columns",
-                f"sheet {sheet_name!r} has {len(header)} columns (at most {limits.max_columns})",
+                f"the objects of {sheet_name!r} have {len(header)} fields "
+                f"(at most {limits.max_columns})",
             )
         sheet = RawSheet(name=str(sheet_name), header=header, header_row=0)
         for number, record in enumerate(records, start=1):
             sheet.rows.append([record.get(key) for key in header])
             sheet.row_numbers.append(number)
         if len(raw.sheets) >= limits.max_sheets:
-            raise SubmissionRejected("too_many_sheets", f"more than {limits.max_sheets} sheets")
+            raise SubmissionRejected(
+                "too_many_sheets", f"more than {limits.max_sheets} arrays (tables)"
+            )
         raw.sheets[str(sheet_name)] = sheet
 
 

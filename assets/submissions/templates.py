@@ -30,7 +30,13 @@ from assets.harmonise.schema import schema_version
 from assets.iati.codelists import CodelistError, Codelists, load_codelists
 from assets.settings import ConfigError, Settings, load_settings
 from assets.submissions import model
+from assets.submissions.examples import json_example_text
 from assets.submissions.model import Column, Sheet, SubmissionType
+from assets.submissions.read import (
+    TEMPLATE_DESCRIPTOR,
+    TEMPLATE_LISTS_SHEET,
+    TEMPLATE_README_SHEET,
+)
 
 #: Fixed workbook timestamps, so regenerating a template gives the same content.
 FIXED_TIME = dt.datetime(2025, 1, 1, 0, 0, 0)
@@ -39,8 +45,8 @@ AUTHOR = "cdcompact"
 MAX_ROWS = 5000
 #: Excel's limit on the text of an inline drop-down list.
 INLINE_LIST_LIMIT = 255
-LISTS_SHEET = "lists"
-README_SHEET = "README"
+LISTS_SHEET = TEMPLATE_LISTS_SHEET
+README_SHEET = TEMPLATE_README_SHEET
 YES_NO_CODES = ("yes", "no")
 DATE_FORMAT = "yyyy-mm-dd"
 
@@ -464,7 +470,7 @@ def write_csv_template(kind: SubmissionType, folder: Path) -> None:
         with (folder / f"{sheet.name}.csv").open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\r\n").writerow(c.name for c in sheet.columns)
     descriptor = datapackage_descriptor(kind)
-    (folder / "datapackage.json").write_text(
+    (folder / TEMPLATE_DESCRIPTOR).write_text(
         json.dumps(descriptor, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
 
@@ -492,7 +498,10 @@ def _readme_md(kinds: Sequence[SubmissionType]) -> str:
             "table below, column descriptions as header comments, required columns in "
             "orange and drop-down lists for coded columns.",
             f"- `{kind.name}/`: the same as header-only CSV files (UTF-8) with a "
-            "Frictionless `datapackage.json` describing every column.",
+            "Frictionless `datapackage.json` describing every column (keep it in a filled "
+            "copy of the folder or leave it out: it is not read as data).",
+            f"- `{kind.name}.json`: a complete example of the same submission in JSON, "
+            "every column filled (see *JSON submissions* below).",
             "",
             "| sheet / file | contents | columns |",
             "|---|---|---|",
@@ -504,6 +513,23 @@ def _readme_md(kinds: Sequence[SubmissionType]) -> str:
             lines.append(f"| `{sheet.name}` | {sheet.description} | {columns} |")
         lines.append("")
     lines += [
+        "## JSON submissions",
+        "",
+        "A submission can also be sent as one JSON file (UTF-8): an object with one member",
+        "per sheet above, named as the sheet. `metadata` is one object; every other sheet is",
+        "an array of objects, one per row, whose fields are the sheet's columns (same names,",
+        "same meaning). JSON types are used as they are: numbers are JSON numbers",
+        '(`62.5`, not `"62.5%"`), yes/no columns are `true` or `false`, dates are strings',
+        '`"YYYY-MM-DD"`, codes are strings (`"15111"`); a field left out or `null` is',
+        "empty. An optional sheet may be left out (`cdcompact check` then warns that no",
+        "rows of that kind were read). Problems are reported with the place in the JSON:",
+        "`results[0].actual_value` is the field `actual_value` of the first object of the",
+        "`results` array.",
+        "",
+        "The examples `country_report.json` and `partner_submission.json` fill every field",
+        "and pass `cdcompact check` with no error and no warning; start from the one of your",
+        "kind.",
+        "",
         "Check a filled submission before sending it: `cdcompact check FILE`.",
         "",
     ]
@@ -533,7 +559,10 @@ def write_templates(out: Path, settings: Settings, codelists: Codelists | None) 
         folder = _inside(out, out / kind.name)
         write_csv_template(kind, folder)
         written += [folder / f"{sheet.name}.csv" for sheet in kind.sheets]
-        written.append(folder / "datapackage.json")
+        written.append(folder / TEMPLATE_DESCRIPTOR)
+        example = _inside(out, out / f"{kind.name}.json")
+        example.write_text(json_example_text(kind), encoding="utf-8")
+        written.append(example)
     readme = _inside(out, out / "README.md")
     readme.write_text(_readme_md(kinds), encoding="utf-8")
     written.append(readme)
