@@ -173,6 +173,13 @@ def test_a_page_of_a_contributor_that_sent_nothing_says_so(chased: QualityBundle
     summary = words(own.xpath('//*[@id="summary-points"]')[0])
     assert "nothing of yours was received in this run" in summary
     assert "No file in this run." in words(own.xpath('//section[@id="files"]')[0])
+    # a country is pointed to its template, a publisher to the IATI Registry
+    resubmit = own.xpath('//section[@id="resubmit"]//code[@class="template"]/text()')
+    assert "country_report.xlsx" in resubmit
+    silent = own_page(chased, f"publisher:{SILENT}")
+    steps = words(silent.xpath('//section[@id="resubmit"]')[0])
+    assert "Publish your IATI activity files on the IATI Registry" in steps
+    assert "named below" not in steps
 
 
 # -- 2. contacts -----------------------------------------------------------------------------
