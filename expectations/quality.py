@@ -902,16 +902,23 @@ def _quarantine(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
         FROM {db.scoped("quarantine")} GROUP BY ALL
         """
     )
+    places = [(row["first"]["source_file"], row["first"]["source_ref"]) for row in found]
+    activities = _activity_ids(db, places)
     result: dict[str, list[dict[str, Any]]] = {who: [] for who in whos}
     for row in sorted(found, key=lambda r: (r[_WHO], r["rule"], r["severity"])):
         if row[_WHO] not in result:
             continue
+        first = row["first"]
         result[row[_WHO]].append(
             {
                 "rule": row["rule"],
                 "severity": row["severity"],
                 "rows": int(row["rows"]),
-                "example": {name: _text(row["first"][name]) for name in fields},
+                "example": {
+                    **{name: _text(first[name]) for name in fields},
+                    # the accepted IATI activity the example is in, where known
+                    "activity_id": activities.get((first["source_file"], first["source_ref"])),
+                },
             }
         )
     return {who: {"by_rule": rules} for who, rules in result.items()}

@@ -319,7 +319,12 @@ def _rules(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(example, Mapping):
             examples = _mappings(entry.get("examples"))
             example = examples[0] if examples else entry
-        place = example.get("place") or example.get("source_ref") or example.get("where")
+        place = (
+            example.get("activity_id")  # an IATI activity by its identifier, not its pointer
+            or example.get("place")
+            or example.get("source_ref")
+            or example.get("where")
+        )
         rules.append(
             {
                 "rule": entry.get("rule"),

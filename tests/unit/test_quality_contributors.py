@@ -333,8 +333,14 @@ def test_problems_are_located_by_activity_identifier(demo: QualityBundle) -> Non
         assert "iati-activity[" not in problem["where"]
         assert "iati-activity[" not in problem["message"]
     for item in demo.report["contributors"]:
-        text = words(own_page(demo, item["id"]).xpath('//section[@id="problems"]')[0])
-        assert not re.search(r"iati-activity\[\d+\]", text), item["id"]
+        own = own_page(demo, item["id"])
+        for section in ("problems", "quarantine"):
+            text = words(own.xpath(f'//section[@id="{section}"]')[0])
+            assert not re.search(r"iati-activity\[\d+\]", text), (item["id"], section)
+    # the demo's sector without a percentage, in the quarantine table of its publisher
+    own = own_page(demo, "publisher:GB-DEMO-2002")
+    (row,) = own.xpath('//table[@id="quarantine-table"]//tr[@data-rule="percentage_missing"]')
+    assert "GB-DEMO-2002-GH-WASH-02" in words(row)
 
 
 def test_the_page_says_how_to_fix_and_resubmit(demo: QualityBundle) -> None:
