@@ -133,8 +133,17 @@ DEFAULT_FRESHNESS = {"publisher": "quarterly", "country": "annually", "partner":
 
 
 @dataclass(frozen=True)
+class Contact:
+    """Whom the secretariat writes to about a contributor (config ``compact.contacts``)."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class QualitySettings:
-    """How the data-quality report judges contributors (config ``quality``)."""
+    """How the data-quality report judges contributors (config ``quality``), and whom it
+    expects data from (config ``compact``)."""
 
     #: Expected update frequency per kind of contributor (HDX freshness states).
     freshness: dict[str, str]
@@ -144,6 +153,12 @@ class QualitySettings:
     history_runs: int
     #: Conformance findings kept per file and check (xsd, codelist); the rest are counted.
     max_findings: int
+    #: The compact's countries (ISO 3166-1 alpha-2) and IATI publishers (organisation
+    #: identifiers): contributors of the report even when they sent nothing.
+    countries: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ()
+    #: Contacts by country code or organisation identifier (publisher or partner).
+    contacts: Mapping[str, Contact] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -288,9 +303,42 @@ class S3Section(_Section):
     _blanks = field_validator("bucket", "prefix", "endpoint_url", "region", mode="before")(_blank)
 
 
+#: An e-mail address: one @, no spaces, a domain with a dot (what a mail client can send to).
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[A-Za-z]{2,}$")
+
+
+class ContactSection(_Section):
+    """One ``compact.contacts`` entry."""
+
+    name: str = Field(min_length=1)
+    email: str
+
+    @field_validator("name", "email", mode="before")
+    @classmethod
+    def _stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value) or ".." in value.split("@", 1)[1]:
+            raise ValueError(f"{value!r} is not an e-mail address such as name@example.org")
+        return value
+
+
 class CompactSection(_Section):
     name: str = "Capacity Development Compact"
     countries: list[str] = []
+    publishers: list[str] = []
+    contacts: dict[str, ContactSection] = {}
+
+    @field_validator("countries", "publishers")
+    @classmethod
+    def _codes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value.strip() or value != value.strip():
+                raise ValueError(f"{value!r} is not an identifier (blank or spaces around it)")
+        return values
 
 
 def _needs_bucket(target: str, s3: S3Section) -> None:
@@ -805,6 +853,12 @@ def load_settings(
             forward_years=config.quality.forward_years,
             history_runs=config.quality.history_runs,
             max_findings=config.quality.max_findings,
+            countries=countries,
+            publishers=tuple(dict.fromkeys(compact.publishers)),
+            contacts={
+                (key.upper() if key.upper() in countries else key): Contact(c.name, c.email)
+                for key, c in compact.contacts.items()
+            },
         ),
         metrics=MetricsSettings(
             overlap_threshold=config.metrics.overlap_threshold,

@@ -65,6 +65,8 @@ FREQUENCIES: dict[str, tuple[int, int, int]] = {
 
 #: Contributor kinds, as in the report's ids (``publisher:XM-DAC-46004``).
 KINDS = ("publisher", "country", "partner")
+#: Validity states of a contributor (``nothing_received``: expected, but no file of its).
+STATES = ("valid", "invalid", "rejected", "nothing_received")
 #: The publisher ref of IATI activities that name no reporting organisation.
 UNKNOWN_REF = "(unknown)"
 #: Transaction types of incoming funds (incoming funds, incoming commitment, incoming pledge).
@@ -247,6 +249,10 @@ _WEIGHT = (
 )
 #: SQL over ``conformance``: the finding says a file could not be checked.
 _NOT_CHECKED = _ends("rule", ":not_checked")
+#: SQL over ``conformance``: of those, the ones the compact's own setup caused (no schema or
+#: codelist configured or loaded for the file's version), not the file ("the file was not
+#: checked: it declares a DTD", "the file could not be read": its rejection says so).
+_SETUP = f"{_NOT_CHECKED} AND NOT coalesce(starts_with(message, 'the file '), false)"
 
 
 def _place_sql(source_file: str, line: str, place: str) -> str:
@@ -625,6 +631,7 @@ def _validity(
             "schema_checked_files": n("schema_checked_files"),
             "schema_valid_files": n("schema_valid_files"),
             "schema_errors": n("schema_errors"),
+            "schema_warnings": n("schema_warnings"),
             "codelist_errors": n("codelist_errors"),
             "codelist_warnings": n("codelist_warnings"),
             "expectation_errors": int(expectation_counts.get(who, {}).get("error", 0)),
@@ -649,7 +656,24 @@ def _state(v: Mapping[str, int]) -> str:
     return "invalid" if broken else "valid"
 
 
-def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
+#: Completeness items counted in activities: the report names the activities that lack it.
+_WITHOUT = {
+    "activities_with_sector": "s.activity_id IS NULL",
+    "activities_with_recipient": "c.activity_id IS NULL",
+    "cd_activities_with_declaration": "a.cd AND d.activity_id IS NULL",
+    "cd_activities_with_results": "a.cd AND m.activity_id IS NULL",
+}
+
+
+def _completeness(db: _Db, whos: Sequence[str], max_examples: int) -> dict[str, dict[str, Any]]:
+    """Each item's numerator and denominator; an item counted in activities also names the
+    first ``max_examples`` activities without it (``missing``, by identifier)."""
+    without = ", ".join(
+        f"list(DISTINCT a.activity_id ORDER BY a.activity_id) FILTER (WHERE {where} "
+        f"AND a.activity_id IS NOT NULL)[1:{int(max_examples)}] AS {quote('no_' + key)}"
+        for key, where in _WITHOUT.items()
+    )
+
     def ids(table: str, where: str = "true") -> str:
         return (
             f"(SELECT DISTINCT activity_id FROM {db.relation(table)} "
@@ -664,7 +688,8 @@ def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
             count(c.activity_id) AS with_recipient,
             count(*) FILTER (WHERE a.cd) AS cd,
             count(*) FILTER (WHERE a.cd AND d.activity_id IS NOT NULL) AS cd_declared,
-            count(*) FILTER (WHERE a.cd AND m.activity_id IS NOT NULL) AS cd_results
+            count(*) FILTER (WHERE a.cd AND m.activity_id IS NOT NULL) AS cd_results,
+            {without}
         FROM (SELECT {_WHO}, activity_id, coalesce(CAST(is_cd AS BOOLEAN), false) AS cd
               FROM {db.scoped("activities")}) AS a
         LEFT JOIN {ids("activity_sectors")} AS s ON a.activity_id = s.activity_id
@@ -688,12 +713,24 @@ def _completeness(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
                 return int(found[who][name] or 0)
         return 0
 
+    def named(key: str, numerator: int, denominator: int, who: str) -> dict[str, Any]:
+        missing = counts.get(who, {}).get("no_" + key) or []
+        return {**_item(numerator, denominator), "missing": [str(i) for i in missing]}
+
     return {
         who: {
-            "activities_with_sector": _item(n("with_sector", who), n("activities", who)),
-            "activities_with_recipient": _item(n("with_recipient", who), n("activities", who)),
-            "cd_activities_with_declaration": _item(n("cd_declared", who), n("cd", who)),
-            "cd_activities_with_results": _item(n("cd_results", who), n("cd", who)),
+            "activities_with_sector": named(
+                "activities_with_sector", n("with_sector", who), n("activities", who), who
+            ),
+            "activities_with_recipient": named(
+                "activities_with_recipient", n("with_recipient", who), n("activities", who), who
+            ),
+            "cd_activities_with_declaration": named(
+                "cd_activities_with_declaration", n("cd_declared", who), n("cd", who), who
+            ),
+            "cd_activities_with_results": named(
+                "cd_activities_with_results", n("cd_results", who), n("cd", who), who
+            ),
             "results_with_baseline_and_target": _item(n("results_both", who), n("results", who)),
             "transactions_with_value_date": _item(
                 n("with_value_date", who), n("transactions", who)
@@ -865,16 +902,23 @@ def _quarantine(db: _Db, whos: Sequence[str]) -> dict[str, dict[str, Any]]:
         FROM {db.scoped("quarantine")} GROUP BY ALL
         """
     )
+    places = [(row["first"]["source_file"], row["first"]["source_ref"]) for row in found]
+    activities = _activity_ids(db, places)
     result: dict[str, list[dict[str, Any]]] = {who: [] for who in whos}
     for row in sorted(found, key=lambda r: (r[_WHO], r["rule"], r["severity"])):
         if row[_WHO] not in result:
             continue
+        first = row["first"]
         result[row[_WHO]].append(
             {
                 "rule": row["rule"],
                 "severity": row["severity"],
                 "rows": int(row["rows"]),
-                "example": {name: _text(row["first"][name]) for name in fields},
+                "example": {
+                    **{name: _text(first[name]) for name in fields},
+                    # the accepted IATI activity the example is in, where known
+                    "activity_id": activities.get((first["source_file"], first["source_ref"])),
+                },
             }
         )
     return {who: {"by_rule": rules} for who, rules in result.items()}
@@ -973,7 +1017,7 @@ class _Rows:
         for table, rows in sorted(wanted.items()):
             if table not in db.given or not rows:
                 continue
-            read = {"source_file", "source_ref"}
+            read = {"source_file", "source_ref", "activity_id"}
             for name, outcome in failed:
                 if name == table and ":" in outcome.rule:
                     read.update(outcome.rule.split(":", 1)[1].split(","))
@@ -992,11 +1036,13 @@ class _Rows:
             return None
         return self.values.get(table, {}).get(int(row))
 
-    def place(self, table: str, row: Any) -> tuple[str | None, str | None]:
+    def place(self, table: str, row: Any) -> tuple[str | None, str | None, str | None]:
+        """The row's file, place in it and activity (IATI rows only)."""
         values = self._get(table, row)
         if values is None:
-            return None, None
-        return _text(values.get("source_file")), _text(values.get("source_ref"))
+            return None, None, None
+        activity = _text(values.get("activity_id")) if table in IATI_TABLES else None
+        return _text(values.get("source_file")), _text(values.get("source_ref")), activity
 
     def value(self, table: str, outcome: ExpectationOutcome, row: Any) -> str | None:
         """The failing value of ``row``: from GX's examples, else the rule's field."""
@@ -1082,7 +1128,7 @@ def _tables_section(
                                 **dict(
                                     zip(
                                         ("source_file", "source_ref"),
-                                        rows.place(name, example.row),
+                                        rows.place(name, example.row)[:2],
                                         strict=True,
                                     )
                                 ),
@@ -1111,8 +1157,6 @@ _RANK = {
     ("expectation", "warning"): 9,
     ("quarantine", "warning"): 10,
 }
-#: Files the pipeline could not check (no schema or codelist loaded): last, overall only.
-_NOT_CHECKED_RANK = 11
 #: Messages that start with their line ("line 141: flow type ...").
 _LINE_PREFIX = re.compile(r"^line (\d+):\s*")
 
@@ -1143,8 +1187,16 @@ def _more(count: int, what: str) -> str:
     return f" ({count - 1:,} more {what})" if count > 1 else ""
 
 
-def _place(source_file: str | None, line: Any = None, place: str | None = None) -> str | None:
-    line_text = _text(line)
+def _place(
+    source_file: str | None, line: Any = None, place: str | None = None, activity: Any = None
+) -> str | None:
+    """Where something is: the file and its line, else its place in the file (a pointer);
+    the activity by its identifier where known, instead of its pointer."""
+    line_text, activity_text = _text(line), _text(activity)
+    if source_file and activity_text:
+        return (f"{source_file} line {line_text}" if line_text else source_file) + (
+            f", activity {activity_text}"
+        )
     if source_file and line_text:
         return f"{source_file} line {line_text}"
     if source_file and place:
@@ -1221,23 +1273,23 @@ def _conformance_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
         if k in ("schema", "codelist")
     )
     first = _first(
-        ["line", "path", "message"],
+        ["line", "path", "message", "activity_id"],
         ["line IS NULL", "coalesce(line, 0)", "path IS NULL", "coalesce(path, '')", _PART, ROW],
     )
     found = _candidates(
         db,
         f"""
         SELECT {_WHO}, source_file, "check", {kind} AS kind, {severity} AS severity, rule, n,
-            first.line AS line, first.message AS message,
+            first.line AS line, first.message AS message, first.activity_id AS activity_id,
             {_place_sql("source_file", "first.line", "first.path")} AS place,
-            CASE WHEN {_NOT_CHECKED} THEN {_NOT_CHECKED_RANK} {ranks} ELSE 10 END AS _rank,
+            CASE {ranks} ELSE 10 END AS _rank,
             severity AS _severity
         FROM (
             SELECT {_WHO}, source_file, "check", severity, rule, sum({_WEIGHT}) AS n,
                 {first} AS first
             FROM {db.scoped("conformance")}
-            -- what the pipeline could not check is not the contributor's to fix
-            WHERE {_WHO} = {literal(OVERALL)} OR NOT {_NOT_CHECKED}
+            -- what the pipeline could not check is the compact's setup (_setup_section)
+            WHERE NOT {_NOT_CHECKED}
             GROUP BY {_WHO}, source_file, "check", severity, rule
         )
         """,
@@ -1247,6 +1299,8 @@ def _conformance_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
     problems = []
     for row in found:
         rule, where = _text(row["rule"]), row["place"]
+        if _text(row["activity_id"]):
+            where = _place(_text(row["source_file"]), row["line"], None, row["activity_id"])
         message = _text(row["message"]) or ""
         if row["line"] is not None:
             message = _LINE_PREFIX.sub("", message)
@@ -1277,6 +1331,7 @@ def _quarantine_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
         f"""
         SELECT {_WHO}, source_file, {severity} AS severity, rule, n, first.message AS message,
             {_place_sql("source_file", "NULL", "first.source_ref")} AS place,
+            first.source_ref AS source_ref,
             CASE WHEN {severity} = 'warning' THEN {warning} ELSE {error} END AS _rank,
             first.{_PART} AS _first_part, first.{ROW} AS _first_row
         FROM (
@@ -1290,12 +1345,18 @@ def _quarantine_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
         f"_first_part, _first_row, {_WHO}",
         max_examples,
     )
+    activities = _activity_ids(db, [(row["source_file"], row["source_ref"]) for row in found])
     problems = []
     for row in found:
         where = row["place"]
         message = _text(row["message"]) or _text(row["rule"]) or ""
         line = _LINE_PREFIX.match(message)
-        if line and row["source_file"] is not None:  # "line 12: ..." -> "f.xml line 12: ..."
+        activity = activities.get((row["source_file"], row["source_ref"]))
+        if activity:  # "f.xml, activity XM-1" (with its line, when the message has it)
+            where = _place(row["source_file"], line.group(1) if line else None, None, activity)
+            message = message[line.end() :] if line else message
+            message = f"{where}: {message}"
+        elif line and row["source_file"] is not None:  # "line 12: ..." -> "f.xml line 12: ..."
             message = f"{row['source_file']} line {line.group(1)}: {message[line.end() :]}"
         else:
             message = f"{where}: {message}"
@@ -1312,6 +1373,33 @@ def _quarantine_problems(db: _Db, max_examples: int) -> list[dict[str, Any]]:
             )
         )
     return problems
+
+
+#: The activity's own pointer at the start of a place in an IATI file.
+_ACTIVITY_POINTER = re.compile(r"^(/iati-activities/iati-activity\[[0-9]+\]|/iati-activity)(?=/|$)")
+
+
+def _activity_ids(db: _Db, places: Sequence[tuple[Any, Any]]) -> dict[tuple[Any, Any], str]:
+    """The identifier of the accepted IATI activity each (file, place) is in, where known."""
+    pointers = {
+        (source_file, place): f"{source_file}\x00{found.group(1)}"
+        for source_file, place in places
+        if source_file is not None
+        and place is not None
+        and (found := _ACTIVITY_POINTER.match(str(place)))
+    }
+    if not pointers:
+        return {}
+    activities = db.relation("activities")
+    known = dict(
+        db.rows(
+            f"SELECT source_file || chr(0) || source_ref, min(activity_id) FROM {activities} "
+            f"WHERE {_is('source', 'iati')} AND activity_id IS NOT NULL "
+            "AND list_contains(?, source_file || chr(0) || source_ref) GROUP BY ALL",
+            [sorted(set(pointers.values()))],
+        )
+    )
+    return {key: str(known[pointer]) for key, pointer in pointers.items() if pointer in known}
 
 
 def _expectation_problems(
@@ -1366,8 +1454,8 @@ def _expectation_problem(
     row: Any,
 ) -> dict[str, Any]:
     severity = "warning" if outcome.severity == "warning" else "error"
-    source_file, source_ref = rows.place(table, row)
-    where = _place(source_file, None, source_ref) or (
+    source_file, source_ref, activity = rows.place(table, row)
+    where = _place(source_file, None, source_ref, activity) or (
         f"{table} row {row}" if row is not None else table
     )
     if outcome.error:
@@ -1446,6 +1534,40 @@ def _first_problems(
         if who in result and len(result[who]) < max_examples:
             result[who].append({k: v for k, v in problem.items() if k not in (_WHO, "_rank")})
     return result
+
+
+# -- the compact's setup ----------------------------------------------------------------------
+
+
+def is_setup_finding(finding: Mapping[str, Any]) -> bool:
+    """A finding (a ``conformance`` row) that the compact's own setup caused (:data:`_SETUP`)."""
+    rule, message = _text(finding.get("rule")) or "", _text(finding.get("message")) or ""
+    return rule.endswith(":not_checked") and not message.startswith("the file ")
+
+
+def _setup_section(db: _Db, max_examples: int) -> list[dict[str, Any]]:
+    """What the compact's own setup left unchecked (:data:`_SETUP`), once per rule and
+    message, with the number of files and the first ``max_examples`` of them: for the
+    secretariat and the operators, never a contributor's problem."""
+    return [
+        {
+            "rule": str(rule),
+            "message": str(message),
+            "value": _text(value),
+            "files": int(n),
+            "examples": [str(name) for name in examples],
+        }
+        for rule, message, value, n, examples in db.rows(
+            f"""
+            SELECT rule, coalesce(message, rule), any_value(value),
+                count(DISTINCT source_file),
+                list(DISTINCT source_file ORDER BY source_file)[1:{int(max_examples)}]
+            FROM {db.relation("conformance")}
+            WHERE {_SETUP} AND source_file IS NOT NULL
+            GROUP BY ALL ORDER BY rule, 2
+            """
+        )
+    ]
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -1602,6 +1724,8 @@ def build_quality_report(
     run_id: str | None = None,
     max_examples: int = 20,
     schema_checks: Mapping[str, Mapping[str, Any]] | None = None,
+    expected: Collection[str] = (),
+    contacts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``quality/report.json`` (docs/quality-report.md) for the ``tables``
     of ``con``: views with each row's number (:data:`assets.warehouse.ROW`), as
@@ -1610,8 +1734,14 @@ def build_quality_report(
     file was checked against the IATI schema and codelists. ``schema_checks``: what the
     run's schema checks found in these tables (per table ``rows`` and ``by_rule``, as the
     combining step saves them), so the report does not check them again; a table without
-    one is checked here. The connection is left as it was (the report's temporary views
-    and tables are dropped)."""
+    one is checked here. ``expected``: the contributors the compact expects data from
+    (``publisher:<org ref>``, ``country:<ISO2>``), in the report even when they sent
+    nothing (state ``nothing_received``); ``contacts``: whom to write to, by country code
+    or organisation identifier (``{"name", "email"}``). The connection is left as it was
+    (the report's temporary views and tables are dropped)."""
+    for who in expected:
+        if who.split(":", 1)[0] not in KINDS or not who.split(":", 1)[-1]:
+            raise ValueError(f"expected contributor {who!r}: not <kind>:<identifier>")
     for kind, frequency in freshness.items():
         if frequency not in FREQUENCIES:
             raise ValueError(f"quality.freshness.{kind}: unknown frequency {frequency!r}")
@@ -1628,6 +1758,8 @@ def build_quality_report(
             forward_years=forward_years,
             max_examples=max_examples,
             schema_checks=schema_checks,
+            expected=expected,
+            contacts=contacts or {},
         )
     finally:
         db.close()
@@ -1661,6 +1793,8 @@ def _report(
     forward_years: int,
     max_examples: int,
     schema_checks: Mapping[str, Mapping[str, Any]] | None,
+    expected: Collection[str],
+    contacts: Mapping[str, Mapping[str, str]],
 ) -> dict[str, Any]:
     """The figures, problems, files and tables of the report (in the report's order)."""
     activities = db.relation("activities")
@@ -1676,6 +1810,7 @@ def _report(
         )
     }
     ids.discard(OVERALL)
+    ids.update(expected)  # whoever sent nothing is a contributor too: the one to chase
     contributors = sorted(
         (who.split(":", 1)[0], who.split(":", 1)[1], who) for who in ids if ":" in who
     )
@@ -1725,7 +1860,10 @@ def _report(
     rows = _Rows(db, failed, wanted)
 
     validity = _validity(db, facts, expectation_counts, whos)
-    completeness = _completeness(db, whos)
+    for who in expected:
+        if not validity[who]["files"] and not validity[who]["records"]:
+            validity[who]["state"] = "nothing_received"
+    completeness = _completeness(db, whos, max_examples)
     timeliness = _timeliness(db, whos, kinds, freshness, as_of)
     forward = _forward_budgets(db, whos, as_of, forward_years)
     traceability = _traceability(db, whos)
@@ -1770,12 +1908,15 @@ def _report(
                 "ref": ref,
                 "name": names[who],
                 "slug": contributor_slug(kind, ref),
+                "expected": who in expected,
+                "contact": dict(contacts[ref]) if ref in contacts else None,
                 "files": contributor_files.get(who, []),
                 "figures": figures(who),
                 "problems": problems[who],
             }
             for kind, ref, who in contributors
         ],
+        "setup": _setup_section(db, max_examples),
         "files": _files_section(db, facts, max_examples),
         "tables": _tables_section(db, rows, validations, schema_checks, max_examples),
     }
@@ -1793,7 +1934,7 @@ def history_entry(report: Mapping[str, Any]) -> dict[str, Any]:
             "as_of": report["as_of"],
             "release": report.get("release"),
             "overall": {
-                "state_counts": {s: states.count(s) for s in ("valid", "invalid", "rejected")},
+                "state_counts": {s: states.count(s) for s in STATES},
                 "files": validity["files"],
                 "files_rejected": validity["files_rejected"],
                 "records": validity["records"],

@@ -99,6 +99,7 @@ def quality_bundle(
         release=release,
         run_id=inputs.run_id,
         schema_checks=inputs.schema_checks,
+        **expected_contributors(inputs.settings),
     )
     docs = {f"data-docs/{path}": data for path, data in _data_docs(inputs.data_docs_dir).items()}
     common: dict[str, bytes] = {
@@ -117,6 +118,21 @@ def quality_bundle(
         languages=languages,
     )
     return QualityBundle(report, {**common, **frozen}, {**common, **latest})
+
+
+def expected_contributors(settings: QualitySettings) -> dict[str, Any]:
+    """Whom the compact expects data from (its publishers and countries, contributors of the
+    report even when they sent nothing) and their contacts, as the report takes them."""
+    return {
+        "expected": [
+            *(f"publisher:{ref}" for ref in settings.publishers),
+            *(f"country:{code}" for code in settings.countries),
+        ],
+        "contacts": {
+            key: {"name": contact.name, "email": contact.email}
+            for key, contact in settings.contacts.items()
+        },
+    }
 
 
 def _data_docs(folder: Path | None) -> dict[str, bytes]:
@@ -221,6 +237,31 @@ def render_quality_markdown(report: Mapping[str, Any]) -> str:
             f"| {v['records_quarantined']:,} | {v['schema_errors']:,} "
             f"| {v['codelist_errors']:,} | {v['expectation_errors']:,} |"
         )
+    chase = [
+        item
+        for item in report["contributors"]
+        if item["figures"]["validity"]["state"] in ("nothing_received", "rejected")
+    ]
+    if chase:
+        lines += ["", "## Whom to chase", "", "| contributor | kind | state | contact |"]
+        lines.append("|---|---|---|---|")
+        for item in chase:
+            contact = item.get("contact") or {}
+            lines.append(
+                f"| {_cell(item['name'])} ({_cell(item['ref'])}) | {item['kind']} "
+                f"| {item['figures']['validity']['state']} "
+                f"| {_cell(' '.join(filter(None, (contact.get('name'), contact.get('email')))))} |"
+            )
+    if report.get("setup"):
+        lines += [
+            "",
+            "## Setup of this compact",
+            "",
+            "| rule | message | files |",
+            "|---|---|---:|",
+        ]
+        for item in report["setup"]:
+            lines.append(f"| {item['rule']} | {_cell(item['message'])} | {item['files']:,} |")
     lines += [
         "",
         "## Files",

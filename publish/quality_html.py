@@ -35,7 +35,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
-from expectations.quality import FREQUENCIES
+from expectations.quality import FREQUENCIES, is_setup_finding
 from publish.formats import format_timestamp
 from publish.formats import number as _number
 from publish.render import (
@@ -80,8 +80,16 @@ STATES: dict[str, tuple[str, str, str]] = {
     "valid": ("✓", N_("valid"), OKABE_ITO["green"]),
     "invalid": ("!", N_("invalid"), OKABE_ITO["orange"]),
     "rejected": ("✗", N_("rejected"), OKABE_ITO["vermillion"]),
+    "nothing_received": ("∅", N_("nothing received"), OKABE_ITO["purple"]),
 }
-STATE_RANK = {"rejected": 0, "invalid": 1, "valid": 2}
+STATE_RANK = {"nothing_received": -1, "rejected": 0, "invalid": 1, "valid": 2}
+#: States of the contributors the secretariat has to chase: no usable data of theirs.
+CHASE = ("nothing_received", "rejected")
+#: The submission template (templates/<name>.xlsx, or the CSV folder templates/<name>/) of
+#: each kind of contributor that sends submissions; publishers publish IATI files instead.
+SUBMISSION_TEMPLATES = {"country": "country_report", "partner": "partner_submission"}
+#: Activities named per completeness gap on a contributor's page; "and N more" after.
+MAX_NAMED = 10
 FRESHNESS: dict[str, tuple[str, str, str]] = {
     "up_to_date": ("✓", N_("up to date"), OKABE_ITO["green"]),
     "due": ("◔", N_("due"), OKABE_ITO["yellow"]),
@@ -161,7 +169,9 @@ CSP = (
 INDEX_NAV = (
     ("figures", N_("Figures")),
     ("contributors", N_("Contributors")),
+    ("chase", N_("Whom to chase")),
     ("problems", N_("Problems")),
+    ("setup", N_("Setup")),
     ("files", N_("Files")),
     ("tables", N_("Tables")),
     ("completeness", N_("Completeness")),
@@ -172,6 +182,7 @@ INDEX_NAV = (
 CONTRIBUTOR_NAV = (
     ("summary", N_("Summary")),
     ("problems", N_("Problems")),
+    ("resubmit", N_("How to fix and resubmit")),
     ("files", N_("Files")),
     ("completeness", N_("Completeness")),
     ("timeliness", N_("Timeliness")),
@@ -308,7 +319,12 @@ def _rules(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(example, Mapping):
             examples = _mappings(entry.get("examples"))
             example = examples[0] if examples else entry
-        place = example.get("place") or example.get("source_ref") or example.get("where")
+        place = (
+            example.get("activity_id")  # an IATI activity by its identifier, not its pointer
+            or example.get("place")
+            or example.get("source_ref")
+            or example.get("where")
+        )
         rules.append(
             {
                 "rule": entry.get("rule"),
@@ -664,7 +680,7 @@ def _file_rows(
                     "href": _contributor_href(slug, lang),
                 }
             )
-        findings = _mappings(entry.get("findings"))
+        findings = _contributors_findings(entry.get("findings"))
         rows.append(
             {
                 "entry": entry,
@@ -677,6 +693,54 @@ def _file_rows(
                 "more": max(len(findings) - MAX_INDEX_FINDINGS, 0),
             }
         )
+    return rows
+
+
+def _contributors_findings(findings: object) -> list[Mapping[str, Any]]:
+    """The findings about what a contributor sent: without those the compact's own setup
+    caused (the setup section reports them once)."""
+    return [finding for finding in _mappings(findings) if not is_setup_finding(finding)]
+
+
+#: The warnings a contributor's page lists: records accepted with something set aside
+#: (quarantine), schema and codelist findings of severity warning, rows failing a
+#: warning-level expectation. What the compact's setup left unchecked is none of them.
+WARNING_FIGURES = ("warnings", "schema_warnings", "codelist_warnings", "expectation_warnings")
+
+
+def _warning_count(validity: Mapping[str, Any]) -> int | None:
+    """The contributor page's Warnings card: every warning the page lists."""
+    found = [_number(validity.get(key)) for key in WARNING_FIGURES]
+    return None if all(n is None for n in found) else int(sum(n or 0 for n in found))
+
+
+def _chase_rows(
+    report: Mapping[str, Any], pages: Mapping[str, str], lang: str
+) -> list[dict[str, Any]]:
+    """The contributors with no usable data (nothing received, every file rejected), with
+    their contacts: whom the secretariat writes to."""
+    rows = []
+    for contributor in _contributors(report):
+        state = _text(_validity(_figures(contributor)).get("state"))
+        if state not in CHASE:
+            continue
+        ident = _text(contributor.get("id"))
+        name = _contributor_label(contributor)
+        ref = contributor.get("ref")
+        rows.append(
+            {
+                "id": ident,
+                "kind": contributor.get("kind"),
+                "name": name,
+                "ref": ref if ref and ref != name else None,
+                "href": _contributor_href(pages.get(ident), lang),
+                "state": state,
+                "contact": _mapping(contributor.get("contact")),
+            }
+        )
+    rows.sort(
+        key=lambda row: (STATE_RANK.get(_text(row["state"]), 9), _text(row["kind"]), row["name"])
+    )
     return rows
 
 
@@ -852,6 +916,8 @@ def render_index(
         year=year,
         contributors=_contributor_rows(report, pages, lang),
         problems=_mappings(report.get("problems")),
+        chase=_chase_rows(report, pages, lang),
+        setup=_mappings(report.get("setup")),
         files=_file_rows(report, pages, lang),
         tables=_table_rows(report),
         trend=_trend_data(report, lang),
@@ -899,7 +965,7 @@ def _own_file(entry: Mapping[str, Any], ident: str) -> dict[str, Any]:
         "shared": shared,
         "schema": _mapping(entry.get("schema")),
         "codelists": _mapping(entry.get("codelists")),
-        "findings": _mappings(entry.get("findings")),
+        "findings": _contributors_findings(entry.get("findings")),
         "quarantine": _rules(_mappings(entry.get("quarantine"))),
     }
 
@@ -923,7 +989,16 @@ def _summary(
         numerator, denominator = _number(item.get("numerator")), _number(item.get("denominator"))
         if numerator is None or not denominator or numerator >= denominator:
             continue
-        missing.append({"key": key, "missing": denominator - numerator, "denominator": denominator})
+        named = [_text(i) for i in _list(item.get("missing"))][:MAX_NAMED]
+        missing.append(
+            {
+                "key": key,
+                "missing": denominator - numerator,
+                "denominator": denominator,
+                "named": named,
+                "more": max(denominator - numerator - len(named), 0) if named else 0,
+            }
+        )
     age = _number(timeliness.get("age_days"))
     fresh_state = _text(timeliness.get("state"))
     fresh = None
@@ -940,6 +1015,7 @@ def _summary(
         "missing": missing,
         "fresh": fresh,
         "forward": forward if forward and _number(forward.get("current_activities")) else None,
+        "nothing": state == "nothing_received",
     }
     summary["any"] = any(summary.values())
     return summary
@@ -1025,6 +1101,7 @@ def render_contributor(
         kind=kind,
         figures=_block(figures),
         validity=_validity(figures),
+        warnings=_warning_count(_validity(figures)),
         timeliness=timeliness,
         summary=_summary(report, figures, files),
         problems=_mappings(contributor.get("problems")),
@@ -1036,7 +1113,27 @@ def render_contributor(
             for key, (due, overdue, delinquent) in HDX_THRESHOLDS.items()
         ],
         trend=_their_trend(report, ident, lang),
+        contact=_mapping(contributor.get("contact")),
+        resubmit=_resubmit(contributor, files),
     )
+
+
+def _resubmit(contributor: Mapping[str, Any], files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the "how to fix and resubmit" section names: the template of the contributor's
+    kind and its latest file to check; for a publisher with CD activities lacking a partner
+    declaration, the partners' template."""
+    kind = _text(contributor.get("kind"))
+    completeness = _mapping(_figures(contributor).get("completeness"))
+    declared = _mapping(completeness.get("cd_activities_with_declaration"))
+    undeclared = (_number(declared.get("denominator")) or 0) > (
+        _number(declared.get("numerator")) or 0
+    )
+    names = [_text(entry.get("source_file")) for entry in files]
+    return {
+        "template": SUBMISSION_TEMPLATES.get(kind),
+        "file": names[-1] if names and kind in SUBMISSION_TEMPLATES else None,
+        "declarations": SUBMISSION_TEMPLATES["partner"] if undeclared else None,
+    }
 
 
 def render_quality_site(

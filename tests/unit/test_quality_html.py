@@ -628,6 +628,7 @@ def test_header_and_headline_tiles(index: Any) -> None:
         "state_valid": "2",
         "state_invalid": "1",
         "state_rejected": "1",
+        "state_nothing_received": "0",
         "files": "4",
         "files_rejected": "1",
         "files_stale": "0",
@@ -761,7 +762,8 @@ def test_trend_and_distribution_charts(index: Any) -> None:
     assert valid == {"0": "1.0", "1": "2.0", "2": "2.0"}
     assert states.xpath('.//rect[@data-series="rejected"]/@data-run') == ["2"]
     (table,) = index.xpath('//table[@data-chart="chart-trend-states"]')
-    assert texts(table, "./tbody/tr[3]/td") == ["2", "1", "1"]
+    # the runs before issue 24 had no "nothing received" state
+    assert texts(table, "./tbody/tr[3]/td") == ["2", "1", "1", "–"]
     assert "release 2026.11.28" in table.xpath("./tbody/tr[3]/th")[0].text_content()
     (quarantine,) = index.xpath('//table[@data-chart="chart-trend-quarantined"]')
     assert [row[-1] for row in (texts(tr, "./td") for tr in quarantine.xpath("./tbody/tr"))] == [

@@ -564,6 +564,7 @@ def test_validity_and_states(report: dict[str, Any]) -> None:
         "schema_checked_files": 1,
         "schema_valid_files": 0,
         "schema_errors": 1,
+        "schema_warnings": 0,
         "codelist_errors": 0,
         "codelist_warnings": 1,
         "expectation_errors": 1,  # t3
@@ -887,12 +888,16 @@ def test_problems_worst_first(report: dict[str, Any]) -> None:
         ("codelist", "warning", "codelist:Sector"),
         ("quarantine", "warning", "no_exchange_rate"),
     ]
-    assert adb[0]["message"] == ("adb.xml line 12: Element 'budget': This element is not expected.")
-    assert adb[0]["where"] == "adb.xml line 12"
+    # located by the activity's identifier, not only its line (issue 24)
+    assert adb[0]["message"] == (
+        "adb.xml line 12, activity XM-DAC-46004-A1: Element 'budget': This element is not expected."
+    )
+    assert adb[0]["where"] == "adb.xml line 12, activity XM-DAC-46004-A1"
     assert adb[1]["count"] == 1  # only ADB's row of the two failing transactions
-    assert adb[1]["where"] == "adb.xml /iati-activities/iati-activity[1]"
+    assert adb[1]["where"] == "adb.xml, activity XM-DAC-46004-A1"
     assert adb[3]["message"] == (
-        'adb.xml line 40: sector code "99999" is not in the IATI Sector codelist (2.03)'
+        'adb.xml line 40, activity XM-DAC-46004-A3: sector code "99999" is not in the IATI '
+        "Sector codelist (2.03)"
     )
     who = _contributor(report, WHO)["problems"]
     assert [(p["kind"], p["rule"]) for p in who] == [
@@ -1036,7 +1041,12 @@ def test_trend_keeps_the_newest_runs(report: dict[str, Any]) -> None:
     assert entry["generated_at"] == "2026-06-30T06:40:00+00:00"
     assert entry["as_of"] == "2026-06-30"
     assert entry["release"] == "2026.06.30"
-    assert entry["overall"]["state_counts"] == {"valid": 2, "invalid": 2, "rejected": 0}
+    assert entry["overall"]["state_counts"] == {
+        "valid": 2,
+        "invalid": 2,
+        "rejected": 0,
+        "nothing_received": 0,
+    }
     assert entry["overall"]["files"] == 5
     assert entry["overall"]["files_rejected"] == 1
     assert entry["overall"]["schema_errors"] == 1
