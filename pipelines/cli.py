@@ -1,9 +1,11 @@
 """The ``cdcompact`` command line.
 
 ``cdcompact iati harmonise PATH... --out DIR`` harmonises IATI files without
-Dagster; ``cdcompact run`` runs the nightly job once on the Dagster instance
-in $DAGSTER_HOME; ``cdcompact schema dictionary`` regenerates the data
-dictionary from schema/.
+Dagster; ``cdcompact run`` runs the night once on the Dagster instance in
+$DAGSTER_HOME (default: .dagster_home of the cdcompact home); ``cdcompact schema
+dictionary`` regenerates the data dictionary from schema/. ``--config`` and
+``--verbose`` go before or after any command. docs/command-line.md holds every
+command's help (tools/cli_reference.py writes it).
 """
 
 from __future__ import annotations
@@ -376,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cdcompact",
         description="Open data pipeline of a Capacity Development Compact: harmonise IATI "
-        "files, check submissions, run the night (Dagster) and publish releases.",
+        "files,\ncheck submissions, run the night (Dagster) and publish releases.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=parents,

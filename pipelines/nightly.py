@@ -1,4 +1,5 @@
-"""``cdcompact run``: the night once, now, on the Dagster instance in $DAGSTER_HOME.
+"""``cdcompact run``: the night once, now, on the Dagster instance in $DAGSTER_HOME
+(default: .dagster_home of the cdcompact home, :mod:`pipelines.dagster_home`).
 
 What the daemon does over a day, done at once and waited for: the inbox sensor's
 submissions are received and each checked in a run of ``submission_job``; then one run
