@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from assets.settings import Settings
@@ -331,6 +332,17 @@ class _Parser(argparse.ArgumentParser):
             if not hasattr(parsed, name):
                 setattr(parsed, name, default)
         return parsed
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's message, with the closest command to a misspelt one."""
+        import difflib
+
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        if wrong:
+            close = difflib.get_close_matches(wrong[1], _subcommands(self), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        super().error(message)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

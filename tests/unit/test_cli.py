@@ -454,6 +454,9 @@ def test_config_after_run_is_read_before_anything_runs(
             "unknown option --wrokers (did you mean --workers?)",
         ),
         (["schema"], "choose a command: dictionary"),
+        (["rnu"], "invalid choice: 'rnu' (choose from"),
+        (["rnu"], "; did you mean run?"),
+        (["schema", "dictonary"], "; did you mean dictionary?"),
     ],
 )
 def test_a_bad_option_is_named_with_the_closest_one(
