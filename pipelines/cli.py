@@ -1,20 +1,23 @@
 """The ``cdcompact`` command line.
 
 ``cdcompact iati harmonise PATH... --out DIR`` harmonises IATI files without
-Dagster; ``cdcompact run`` runs the nightly job once on the Dagster instance
-in $DAGSTER_HOME; ``cdcompact schema dictionary`` regenerates the data
-dictionary from schema/.
+Dagster; ``cdcompact run`` runs the night once on the Dagster instance in
+$DAGSTER_HOME (default: .dagster_home of the cdcompact home); ``cdcompact schema
+dictionary`` regenerates the data dictionary from schema/. ``--config`` and
+``--verbose`` go before or after any command. docs/command-line.md holds every
+command's help (tools/cli_reference.py writes it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from assets.settings import Settings
@@ -129,9 +132,15 @@ def _harmonise(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from assets.settings import project_root
+    from pipelines.dagster_home import ensure_dagster_home
+
+    # said before Dagster is imported and the configuration read (seconds)
+    _, line = ensure_dagster_home(project_root())
+    print(line, flush=True)
     from pipelines.nightly import run_nightly
 
-    return run_nightly(config_file=args.config)
+    return run_nightly(config_file=args.config, verbose=args.verbose)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -247,11 +256,10 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``cdcompact check`` (read by
-    :func:`assets.submissions.check.check_main`)."""
+    :func:`assets.submissions.check.check_main`; ``--config`` is a global option)."""
     parser.add_argument(
         "file", type=Path, help="the submission: .xlsx, a .zip or folder of CSV files, or .json"
     )
-    parser.add_argument("--config", help="configuration file (default config/compact.yaml)")
     parser.add_argument(
         "--iati-ids",
         type=Path,
@@ -272,27 +280,150 @@ def add_templates_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cdcompact",
-        description="Open data pipeline of a Capacity Development Compact.",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="configuration file (default: config/compact.yaml or $CDCOMPACT_CONFIG)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+#: The options every command takes, before or after its name: (flags, argparse keywords).
+#: Their default is set in :func:`main`, not here: a subcommand's parser would otherwise
+#: overwrite a value given before the subcommand with its own default.
+GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (
+        ("--config",),
+        {
+            "type": Path,
+            "metavar": "FILE",
+            "help": "configuration file (default: $CDCOMPACT_CONFIG, else config/compact.yaml "
+            "of the cdcompact home)",
+        },
+    ),
+    (
+        ("-v", "--verbose"),
+        {
+            "action": "store_true",
+            "help": "also show the log lines of the libraries (for `run`: Dagster's own, "
+            "with run ids and every event)",
+        },
+    ),
+)
+GLOBAL_DEFAULTS: dict[str, Any] = {"config": None, "verbose": False}
 
-    iati = commands.add_parser("iati", help="IATI activity files")
-    iati_commands = iati.add_subparsers(dest="iati_command", required=True)
-    harmonise = iati_commands.add_parser(
+EPILOG = """\
+environment:
+  CDCOMPACT_HOME    the folder holding config/, schema/, demo/ and dagster.yaml
+                    (default: the checkout cdcompact is installed from)
+  CDCOMPACT_CONFIG  the configuration file when --config is not given
+  CDCOMPACT_*       settings over the configuration file (docs/command-line.md)
+  DAGSTER_HOME      the Dagster instance of `run` (default: <home>/.dagster_home)
+
+exit codes: 0 done, 1 the command ran and found a failure (each command's help
+says which), 2 bad arguments or configuration."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors name an unknown option and the closest known one."""
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = _leaf(self, parsed)
+        if extras:
+            command.error(_unrecognized(command, extras))
+        if not hasattr(parsed, "handler"):  # a command with subcommands, without one
+            command.error(f"choose a command: {', '.join(_subcommands(command))}")
+        for name, default in GLOBAL_DEFAULTS.items():
+            if not hasattr(parsed, name):
+                setattr(parsed, name, default)
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's message, with the closest command to a misspelt one."""
+        import difflib
+
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        if wrong:
+            close = difflib.get_close_matches(wrong[1], _subcommands(self), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        super().error(message)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    return list(_subparsers(parser))
+
+
+def _leaf(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command that ``parsed`` chose."""
+    for dest in ("command", "iati_command", "schema_command"):
+        name = getattr(parsed, dest, None)
+        children = _subparsers(parser)
+        if name in children:
+            parser = children[name]
+    return parser
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    import difflib
+
+    known = [o for action in parser._actions for o in action.option_strings]
+    problems = []
+    for extra in extras:
+        if extra.startswith("-"):
+            option = extra.split("=", 1)[0]
+            close = difflib.get_close_matches(option, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"unknown option {option}{hint}")
+        else:
+            problems.append(f"unexpected argument {extra!r}")
+    return "; ".join(problems)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    for flags, keywords in GLOBAL_OPTIONS:
+        common.add_argument(*flags, default=argparse.SUPPRESS, **keywords)
+    parents = [common]
+    parser = _Parser(
+        prog="cdcompact",
+        description="Open data pipeline of a Capacity Development Compact: harmonise IATI "
+        "files,\ncheck submissions, run the night (Dagster) and publish releases.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=parents,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(
+        group: argparse._SubParsersAction[_Parser],
+        name: str,
+        summary: str,
+        description: str,
+    ) -> _Parser:
+        sub: _Parser = group.add_parser(
+            name, help=summary, description=description, parents=parents
+        )
+        return sub
+
+    iati = command(
+        commands,
+        "iati",
+        "IATI activity files, without Dagster",
+        "Work on IATI activity files on this machine, without Dagster: see `cdcompact iati "
+        "harmonise --help`.",
+    )
+    iati_commands = iati.add_subparsers(dest="iati_command", metavar="COMMAND")
+    harmonise = command(
+        iati_commands,
         "harmonise",
-        help="harmonise IATI files into Parquet tables",
-        description="Harmonise IATI activity files (1.0x-2.03) into the CD results tables: "
-        "one Parquet file per table in --out. Exit 0 when at least one file was harmonised, "
-        "1 when none was, 2 on bad arguments.",
+        "harmonise IATI files into Parquet tables",
+        "Harmonise IATI activity files (1.0x-2.03) into the CD results tables. Needs: the "
+        "files; the configuration for the defaults of --rates, --codelists, --schemas and "
+        "--workers; no network, no Dagster. Writes: one Parquet file per table in --out. "
+        "Exit 0 when at least one file was harmonised, 1 when none was, 2 on bad arguments.",
     )
     harmonise.add_argument(
         "paths",
@@ -339,45 +470,84 @@ def build_parser() -> argparse.ArgumentParser:
     harmonise.add_argument("--quiet", action="store_true", help="no progress bar")
     harmonise.set_defaults(handler=_harmonise)
 
-    download = commands.add_parser(
+    download = command(
+        commands,
         "download",
-        help="fetch a published release and verify every checksum",
-        description="Fetch a release (default: the latest) from a folder, an http(s):// URL "
-        "or s3://bucket/prefix and verify the sha256 of every file. Exit 0 when verified, "
-        "1 when a download or checksum failed, 2 on bad arguments.",
+        "fetch a published release and verify every checksum",
+        "Fetch a release (default: the latest) from a folder, an http(s):// URL or "
+        "s3://bucket/prefix and verify the sha256 of every file. Needs: the network for a "
+        "URL (S3: AWS credentials in the environment); the configuration for the default "
+        "--from (publish.local_dir, or publish.s3). Writes: --out/<version>/. Exit 0 when "
+        "verified, 1 when a download or checksum failed, 2 on bad arguments.",
     )
     add_download_arguments(download)
     download.set_defaults(handler=_download)
 
-    check = commands.add_parser(
+    check = command(
+        commands,
         "check",
-        help="check a country report or partner submission before sending it",
-        description="Check a submission file (XLSX, a folder or ZIP of CSV files, JSON) "
-        "the way the pipeline will: every problem in plain language with sheet, row, column "
-        "and the fix. Exit 0 when there are no errors, 1 when there are, 2 when the file "
-        "cannot be read as a submission.",
+        "check a country report or partner submission before sending it",
+        "Check a submission file (XLSX, a folder or ZIP of CSV files, JSON) the way the "
+        "pipeline will: every problem in plain language with sheet, row, column and the fix. "
+        "Needs: the file; the configuration (countries, codelists; the harmonised "
+        "activities table of storage.data_dir, if any, for `in_iati`); no network, no "
+        "Dagster. Writes nothing. Exit 0 when there are no errors, 1 when there are, 2 when "
+        "the file cannot be read as a submission.",
     )
     add_check_arguments(check)
     check.set_defaults(handler=_check)
 
-    templates = commands.add_parser(
-        "templates", help="write the blank submission templates (XLSX and CSV)"
+    templates = command(
+        commands,
+        "templates",
+        "write the blank submission templates (XLSX and CSV)",
+        "Write the blank templates that countries and partners fill in: an XLSX workbook "
+        "and a folder of CSV files per kind of submission, and a README.md. Needs: the "
+        "configuration (countries, codelists for the drop-down lists); no network. Writes: "
+        "--out. Exit 0 when written, 2 on bad arguments or configuration.",
     )
     add_templates_arguments(templates)
     templates.set_defaults(handler=_templates)
 
-    publish = commands.add_parser(
-        "publish", help="publish the current harmonised tables as a release (if changed)"
+    publish = command(
+        commands,
+        "publish",
+        "publish the current harmonised tables as a release (if changed)",
+        "Publish the harmonised tables of the last run (storage.data_dir/tables) as a new "
+        "release, unless nothing changed since the latest one. Needs: the configuration and "
+        "those tables (from `cdcompact run`); no Dagster; the network and AWS credentials "
+        "when publish.target is s3. Writes: the release, its pages and catalog.json to "
+        "publish.local_dir or the S3 bucket. Exit 0 when published or unchanged, 1 when "
+        "publishing failed, 2 on bad configuration.",
     )
     publish.set_defaults(handler=_publish)
 
-    run = commands.add_parser("run", help="run the nightly job once now (Dagster, $DAGSTER_HOME)")
+    run = command(
+        commands,
+        "run",
+        "run the night once now: submissions, fetch, tables, checks, release (Dagster)",
+        "Run the night once, now, and wait for it: the new submissions of the inbox are "
+        "checked (a run of submission_job each), then one run of nightly_job fetches the "
+        "IATI datasets, extracts what changed, builds and checks the tables and publishes a "
+        "release when they changed. Progress is shown a step at a time. Needs: the "
+        "configuration; a Dagster instance: $DAGSTER_HOME, by default <home>/.dagster_home "
+        "(created with the home's dagster.yaml when missing); the network for the "
+        "configured IATI sources and reference downloads (the demo needs none); Celery "
+        "workers when run.executor is celery. Writes: storage.data_dir, the inbox, the "
+        "release (publish.local_dir or S3) and the runs in the Dagster instance. Exit 0 "
+        "when every run succeeded, 1 when one failed, 2 on bad configuration.",
+    )
     run.set_defaults(handler=_run)
 
-    worker = commands.add_parser(
+    worker = command(
+        commands,
         "worker",
-        help="start a Celery worker for the night's steps (run.executor: celery); it reads "
-        "run.celery's broker and queue",
+        "start a Celery worker for the night's steps (run.executor: celery)",
+        "Start a Celery worker that executes the steps of the night's runs, one step at a "
+        "time per process, until stopped. Needs: the configuration (run.celery's broker "
+        "and queue, reachable over the network) and the same data folders as `cdcompact "
+        "run`. Writes: what the steps write (storage.data_dir). Exit 2 on bad "
+        "configuration; otherwise Celery's.",
     )
     worker.add_argument(
         "--concurrency", type=int, default=1, help="steps this worker runs at once (default 1)"
@@ -387,10 +557,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_worker)
 
-    schema = commands.add_parser("schema", help="the CD results schema")
-    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
-    dictionary = schema_commands.add_parser(
-        "dictionary", help="regenerate docs/data-dictionary.md from schema/"
+    schema = command(
+        commands,
+        "schema",
+        "the CD results schema",
+        "Work on the CD results schema (schema/ of the cdcompact home): see `cdcompact "
+        "schema dictionary --help`.",
+    )
+    schema_commands = schema.add_subparsers(dest="schema_command", metavar="COMMAND")
+    dictionary = command(
+        schema_commands,
+        "dictionary",
+        "regenerate docs/data-dictionary.md from schema/",
+        "Regenerate the data dictionary, docs/data-dictionary.md, from the table schemas of "
+        "schema/ (both in the cdcompact home). Needs: nothing else; no configuration, no "
+        "network. Writes: docs/data-dictionary.md (nothing with --check). Exit 0 when "
+        "written or up to date, 1 with --check when it is stale.",
     )
     dictionary.add_argument(
         "--check", action="store_true", help="only check that it is up to date (exit 1 if stale)"
@@ -402,6 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s: %(message)s")
     return int(args.handler(args))
 
 

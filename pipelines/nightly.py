@@ -1,4 +1,5 @@
-"""``cdcompact run``: the night once, now, on the Dagster instance in $DAGSTER_HOME.
+"""``cdcompact run``: the night once, now, on the Dagster instance in $DAGSTER_HOME
+(default: .dagster_home of the cdcompact home, :mod:`pipelines.dagster_home`).
 
 What the daemon does over a day, done at once and waited for: the inbox sensor's
 submissions are received and each checked in a run of ``submission_job``; then one run
@@ -13,20 +14,24 @@ fetched or published then).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+import threading
 import time
-from collections.abc import Mapping
-from pathlib import Path
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 
 from assets.harmonise.store import tables_dir
 from assets.iati.fetching import last_run, preflight
-from assets.settings import ConfigError, Settings, load_settings
+from assets.settings import ConfigError, Settings, load_settings, project_root
 from assets.submissions.intake import pending, seed_inbox
 from pipelines.alerts import alert_on_run
+from pipelines.dagster_home import ensure_dagster_home
 from pipelines.definitions import build_definitions
 from pipelines.iati import FETCH_STATUSES
 from pipelines.jobs import NIGHTLY_JOB
@@ -35,8 +40,18 @@ from pipelines.schedules import iati_datasets_sensor
 from pipelines.submissions import SUBMISSIONS_NAME, submission_job, submissions_sensor
 from publish.summary import summary
 
-#: Console log level of the runs (Dagster's default, DEBUG, prints every event).
-RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+def run_config(verbose: bool) -> dict[str, Any]:
+    """The runs' configuration: Dagster's console logger prints a line per event (with
+    the run's id) only when ``verbose``; otherwise nothing short of CRITICAL (the night's
+    progress, its failures and its summary are printed by this module). The instance's
+    event log records every event either way."""
+    level = "DEBUG" if verbose else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
+#: The tag by which a night's progress finds its run (``dg.execute_job`` makes the id).
+LAUNCH_TAG = "cdcompact/launch"
 
 Result = dg.ExecuteInProcessResult | dg.JobExecutionResult
 
@@ -44,10 +59,15 @@ Result = dg.ExecuteInProcessResult | dg.JobExecutionResult
 def run_nightly(
     config_file: str | os.PathLike[str] | None = None,
     instance: dg.DagsterInstance | None = None,
+    verbose: bool = False,
+    announce_home: bool = True,
 ) -> int:
     """Receive and check submissions, then run the night; 0 when every run succeeded, 1
     when one failed (a failed submission run does not stop the night), 2 when the
-    configuration is wrong."""
+    configuration is wrong. Without an ``instance``, the one of $DAGSTER_HOME, by
+    default the cdcompact home's (:func:`ensure_dagster_home`), said unless the caller
+    did (``announce_home``). The night's steps are shown as they start and end; Dagster's
+    own log lines only when ``verbose`` (the instance records them either way)."""
     started = time.monotonic()
     try:
         settings = load_settings(config_file)
@@ -60,14 +80,14 @@ def run_nightly(
         )
         return 2
     if instance is None:
-        if not os.environ.get("DAGSTER_HOME"):
-            print("cdcompact: DAGSTER_HOME is not set (make run sets it)", file=sys.stderr)
-            return 2
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        _, line = ensure_dagster_home(project_root())
+        if announce_home:
+            print(line)
         instance = dg.DagsterInstance.get()
-    runner = _Runner(settings, defs, instance)
+    elif announce_home:
+        print(f"cdcompact: Dagster instance {instance.root_directory or '(in memory)'}")
+    runner = _Runner(settings, defs, instance, verbose)
     print(f"cdcompact: configuration {settings.config_file}")
-    print(f"cdcompact: Dagster instance {instance.root_directory or '(in memory)'}")
     print(f"cdcompact: steps executed by {runner.executed_by}")
     compact = (defs.resources or {})["compact"]
     assert isinstance(compact, CompactConfig)
@@ -87,7 +107,7 @@ def run_nightly(
             "goes on without them",
             file=sys.stderr,
         )
-    night = runner.execute(NIGHTLY_JOB)
+    night = runner.execute(NIGHTLY_JOB, progress=True)
     _register_datasets(instance, compact)  # as iati_datasets_sensor does under the daemon
     _report_fetch(settings, night)
     stages.update(_stage_seconds(instance, night.run_id))
@@ -126,8 +146,10 @@ class _Runner:
         settings: Settings,
         defs: dg.Definitions,
         instance: dg.DagsterInstance,
+        verbose: bool = False,
     ) -> None:
         self.defs, self.instance = defs, instance
+        self.verbose, self.run_config = verbose, run_config(verbose)
         # every process or worker rebuilds the job from the same file, wherever it runs
         self.config_file = str(settings.config_file)
         self.in_process = instance.is_ephemeral
@@ -138,11 +160,31 @@ class _Runner:
         else:
             self.executed_by = f"up to {settings.workers} processes (multiprocess executor)"
 
-    def execute(self, job_name: str, tags: Mapping[str, str] | None = None) -> Result:
+    def execute(
+        self, job_name: str, tags: Mapping[str, str] | None = None, progress: bool = False
+    ) -> Result:
+        """The run of ``job_name``; with ``progress``, its steps shown as they start and
+        end."""
+        launch = uuid.uuid4().hex
+        tags = {**(tags or {}), LAUNCH_TAG: launch}
+        watcher = _StepProgress(self.instance, launch) if progress else None
+        quiet = not self.verbose and not self.in_process
+        with _without_dagster_lines() if quiet else contextlib.nullcontext():
+            if watcher:
+                watcher.start()
+            try:
+                result = self._execute(job_name, tags)
+            finally:
+                if watcher:
+                    watcher.stop()
+        alert_on_run(self.instance, result)
+        return result
+
+    def _execute(self, job_name: str, tags: Mapping[str, str]) -> Result:
         result: Result
         if self.in_process:
             result = self.defs.resolve_job_def(job_name).execute_in_process(
-                instance=self.instance, tags=tags, raise_on_error=False, run_config=RUN_CONFIG
+                instance=self.instance, tags=tags, raise_on_error=False, run_config=self.run_config
             )
         else:
             rebuilt = dg.build_reconstructable_job(
@@ -155,10 +197,152 @@ class _Runner:
             type(rebuilt).get_definition.cache_clear()
             type(rebuilt).get_repository_definition.cache_clear()
             result = dg.execute_job(
-                rebuilt, instance=self.instance, run_config=RUN_CONFIG, tags=tags
+                rebuilt, instance=self.instance, run_config=self.run_config, tags=tags
             )
-        alert_on_run(self.instance, result)
         return result
+
+
+class _StepProgress:
+    """The steps of a run shown as they start and end, read from the instance's event
+    log, where the steps of every executor (this process, its child processes, Celery
+    workers) record their events: a thread reads it twice a second while the run goes
+    on, and once more when it is over. A line when a step starts and when it ends,
+    numbered in the order they started, of the steps known so far (the extraction's
+    batches are known once its plan ran)."""
+
+    KINDS = frozenset(
+        {
+            dg.DagsterEventType.STEP_START,
+            dg.DagsterEventType.STEP_SUCCESS,
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.STEP_SKIPPED,
+        }
+    )
+
+    def __init__(self, instance: dg.DagsterInstance, launch: str, every: float = 0.5) -> None:
+        self.instance, self.launch, self.every = instance, launch, every
+        self.run_id: str | None = None
+        self.cursor: str | None = None
+        self.planned: list[str] = []
+        self.started: dict[str, tuple[int, float]] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="cdcompact-progress", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self._read()  # what the run recorded after the last look
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(self.every):
+            self._read()
+
+    def _find_run(self) -> bool:
+        if self.run_id is None:
+            found = self.instance.get_runs(
+                filters=dg.RunsFilter(tags={LAUNCH_TAG: self.launch}), limit=1
+            )
+            if not found:
+                return False
+            run = found[0]
+            self.run_id = run.run_id
+            plan = (
+                self.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+                if run.execution_plan_snapshot_id
+                else None
+            )
+            # the steps of the plan, but a fan-out's ([?]): its steps are shown when known
+            self.planned = [s.key for s in plan.steps if "[?]" not in s.key] if plan else []
+        return True
+
+    def _read(self) -> None:
+        if not self._find_run():
+            return
+        assert self.run_id is not None
+        while True:
+            page = self.instance.get_records_for_run(
+                self.run_id, cursor=self.cursor, of_type=set(self.KINDS), limit=200
+            )
+            self.cursor = page.cursor
+            for record in page.records:
+                self._show(record.event_log_entry)
+            if not page.has_more:
+                return
+
+    def _show(self, entry: dg.EventLogEntry) -> None:
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            return
+        step = event.step_key
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            self.started[step] = (len(self.started) + 1, entry.timestamp)
+            index = self.started[step][0]
+            _say(f"  [{index}/{self._total()}] {_step_name(step)} ...")
+            return
+        index, since = self.started.get(step, (len(self.started) + 1, entry.timestamp))
+        seconds = entry.timestamp - since
+        outcome = {
+            dg.DagsterEventType.STEP_SUCCESS: f"done in {seconds:.1f} s",
+            dg.DagsterEventType.STEP_FAILURE: f"FAILED after {seconds:.1f} s",
+            dg.DagsterEventType.STEP_SKIPPED: "skipped (an earlier step failed)",
+        }[event.event_type]
+        _say(f"  [{index}/{self._total()}] {_step_name(step)} {outcome}")
+
+    def _total(self) -> int:
+        return len(set(self.planned) | set(self.started))
+
+
+#: A line of Dagster's console logger ("2026-01-31 02:00:01 +0000 - dagster - DEBUG - ..."),
+#: colours allowed.
+DAGSTER_LINE = re.compile(
+    rb"^(?:\x1b\[[0-9;]*m)*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - "
+)
+
+
+@contextlib.contextmanager
+def _without_dagster_lines() -> Iterator[None]:
+    """Dagster's console lines kept off the terminal while a run goes on. The run's
+    configuration quiets the console logger of this process, but each step process
+    that the multiprocess executor starts logs its start with Dagster's default console
+    logger (DEBUG, "STEP_WORKER_STARTED"), whatever the run says. So the standard error
+    of this process and of the processes it starts (file descriptor 2, which they
+    inherit) goes through a pipe that drops the lines of Dagster's console format and
+    passes every other line on. The instance records every event either way."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    passed = os.dup(terminal)
+
+    def forward() -> None:
+        # runs on while a step process (or the fork server) still holds the pipe
+        with open(read, "rb") as pipe, open(passed, "wb", buffering=0) as out:
+            for line in pipe:
+                if not DAGSTER_LINE.match(line):
+                    out.write(line)
+
+    threading.Thread(target=forward, name="cdcompact-stderr", daemon=True).start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
+def _step_name(step_key: str) -> str:
+    """A step's key and its stage of the night."""
+    stage = STAGES.get(step_key.split(".")[0])
+    return f"{step_key} ({stage})" if stage else step_key
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _without_password(url: str) -> str:

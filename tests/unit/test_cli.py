@@ -8,6 +8,7 @@ Most cases call ``pipelines.cli.main`` in-process; one runs the installed
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import subprocess
@@ -21,13 +22,21 @@ import pytest
 from assets.harmonise.schema import table_frame
 from assets.harmonise.store import read_tables, write_tables
 from assets.metrics.stage import PUBLISHED_TABLES
-from assets.settings import load_settings
-from pipelines.cli import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_HARMONISED, EXIT_OK, main
+from assets.settings import ENVIRONMENT, load_settings
+from pipelines.cli import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_NOTHING_HARMONISED,
+    EXIT_OK,
+    build_parser,
+    main,
+)
+from pipelines.dagster_home import ensure_dagster_home
 from publish.summary import summary
 from tests.conftest import CODELISTS, IATI_FIXTURES, RATES
 from tests.legacy.summary import summary as legacy_summary
 from tests.unit.test_release import demo_tables
 from tests.unit.test_release_figures import CASES, stored
+from tools.cli_reference import PAGE, commands, documented, help_text
 
 WHO_ARG = IATI_FIXTURES / "valid" / "who-arg.xml"
 XDR_FILE = IATI_FIXTURES / "valid" / "multiple_locales_descriptions.xml"
@@ -340,3 +349,150 @@ def test_publish_without_harmonised_tables_says_what_to_do(
     assert main(["publish"]) == 1
     assert "no harmonised tables in" in capsys.readouterr().err
     assert not (tmp_path / "publish").exists()
+
+
+# -- the help, the global options and bad options (issue 24) ------------------------------
+def every_command() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    return list(commands())
+
+
+def test_every_command_says_what_it_does_needs_and_writes() -> None:
+    for path, parser in every_command():
+        name = " ".join(("cdcompact", *path))
+        assert parser.description, f"`{name} --help` has no description"
+        if not path or parser.get_default("handler") is None:
+            continue  # cdcompact itself, iati, schema: a list of commands
+        text = help_text(parser)
+        for word in ("Needs:", "Writes", "Exit"):
+            assert word in text, f"`{name} --help` does not say what it {word.lower()}"
+
+
+def test_run_help_names_the_dagster_instance_it_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "$DAGSTER_HOME, by default <home>/.dagster_home" in text
+    assert "the network for the configured IATI sources" in text
+
+
+def test_the_reference_page_shows_every_commands_help() -> None:
+    """docs/command-line.md: a block per command, each the command's --help as it is."""
+    shown = documented(PAGE.read_text(encoding="utf-8"))
+    for path, parser in every_command():
+        command = " ".join(path)
+        assert command in shown, f"docs/command-line.md has no help of `cdcompact {command}`"
+        assert shown[command] == help_text(parser), (
+            f"the help of `cdcompact {command}` in docs/command-line.md is stale: "
+            "run .venv/bin/python tools/cli_reference.py"
+        )
+
+
+def test_the_reference_page_names_every_environment_variable() -> None:
+    page = PAGE.read_text(encoding="utf-8")
+    for name in (*ENVIRONMENT, "CDCOMPACT_HOME", "CDCOMPACT_CONFIG", "DAGSTER_HOME"):
+        assert f"`{name}`" in page, name
+
+
+#: A command line per command, ``{}`` where the global options go in turn.
+COMMAND_LINES = {
+    "iati harmonise": ["iati", "harmonise", "a.xml", "--out", "out"],
+    "download": ["download", "--out", "out"],
+    "check": ["check", "report.xlsx"],
+    "templates": ["templates", "--out", "out"],
+    "publish": ["publish"],
+    "run": ["run"],
+    "worker": ["worker"],
+    "schema dictionary": ["schema", "dictionary"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_LINES))
+def test_global_options_work_before_and_after_every_command(command: str) -> None:
+    words = COMMAND_LINES[command]
+    depth = len(command.split())
+    places = {0, len(words)} | set(range(1, depth + 1))  # before, between, after
+    for place in sorted(places):
+        for options in (["--config", "x.yaml", "--verbose"], ["-v", "--config=x.yaml"]):
+            argv = [*words[:place], *options, *words[place:]]
+            args = build_parser().parse_args(argv)
+            assert (args.config, args.verbose) == (Path("x.yaml"), True), argv
+    args = build_parser().parse_args(words)
+    assert (args.config, args.verbose) == (None, False)
+
+
+def test_config_given_before_check_is_the_one_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given before the command, --config used to be replaced by check's own default."""
+    missing = tmp_path / "nowhere.yaml"
+    report = Path(__file__).resolve().parents[2] / "templates" / "country_report.xlsx"
+    assert main(["--config", str(missing), "check", str(report)]) == 2
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_config_after_run_is_read_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    missing = tmp_path / "nowhere.yaml"
+    assert main(["run", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration error, nothing was fetched or published" in err
+    assert str(missing) in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--frobnicate"], "unknown option --frobnicate"),
+        (["run", "--frobnicate"], "unknown option --frobnicate"),
+        (["run", "--confg", "x.yaml"], "unknown option --confg (did you mean --config?)"),
+        (["--verbse", "publish"], "unknown option --verbse (did you mean --verbose?)"),
+        (
+            ["iati", "harmonise", "a.xml", "--out", "o", "--wrokers=2"],
+            "unknown option --wrokers (did you mean --workers?)",
+        ),
+        (["schema"], "choose a command: dictionary"),
+        (["rnu"], "invalid choice: 'rnu' (choose from"),
+        (["rnu"], "; did you mean run?"),
+        (["schema", "dictonary"], "; did you mean dictionary?"),
+    ],
+)
+def test_a_bad_option_is_named_with_the_closest_one(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == EXIT_BAD_ARGUMENTS
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cdcompact")
+    assert named in err
+
+
+# -- the Dagster instance of `cdcompact run` (issue 24) ----------------------------------
+def test_without_dagster_home_the_cdcompact_homes_instance_is_made(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    environ: dict[str, str] = {}
+    folder, line = ensure_dagster_home(home, environ)
+    assert folder == home / ".dagster_home"
+    assert environ["DAGSTER_HOME"] == str(folder)
+    assert (folder / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    assert line == (
+        f"cdcompact: Dagster instance {folder} (DAGSTER_HOME is not set: the default of the "
+        f"cdcompact home; {home / 'dagster.yaml'} copied in)"
+    )
+    # the next time: the same folder, its own dagster.yaml kept
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: true\n", encoding="utf-8")
+    again, line = ensure_dagster_home(home, {})
+    assert again == folder
+    assert (folder / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
+    assert line.endswith("(DAGSTER_HOME is not set: the default of the cdcompact home)")
+    # DAGSTER_HOME wins
+    chosen = tmp_path / "elsewhere"
+    folder, line = ensure_dagster_home(home, {"DAGSTER_HOME": str(chosen)})
+    assert folder == chosen
+    assert (chosen / "dagster.yaml").is_file()
+    assert line.startswith(f"cdcompact: Dagster instance {chosen} ($DAGSTER_HOME; ")
