@@ -107,7 +107,7 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir
 
     package = json.loads((release / "datapackage.json").read_text())
     assert package["version"] == "2026.11.28"
-    assert package["schema_version"] == "3.0.0"
+    assert package["schema_version"] == "4.0.0"
     resources = {r["name"]: r for r in package["resources"]}
     assert resources["activities"]["rows"] == 16
     assert resources["transactions"]["rows"] == 59
@@ -412,7 +412,8 @@ def test_a_night_that_only_rechecked_its_files_publishes_nothing(
     publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     tables = demo_tables()
     sources = tables["sources"]
-    sources["status"] = "unchanged"
+    sources["download"] = "kept"
+    sources["checked_at"] = pd.Timestamp("2026-12-06T02:00:00Z")
     sources["reason"] = "fetch failed: HTTP 503; last good copy used"
     sources["http_etag"] = '"abc"'
     again = publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)
