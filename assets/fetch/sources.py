@@ -1312,6 +1312,12 @@ class Limits:
     max_per_host: int = 2
     keep_missing_nights: int = 3
 
+    def __post_init__(self) -> None:
+        if self.max_concurrent < 1 or self.max_per_host < 1 or self.keep_missing_nights < 0:
+            raise ValueError(
+                f"fetch limits must be at least 1 download at once and 0 nights: {self}"
+            )
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         fetch = settings.fetch

@@ -869,3 +869,8 @@ def test_a_configured_publisher_with_no_datasets_is_kept_for_the_run(
     results = by_key(fetch_all([source], store))
     assert set(results) == {"worldbank-sv"}
     assert source.empty_publishers == ["nobody"]
+
+
+def test_fetch_limits_below_one_download_at_once_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1 download at once"):
+        sources.Limits(max_per_host=0)
