@@ -108,6 +108,13 @@ class FetchSettings:
     raw_s3_prefix: str
     raw_s3_endpoint_url: str | None
     raw_s3_region: str | None
+    #: Downloads at once, in all and from one host (``fetch.max_concurrent``,
+    #: ``fetch.max_per_host``).
+    max_concurrent: int = 8
+    max_per_host: int = 2
+    #: Nights a dataset missing from its source's listing keeps its last good copy before
+    #: it is removed (``iati.keep_missing_nights``).
+    keep_missing_nights: int = 3
 
 
 @dataclass(frozen=True)
@@ -408,6 +415,8 @@ class FetchSection(_Section):
     read_timeout: float = Field(default=60, gt=0)
     retries: StrictInt = Field(default=4, ge=0)
     max_file_mb: float = Field(default=100, gt=0)
+    max_concurrent: StrictInt = Field(default=8, ge=1)
+    max_per_host: StrictInt = Field(default=2, ge=1)
 
 
 class PublishSection(_Section):
@@ -479,6 +488,7 @@ class SourceSection(BaseModel):
 class IatiSection(_Section):
     sources: list[SourceSection] = []
     preferred_languages: list[str] = ["en"]
+    keep_missing_nights: StrictInt = Field(default=3, ge=0)
 
 
 class ReferenceSection(_Section):
@@ -835,6 +845,9 @@ def load_settings(
             raw_s3_prefix=raw_s3.prefix or "",
             raw_s3_endpoint_url=raw_s3.endpoint_url,
             raw_s3_region=raw_s3.region,
+            max_concurrent=config.fetch.max_concurrent,
+            max_per_host=config.fetch.max_per_host,
+            keep_missing_nights=config.iati.keep_missing_nights,
         ),
         submissions=SubmissionSettings(
             inbox_target=config.submissions.target,

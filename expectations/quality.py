@@ -581,8 +581,15 @@ def _validity(
     whos: Sequence[str],
 ) -> dict[str, dict[str, Any]]:
     by_status = ", ".join(
-        f"count(*) FILTER (WHERE s.status = '{status}') AS files_{status}"
-        for status in ("ok", "partial", "rejected", "unchanged", "stale")
+        [
+            *(
+                f"count(*) FILTER (WHERE s.status = '{status}') AS files_{status}"
+                for status in ("ok", "partial", "rejected")
+            ),
+            # not downloaded again; the last good copy stood in (``sources.download``)
+            "count(*) FILTER (WHERE s.download = 'revalidated') AS files_unchanged",
+            "count(*) FILTER (WHERE s.download = 'kept') AS files_stale",
+        ]
     )
     files = db.by_who(
         f"""

@@ -101,7 +101,7 @@ EXTRACT_BATCH = 64
 #: With Celery, the batches a night's datasets are at least shared into (the workers
 #: are not known to the run).
 EXTRACT_SHARES = 8
-FETCH_STATUSES = ("updated", "unchanged", "failed")
+FETCH_STATUSES = ("updated", "unchanged", "failed", "missing", "removed")
 REFERENCE_GROUP = "reference"
 IATI_GROUP = "iati"
 HARMONISED_GROUP = "harmonised"
@@ -243,8 +243,16 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
         if result["status"] == "failed":
             kept = "the last good copy is kept" if result["sha256"] else "no earlier copy"
             context.log.warning(f"{result['key']}: {result['error']} ({kept})")
-    if not to_harmonise:
+        elif result["status"] in ("missing", "removed"):
+            context.log.warning(f"{result['key']} {result['status']}: {result['error']}")
+    gone = counts["missing"] + counts["removed"]
+    if not to_harmonise and not gone:
         context.log.info(f"nothing changed: {len(results)} datasets, none to harmonise again")
+    elif not to_harmonise:
+        context.log.info(
+            f"no dataset to harmonise again, but {counts['missing']} missing and "
+            f"{counts['removed']} removed from their sources"
+        )
     failures = [
         {"key": r["key"], "error": r["error"], "last_good_kept": bool(r["sha256"])}
         for r in results
@@ -256,6 +264,9 @@ def iati_fetch(context: AssetExecutionContext, compact: CompactConfig) -> dg.Mat
             **{f"fetch/{status}": count for status, count in counts.items()},
             "to_harmonise": dg.MetadataValue.json(to_harmonise),
             "failures": dg.MetadataValue.json(failures),
+            "missing": dg.MetadataValue.json(
+                {r["key"]: r["error"] for r in results if r["status"] in ("missing", "removed")}
+            ),
         }
     )
 

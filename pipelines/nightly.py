@@ -27,7 +27,7 @@ from typing import Any
 import dagster as dg
 
 from assets.harmonise.store import tables_dir
-from assets.iati.fetching import last_run, preflight
+from assets.iati.fetching import empty_publishers, last_run, preflight
 from assets.settings import ConfigError, Settings, load_settings, project_root
 from assets.submissions.intake import pending, seed_inbox
 from pipelines.alerts import alert_on_run
@@ -404,12 +404,18 @@ def _report_fetch(settings: Settings, night: Result) -> None:
     counts = {s: sum(1 for r in results if r["status"] == s) for s in FETCH_STATUSES}
     print(
         f"cdcompact: {len(results)} IATI datasets: {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {counts['failed']} failed"
+        f"{counts['unchanged']} unchanged, {counts['failed']} failed, "
+        f"{counts['missing']} missing, {counts['removed']} removed"
     )
     for record in results:
         if record["status"] == "failed":
             kept = "last good copy kept" if record["sha256"] else "no earlier copy"
             print(f"  failed  {record['key']}: {record['error']} ({kept})")
+        elif record["status"] in ("missing", "removed"):
+            print(f"  {record['status']}  {record['key']}: {record['error']}")
+    for source, publishers in empty_publishers(settings.data_dir).items():
+        for publisher in publishers:
+            print(f"  no datasets  publisher {publisher!r} of source {source!r}: nothing received")
 
 
 def _report_extraction(night: Result) -> None:

@@ -11,7 +11,9 @@ For a table with a key, the first :data:`MAX_KEYS` keys added and removed are
 named, and the first :data:`MAX_KEYS` changed rows with each field that changed,
 its old and new CSV text (``title: Old title → New title``). The ``sources``
 table also says which files the previous release used and this one does not:
-rejected now (with the reason) or no longer among the inputs.
+rejected now (with the reason) or no longer among the inputs; and which files'
+last good copy stood in (their fetch failed, or they are missing from their
+source's listing), with why.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class TableChange:
     #: ``sources`` only: the files of the previous release not used now, with why.
     dropped: list[tuple[str, str]] = field(default_factory=list)
     dropped_total: int = 0
+    #: ``sources`` only: the files whose last good copy stood in (``download`` = ``kept``:
+    #: the fetch failed, or the file is missing from its source), with why.
+    kept: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -136,6 +141,14 @@ def compare_table(
         change.edits = _edits(con, table, old, new, change.examples["changed"])
     if table == "sources" and old is not None:
         change.dropped, change.dropped_total = _dropped_sources(con, old, new)
+    if table == "sources":
+        change.kept = [
+            (str(name), str(reason or "no reason given"))
+            for name, reason in con.execute(
+                f"SELECT source_file, reason FROM {new} WHERE download = 'kept' "
+                f"ORDER BY source_file LIMIT {MAX_KEYS}"
+            ).fetchall()
+        ]
     return change
 
 
@@ -282,6 +295,11 @@ def render_changelog(
             more = change.dropped_total - len(change.dropped)
             if more > 0:
                 lines.append(f"- and {more:,} more")
+        lines.append("")
+    kept = [item for c in changes for item in c.kept]
+    if kept:
+        lines += ["## Sources whose last good copy stood in", ""]
+        lines += [f"- `{name}`: {why}" for name, why in kept]
         lines.append("")
     lines += ["## Headline figures", ""]
     moved = [

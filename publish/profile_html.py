@@ -59,7 +59,7 @@ MAX_SERIES = 7  # series drawn one by one in a money chart; the rest are summed 
 CHART_WIDTH = 900
 LOW_COVERAGE = 0.5
 MAX_LABEL_CHARS = 30  # per line; a longer name goes on two lines, then is shortened with …
-STATUSES = ("ok", "partial", "rejected", "unchanged", "stale")
+STATUSES = ("ok", "partial", "rejected")
 #: What an overlapping pair's score is made of (a partner's overlaps carry the first two).
 PAIR_MEASURES = ("sector_overlap", "date_overlap", "title_similarity")
 #: A partner's CD disbursements by where they went (``totals`` keys): together, all of them.

@@ -37,12 +37,12 @@ def summary(settings: Settings, folder: Path) -> str:
             assert found is not None
             return tuple(int(value) for value in found)
 
-        n_files, ok, partial, rejected, unchanged, stale = one(
+        n_files, ok, partial, rejected, revalidated, kept = one(
             """SELECT count(*), count(*) FILTER (WHERE status = 'ok'),
                 count(*) FILTER (WHERE status = 'partial'),
                 count(*) FILTER (WHERE status = 'rejected'),
-                count(*) FILTER (WHERE status = 'unchanged'),
-                count(*) FILTER (WHERE status = 'stale')
+                count(*) FILTER (WHERE download = 'revalidated'),
+                count(*) FILTER (WHERE download = 'kept')
             FROM sources"""
         )
         errors, warnings = one(
@@ -86,13 +86,14 @@ def summary(settings: Settings, folder: Path) -> str:
             "SELECT count(DISTINCT metric) FILTER (WHERE value IS NOT NULL) FROM alignment_metrics"
         )
         problems = con.execute(
-            f"""SELECT status, source_file, reason FROM sources
-            WHERE status IN ('rejected', 'partial', 'stale') ORDER BY {ROW}"""
+            f"""SELECT CASE WHEN status = 'ok' THEN download ELSE status END, source_file,
+                reason FROM sources
+            WHERE status IN ('rejected', 'partial') OR download = 'kept' ORDER BY {ROW}"""
         ).fetchall()
     lines = [
         f"files        {n_files:>8,}   ok {ok:,} · partial {partial:,} · rejected {rejected:,}"
-        + (f" · unchanged {unchanged:,}" if unchanged else "")
-        + (f" · stale {stale:,}" if stale else ""),
+        + (f" · not downloaded again {revalidated:,}" if revalidated else "")
+        + (f" · last good copy kept {kept:,}" if kept else ""),
         f"activities   {n_activities:>8,}   capacity development: {cd:,}",
         f"transactions {n_transactions:>8,}",
         f"budgets      {n_budgets:>8,}",

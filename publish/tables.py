@@ -35,9 +35,9 @@ from publish.provenance import local_names, public_text, public_uri
 #: Beside the harmonised tables: each table's Parquet sha256 and CSV digest.
 CONTENT_DIGESTS = "content-digests.json"
 #: Fields of ``sources`` that describe a run rather than the data: a night whose
-#: files were merely re-checked (``unchanged``), or whose fetch failed while the
-#: last good copy was kept (``stale``), has the same data and publishes nothing new.
-RUN_FIELDS = ("status", "reason", "fetched_at", "http_etag", "uri")
+#: files were merely re-checked (``download`` = ``revalidated``), or whose fetch failed
+#: while the last good copy was kept (``kept``), has the same data and publishes nothing new.
+RUN_FIELDS = ("status", "reason", "fetched_at", "checked_at", "download", "http_etag", "uri")
 #: Tables with rows about IATI datasets that could not be fetched at all (no bytes, no
 #: earlier copy: a failed listing, a download that never succeeded). Those rows are run
 #: facts, not data: they are published, but a night does not publish a new release for

@@ -20,6 +20,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -240,7 +241,9 @@ def _looks_like_html(head: bytes) -> bool:
 
 class HttpClient:
     """GET requests with timeouts, retries (exponential backoff, full jitter), conditional
-    downloads and size limits, over one ``requests.Session``."""
+    downloads and size limits, over one ``requests.Session`` per thread (a session is not
+    safe to share between threads; :func:`assets.fetch.sources.fetch_all` downloads from
+    several), or over the one ``session`` given."""
 
     def __init__(
         self,
@@ -262,13 +265,34 @@ class HttpClient:
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.sleep = sleep
-        self.session = session or _Session()
-        self.session.headers["User-Agent"] = user_agent
+        self._shared = session
+        if session is not None:
+            session.headers["User-Agent"] = user_agent
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         _install_log_filter()
 
+    @property
+    def session(self) -> requests.Session:
+        """The session of the calling thread (the one given, when one was)."""
+        if self._shared is not None:
+            return self._shared
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = _Session()
+            session.headers["User-Agent"] = self.user_agent
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self.session.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in [*sessions, *([self._shared] if self._shared else [])]:
+            session.close()
 
     def __enter__(self) -> HttpClient:
         return self

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #: Attempts kept in each record's history.
 HISTORY_LENGTH = 10
 STATE_FORMAT = 1
-STATUSES = ("updated", "unchanged", "failed")
+STATUSES = ("updated", "unchanged", "failed", "missing", "removed")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 _CHUNK_BYTES = 1 << 20
@@ -67,7 +67,7 @@ class StateRecord:
     sha256: str | None = None  # last good copy; kept when an attempt fails
     etag: str | None = None  # validators of the last good copy
     last_modified: str | None = None
-    fetched_at: str | None = None  # last successful attempt (updated or unchanged)
+    fetched_at: str | None = None  # when the last good copy's bytes were last downloaded
     changed_at: str | None = None  # when sha256 last changed
     checked_at: str | None = None  # last attempt, whatever its outcome
     status: str = "failed"  # of the last attempt
@@ -77,6 +77,10 @@ class StateRecord:
     #: A local file's size, times and inode when its bytes were last read (None for other
     #: sources, and while it was changing): the same again means the same bytes.
     file_stat: str | None = None
+    #: When the dataset was first found missing from its source's listing, and on how many
+    #: runs since (None and 0 while it is listed); see :func:`assets.fetch.sources.fetch_all`.
+    missing_since: str | None = None
+    missing_nights: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -413,7 +417,14 @@ def _apply(previous: StateRecord | None, result: FetchResult, now: str) -> State
     record.checked_at = now
     record.status = result.status
     entry_sha: str | None = None
-    if result.status == "failed":
+    if result.listed:
+        record.missing_since, record.missing_nights = None, 0
+    if result.status in ("missing", "removed"):
+        record.missing_since = record.missing_since or now
+        record.missing_nights += 1
+        record.error = result.error or f"{result.status} (no reason given)"
+        entry_sha = record.sha256
+    elif result.status == "failed":
         record.error = result.error or "failed (no reason given)"
     else:
         sha256 = result.sha256 or record.sha256
@@ -428,7 +439,8 @@ def _apply(previous: StateRecord | None, result: FetchResult, now: str) -> State
         record.file_stat = result.file_stat
         record.sha256 = entry_sha = sha256
         record.bytes = result.bytes if result.bytes is not None else record.bytes
-        record.fetched_at = result.fetched_at or now
+        if result.downloaded or record.fetched_at is None:
+            record.fetched_at = result.fetched_at or now
         record.error = None
     record.history = [
         *record.history,

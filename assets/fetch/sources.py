@@ -16,6 +16,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -106,7 +107,7 @@ class FetchResult:
     """The outcome of one attempt at one dataset, and the copy to use from now on."""
 
     ref: DatasetRef
-    status: str  # "updated" | "unchanged" | "failed"
+    status: str  # "updated" | "unchanged" | "failed" | "missing" | "removed"
     sha256: str | None  # the last good copy (new or kept); None when there has never been one
     path: Path | None  # local path of that copy
     error: str | None
@@ -117,6 +118,24 @@ class FetchResult:
     bytes: int | None = None
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the fetch
     file_stat: str | None = None  # a local file's stat when it was read (see LocalSource)
+    #: False when the source did not list the dataset tonight (its listing failed, or the
+    #: dataset is ``missing`` or ``removed``).
+    listed: bool = True
+    #: False when no bytes came tonight: the source said the copy is current (HTTP 304, a
+    #: local file's same stat, an unchanged bulk archive), or the attempt failed.
+    downloaded: bool = True
+    checked_at: str | None = None  # when the source was asked (this attempt)
+
+    @property
+    def download(self) -> str | None:
+        """What happened on the wire: ``downloaded`` (bytes came), ``revalidated`` (the
+        source said the copy is current), ``kept`` (the last good copy after a failure,
+        or while the dataset is missing), or None (no copy at all, or removed)."""
+        if self.status in ("updated", "unchanged"):
+            return "downloaded" if self.downloaded else "revalidated"
+        if self.status in ("failed", "missing") and self.sha256:
+            return "kept"
+        return None
 
 
 @dataclass
@@ -132,9 +151,12 @@ class _Outcome:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     file_stat: str | None = None
+    downloaded: bool = True
 
 
-def _complete(store: RawStore, ref: DatasetRef, outcome: _Outcome) -> FetchResult:
+def _complete(
+    store: RawStore, ref: DatasetRef, outcome: _Outcome, listed: bool = True
+) -> FetchResult:
     """Record the attempt and point the result at the copy to use."""
     result = FetchResult(
         ref=ref,
@@ -149,12 +171,17 @@ def _complete(store: RawStore, ref: DatasetRef, outcome: _Outcome) -> FetchResul
         bytes=outcome.bytes,
         warnings=list(outcome.warnings),
         file_stat=outcome.file_stat,
+        listed=listed,
+        downloaded=outcome.downloaded and outcome.status in ("updated", "unchanged"),
     )
     record = store.record(result)
     result.sha256, result.fetched_at, result.bytes = record.sha256, record.fetched_at, record.bytes
-    if record.sha256:
+    result.checked_at = record.checked_at
+    if outcome.status == "removed":
+        result.sha256 = None  # its last copy is no longer used
+    if result.sha256:
         try:
-            result.path = store.local_path(record.sha256)
+            result.path = store.local_path(result.sha256)
         except (RawStoreError, TargetError, OSError) as exc:
             result.warnings.append(f"the last good copy cannot be read: {exc}")
     return result
@@ -174,6 +201,8 @@ class SourceAdapter(ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: Configured publishers the last listing found no activity dataset of.
+        self.empty_publishers: list[str] = []
 
     @property
     def uri(self) -> str:
@@ -216,9 +245,12 @@ class SourceAdapter(ABC):
             outcome = _Outcome("failed", error=f"{ref.uri}: {type(exc).__name__}: {exc}")
         return _complete(store, ref, outcome)
 
-    def kept(self, ref: DatasetRef, store: RawStore, reason: str) -> FetchResult:
-        """Record that ``ref`` could not be refreshed, keeping its last good copy."""
-        return _complete(store, ref, _Outcome("failed", error=reason))
+    def kept(
+        self, ref: DatasetRef, store: RawStore, reason: str, status: str = "failed"
+    ) -> FetchResult:
+        """Record that ``ref`` was not listed tonight (the listing failed, or the dataset is
+        ``missing`` or ``removed``), keeping its last good copy."""
+        return _complete(store, ref, _Outcome(status, error=reason), listed=False)
 
 
 # -- option parsing ---------------------------------------------------------------------
@@ -344,7 +376,11 @@ class LocalSource(SourceAdapter):
             and store.has(previous.sha256)
         ):  # not changed since its bytes were read: not read again (10 GB: half a minute)
             return _Outcome(
-                "unchanged", sha256=previous.sha256, bytes=size, file_stat=previous.file_stat
+                "unchanged",
+                sha256=previous.sha256,
+                bytes=size,
+                file_stat=previous.file_stat,
+                downloaded=False,
             )
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
@@ -420,6 +456,7 @@ def _download_xml(
                 etag=download.etag,
                 last_modified=download.last_modified,
                 http_status=download.http_status,
+                downloaded=False,
             )
         sha256 = store.put_file(staging, expected_sha256=download.sha256)
     finally:
@@ -520,7 +557,8 @@ class RegistrySource(SourceAdapter):
     every publisher when none are named.
     Caveats: organisation files (``filetype`` ``organisation``) are skipped; each dataset is
     downloaded from its publisher's server (the first resource URL), so availability and
-    validators vary by publisher; a publisher name with no datasets is only logged.
+    validators vary by publisher; a publisher name with no datasets is logged and kept in
+    ``empty_publishers`` (saved by :func:`assets.iati.fetching.fetch_datasets`).
     Arguments: ``base_url`` (default https://iatiregistry.org), ``publishers`` (list of
     organisation names), ``page_size`` (rows per API page, at most 1000).
     Keys: the Registry dataset name (``publisher-suffix``).
@@ -581,6 +619,7 @@ class RegistrySource(SourceAdapter):
         refs: dict[str, DatasetRef] = {}
         urls: dict[str, str] = {}
         everyone: list[str | None] = [None]
+        empty: list[str] = []
         for publisher in self.publishers or everyone:
             found = 0
             for package in self._packages(publisher):
@@ -601,10 +640,11 @@ class RegistrySource(SourceAdapter):
                 refs[key] = DatasetRef(key, self.name, self.kind, shown, owner or publisher)
                 urls[key] = url
             if publisher and not found:
+                empty.append(publisher)
                 logger.warning(
                     "source %r: publisher %r has no activity datasets", self.name, publisher
                 )
-        self._urls = urls
+        self._urls, self.empty_publishers = urls, empty
         return [refs[k] for k in sorted(refs)]
 
     def _obtain(self, ref: DatasetRef, store: RawStore) -> _Outcome:
@@ -1173,6 +1213,7 @@ class BulkSource(SourceAdapter):
             last_modified=download.last_modified,
             bytes=verdict.get("bytes"),
             http_status=download.http_status,
+            downloaded=False,
         )
 
 
@@ -1252,49 +1293,149 @@ def listing_key(source_name: str) -> str:
     return f"{safe_key(source_name)}-listing"
 
 
+#: What each kind of source calls the list a dataset went missing from.
+LISTING_NAMES = {
+    "registry": "the Registry listing",
+    "datastore": "the Datastore's answer",
+    "url": "the configured URLs",
+    "local": "the configured files",
+    "bulk": "the bulk archive",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many downloads run at once, in all and from one host, and for how many nights
+    a dataset missing from its source's listing keeps its last good copy."""
+
+    max_concurrent: int = 8
+    max_per_host: int = 2
+    keep_missing_nights: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent < 1 or self.max_per_host < 1 or self.keep_missing_nights < 0:
+            raise ValueError(
+                f"fetch limits must be at least 1 download at once and 0 nights: {self}"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        fetch = settings.fetch
+        return cls(fetch.max_concurrent, fetch.max_per_host, fetch.keep_missing_nights)
+
+
+@dataclass
+class _Job:
+    """One dataset to fetch, and the slot its result is reported in."""
+
+    adapter: SourceAdapter
+    ref: DatasetRef
+    host: str
+    result: FetchResult | None = None
+
+
+def _host(adapter: SourceAdapter, ref: DatasetRef) -> str:
+    """What ``fetch.max_per_host`` counts downloads by: the URL's host (a local file or a
+    bulk archive's members: the source, one at a time for an archive)."""
+    if adapter.kind in ("local", "bulk"):
+        return f"{adapter.kind}:{adapter.name}"
+    return urlsplit(ref.uri).netloc.lower() or f"{adapter.kind}:{adapter.name}"
+
+
 def fetch_all(
     adapters: Sequence[SourceAdapter],
     store: RawStore,
     *,
     progress: Callable[[FetchResult], None] | None = None,
+    limits: Limits | None = None,
 ) -> list[FetchResult]:
     """Fetch every dataset of every source; nothing one source or dataset does stops the rest.
+
+    Sources are listed one after the other; then their datasets are downloaded by up to
+    ``limits.max_concurrent`` threads, at most ``limits.max_per_host`` from one host (a
+    bulk archive's members one at a time), so a slow or failing host holds up only its
+    own downloads. Results come back (and ``progress`` is called) in listing order.
 
     When a source cannot list its datasets, the result list has a failed result keyed
     ``<source>-listing`` (not recorded in the state), and each dataset the state knows for
     that source is recorded as failed with its last good copy kept (and returned), so a
-    run can go on with yesterday's files. A key listed by two sources is fetched for the
-    first only; the second gets a failed result. Each adapter's :meth:`~SourceAdapter.prepare`
-    runs before its listing (a failure there fails the listing) and its
-    :meth:`~SourceAdapter.finish` after its last dataset, whatever happened.
+    run can go on with yesterday's files. A dataset the state knows that its source's
+    listing no longer holds is ``missing``: its last good copy is kept and returned, with
+    since when and for how many nights, for ``limits.keep_missing_nights`` nights; the
+    next night it is ``removed`` (no copy returned) and is not reported again unless it
+    comes back. A key listed by two sources is fetched for the first only; the second
+    gets a failed result. Each adapter's :meth:`~SourceAdapter.prepare` runs before its
+    listing (a failure there fails the listing) and its :meth:`~SourceAdapter.finish`
+    after the last download, whatever happened.
     """
-    results: list[FetchResult] = []
-
-    def report(result: FetchResult) -> None:
-        results.append(result)
-        if progress is not None:
-            progress(result)
-
+    limits = limits or Limits()
+    slots: list[_Job | FetchResult] = []
     owners: dict[str, str] = {}
     with store.batch():
-        for adapter in adapters:
-            try:
-                _fetch_source(adapter, store, owners, report)
-            finally:
+        try:
+            for adapter in adapters:
+                slots.extend(_list_source(adapter, store, owners, limits))
+            _run_jobs([j for j in slots if isinstance(j, _Job)], store, limits, slots, progress)
+        finally:
+            for adapter in adapters:
                 try:
                     adapter.finish(store)
                 except Exception as exc:  # cleaning up never stops the run
                     logger.warning("source %r: cleaning up failed: %s", adapter.name, exc)
-    return results
+    return [s.result if isinstance(s, _Job) and s.result else s for s in slots]  # type: ignore[misc]
 
 
-def _fetch_source(
-    adapter: SourceAdapter,
+def _run_jobs(
+    jobs: Sequence[_Job],
     store: RawStore,
-    owners: dict[str, str],
-    report: Callable[[FetchResult], None],
+    limits: Limits,
+    slots: Sequence[_Job | FetchResult],
+    progress: Callable[[FetchResult], None] | None,
 ) -> None:
-    """List and fetch the datasets of one source (see :func:`fetch_all`)."""
+    """Download ``jobs`` within ``limits``; ``progress`` each slot once it and those
+    before it are done."""
+    waiting = list(jobs)
+    running: dict[Future[FetchResult], _Job] = {}
+    per_host: dict[str, int] = {}
+    reported = 0
+
+    def report_ready() -> None:
+        nonlocal reported
+        while reported < len(slots):
+            slot = slots[reported]
+            done = slot.result if isinstance(slot, _Job) else slot
+            if done is None:
+                return
+            if progress is not None:
+                progress(done)
+            reported += 1
+
+    with ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="fetch") as pool:
+        while waiting or running:
+            for job in list(waiting):
+                if len(running) >= limits.max_concurrent:
+                    break
+                limit = 1 if job.adapter.kind == "bulk" else limits.max_per_host
+                if per_host.get(job.host, 0) >= limit:
+                    continue
+                waiting.remove(job)
+                per_host[job.host] = per_host.get(job.host, 0) + 1
+                running[pool.submit(job.adapter.fetch, job.ref, store)] = job
+            report_ready()
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                per_host[job.host] -= 1
+                job.result = future.result()  # fetch returns failures as data
+        report_ready()
+
+
+def _list_source(
+    adapter: SourceAdapter, store: RawStore, owners: dict[str, str], limits: Limits
+) -> list[_Job | FetchResult]:
+    """List the datasets of one source: a job per dataset to fetch, and the results of
+    those that need no download (see :func:`fetch_all`)."""
+    slots: list[_Job | FetchResult] = []
     try:
         adapter.prepare(store)
         refs = adapter.list_datasets()
@@ -1307,7 +1448,7 @@ def _fetch_source(
         error = f"listing the datasets of source {adapter.name!r} failed: {reason}"
         logger.warning("%s", error)
         listing = DatasetRef(listing_key(adapter.name), adapter.name, adapter.kind, adapter.uri)
-        report(
+        slots.append(
             FetchResult(
                 listing,
                 "failed",
@@ -1317,14 +1458,17 @@ def _fetch_source(
                 None,
                 None,
                 getattr(exc, "status", None),
+                listed=False,
             )
         )
         for record in sorted(store.records().values(), key=lambda r: r.key):
             if record.source == adapter.name and record.key not in owners:
+                if record.status == "removed":
+                    continue
                 owners[record.key] = adapter.name
                 ref = DatasetRef(record.key, record.source, record.kind, record.uri)
-                report(adapter.kept(ref, store, f"not refreshed: {error}"))
-        return
+                slots.append(adapter.kept(ref, store, f"not refreshed: {error}"))
+        return slots
     for ref in refs:
         owner = owners.setdefault(ref.key, adapter.name)
         if owner != adapter.name:
@@ -1332,14 +1476,38 @@ def _fetch_source(
                 f"dataset key {ref.key!r} is listed by sources {owner!r} and "
                 f"{adapter.name!r}; only the first is fetched"
             )
-            report(FetchResult(ref, "failed", None, None, error, None, None, None))
+            slots.append(FetchResult(ref, "failed", None, None, error, None, None, None))
             continue
-        report(adapter.fetch(ref, store))
+        slots.append(_Job(adapter, ref, _host(adapter, ref)))
+    listed = {ref.key for ref in refs}
+    for record in sorted(store.records().values(), key=lambda r: r.key):
+        if record.source != adapter.name or record.key in listed or record.key in owners:
+            continue
+        if record.status == "removed":
+            continue
+        owners[record.key] = adapter.name
+        slots.append(_missing(adapter, store, record, limits.keep_missing_nights))
+    return slots
+
+
+def _missing(adapter: SourceAdapter, store: RawStore, record: Any, keep: int) -> FetchResult:
+    """Record that a known dataset is no longer in its source's listing: ``missing`` with
+    its last good copy for ``keep`` nights, then ``removed``."""
+    since = (record.missing_since or utc_now())[:10]
+    nights = record.missing_nights + 1
+    where = LISTING_NAMES.get(adapter.kind, f"the listing of source {adapter.name!r}")
+    ref = DatasetRef(record.key, record.source, record.kind, record.uri)
+    if nights > keep or not record.sha256:
+        after = f"after {keep} night{'s' if keep != 1 else ''}" if record.sha256 else "no copy"
+        reason = f"not in {where} since {since}; removed ({after})"
+        return adapter.kept(ref, store, reason, status="removed")
+    reason = f"not in {where} since {since}, kept {nights} of {keep} nights"
+    return adapter.kept(ref, store, reason, status="missing")
 
 
 def summary(results: Sequence[FetchResult]) -> dict[str, int]:
     """How many results have each status (for logs and metadata)."""
-    counts = {"updated": 0, "unchanged": 0, "failed": 0}
+    counts = {"updated": 0, "unchanged": 0, "failed": 0, "missing": 0, "removed": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     return counts

@@ -90,13 +90,15 @@ class FetchOutcome:
     source_file: str
     #: False when the raw store has no record of the dataset: the row is left as it is.
     with_record: bool
+    #: When the bytes were last downloaded, and when the source was last asked.
     fetched_at: str | None
+    checked_at: str | None
     http_etag: str | None
     uri: str | None
-    #: ``unchanged`` when fetched again without change, ``stale`` when the fetch failed
-    #: and the last good copy stood in, else None (the status stands).
-    status: str | None
-    #: Appended to ``reason`` when the fetch failed and the last good copy stood in.
+    #: What happened on the wire tonight: ``downloaded``, ``revalidated`` or ``kept``.
+    download: str | None
+    #: Appended to ``reason`` when the last good copy stood in (the fetch failed, or the
+    #: dataset is missing from its source).
     note: str | None
 
 
@@ -304,8 +306,8 @@ def refresh_sources(
 
 def _apply_fetch(con: duckdb.DuckDBPyConnection, fetch: Sequence[FetchOutcome]) -> None:
     """Datasets' ``sources`` rows with tonight's fetch outcome: when and where from the copy
-    was fetched, ``unchanged`` when it was fetched again without change, and a note when
-    the fetch failed and the last good copy stood in."""
+    was downloaded, when the source was asked, what happened on the wire (``download``),
+    and a note when the last good copy stood in. ``status`` (what the content is) stays."""
     if not fetch:
         return
     rows = pa.Table.from_pylist(
@@ -315,9 +317,10 @@ def _apply_fetch(con: duckdb.DuckDBPyConnection, fetch: Sequence[FetchOutcome]) 
                 ("source_file", pa.string()),
                 ("with_record", pa.bool_()),
                 ("fetched_at", pa.string()),
+                ("checked_at", pa.string()),
                 ("http_etag", pa.string()),
                 ("uri", pa.string()),
-                ("status", pa.string()),
+                ("download", pa.string()),
                 ("note", pa.string()),
             ]
         ),
@@ -328,9 +331,11 @@ def _apply_fetch(con: duckdb.DuckDBPyConnection, fetch: Sequence[FetchOutcome]) 
         UPDATE u_sources AS s SET
             fetched_at = CASE WHEN f.with_record THEN CAST(f.fetched_at AS TIMESTAMPTZ)
                 ELSE s.fetched_at END,
+            checked_at = CASE WHEN f.with_record THEN CAST(f.checked_at AS TIMESTAMPTZ)
+                ELSE s.checked_at END,
             http_etag = CASE WHEN f.with_record THEN f.http_etag ELSE s.http_etag END,
             uri = CASE WHEN f.with_record THEN f.uri ELSE s.uri END,
-            status = coalesce(f.status, s.status),
+            download = f.download,
             reason = CASE WHEN f.note IS NULL THEN s.reason
                 WHEN s.reason IS NULL OR s.reason = '' THEN f.note
                 ELSE s.reason || '; ' || f.note END

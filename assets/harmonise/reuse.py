@@ -6,7 +6,7 @@ everything the combined tables depend on:
 
 - every fetched dataset: its key, the sha256 of its good copy, whether that
   copy is extracted and checked against tonight's IATI schemas and codelists, and
-  the error of a failed fetch;
+  the error of a failed fetch or the reason a dataset is missing from its source;
 - every processed submission's marker and the submissions index;
 - the reference data and the rules (the reference fingerprint), the metric
   settings;
@@ -18,8 +18,8 @@ step, and the only calendar-dependent expectation (no disbursement dated in
 the future) cannot have changed its outcome since (no disbursement is dated
 between the day of that validation and today), the tables on disk are the
 tables a full recomputation would give. Only the ``sources`` table is
-refreshed: a dataset fetched again without change is ``unchanged``
-(:func:`assets.harmonise.combined.refreshed_sources`).
+refreshed: when each file was downloaded and checked, and ``download``
+(:func:`assets.harmonise.combined.refreshed_sources`); a file's ``status`` stays.
 
 When only the exchange rates changed (the fingerprint without them is the
 saved one), only the money is computed again
@@ -75,7 +75,8 @@ def inputs_fingerprint(
         [
             result["key"],
             result["sha256"],
-            result["error"] if result["status"] == "failed" else None,
+            # the note in ``sources.reason`` changes with them: a full combine writes it
+            result["error"] if result["status"] in ("failed", "missing") else None,
             dataset_marker(result["sha256"]),
         ]
         for result in sorted(results, key=lambda r: str(r["key"]))

@@ -7,8 +7,8 @@
 - :func:`extract_datasets` extracts datasets' last good copies;
   :func:`extract_batches` shares the planned ones out into steps.
 - :func:`dataset_inputs` gives every listed dataset as the transform reads it, and
-  what tonight's fetch said of each (``unchanged`` datasets, failed downloads that
-  kept their last good copy, and failures with no copy at all).
+  what tonight's fetch said of each (downloaded, revalidated, the last good copy kept
+  after a failure or while missing from its source, removed, or failed with no copy).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from assets.fetch.rawstore import RawStore, StateRecord
 from assets.fetch.reference import fetch_codelists, fetch_exchange_rates, fetch_iati_schemas
 from assets.fetch.sources import (
     FetchResult,
+    Limits,
     SourceConfigError,
     adapters_from_settings,
     fetch_all,
@@ -44,6 +45,8 @@ from assets.settings import ConfigError, Settings, over_size_limit, project_root
 from assets.storage.targets_config import make_target
 
 LAST_RUN = "last_run.json"
+#: Configured publishers each source's listing found no dataset of, this run.
+EMPTY_PUBLISHERS = "empty_publishers.json"
 #: Which IATI schema folder this run checks files against, and its fingerprint.
 SCHEMAS_MARKER = "iati_schemas.json"
 
@@ -139,6 +142,8 @@ def _result_record(result: FetchResult) -> dict[str, Any]:
         "sha256": result.sha256,
         "error": result.error,
         "fetched_at": result.fetched_at,
+        "checked_at": result.checked_at,
+        "download": result.download,
         "etag": result.etag,
         "http_status": result.http_status,
         "warnings": list(result.warnings),
@@ -151,14 +156,28 @@ def fetch_datasets(
     """Fetch every configured dataset; this run's results (also saved for the combine step)."""
     with http_client(settings) as client:
         adapters = adapters_from_settings(settings, client)
-        results = fetch_all(adapters, raw_store(settings), progress=progress)
+        results = fetch_all(
+            adapters, raw_store(settings), progress=progress, limits=Limits.from_settings(settings)
+        )
     records = [_result_record(r) for r in results]
+    empty = {a.name: list(a.empty_publishers) for a in adapters if a.empty_publishers}
     folder = fetch_dir(settings.data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{LAST_RUN}.tmp"
-    temporary.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(folder / LAST_RUN)
+    for name, value in ((EMPTY_PUBLISHERS, empty), (LAST_RUN, records)):
+        temporary = folder / f".{name}.tmp"
+        temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(folder / name)
     return records
+
+
+def empty_publishers(data_dir: Path) -> dict[str, list[str]]:
+    """The configured publishers of each source that had no activity dataset in the last
+    fetch's listing (``{source: [publisher, ...]}``)."""
+    path = fetch_dir(data_dir) / EMPTY_PUBLISHERS
+    if not path.exists():
+        return {}
+    value: dict[str, list[str]] = json.loads(path.read_text(encoding="utf-8"))
+    return value
 
 
 def last_run(data_dir: Path) -> list[dict[str, Any]]:
@@ -310,22 +329,24 @@ def extract_batches(
 
 
 def fetch_outcome(key: str, result: Mapping[str, Any], record: StateRecord | None) -> FetchOutcome:
-    """What tonight's fetch says about a dataset's ``sources`` row: when and where from the
-    copy was fetched, ``unchanged`` when it was fetched again without change, and
-    ``stale`` with a note when the fetch failed and the last good copy stood in."""
+    """What tonight's fetch says about a dataset's ``sources`` row: when its bytes were
+    downloaded and where from, when the source was last asked, what happened on the wire
+    (``download``), and a note when the last good copy stood in (the fetch failed, or the
+    dataset is missing from its source)."""
     note = None
-    if result["status"] == "failed":
-        note = (
-            f"fetch failed ({result['error']}); the last good copy, fetched "
-            f"{record.fetched_at if record else 'earlier'}, was used"
-        )
+    fetched = record.fetched_at if record else "earlier"
+    if result.get("status") == "failed":
+        note = f"fetch failed ({result['error']}); the last good copy, fetched {fetched}, was used"
+    elif result.get("status") == "missing":
+        note = f"{result['error']}; the last good copy, fetched {fetched}, was used"
     return FetchOutcome(
         source_file=key,
         with_record=record is not None,
         fetched_at=record.fetched_at if record else None,
+        checked_at=record.checked_at if record else None,
         http_etag=record.etag if record else None,
         uri=shown_uri(record.uri) if record else None,
-        status={"unchanged": "unchanged", "failed": "stale"}.get(result["status"]),
+        download=result.get("download"),
         note=note,
     )
 
@@ -341,6 +362,16 @@ def dataset_inputs(settings: Settings) -> tuple[list[IatiInput], list[FetchOutco
     outcomes: list[FetchOutcome] = []
     for result in last_run(settings.data_dir):
         name = result["key"]
+        if result["status"] == "removed":
+            reason = str(result["error"])
+            inputs.append(
+                IatiInput(
+                    name,
+                    shown_uri(result["uri"]),
+                    rejection=Rejection("removed_from_source", reason, f"not used: {reason}"),
+                )
+            )
+            continue
         if not result["sha256"]:
             error = result["error"]
             inputs.append(

@@ -1104,7 +1104,7 @@ def _file_tables(con: duckdb.DuckDBPyConnection, options: TransformOptions) -> N
         """
         CREATE OR REPLACE TEMP TABLE iati_sources AS
         SELECT i.source_file, 'iati' AS source, i.uri, NULL::TIMESTAMPTZ AS fetched_at,
-            NULL::VARCHAR AS http_etag,
+            NULL::TIMESTAMPTZ AS checked_at, NULL::VARCHAR AS download, NULL::VARCHAR AS http_etag,
             CASE WHEN i.folder IS NULL THEN i.rej_sha256 ELSE f.sha256 END AS sha256,
             CASE WHEN i.folder IS NULL THEN i.rej_bytes ELSE f.bytes END AS bytes,
             CASE WHEN i.folder IS NULL OR f.rejected_rule IS NOT NULL OR f.n_accepted = 0

@@ -5,6 +5,7 @@ hostile. Every test checks outcomes: statuses, reasons, and the bytes in the raw
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import io
 import logging
@@ -291,17 +292,25 @@ def test_a_dump_archive_gives_one_dataset_per_xml_member_then_unchanged_then_upd
         "testpub-currency": "unchanged",
         "testpub-locales": "unchanged",
         "wri-strategy": "updated",
+        # no longer in the archive: missing, their last good copy kept (3 nights by default)
+        "worldbank-sv": "missing",
+        "UPPER-CASE": "missing",
+        "extra-2024-activities": "missing",
     }
     assert third["acfspain-ph"].sha256 == sha256(changed)
     assert third["acfspain-ph"].path is not None
     assert third["acfspain-ph"].path.read_bytes() == changed
     assert third["testpub-currency"].http_status == 200
-    # Gone from the archive: no longer listed, like a dataset gone from the Registry;
-    # its record (and last good copy) stay in the state.
-    assert "worldbank-sv" not in third
+    # Gone from the archive, like a dataset gone from the Registry: named, its record and
+    # last good copy kept in the state and still used.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert third["worldbank-sv"].error == (
+        f"not in the bulk archive since {today}, kept 1 of 3 nights"
+    )
+    assert third["worldbank-sv"].sha256 == sha256(fixture("worldbank-sv.xml"))
     gone = store.records()["worldbank-sv"]
-    assert (gone.sha256, gone.status) == (sha256(fixture("worldbank-sv.xml")), "unchanged")
-    assert len(gone.history) == 2  # not attempted by the third run
+    assert (gone.sha256, gone.status) == (sha256(fixture("worldbank-sv.xml")), "missing")
+    assert len(gone.history) == 3
     assert_only_store_files(tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import zipfile
@@ -104,7 +105,8 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     schema_request = http_server.requests("/schemas/version-2.03/iati-activities-schema.xsd")[-1]
     assert schema_request.headers.get("if-none-match")  # the cached schema is revalidated
     sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
-    assert set(sources["status"]) == {"unchanged"}
+    assert set(sources["status"]) == {"ok"}  # what the content is, downloaded or not
+    assert set(sources["download"]) == {"revalidated"}
 
     # Night three: WHO's file is broken on the server (HTML error page, then a 500).
     http_server.route("/files/who-arg.xml", Reply(200, b"<html><body>Maintenance</body></html>"))
@@ -116,7 +118,8 @@ def test_updated_then_unchanged_then_failed_keeps_the_last_good_copy(
     sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet").set_index(
         "source_file"
     )
-    assert sources.loc["who-arg", "status"] == "stale"  # yesterday's copy, harmonised as before
+    assert sources.loc["who-arg", "status"] == "ok"  # yesterday's copy, harmonised as before
+    assert sources.loc["who-arg", "download"] == "kept"
     assert "fetch failed" in sources.loc["who-arg", "reason"]
     assert "HTML" in sources.loc["who-arg", "reason"]
     assert "last good copy" in sources.loc["who-arg", "reason"]
@@ -183,3 +186,115 @@ def test_a_bulk_archive_night_by_night(
     assert "3 IATI datasets: 0 updated, 2 unchanged, 1 failed" in second
     assert "nothing to extract: every dataset's copy is extracted already" in second
     assert http_server.requests("/dump/download.zip")[-1].headers.get("if-none-match")
+
+
+def _latest_changelog(publish: Path) -> str:
+    folders = sorted(
+        (publish / "releases").glob("*/CHANGELOG.md"),
+        key=lambda p: [int(n) for n in p.parent.name.replace("-", ".").split(".")],
+    )
+    return folders[-1].read_text(encoding="utf-8")
+
+
+def test_a_dataset_leaving_the_registry_is_kept_named_then_removed(
+    tmp_path: Path, http_server: FixtureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real files night by night: WRI's dataset leaves the Registry's listing for a night
+    (kept, named, never unpublished), comes back, then leaves for good (kept one night,
+    then removed and named); a file rejected for its content stays rejected on quiet
+    nights; a 304 leaves fetched_at as it was and moves checked_at."""
+    broken = IATI_FIXTURES / "invalid" / "truncated.xml"
+    packages = [
+        registry_package("who-arg", http_server.file("/files/who.xml", WHO.read_bytes()), "who"),
+        registry_package("wri-plan", http_server.file("/files/wri.xml", WRI.read_bytes()), "wri"),
+        registry_package(
+            "who-broken", http_server.file("/files/broken.xml", broken.read_bytes()), "who"
+        ),
+    ]
+    listing = list(packages)
+    http_server.route("/api/3/action/package_search", registry_search(listing))
+    config_path = _config(tmp_path, http_server)
+    config = yaml.safe_load(config_path.read_text())
+    config["iati"]["keep_missing_nights"] = 1
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    tables = tmp_path / "data" / "tables"
+    report = tmp_path / "publish" / "quality" / "report.json"
+
+    def night(*names: str) -> tuple[str, pd.DataFrame]:
+        listing[:] = [p for p in packages if p["name"] in names]
+        assert run_nightly(config_path, instance=instance) == 0
+        return capsys.readouterr().out, pd.read_parquet(tables / "sources.parquet").set_index(
+            "source_file"
+        )
+
+    def wri_activities() -> int:
+        activities = pd.read_parquet(tables / "activities.parquet")
+        return int((activities["source_file"] == "wri-plan").sum())
+
+    def reported(name: str) -> dict[str, object]:
+        files = json.loads(report.read_text(encoding="utf-8"))["files"]
+        return next(f for f in files if f["source_file"] == name)
+
+    everyone = ("who-arg", "wri-plan", "who-broken")
+    out, sources = night(*everyone)
+    assert "3 IATI datasets: 3 updated, 0 unchanged, 0 failed, 0 missing, 0 removed" in out
+    assert sources.loc["who-broken", "status"] == "rejected"
+    first_fetch = sources.loc["who-arg", "fetched_at"]
+    first_check = sources.loc["who-arg", "checked_at"]
+    published = wri_activities()
+    assert published > 0
+
+    # A quiet night: every file revalidated (304); the rejected file stays rejected.
+    out, sources = night(*everyone)
+    assert "3 IATI datasets: 0 updated, 3 unchanged, 0 failed" in out
+    assert sources.loc["who-broken", "status"] == "rejected"
+    assert set(sources["download"]) == {"revalidated"}
+    assert sources.loc["who-arg", "fetched_at"] == first_fetch
+    assert sources.loc["who-arg", "checked_at"] >= first_check
+    assert reported("who-broken")["status"] == "rejected"
+
+    # WRI leaves the listing: kept with its last good copy, and named everywhere (WHO
+    # publishes new activities that night, so there is a release and its CHANGELOG).
+    http_server.file("/files/who.xml", WHO.read_bytes().replace(b"AR-", b"AR_"))
+    out, sources = night("who-arg", "who-broken")
+    since = dt.datetime.now(dt.UTC).date().isoformat()
+    reason = f"not in the Registry listing since {since}, kept 1 of 1 nights"
+    assert f"missing  wri-plan: {reason}" in out
+    assert "1 updated, 1 unchanged, 0 failed, 1 missing, 0 removed" in out
+    assert sources.loc["wri-plan", "status"] == "ok"
+    assert sources.loc["wri-plan", "download"] == "kept"
+    assert reason in sources.loc["wri-plan", "reason"]
+    assert wri_activities() == published  # not unpublished
+    assert reason in str(reported("wri-plan")["reason"])
+    changelog = _latest_changelog(tmp_path / "publish")
+    assert "## Sources whose last good copy stood in" in changelog
+    assert f"- `wri-plan`: {reason}; the last good copy, fetched " in changelog
+    assert "## Sources no longer used" not in changelog
+
+    # Back the next night: fetched as usual, never dropped.
+    out, sources = night(*everyone)
+    assert "0 missing, 0 removed" in out
+    assert sources.loc["wri-plan", "download"] == "revalidated"
+    assert wri_activities() == published
+
+    # Gone for good: kept one night, then removed and named in the output, the
+    # sources table, the quality report and the CHANGELOG.
+    night("who-arg", "who-broken")
+    out, sources = night("who-arg", "who-broken")
+    removed = f"not in the Registry listing since {since}; removed (after 1 night)"
+    assert f"removed  wri-plan: {removed}" in out
+    assert sources.loc["wri-plan", "status"] == "rejected"
+    assert sources.loc["wri-plan", "reason"] == removed
+    assert wri_activities() == 0
+    assert reported("wri-plan")["reason"] == removed
+    changelog = _latest_changelog(tmp_path / "publish")
+    assert "## Sources no longer used" in changelog
+    assert f"- `wri-plan`: rejected: {removed}" in changelog
+    state = json.loads((tmp_path / "data" / "raw" / "state.json").read_text())
+    assert state["datasets"]["wri-plan"]["status"] == "removed"
+
+    # The night after, it is no longer reported.
+    out, sources = night("who-arg", "who-broken")
+    assert "wri-plan" not in out
+    assert "wri-plan" not in sources.index

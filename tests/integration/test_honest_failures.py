@@ -50,7 +50,8 @@ def _nothing_written(tmp_path: Path) -> None:
         ({}, "iati.sources[0].paths[0]: no such folder: {tmp}/in"),
         (
             {"fetch": {"retrys": 2}},
-            "fetch.retrys: unknown key; expected one of connect_timeout, max_file_mb, "
+            "fetch.retrys: unknown key; expected one of connect_timeout, max_concurrent, "
+            "max_file_mb, max_per_host, "
             "read_timeout, retries",
         ),
         ({"run": {"workers": "two"}}, "run.workers: input should be a valid integer, not 'two'"),
@@ -161,12 +162,14 @@ def test_a_failing_fetch_marks_datasets_stale_and_publishes_nothing_new(
         out = capsys.readouterr().out
         assert "no change since release" in out, night
         sources = pd.read_parquet(tmp_path / "data" / "tables" / "sources.parquet")
+        download = dict(zip(sources["source_file"], sources["download"], strict=False))
+        assert [k for k in sorted(download) if download[k] == "kept"] == broken, night
         status = dict(zip(sources["source_file"], sources["status"], strict=False))
-        assert [k for k in sorted(status) if status[k] == "stale"] == broken, night
+        assert {status[k] for k in broken} == {"ok"}, night  # the content is as it was
         # nothing unpublished: every activity is still there, from the last good copies
         now = pd.read_parquet(tmp_path / "data" / "tables" / "activities.parquet")
         assert sorted(now["activity_id"]) == sorted(activities["activity_id"]), night
-        assert f"stale {len(broken)}" in out  # the summary counts them
+        assert f"last good copy kept {len(broken)}" in out  # the summary counts them
         reasons = dict(zip(sources["source_file"], sources["reason"], strict=False))
         assert "fetch failed" in reasons["who-arg"]
         assert "last good copy" in reasons["who-arg"]

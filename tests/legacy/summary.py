@@ -19,11 +19,13 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
     errors = int((quarantine["severity"] == "error").sum())
     warnings = int((quarantine["severity"] == "warning").sum())
     cd = int(tables["activities"]["is_cd"].fillna(False).sum())
+    revalidated = int((sources["download"] == "revalidated").sum())
+    kept = int((sources["download"] == "kept").sum())
     lines = [
         f"files        {len(sources):>8,}   ok {int(status.get('ok', 0)):,} · "
         f"partial {int(status.get('partial', 0)):,} · rejected {int(status.get('rejected', 0)):,}"
-        + (f" · unchanged {int(status['unchanged']):,}" if status.get("unchanged") else "")
-        + (f" · stale {int(status['stale']):,}" if status.get("stale") else ""),
+        + (f" · not downloaded again {revalidated:,}" if revalidated else "")
+        + (f" · last good copy kept {kept:,}" if kept else ""),
         f"activities   {len(tables['activities']):>8,}   capacity development: {cd:,}",
         f"transactions {len(tables['transactions']):>8,}",
         f"budgets      {len(tables['budgets']):>8,}",
@@ -73,9 +75,11 @@ def summary(tables: Mapping[str, pd.DataFrame], out: Path | None = None) -> str:
             f"{int(kinds.get('same_activity_reported_twice', 0)):,} reported twice · "
             f"{excluded:,} transactions not counted toward totals"
         )
-    problems = sources[sources["status"].isin(["rejected", "partial", "stale"])]
+    kept_copy = sources["download"] == "kept"
+    problems = sources[sources["status"].isin(["rejected", "partial"]) | kept_copy]
     for row in problems.itertuples(index=False):
-        lines.append(f"  {row.status:<8} {row.source_file}: {row.reason}")
+        shown = row.download if row.status == "ok" else row.status
+        lines.append(f"  {shown:<8} {row.source_file}: {row.reason}")
     if out is not None:
         lines.append(f"tables written to {out}")
     return "\n".join(lines)

@@ -126,19 +126,26 @@ def test_the_run_summary_equals_the_pandas_one(case: str, tmp_path: Path) -> Non
     assert shown.splitlines()[-1] == f"tables written to {tmp_path}"
 
 
-def test_the_run_summary_of_unchanged_rejected_and_partial_files(tmp_path: Path) -> None:
+def test_the_run_summary_of_revalidated_kept_rejected_and_partial_files(tmp_path: Path) -> None:
     tables = demo_tables()
     sources = tables["sources"].copy()
-    sources.loc[0, "status"] = "unchanged"
-    sources.loc[1, ["status", "reason"]] = ["rejected", "the file is not XML"]
+    sources.loc[0, "download"] = "revalidated"
+    sources.loc[3, ["status", "download", "reason"]] = ["ok", "kept", "fetch failed (HTTP 503)"]
+    rejected = ["rejected", "revalidated", "the file is not XML"]
+    sources.loc[1, ["status", "download", "reason"]] = rejected
     sources.loc[2, ["status", "reason"]] = ["partial", None]
     write_tables({**tables, "sources": table_frame("sources", sources)}, tmp_path)
     shown = summary(load_settings(), tmp_path)
     assert shown == legacy_summary(read_tables(tmp_path, PUBLISHED_TABLES), tmp_path)
-    assert shown.splitlines()[0].endswith(" · rejected 1 · unchanged 1")
-    assert shown.splitlines()[-3:-1] == [
+    # a rejected file stays rejected when it was not downloaded again
+    assert shown.splitlines()[0].endswith(
+        " · rejected 1 · not downloaded again 2 · last good copy kept 1"
+    )
+    kept = sources.loc[3, "source_file"]
+    assert shown.splitlines()[-4:-1] == [
         "  rejected gb-demo-2002.xml: the file is not XML",
         "  partial  se-demo-4004.xml: <NA>",
+        f"  kept     {kept}: fetch failed (HTTP 503)",
     ]
 
 

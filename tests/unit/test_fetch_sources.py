@@ -5,9 +5,12 @@ stayed as last good after a failure, and secrets absent from everything a user s
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +143,14 @@ def test_registry_second_run_is_unchanged_through_not_modified(
 ) -> None:
     source = RegistrySource("registry", client, registry, page_size=2)
     first = by_key(fetch_all([source], store))
+    time.sleep(1.1)  # the state's times are to the second
     second = by_key(fetch_all([source], store))
 
     for name, (_, file) in REGISTRY_DATASETS.items():
         assert second[name].status == "unchanged"
+        # not downloaded again: when the bytes came stays, when the source was asked moves
+        assert second[name].fetched_at == first[name].fetched_at
+        assert (second[name].checked_at or "") > (first[name].checked_at or "~")
         assert second[name].http_status == 304
         assert second[name].sha256 == first[name].sha256
         assert second[name].path == first[name].path
@@ -152,7 +159,8 @@ def test_registry_second_run_is_unchanged_through_not_modified(
     record = store.records()["acfspain-ph"]
     assert record.status == "unchanged"
     assert [h["status"] for h in record.history] == ["updated", "unchanged"]
-    assert record.fetched_at == record.checked_at
+    assert second["acfspain-ph"].download == "revalidated"
+    assert first["acfspain-ph"].download == "downloaded"
     assert second["testpub-maintenance"].status == "failed"
 
 
@@ -432,7 +440,9 @@ def test_datastore_assembles_one_file_per_country_from_every_page(
         assert header.generated is None
         assert identifiers == sorted(i for i, _ in activity_snippets(VALID / file))
     pages = [r for r in http_server.requests("/datastore/activity/select")]
-    assert [(r.param("q"), r.param("start")) for r in pages] == [
+    # the countries are fetched at once, each country's pages in order
+    asked = [(r.param("q") or "", r.param("start")) for r in pages]
+    assert sorted(asked, key=lambda q: q[0]) == [
         ("recipient_country_code:PH", "0"),
         ("recipient_country_code:PH", "4"),
         ("recipient_country_code:SV", "0"),
@@ -702,3 +712,165 @@ def test_a_batch_rewrites_the_state_at_its_end_not_every_hundred_records(
     assert {key: r.status for key, r in store.records().items()} == {
         ref.key: "unchanged" for ref in refs
     }
+
+
+# -- datasets that leave their source, and downloads at once -----------------------------
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def test_a_dataset_leaving_the_registry_is_kept_missing_named_then_removed(
+    http_server: FixtureServer, client: HttpClient, store: RawStore
+) -> None:
+    packages = [
+        registry_package(name, http_server.file(f"/files/{file}", (VALID / file).read_bytes()), pub)
+        for name, (pub, file) in REGISTRY_DATASETS.items()
+    ]
+    listing = list(packages)
+    http_server.route(SEARCH, registry_search(listing))
+    source = RegistrySource("registry", client, http_server.base_url)
+    gone = "worldbank-sv"
+    first = by_key(fetch_all([source], store))
+    assert first[gone].status == "updated"
+
+    def night(listed: bool) -> dict[str, FetchResult]:
+        listing[:] = [p for p in packages if listed or p["name"] != gone]
+        return by_key(fetch_all([source], store, limits=sources.Limits(keep_missing_nights=3)))
+
+    # Night 2: not listed: missing, named with since when, its last good copy still used.
+    second = night(listed=False)
+    missing = second[gone]
+    assert missing.status == "missing"
+    assert missing.error == f"not in the Registry listing since {_today()}, kept 1 of 3 nights"
+    assert missing.sha256 == first[gone].sha256
+    assert missing.path is not None
+    assert missing.path.read_bytes() == (VALID / "worldbank-sv.xml").read_bytes()
+    assert store.records()[gone].status == "missing"
+    # Night 3: listed again: fetched as before (304), never dropped.
+    third = night(listed=True)
+    assert third[gone].status == "unchanged"
+    assert third[gone].sha256 == first[gone].sha256
+    assert store.records()[gone].missing_nights == 0
+    # Absent four nights: kept 1, 2, 3 of 3, then removed and named, then not reported.
+    errors = [night(listed=False)[gone] for _ in range(4)]
+    assert [r.status for r in errors] == ["missing", "missing", "missing", "removed"]
+    assert [r.error for r in errors[:3]] == [
+        f"not in the Registry listing since {_today()}, kept {n} of 3 nights" for n in (1, 2, 3)
+    ]
+    assert errors[3].error == (
+        f"not in the Registry listing since {_today()}; removed (after 3 nights)"
+    )
+    assert errors[3].sha256 is None
+    assert errors[3].path is None
+    assert gone not in night(listed=False)
+    assert store.records()[gone].status == "removed"
+    # The other datasets went on as usual throughout.
+    assert {k: r.status for k, r in third.items() if k != gone} == dict.fromkeys(
+        set(REGISTRY_DATASETS) - {gone}, "unchanged"
+    )
+
+
+def test_a_listing_failure_does_not_count_as_a_missing_night(
+    http_server: FixtureServer, client: HttpClient, store: RawStore
+) -> None:
+    url = http_server.file("/files/acf.xml", (VALID / "acfspain-ph.xml").read_bytes())
+    listing = [registry_package("acfspain-ph", url, "acfspain")]
+    http_server.route(SEARCH, registry_search(listing))
+    source = RegistrySource("registry", client, http_server.base_url)
+    fetch_all([source], store)
+    listing.clear()
+    assert by_key(fetch_all([source], store))["acfspain-ph"].status == "missing"
+    http_server.route(SEARCH, Reply(500, b"down"))
+    failed = by_key(fetch_all([source], store))
+    assert failed["acfspain-ph"].status == "failed"
+    http_server.route(SEARCH, registry_search(listing))
+    again = by_key(fetch_all([source], store))["acfspain-ph"]
+    assert again.status == "missing"
+    assert again.error is not None
+    assert again.error.endswith("kept 2 of 3 nights")
+
+
+def _concurrency_counter() -> tuple[Any, dict[str, int], dict[str, int]]:
+    """A responder serving valid IATI files slowly, counting requests in progress per
+    host and in all ("*"), and the most seen at once."""
+    lock = threading.Lock()
+    now: dict[str, int] = {}
+    most: dict[str, int] = {}
+    content = (VALID / "acfspain-ph.xml").read_bytes()
+
+    def answer(request: Any) -> Reply:
+        host = request.headers["host"].split(":")[0]
+        with lock:
+            for name in (host, "*"):
+                now[name] = now.get(name, 0) + 1
+                most[name] = max(most.get(name, 0), now[name])
+        time.sleep(0.3 if host == "127.0.0.1" else 0.05)
+        with lock:
+            for name in (host, "*"):
+                now[name] -= 1
+        return Reply(200, content, {"ETag": '"same"'})
+
+    return answer, now, most
+
+
+def test_downloads_run_at_once_within_the_limits_per_host_and_in_all(
+    http_server: FixtureServer, client: HttpClient, store: RawStore
+) -> None:
+    answer, _, most = _concurrency_counter()
+    slow = [http_server.route(f"/slow/{n}.xml", answer) for n in range(6)]
+    port = http_server.base_url.rsplit(":", 1)[1]
+    fast = [
+        http_server.route(f"/fast/f{n}.xml", answer).replace("127.0.0.1", "localhost")
+        for n in range(4)
+    ]
+    assert fast[0].startswith(f"http://localhost:{port}/")
+    seen: list[str] = []
+    results = fetch_all(
+        [UrlSource("slow", client, slow), UrlSource("fast", client, fast)],
+        store,
+        progress=lambda r: seen.append(r.ref.key),
+        limits=sources.Limits(max_concurrent=4, max_per_host=2),
+    )
+    assert [r.status for r in results] == ["updated"] * 10
+    assert seen == [r.ref.key for r in results]  # reported in listing order
+    # The slow host never had more than two at once, and the fast one did not wait for it.
+    assert most["127.0.0.1"] == 2
+    assert most["localhost"] <= 2
+    assert most["*"] > 2
+    # The fast host's files were all served while the slow host's were still in progress.
+    log = [r.path for r in http_server.requests() if r.path.endswith(".xml")]
+    assert max(log.index(f"/fast/f{n}.xml") for n in range(4)) < log.index("/slow/5.xml")
+
+
+def test_one_download_at_a_time_when_so_configured(
+    http_server: FixtureServer, client: HttpClient, store: RawStore
+) -> None:
+    answer, _, most = _concurrency_counter()
+    urls = [http_server.route(f"/slow/{n}.xml", answer) for n in range(3)]
+    results = fetch_all(
+        [UrlSource("slow", client, urls)], store, limits=sources.Limits(max_concurrent=1)
+    )
+    assert [r.status for r in results] == ["updated"] * 3
+    assert most["*"] == 1
+
+
+def test_fetch_limits_come_from_the_configuration() -> None:
+    settings = load_settings()
+    limits = sources.Limits.from_settings(settings)
+    assert (limits.max_concurrent, limits.max_per_host, limits.keep_missing_nights) == (8, 2, 3)
+
+
+def test_a_configured_publisher_with_no_datasets_is_kept_for_the_run(
+    registry: str, client: HttpClient, store: RawStore
+) -> None:
+    source = RegistrySource("registry", client, registry, publishers=["worldbank", "nobody"])
+    results = by_key(fetch_all([source], store))
+    assert set(results) == {"worldbank-sv"}
+    assert source.empty_publishers == ["nobody"]
+
+
+def test_fetch_limits_below_one_download_at_once_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1 download at once"):
+        sources.Limits(max_per_host=0)

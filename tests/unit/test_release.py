@@ -44,11 +44,13 @@ OPTIONS = ReleaseOptions(
 
 
 #: The demo's content hash (every table's CSV sha256, the run fields of sources aside), since
-#: schema 3.0.0 (transaction ids by ref or position, ``participating_orgs.position``; the
+#: schema 4.0.0 (``sources`` got the run fields ``checked_at`` and ``download``: its CSV
+#: header changed; before it was 1089dbbbd34b9df3...); from schema 3.0.0 (transaction ids
+#: by ref or position, ``participating_orgs.position``; the
 #: name tables, here without codelists: every code ``in_codelist`` false; IATI results with
 #: their activity's only country; alignment metrics only where measured); before issue 23 it
 #: was fd5e3320a6ecfe3f..., and the hash the pandas release of 7ca04e4 gave 50c813604f5ab439...
-DEMO_CONTENT_HASH = "1089dbbbd34b9df3f46f1cbb2900e8f248c2a3de0713a0a36cdd75e99fde950c"
+DEMO_CONTENT_HASH = "7b790b17f2ffaa81884a6d958af542e2c5e6f180e1294259bf036489c7147b47"
 
 
 def harmonise_folder(folder: Path) -> dict[str, pd.DataFrame]:
@@ -107,7 +109,7 @@ def test_first_release_holds_a_valid_verified_package(tmp_path: Path, tables_dir
 
     package = json.loads((release / "datapackage.json").read_text())
     assert package["version"] == "2026.11.28"
-    assert package["schema_version"] == "3.0.0"
+    assert package["schema_version"] == "4.0.0"
     resources = {r["name"]: r for r in package["resources"]}
     assert resources["activities"]["rows"] == 16
     assert resources["transactions"]["rows"] == 59
@@ -412,7 +414,8 @@ def test_a_night_that_only_rechecked_its_files_publishes_nothing(
     publish_release(stored(demo_tables(), tables_dir), target, OPTIONS, now=NOW)
     tables = demo_tables()
     sources = tables["sources"]
-    sources["status"] = "unchanged"
+    sources["download"] = "kept"
+    sources["checked_at"] = pd.Timestamp("2026-12-06T02:00:00Z")
     sources["reason"] = "fetch failed: HTTP 503; last good copy used"
     sources["http_etag"] = '"abc"'
     again = publish_release(stored(tables, tables_dir), target, OPTIONS, now=NOW)

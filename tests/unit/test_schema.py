@@ -59,11 +59,16 @@ ADDITIONS = {
     "transactions": ["recipient_region", "recipient_region_vocabulary"],
     # issue 23: a key for the CHANGELOG to match rows by
     "participating_orgs": ["position"],
+    # issue 24: what happened on the wire, and when the source was asked, apart from status
+    "sources": ["checked_at", "download"],
 }
 #: Codes the project adds to a specified list (each a MINOR schema change).
-CODE_ADDITIONS = {
-    # issue 21: a dataset whose fetch failed tonight, its last good copy standing in
-    ("sources", "status"): ["stale"],
+CODE_ADDITIONS: dict[tuple[str, str], list[str]] = {}
+#: Codes of a specified list the project no longer uses (each a MAJOR schema change).
+CODE_REMOVALS = {
+    # issue 24: a file's status says what its content is; ``download`` says it was only
+    # revalidated (what ``unchanged`` said), so a rejected file stays rejected
+    ("sources", "status"): ["unchanged"],
 }
 FRICTIONLESS_TYPES = {"string", "integer", "number", "boolean", "date", "datetime", "year"}
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
@@ -210,7 +215,9 @@ def test_codes_listed_in_the_specification_are_what_the_schema_allows(table: str
         constraints = table_fields[name].get("constraints", {})
         if "enum" in constraints:
             added = CODE_ADDITIONS.get((table, name), [])
-            assert sorted(constraints["enum"]) == sorted(codes + added), f"{table}.{name}"
+            removed = CODE_REMOVALS.get((table, name), [])
+            expected = [c for c in codes if c not in removed] + added
+            assert sorted(constraints["enum"]) == sorted(expected), f"{table}.{name}"
         else:
             assert "pattern" in constraints, f"{table}.{name}: codes {codes} but no constraint"
             pattern = re.compile(constraints["pattern"])
@@ -402,7 +409,7 @@ def test_money_and_rate_fields() -> None:
         assert f"{letter}→{code}" in type_description
 
 
-def test_the_schema_version_is_3_0_0_semver() -> None:
+def test_the_schema_version_is_4_0_0_semver() -> None:
     """1.1.0: the conformance table was added (MINOR); 1.2.0: alignment_metrics got
     n_activities_eligible and coverage (MINOR: fields added, none renamed); 2.0.0:
     activity_regions, share_basis and the transactions' region were added, and a
@@ -417,19 +424,23 @@ def test_the_schema_version_is_3_0_0_semver() -> None:
     is the transaction's ref, else its activity and position, instead of a hash of its
     content, and participating_orgs got ``position`` and the key [activity_id, position]
     (MAJOR: the meaning of a key changed, and a release's rows match an earlier one's
-    by other keys)."""
+    by other keys); 4.0.0: sources.status says what a file's content is (``ok``,
+    ``partial``, ``rejected``), no longer ``unchanged`` or ``stale``; what happened on the
+    wire is in the new ``download`` (``downloaded``, ``revalidated``, ``kept``), and
+    ``checked_at`` (when the source was asked) is apart from ``fetched_at`` (when the bytes
+    were downloaded) (MAJOR: values removed and a field's meaning changed)."""
     data = json.loads((SCHEMA_DIR / "schema-version.json").read_text(encoding="utf-8"))
     assert SEMVER.fullmatch(data["schema_version"])
-    assert data["schema_version"] == "3.0.0"
+    assert data["schema_version"] == "4.0.0"
     assert "MAJOR" in data["description"]
     assert "MINOR" in data["description"]
-    assert schema_version(SCHEMA_DIR) == "3.0.0"
+    assert schema_version(SCHEMA_DIR) == "4.0.0"
     status = next(
         f
         for f in json.loads((SCHEMA_DIR / "sources.json").read_text())["fields"]
         if f["name"] == "status"
     )
-    assert status["constraints"]["enum"][-1] == "stale"
+    assert status["constraints"]["enum"] == ["ok", "partial", "rejected"]
     regions = json.loads((SCHEMA_DIR / "activity_regions.json").read_text())
     assert regions["primaryKey"] == ["activity_id", "vocabulary", "region_code"]
     fields = [

@@ -94,8 +94,8 @@ def test_data_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         ),
         (
             "fetch:\n  retrys: 3\n",
-            "fetch.retrys: unknown key; expected one of connect_timeout, max_file_mb, "
-            "read_timeout, retries",
+            "fetch.retrys: unknown key; expected one of connect_timeout, max_concurrent, "
+            "max_file_mb, max_per_host, read_timeout, retries",
         ),
         ("storage:\n  raw:\n    s3:\n      secret: x\n", "storage.raw.s3.secret: unknown key"),
         ("warehous:\n  threads: 2\n", "warehous: unknown key; expected one of cd_classification"),
