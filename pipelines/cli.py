@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     print(line, flush=True)
     from pipelines.nightly import run_nightly
 
-    return run_nightly(config_file=args.config, verbose=args.verbose)
+    return run_nightly(config_file=args.config, verbose=args.verbose, announce_home=False)
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -58,6 +58,7 @@ def test_run_without_dagster_home_shows_progress_and_dagster_only_when_verbose(
         f"cdcompact: Dagster instance {instance} (DAGSTER_HOME is not set: the default of "
         f"the cdcompact home; {home / 'dagster.yaml'} copied in)"
     )
+    assert sum("Dagster instance" in line for line in lines) == 1  # said once
     assert (instance / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
     assert (instance / "history" / "runs.db").is_file()  # the runs are recorded there
     # a line when each step starts and ends, numbered, with its stage
