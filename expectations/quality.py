@@ -42,6 +42,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from babel import Locale
 
 from assets.harmonise.schema import arrow_schema, table_schemas
 from assets.harmonise.sql import SPACE, py_strip
@@ -1841,11 +1842,25 @@ def _report(
         if "organisations" in db.given
         else {}
     )
+    # a country by the name of the release's countries table (the IATI codelist), else by
+    # CLDR's English name of the territory (Babel), else by its code
+    country_names = (
+        dict(
+            db.rows(
+                f"SELECT code, name_en FROM {db.relation('countries')} WHERE name_en IS NOT NULL"
+            )
+        )
+        if "countries" in db.given
+        else {}
+    )
+    territories = Locale("en").territories
     names = {
         who: (publisher_names.get(who) or ref)
         if kind == "publisher"
         else (partner_names.get(ref) or ref)
         if kind == "partner"
+        else (country_names.get(ref) or territories.get(ref) or ref)
+        if kind == "country"
         else ref
         for kind, ref, who in contributors
     }

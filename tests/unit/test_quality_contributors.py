@@ -148,6 +148,14 @@ def test_countries_and_publishers_that_sent_nothing_are_contributors(
     assert entry["nothing_received"] == 3
 
 
+def test_a_country_is_named_not_only_by_its_code(chased: QualityBundle) -> None:
+    # the report of a run (no release's countries table yet) names countries as CLDR does
+    assert contributor(chased, "country:AM")["name"] == "Armenia"
+    assert contributor(chased, "country:GH")["name"] == "Ghana"
+    markdown = chased.latest_files["report.md"].decode()
+    assert "| Armenia (AM) | country | nothing_received |" in markdown
+
+
 def test_the_index_says_whom_to_chase(chased: QualityBundle) -> None:
     index = page(chased, "index.html")
     rows = index.xpath('//table[@id="chase-table"]/tbody/tr')

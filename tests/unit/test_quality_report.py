@@ -533,6 +533,14 @@ def test_a_partner_is_named_as_the_releases_organisations_table_names_it() -> No
     assert _contributor(_build(tables), GB)["name"] == "UK Government"
 
 
+def test_a_country_is_named_as_the_releases_countries_table_names_it() -> None:
+    tables = dict(_compact())
+    tables["countries"] = table_frame(
+        "countries", [{"code": "KE", "name_en": "Kenya (IATI codelist)", "in_codelist": True}]
+    )
+    assert _contributor(_build(tables), KE)["name"] == "Kenya (IATI codelist)"
+
+
 def test_contributors_are_attributed_named_and_sorted(report: dict[str, Any]) -> None:
     assert [c["id"] for c in report["contributors"]] == [KE, GB, ADB, WHO]
     adb = _contributor(report, ADB)
@@ -541,7 +549,7 @@ def test_contributors_are_attributed_named_and_sorted(report: dict[str, Any]) ->
     assert adb["name"] == "Asian Development Bank"  # the most frequent name (2 of 3)
     assert adb["slug"] == "publisher-xm-dac-46004"
     assert adb["files"] == [ADB_FILE]  # the rejected file holds no row of anyone's
-    assert _contributor(report, KE)["name"] == "KE"
+    assert _contributor(report, KE)["name"] == "Kenya"  # CLDR's name, as no release names it yet
     assert _contributor(report, KE)["files"] == [COUNTRY_FILE]
     assert _contributor(report, GB)["name"] == "GB-GOV-1"
     assert _contributor(report, GB)["files"] == [PARTNER_FILE]
