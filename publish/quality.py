@@ -50,6 +50,10 @@ class QualityInputs:
     #: What the run's schema checks found in the tables (per table ``rows`` and
     #: ``by_rule``), when it kept that: the report does not check them again.
     schema_checks: Mapping[str, Mapping[str, Any]] | None = None
+    #: Publishers an IATI source was configured to fetch that had no activity dataset in
+    #: its listing (by the source's own name for them, e.g. the Registry's ``asdb``):
+    #: contributors that sent nothing, like ``compact.publishers``.
+    publishers_without_datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def quality_bundle(
         release=release,
         run_id=inputs.run_id,
         schema_checks=inputs.schema_checks,
-        **expected_contributors(inputs.settings),
+        **expected_contributors(inputs.settings, inputs.publishers_without_datasets),
     )
     docs = {f"data-docs/{path}": data for path, data in _data_docs(inputs.data_docs_dir).items()}
     common: dict[str, bytes] = {
@@ -120,12 +124,18 @@ def quality_bundle(
     return QualityBundle(report, {**common, **frozen}, {**common, **latest})
 
 
-def expected_contributors(settings: QualitySettings) -> dict[str, Any]:
-    """Whom the compact expects data from (its publishers and countries, contributors of the
-    report even when they sent nothing) and their contacts, as the report takes them."""
+def expected_contributors(
+    settings: QualitySettings, without_datasets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Whom the compact expects data from (its publishers and countries, and the publishers
+    a source was told to fetch that had no dataset: contributors of the report even when
+    they sent nothing) and their contacts, as the report takes them."""
     return {
         "expected": [
-            *(f"publisher:{ref}" for ref in settings.publishers),
+            *(
+                f"publisher:{ref}"
+                for ref in dict.fromkeys([*settings.publishers, *without_datasets])
+            ),
             *(f"country:{code}" for code in settings.countries),
         ],
         "contacts": {

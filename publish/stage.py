@@ -11,6 +11,7 @@ from assets.harmonise.reuse import saved_schema_checks
 from assets.harmonise.schema import schema_version
 from assets.harmonise.store import tables_dir
 from assets.iati.codelists import CodelistError, Codelists, load_codelists
+from assets.iati.fetching import empty_publishers
 from assets.metrics.stage import PUBLISHED_TABLES
 from assets.settings import Settings
 from assets.storage.targets import Target
@@ -137,6 +138,11 @@ def publish_tables(settings: Settings, run_id: str | None) -> PublishOutcome:
         run_id=run_id,
         data_docs_dir=docs,
         schema_checks=saved_schema_checks(folder),
+        publishers_without_datasets=tuple(
+            sorted(
+                {name for names in empty_publishers(settings.data_dir).values() for name in names}
+            )
+        ),
     )
     return publish_release(
         stored, release_target(settings), release_options(settings, run_id, quality)

@@ -298,3 +298,31 @@ def test_a_dataset_leaving_the_registry_is_kept_named_then_removed(
     out, sources = night("who-arg", "who-broken")
     assert "wri-plan" not in out
     assert "wri-plan" not in sources.index
+
+
+def test_a_configured_publisher_with_no_datasets_is_someone_to_chase(
+    tmp_path: Path, http_server: FixtureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A publisher the registry source is told to fetch (`caf`) that has no activity
+    dataset in the listing: the run names it, and the quality report makes it a contributor
+    that sent nothing, in its list of whom to chase."""
+    who_url = http_server.file("/files/who-arg.xml", WHO.read_bytes())
+    http_server.route(
+        "/api/3/action/package_search",
+        registry_search([registry_package("who-arg", who_url, "who")]),
+    )
+    config_path = _config(tmp_path, http_server)
+    config = yaml.safe_load(config_path.read_text())
+    config["iati"]["sources"][0]["publishers"] = ["who", "caf"]
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    assert run_nightly(config_path, instance=dg.DagsterInstance.ephemeral()) == 0
+    out = capsys.readouterr().out
+    assert "  no datasets  publisher 'caf' of source 'registry': nothing received" in out
+    report = json.loads((tmp_path / "publish" / "quality" / "report.json").read_text())
+    states = {c["id"]: c["figures"]["validity"]["state"] for c in report["contributors"]}
+    assert states["publisher:caf"] == "nothing_received"
+    assert states["publisher:XM-DAC-928"] == "valid"  # WHO, by its organisation identifier
+    markdown = (tmp_path / "publish" / "quality" / "report.md").read_text()
+    chase = markdown.split("## Whom to chase", 1)[1].split("\n## ", 1)[0]
+    assert "| caf (caf) | publisher | nothing_received |" in chase
