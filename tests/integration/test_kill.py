@@ -51,7 +51,8 @@ STAGES: list[tuple[str, tuple[str, ...], float]] = [
 def _start(tmp_path: Path, config: Path) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "CDCOMPACT_CONFIG": str(config)}
     process = subprocess.Popen(
-        [str(CDCOMPACT), "run"],
+        # --verbose: the markers below are Dagster's log lines, shown only then
+        [str(CDCOMPACT), "run", "--verbose"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
