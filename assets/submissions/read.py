@@ -588,7 +588,7 @@ def _read_json(data: bytes, raw: RawSubmission, limits: ReadLimits) -> None:
     if not isinstance(document, dict):
         raise SubmissionRejected(
             "bad_json",
-            'the JSON must be an object: {"metadata": {...}, "<table>": [{...}, ...]}, '
+            'the JSON must be an object: {"metadata": {...}, "results": [{...}, ...]}, '
             "one array of objects per table of the template",
         )
     for sheet_name, records in document.items():

@@ -174,7 +174,8 @@ def csv_digests(tables: Mapping[str, pd.DataFrame], folder: Path) -> dict[str, s
 #: when the harmonised tables themselves change (issue 19: activity_regions, share_basis,
 #: the transactions' region, countries rebased with regions, rejected files' conformance;
 #: issue 23: IATI results with their activity's only country, alignment metrics only where
-#: they measured something, transaction ids by ref or position, participating_orgs' position).
+#: they measured something, transaction ids by ref or position, participating_orgs' position;
+#: issue 24: sources' download and checked_at, schema 4.0.0).
 DEMO_CSV = {
     "activities": "bd666051edc1be3fc2ff4c70083fe61cced5a8109b703f15bec11bd1a6bd9b4b",
     "activity_countries": "50925ff8907e1cd36b7c215e5a801ccf1c70d6a9d9e656f9603218eec87b1fb3",
@@ -187,7 +188,7 @@ DEMO_CSV = {
     "partner_declarations": "b5aca221bf9e96e5c8a7dfc94006b8d26c36953865135331b80a06f1ff49a3cd",
     "quarantine": "2fef59ceb04ea6f879d3b648d799032eba4aec66d2f656148e224aa05a77b0e8",
     "results": "57d24a169abc085ef5ca93b39104904c1a31764c88b91b527112a880e3ce3637",
-    "sources": "7f7da43ec9fc9aef4d6504bc8a41922f5a7593478b8cef28a1cc918f4d992120",
+    "sources": "780a421336105a0bbb6a6884931508ede2e3fc9efdaef8ff25553c7634b151a6",
     "transactions": "b8f3e4a932709c90955b46540c0f558ed3be432b8362cde8be834ae0d2df9445",
 }
 FIXTURES_CSV = {
@@ -206,7 +207,7 @@ FIXTURES_CSV = {
     "partner_declarations": "b5aca221bf9e96e5c8a7dfc94006b8d26c36953865135331b80a06f1ff49a3cd",
     "quarantine": "9638b4b6aa9098ea9f29c5c81c157783a08cd7ebca6dcb0deb399c059685948a",
     "results": "8faa6633f2ca9951b2c5c8101f74dac574758db8e1ba1440795d6035fbb7e2bd",
-    "sources": "738fd14482aeb4bf728092aeb86c756b29d82a4e121156d2859f462f0cc3fbd9",
+    "sources": "aa599a78531dc981c40f6b493ee0bd3d31cdd09ad423f00296f541323385cdb9",
     "transactions": "70647135454b1f7ecfd5ca48171ce6899d9d10f9c67afeb99e28043435562536",
 }
 
